@@ -1,0 +1,86 @@
+"""Idempotency keys as deterministic aggregate ids.
+
+`claim_id(merchant, key)` names the aggregate a keyed command creates: a payment, a
+refund, a customer, or (for commands that create nothing) an `IdempotencyRecord`.
+Writing version 1 of that aggregate *is* the claim: a second writer of the same key
+gets a version conflict from the event store, never a second object. The request's
+fingerprint stored in that first event tells a retry (same body) from a reused key
+(another body).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.errors import InvalidValue
+from paysource.domain.meta import Meta
+
+# Fixed forever: changing it would orphan every stored claim.
+_NAMESPACE = UUID("6f1b0c52-3e1e-4b8e-9a57-2f3c1d7e8a90")
+MAX_KEY_LENGTH = 255
+
+
+def check_idempotency_key(key: str) -> str:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise InvalidValue(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def claim_id(merchant_id: UUID, key: str) -> UUID:
+    return uuid5(_NAMESPACE, f"{merchant_id}:{check_idempotency_key(key)}")
+
+
+class IdempotencyRecord(PaysourceAggregate):
+    """The claim of a keyed command that creates no object of its own (capture, cancel).
+
+    It points at the object the command changed and the version it left it at, so a
+    replay can answer with that object exactly as the command left it.
+    """
+
+    class Created(PaysourceAggregate.Created):
+        merchant_id: UUID
+        operation: str
+        request_hash: str
+        target_id: UUID
+        target_version: int
+
+    def __init__(
+        self,
+        *,
+        merchant_id: UUID,
+        operation: str,
+        request_hash: str,
+        target_id: UUID,
+        target_version: int,
+    ) -> None:
+        self.merchant_id = merchant_id
+        self.operation = operation
+        self.request_hash = request_hash
+        self.target_id = target_id
+        self.target_version = target_version
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        merchant_id: UUID,
+        key: str,
+        operation: str,
+        request_hash: str,
+        target: PaysourceAggregate,
+        meta: Meta,
+    ) -> IdempotencyRecord:
+        return cls._open(
+            cls.Created,
+            id=claim_id(merchant_id, key),
+            meta=meta,
+            merchant_id=merchant_id,
+            operation=operation,
+            request_hash=request_hash,
+            target_id=target.id,
+            target_version=target.version,
+        )

@@ -1,0 +1,49 @@
+"""Who acted, on which request, and when: the metadata every event carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class ActorKind(StrEnum):
+    MERCHANT = "merchant"
+    ADMIN = "admin"
+    FINANCE = "finance"
+    AUDITOR = "auditor"
+    SYSTEM = "system"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """The context of one command.
+
+    `at` becomes the event's timestamp (so an injected clock drives time in tests);
+    the rest is stored in the event's `meta` field for auditors.
+    """
+
+    actor: ActorKind
+    actor_id: str = ""
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    traceparent: str | None = None
+    at: datetime = field(default_factory=utc_now)
+
+    def as_event_meta(self) -> dict[str, str]:
+        stored = {"actor": str(self.actor), "actor_id": self.actor_id}
+        optional = {
+            "request_id": self.request_id,
+            "idempotency_key": self.idempotency_key,
+            "traceparent": self.traceparent,
+        }
+        stored.update({name: value for name, value in optional.items() if value})
+        return stored
+
+    @classmethod
+    def system(cls, component: str, *, at: datetime | None = None) -> Meta:
+        return cls(ActorKind.SYSTEM, component, at=at or utc_now())
