@@ -1,0 +1,470 @@
+"""Local PostgreSQL and Redis servers on loopback, for development and tests.
+
+Developer machines and CI are bare Debian: no database running, often no systemd. `./dev setup`
+installs the server binaries; this module runs them as child processes, each on its own port,
+so nothing depends on a system-wide cluster or service manager.
+
+CI runs as root, and initdb/postgres refuse to. As root we run them as Debian's `postgres`
+system user, and keep their data where that user can reach it (see `_pg_home`).
+
+    with LocalPostgres.start(Path(".local"), ephemeral=True) as pg, LocalRedis.start(...) as r:
+        ...  # pg.url, r.url
+
+Failures raise `LocalServiceError`, which is deliberately not a `PaysourceError`: it is a
+developer's setup problem, never something the API reports to a merchant.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+PG_ROOT = Path("/usr/lib/postgresql")
+PREFERRED_PG_MAJOR = 15
+DATABASE = "paysource"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 30.0
+# sun_path holds 107 characters; postgres appends "/.s.PGSQL.NNNNN.lock" (21) to the directory.
+MAX_SOCKET_DIR_CHARS = 80
+SETUP_HINT = "run ./dev setup to install it"
+# fsync and friends only protect against power loss, which a test database need not survive.
+EPHEMERAL_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
+class LocalServiceError(RuntimeError):
+    """A local server could not be found, started or used."""
+
+
+def find_pg_bin(root: Path = PG_ROOT) -> Path:
+    """The directory holding initdb and postgres: Debian's layout first, version 15 preferred.
+
+    PAYSOURCE_PG_BIN overrides the search, for machines laid out differently.
+    """
+    override = os.environ.get("PAYSOURCE_PG_BIN")
+    candidates = [Path(override)] if override else [*_debian_pg_bins(root), *_path_pg_bins()]
+    for candidate in candidates:
+        if (candidate / "initdb").is_file() and (candidate / "postgres").is_file():
+            return candidate
+    raise LocalServiceError(
+        f"PostgreSQL server binaries (initdb, postgres) not found in {root}/*/bin, "
+        f"PAYSOURCE_PG_BIN or PATH; {SETUP_HINT}"
+    )
+
+
+def _debian_pg_bins(root: Path) -> list[Path]:
+    def rank(bin_dir: Path) -> tuple[bool, int]:
+        major_text = bin_dir.parent.name.split(".")[0]
+        major = int(major_text) if major_text.isdigit() else 0
+        return major != PREFERRED_PG_MAJOR, -major
+
+    return sorted(root.glob("*/bin"), key=rank)
+
+
+def _path_pg_bins() -> list[Path]:
+    initdb = shutil.which("initdb")
+    return [Path(initdb).resolve().parent] if initdb else []
+
+
+def find_redis_server() -> Path:
+    """The redis-server binary, from PAYSOURCE_REDIS_SERVER or PATH."""
+    found = os.environ.get("PAYSOURCE_REDIS_SERVER") or shutil.which("redis-server")
+    if not found or not Path(found).is_file():
+        raise LocalServiceError(f"redis-server not found on PATH; {SETUP_HINT}")
+    return Path(found)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (another process may still take it first)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class _RunAs:
+    """Who runs the PostgreSQL processes: ourselves, or `postgres` when we are root."""
+
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] = ()
+
+    @classmethod
+    def for_postgres(cls) -> _RunAs:
+        if os.geteuid() != 0:
+            return cls()
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            raise LocalServiceError(
+                f"running as root needs the 'postgres' system user; {SETUP_HINT}"
+            ) from None
+        return cls(user.pw_uid, user.pw_gid, tuple(os.getgrouplist(user.pw_name, user.pw_gid)))
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        if self.uid is None:
+            return {}
+        # Without extra_groups the child would keep root's supplementary groups.
+        return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
+
+    def chown(self, *paths: Path) -> None:
+        if self.uid is not None and self.gid is not None:
+            for path in paths:
+                os.chown(path, self.uid, self.gid)
+
+    def can_enter(self, directory: Path) -> bool:
+        """Whether this user may search `directory` and every directory above it."""
+        if self.uid is None:
+            return True
+        probe = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [_tool("test"), "-x", str(directory)], check=False, **self.popen_kwargs()
+        )
+        return probe.returncode == 0
+
+
+def _tool(name: str, bin_dir: Path | None = None) -> str:
+    """Absolute path of a helper program, preferring the one beside the server binaries."""
+    if bin_dir is not None and (bin_dir / name).is_file():
+        return str(bin_dir / name)
+    found = shutil.which(name)
+    if found is None:
+        raise LocalServiceError(f"{name} not found; {SETUP_HINT}")
+    return found
+
+
+def _note(message: str) -> None:
+    print(f"localservices: {message}", file=sys.stderr)
+
+
+def _tail(log_path: Path, lines: int = 25) -> str:
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError as error:
+        return f"(no log at {log_path}: {error})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes], ready: Callable[[], bool], log_path: Path, what: str
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not ready():
+        if proc.poll() is not None:
+            raise LocalServiceError(
+                f"{what} exited with status {proc.returncode}; {log_path} ends:\n{_tail(log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise LocalServiceError(
+                f"{what} not ready after {START_TIMEOUT_S:.0f}s; {log_path} ends:\n"
+                f"{_tail(log_path)}"
+            )
+        time.sleep(0.05)
+
+
+def _stop_process(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _spawn(argv: list[str], log_path: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Start a server in the foreground, its output appended to `log_path`.
+
+    A new session keeps the terminal's Ctrl-C away from it, so we can shut it down cleanly.
+    The child keeps its own copy of the log descriptor, so any user may run it.
+    """
+    with log_path.open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - argv built here from found binaries
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kwargs,
+        )
+
+
+def _pg_home(base_dir: Path, run_as: _RunAs) -> Path:
+    """Where the data directory and sockets live: base_dir/pg if the server's user can get there.
+
+    As root, a repository under /root (mode 0700) or pytest's /tmp/pytest-of-root is out of
+    the postgres user's reach, so we fall back to a directory of our own under /var/tmp.
+    """
+    base_dir.mkdir(parents=True, exist_ok=True)
+    if run_as.can_enter(base_dir):
+        return base_dir / "pg"
+    digest = hashlib.sha256(str(base_dir).encode()).hexdigest()[:12]
+    fallback_root = Path("/var/tmp") / f"paysource-{digest}"  # noqa: S108 - checked below
+    fallback_root.mkdir(mode=0o755, exist_ok=True)
+    # /var/tmp is world-writable: refuse a directory someone else planted under our name.
+    if fallback_root.stat().st_uid != os.geteuid():
+        raise LocalServiceError(f"{fallback_root} belongs to another user; remove it")
+    _note(f"postgres cannot enter {base_dir}; keeping its data in {fallback_root}/pg")
+    return fallback_root / "pg"
+
+
+def _socket_dir(home: Path, run_as: _RunAs) -> tuple[Path, bool]:
+    """A private directory for the server's unix socket; True if it is a temp dir to remove."""
+    wanted = home / "sock"
+    is_temp = len(str(wanted)) > MAX_SOCKET_DIR_CHARS
+    sock_dir = Path(tempfile.mkdtemp(prefix="paysource-pg-")) if is_temp else wanted
+    sock_dir.mkdir(mode=0o700, exist_ok=True)
+    run_as.chown(sock_dir)
+    return sock_dir, is_temp
+
+
+def _initdb_locale() -> str:
+    """C.UTF-8 if this machine has it (it knows Unicode character classes), else plain C."""
+    try:
+        listed = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [_tool("locale"), "-a"], capture_output=True, text=True, check=False
+        ).stdout
+    except (OSError, LocalServiceError):
+        return "C"
+    names = {name.lower().replace("-", "") for name in listed.split()}
+    return "C.UTF-8" if "c.utf8" in names else "C"
+
+
+def _clear_stale_pid(data_dir: Path) -> None:
+    """Remove postmaster.pid left by a killed run, unless that server is still running."""
+    pid_file = data_dir / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        cmdline = b""
+    if str(data_dir).encode() in cmdline:
+        raise LocalServiceError(
+            f"PostgreSQL (pid {pid}) already runs on {data_dir}; stop it: kill -INT {pid}"
+        )
+    # Postgres itself refuses when the old pid now belongs to an unrelated process.
+    pid_file.unlink(missing_ok=True)
+
+
+@dataclass
+class LocalPostgres:
+    """A PostgreSQL server we started, with a `paysource` database and trust auth on loopback."""
+
+    port: int
+    data_dir: Path
+    log_path: Path
+    bin_dir: Path
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _remove_on_stop: list[Path] = field(default_factory=list, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE}"
+
+    @classmethod
+    def start(cls, base_dir: Path, *, ephemeral: bool, port: int | None = None) -> LocalPostgres:
+        """Start a server with its data in base_dir/pg/data (see `_pg_home` for root).
+
+        ephemeral: a fresh, unsynced cluster, removed on stop (for tests); otherwise the
+        cluster is created once and reused by later starts.
+        """
+        bin_dir, run_as = find_pg_bin(), _RunAs.for_postgres()
+        base_dir = base_dir.resolve()
+        home = _pg_home(base_dir, run_as)
+        log_path = base_dir / "pg" / "server.log"
+        for directory in {home, log_path.parent}:
+            directory.mkdir(parents=True, exist_ok=True)
+        log_path.touch()
+        run_as.chown(home, log_path)
+        server = cls(port or free_port(), home / "data", log_path, bin_dir)
+        if ephemeral and home != log_path.parent:
+            server._remove_on_stop.append(home.parent)  # the whole /var/tmp fallback
+        server._launch(run_as, ephemeral=ephemeral)
+        return server
+
+    def _launch(self, run_as: _RunAs, *, ephemeral: bool) -> None:
+        sock_dir, sock_is_temp = _socket_dir(self.data_dir.parent, run_as)
+        if sock_is_temp:
+            self._remove_on_stop.append(sock_dir)
+        if ephemeral:
+            self._remove_on_stop.append(self.data_dir)
+        atexit.register(self.stop)
+        try:
+            self._prepare_data_dir(run_as, fresh=ephemeral)
+            argv = self._server_argv(sock_dir, ephemeral=ephemeral)
+            self._proc = _spawn(argv, self.log_path, cwd="/", **run_as.popen_kwargs())
+            _wait_ready(self._proc, self._accepts_connections, self.log_path, "postgres")
+            self._create_database()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _prepare_data_dir(self, run_as: _RunAs, *, fresh: bool) -> None:
+        if not fresh and (self.data_dir / "PG_VERSION").is_file():
+            _clear_stale_pid(self.data_dir)
+            return
+        # No PG_VERSION means no cluster, or one whose initdb died half-way: start over.
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir.mkdir(mode=0o700)
+        run_as.chown(self.data_dir)
+        argv = [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres"]
+        argv += ["--auth=trust", "-E", "UTF8", f"--locale={_initdb_locale()}"]
+        argv += ["--no-sync"] if fresh else []
+        initdb = _spawn(argv, self.log_path, cwd="/", **run_as.popen_kwargs())
+        if initdb.wait() != 0:
+            raise LocalServiceError(f"initdb failed; {self.log_path} ends:\n{_tail(self.log_path)}")
+
+    def _server_argv(self, sock_dir: Path, *, ephemeral: bool) -> list[str]:
+        argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
+        argv += ["-k", str(sock_dir), "-c", "listen_addresses=127.0.0.1"]
+        settings = ("max_connections=200", *(EPHEMERAL_SETTINGS if ephemeral else ()))
+        for setting in settings:
+            argv += ["-c", setting]
+        return argv
+
+    def _accepts_connections(self) -> bool:
+        argv = [_tool("pg_isready", self.bin_dir), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        probe = subprocess.run([*argv, "-t", "1"], check=False)  # noqa: S603 - fixed argv
+        return probe.returncode == 0
+
+    def _create_database(self) -> None:
+        exists = "SELECT 1 FROM pg_database WHERE datname = 'paysource'"
+        if self.psql(exists, database="postgres") != "1":
+            self.psql("CREATE DATABASE paysource", database="postgres")
+
+    def psql(self, sql: str, *, database: str = DATABASE) -> str:
+        """Run SQL (one or more statements) with psql; return its unaligned, tuples-only output."""
+        argv = [_tool("psql", self.bin_dir), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+        argv += ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database]
+        done = subprocess.run(  # noqa: S603 - argv built here; SQL goes through stdin
+            [*argv, "-f", "-"], input=sql, capture_output=True, text=True, check=False, timeout=120
+        )
+        if done.returncode != 0:
+            raise LocalServiceError(f"psql failed ({done.returncode}): {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        """Fast shutdown (rolls back open transactions), then wait; safe to call twice."""
+        atexit.unregister(self.stop)
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop_process(proc, signal.SIGINT)
+        for path in self._remove_on_stop:
+            shutil.rmtree(path, ignore_errors=True)
+        self._remove_on_stop.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@dataclass
+class LocalRedis:
+    """A Redis server we started on loopback, without persistence."""
+
+    port: int
+    work_dir: Path
+    log_path: Path
+    server: Path
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @classmethod
+    def start(cls, base_dir: Path, *, port: int | None = None) -> LocalRedis:
+        """Start redis-server with its working directory and log in base_dir/redis."""
+        work_dir = base_dir.resolve() / "redis"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        redis = cls(port or free_port(), work_dir, work_dir / "server.log", find_redis_server())
+        redis._launch()
+        return redis
+
+    def _launch(self) -> None:
+        argv = [str(self.server), "--port", str(self.port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", str(self.work_dir)]
+        argv += ["--daemonize", "no", "--protected-mode", "yes"]
+        atexit.register(self.stop)
+        try:
+            self._proc = _spawn(argv, self.log_path, cwd=self.work_dir)
+            _wait_ready(self._proc, self._answers_ping, self.log_path, "redis-server")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        """Shut down and wait; safe to call twice."""
+        self._halt(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Die at once, as in a crash: clients see their connections drop."""
+        self._halt(signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Stop if running, then start again on the same port, so existing URLs stay valid."""
+        self.stop()
+        self._launch()
+
+    def _halt(self, sig: signal.Signals) -> None:
+        atexit.unregister(self.stop)
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop_process(proc, sig)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,116 @@
+"""The local PostgreSQL and Redis servers that `./dev` and the test suite start."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from paysource.localservices import (
+    LocalPostgres,
+    LocalRedis,
+    LocalServiceError,
+    find_pg_bin,
+    find_redis_server,
+    port_accepts,
+)
+
+
+def test_ephemeral_postgres_serves_its_url_and_stop_closes_the_port(tmp_path: Path) -> None:
+    with LocalPostgres.start(tmp_path, ephemeral=True) as pg:
+        assert pg.psql("SELECT 1") == "1"
+        assert pg.psql("SHOW fsync") == "off"
+        with psycopg.connect(pg.url) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("paysource",)
+        data_dir = pg.data_dir
+    assert not pg.is_running()
+    assert not port_accepts(pg.port)
+    assert not data_dir.exists()
+    assert (tmp_path / "pg" / "server.log").is_file()
+    pg.stop()  # a second stop is harmless
+
+
+def test_persistent_postgres_keeps_its_data_across_restarts(tmp_path: Path) -> None:
+    with LocalPostgres.start(tmp_path, ephemeral=False) as pg:
+        pg.psql("CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)")
+    try:
+        with LocalPostgres.start(tmp_path, ephemeral=False) as pg:
+            assert pg.psql("SELECT n FROM kept") == "7"
+            assert pg.psql("SHOW fsync") == "on"
+    finally:
+        _remove_fallback(pg.data_dir, tmp_path)
+
+
+def _remove_fallback(data_dir: Path, tmp_path: Path) -> None:
+    """As root, data outside tmp_path lives in /var/tmp/paysource-*, which nobody else cleans."""
+    if not data_dir.is_relative_to(tmp_path):
+        shutil.rmtree(data_dir.parent.parent)
+
+
+def test_psql_reports_sql_errors(tmp_path: Path) -> None:
+    with (
+        LocalPostgres.start(tmp_path, ephemeral=True) as pg,
+        pytest.raises(LocalServiceError, match="no_such_table"),
+    ):
+        pg.psql("SELECT * FROM no_such_table")
+
+
+def test_redis_serves_its_url_and_stop_closes_the_port(tmp_path: Path) -> None:
+    with LocalRedis.start(tmp_path) as server:
+        client = redis.Redis.from_url(server.url)
+        assert client.ping()
+        client.set("k", "v")
+        assert client.get("k") == b"v"
+        client.close()
+    assert not port_accepts(server.port)
+
+
+def test_redis_restarts_on_the_same_port_after_a_crash(tmp_path: Path) -> None:
+    with LocalRedis.start(tmp_path) as server:
+        port = server.port
+        client = redis.Redis.from_url(server.url, socket_timeout=2)
+        client.set("k", "v")
+        server.kill()
+        assert not port_accepts(port)
+        with pytest.raises(redis.ConnectionError):
+            client.ping()
+        server.restart()
+        assert server.port == port
+        assert client.ping()
+        assert client.get("k") is None  # no persistence: a restart starts empty
+        client.close()
+
+
+def _fake_pg_bin(root: Path, version: str) -> None:
+    bin_dir = root / version / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("initdb", "postgres"):
+        (bin_dir / name).write_text("")
+        (bin_dir / name).chmod(stat.S_IRWXU)
+
+
+def test_find_pg_bin_prefers_version_15_then_the_newest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PAYSOURCE_PG_BIN", raising=False)
+    for version in ("13", "15", "16"):
+        _fake_pg_bin(tmp_path, version)
+    assert find_pg_bin(tmp_path) == tmp_path / "15" / "bin"
+    (tmp_path / "15" / "bin" / "postgres").unlink()
+    assert find_pg_bin(tmp_path) == tmp_path / "16" / "bin"
+
+
+def test_missing_binaries_point_at_dev_setup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PAYSOURCE_PG_BIN", raising=False)
+    monkeypatch.delenv("PAYSOURCE_REDIS_SERVER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LocalServiceError, match=r"\./dev setup"):
+        find_pg_bin(tmp_path)
+    with pytest.raises(LocalServiceError, match=r"\./dev setup"):
+        find_redis_server()
