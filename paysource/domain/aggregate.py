@@ -18,10 +18,12 @@ class PaysourceAggregate(Aggregate):
         pass
 
     @classmethod
-    def _open(cls, event_class: type[Created], *, id: UUID, meta: Meta, **fields: Any) -> Self:
+    def _open(
+        cls, event_class: type[Created], *, aggregate_id: UUID, meta: Meta, **fields: Any
+    ) -> Self:
         """Record the creating event with the command's metadata and time."""
         return cls._create(
-            event_class, id=id, timestamp=meta.at, meta=meta.as_event_meta(), **fields
+            event_class, id=aggregate_id, timestamp=meta.at, meta=meta.as_event_meta(), **fields
         )
 
     def _record(self, event_class: type[Event], meta: Meta, **fields: Any) -> None:

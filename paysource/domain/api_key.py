@@ -54,7 +54,7 @@ class ApiKey(PaysourceAggregate):
             raise InvalidValue("a merchant key needs a merchant; other roles have none")
         return cls._open(
             cls.Issued,
-            id=key_id,
+            aggregate_id=key_id,
             meta=meta,
             role=str(role),
             merchant_id=merchant_id,

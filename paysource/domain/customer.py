@@ -46,7 +46,7 @@ class Customer(PaysourceAggregate):
     ) -> Customer:
         return cls._open(
             cls.Created,
-            id=customer_id,
+            aggregate_id=customer_id,
             meta=meta,
             merchant_id=merchant_id,
             name=check_name(name),

@@ -76,7 +76,7 @@ class IdempotencyRecord(PaysourceAggregate):
     ) -> IdempotencyRecord:
         return cls._open(
             cls.Created,
-            id=claim_id(merchant_id, key),
+            aggregate_id=claim_id(merchant_id, key),
             meta=meta,
             merchant_id=merchant_id,
             operation=operation,

@@ -18,6 +18,7 @@ class Merchant(PaysourceAggregate):
         settlement_currency: str
         fee_basis_points: int
         fee_fixed_minor: int
+        request_hash: str
 
     class FeeScheduleChanged(PaysourceAggregate.Event):
         fee_basis_points: int
@@ -34,11 +35,13 @@ class Merchant(PaysourceAggregate):
         settlement_currency: str,
         fee_basis_points: int,
         fee_fixed_minor: int,
+        request_hash: str,
     ) -> None:
         self.name = name
         self.email = email
         self.settlement_currency = settlement_currency
         self.fees = FeeSchedule(fee_basis_points, fee_fixed_minor)
+        self.request_hash = request_hash
 
     @classmethod
     def register(
@@ -49,17 +52,19 @@ class Merchant(PaysourceAggregate):
         email: str | None,
         settlement_currency: str,
         fees: FeeSchedule,
+        request_hash: str,
         meta: Meta,
     ) -> Merchant:
         return cls._open(
             cls.Registered,
-            id=merchant_id,
+            aggregate_id=merchant_id,
             meta=meta,
             name=check_name(name),
             email=check_email(email),
             settlement_currency=check_currency(settlement_currency),
             fee_basis_points=fees.basis_points,
             fee_fixed_minor=fees.fixed_minor,
+            request_hash=request_hash,
         )
 
     def change_fees(self, fees: FeeSchedule, meta: Meta) -> None:

@@ -204,7 +204,7 @@ class Payment(PaysourceAggregate):
         check_payment_amount(amount)
         return cls._open(
             cls.Created,
-            id=payment_id,
+            aggregate_id=payment_id,
             meta=meta,
             merchant_id=merchant_id,
             customer_id=customer_id,

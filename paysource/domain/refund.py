@@ -86,7 +86,7 @@ class Refund(PaysourceAggregate):
         amount_minor = payment.reserve_refund(refund_id, amount, meta)
         return cls._open(
             cls.Created,
-            id=refund_id,
+            aggregate_id=refund_id,
             meta=meta,
             merchant_id=payment.merchant_id,
             payment_id=payment.id,

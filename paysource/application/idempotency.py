@@ -1,0 +1,113 @@
+"""Request fingerprints and the keyed-command protocol shared by every service."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from paysource.application.errors import ConcurrentModification, IdempotencyKeyReused
+from paysource.application.store import ConcurrencyConflict, EventStore
+from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.idempotency import IdempotencyRecord, claim_id
+
+T = TypeVar("T", bound=PaysourceAggregate)
+
+CONFLICT_ATTEMPTS = 6
+
+
+def fingerprint(method: str, path: str, body: Mapping[str, Any] | None) -> str:
+    """A digest of the request as the client meant it: JSON key order and spacing
+    do not matter, every value does."""
+    canonical = json.dumps(
+        [method.upper(), path, body or {}],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    """What a command left: the object as the command left it, and whether this answer
+    is a replay of an earlier request with the same idempotency key."""
+
+    value: T
+    replayed: bool = False
+
+
+def backoff(attempt: int) -> None:
+    # Jitter spreads retries of concurrent writers so they stop colliding.
+    time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311  # not cryptographic
+
+
+def with_conflict_retries(attempt: Callable[[], Outcome[T]]) -> Outcome[T]:
+    """Run a load-decide-save `attempt`, again on a version conflict, a bounded number
+    of times (then 409: the client may retry with the same key)."""
+    for number in range(CONFLICT_ATTEMPTS):
+        try:
+            return attempt()
+        except ConcurrencyConflict:
+            backoff(number)
+    raise ConcurrentModification("the object kept changing under this request; retry it")
+
+
+class Claims:
+    """Find the earlier answer to a keyed request, if there is one."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    def replay(
+        self, *, merchant_id: UUID, key: str, request_hash: str, kind: type[T]
+    ) -> Outcome[T] | None:
+        claimed = self._store.get(claim_id(merchant_id, key), PaysourceAggregate, version=1)
+        if claimed is None:
+            return None
+        # The claim id is derived from (merchant, key), so only the request can differ.
+        if getattr(claimed, "request_hash", None) != request_hash:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different request; use a new key"
+            )
+        if isinstance(claimed, IdempotencyRecord):
+            target = self._store.get(claimed.target_id, kind, version=claimed.target_version)
+        else:
+            target = claimed if isinstance(claimed, kind) else None
+        if target is None:
+            raise IdempotencyKeyReused("this Idempotency-Key was used for another operation")
+        return Outcome(target, replayed=True)
+
+    def run(
+        self,
+        *,
+        merchant_id: UUID,
+        key: str | None,
+        request_hash: str,
+        kind: type[T],
+        attempt: Callable[[], Outcome[T]],
+    ) -> Outcome[T]:
+        """Answer a keyed request once: replay the first answer, else run `attempt`.
+
+        The claim is checked first because a retried command may no longer be legal
+        (a second capture) though its first run succeeded; and again after a
+        conflict, which may be a concurrent request with the same key winning.
+        """
+        if key is None:
+            return with_conflict_retries(attempt)
+        for number in range(CONFLICT_ATTEMPTS):
+            earlier = self.replay(
+                merchant_id=merchant_id, key=key, request_hash=request_hash, kind=kind
+            )
+            if earlier is not None:
+                return earlier
+            try:
+                return attempt()
+            except ConcurrencyConflict:
+                backoff(number)
+        raise ConcurrentModification("the object kept changing under this request; retry it")

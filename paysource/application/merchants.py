@@ -1,0 +1,125 @@
+"""Onboarding: merchants, their API keys, and their customers."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from paysource.application.auth import Authenticator
+from paysource.application.errors import NotFound
+from paysource.application.idempotency import Claims, Outcome
+from paysource.application.store import EventStore
+from paysource.domain.api_key import Role
+from paysource.domain.customer import Customer
+from paysource.domain.fees import FeeSchedule
+from paysource.domain.idempotency import claim_id
+from paysource.domain.merchant import Merchant
+from paysource.domain.meta import Meta
+
+# Admin commands are not made for a merchant; their keys are claimed in this scope.
+PLATFORM_SCOPE = UUID(int=0)
+
+
+class MerchantService:
+    def __init__(self, store: EventStore, authenticator: Authenticator) -> None:
+        self._store = store
+        self._claims = Claims(store)
+        self._auth = authenticator
+
+    def register_merchant(
+        self,
+        *,
+        name: str,
+        email: str | None,
+        settlement_currency: str,
+        fees: FeeSchedule,
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> tuple[Outcome[Merchant], str | None]:
+        """Register a merchant and mint its first API key (returned once, in plaintext).
+
+        A replay returns the merchant without the key: we never stored it.
+        """
+        minted: list[str] = []
+
+        def attempt() -> Outcome[Merchant]:
+            merchant_id = claim_id(PLATFORM_SCOPE, idempotency_key) if idempotency_key else uuid4()
+            merchant = Merchant.register(
+                merchant_id=merchant_id,
+                name=name,
+                email=email,
+                settlement_currency=settlement_currency,
+                fees=fees,
+                request_hash=request_hash,
+                meta=meta,
+            )
+            api_key, plaintext = self._auth.issue(
+                role=Role.MERCHANT, merchant_id=merchant.id, label="default", meta=meta
+            )
+            self._store.save(merchant, api_key)
+            minted.append(plaintext)
+            return Outcome(merchant)
+
+        outcome = self._claims.run(
+            merchant_id=PLATFORM_SCOPE,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Merchant,
+            attempt=attempt,
+        )
+        return outcome, (minted[-1] if minted else None)
+
+    def issue_api_key(
+        self, *, role: Role, merchant_id: UUID | None, label: str, meta: Meta
+    ) -> tuple[UUID, str]:
+        if merchant_id is not None:
+            self.get_merchant(merchant_id)
+        api_key, plaintext = self._auth.issue(
+            role=role, merchant_id=merchant_id, label=label, meta=meta
+        )
+        self._store.save(api_key)
+        return api_key.id, plaintext
+
+    def get_merchant(self, merchant_id: UUID) -> Merchant:
+        merchant = self._store.get(merchant_id, Merchant)
+        if merchant is None:
+            raise NotFound("no such merchant")
+        return merchant
+
+    def create_customer(
+        self,
+        *,
+        merchant_id: UUID,
+        name: str,
+        email: str | None,
+        metadata: dict[str, str],
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> Outcome[Customer]:
+        def attempt() -> Outcome[Customer]:
+            customer = Customer.create(
+                customer_id=claim_id(merchant_id, idempotency_key) if idempotency_key else uuid4(),
+                merchant_id=merchant_id,
+                name=name,
+                email=email,
+                metadata=metadata,
+                request_hash=request_hash,
+                meta=meta,
+            )
+            self._store.save(customer)
+            return Outcome(customer)
+
+        return self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Customer,
+            attempt=attempt,
+        )
+
+    def get_customer(self, *, merchant_id: UUID, customer_id: UUID) -> Customer:
+        customer = self._store.get(customer_id, Customer)
+        if customer is None or customer.merchant_id != merchant_id:
+            raise NotFound("no such customer")
+        return customer

@@ -1,0 +1,176 @@
+"""Payment commands: create, capture, cancel; and the reads served from the log."""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+
+from paysource.application.errors import InvalidSource, NotFound
+from paysource.application.idempotency import Claims, Outcome
+from paysource.application.ports import CardVault
+from paysource.application.store import EventStore
+from paysource.domain.customer import Customer
+from paysource.domain.idempotency import IdempotencyRecord, claim_id
+from paysource.domain.merchant import Merchant
+from paysource.domain.meta import Meta
+from paysource.domain.money import Money
+from paysource.domain.payment import CaptureMethod, Payment
+
+MAX_HISTORY_EVENTS = 10_000
+
+
+class PaymentService:
+    def __init__(self, store: EventStore, vault: CardVault) -> None:
+        self._store = store
+        self._vault = vault
+        self._claims = Claims(store)
+
+    def create_payment(
+        self,
+        *,
+        merchant_id: UUID,
+        idempotency_key: str,
+        request_hash: str,
+        amount: Money,
+        source: str,
+        customer_id: UUID | None,
+        capture_method: CaptureMethod,
+        description: str | None,
+        metadata: dict[str, str],
+        meta: Meta,
+    ) -> Outcome[Payment]:
+        """Record the payment as `processing`; the worker authorizes it."""
+
+        def attempt() -> Outcome[Payment]:
+            card = self._vault.describe(source)
+            if card is None:
+                raise InvalidSource("source is not a known card token", field="source")
+            if customer_id is not None:
+                self._customer(merchant_id, customer_id)
+            payment = Payment.create(
+                payment_id=claim_id(merchant_id, idempotency_key),
+                merchant_id=merchant_id,
+                customer_id=customer_id,
+                amount=amount,
+                capture_method=capture_method,
+                card=card,
+                description=description,
+                metadata=metadata,
+                request_hash=request_hash,
+                meta=meta,
+            )
+            self._store.save(payment)
+            return Outcome(payment)
+
+        return self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Payment,
+            attempt=attempt,
+        )
+
+    def capture_payment(
+        self,
+        *,
+        merchant_id: UUID,
+        payment_id: UUID,
+        amount: Money | None,
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> Outcome[Payment]:
+        def attempt() -> Outcome[Payment]:
+            payment = self.get_payment(merchant_id=merchant_id, payment_id=payment_id)
+            merchant = self._store.get(merchant_id, Merchant)
+            assert merchant is not None, "a payment's merchant exists"
+            payment.capture(amount, merchant.fees, meta)
+            return self._save_keyed(payment, idempotency_key, "capture", request_hash, meta)
+
+        return self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Payment,
+            attempt=attempt,
+        )
+
+    def cancel_payment(
+        self,
+        *,
+        merchant_id: UUID,
+        payment_id: UUID,
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> Outcome[Payment]:
+        def attempt() -> Outcome[Payment]:
+            payment = self.get_payment(merchant_id=merchant_id, payment_id=payment_id)
+            payment.cancel(meta)
+            return self._save_keyed(payment, idempotency_key, "cancel", request_hash, meta)
+
+        return self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Payment,
+            attempt=attempt,
+        )
+
+    def _save_keyed(
+        self,
+        payment: Payment,
+        key: str | None,
+        operation: str,
+        request_hash: str,
+        meta: Meta,
+    ) -> Outcome[Payment]:
+        record = None
+        if key is not None:
+            record = IdempotencyRecord.record(
+                merchant_id=payment.merchant_id,
+                key=key,
+                operation=operation,
+                request_hash=request_hash,
+                target=payment,
+                meta=meta,
+            )
+        self._store.save(payment, record)
+        return Outcome(payment)
+
+    # Reads from the write side: always the latest committed state ---------------------
+
+    def get_payment(
+        self, *, merchant_id: UUID | None, payment_id: UUID, version: int | None = None
+    ) -> Payment:
+        """The payment, if `merchant_id` owns it (None: any merchant, for staff roles)."""
+        payment = self._store.get(payment_id, Payment, version=version)
+        if payment is None or merchant_id not in (None, payment.merchant_id):
+            raise NotFound("no such payment")
+        return payment
+
+    def payment_history(
+        self, *, merchant_id: UUID | None, payment_id: UUID
+    ) -> list[DomainEventProtocol[UUID]]:
+        self.get_payment(merchant_id=merchant_id, payment_id=payment_id, version=1)
+        return self._store.history(payment_id, limit=MAX_HISTORY_EVENTS)
+
+    def wait_until_final(self, *, merchant_id: UUID, payment_id: UUID, timeout_s: float) -> Payment:
+        """The payment once final, or as it is when `timeout_s` runs out."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.01
+        while True:
+            payment = self.get_payment(merchant_id=merchant_id, payment_id=payment_id)
+            remaining = deadline - time.monotonic()
+            if payment.is_final or remaining <= 0:
+                return payment
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.2)
+
+    def _customer(self, merchant_id: UUID, customer_id: UUID) -> Customer:
+        customer = self._store.get(customer_id, Customer)
+        if customer is None or customer.merchant_id != merchant_id:
+            raise NotFound("no such customer")
+        return customer

@@ -1,0 +1,69 @@
+"""What the application needs from the outside world, as protocols.
+
+Adapters live in `paysource.adapters`; fakes only stand in for external rails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from paysource.domain.card import CardDetails
+from paysource.domain.money import Money
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class CardVault(Protocol):
+    """Resolves a card token to what we may keep: brand, BIN, last 4."""
+
+    def describe(self, token: str) -> CardDetails | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationResult:
+    approved: bool
+    reference: str = ""
+    authorization_code: str = ""
+    decline_code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    succeeded: bool
+    reference: str = ""
+    failure_code: str = ""
+
+
+class AcquirerError(Exception):
+    """A transient failure of the acquirer: retry with the same idempotency key."""
+
+
+class AcquirerTimeout(AcquirerError):
+    pass
+
+
+class Acquirer(Protocol):
+    """The card acquirer. Every call carries an idempotency key: a retried call with
+    the same key must return the first answer and never move money twice."""
+
+    def authorize(
+        self, *, idempotency_key: str, payment_id: UUID, amount: Money, card: CardDetails
+    ) -> AuthorizationResult: ...
+
+    def capture(self, *, idempotency_key: str, reference: str, amount: Money) -> None: ...
+
+    def void(self, *, idempotency_key: str, reference: str) -> None: ...
+
+    def refund(self, *, idempotency_key: str, reference: str, amount: Money) -> RefundResult: ...
+
+
+class RecentPayments(Protocol):
+    """How many payments a customer made since a moment (for velocity rules)."""
+
+    def count_since(self, *, merchant_id: UUID, customer_id: UUID, since: datetime) -> int: ...

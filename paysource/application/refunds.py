@@ -1,0 +1,62 @@
+"""Refund commands and reads."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from paysource.application.errors import NotFound
+from paysource.application.idempotency import Claims, Outcome
+from paysource.application.store import EventStore
+from paysource.domain.idempotency import claim_id
+from paysource.domain.meta import Meta
+from paysource.domain.money import Money
+from paysource.domain.payment import Payment
+from paysource.domain.refund import Refund, RefundReason
+
+
+class RefundService:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._claims = Claims(store)
+
+    def create_refund(
+        self,
+        *,
+        merchant_id: UUID,
+        payment_id: UUID,
+        amount: Money | None,
+        reason: RefundReason | None,
+        idempotency_key: str,
+        request_hash: str,
+        meta: Meta,
+    ) -> Outcome[Refund]:
+        """Open a refund and reserve its amount on the payment, in one transaction."""
+
+        def attempt() -> Outcome[Refund]:
+            payment = self._store.get(payment_id, Payment)
+            if payment is None or payment.merchant_id != merchant_id:
+                raise NotFound("no such payment")
+            refund = Refund.open(
+                refund_id=claim_id(merchant_id, idempotency_key),
+                payment=payment,
+                amount=amount,
+                reason=reason,
+                request_hash=request_hash,
+                meta=meta,
+            )
+            self._store.save(payment, refund)
+            return Outcome(refund)
+
+        return self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Refund,
+            attempt=attempt,
+        )
+
+    def get_refund(self, *, merchant_id: UUID | None, refund_id: UUID) -> Refund:
+        refund = self._store.get(refund_id, Refund)
+        if refund is None or merchant_id not in (None, refund.merchant_id):
+            raise NotFound("no such refund")
+        return refund
