@@ -17,6 +17,7 @@ from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.idempotency import IdempotencyRecord, claim_id
 
 T = TypeVar("T", bound=PaysourceAggregate)
+R = TypeVar("R")
 
 CONFLICT_ATTEMPTS = 6
 
@@ -47,7 +48,7 @@ def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311  # not cryptographic
 
 
-def with_conflict_retries(attempt: Callable[[], Outcome[T]]) -> Outcome[T]:
+def with_conflict_retries(attempt: Callable[[], R]) -> R:
     """Run a load-decide-save `attempt`, again on a version conflict, a bounded number
     of times (then 409: the client may retry with the same key)."""
     for number in range(CONFLICT_ATTEMPTS):

@@ -1,4 +1,4 @@
-"""Onboarding: merchants, their API keys, and their customers."""
+"""Onboarding: merchants and their API keys (the directory of merchants)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from paysource.application.errors import NotFound
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.store import EventStore
 from paysource.domain.api_key import Role
-from paysource.domain.customer import Customer
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.idempotency import claim_id
 from paysource.domain.merchant import Merchant
@@ -85,41 +84,3 @@ class MerchantService:
         if merchant is None:
             raise NotFound("no such merchant")
         return merchant
-
-    def create_customer(
-        self,
-        *,
-        merchant_id: UUID,
-        name: str,
-        email: str | None,
-        metadata: dict[str, str],
-        idempotency_key: str | None,
-        request_hash: str,
-        meta: Meta,
-    ) -> Outcome[Customer]:
-        def attempt() -> Outcome[Customer]:
-            customer = Customer.create(
-                customer_id=claim_id(merchant_id, idempotency_key) if idempotency_key else uuid4(),
-                merchant_id=merchant_id,
-                name=name,
-                email=email,
-                metadata=metadata,
-                request_hash=request_hash,
-                meta=meta,
-            )
-            self._store.save(customer)
-            return Outcome(customer)
-
-        return self._claims.run(
-            merchant_id=merchant_id,
-            key=idempotency_key,
-            request_hash=request_hash,
-            kind=Customer,
-            attempt=attempt,
-        )
-
-    def get_customer(self, *, merchant_id: UUID, customer_id: UUID) -> Customer:
-        customer = self._store.get(customer_id, Customer)
-        if customer is None or customer.merchant_id != merchant_id:
-            raise NotFound("no such customer")
-        return customer

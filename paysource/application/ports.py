@@ -64,6 +64,8 @@ class Acquirer(Protocol):
 
 
 class RecentPayments(Protocol):
-    """How many payments a customer made since a moment (for velocity rules)."""
+    """How many payments a customer made in [since, until) (for velocity rules)."""
 
-    def count_since(self, *, merchant_id: UUID, customer_id: UUID, since: datetime) -> int: ...
+    def count_between(
+        self, *, merchant_id: UUID, customer_id: UUID, since: datetime, until: datetime
+    ) -> int: ...

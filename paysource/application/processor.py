@@ -182,10 +182,11 @@ class PaymentProcessor:
             return
         recent = 0
         if payment.customer_id is not None:
-            recent = self._recent.count_since(
+            recent = self._recent.count_between(
                 merchant_id=payment.merchant_id,
                 customer_id=payment.customer_id,
                 since=event.timestamp - self._policy.velocity_window,
+                until=event.timestamp,
             )
         assessment = assess(
             self._policy, amount=payment.amount, card=payment.card, recent_payments=recent

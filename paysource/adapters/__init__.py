@@ -1,0 +1,1 @@
+"""Adapters: Postgres, Redis, the acquirer simulator, the card vault, the clock."""

@@ -1,0 +1,272 @@
+"""A card acquirer simulator: the external rail of test mode.
+
+It behaves like an acquirer's API: every operation carries an idempotency key, and
+a repeated key returns the first answer without doing anything again. The card's
+test token decides the answer:
+
+    tok_visa, tok_mastercard   approved
+    tok_decline                declined: card_declined
+    tok_insufficient_funds     declined: insufficient_funds
+    tok_timeout                never answers in time (AcquirerTimeout)
+    tok_refund_fail            approved, but its refunds fail: refund_declined
+
+Operations are kept in Postgres (schema `acquirer_sim`) when a database URL is given,
+so tests can count them across worker processes, even ones killed with -9; or in
+memory for unit tests.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from paysource.application.ports import AcquirerTimeout, AuthorizationResult, RefundResult
+from paysource.domain.card import CardDetails
+from paysource.domain.money import Money
+
+DECLINES = {"tok_decline": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
+# Test tokens, not secrets.
+TIMEOUT_TOKEN = "tok_timeout"  # noqa: S105
+REFUND_FAIL_TOKEN = "tok_refund_fail"  # noqa: S105
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    key: str
+    kind: str
+    payment_id: str
+    reference: str
+    amount_minor: int
+    result: dict[str, Any]
+    requests: int = 1
+
+
+class _Ledger(Protocol):
+    def once(self, operation: Operation) -> Operation:
+        """Store `operation` unless its key exists; return the stored one either way."""
+        ...
+
+    def find(self, *, reference: str, kind: str) -> list[Operation]: ...
+
+    def operations(self, payment_id: str) -> list[Operation]: ...
+
+
+class MemoryLedger:
+    def __init__(self) -> None:
+        self._by_key: dict[str, Operation] = {}
+        self._lock = threading.Lock()
+
+    def once(self, operation: Operation) -> Operation:
+        with self._lock:
+            stored = self._by_key.get(operation.key)
+            if stored is None:
+                self._by_key[operation.key] = operation
+                return operation
+            replayed = Operation(**{**stored.__dict__, "requests": stored.requests + 1})
+            self._by_key[operation.key] = replayed
+            return replayed
+
+    def find(self, *, reference: str, kind: str) -> list[Operation]:
+        with self._lock:
+            return [o for o in self._by_key.values() if o.reference == reference and o.kind == kind]
+
+    def operations(self, payment_id: str) -> list[Operation]:
+        with self._lock:
+            return [o for o in self._by_key.values() if o.payment_id == payment_id]
+
+
+_SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS acquirer_sim;
+CREATE TABLE IF NOT EXISTS acquirer_sim.operations (
+    key text PRIMARY KEY,
+    kind text NOT NULL,
+    payment_id text NOT NULL,
+    reference text NOT NULL,
+    amount_minor bigint NOT NULL,
+    result jsonb NOT NULL,
+    requests integer NOT NULL DEFAULT 1,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS operations_payment ON acquirer_sim.operations (payment_id);
+CREATE INDEX IF NOT EXISTS operations_reference ON acquirer_sim.operations (reference, kind);
+"""
+
+
+class PostgresLedger:
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._local = threading.local()
+        with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+            # Several workers start at once; DDL of the same objects would clash.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('acquirer_sim'))")
+            conn.execute(_SCHEMA)
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self._url, autocommit=True)
+            self._local.conn = conn
+        return conn
+
+    def once(self, operation: Operation) -> Operation:
+        row = (
+            self._conn()
+            .execute(
+                """
+                INSERT INTO acquirer_sim.operations
+                    (key, kind, payment_id, reference, amount_minor, result)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                ON CONFLICT (key) DO UPDATE SET requests = operations.requests + 1
+                RETURNING key, kind, payment_id, reference, amount_minor, result, requests
+                """,
+                (
+                    operation.key,
+                    operation.kind,
+                    operation.payment_id,
+                    operation.reference,
+                    operation.amount_minor,
+                    Jsonb(operation.result),
+                ),
+            )
+            .fetchone()
+        )
+        assert row is not None
+        return Operation(*row)
+
+    def find(self, *, reference: str, kind: str) -> list[Operation]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key, kind, payment_id, reference, amount_minor, result, requests "
+                "FROM acquirer_sim.operations WHERE reference = %s AND kind = %s",
+                (reference, kind),
+            )
+            .fetchall()
+        )
+        return [Operation(*row) for row in rows]
+
+    def operations(self, payment_id: str) -> list[Operation]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key, kind, payment_id, reference, amount_minor, result, requests "
+                "FROM acquirer_sim.operations WHERE payment_id = %s ORDER BY created_at",
+                (payment_id,),
+            )
+            .fetchall()
+        )
+        return [Operation(*row) for row in rows]
+
+
+class SimulatedAcquirer:
+    def __init__(self, ledger: _Ledger | None = None, *, latency_s: float = 0.0) -> None:
+        self.ledger: _Ledger = ledger or MemoryLedger()
+        self.latency_s = latency_s
+
+    def authorize(
+        self, *, idempotency_key: str, payment_id: UUID, amount: Money, card: CardDetails
+    ) -> AuthorizationResult:
+        self._wait()
+        if card.token == TIMEOUT_TOKEN:
+            raise AcquirerTimeout("the simulated acquirer did not answer in time")
+        decline = DECLINES.get(card.token)
+        result: dict[str, Any] = {"approved": decline is None, "token": card.token}
+        if decline:
+            result |= {"decline_code": decline, "message": f"the card was declined: {decline}"}
+        else:
+            result |= {"authorization_code": secrets.token_hex(3).upper()}
+        reference = f"sim_{secrets.token_hex(12)}"
+        stored = self.ledger.once(
+            Operation(
+                idempotency_key,
+                "authorize",
+                str(payment_id),
+                reference,
+                amount.amount_minor,
+                result,
+            )
+        )
+        return AuthorizationResult(
+            approved=bool(stored.result["approved"]),
+            reference=stored.reference,
+            authorization_code=str(stored.result.get("authorization_code", "")),
+            decline_code=str(stored.result.get("decline_code", "")),
+            message=str(stored.result.get("message", "")),
+        )
+
+    def capture(self, *, idempotency_key: str, reference: str, amount: Money) -> None:
+        self._wait()
+        authorization = self._authorization(reference)
+        if amount.amount_minor > authorization.amount_minor:
+            raise ValueError("the simulator refuses a capture above the authorization")
+        self.ledger.once(
+            Operation(
+                idempotency_key,
+                "capture",
+                authorization.payment_id,
+                reference,
+                amount.amount_minor,
+                {},
+            )
+        )
+
+    def void(self, *, idempotency_key: str, reference: str) -> None:
+        self._wait()
+        authorization = self._authorization(reference)
+        self.ledger.once(
+            Operation(idempotency_key, "void", authorization.payment_id, reference, 0, {})
+        )
+
+    def refund(self, *, idempotency_key: str, reference: str, amount: Money) -> RefundResult:
+        self._wait()
+        authorization = self._authorization(reference)
+        token = authorization.result.get("token")
+        captured = sum(
+            o.amount_minor for o in self.ledger.find(reference=reference, kind="capture")
+        )
+        refunded = sum(
+            o.amount_minor
+            for o in self.ledger.find(reference=reference, kind="refund")
+            if o.result.get("succeeded") and o.key != idempotency_key
+        )
+        failure = ""
+        if token == REFUND_FAIL_TOKEN:
+            failure = "refund_declined"
+        elif refunded + amount.amount_minor > captured:
+            failure = "amount_exceeds_captured"
+        result = {"succeeded": not failure, "failure_code": failure}
+        stored = self.ledger.once(
+            Operation(
+                idempotency_key,
+                "refund",
+                authorization.payment_id,
+                reference,
+                amount.amount_minor,
+                result | {"refund_reference": f"simre_{secrets.token_hex(12)}"},
+            )
+        )
+        return RefundResult(
+            succeeded=bool(stored.result["succeeded"]),
+            reference=str(stored.result.get("refund_reference", "")),
+            failure_code=str(stored.result.get("failure_code", "")),
+        )
+
+    def operations(self, payment_id: UUID) -> list[Operation]:
+        return self.ledger.operations(str(payment_id))
+
+    def _authorization(self, reference: str) -> Operation:
+        found = self.ledger.find(reference=reference, kind="authorize")
+        if not found:
+            raise ValueError(f"the simulator knows no authorization {reference}")
+        return found[0]
+
+    def _wait(self) -> None:
+        if self.latency_s > 0:
+            time.sleep(self.latency_s)

@@ -1,0 +1,175 @@
+"""Postgres plumbing shared by the event store, the read models and the workers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import zlib
+
+import psycopg
+from eventsourcing.postgres import PostgresDatastore
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from paysource.application.follower import Wakeup
+from paysource.application.store import LOG_NAME
+
+log = logging.getLogger(__name__)
+
+# eventsourcing NOTIFYs this channel (its events table's name) on every insert.
+EVENTS_CHANNEL = f"{LOG_NAME}_events"
+
+
+def eventsourcing_env(
+    database_url: str,
+    *,
+    pool_size: int,
+    max_overflow: int,
+    lock_timeout_s: int = 5,
+) -> dict[str, str]:
+    """Our settings, mapped explicitly onto eventsourcing's environment keys."""
+    params = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname", "paysource")),
+        "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(params.get("port", "5432")),
+        "POSTGRES_USER": str(params.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(params.get("password", "")),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+        # Bound the wait for the events table lock, so a stuck writer shows up as an
+        # error instead of piling up every request behind it.
+        "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_s),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+        # Tables are created once by `paysource migrate`: several processes creating
+        # them at start-up clash ("tuple concurrently updated").
+        "CREATE_TABLE": "no",
+        # Left off on purpose: with it, eventsourcing drops tracking rows.
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
+    }
+
+
+def open_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
+    pool = ConnectionPool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"autocommit": True},
+        open=False,
+        timeout=5.0,
+        name="paysource-read",
+    )
+    pool.open(wait=False)
+    return pool
+
+
+class NotificationListener:
+    """LISTENs to the events channel and wakes the followers of this process.
+
+    Followers poll on a timer as well, so a lost notification or a dropped listening
+    connection only delays them; this thread reconnects on its own.
+    """
+
+    def __init__(self, database_url: str, wakeup: Wakeup) -> None:
+        self._url = database_url
+        self._wakeup = wakeup
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-listener", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._listen()
+            except psycopg.Error as error:
+                log.warning("listener lost its connection, reconnecting: %s", error)
+                self._stop.wait(1.0)
+
+    def _listen(self) -> None:
+        with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+            while not self._stop.is_set():
+                for _ in conn.notifies(timeout=0.5, stop_after=1):
+                    self._wakeup.notify()
+
+
+class Leases:
+    """Named jobs this process may run, held as Postgres advisory locks.
+
+    A lock lives as long as this object's connection, so when a worker dies (even by
+    kill -9) its jobs are free for another worker at once. Jobs are the processor's
+    partitions, each projection, the hold sweeper: one runner each across all workers.
+    """
+
+    _NAMESPACE = zlib.crc32(b"paysource-leases") & 0x7FFFFFFF
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+
+    def try_acquire(self, name: str) -> bool:
+        with self._lock:
+            if name in self._held:
+                return True
+            row = (
+                self._connection()
+                .execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (self._NAMESPACE, name))
+                .fetchone()
+            )
+            if row and row[0]:
+                self._held.add(name)
+                return True
+            return False
+
+    def healthy(self) -> bool:
+        """False when the connection (and so every lease) is lost."""
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                return not self._held
+            try:
+                self._conn.execute("SELECT 1")
+            except psycopg.Error:
+                return False
+            return True
+
+    def release_all(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.close()
+            self._conn = None
+            self._held.clear()
+
+    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed:
+            self._held.clear()
+            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+        return self._conn
+
+
+def datastore(database_url: str, *, pool_size: int, max_overflow: int = 0) -> PostgresDatastore:
+    """An eventsourcing datastore (a psycopg pool) for read models and their tracking."""
+    params = conninfo_to_dict(database_url)
+    return PostgresDatastore(
+        dbname=str(params.get("dbname", "paysource")),
+        host=str(params.get("host", "127.0.0.1")),
+        port=str(params.get("port", "5432")),
+        user=str(params.get("user", "postgres")),
+        password=str(params.get("password", "")),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pre_ping=True,
+        idle_in_transaction_session_timeout=30,
+    )

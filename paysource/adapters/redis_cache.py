@@ -1,0 +1,97 @@
+"""Redis as a best-effort fast path: never the source of truth, never a reason to fail.
+
+Every call fails soft: on any Redis error the breaker opens for a cool-down, during
+which calls return their default at once instead of waiting on timeouts. Callers
+fall back to Postgres, which alone decides what happened to money.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class RedisCache:
+    def __init__(self, url: str, *, timeout_s: float = 0.2, cooldown_s: float = 2.0) -> None:
+        self._client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            max_connections=64,
+        )
+        self._cooldown_s = cooldown_s
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _call(self, operation: Callable[[redis.Redis], T], default: T) -> T:
+        if not self.available:
+            return default
+        try:
+            return operation(self._client)
+        except (redis.RedisError, OSError) as error:
+            with self._lock:
+                if self.available:
+                    log.warning(
+                        "redis unavailable, falling back to postgres for %.0fs: %s",
+                        self._cooldown_s,
+                        error,
+                    )
+                self._down_until = time.monotonic() + self._cooldown_s
+            return default
+
+    def ping(self) -> bool:
+        """Ask Redis even while the breaker is open (health checks)."""
+        try:
+            return bool(self._client.ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    def get(self, key: str) -> bytes | None:
+        value = self._call(lambda client: client.get(key), None)
+        return value if isinstance(value, bytes) else None
+
+    def set(self, key: str, value: bytes, *, ttl_s: int) -> None:
+        self._call(lambda client: client.set(key, value, ex=ttl_s), None)
+
+    def add(self, key: str, value: bytes, *, ttl_s: int) -> bool | None:
+        """SET NX: True if set, False if the key exists, None if Redis is unavailable."""
+        result: object = self._call(
+            lambda client: bool(client.set(key, value, ex=ttl_s, nx=True)), None
+        )
+        return None if result is None else bool(result)
+
+    def delete(self, key: str) -> None:
+        self._call(lambda client: client.delete(key), None)
+
+    def publish(self, channel: str, message: bytes) -> None:
+        self._call(lambda client: client.publish(channel, message), None)
+
+    def hit(self, key: str, *, window_s: int) -> int | None:
+        """Count one hit in a fixed window; None when Redis is unavailable."""
+
+        def count(client: redis.Redis) -> int:
+            pipe = client.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, window_s, nx=True)
+            return int(pipe.execute()[0])
+
+        return self._call(count, None)
+
+    def close(self) -> None:
+        self._client.close()
