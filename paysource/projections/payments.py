@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
+from psycopg.types.json import Jsonb
 
 from paysource.domain.payment import Payment, PaymentStatus
 from paysource.domain.refund import Refund, RefundStatus
@@ -33,8 +34,9 @@ class PaymentsView(View):
     def insert_payment(self, event: Payment.Created) -> None:
         self.execute(
             "INSERT INTO payments (id, merchant_id, customer_id, status, amount_minor, currency,"
-            " capture_method, card_brand, card_last4, description, created_at, updated_at,"
-            " version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " capture_method, card_brand, card_bin, card_last4, description, metadata,"
+            " created_at, updated_at, version)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 event.originator_id,
                 event.merchant_id,
@@ -44,8 +46,10 @@ class PaymentsView(View):
                 event.currency,
                 event.capture_method,
                 event.card["brand"],
+                event.card["bin"],
                 event.card["last4"],
                 event.description,
+                Jsonb(event.metadata),
                 event.timestamp,
                 event.timestamp,
                 event.originator_version,
@@ -158,7 +162,13 @@ class PaymentsProjection(Projection[PaymentsView]):
 
     @process_event.register
     def _risk(self, e: Payment.RiskAssessed, _: Tracking) -> None:
-        self.view.update_payment(e, "risk_outcome = %s, risk_score = %s", e.outcome, e.score)
+        self.view.update_payment(
+            e,
+            "risk_outcome = %s, risk_score = %s, risk_reasons = %s",
+            e.outcome,
+            e.score,
+            e.reasons,
+        )
 
     @process_event.register
     def _authorized(self, e: Payment.Authorized, _: Tracking) -> None:

@@ -1,0 +1,3 @@
+from paysource.cli import main
+
+raise SystemExit(main())

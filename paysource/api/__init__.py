@@ -1,0 +1,1 @@
+"""The versioned REST API (`/v1`): thin routes over the application services."""

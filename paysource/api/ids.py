@@ -1,0 +1,47 @@
+"""External ids: a type prefix and the UUID's hex (`pay_4c1d…`), opaque to clients.
+
+A malformed id, or one with another type's prefix, is simply an id we do not know:
+the API answers 404, exactly as for an id of another merchant.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+from paysource.application.errors import NotFound
+
+
+class Kind(StrEnum):
+    MERCHANT = "mer"
+    CUSTOMER = "cus"
+    PAYMENT = "pay"
+    REFUND = "re"
+    API_KEY = "key"
+
+
+_NOUN = {
+    Kind.MERCHANT: "merchant",
+    Kind.CUSTOMER: "customer",
+    Kind.PAYMENT: "payment",
+    Kind.REFUND: "refund",
+    Kind.API_KEY: "API key",
+}
+
+
+def encode(kind: Kind, value: UUID) -> str:
+    return f"{kind}_{value.hex}"
+
+
+def encode_optional(kind: Kind, value: UUID | None) -> str | None:
+    return None if value is None else encode(kind, value)
+
+
+def decode(kind: Kind, external: str) -> UUID:
+    prefix, _, rest = external.partition("_")
+    if prefix != kind or len(rest) != 32:
+        raise NotFound(f"no such {_NOUN[kind]}: {external[:80]}")
+    try:
+        return UUID(hex=rest)
+    except ValueError:
+        raise NotFound(f"no such {_NOUN[kind]}: {external[:80]}") from None

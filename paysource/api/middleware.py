@@ -1,0 +1,97 @@
+"""ASGI middleware: request ids, body size limits, JSON-only bodies.
+
+Plain ASGI (not BaseHTTPMiddleware) keeps the per-request cost low.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paysource.api.problems import BodyTooLarge, problem_response
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class RequestIdMiddleware:
+    """Takes a sane `X-Request-Id` from the client or makes one; echoes it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-request-id")
+        request_id = given if given and _REQUEST_ID.match(given) else f"req_{secrets.token_hex(12)}"
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over `max_bytes` (413) and non-JSON bodies (415) before parsing."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        problem = self._check_headers(scope)
+        if problem is not None:
+            await problem(scope, receive, send)
+            return
+        await self.app(scope, self._limited(scope, receive, send), send)
+
+    def _check_headers(self, scope: Scope) -> Any:
+        request = Request(scope)
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return self._too_large(request)
+        media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        has_body = length not in (None, "0") or _header(scope, b"transfer-encoding") is not None
+        if has_body and media_type != "application/json":
+            return problem_response(
+                request, 415, "unsupported_media_type", "send the body as application/json"
+            )
+        return None
+
+    def _too_large(self, request: Request) -> Any:
+        return problem_response(
+            request, 413, "payload_too_large", f"the body exceeds {self.max_bytes} bytes"
+        )
+
+    def _limited(self, scope: Scope, receive: Receive, send: Send) -> Receive:
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        return receive_limited
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

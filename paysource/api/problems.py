@@ -1,0 +1,188 @@
+"""Errors as RFC 9457 problem details, each with a stable `type`.
+
+The `type` is `https://paysource.dev/problems/<code>`, where `<code>` is the error's
+stable code (see docs/api.md for the list). Clients branch on `type`, people read
+`detail`. Only bugs become 500 `internal_error`, and their details stay in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from paysource.application.errors import (
+    ConcurrentModification,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    RequestInFlight,
+    Unauthenticated,
+    Unavailable,
+)
+from paysource.domain.errors import (
+    AmountExceeded,
+    CurrencyMismatch,
+    IllegalTransition,
+    InvalidValue,
+    PaysourceError,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://paysource.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+_STATUS: list[tuple[type[PaysourceError], int]] = [
+    (NotFound, 404),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (IdempotencyKeyReused, 422),
+    (RequestInFlight, 409),
+    (ConcurrentModification, 409),
+    (Unavailable, 503),
+    (IllegalTransition, 409),
+    (AmountExceeded, 422),
+    (CurrencyMismatch, 422),
+    (InvalidValue, 422),
+]
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class BodyTooLarge(Exception):
+    """A streamed body grew past the limit while being read."""
+
+
+async def on_body_too_large(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(request, 413, "payload_too_large", "the body is too large")
+
+
+class Problem(Exception):
+    """An error raised by the HTTP layer itself (headers, media types, limits)."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+
+
+def problem_response(
+    request: Request | None,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def status_of(error: PaysourceError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+async def on_paysource_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, PaysourceError)
+    status = status_of(error)
+    headers: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    retry_after = getattr(error, "retry_after_s", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    field = getattr(error, "field", None)
+    if field:
+        extra["errors"] = [{"field": field, "message": error.detail}]
+    return problem_response(request, status, error.code, error.detail, headers=headers, **extra)
+
+
+async def on_problem(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, Problem)
+    headers = (
+        {"Retry-After": str(error.extra.pop("retry_after_s"))}
+        if ("retry_after_s" in error.extra)
+        else None
+    )
+    return problem_response(
+        request, error.status, error.code, error.detail, headers=headers, **error.extra
+    )
+
+
+def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
+    # Never echo the input back: it may hold what the client should not have sent.
+    found = []
+    for item in error.errors():
+        location = [str(part) for part in item.get("loc", ()) if part != "body"]
+        found.append({"field": ".".join(location) or "body", "message": str(item.get("msg"))})
+    return found
+
+
+async def on_validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    kinds = {item.get("type") for item in error.errors()}
+    if "json_invalid" in kinds:
+        return problem_response(request, 400, "malformed_json", "the body is not valid JSON")
+    if "card_number" in kinds:
+        return problem_response(
+            request,
+            422,
+            "card_number_refused",
+            "card numbers are never accepted: send a card token as `source`",
+            errors=_field_errors(error),
+        )
+    fields = _field_errors(error)
+    detail = "; ".join(f"{item['field']}: {item['message']}" for item in fields[:5])
+    return problem_response(request, 422, "validation_error", detail, errors=fields)
+
+
+async def on_http_exception(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    code = codes.get(error.status_code, "http_error")
+    detail = error.detail if isinstance(error.detail, str) else "request failed"
+    if error.status_code == 404:
+        detail = "no such resource"
+    return problem_response(
+        request, error.status_code, code, detail, headers=dict(error.headers or {})
+    )
+
+
+async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem_response(
+        request, 500, "internal_error", "an unexpected error occurred; it has been logged"
+    )

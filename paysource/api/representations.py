@@ -1,0 +1,153 @@
+"""How objects look on the wire: one function per object, from aggregates or rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from paysource.api.ids import Kind, encode, encode_optional
+from paysource.domain.customer import Customer
+from paysource.domain.merchant import Merchant
+from paysource.domain.payment import Payment
+from paysource.domain.refund import Refund
+
+# Event fields that are envelope, not data.
+_ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def payment(p: Payment) -> dict[str, Any]:
+    risk = None
+    if p.risk is not None:
+        risk = {
+            "outcome": str(p.risk.outcome),
+            "score": p.risk.score,
+            "reasons": list(p.risk.reasons),
+        }
+    return {
+        "id": encode(Kind.PAYMENT, p.id),
+        "object": "payment",
+        "merchant": encode(Kind.MERCHANT, p.merchant_id),
+        "customer": encode_optional(Kind.CUSTOMER, p.customer_id),
+        "status": str(p.status),
+        "amount": p.amount_minor,
+        "amount_capturable": p.amount_capturable,
+        "amount_captured": p.amount_captured,
+        "amount_refunded": p.amount_refunded,
+        "amount_refund_pending": p.amount_refund_pending,
+        "fee": p.fee_minor,
+        "currency": p.currency,
+        "capture_method": str(p.capture_method),
+        "card": {"brand": p.card.brand, "bin": p.card.bin, "last4": p.card.last4},
+        "risk": risk,
+        "decline_code": p.decline_code,
+        "cancellation_reason": str(p.cancellation_reason) if p.cancellation_reason else None,
+        "description": p.description,
+        "metadata": p.metadata,
+        "created": timestamp(p.created_on),
+        "updated": timestamp(p.modified_on),
+        "version": p.version,
+    }
+
+
+def payment_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A payment from the `payments` read model (lists): the same shape as `payment`."""
+    risk = None
+    if row["risk_outcome"] is not None:
+        reasons = list(row["risk_reasons"] or [])
+        risk = {"outcome": row["risk_outcome"], "score": row["risk_score"], "reasons": reasons}
+    return {
+        "id": encode(Kind.PAYMENT, row["id"]),
+        "object": "payment",
+        "merchant": encode(Kind.MERCHANT, row["merchant_id"]),
+        "customer": encode_optional(Kind.CUSTOMER, row["customer_id"]),
+        "status": row["status"],
+        "amount": row["amount_minor"],
+        "amount_capturable": row["amount_capturable_minor"],
+        "amount_captured": row["amount_captured_minor"],
+        "amount_refunded": row["amount_refunded_minor"],
+        "amount_refund_pending": row["amount_refund_pending_minor"],
+        "fee": row["fee_minor"],
+        "currency": row["currency"],
+        "capture_method": row["capture_method"],
+        "card": {"brand": row["card_brand"], "bin": row["card_bin"], "last4": row["card_last4"]},
+        "risk": risk,
+        "decline_code": row["decline_code"],
+        "cancellation_reason": row["cancellation_reason"],
+        "description": row["description"],
+        "metadata": row["metadata"],
+        "created": timestamp(row["created_at"]),
+        "updated": timestamp(row["updated_at"]),
+        "version": row["version"],
+    }
+
+
+def refund(r: Refund) -> dict[str, Any]:
+    return {
+        "id": encode(Kind.REFUND, r.id),
+        "object": "refund",
+        "payment": encode(Kind.PAYMENT, r.payment_id),
+        "merchant": encode(Kind.MERCHANT, r.merchant_id),
+        "status": str(r.status),
+        "amount": r.amount_minor,
+        "currency": r.currency,
+        "reason": str(r.reason) if r.reason else None,
+        "failure_code": r.failure_code,
+        "created": timestamp(r.created_on),
+        "version": r.version,
+    }
+
+
+def customer(c: Customer) -> dict[str, Any]:
+    return {
+        "id": encode(Kind.CUSTOMER, c.id),
+        "object": "customer",
+        "merchant": encode(Kind.MERCHANT, c.merchant_id),
+        "name": c.name,
+        "email": c.email,
+        "metadata": c.metadata,
+        "created": timestamp(c.created_on),
+    }
+
+
+def merchant(m: Merchant, *, api_key: str | None = None) -> dict[str, Any]:
+    return {
+        "id": encode(Kind.MERCHANT, m.id),
+        "object": "merchant",
+        "name": m.name,
+        "email": m.email,
+        "settlement_currency": m.settlement_currency,
+        "fee_basis_points": m.fees.basis_points,
+        "fee_fixed_minor": m.fees.fixed_minor,
+        "created": timestamp(m.created_on),
+        "api_key": api_key,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return timestamp(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def event(e: Any) -> dict[str, Any]:
+    """An event as auditors see it: type, version, time, data and who acted."""
+    fields = {f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
+    return {
+        "type": type(e).__qualname__,
+        "version": e.originator_version,
+        "time": timestamp(e.timestamp),
+        "data": _jsonable({k: v for k, v in fields.items() if k not in _ENVELOPE}),
+        "metadata": dict(getattr(e, "meta", {})),
+    }

@@ -1,0 +1,38 @@
+"""Helpers shared by routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi.responses import JSONResponse
+
+from paysource.api.idempotency import Answer
+from paysource.application.errors import NotFound
+from paysource.bootstrap import Cell
+
+T = TypeVar("T")
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def respond(answer: Answer, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    all_headers = dict(headers or {})
+    if answer.replayed:
+        all_headers[REPLAYED_HEADER] = "true"
+    return JSONResponse(answer.body, status_code=answer.status, headers=all_headers)
+
+
+def find(cells: list[Cell], lookup: Callable[[Cell], T]) -> T:
+    """The first cell's answer that is not NotFound (staff reads span cells)."""
+    for cell in cells:
+        try:
+            return lookup(cell)
+        except NotFound:
+            if cell is cells[-1]:
+                raise
+    raise NotFound("no such object")
+
+
+def listing(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more}

@@ -1,0 +1,40 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from paysource.api.deps import ContainerDep
+from paysource.migrate import pending
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Postgres reachable and migrated; Redis state reported")
+def readyz(container: ContainerDep) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    ready = True
+    for cell in container.router.all():
+        try:
+            missing = pending(cell.database_url, container.settings.migrations_dir)
+        except Exception as error:  # noqa: BLE001  # any failure means "not ready"
+            checks[cell.name] = {"status": "unavailable", "error": type(error).__name__}
+            ready = False
+            continue
+        checks[cell.name] = {"status": "ok" if not missing else "migrations_pending"}
+        ready = ready and not missing
+    if container.cache is None:
+        checks["redis"] = {"status": "not_configured"}
+    else:
+        # Redis down degrades speed, not correctness: reported, never fatal.
+        checks["redis"] = {"status": "ok" if container.cache.ping() else "degraded"}
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)

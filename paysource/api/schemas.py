@@ -1,0 +1,200 @@
+"""Request bodies (strict: integers are integers, unknown fields are errors) and the
+JSON shapes of responses.
+
+Bodies reject floats, strings and booleans for amounts instead of coercing them, and
+refuse anything that looks like a card number wherever it appears.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+from paysource.domain.card import contains_pan
+from paysource.domain.payment import MAX_PAYMENT_MINOR
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Email = Annotated[str, StringConstraints(max_length=254)]
+Metadata = dict[
+    Annotated[str, StringConstraints(min_length=1, max_length=40)],
+    Annotated[str, StringConstraints(max_length=500)],
+]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+PaymentAmount = Annotated[int, Field(ge=1, le=MAX_PAYMENT_MINOR, strict=True)]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_card_numbers(cls, data: Any) -> Any:
+        # PCI scope stops at the edge: a PAN never reaches a log, an event or a model.
+        if any(contains_pan(text) for text in _strings(data)):
+            raise PydanticCustomError("card_number", "card numbers are not accepted")
+        return data
+
+    def fingerprint_body(self) -> dict[str, Any]:
+        """What the client sent, normalised: the basis of the idempotency fingerprint."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class MerchantIn(Body):
+    name: Name
+    email: Email | None = None
+    settlement_currency: Currency = "USD"
+    fee_basis_points: Annotated[int, Field(ge=0, le=10_000, strict=True)] = 290
+    fee_fixed_minor: Annotated[int, Field(ge=0, le=100_000, strict=True)] = 30
+
+
+class ApiKeyIn(Body):
+    role: Literal["merchant", "finance", "auditor"]
+    merchant: ExternalId | None = None
+    label: Annotated[str, StringConstraints(max_length=100)] = ""
+
+
+class CustomerIn(Body):
+    name: Name
+    email: Email | None = None
+    metadata: Metadata = Field(default_factory=dict, max_length=50)
+
+
+class PaymentIn(Body):
+    amount: PaymentAmount
+    currency: Currency
+    source: Annotated[str, StringConstraints(pattern=r"^tok_[A-Za-z0-9_]{1,64}$")]
+    customer: ExternalId | None = None
+    capture_method: Literal["automatic", "manual"] = "automatic"
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    metadata: Metadata = Field(default_factory=dict, max_length=50)
+
+
+class CaptureIn(Body):
+    amount: PaymentAmount | None = None
+
+
+class CancelIn(Body):
+    pass
+
+
+class RefundIn(Body):
+    payment: ExternalId
+    amount: PaymentAmount | None = None
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+
+
+# Response shapes (for the OpenAPI document; bodies are built in `representations`) ---
+
+
+class Card(BaseModel):
+    brand: str
+    bin: str
+    last4: str
+
+
+class Risk(BaseModel):
+    outcome: str
+    score: int
+    reasons: list[str]
+
+
+class PaymentOut(BaseModel):
+    id: str
+    object: Literal["payment"]
+    merchant: str
+    customer: str | None
+    status: Literal["processing", "requires_capture", "succeeded", "failed", "canceled"]
+    amount: int
+    amount_capturable: int
+    amount_captured: int
+    amount_refunded: int
+    amount_refund_pending: int
+    fee: int
+    currency: str
+    capture_method: Literal["automatic", "manual"]
+    card: Card
+    risk: Risk | None
+    decline_code: str | None
+    cancellation_reason: str | None
+    description: str | None
+    metadata: dict[str, str]
+    created: str
+    updated: str
+    version: int
+
+
+class RefundOut(BaseModel):
+    id: str
+    object: Literal["refund"]
+    payment: str
+    merchant: str
+    status: Literal["pending", "succeeded", "failed"]
+    amount: int
+    currency: str
+    reason: str | None
+    failure_code: str | None
+    created: str
+    version: int
+
+
+class CustomerOut(BaseModel):
+    id: str
+    object: Literal["customer"]
+    merchant: str
+    name: str
+    email: str | None
+    metadata: dict[str, str]
+    created: str
+
+
+class MerchantOut(BaseModel):
+    id: str
+    object: Literal["merchant"]
+    name: str
+    email: str | None
+    settlement_currency: str
+    fee_basis_points: int
+    fee_fixed_minor: int
+    created: str
+    api_key: str | None = None
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    object: Literal["api_key"]
+    role: str
+    merchant: str | None
+    api_key: str
+
+
+class EventOut(BaseModel):
+    type: str
+    version: int
+    time: str
+    data: dict[str, Any]
+    metadata: dict[str, str]
+
+
+class PaymentList(BaseModel):
+    object: Literal["list"]
+    data: list[PaymentOut]
+    has_more: bool
+
+
+class EventList(BaseModel):
+    object: Literal["list"]
+    data: list[EventOut]
+    has_more: bool
