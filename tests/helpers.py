@@ -1,0 +1,99 @@
+"""Helpers for tests that drive paysource through its real API and real worker code."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+
+from paysource.api.app import create_app
+from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.application.processor import PaymentProcessor, RetryPolicy
+from paysource.bootstrap import Container
+from paysource.localservices import free_port
+from paysource.projections.view import ProjectionHandler
+from tests.conftest import ADMIN_KEY
+
+
+def drain(container: Container, *, rounds: int = 20) -> None:
+    """Run the processor and every projection until the log stops growing."""
+    for cell in container.router.all():
+        handlers = [
+            PaymentProcessor(
+                cell.store,
+                container.acquirer,
+                cell.payments_view,
+                container.clock,
+                retry=RetryPolicy(attempts=2, base_delay_s=0.01),
+            ),
+            *[ProjectionHandler(projection) for projection in cell.projections()],
+        ]
+        for _ in range(rounds):
+            head = cell.store.head()
+            for handler in handlers:
+                run_until_caught_up(Follower(cell.store, handler, wakeup=Wakeup()))
+            if cell.store.head() == head:
+                break
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def new_key() -> str:
+    return str(uuid.uuid4())
+
+
+class Api:
+    """A small client of the REST API, for a merchant or the admin."""
+
+    def __init__(self, client: httpx.Client, key: str) -> None:
+        self.client = client
+        self.key = key
+
+    def post(self, path: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+        all_headers = {**bearer(self.key), **{k.replace("_", "-"): v for k, v in headers.items()}}
+        return self.client.post(path, json=body if body is not None else {}, headers=all_headers)
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.client.get(path, headers=bearer(self.key), params=params)
+
+    def merchant(self, name: str = "Acme") -> Api:
+        response = self.post("/v1/merchants", {"name": name})
+        assert response.status_code == 201, response.text
+        return Api(self.client, response.json()["api_key"])
+
+    def pay(self, amount: int = 1000, *, key: str | None = None, **fields: Any) -> httpx.Response:
+        body = {"amount": amount, "currency": "USD", "source": "tok_visa", **fields}
+        return self.post("/v1/payments", body, Idempotency_Key=key or new_key())
+
+
+def admin(client: httpx.Client) -> Api:
+    return Api(client, ADMIN_KEY)
+
+
+@contextmanager
+def live_server(container: Container) -> Iterator[str]:
+    """Serve the API over real HTTP on a free port (for concurrency tests)."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(container), host="127.0.0.1", port=port, log_level="warning", workers=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
