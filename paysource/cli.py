@@ -99,7 +99,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         try:
             _banner(ready, port, worker is not None)
             app = create_app(container)
-            uvicorn.run(app, host=ready.host, port=port, log_level="warning", access_log=False)
+            uvicorn.run(app, host=ready.host, port=port, log_config=None, access_log=False)
         finally:
             print("\nstopping…", file=sys.stderr)
             if worker is not None:

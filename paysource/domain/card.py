@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# 13 to 19 digits, optionally grouped by single spaces or dashes, as PANs are typed.
-_PAN_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# Digit groups joined by single spaces or dashes, as card numbers are typed.
+_DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
+_SEPARATOR = re.compile(r"[ -]")
+MIN_PAN_DIGITS, MAX_PAN_DIGITS = 13, 19
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +41,26 @@ def luhn_valid(digits: str) -> bool:
 
 
 def contains_pan(text: str) -> bool:
-    """True when `text` holds a Luhn-valid 13 to 19 digit number: treat it as a card number."""
-    for match in _PAN_CANDIDATE.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            return True
+    """True when `text` holds a Luhn-valid 13 to 19 digit number: treat it as a card number.
+
+    A PAN may be typed in groups and sit next to other numbers ("4242 4242 4242 4242
+    12/34"), so every run of consecutive groups of the right length is checked.
+    """
+    for match in _DIGIT_GROUPS.finditer(text):
+        groups = _SEPARATOR.split(match.group())
+        for start in range(len(groups)):
+            digits = ""
+            for group in groups[start:]:
+                digits += group
+                if len(digits) > MAX_PAN_DIGITS:
+                    break
+                if len(digits) >= MIN_PAN_DIGITS and luhn_valid(digits):
+                    return True
     return False
+
+
+def redact_pans(text: str) -> str:
+    """`text` with every digit run that holds a PAN replaced by a marker."""
+    return _DIGIT_GROUPS.sub(
+        lambda match: "[REDACTED PAN]" if contains_pan(match.group()) else match.group(), text
+    )

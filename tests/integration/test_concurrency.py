@@ -139,9 +139,11 @@ def test_capture_racing_cancel_lets_exactly_one_win(base_url: str, container: Co
         payment_id = captured_payment(merchant, container, 5000, capture_method="manual")
         headers = {"Authorization": f"Bearer {merchant.key}"}
 
-        def act(client: httpx.Client, index: int, pid: str = payment_id) -> httpx.Response:
+        def act(
+            client: httpx.Client, index: int, pid: str = payment_id, auth: dict[str, str] = headers
+        ) -> httpx.Response:
             action = "capture" if index % 2 == 0 else "cancel"
-            return client.post(f"/v1/payments/{pid}/{action}", json={}, headers=headers)
+            return client.post(f"/v1/payments/{pid}/{action}", json={}, headers=auth)
 
         capture, cancel = race(2, act, base_url)
 
