@@ -17,6 +17,7 @@ memory for unit tests.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
 import time
@@ -69,7 +70,7 @@ class MemoryLedger:
             if stored is None:
                 self._by_key[operation.key] = operation
                 return operation
-            replayed = Operation(**{**stored.__dict__, "requests": stored.requests + 1})
+            replayed = dataclasses.replace(stored, requests=stored.requests + 1)
             self._by_key[operation.key] = replayed
             return replayed
 

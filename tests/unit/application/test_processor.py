@@ -1,0 +1,199 @@
+"""The authorization pipeline on the in-memory store, with the acquirer simulator."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from paysource.adapters.acquirer_sim import SimulatedAcquirer
+from paysource.adapters.clock import ManualClock
+from paysource.application.expiry import HoldExpiry
+from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.application.payments import PaymentService
+from paysource.application.processor import PaymentProcessor, RetryPolicy
+from paysource.application.refunds import RefundService
+from paysource.application.store import EventStore
+from paysource.domain.money import Money
+from paysource.domain.payment import CancellationReason, CaptureMethod, Payment, PaymentStatus
+from paysource.domain.refund import RefundStatus
+from tests.unit.application.conftest import NoRecentPayments, merchant_meta
+from tests.unit.application.test_commands import create
+
+
+@pytest.fixture
+def processor(
+    store: EventStore, acquirer: SimulatedAcquirer, clock: ManualClock
+) -> PaymentProcessor:
+    return PaymentProcessor(
+        store,
+        acquirer,
+        NoRecentPayments(),
+        clock,
+        retry=RetryPolicy(attempts=3, base_delay_s=0.0),
+    )
+
+
+def run(store: EventStore, processor: PaymentProcessor) -> None:
+    for _ in range(5):
+        run_until_caught_up(Follower(store, processor, wakeup=Wakeup()))
+
+
+@pytest.mark.parametrize(
+    ("source", "status", "decline_code", "cancellation"),
+    [
+        ("tok_visa", PaymentStatus.SUCCEEDED, None, None),
+        ("tok_mastercard", PaymentStatus.SUCCEEDED, None, None),
+        ("tok_decline", PaymentStatus.FAILED, "card_declined", None),
+        ("tok_insufficient_funds", PaymentStatus.FAILED, "insufficient_funds", None),
+        ("tok_timeout", PaymentStatus.FAILED, "acquirer_timeout", None),
+        ("tok_risk", PaymentStatus.CANCELED, None, CancellationReason.RISK),
+    ],
+)
+def test_each_test_token_ends_in_its_documented_status(
+    payments: PaymentService,
+    processor: PaymentProcessor,
+    store: EventStore,
+    merchant_id: UUID,
+    source: str,
+    status: PaymentStatus,
+    decline_code: str | None,
+    cancellation: CancellationReason | None,
+) -> None:
+    payment_id = create(
+        payments, merchant_id, "k", source=source, capture_method=CaptureMethod.AUTOMATIC
+    ).value.id
+
+    run(store, processor)
+
+    payment = payments.get_payment(merchant_id=merchant_id, payment_id=payment_id)
+    assert payment.status is status
+    assert payment.decline_code == decline_code
+    assert payment.cancellation_reason == cancellation
+    if status is PaymentStatus.SUCCEEDED:
+        assert payment.fee_minor == (1000 * 290 + 5000) // 10000 + 30
+
+
+def test_a_timeout_is_retried_with_the_same_key_then_fails_without_charging(
+    payments: PaymentService,
+    processor: PaymentProcessor,
+    store: EventStore,
+    acquirer: SimulatedAcquirer,
+    merchant_id: UUID,
+) -> None:
+    payment_id = create(payments, merchant_id, "k", source="tok_timeout").value.id
+
+    run(store, processor)
+
+    assert acquirer.operations(payment_id) == []
+    history = [type(e).__name__ for e in store.history(payment_id)]
+    assert history == ["Created", "RiskAssessed", "Declined"]
+
+
+def test_a_batch_redone_after_a_crash_asks_the_acquirer_with_the_same_keys(
+    payments: PaymentService,
+    processor: PaymentProcessor,
+    store: EventStore,
+    acquirer: SimulatedAcquirer,
+    merchant_id: UUID,
+) -> None:
+    ids = [
+        create(payments, merchant_id, f"k{n}", capture_method=CaptureMethod.AUTOMATIC).value.id
+        for n in range(3)
+    ]
+    events = [event for _, event in store.select(after=0, limit=10, topics=processor.topics)]
+
+    class Crash(Exception):
+        pass
+
+    original_save = store.save
+
+    def crash_on_save(*args: object, **kwargs: object) -> object:
+        raise Crash
+
+    store.save = crash_on_save  # type: ignore[method-assign,assignment]
+    with pytest.raises(Crash):
+        processor.handle_batch(events, Tracking(processor.name, 3))
+    store.save = original_save  # type: ignore[method-assign]
+    run(store, processor)
+
+    for payment_id in ids:
+        counts = Counter(op.kind for op in acquirer.operations(payment_id))
+        assert counts == {"authorize": 1, "capture": 1}
+        authorize = next(op for op in acquirer.operations(payment_id) if op.kind == "authorize")
+        assert authorize.requests == 2, "asked twice, answered once"
+
+
+def test_a_failed_refund_releases_its_reservation(
+    payments: PaymentService,
+    refunds: RefundService,
+    processor: PaymentProcessor,
+    store: EventStore,
+    merchant_id: UUID,
+) -> None:
+    payment_id = create(
+        payments, merchant_id, "k", source="tok_refund_fail", capture_method=CaptureMethod.AUTOMATIC
+    ).value.id
+    run(store, processor)
+    refund = refunds.create_refund(
+        merchant_id=merchant_id,
+        payment_id=payment_id,
+        amount=Money(400, "USD"),
+        reason=None,
+        idempotency_key="r",
+        request_hash="r",
+        meta=merchant_meta(merchant_id, "r"),
+    ).value
+    assert (
+        payments.get_payment(merchant_id=merchant_id, payment_id=payment_id).amount_refundable
+        == 600
+    )
+
+    run(store, processor)
+
+    assert (
+        refunds.get_refund(merchant_id=merchant_id, refund_id=refund.id).status
+        is RefundStatus.FAILED
+    )
+    payment = payments.get_payment(merchant_id=merchant_id, payment_id=payment_id)
+    assert (payment.amount_refunded, payment.amount_refund_pending) == (0, 0)
+    assert payment.amount_refundable == 1000
+
+
+class Holds:
+    def __init__(self, store: EventStore, ids: list[UUID]) -> None:
+        self.store, self.ids = store, ids
+
+    def expired_holds(self, *, authorized_before: object, limit: int) -> list[UUID]:
+        return self.ids[:limit]
+
+
+def test_uncaptured_holds_expire_after_the_ttl_and_not_before(
+    payments: PaymentService,
+    processor: PaymentProcessor,
+    store: EventStore,
+    acquirer: SimulatedAcquirer,
+    clock: ManualClock,
+    merchant_id: UUID,
+) -> None:
+    payment_id = create(payments, merchant_id, "k").value.id
+    run(store, processor)
+    expiry = HoldExpiry(store, Holds(store, [payment_id]), clock, hold_ttl=timedelta(days=7))
+
+    clock.advance(timedelta(days=6, hours=23))
+    assert expiry.sweep() == 0
+    clock.advance(timedelta(hours=2))
+    assert expiry.sweep() == 1
+    assert expiry.sweep() == 0
+
+    payment = store.get(payment_id, Payment)
+    assert payment is not None
+    assert (payment.status, payment.cancellation_reason) == (
+        PaymentStatus.CANCELED,
+        CancellationReason.EXPIRED,
+    )
+    run(store, processor)
+    assert Counter(op.kind for op in acquirer.operations(payment_id)) == {"authorize": 1, "void": 1}

@@ -1,0 +1,62 @@
+"""Settings fail fast on values that are only safe on a developer's machine."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from paysource.config import DEVELOPMENT_ADMIN_KEY, Mode, Settings
+
+STRONG_KEY = "k" * 40
+
+
+def test_development_mode_runs_with_safe_local_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PAYSOURCE_ENV", "PAYSOURCE_ADMIN_KEY", "PAYSOURCE_HOLD_TTL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+
+    assert settings.env is Mode.DEVELOPMENT
+    assert settings.admin_key.get_secret_value() == DEVELOPMENT_ADMIN_KEY
+    assert settings.hold_ttl.days == 7
+    assert settings.idempotency_cache_ttl_s >= 24 * 3600
+
+
+@pytest.mark.parametrize("mode", [Mode.TEST, Mode.PRODUCTION])
+def test_the_development_admin_key_is_refused_outside_development(mode: Mode) -> None:
+    with pytest.raises(ValidationError, match="development default"):
+        Settings(env=mode, database_url="postgresql://x/y", redis_url="redis://x")
+
+
+def test_a_short_admin_key_is_refused_outside_development() -> None:
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(env=Mode.TEST, admin_key="short")
+
+
+def test_production_requires_explicit_database_and_redis() -> None:
+    with pytest.raises(ValidationError, match="required in production"):
+        Settings(env=Mode.PRODUCTION, admin_key=STRONG_KEY)
+
+    settings = Settings(
+        env=Mode.PRODUCTION,
+        admin_key=STRONG_KEY,
+        database_url="postgresql://db/paysource",
+        redis_url="redis://cache:6379/0",
+    )
+    assert settings.env is Mode.PRODUCTION
+
+
+def test_settings_are_read_from_paysource_environment_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAYSOURCE_PORT", "8123")
+    monkeypatch.setenv("PAYSOURCE_HOLD_TTL", "P2D")
+
+    settings = Settings()
+
+    assert settings.port == 8123
+    assert settings.hold_ttl.days == 2
+
+
+def test_an_idempotency_cache_shorter_than_a_day_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(idempotency_cache_ttl_s=3600)
