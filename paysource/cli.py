@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from pydantic import ValidationError
 
@@ -69,17 +70,18 @@ def resolved(settings: Settings, *, publish: bool = False) -> Iterator[Settings]
         yield settings.model_copy(update=update)
 
 
-def _migrate(settings: Settings) -> None:
+def _migrate(settings: Settings, *, out: TextIO = sys.stderr) -> None:
     from paysource.migrate import migrate  # noqa: PLC0415  # keep `--help` fast
 
     assert settings.database_url
     applied = migrate(settings.database_url, settings.migrations_dir)
-    print(f"migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ""))
+    names = f" ({', '.join(applied)})" if applied else ""
+    print(f"migrations: {len(applied)} applied{names}", file=out)
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
     with resolved(settings) as ready:
-        _migrate(ready)
+        _migrate(ready, out=sys.stdout)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -167,7 +169,7 @@ def cmd_merchants_create(settings: Settings, args: argparse.Namespace) -> None:
                 settlement_currency=args.currency.upper(),
                 fees=FeeSchedule(args.fee_basis_points, args.fee_fixed_minor),
                 idempotency_key=None,
-                request_hash=fingerprint("CLI", "merchants create", vars(args)),
+                request_hash=fingerprint("CLI", "merchants create", {"name": args.name}),
                 meta=Meta(ActorKind.ADMIN, "cli"),
             )
         finally:
