@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paysource.api.problems import BodyTooLarge, problem_response
+from paysource.api.problems import problem_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -55,7 +55,13 @@ class BodyLimitMiddleware:
         if problem is not None:
             await problem(scope, receive, send)
             return
-        await self.app(scope, self._limited(scope, receive, send), send)
+        # Read the whole body first (it is small by definition), so a streamed body that
+        # grows past the limit is refused before the app sees any of it.
+        body = await self._read_limited(receive)
+        if body is None:
+            await self._too_large(Request(scope))(scope, receive, send)
+            return
+        await self.app(scope, _replay(body), send)
 
     def _check_headers(self, scope: Scope) -> Any:
         request = Request(scope)
@@ -75,19 +81,33 @@ class BodyLimitMiddleware:
             request, 413, "payload_too_large", f"the body exceeds {self.max_bytes} bytes"
         )
 
-    def _limited(self, scope: Scope, receive: Receive, send: Send) -> Receive:
-        received = 0
-
-        async def receive_limited() -> Message:
-            nonlocal received
+    async def _read_limited(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
-        return receive_limited
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

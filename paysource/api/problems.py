@@ -67,14 +67,6 @@ _TITLES = {
 }
 
 
-class BodyTooLarge(Exception):
-    """A streamed body grew past the limit while being read."""
-
-
-async def on_body_too_large(request: Request, error: Exception) -> JSONResponse:
-    return problem_response(request, 413, "payload_too_large", "the body is too large")
-
-
 class Problem(Exception):
     """An error raised by the HTTP layer itself (headers, media types, limits)."""
 

@@ -12,6 +12,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from psycopg.types.json import Jsonb
 
+from paysource.application.errors import NotFound
 from paysource.domain.payment import Payment, PaymentStatus
 from paysource.domain.refund import Refund, RefundStatus
 from paysource.projections.topics import event_topics
@@ -122,6 +123,13 @@ class PaymentsView(View):
         with self.datastore.cursor() as curs:
             rows = curs.execute(query, (*params, limit + 1)).fetchall()
         return Page(rows=list(rows[:limit]), has_more=len(rows) > limit)
+
+    def _cursor_of(self, payment_id: UUID, merchant_id: UUID | None) -> list[Any]:
+        """The (created_at, id) of a cursor payment the caller may see, else NotFound."""
+        row = self.payment_row(payment_id)
+        if row is None or merchant_id not in (None, row["merchant_id"]):
+            raise NotFound("no such payment to start after")
+        return [row["created_at"], row["id"]]
 
     def payment_row(self, payment_id: UUID) -> dict[str, Any] | None:
         with self.datastore.cursor() as curs:
