@@ -2,23 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
-from psycopg.types.json import Jsonb
 
 from paysource.application.errors import NotFound
+from paysource.application.follower import Event
 from paysource.domain.payment import Payment, PaymentStatus
 from paysource.domain.refund import Refund, RefundStatus
+from paysource.projections.rows import Rows
 from paysource.projections.topics import event_topics
 from paysource.projections.view import View
 
 MAX_PAGE = 100
+
+PAYMENT_COLUMNS = (
+    "id",
+    "merchant_id",
+    "customer_id",
+    "status",
+    "amount_minor",
+    "currency",
+    "amount_capturable_minor",
+    "amount_captured_minor",
+    "amount_refunded_minor",
+    "amount_refund_pending_minor",
+    "fee_minor",
+    "capture_method",
+    "card_brand",
+    "card_bin",
+    "card_last4",
+    "risk_outcome",
+    "risk_score",
+    "risk_reasons",
+    "decline_code",
+    "cancellation_reason",
+    "description",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "authorized_at",
+    "version",
+)
+REFUND_COLUMNS = (
+    "id",
+    "payment_id",
+    "merchant_id",
+    "status",
+    "amount_minor",
+    "currency",
+    "reason",
+    "failure_code",
+    "created_at",
+    "updated_at",
+    "version",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,67 +72,45 @@ class Page:
 
 
 class PaymentsView(View):
+    name: ClassVar[str] = "payments"
     tables = ("payments", "refunds")
 
-    # Writes (inside a batch) --------------------------------------------------------
+    def begin_batch(self) -> None:
+        self.payments = Rows("payments", PAYMENT_COLUMNS, json_columns=("metadata",))
+        self.refunds = Rows("refunds", REFUND_COLUMNS)
 
-    def insert_payment(self, event: Payment.Created) -> None:
-        self.execute(
-            "INSERT INTO payments (id, merchant_id, customer_id, status, amount_minor, currency,"
-            " capture_method, card_brand, card_bin, card_last4, description, metadata,"
-            " created_at, updated_at, version)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                event.originator_id,
-                event.merchant_id,
-                event.customer_id,
-                str(PaymentStatus.PROCESSING),
-                event.amount_minor,
-                event.currency,
-                event.capture_method,
-                event.card["brand"],
-                event.card["bin"],
-                event.card["last4"],
-                event.description,
-                Jsonb(event.metadata),
-                event.timestamp,
-                event.timestamp,
-                event.originator_version,
-            ),
+    def prefetch(self, events: Sequence[Event]) -> None:
+        payment_ids = [
+            e.originator_id
+            for e in events
+            if isinstance(e, Payment.Event) and not isinstance(e, Payment.Created)
+        ]
+        refund_ids = [
+            e.originator_id
+            for e in events
+            if isinstance(e, Refund.Event) and not isinstance(e, Refund.Created)
+        ]
+        self.payments.load(self.cursor, payment_ids)
+        self.refunds.load(self.cursor, refund_ids)
+
+    def flush(self) -> None:
+        self.payments.flush(self.cursor)
+        self.refunds.flush(self.cursor)
+
+    def change_payment(self, event: Payment.Event, **values: Any) -> dict[str, Any]:
+        return self.payments.change(
+            event.originator_id,
+            updated_at=event.timestamp,
+            version=event.originator_version,
+            **values,
         )
 
-    def update_payment(self, event: Payment.Event, assignments: str, *params: Any) -> None:
-        """Apply `assignments` (trusted SQL from this module) to the event's payment."""
-        self.execute(
-            f"UPDATE payments SET {assignments}, updated_at = %s, version = %s "  # noqa: S608
-            "WHERE id = %s",
-            (*params, event.timestamp, event.originator_version, event.originator_id),
-        )
-
-    def insert_refund(self, event: Refund.Created) -> None:
-        self.execute(
-            "INSERT INTO refunds (id, payment_id, merchant_id, status, amount_minor, currency,"
-            " reason, created_at, updated_at, version)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                event.originator_id,
-                event.payment_id,
-                event.merchant_id,
-                str(RefundStatus.PENDING),
-                event.amount_minor,
-                event.currency,
-                event.reason,
-                event.timestamp,
-                event.timestamp,
-                event.originator_version,
-            ),
-        )
-
-    def update_refund(self, event: Refund.Event, status: RefundStatus, failure: str | None) -> None:
-        self.execute(
-            "UPDATE refunds SET status = %s, failure_code = %s, updated_at = %s, version = %s"
-            " WHERE id = %s",
-            (str(status), failure, event.timestamp, event.originator_version, event.originator_id),
+    def change_refund(self, event: Refund.Event, **values: Any) -> None:
+        self.refunds.change(
+            event.originator_id,
+            updated_at=event.timestamp,
+            version=event.originator_version,
+            **values,
         )
 
     # Reads ---------------------------------------------------------------------------
@@ -113,8 +135,8 @@ class PaymentsView(View):
                 where.append(f"{column} = %s")
                 params.append(value)
         if starting_after is not None:
-            where.append("(created_at, id) < (SELECT created_at, id FROM payments WHERE id = %s)")
-            params.append(starting_after)
+            where.append("(created_at, id) < (%s, %s)")
+            params += self._cursor_of(starting_after, merchant_id)
         limit = max(1, min(limit, MAX_PAGE))
         query = (
             f"SELECT * FROM payments WHERE {' AND '.join(where)}"  # noqa: S608  # fixed columns
@@ -166,82 +188,113 @@ class PaymentsProjection(Projection[PaymentsView]):
 
     @process_event.register
     def _created(self, e: Payment.Created, _: Tracking) -> None:
-        self.view.insert_payment(e)
+        self.view.payments.add(
+            {
+                "id": e.originator_id,
+                "merchant_id": e.merchant_id,
+                "customer_id": e.customer_id,
+                "status": str(PaymentStatus.PROCESSING),
+                "amount_minor": e.amount_minor,
+                "currency": e.currency,
+                "amount_capturable_minor": 0,
+                "amount_captured_minor": 0,
+                "amount_refunded_minor": 0,
+                "amount_refund_pending_minor": 0,
+                "fee_minor": 0,
+                "capture_method": e.capture_method,
+                "card_brand": e.card["brand"],
+                "card_bin": e.card["bin"],
+                "card_last4": e.card["last4"],
+                "description": e.description,
+                "metadata": e.metadata,
+                "created_at": e.timestamp,
+                "updated_at": e.timestamp,
+                "version": e.originator_version,
+            }
+        )
 
     @process_event.register
     def _risk(self, e: Payment.RiskAssessed, _: Tracking) -> None:
-        self.view.update_payment(
-            e,
-            "risk_outcome = %s, risk_score = %s, risk_reasons = %s",
-            e.outcome,
-            e.score,
-            e.reasons,
+        self.view.change_payment(
+            e, risk_outcome=e.outcome, risk_score=e.score, risk_reasons=list(e.reasons)
         )
 
     @process_event.register
     def _authorized(self, e: Payment.Authorized, _: Tracking) -> None:
-        self.view.update_payment(
+        row = self.view.payments.get(e.originator_id)
+        self.view.change_payment(
             e,
-            "status = %s, amount_capturable_minor = amount_minor, authorized_at = %s",
-            str(PaymentStatus.REQUIRES_CAPTURE),
-            e.timestamp,
+            status=str(PaymentStatus.REQUIRES_CAPTURE),
+            amount_capturable_minor=row["amount_minor"],
+            authorized_at=e.timestamp,
         )
 
     @process_event.register
     def _declined(self, e: Payment.Declined, _: Tracking) -> None:
-        self.view.update_payment(
-            e, "status = %s, decline_code = %s", str(PaymentStatus.FAILED), e.decline_code
-        )
+        self.view.change_payment(e, status=str(PaymentStatus.FAILED), decline_code=e.decline_code)
 
     @process_event.register
     def _captured(self, e: Payment.Captured, _: Tracking) -> None:
-        self.view.update_payment(
+        self.view.change_payment(
             e,
-            "status = %s, amount_captured_minor = %s, amount_capturable_minor = 0, fee_minor = %s",
-            str(PaymentStatus.SUCCEEDED),
-            e.amount_minor,
-            e.fee_minor,
+            status=str(PaymentStatus.SUCCEEDED),
+            amount_captured_minor=e.amount_minor,
+            amount_capturable_minor=0,
+            fee_minor=e.fee_minor,
         )
 
     @process_event.register
     def _canceled(self, e: Payment.Canceled, _: Tracking) -> None:
-        self.view.update_payment(
+        self.view.change_payment(
             e,
-            "status = %s, cancellation_reason = %s, amount_capturable_minor = 0",
-            str(PaymentStatus.CANCELED),
-            e.reason,
+            status=str(PaymentStatus.CANCELED),
+            cancellation_reason=e.reason,
+            amount_capturable_minor=0,
         )
 
     @process_event.register
     def _refund_reserved(self, e: Payment.RefundReserved, _: Tracking) -> None:
-        self.view.update_payment(
-            e, "amount_refund_pending_minor = amount_refund_pending_minor + %s", e.amount_minor
-        )
+        row = self.view.payments.get(e.originator_id)
+        pending = row["amount_refund_pending_minor"] + e.amount_minor
+        self.view.change_payment(e, amount_refund_pending_minor=pending)
 
     @process_event.register
     def _refund_settled(self, e: Payment.RefundSettled, _: Tracking) -> None:
-        self.view.update_payment(
+        row = self.view.payments.get(e.originator_id)
+        self.view.change_payment(
             e,
-            "amount_refund_pending_minor = amount_refund_pending_minor - %s,"
-            " amount_refunded_minor = amount_refunded_minor + %s",
-            e.amount_minor,
-            e.amount_minor,
+            amount_refund_pending_minor=row["amount_refund_pending_minor"] - e.amount_minor,
+            amount_refunded_minor=row["amount_refunded_minor"] + e.amount_minor,
         )
 
     @process_event.register
     def _refund_released(self, e: Payment.RefundReleased, _: Tracking) -> None:
-        self.view.update_payment(
-            e, "amount_refund_pending_minor = amount_refund_pending_minor - %s", e.amount_minor
-        )
+        row = self.view.payments.get(e.originator_id)
+        pending = row["amount_refund_pending_minor"] - e.amount_minor
+        self.view.change_payment(e, amount_refund_pending_minor=pending)
 
     @process_event.register
     def _refund_created(self, e: Refund.Created, _: Tracking) -> None:
-        self.view.insert_refund(e)
+        self.view.refunds.add(
+            {
+                "id": e.originator_id,
+                "payment_id": e.payment_id,
+                "merchant_id": e.merchant_id,
+                "status": str(RefundStatus.PENDING),
+                "amount_minor": e.amount_minor,
+                "currency": e.currency,
+                "reason": e.reason,
+                "failure_code": None,
+                "created_at": e.timestamp,
+                "updated_at": e.timestamp,
+                "version": e.originator_version,
+            }
+        )
 
     @process_event.register
     def _refund_succeeded(self, e: Refund.Succeeded, _: Tracking) -> None:
-        self.view.update_refund(e, RefundStatus.SUCCEEDED, None)
+        self.view.change_refund(e, status=str(RefundStatus.SUCCEEDED))
 
     @process_event.register
     def _refund_failed(self, e: Refund.Failed, _: Tracking) -> None:
-        self.view.update_refund(e, RefundStatus.FAILED, e.failure_code)
+        self.view.change_refund(e, status=str(RefundStatus.FAILED), failure_code=e.failure_code)

@@ -1,0 +1,67 @@
+"""Rows a batch changes: loaded in one query, changed in memory, written in one go.
+
+Folding a batch in memory and upserting each touched row once keeps a projection's
+cost per batch at a few statements, whatever the number of events (rebuilds replay
+hundreds of thousands of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+
+class Rows:
+    def __init__(
+        self, table: str, columns: tuple[str, ...], *, json_columns: tuple[str, ...] = ()
+    ) -> None:
+        self.table = table
+        self.columns = columns
+        self.json_columns = json_columns
+        self._rows: dict[UUID, dict[str, Any]] = {}
+        self._dirty: set[UUID] = set()
+        assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
+        self._upsert = (
+            f"INSERT INTO {table} ({', '.join(columns)})"  # noqa: S608  # fixed names
+            f" VALUES ({', '.join(['%s'] * len(columns))})"
+            f" ON CONFLICT (id) DO UPDATE SET {assignments}"
+        )
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self._dirty.clear()
+
+    def load(self, curs: Cursor[DictRow], ids: Iterable[UUID]) -> None:
+        wanted = [i for i in set(ids) if i not in self._rows]
+        if wanted:
+            query = f"SELECT * FROM {self.table} WHERE id = ANY(%s)"  # noqa: S608
+            for row in curs.execute(query, (wanted,)).fetchall():
+                self._rows[row["id"]] = dict(row)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows[row["id"]] = row
+        self._dirty.add(row["id"])
+
+    def change(self, row_id: UUID, **values: Any) -> dict[str, Any]:
+        row = self._rows[row_id]  # prefetched: a missing row is a bug, not a skip
+        row.update(values)
+        self._dirty.add(row_id)
+        return row
+
+    def get(self, row_id: UUID) -> dict[str, Any]:
+        return self._rows[row_id]
+
+    def flush(self, curs: Cursor[DictRow]) -> None:
+        if not self._dirty:
+            return
+        params = [self._values(self._rows[row_id]) for row_id in sorted(self._dirty)]
+        curs.executemany(self._upsert, params)
+        self._dirty.clear()
+
+    def _values(self, row: dict[str, Any]) -> list[Any]:
+        return [Jsonb(row[c]) if c in self.json_columns else row.get(c) for c in self.columns]
