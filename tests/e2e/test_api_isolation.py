@@ -221,13 +221,6 @@ def test_a_merchants_list_holds_only_its_own_payments(
     assert [payment["id"] for payment in listed["data"]] == [own]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: PaymentsView.list_payments resolves starting_after in a subquery without "
-    "the merchant filter (_cursor_of, added for this, is never called), so another "
-    "merchant's payment id works as a cursor and leaks its creation time",
-)
 def test_paging_after_another_merchants_payment_reads_like_an_unknown_cursor(
     client: TestClient, container: Container
 ) -> None:
@@ -239,10 +232,14 @@ def test_paging_after_another_merchants_payment_reads_like_an_unknown_cursor(
     drain(container)
     after_theirs = b.get("/v1/payments", starting_after=theirs)
     after_unknown = b.get("/v1/payments", starting_after=f"pay_{UNKNOWN_HEX}")
-    assert (after_theirs.status_code, after_theirs.json()) == (
-        after_unknown.status_code,
-        after_unknown.json(),
-    )
+    assert after_theirs.status_code in (200, 404), after_theirs.text
+    assert without_request_id(after_theirs) == without_request_id(after_unknown)
+
+
+def without_request_id(response: httpx.Response) -> tuple[int, Any]:
+    body = response.json()
+    body.pop("request_id", None)
+    return response.status_code, body
 
 
 def test_merchants_using_the_same_idempotency_key_get_separate_payments(world: World) -> None:
