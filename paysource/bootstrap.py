@@ -25,7 +25,7 @@ from paysource.application.ports import Acquirer, Clock
 from paysource.application.refunds import RefundService
 from paysource.application.store import EventStore
 from paysource.config import Settings
-from paysource.projections.payments import PaymentsProjection, PaymentsView
+from paysource.projections.catalog import ReadModels
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +37,14 @@ class Cell:
     name: str
     database_url: str
     store: EventStore
-    payments_view: PaymentsView
+    read: ReadModels
     customers: CustomerService
     payments: PaymentService
     refunds: RefundService
 
-    def projections(self) -> list[PaymentsProjection]:
-        return [PaymentsProjection(self.payments_view)]
-
     def close(self) -> None:
         self.store.close()
-        self.payments_view.datastore.close()
+        self.read.close()
 
 
 class CellRouter:
@@ -99,12 +96,11 @@ def build_cell(settings: Settings, database_url: str, *, name: str = "cell-0") -
             database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
     )
-    view = PaymentsView(datastore(database_url, pool_size=settings.read_pool_size))
     return Cell(
         name=name,
         database_url=database_url,
         store=store,
-        payments_view=view,
+        read=ReadModels(datastore(database_url, pool_size=settings.read_pool_size)),
         customers=CustomerService(store),
         payments=PaymentService(store, TestCardVault()),
         refunds=RefundService(store),

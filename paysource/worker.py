@@ -87,7 +87,7 @@ class Worker:
             processor = PaymentProcessor(
                 cell.store,
                 self._container.acquirer,
-                cell.payments_view,
+                cell.read.payments,
                 self._container.clock,
                 retry=retry,
                 partition=partition,
@@ -100,7 +100,7 @@ class Worker:
 
     def _projection_jobs(self, cell: Cell) -> list[Job]:
         jobs = []
-        for projection in cell.projections():
+        for projection in cell.read.projections():
             follower = self._follower(cell, ProjectionHandler(projection))
             jobs.append(Job(f"{cell.name}/projection-{projection.name}", follower.run, follower))
         return jobs
@@ -108,7 +108,7 @@ class Worker:
     def _sweeper_job(self, cell: Cell) -> Job:
         expiry = HoldExpiry(
             cell.store,
-            cell.payments_view,
+            cell.read.payments,
             self._container.clock,
             hold_ttl=self._settings.hold_ttl,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic
 
@@ -20,3 +22,7 @@ def event_topics(*aggregates: type[PaysourceAggregate]) -> tuple[str, ...]:
             }
         )
     )
+
+
+def topics_of(*event_classes: type[CanMutateAggregate[Any]]) -> tuple[str, ...]:
+    return tuple(sorted(get_topic(cls) for cls in event_classes))

@@ -106,7 +106,7 @@ def list_payments(
     rows: list[dict[str, object]] = []
     has_more = False
     for cell in call.cells:
-        page = cell.payments_view.list_payments(
+        page = cell.read.payments.list_payments(
             merchant_id=call.principal.merchant_id,
             limit=limit,
             status=status,

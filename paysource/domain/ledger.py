@@ -1,0 +1,166 @@
+"""Double-entry bookkeeping: the chart of accounts and the posting rules.
+
+Balances follow TigerBeetle: each account has `debits_pending`, `debits_posted`,
+`credits_pending` and `credits_posted`. A line is `pending` (adds to *_pending),
+`release` (takes a pending amount away: the hold was posted or voided) or `posted`
+(adds to *_posted). Every entry balances — debits equal credits per phase — which
+`Entry` checks here and a trigger checks again in SQL. docs/ledger.md explains each
+rule with an example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+
+class AccountKind(StrEnum):
+    MERCHANT_BALANCE = "merchant_balance"  # liability: what we owe the merchant
+    ACQUIRER_RECEIVABLE = "acquirer_receivable"  # asset: what the acquirer owes us
+    PLATFORM_FEES = "platform_fees"  # revenue: our fees
+    PAYOUTS = "payouts"  # asset (clearing): paid out to the merchant's bank
+
+
+class Side(StrEnum):
+    DEBIT = "D"
+    CREDIT = "C"
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    RELEASE = "release"
+    POSTED = "posted"
+
+
+class UnbalancedEntry(ValueError):
+    """A posting rule produced an entry whose debits and credits differ: a bug."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    kind: AccountKind
+    merchant_id: UUID | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}:{self.merchant_id or 'platform'}"
+
+    @classmethod
+    def balance(cls, merchant_id: UUID) -> Account:
+        return cls(AccountKind.MERCHANT_BALANCE, merchant_id)
+
+    @classmethod
+    def receivable(cls, merchant_id: UUID) -> Account:
+        return cls(AccountKind.ACQUIRER_RECEIVABLE, merchant_id)
+
+    @classmethod
+    def fees(cls) -> Account:
+        return cls(AccountKind.PLATFORM_FEES)
+
+    @classmethod
+    def payouts(cls, merchant_id: UUID) -> Account:
+        return cls(AccountKind.PAYOUTS, merchant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    account: Account
+    side: Side
+    phase: Phase
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: str
+    currency: str
+    lines: tuple[Line, ...]
+
+    def __post_init__(self) -> None:
+        for phase in Phase:
+            debits = sum(
+                line.amount_minor
+                for line in self.lines
+                if line.phase is phase and line.side is Side.DEBIT
+            )
+            credits_ = sum(
+                line.amount_minor
+                for line in self.lines
+                if line.phase is phase and line.side is Side.CREDIT
+            )
+            if debits != credits_:
+                raise UnbalancedEntry(f"{self.kind}: {phase} debits {debits} != credits {credits_}")
+        if any(line.amount_minor <= 0 for line in self.lines):
+            raise UnbalancedEntry(f"{self.kind}: every line moves a positive amount")
+
+
+def transfer(debit: Account, credit: Account, amount_minor: int, phase: Phase) -> list[Line]:
+    """Two lines moving `amount_minor` from `credit` to `debit`; none for zero."""
+    if amount_minor == 0:
+        return []
+    return [
+        Line(debit, Side.DEBIT, phase, amount_minor),
+        Line(credit, Side.CREDIT, phase, amount_minor),
+    ]
+
+
+def entry(kind: str, currency: str, *transfers: list[Line]) -> Entry | None:
+    lines = tuple(line for lines in transfers for line in lines)
+    return Entry(kind, currency, lines) if lines else None
+
+
+# The posting rules ---------------------------------------------------------------------
+
+
+def authorization(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
+    """A hold: the acquirer will owe us, we will owe the merchant — both pending."""
+    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
+    return entry(
+        "authorization", currency, transfer(receivable, balance, amount_minor, Phase.PENDING)
+    )
+
+
+def capture(
+    merchant_id: UUID, currency: str, *, held_minor: int, captured_minor: int, fee_minor: int
+) -> Entry | None:
+    """Release the whole hold, post what was captured, and take our fee from the merchant."""
+    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
+    return entry(
+        "capture",
+        currency,
+        transfer(receivable, balance, held_minor, Phase.RELEASE),
+        transfer(receivable, balance, captured_minor, Phase.POSTED),
+        transfer(balance, Account.fees(), fee_minor, Phase.POSTED),
+    )
+
+
+def void(merchant_id: UUID, currency: str, held_minor: int, *, kind: str) -> Entry | None:
+    """A hold released without capture (cancel, expiry)."""
+    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
+    return entry(kind, currency, transfer(receivable, balance, held_minor, Phase.RELEASE))
+
+
+def refund_reserved(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
+    """A refund in flight: pending, the other way round."""
+    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
+    return entry(
+        "refund_pending", currency, transfer(balance, receivable, amount_minor, Phase.PENDING)
+    )
+
+
+def refund_settled(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
+    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
+    return entry(
+        "refund",
+        currency,
+        transfer(balance, receivable, amount_minor, Phase.RELEASE),
+        transfer(balance, receivable, amount_minor, Phase.POSTED),
+    )
+
+
+def refund_released(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
+    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
+    return entry(
+        "refund_failed", currency, transfer(balance, receivable, amount_minor, Phase.RELEASE)
+    )
