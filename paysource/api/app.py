@@ -30,6 +30,8 @@ def create_app(container: Container) -> FastAPI:
         description=DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
+        # `/v1/payments/` is not `/v1/payments`: a redirect would re-send a POST body.
+        redirect_slashes=False,
     )
     app.state.container = container
     app.state.fast_path = FastPath(

@@ -5,6 +5,7 @@ Plain ASGI (not BaseHTTPMiddleware) keeps the per-request cost low.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from typing import Any
@@ -16,6 +17,7 @@ from paysource.api.problems import problem_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+MAX_JSON_DEPTH = 32
 
 
 class RequestIdMiddleware:
@@ -41,7 +43,8 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over `max_bytes` (413) and non-JSON bodies (415) before parsing."""
+    """Refuses bodies over `max_bytes` (413), non-JSON media types (415), and JSON with
+    duplicate keys or absurd nesting (400), before the app parses anything."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -61,12 +64,19 @@ class BodyLimitMiddleware:
         if body is None:
             await self._too_large(Request(scope))(scope, receive, send)
             return
+        if body and (trouble := json_trouble(body)) is not None:
+            await problem_response(Request(scope), 400, "malformed_json", trouble)(
+                scope, receive, send
+            )
+            return
         await self.app(scope, _replay(body), send)
 
     def _check_headers(self, scope: Scope) -> Any:
         request = Request(scope)
         length = _header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and not length.isdigit():
+            return problem_response(request, 400, "bad_request", "Content-Length is not a number")
+        if length is not None and int(length) > self.max_bytes:
             return self._too_large(request)
         media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         has_body = length not in (None, "0") or _header(scope, b"transfer-encoding") is not None
@@ -95,6 +105,43 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _DuplicateKey
+    return found
+
+
+def _depth(value: Any) -> int:
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            pending.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def json_trouble(body: bytes) -> str | None:
+    """Why `body` is not JSON we accept, or None. Duplicate keys are refused because
+    two parsers (a proxy and us) could each take a different value of one field."""
+    try:
+        document = json.loads(body, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey:
+        return "the body repeats a key in one object"
+    except (ValueError, RecursionError):
+        return "the body is not valid JSON"
+    if _depth(document) > MAX_JSON_DEPTH:
+        return f"the body nests deeper than {MAX_JSON_DEPTH} levels"
+    return None
 
 
 def _replay(body: bytes) -> Receive:

@@ -148,6 +148,10 @@ async def on_validation_error(request: Request, error: Exception) -> JSONRespons
     kinds = {item.get("type") for item in error.errors()}
     if "json_invalid" in kinds:
         return problem_response(request, 400, "malformed_json", "the body is not valid JSON")
+    if "nul_character" in kinds:
+        return problem_response(
+            request, 422, "validation_error", "text must not contain NUL (\\u0000) characters"
+        )
     if "card_number" in kinds:
         return problem_response(
             request,
@@ -163,11 +167,14 @@ async def on_validation_error(request: Request, error: Exception) -> JSONRespons
 
 async def on_http_exception(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
+    # FastAPI answers 400 when it cannot decode a body our middleware let through.
+    codes = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed"}
     code = codes.get(error.status_code, "http_error")
     detail = error.detail if isinstance(error.detail, str) else "request failed"
     if error.status_code == 404:
         detail = "no such resource"
+    elif error.status_code == 400:
+        detail = "the body is not valid JSON"
     return problem_response(
         request, error.status_code, code, detail, headers=dict(error.headers or {})
     )

@@ -27,13 +27,18 @@ PaymentAmount = Annotated[int, Field(ge=1, le=MAX_PAYMENT_MINOR, strict=True)]
 
 
 def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return []
+    """Every string in a JSON value, keys included (iterative: depth cannot overflow)."""
+    found, pending = [], [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
 
 
 class Body(BaseModel):
@@ -43,8 +48,12 @@ class Body(BaseModel):
     @classmethod
     def _refuse_card_numbers(cls, data: Any) -> Any:
         # PCI scope stops at the edge: a PAN never reaches a log, an event or a model.
-        if any(contains_pan(text) for text in _strings(data)):
+        strings = _strings(data)
+        if any(contains_pan(text) for text in strings):
             raise PydanticCustomError("card_number", "card numbers are not accepted")
+        # Postgres text cannot hold NUL; refused here, it can never stall a projection.
+        if any("\x00" in text for text in strings):
+            raise PydanticCustomError("nul_character", "text must not contain NUL characters")
         return data
 
     def fingerprint_body(self) -> dict[str, Any]:

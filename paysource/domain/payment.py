@@ -22,7 +22,7 @@ from paysource.domain.errors import AmountExceeded, IllegalTransition, InvalidAm
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
-from paysource.domain.profile import check_metadata
+from paysource.domain.profile import check_metadata, check_text
 from paysource.domain.risk import RiskAssessment, RiskOutcome
 
 MIN_PAYMENT_MINOR = 1
@@ -62,6 +62,8 @@ def check_payment_amount(amount: Money) -> Money:
 
 
 def check_description(description: str | None) -> str | None:
+    if description is not None:
+        check_text(description, field="description")
     if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidValue(
             f"description must be at most {MAX_DESCRIPTION_LENGTH} characters",

@@ -16,8 +16,15 @@ MAX_METADATA_VALUE_LENGTH = 500
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+def check_text(text: str, *, field: str) -> str:
+    """Text we store must fit Postgres `text`, which cannot hold NUL characters."""
+    if "\x00" in text:
+        raise InvalidValue(f"{field} must not contain NUL characters", field=field)
+    return text
+
+
 def check_name(name: str, *, field: str = "name") -> str:
-    stripped = name.strip()
+    stripped = check_text(name, field=field).strip()
     if not stripped or len(stripped) > MAX_NAME_LENGTH:
         raise InvalidValue(f"{field} must be 1 to {MAX_NAME_LENGTH} characters", field=field)
     return stripped
@@ -26,7 +33,7 @@ def check_name(name: str, *, field: str = "name") -> str:
 def check_email(email: str | None) -> str | None:
     if email is None:
         return None
-    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(check_text(email, field="email")):
         raise InvalidValue("email is not a valid address", field="email")
     return email
 
@@ -36,6 +43,8 @@ def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
     if len(metadata) > MAX_METADATA_KEYS:
         raise InvalidValue(f"metadata has more than {MAX_METADATA_KEYS} keys", field="metadata")
     for key, value in metadata.items():
+        check_text(key, field="metadata")
+        check_text(value, field="metadata")
         if not key or len(key) > MAX_METADATA_KEY_LENGTH:
             raise InvalidValue(
                 f"metadata keys must be 1 to {MAX_METADATA_KEY_LENGTH} characters",

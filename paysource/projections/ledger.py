@@ -104,25 +104,19 @@ class LedgerView(View):
         ) as copy:
             for row in self._postings:
                 copy.write_row(row)
+        accounts = sorted(self._accounts.items())
+        # Create missing accounts at zero first: Postgres checks a proposed INSERT row's
+        # CHECK constraints before ON CONFLICT, and a delta may well be negative.
         self.cursor.executemany(
-            "INSERT INTO ledger_accounts (account, currency, kind, merchant_id, debits_pending,"
-            " debits_posted, credits_pending, credits_posted)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (account, currency) DO UPDATE SET"
-            " debits_pending = ledger_accounts.debits_pending + excluded.debits_pending,"
-            " debits_posted = ledger_accounts.debits_posted + excluded.debits_posted,"
-            " credits_pending = ledger_accounts.credits_pending + excluded.credits_pending,"
-            " credits_posted = ledger_accounts.credits_posted + excluded.credits_posted",
-            [
-                (
-                    account,
-                    currency,
-                    meta["kind"],
-                    meta["merchant"],
-                    *self._deltas[(account, currency)],
-                )
-                for (account, currency), meta in sorted(self._accounts.items())
-            ],
+            "INSERT INTO ledger_accounts (account, currency, kind, merchant_id)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (account, currency) DO NOTHING",
+            [(account, currency, m["kind"], m["merchant"]) for (account, currency), m in accounts],
+        )
+        self.cursor.executemany(
+            "UPDATE ledger_accounts SET debits_pending = debits_pending + %s,"
+            " debits_posted = debits_posted + %s, credits_pending = credits_pending + %s,"
+            " credits_posted = credits_posted + %s WHERE account = %s AND currency = %s",
+            [(*self._deltas[key], *key) for key, _ in accounts],
         )
 
     # Reads ---------------------------------------------------------------------------
