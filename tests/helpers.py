@@ -28,11 +28,11 @@ def drain(container: Container, *, rounds: int = 20) -> None:
             PaymentProcessor(
                 cell.store,
                 container.acquirer,
-                cell.payments_view,
+                cell.read.payments,
                 container.clock,
                 retry=RetryPolicy(attempts=2, base_delay_s=0.01),
             ),
-            *[ProjectionHandler(projection) for projection in cell.projections()],
+            *[ProjectionHandler(projection) for projection in cell.read.projections()],
         ]
         for _ in range(rounds):
             head = cell.store.head()
