@@ -14,16 +14,22 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+from uuid import UUID
 
 from pydantic import ValidationError
 
 from paysource import logs
 from paysource.config import DEVELOPMENT_ADMIN_KEY, Settings
+from paysource.domain.errors import PaysourceError
 from paysource.localservices import LocalPostgres, LocalRedis, LocalServiceError, port_accepts
+
+if TYPE_CHECKING:
+    from paysource.bootstrap import Container
 
 log = logging.getLogger("paysource")
 
@@ -178,6 +184,174 @@ def cmd_merchants_create(settings: Settings, args: argparse.Namespace) -> None:
     print(f"api_key={api_key}")
 
 
+@contextlib.contextmanager
+def _container(settings: Settings) -> Iterator[Container]:
+    from paysource.bootstrap import build_container  # noqa: PLC0415
+
+    with resolved(settings) as ready:
+        container = build_container(ready)
+        try:
+            yield container
+        finally:
+            container.close()
+
+
+def cmd_projections_status(settings: Settings, _: argparse.Namespace) -> None:
+    from paysource.projections.maintenance import status  # noqa: PLC0415
+
+    with _container(settings) as container:
+        print(f"{'cell':8} {'projection':14} {'position':>10} {'head':>10} {'lag':>8} {'lag_s':>8}")
+        for cell in container.router.all():
+            for s in status(cell.store, cell.read.datastore):
+                print(
+                    f"{cell.name:8} {s.name:14} {s.position:>10} {s.head:>10}"
+                    f" {s.lag_events:>8} {s.lag_seconds:>8.1f}"
+                )
+
+
+def _progress(label: str) -> Callable[[int, int, float], None]:
+    def show(position: int, head: int, rate: float) -> None:
+        share = position / head if head else 1.0
+        bar = "#" * int(share * 30)
+        print(
+            f"\r{label} [{bar:<30}] {position}/{head} ({share:.0%}) {rate:,.0f} events/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+def cmd_projections_rebuild(settings: Settings, args: argparse.Namespace) -> None:
+    from paysource.projections.maintenance import rebuild  # noqa: PLC0415
+
+    with _container(settings) as container:
+        for cell in container.router.all():
+            report = rebuild(
+                args.name,
+                cell.store,
+                cell.read.datastore,
+                batch_size=args.batch_size,
+                progress=_progress(f"{cell.name} {args.name}"),
+            )
+            print(
+                f"\n{cell.name} {args.name}: rebuilt from {report.events} events in"
+                f" {report.seconds:.1f}s ({report.events_per_second:,.0f} events/s),"
+                f" position {report.position}"
+            )
+
+
+def cmd_projections_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from paysource.projections.maintenance import verify  # noqa: PLC0415
+
+    differences = 0
+    with _container(settings) as container:
+        for cell in container.router.all():
+            found = verify(
+                args.name,
+                cell.store,
+                cell.read.datastore,
+                batch_size=args.batch_size,
+                progress=_progress(f"{cell.name} {args.name}"),
+            )
+            print(file=sys.stderr)
+            for difference in found:
+                differences += 1
+                print(
+                    f"{cell.name} {args.name}.{difference.table}: {difference.only_live} rows only"
+                    f" in the live view, {difference.only_rebuilt} only in a replay"
+                )
+                for example in difference.examples:
+                    print(f"    {example}")
+            if not found:
+                print(f"{cell.name} {args.name}: identical to a full replay")
+    return 1 if differences else 0
+
+
+def _report_merchant(value: str | None) -> UUID | None:
+    from paysource.api.ids import Kind, decode  # noqa: PLC0415
+
+    return decode(Kind.MERCHANT, value) if value else None
+
+
+def cmd_report_daily_volume(settings: Settings, args: argparse.Namespace) -> None:
+    from paysource.api import representations as rep  # noqa: PLC0415
+    from paysource.projections import reports  # noqa: PLC0415
+
+    merchant_id = _report_merchant(args.merchant)
+    with _container(settings) as container:
+        rows = [
+            rep.daily_volume_row(row)
+            for cell in container.router.all()
+            for row in reports.daily_volume(
+                cell.read.finance,
+                merchant_id=merchant_id,
+                since=args.since,
+                until=args.until,
+                currency=args.currency.upper() if args.currency else None,
+            )
+        ]
+    if args.format == "csv":
+        columns = rep.DAILY_VOLUME_COLUMNS
+        print(reports.to_csv(columns, [[row[c] for c in columns] for row in rows]), end="")
+    else:
+        print(json.dumps({"object": "list", "data": rows, "has_more": False}, indent=2))
+
+
+def cmd_report_statement(settings: Settings, args: argparse.Namespace) -> None:
+    from paysource.api import representations as rep  # noqa: PLC0415
+    from paysource.projections import reports  # noqa: PLC0415
+
+    merchant_id = _report_merchant(args.merchant)
+    assert merchant_id is not None  # argparse requires --merchant
+    with _container(settings) as container:
+        cell = container.router.for_merchant(merchant_id)
+        body = rep.statement(
+            reports.statement(
+                cell.read.ledger, merchant_id=merchant_id, since=args.since, until=args.until
+            )
+        )
+    if args.format == "csv":
+        print(reports.to_csv(rep.STATEMENT_COLUMNS, rep.statement_rows(body)), end="")
+    else:
+        print(json.dumps(body, indent=2))
+
+
+def _add_report_commands(commands: Any) -> None:
+    report = commands.add_parser("report", help="finance reports (same as the API's)")
+    kinds = report.add_subparsers(dest="report", required=True)
+    volume = kinds.add_parser("daily-volume", help="captures, refunds, fees, net per day")
+    volume.add_argument("--currency", default=None)
+    volume.add_argument("--merchant", default=None, help="mer_…; default: all merchants")
+    volume.set_defaults(run=cmd_report_daily_volume)
+    statement = kinds.add_parser("statement", help="a merchant's statement")
+    statement.add_argument("--merchant", required=True, help="mer_…")
+    statement.set_defaults(run=cmd_report_statement)
+    for sub in (volume, statement):
+        sub.add_argument("--from", dest="since", type=date.fromisoformat, required=True)
+        sub.add_argument("--to", dest="until", type=date.fromisoformat, required=True)
+        sub.add_argument("--format", choices=("json", "csv"), default="json")
+
+
+def _add_projection_commands(commands: Any) -> None:
+    from paysource.projections.catalog import PROJECTIONS  # noqa: PLC0415
+
+    projections = commands.add_parser("projections", help="operate the read models")
+    actions = projections.add_subparsers(dest="action", required=True)
+    actions.add_parser("status", help="position, head and lag").set_defaults(
+        run=cmd_projections_status
+    )
+    for action, run, text in (
+        ("rebuild", cmd_projections_rebuild, "replay one read model from the first event"),
+        ("verify", cmd_projections_verify, "compare a read model with a full replay"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("name", choices=sorted(PROJECTIONS))
+        sub.add_argument("--batch-size", type=int, default=5000)
+        sub.set_defaults(run=run)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="paysource", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -201,6 +375,8 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--fee-basis-points", type=int, default=290)
     create.add_argument("--fee-fixed-minor", type=int, default=30)
     create.set_defaults(run=cmd_merchants_create)
+    _add_projection_commands(commands)
+    _add_report_commands(commands)
     return root
 
 
@@ -215,13 +391,16 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM becomes SystemExit, so local servers we started are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        args.run(settings, args)
+        code = args.run(settings, args)
     except LocalServiceError as error:
         print(f"paysource: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    except PaysourceError as error:
+        print(f"paysource: {error.detail}", file=sys.stderr)
+        return 1
+    return int(code or 0)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from paysource.projections.view import View
 
 # Entry ids derive from the event, so a rebuild writes exactly the same rows.
 _ENTRY_NAMESPACE = UUID("0d9b2a3e-58a4-4f7c-9a6e-1c2f3b4d5e6f")
-_BALANCE_FIELDS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+MAX_STATEMENT_LINES = 100_000
 
 
 def entry_id(event: Event) -> UUID:
@@ -132,21 +132,25 @@ class LedgerView(View):
 
     def posted_lines(
         self, *, merchant_id: UUID, since: datetime, until: datetime
-    ) -> tuple[dict[str, int], list[dict[str, Any]]]:
-        """The opening posted balance per currency at `since`, and the posted lines of the
-        merchant's balance account in [since, until), oldest first."""
+    ) -> tuple[dict[str, int], dict[str, int], list[dict[str, Any]]]:
+        """For the merchant's balance account: the posted balance per currency before
+        `since` and before `until` (two separate sums, so a statement can reconcile),
+        and the posted lines in [since, until), oldest first."""
         account = ledger.Account.balance(merchant_id).name
         with self.datastore.cursor() as curs:
-            opening = {
-                row["currency"]: int(row["balance"])
-                for row in curs.execute(
-                    "SELECT currency, sum(CASE side WHEN 'C' THEN amount_minor"
-                    " ELSE -amount_minor END) AS balance FROM postings"
-                    " WHERE account = %s AND phase = 'posted' AND occurred_at < %s"
-                    " GROUP BY currency",
-                    (account, since),
-                )
-            }
+            opening, closing = (
+                {
+                    row["currency"]: int(row["balance"])
+                    for row in curs.execute(
+                        "SELECT currency, sum(CASE side WHEN 'C' THEN amount_minor"
+                        " ELSE -amount_minor END) AS balance FROM postings"
+                        " WHERE account = %s AND phase = 'posted' AND occurred_at < %s"
+                        " GROUP BY currency",
+                        (account, moment),
+                    )
+                }
+                for moment in (since, until)
+            )
             lines = list(
                 curs.execute(
                     "SELECT p.occurred_at, p.currency, p.side, p.amount_minor, e.kind,"
@@ -154,11 +158,15 @@ class LedgerView(View):
                     " JOIN journal_entries e ON e.id = p.entry_id"
                     " WHERE p.account = %s AND p.phase = 'posted'"
                     " AND p.occurred_at >= %s AND p.occurred_at < %s"
-                    " ORDER BY p.occurred_at, p.entry_id, p.line",
-                    (account, since, until),
+                    " ORDER BY p.occurred_at, p.entry_id, p.line LIMIT %s",
+                    (account, since, until, MAX_STATEMENT_LINES + 1),
                 )
             )
-        return opening, lines
+        if len(lines) > MAX_STATEMENT_LINES:
+            raise ValueError(
+                f"more than {MAX_STATEMENT_LINES} statement lines: ask for a shorter range"
+            )
+        return opening, closing, lines
 
 
 def _field_index(side: Side, phase: Phase) -> int:

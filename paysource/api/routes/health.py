@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from paysource.api.deps import ContainerDep
 from paysource.migrate import pending
+from paysource.projections.maintenance import metrics_text, status
 
 router = APIRouter(tags=["health"])
 
@@ -38,3 +39,12 @@ def readyz(container: ContainerDep) -> JSONResponse:
         checks["redis"] = {"status": "ok" if container.cache.ping() else "degraded"}
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Projection lag per cell, in Prometheus' text format")
+def metrics(container: ContainerDep) -> PlainTextResponse:
+    text = "".join(
+        metrics_text(status(cell.store, cell.read.datastore), cell.name)
+        for cell in container.router.all()
+    )
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
