@@ -200,13 +200,14 @@ def rebuild(
 
 
 def _lock_live(curs: Cursor[DictRow], live: View) -> None:
-    # EXCLUSIVE blocks writers (the live projection) but not readers (the API).
-    tables = SQL(", ").join(Identifier(t) for t in live.tables)
-    curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(tables))
+    # The tracking row first, as every live batch does, so the two cannot deadlock;
+    # then EXCLUSIVE on the tables: it blocks writers but not readers (the API).
     curs.execute(
         f"SELECT notification_id FROM {TRACKING_TABLE} WHERE application_name = %s FOR UPDATE",  # noqa: S608
         (live.name,),
     )
+    tables = SQL(", ").join(Identifier(t) for t in live.tables)
+    curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(tables))
 
 
 def _copy_rows(curs: Cursor[DictRow], live: View, schema: str) -> None:

@@ -57,6 +57,7 @@ class View(PostgresTrackingRecorder):
         """Apply a batch: rows written by the block, then `flush()`, then the position
         moves from `expected` to `tracking` — all in one transaction, or nothing."""
         with self.transaction() as curs:
+            self._claim(curs, expected)
             self._cursor = curs
             try:
                 self.begin_batch()
@@ -99,6 +100,18 @@ class View(PostgresTrackingRecorder):
                 (self.name,),
             ).fetchone()
         return int(row["notification_id"]) if row else 0
+
+    def _claim(self, curs: Cursor[DictRow], expected: int) -> None:
+        """Lock this view's tracking row for the batch, and check it is where the batch
+        starts. A stale batch stops here, before writing anything; and runners (or a
+        rebuild's swap, which takes this lock first too) take turns."""
+        row = curs.execute(
+            f"SELECT notification_id FROM {TRACKING_TABLE}"  # noqa: S608
+            " WHERE application_name = %s FOR UPDATE",
+            (self.name,),
+        ).fetchone()
+        if (int(row["notification_id"]) if row else 0) != expected:
+            raise ConcurrencyConflict
 
     def advance(self, curs: Cursor[DictRow], *, expected: int, to: int) -> None:
         if expected == 0:

@@ -1,0 +1,190 @@
+"""Read models: exactly once, rebuildable, verifiable, and guarded in SQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from uuid import uuid4
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from paysource.api.app import create_app
+from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.application.store import ConcurrencyConflict
+from paysource.bootstrap import Cell, Container
+from paysource.projections.catalog import PROJECTIONS, build_projection
+from paysource.projections.maintenance import rebuild, status, verify
+from paysource.projections.view import ProjectionHandler
+from tests.helpers import Api, admin, drain, new_key
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def cell(container: Container) -> Cell:
+    return container.router.all()[0]
+
+
+def trade(merchant: Api, container: Container, payments: int = 12) -> list[str]:
+    """Some captures, a hold, a decline, refunds that succeed and one that fails."""
+    ids = [merchant.pay(1000 + n).json()["id"] for n in range(payments)]
+    merchant.pay(5000, capture_method="manual")
+    merchant.pay(700, source="tok_decline")
+    failing = merchant.pay(900, source="tok_refund_fail").json()["id"]
+    drain(container)
+    for payment_id in [*ids[:3], failing]:
+        refund = merchant.post(
+            "/v1/refunds", {"payment": payment_id, "amount": 300}, Idempotency_Key=new_key()
+        )
+        assert refund.status_code == 202, refund.text
+    drain(container)
+    return ids
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTIONS))
+def test_every_read_model_equals_a_full_replay_and_survives_a_rebuild(
+    client: TestClient, container: Container, cell: Cell, name: str
+) -> None:
+    trade(admin(client).merchant(), container)
+    assert verify(name, cell.store, cell.read.datastore) == []
+
+    report = rebuild(name, cell.store, cell.read.datastore, batch_size=7)
+
+    assert report.events > 0
+    assert report.position == build_projection(name, cell.read.datastore).view.position()
+    assert verify(name, cell.store, cell.read.datastore) == []
+
+
+def test_verify_reports_a_tampered_row(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    trade(admin(client).merchant(), container)
+    with cell.read.datastore.transaction(commit=True) as curs:
+        curs.execute("UPDATE daily_volume SET fees_minor = fees_minor + 1")
+
+    differences = verify("finance", cell.store, cell.read.datastore)
+
+    assert [(d.table, d.only_live, d.only_rebuilt) for d in differences] == [("daily_volume", 1, 1)]
+    rebuild("finance", cell.store, cell.read.datastore)
+    assert verify("finance", cell.store, cell.read.datastore) == []
+
+
+def test_a_rebuild_while_payments_flow_loses_and_doubles_nothing(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    trade(merchant, container)
+    stop = threading.Event()
+
+    def keep_paying() -> None:
+        while not stop.is_set():
+            merchant.pay(1234)
+            drain(container)
+
+    flow = threading.Thread(target=keep_paying)
+    flow.start()
+    try:
+        for name in ("ledger", "payments", "transactions"):
+            rebuild(name, cell.store, cell.read.datastore, batch_size=5)
+    finally:
+        stop.set()
+        flow.join()
+    drain(container)
+    for name in PROJECTIONS:
+        assert verify(name, cell.store, cell.read.datastore) == [], name
+
+
+def test_a_batch_from_a_stale_runner_is_rolled_back_not_applied_twice(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    merchant.pay(1000)
+    drain(container)
+    first = ProjectionHandler(build_projection("payments", cell.read.datastore))
+    stale = ProjectionHandler(build_projection("payments", cell.read.datastore))
+    stale.position()  # both start from the same position
+    merchant.pay(2000)
+    run_until_caught_up(Follower(cell.store, first, wakeup=Wakeup()))
+    batch = cell.store.select(after=0, limit=100, topics=stale.topics)
+
+    from eventsourcing.persistence import Tracking  # noqa: PLC0415
+
+    with pytest.raises(ConcurrencyConflict):
+        stale.handle_batch([e for _, e in batch], Tracking("payments", batch[-1][0]))
+    assert len(merchant.get("/v1/payments").json()["data"]) == 2
+    assert verify("payments", cell.store, cell.read.datastore) == []
+
+
+def test_the_ledger_refuses_an_unbalanced_entry_written_directly(cell: Cell) -> None:
+    entry = uuid4()
+    with (
+        pytest.raises(psycopg.errors.CheckViolation, match="unbalanced journal entry"),
+        psycopg.connect(cell.database_url) as conn,
+    ):
+        conn.execute(
+            "INSERT INTO postings (entry_id, line, account, currency, side, phase,"
+            " amount_minor, occurred_at) VALUES"
+            " (%(e)s, 1, 'acquirer_receivable:x', 'USD', 'D', 'posted', 1000, now()),"
+            " (%(e)s, 2, 'merchant_balance:x', 'USD', 'C', 'posted', 999, now())",
+            {"e": entry},
+        )
+
+
+def test_the_ledger_accepts_a_balanced_entry_and_refuses_editing_it(cell: Cell) -> None:
+    entry = uuid4()
+    with psycopg.connect(cell.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO postings (entry_id, line, account, currency, side, phase,"
+            " amount_minor, occurred_at) VALUES"
+            " (%(e)s, 1, 'acquirer_receivable:x', 'USD', 'D', 'posted', 1000, now()),"
+            " (%(e)s, 2, 'merchant_balance:x', 'USD', 'C', 'posted', 1000, now())",
+            {"e": entry},
+        )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("UPDATE postings SET amount_minor = 1 WHERE entry_id = %s", (entry,))
+
+
+def test_status_shows_lag_until_the_projections_catch_up(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    drain(container)
+    merchant.pay(1000)
+
+    behind = {s.name: s for s in status(cell.store, cell.read.datastore)}
+    assert behind["payments"].lag_events == 1
+    assert behind["payments"].lag_seconds >= 0
+    assert behind["payments"].head == cell.store.head()
+
+    drain(container)
+    caught_up = {s.name: s for s in status(cell.store, cell.read.datastore)}
+    assert all(s.lag_events == 0 for s in caught_up.values())
+
+
+def test_the_ledger_balances_and_matches_the_payments(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    trade(merchant, container)
+    with psycopg.connect(cell.database_url) as conn:
+        per_currency_phase = conn.execute(
+            "SELECT currency, phase, sum(CASE side WHEN 'D' THEN amount_minor"
+            " ELSE -amount_minor END) FROM postings GROUP BY currency, phase"
+        ).fetchall()
+    assert per_currency_phase
+    assert all(total == 0 for _, _, total in per_currency_phase)
+
+    payments = merchant.get("/v1/payments", limit=100).json()["data"]
+    captured = sum(p["amount_captured"] for p in payments)
+    fees = sum(p["fee"] for p in payments)
+    refunded = sum(p["amount_refunded"] for p in payments)
+    held = sum(p["amount_capturable"] for p in payments)
+    balance = merchant.get("/v1/balance").json()
+    assert balance["available"] == [{"amount": captured - fees - refunded, "currency": "USD"}]
+    assert balance["pending"] == [{"amount": held, "currency": "USD"}]
