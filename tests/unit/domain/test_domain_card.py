@@ -1,0 +1,88 @@
+"""Card details and the PAN detector that keeps card numbers out of the system."""
+
+from __future__ import annotations
+
+import pytest
+
+from paysource.domain.card import CardDetails, contains_pan, luhn_valid, redact_pans
+
+# Leading zeros do not change a Luhn sum, so zero-padding a valid number gives valid
+# numbers of any length: that is how the 19- and 20-digit cases below stay Luhn-valid.
+VALID_16 = "4242424242424242"
+
+
+@pytest.mark.parametrize("number", [VALID_16, "378282246310005", "4222222222222", "0" * 13])
+def test_luhn_accepts_numbers_whose_check_digit_is_right(number: str) -> None:
+    assert luhn_valid(number)
+
+
+@pytest.mark.parametrize("number", ["4242424242424241", "4242424242424243", "378282246310006"])
+def test_luhn_refuses_numbers_with_a_wrong_check_digit(number: str) -> None:
+    assert not luhn_valid(number)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        VALID_16,
+        "4242 4242 4242 4242",
+        "4242-4242-4242-4242",
+        "card: 4242 4242 4242 4242, thanks",
+        "4222222222222",  # 13 digits, the shortest PAN
+        "000" + VALID_16,  # 19 digits, the longest PAN
+        "note\n4242424242424242\n",
+    ],
+)
+def test_contains_pan_finds_luhn_valid_numbers_of_13_to_19_digits(text: str) -> None:
+    assert contains_pan(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "order 42", "4242424242424241", "4242 4242 4242 4241", "4242-4242-4242-4243"]
+)
+def test_contains_pan_ignores_numbers_that_fail_the_luhn_check(text: str) -> None:
+    assert not contains_pan(text)
+
+
+@pytest.mark.parametrize(
+    "digits", ["0" * 12, "424242424242", "0000" + VALID_16, "000000000" + VALID_16]
+)
+def test_contains_pan_ignores_luhn_valid_numbers_shorter_than_13_or_longer_than_19(
+    digits: str,
+) -> None:
+    assert luhn_valid(digits)  # so only the length can make the detector say no
+    assert not contains_pan(digits)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4242 4242 4242 4242 12/34",  # followed by the expiry
+        "4242424242424242 123",  # followed by the CVV
+        "order 7 4242 4242 4242 4242",  # after another number
+        "4242-4242-4242-4242-4242",  # inside a longer run of groups
+    ],
+)
+def test_contains_pan_finds_a_pan_typed_next_to_other_digit_groups(text: str) -> None:
+    assert contains_pan(text)
+
+
+def test_card_details_survive_the_dict_form_stored_in_events() -> None:
+    card = CardDetails(token="tok_visa", brand="visa", bin="424242", last4="4242")
+
+    stored = {"token": "tok_visa", "brand": "visa", "bin": "424242", "last4": "4242"}
+    assert card.as_dict() == stored
+    assert CardDetails.from_dict(card.as_dict()) == card
+
+
+def test_redaction_replaces_the_digit_run_holding_a_pan_and_keeps_the_rest() -> None:
+    text = "paid with 4242 4242 4242 4242 12/34 on order 42"
+
+    assert redact_pans(text) == "paid with [REDACTED PAN]/34 on order 42"
+    assert not contains_pan(redact_pans(text))
+
+
+def test_redaction_leaves_text_without_a_pan_unchanged() -> None:
+    text = "order 42, 4242 4242 4242 4241, tel 020 7946 0958"
+
+    assert redact_pans(text) == text

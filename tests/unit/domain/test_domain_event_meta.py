@@ -1,0 +1,199 @@
+"""Every event records who acted, on which request, and when (the command's `Meta`)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+from domain_builders import BLOCKED_RISK, MERCHANT_ID, NORMAL_RISK, T0, VISA, usd
+from eventsourcing.application import Application
+
+import paysource.domain
+from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.api_key import ApiKey, Role
+from paysource.domain.customer import Customer
+from paysource.domain.fees import FeeSchedule
+from paysource.domain.idempotency import IdempotencyRecord
+from paysource.domain.merchant import Merchant
+from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.payment import CaptureMethod, Payment
+from paysource.domain.refund import Refund
+
+AT = T0 + timedelta(hours=1, microseconds=7)
+META = Meta(
+    ActorKind.FINANCE,
+    "user-7",
+    request_id="req-1",
+    idempotency_key="idem-1",
+    traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    at=AT,
+)
+STORED_META = {
+    "actor": "finance",
+    "actor_id": "user-7",
+    "request_id": "req-1",
+    "idempotency_key": "idem-1",
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+}
+
+
+def payment() -> Payment:
+    return Payment.create(
+        payment_id=uuid4(),
+        merchant_id=MERCHANT_ID,
+        customer_id=None,
+        amount=usd(10_000),
+        capture_method=CaptureMethod.MANUAL,
+        card=VISA,
+        description=None,
+        metadata={},
+        request_hash="h",
+        meta=META,
+    )
+
+
+def refund(of: Payment) -> Refund:
+    return Refund.open(
+        refund_id=uuid4(), payment=of, amount=usd(10), reason=None, request_hash="h", meta=META
+    )
+
+
+def profile_aggregates() -> list[PaysourceAggregate]:
+    merchant = Merchant.register(
+        merchant_id=MERCHANT_ID,
+        name="Acme",
+        email=None,
+        settlement_currency="USD",
+        fees=FeeSchedule(),
+        request_hash="h",
+        meta=META,
+    )
+    merchant.change_fees(FeeSchedule(100, 0), META)
+    customer = Customer.create(
+        customer_id=uuid4(),
+        merchant_id=MERCHANT_ID,
+        name="Ada",
+        email=None,
+        metadata={},
+        request_hash="h",
+        meta=META,
+    )
+    key = ApiKey.issue(
+        key_id=uuid4(), role=Role.ADMIN, merchant_id=None, key_digest="d", label="l", meta=META
+    )
+    key.revoke(META)
+    return [merchant, customer, key]
+
+
+def payment_aggregates() -> list[PaysourceAggregate]:
+    captured = payment()
+    captured.assess_risk(NORMAL_RISK, META)
+    captured.authorize(authorization_code="A", acquirer_reference="r", meta=META)
+    captured.capture(None, FeeSchedule(), META)
+    settled, released = refund(captured), refund(captured)
+    settled.succeed(captured, acquirer_reference="r", meta=META)
+    released.fail(captured, failure_code="f", meta=META)
+    declined = payment()
+    declined.decline(decline_code="d", message="m", meta=META)
+    blocked = payment()
+    blocked.assess_risk(BLOCKED_RISK, META)
+    record = IdempotencyRecord.record(
+        merchant_id=MERCHANT_ID,
+        key="k",
+        operation="capture",
+        request_hash="h",
+        target=captured,
+        meta=META,
+    )
+    return [captured, settled, released, declined, blocked, record]
+
+
+def declared_events(aggregate: type[PaysourceAggregate]) -> set[type[PaysourceAggregate.Event]]:
+    """The events an aggregate class declares, without the `Event` base and the default
+    `Created` that eventsourcing adds to every aggregate class."""
+    events = {
+        name: value
+        for name, value in vars(aggregate).items()
+        if isinstance(value, type) and issubclass(value, PaysourceAggregate.Event)
+    }
+    events.pop("Event", None)
+    creators = [e for e in events.values() if issubclass(e, PaysourceAggregate.Created)]
+    if len(creators) > 1:  # a named creation event (`Registered`) replaces the default
+        events.pop("Created", None)
+    return set(events.values())
+
+
+def every_event_class() -> set[type[PaysourceAggregate.Event]]:
+    """The event classes of every aggregate in the domain package, found by walking it."""
+    for module in pkgutil.iter_modules(paysource.domain.__path__, "paysource.domain."):
+        importlib.import_module(module.name)
+    classes: set[type[PaysourceAggregate.Event]] = set()
+    pending = list(PaysourceAggregate.__subclasses__())
+    while pending:
+        aggregate = pending.pop()
+        pending.extend(aggregate.__subclasses__())
+        classes |= declared_events(aggregate)
+    return classes
+
+
+@pytest.fixture(scope="module")
+def recorded() -> list[PaysourceAggregate.Event]:
+    aggregates = profile_aggregates() + payment_aggregates()
+    return [event for aggregate in aggregates for event in aggregate.collect_events()]  # type: ignore[misc]
+
+
+def test_the_scenario_records_every_kind_of_event_in_the_domain(
+    recorded: list[PaysourceAggregate.Event],
+) -> None:
+    declared = every_event_class()
+
+    assert len(declared) >= 18  # the walk found the aggregates, so the check below means something
+    assert declared <= {type(event) for event in recorded}
+
+
+def test_every_event_carries_the_actor_request_key_and_trace_of_its_command(
+    recorded: list[PaysourceAggregate.Event],
+) -> None:
+    assert recorded
+    for event in recorded:
+        assert event.meta == STORED_META, type(event).__name__
+
+
+def test_every_event_is_stamped_with_the_time_of_its_command(
+    recorded: list[PaysourceAggregate.Event],
+) -> None:
+    assert {event.timestamp for event in recorded} == {AT}
+
+
+def test_meta_and_time_survive_storage_in_an_event_store(
+    recorded: list[PaysourceAggregate.Event],
+) -> None:
+    app: Application = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.save(*recorded)
+
+    for original in recorded:
+        stored = list(app.events.get(original.originator_id))[original.originator_version - 1]
+        assert (stored.meta, stored.timestamp) == (STORED_META, AT)  # type: ignore[attr-defined]
+
+
+def test_stored_meta_leaves_out_what_the_command_did_not_have() -> None:
+    meta = Meta(ActorKind.MERCHANT, "m-1", request_id="req-2")
+
+    assert meta.as_event_meta() == {"actor": "merchant", "actor_id": "m-1", "request_id": "req-2"}
+
+
+def test_a_system_actor_is_named_by_its_component_and_may_be_given_a_time() -> None:
+    meta = Meta.system("hold-expirer", at=AT)
+
+    assert (meta.actor, meta.actor_id, meta.at) == (ActorKind.SYSTEM, "hold-expirer", AT)
+    assert meta.as_event_meta() == {"actor": "system", "actor_id": "hold-expirer"}
+
+
+def test_meta_defaults_to_the_current_utc_time() -> None:
+    meta = Meta(ActorKind.ADMIN)
+
+    assert meta.at.utcoffset() == timedelta(0)
+    assert abs(meta.at - Meta(ActorKind.ADMIN).at) < timedelta(seconds=5)

@@ -1,0 +1,84 @@
+"""Risk rules: each rule adds to the score, a blocking rule blocks whatever the total."""
+
+from __future__ import annotations
+
+import pytest
+
+from paysource.domain.card import CardDetails
+from paysource.domain.money import Money
+from paysource.domain.risk import RiskAssessment, RiskOutcome, RiskPolicy, assess
+
+POLICY = RiskPolicy()
+SAFE_CARD = CardDetails("tok_visa", "visa", "424242", "4242")
+RISK_CARD = CardDetails("tok_risk", "visa", "410000", "0019")
+
+
+def risk_of(
+    amount_minor: int = 1_000,
+    *,
+    card: CardDetails = SAFE_CARD,
+    recent_payments: int = 0,
+    policy: RiskPolicy = POLICY,
+) -> RiskAssessment:
+    return assess(
+        policy, amount=Money(amount_minor, "USD"), card=card, recent_payments=recent_payments
+    )
+
+
+def test_a_small_payment_on_a_safe_card_is_normal_with_no_reasons() -> None:
+    assert risk_of() == RiskAssessment(RiskOutcome.NORMAL, 0, ())
+    assert not risk_of().blocked
+
+
+def test_a_card_with_a_blocked_bin_is_blocked() -> None:
+    assessment = risk_of(card=RISK_CARD)
+
+    assert assessment == RiskAssessment(RiskOutcome.BLOCKED, 100, ("card_bin_blocked",))
+    assert assessment.blocked
+
+
+@pytest.mark.parametrize(
+    ("amount", "outcome", "score", "reasons"),
+    [
+        (499_999, RiskOutcome.NORMAL, 0, ()),
+        (500_000, RiskOutcome.ELEVATED, 50, ("amount_high",)),
+        (99_999_999, RiskOutcome.ELEVATED, 50, ("amount_high",)),
+        (100_000_000, RiskOutcome.BLOCKED, 100, ("amount_over_limit", "amount_high")),
+    ],
+)
+def test_amount_thresholds_elevate_then_block(
+    amount: int, outcome: RiskOutcome, score: int, reasons: tuple[str, ...]
+) -> None:
+    assert risk_of(amount) == RiskAssessment(outcome, score, reasons)
+
+
+@pytest.mark.parametrize(
+    ("recent", "outcome", "score"), [(19, RiskOutcome.NORMAL, 0), (20, RiskOutcome.BLOCKED, 80)]
+)
+def test_velocity_blocks_from_the_limit_of_recent_payments(
+    recent: int, outcome: RiskOutcome, score: int
+) -> None:
+    assessment = risk_of(recent_payments=recent)
+
+    assert (assessment.outcome, assessment.score) == (outcome, score)
+    assert ("customer_velocity" in assessment.reasons) == (outcome is RiskOutcome.BLOCKED)
+
+
+def test_a_blocking_rule_blocks_even_when_the_score_is_below_the_elevated_score() -> None:
+    lenient = RiskPolicy(elevated_score=95)
+
+    assert risk_of(recent_payments=20, policy=lenient).outcome is RiskOutcome.BLOCKED
+
+
+def test_every_rule_that_applies_is_a_reason_and_the_score_is_capped_at_100() -> None:
+    assessment = risk_of(600_000, card=RISK_CARD, recent_payments=25)
+
+    assert assessment.score == 100
+    assert assessment.reasons == ("card_bin_blocked", "amount_high", "customer_velocity")
+
+
+def test_the_policy_decides_which_bins_are_blocked() -> None:
+    policy = RiskPolicy(blocked_bins=frozenset({"424242"}))
+
+    assert risk_of(card=SAFE_CARD, policy=policy).blocked
+    assert not risk_of(card=RISK_CARD, policy=policy).blocked
