@@ -21,7 +21,7 @@ from paysource.projections.view import ProjectionHandler
 from tests.conftest import ADMIN_KEY
 
 
-def drain(container: Container, *, rounds: int = 20) -> None:
+def drain(container: Container, *, rounds: int = 20, batch_size: int = 200) -> None:
     """Run the processor and every projection until the log stops growing."""
     for cell in container.router.all():
         handlers = [
@@ -37,7 +37,8 @@ def drain(container: Container, *, rounds: int = 20) -> None:
         for _ in range(rounds):
             head = cell.store.head()
             for handler in handlers:
-                run_until_caught_up(Follower(cell.store, handler, wakeup=Wakeup()))
+                follower = Follower(cell.store, handler, wakeup=Wakeup(), batch_size=batch_size)
+                run_until_caught_up(follower)
             if cell.store.head() == head:
                 break
 
