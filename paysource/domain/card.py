@@ -9,10 +9,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from paysource.domain.errors import InvalidValue
+
 # Digit groups joined by single spaces or dashes, as card numbers are typed.
 _DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
 _SEPARATOR = re.compile(r"[ -]")
 MIN_PAN_DIGITS, MAX_PAN_DIGITS = 13, 19
+# Card numbers are printed in groups of 3 to 6 digits (4-4-4-4, 4-6-5…); shorter groups
+# are dates, times and the like, and never part of a PAN.
+MIN_GROUP_DIGITS, MAX_GROUP_DIGITS = 3, 6
+_TOKEN = re.compile(r"^tok_[A-Za-z0-9_]{1,64}$")
+_BIN = re.compile(r"^\d{6,8}$")
+_LAST4 = re.compile(r"^\d{4}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +29,17 @@ class CardDetails:
     brand: str
     bin: str
     last4: str
+
+    def __post_init__(self) -> None:
+        # What a vault returns is checked too: a PAN must not slip into `bin`.
+        if not (
+            _TOKEN.match(self.token)
+            and _BIN.match(self.bin)
+            and _LAST4.match(self.last4)
+            and self.brand.isalpha()
+            and len(self.brand) <= 20
+        ):
+            raise InvalidValue("a card is a token, a brand, a 6-8 digit BIN and 4 digits")
 
     def as_dict(self) -> dict[str, str]:
         return {"token": self.token, "brand": self.brand, "bin": self.bin, "last4": self.last4}
@@ -43,14 +62,19 @@ def luhn_valid(digits: str) -> bool:
 def contains_pan(text: str) -> bool:
     """True when `text` holds a Luhn-valid 13 to 19 digit number: treat it as a card number.
 
-    A PAN may be typed in groups and sit next to other numbers ("4242 4242 4242 4242
-    12/34"), so every run of consecutive groups of the right length is checked.
+    A PAN is one run of digits, or groups of 3 to 6 digits as printed on cards, and may
+    sit next to other numbers ("4242 4242 4242 4242 12/34"): every window of whole
+    groups of PAN length is checked.
     """
     for match in _DIGIT_GROUPS.finditer(text):
         groups = _SEPARATOR.split(match.group())
-        for start in range(len(groups)):
+        for start, first in enumerate(groups):
+            if MIN_PAN_DIGITS <= len(first) <= MAX_PAN_DIGITS and luhn_valid(first):
+                return True
             digits = ""
             for group in groups[start:]:
+                if not MIN_GROUP_DIGITS <= len(group) <= MAX_GROUP_DIGITS:
+                    break
                 digits += group
                 if len(digits) > MAX_PAN_DIGITS:
                     break

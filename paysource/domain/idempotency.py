@@ -22,7 +22,12 @@ MAX_KEY_LENGTH = 255
 
 
 def check_idempotency_key(key: str) -> str:
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+    if (
+        not 1 <= len(key) <= MAX_KEY_LENGTH
+        or not key.isprintable()
+        or not key.isascii()
+        or not key.strip()
+    ):
         raise InvalidValue(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
             field="Idempotency-Key",

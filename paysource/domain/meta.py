@@ -34,6 +34,11 @@ class Meta:
     traceparent: str | None = None
     at: datetime = field(default_factory=utc_now)
 
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            # A naive time cannot be compared with event timestamps: a programming error.
+            raise TypeError("Meta.at must be timezone-aware")
+
     def as_event_meta(self) -> dict[str, str]:
         stored = {"actor": str(self.actor), "actor_id": self.actor_id}
         optional = {

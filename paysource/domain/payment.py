@@ -340,7 +340,8 @@ class Payment(PaysourceAggregate):
             )
         if amount_minor < MIN_PAYMENT_MINOR:
             raise InvalidAmount("refund amount must be at least 1 minor unit", field="amount")
-        assert refund_id not in self.pending_refunds, "refund ids are unique"
+        if refund_id in self.pending_refunds:
+            raise IllegalTransition("this refund is already reserved", code="refund_exists")
         self._record(self.RefundReserved, meta, refund_id=refund_id, amount_minor=amount_minor)
         return amount_minor
 

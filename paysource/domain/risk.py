@@ -20,8 +20,9 @@ class RiskOutcome(StrEnum):
 class RiskPolicy:
     # 410000 is the BIN of the `tok_risk` test card (as Stripe's 4100 0000 0000 0019).
     blocked_bins: frozenset[str] = frozenset({"410000"})
-    review_amount_minor: int = 500_000
-    block_amount_minor: int = 100_000_000
+    # In major units (dollars, yen, dinars), so one policy fits every currency's decimals.
+    review_amount_major: int = 5_000
+    block_amount_major: int = 1_000_000
     velocity_window: timedelta = timedelta(minutes=10)
     velocity_limit: int = 20
     elevated_score: int = 50
@@ -46,10 +47,11 @@ def assess(
     Each rule adds to the score; a blocking rule blocks whatever the total.
     """
     score, reasons, blocking = 0, [], False
+    unit = 10**amount.exponent
     rules = (
         (card.bin in policy.blocked_bins, 100, "card_bin_blocked", True),
-        (amount.amount_minor >= policy.block_amount_minor, 90, "amount_over_limit", True),
-        (amount.amount_minor >= policy.review_amount_minor, 50, "amount_high", False),
+        (amount.amount_minor >= policy.block_amount_major * unit, 90, "amount_over_limit", True),
+        (amount.amount_minor >= policy.review_amount_major * unit, 50, "amount_high", False),
         (recent_payments >= policy.velocity_limit, 80, "customer_velocity", True),
     )
     for applies, points, reason, blocks in rules:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paysource.domain.card import CardDetails, contains_pan, luhn_valid, redact_pans
+from paysource.domain.errors import InvalidValue
 
 # Leading zeros do not change a Luhn sum, so zero-padding a valid number gives valid
 # numbers of any length: that is how the 19- and 20-digit cases below stay Luhn-valid.
@@ -86,3 +87,31 @@ def test_redaction_leaves_text_without_a_pan_unchanged() -> None:
     text = "order 42, 4242 4242 4242 4241, tel 020 7946 0958"
 
     assert redact_pans(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-02-01 2025-01-01",
+        "2024-01-15 2024-02-15 2024-03-15",
+        "from 2024-01-01 to 2024-12-31, ref 12-34-56",
+    ],
+)
+def test_date_ranges_are_not_mistaken_for_card_numbers(text: str) -> None:
+    assert not contains_pan(text)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ("tok_visa", "visa", "4242424242424242", "4242"),
+        ("tok_visa", "visa", "424242", "42424242"),
+        ("4242424242424242", "visa", "424242", "4242"),
+        ("tok_visa", "visa 4242424242424242", "424242", "4242"),
+    ],
+)
+def test_card_details_refuse_anything_but_a_token_brand_bin_and_last4(
+    fields: tuple[str, str, str, str],
+) -> None:
+    with pytest.raises(InvalidValue):
+        CardDetails(*fields)

@@ -197,3 +197,14 @@ def test_meta_defaults_to_the_current_utc_time() -> None:
 
     assert meta.at.utcoffset() == timedelta(0)
     assert abs(meta.at - Meta(ActorKind.ADMIN).at) < timedelta(seconds=5)
+
+
+def test_a_naive_command_time_is_refused() -> None:
+    from datetime import datetime  # noqa: PLC0415
+
+    import pytest  # noqa: PLC0415
+
+    from paysource.domain.meta import ActorKind, Meta  # noqa: PLC0415
+
+    with pytest.raises(TypeError, match="timezone-aware"):
+        Meta(ActorKind.SYSTEM, "clock", at=datetime(2025, 1, 1))

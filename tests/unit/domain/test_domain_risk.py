@@ -82,3 +82,22 @@ def test_the_policy_decides_which_bins_are_blocked() -> None:
 
     assert risk_of(card=SAFE_CARD, policy=policy).blocked
     assert not risk_of(card=RISK_CARD, policy=policy).blocked
+
+
+@pytest.mark.parametrize(
+    ("amount_minor", "currency", "outcome"),
+    [
+        (499_999, "USD", RiskOutcome.NORMAL),
+        (500_000, "USD", RiskOutcome.ELEVATED),
+        (4_999, "JPY", RiskOutcome.NORMAL),
+        (5_000, "JPY", RiskOutcome.ELEVATED),
+        (4_999_999, "KWD", RiskOutcome.NORMAL),
+        (5_000_000, "KWD", RiskOutcome.ELEVATED),
+    ],
+)
+def test_amount_thresholds_are_in_major_units_whatever_the_currency_decimals(
+    amount_minor: int, currency: str, outcome: RiskOutcome
+) -> None:
+    card = CardDetails("tok_visa", "visa", "424242", "4242")
+    found = assess(RiskPolicy(), amount=Money(amount_minor, currency), card=card, recent_payments=0)
+    assert found.outcome is outcome
