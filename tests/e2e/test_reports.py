@@ -1,0 +1,158 @@
+"""Finance reports: right numbers, JSON and CSV agree, each merchant sees only its own."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from paysource.api.app import create_app
+from paysource.bootstrap import Container
+from tests.helpers import Api, admin, drain, new_key
+
+TODAY = datetime.now(UTC).date()
+RANGE = {"from": (TODAY - timedelta(days=30)).isoformat(), "to": TODAY.isoformat()}
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def merchant(client: TestClient, container: Container) -> Api:
+    merchant = admin(client).merchant("Acme")
+    paid = [merchant.pay(amount).json()["id"] for amount in (10_000, 2_500)]
+    merchant.pay(4_000, capture_method="manual")
+    merchant.pay(300, currency="EUR")
+    drain(container)
+    merchant.post("/v1/refunds", {"payment": paid[0], "amount": 1_000}, Idempotency_Key=new_key())
+    drain(container)
+    return merchant
+
+
+def fee(amount: int) -> int:
+    return (amount * 290 + 5000) // 10000 + 30
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def as_csv(api: Api, path: str, **params: str) -> str:
+    response = api.client.get(
+        path, params=params, headers={"Authorization": f"Bearer {api.key}", "Accept": "text/csv"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    return response.text
+
+
+def test_daily_volume_counts_captures_refunds_fees_and_net(merchant: Api) -> None:
+    rows = merchant.get("/v1/reports/daily-volume", **RANGE).json()["data"]
+
+    usd = next(r for r in rows if r["currency"] == "USD")
+    assert (usd["captures_count"], usd["captures_amount"]) == (2, 12_500)
+    assert (usd["refunds_count"], usd["refunds_amount"]) == (1, 1_000)
+    assert usd["fees"] == fee(10_000) + fee(2_500)
+    assert usd["net"] == 12_500 - 1_000 - usd["fees"]
+    assert {r["currency"] for r in rows} == {"USD", "EUR"}
+
+
+def test_daily_volume_as_csv_says_exactly_what_the_json_says(merchant: Api) -> None:
+    json_rows = merchant.get("/v1/reports/daily-volume", **RANGE).json()["data"]
+    csv_text = as_csv(merchant, "/v1/reports/daily-volume", **RANGE)
+
+    assert csv_rows(csv_text) == [{k: str(v) for k, v in row.items()} for row in json_rows]
+
+
+def test_the_statement_reconciles_and_matches_the_balance(merchant: Api) -> None:
+    statement = merchant.get("/v1/reports/statement", **RANGE).json()
+
+    assert statement["reconciles"] is True
+    usd = next(c for c in statement["currencies"] if c["currency"] == "USD")
+    assert usd["opening_balance"] == 0
+    assert (
+        usd["opening_balance"] + sum(line["amount"] for line in usd["lines"])
+        == (usd["closing_balance"])
+    )
+    assert [line["type"] for line in usd["lines"]] == [
+        "capture",
+        "fee",
+        "capture",
+        "fee",
+        "refund",
+    ]
+    available = merchant.get("/v1/balance").json()["available"]
+    assert {"amount": usd["closing_balance"], "currency": "USD"} in available
+
+
+def test_the_statement_as_csv_says_exactly_what_the_json_says(merchant: Api) -> None:
+    statement = merchant.get("/v1/reports/statement", **RANGE).json()
+    rows = csv_rows(as_csv(merchant, "/v1/reports/statement", **RANGE))
+
+    for section in statement["currencies"]:
+        mine = [r for r in rows if r["currency"] == section["currency"]]
+        assert mine[0]["type"] == "opening_balance"
+        assert int(mine[0]["balance_after"]) == section["opening_balance"]
+        assert mine[-1]["type"] == "closing_balance"
+        assert int(mine[-1]["balance_after"]) == section["closing_balance"]
+        assert [(r["type"], int(r["amount"]), r["payment"]) for r in mine[1:-1]] == [
+            (line["type"], line["amount"], line["payment"]) for line in section["lines"]
+        ]
+
+
+def test_a_statement_window_opens_with_the_balance_before_it(merchant: Api) -> None:
+    later = merchant.get("/v1/reports/statement", **{"from": "2099-01-01", "to": "2099-01-02"})
+
+    usd = next(c for c in later.json()["currencies"] if c["currency"] == "USD")
+    assert usd["lines"] == []
+    assert usd["opening_balance"] == usd["closing_balance"] > 0
+
+
+def test_a_merchant_cannot_read_another_merchants_reports(
+    client: TestClient, merchant: Api
+) -> None:
+    other = admin(client).merchant("Other")
+    acme_id = merchant.get("/v1/balance").json()["merchant"]
+
+    for path in ("/v1/reports/statement", "/v1/reports/daily-volume", "/v1/balance"):
+        response = other.get(path, merchant=acme_id, **RANGE)
+        assert response.status_code == 404, path
+        assert response.json()["type"].endswith("/not_found")
+    own = other.get("/v1/reports/daily-volume", **RANGE).json()["data"]
+    assert own == []
+
+
+@pytest.mark.parametrize("role", ["finance", "auditor"])
+def test_finance_and_auditors_read_every_merchants_reports(
+    client: TestClient, merchant: Api, role: str
+) -> None:
+    key = admin(client).post("/v1/api_keys", {"role": role}).json()["api_key"]
+    staff = Api(client, key)
+    acme_id = merchant.get("/v1/balance").json()["merchant"]
+
+    everyone = staff.get("/v1/reports/daily-volume", **RANGE).json()["data"]
+    statement = staff.get("/v1/reports/statement", merchant=acme_id, **RANGE)
+
+    assert {row["merchant"] for row in everyone} == {acme_id}
+    assert statement.status_code == 200
+    assert statement.json() == merchant.get("/v1/reports/statement", **RANGE).json()
+    missing = staff.get("/v1/reports/statement", **RANGE)
+    assert missing.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"from": "2026-02-01", "to": "2026-01-01"}, {"from": "2020-01-01", "to": "2026-01-01"}],
+    ids=["reversed", "longer-than-a-year"],
+)
+def test_report_ranges_are_checked(merchant: Api, params: dict[str, str]) -> None:
+    response = merchant.get("/v1/reports/daily-volume", **params)
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/validation_error")
