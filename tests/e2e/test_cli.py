@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from paysource.bootstrap import Container
 from paysource.config import Settings
 from paysource.localservices import free_port, port_accepts
 from tests.conftest import ADMIN_KEY
@@ -73,7 +75,7 @@ def _ready(port: int) -> bool:
 
 
 def test_merchants_create_prints_an_id_and_a_working_key(
-    settings: Settings, container: object
+    settings: Settings, container: Container
 ) -> None:
     result = paysource("merchants", "create", "--name", "Acme", env=env_for(settings))
 
@@ -81,9 +83,6 @@ def test_merchants_create_prints_an_id_and_a_working_key(
     lines = dict(line.split("=", 1) for line in result.stdout.split())
     assert lines["merchant_id"].startswith("mer_")
     assert lines["api_key"].startswith("psk_")
-    from paysource.bootstrap import Container  # noqa: PLC0415
-
-    assert isinstance(container, Container)
     principal = container.authenticator.authenticate(lines["api_key"])
     assert principal.merchant_id is not None
     assert f"mer_{principal.merchant_id.hex}" == lines["merchant_id"]
@@ -147,3 +146,90 @@ def test_serve_without_configured_servers_starts_and_stops_its_own(tmp_path: Pat
         assert process.wait(timeout=60) == 0
     assert not any(port_accepts(p) for p in [port, *ports])
     assert not (tmp_path / "local" / "services.json").exists()
+
+
+def test_projection_commands_report_status_rebuild_and_verify(
+    settings: Settings, container: Container
+) -> None:
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from paysource.api.app import create_app  # noqa: PLC0415
+    from tests.helpers import admin, drain  # noqa: PLC0415
+
+    with TestClient(create_app(container)) as client:
+        merchant = admin(client).merchant()
+        for amount in (1000, 2000, 3000):
+            merchant.pay(amount)
+        drain(container)
+    env = env_for(settings)
+
+    status = paysource("projections", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    assert {line.split()[1] for line in status.stdout.splitlines()[1:]} == {
+        "payments",
+        "directory",
+        "ledger",
+        "transactions",
+        "finance",
+    }
+
+    rebuilt = paysource("projections", "rebuild", "ledger", "--batch-size", "2", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "events/s" in rebuilt.stdout
+
+    clean = paysource("projections", "verify", "ledger", env=env)
+    assert (clean.returncode, "identical to a full replay" in clean.stdout) == (0, True)
+
+    with psycopg.connect(settings.database_url or "") as conn:
+        conn.execute(
+            "DELETE FROM journal_entries WHERE kind = 'capture' AND ctid IN"
+            " (SELECT ctid FROM journal_entries WHERE kind = 'capture' LIMIT 1)"
+        )
+    tampered = paysource("projections", "verify", "ledger", env=env)
+    assert tampered.returncode == 1
+    assert "journal_entries: 0 rows only in the live view, 1 only in a replay" in tampered.stdout
+
+
+def test_report_commands_print_what_the_api_serves(
+    settings: Settings, container: Container
+) -> None:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from paysource.api.app import create_app  # noqa: PLC0415
+    from tests.helpers import admin, drain  # noqa: PLC0415
+
+    today = datetime.now(UTC).date().isoformat()
+    with TestClient(create_app(container)) as client:
+        merchant = admin(client).merchant()
+        merchant.pay(4200)
+        drain(container)
+        merchant_id = merchant.get("/v1/balance").json()["merchant"]
+        api_csv = client.get(
+            "/v1/reports/statement",
+            params={"from": today, "to": today},
+            headers={"Authorization": f"Bearer {merchant.key}", "Accept": "text/csv"},
+        ).text
+        api_volume = merchant.get("/v1/reports/daily-volume", **{"from": today, "to": today})
+
+    statement = paysource(
+        "report",
+        "statement",
+        "--merchant",
+        merchant_id,
+        "--from",
+        today,
+        "--to",
+        today,
+        "--format",
+        "csv",
+        env=env_for(settings),
+    )
+    volume = paysource(
+        "report", "daily-volume", "--from", today, "--to", today, env=env_for(settings)
+    )
+
+    assert statement.returncode == 0, statement.stderr
+    assert statement.stdout == api_csv
+    assert json.loads(volume.stdout)["data"] == api_volume.json()["data"]
