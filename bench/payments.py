@@ -1,0 +1,325 @@
+"""How many payments per second the API accepts, next to what Postgres alone can do.
+
+    ./.venv/bin/python bench/payments.py [--seconds 20] [--clients 32] [--no-worker]
+
+In one run on one machine it measures
+  (a) the Postgres ceiling: pgbench running a payment's database work (one balance UPDATE
+      and one insert into a copy of the events table; bench/payment_tx.sql), and
+  (b) `POST /v1/payments` through a real `paysource serve`: accepted (202) payments per
+      second and p50/p99 latency from concurrent keep-alive clients,
+and prints one `name=value` line per figure on stdout, `ratio=(b)/(a)` last; notes go to
+stderr. bench/README.md says what each figure means.
+
+It starts a throwaway Postgres and Redis in a temporary directory, unless
+PAYSOURCE_DATABASE_URL and PAYSOURCE_REDIS_URL are both set (pgbench then gets a scratch
+database, `paysource_bench`, dropped afterwards). Everything it starts is stopped on the
+way out, on errors and Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cpuuse
+import dbceiling
+import loadgen
+
+from paysource.localservices import LocalPostgres, LocalRedis, free_port
+from paysource.migrate import migrate
+
+REPO = Path(__file__).resolve().parent.parent
+ADMIN_KEY = "psk_admin_development_only"
+PAYMENT_BODY = json.dumps({"amount": 1000, "currency": "USD", "source": "tok_visa"})
+START_TIMEOUT_S = 60.0
+# A line of paysource.logs at WARNING or above: "<time> LEVEL   logger: message".
+_WARNING = re.compile(r"^\S+ \S+ (?:WARNING|ERROR|CRITICAL)\s+(\S+: .*)$", re.MULTILINE)
+# Other processes using more than this many cores during a phase make its figures suspect.
+NOISY_CORES = 0.25
+
+
+def note(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def figure(name: str, value: object) -> None:
+    print(f"{name}={value}", flush=True)
+
+
+@dataclass(frozen=True)
+class Servers:
+    db_url: str
+    redis_url: str
+    postgres: str  # how it runs: local-fsync-off, local-fsync-on or external
+    db_pid: int | None = None  # the postmaster, when we started it: its CPU is measured
+
+
+# --- services -----------------------------------------------------------------------------
+
+
+def services(stack: contextlib.ExitStack, work: Path, *, durable: bool) -> Servers:
+    """From PAYSOURCE_DATABASE_URL and PAYSOURCE_REDIS_URL if both are set, else started here."""
+    db_url, redis_url = (os.environ.get(f"PAYSOURCE_{k}_URL") for k in ("DATABASE", "REDIS"))
+    if db_url and redis_url:
+        note("using the Postgres and Redis of PAYSOURCE_DATABASE_URL and PAYSOURCE_REDIS_URL")
+        return Servers(db_url, redis_url, "external")
+    pg = LocalPostgres.start(work, ephemeral=not durable)
+    stack.callback(stop_postgres, pg, work)
+    redis = stack.enter_context(LocalRedis.start(work))
+    fsync = "on (durable commits)" if durable else "off, as in the tests"
+    note(f"started Postgres on :{pg.port} with fsync {fsync}, and Redis on :{redis.port}")
+    mode = "local-fsync-on" if durable else "local-fsync-off"
+    return Servers(pg.url, redis.url, mode, postmaster_pid(pg))
+
+
+def postmaster_pid(pg: LocalPostgres) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return int((pg.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+    return None
+
+
+def stop_postgres(pg: LocalPostgres, work: Path) -> None:
+    """Stop; a durable cluster is kept by LocalPostgres, so remove it if it lives elsewhere."""
+    pg.stop()
+    home = pg.data_dir.parent
+    if not home.is_relative_to(work):  # LocalPostgres's /var/tmp fallback, as root
+        shutil.rmtree(home.parent, ignore_errors=True)
+
+
+def start_api(
+    stack: contextlib.ExitStack, work: Path, servers: Servers, *, worker: bool
+) -> tuple[str, int]:
+    """`paysource serve` in its own session, stopped on the way out; its URL and pid."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PAYSOURCE_DATABASE_URL": servers.db_url,
+        "PAYSOURCE_REDIS_URL": servers.redis_url,
+        "PAYSOURCE_LOG_LEVEL": "WARNING",
+        # The per-key limit (200/s by default) would measure the limiter, not the service.
+        "PAYSOURCE_RATE_LIMIT_PER_S": "1000000",
+        "PAYSOURCE_LOCAL_DIR": str(work / "local"),
+    }
+    argv = [sys.executable, "-m", "paysource", "serve", "--port", str(port)]
+    log_path = work / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*argv, *([] if worker else ["--no-worker"])],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop it in order
+        )
+    stack.callback(stop_process, proc)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(proc, base, log_path)
+    note(f"paysource serve (pid {proc.pid}, worker {'embedded' if worker else 'off'}) on {base}")
+    return base, proc.pid
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_ready(proc: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"paysource serve exited ({proc.returncode}):\n{tail(log_path)}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{base}/readyz", timeout=2) as answer,
+        ):
+            if answer.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"paysource serve not ready after {START_TIMEOUT_S:.0f}s:\n{tail(log_path)}")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def create_merchant(base: str) -> str:
+    """A new merchant's API key, through the admin API."""
+    request = urllib.request.Request(
+        f"{base}/v1/merchants",
+        data=json.dumps({"name": "Bench Shop"}).encode(),
+        headers={
+            "Authorization": f"Bearer {os.environ.get('PAYSOURCE_ADMIN_KEY', ADMIN_KEY)}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"bench-merchant-{secrets.token_hex(8)}",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        api_key: str = json.load(answer)["api_key"]
+    return api_key
+
+
+# --- the phases ---------------------------------------------------------------------------
+
+
+def measure_db(servers: Servers, args: argparse.Namespace) -> float:
+    """(a): pgbench's transactions per second, then the same under eventsourcing's lock."""
+    with dbceiling.scratch_database(servers.db_url) as scratch_url:
+        run = functools.partial(
+            dbceiling.pgbench, scratch_url, clients=args.clients, seconds=args.seconds
+        )
+        with cpuuse.phase(None, servers.db_pid) as used:
+            tps = run(locked=False)
+        figure("pgbench_tps", f"{tps:.0f}")
+        if args.locked:
+            figure("pgbench_locked_tps", f"{run(locked=True):.0f}")
+    use = used[0]
+    figure("pgbench_others_cores", f"{use.cores(use.others_s):.2f}")
+    if servers.db_pid is not None:
+        figure("pgbench_db_cpu_ms_per_tx", f"{1000 * use.db_s / (tps * use.wall_s):.2f}")
+    warn_if_noisy("pgbench", use)
+    return tps
+
+
+def measure_api(
+    stack: contextlib.ExitStack, work: Path, servers: Servers, args: argparse.Namespace
+) -> loadgen.Load:
+    """(b): a fresh merchant's payments through `paysource serve`, after a warm-up."""
+    base, api_pid = start_api(stack, work, servers, worker=args.worker)
+    api_key = create_merchant(base)
+    generate = loadgen.with_wrk if args.generator == "wrk" else loadgen.with_asyncio
+    if args.warmup > 0:
+        generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.warmup)
+    with cpuuse.phase(api_pid, servers.db_pid) as used:
+        load = generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.seconds)
+    report_api(load, used[0], measured_db=servers.db_pid is not None)
+    report_log(work / "serve.log")
+    return load
+
+
+def report_log(log_path: Path) -> None:
+    """Warnings the API logged (e.g. the Redis breaker opening under load), counted."""
+    found = _WARNING.findall(log_path.read_text(errors="replace"))
+    figure("api_log_warnings", len(found))
+    for message, count in Counter(found).most_common(3):
+        note(f"the API logged {count}x: {message[:160]}")
+
+
+def report_api(load: loadgen.Load, use: cpuuse.CpuUse, *, measured_db: bool) -> None:
+    figure("http_accepted_per_s", f"{load.accepted_per_s:.0f}")
+    figure("http_p50_ms", f"{load.p50_ms:.1f}")
+    figure("http_p99_ms", f"{load.p99_ms:.1f}")
+    figure("http_errors", sum(load.errors.values()))
+    detail = ",".join(f"{kind}:{count}" for kind, count in sorted(load.errors.items()))
+    figure("http_errors_by_kind", detail or "none")
+    figure("http_others_cores", f"{use.cores(use.others_s):.2f}")
+    figure("api_cores", f"{use.cores(use.api_s):.2f}")
+    if load.accepted:
+        figure("api_cpu_ms_per_payment", f"{1000 * use.api_s / load.accepted:.2f}")
+        if measured_db:
+            figure("db_cpu_ms_per_payment", f"{1000 * use.db_s / load.accepted:.2f}")
+    warn_if_noisy("HTTP", use)
+
+
+def warn_if_noisy(phase: str, use: cpuuse.CpuUse) -> None:
+    others = use.cores(use.others_s)
+    if others > NOISY_CORES:
+        note(
+            f"other processes used {others:.2f} cores during the {phase} phase: its rates are "
+            "depressed; the cpu_ms figures (CPU per payment or transaction) hold up better"
+        )
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
+    cores = os.cpu_count() or 1
+    note(
+        f"{cores} cores shared by Postgres, Redis, the API and the load generator "
+        f"({args.generator}): rates move by 10% or more between runs; compare within a run"
+    )
+    for name, value in [
+        ("cores", cores),
+        ("clients", args.clients),
+        ("seconds", args.seconds),
+        ("generator", args.generator),
+        ("worker", "embedded" if args.worker else "off"),
+    ]:
+        figure(name, value)
+    with contextlib.ExitStack() as stack:
+        servers = services(stack, work, durable=args.durable)
+        figure("postgres", servers.postgres)
+        migrate(servers.db_url, REPO / "migrations")
+        pgbench_tps = measure_db(servers, args)
+        load = measure_api(stack, work, servers, args)
+    # Three decimals: through the API the ratio is in the hundredths.
+    figure("ratio", f"{load.accepted_per_s / pgbench_tps:.3f}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20, help="each measurement (20)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
+    parser.add_argument("--warmup", type=int, default=3, help="HTTP warm-up seconds (3)")
+    parser.add_argument(
+        "--no-worker",
+        dest="worker",
+        action="store_false",
+        help="serve with --no-worker: the API alone, nothing authorizes the payments",
+    )
+    parser.add_argument(
+        "--no-locked",
+        dest="locked",
+        action="store_false",
+        help="skip pgbench with eventsourcing's EXCLUSIVE table lock (pgbench_locked_tps)",
+    )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="start Postgres with fsync on (default: off, as the tests run it)",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=["wrk", "asyncio"],
+        default="wrk" if shutil.which("wrk") else "asyncio",
+        help="load generator (default: wrk if installed, else asyncio)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so what was started here is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="paysource-bench-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o755)  # as root, Postgres runs as `postgres` and must enter it
+        try:
+            measure(args, work)
+        except KeyboardInterrupt:
+            note("interrupted; what was started here has been stopped")
+            return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
