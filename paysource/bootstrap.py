@@ -12,17 +12,20 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from paysource.adapters.acquirer_sim import PostgresLedger, SimulatedAcquirer
+from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import SystemClock
 from paysource.adapters.postgres import datastore, eventsourcing_env
 from paysource.adapters.redis_cache import RedisCache
 from paysource.adapters.vault import TestCardVault
 from paysource.application.auth import Authenticator
+from paysource.application.bank import BankRail
 from paysource.application.customers import CustomerService
 from paysource.application.follower import Wakeup
 from paysource.application.merchants import MerchantService
 from paysource.application.payments import PaymentService
 from paysource.application.ports import Acquirer, Clock
 from paysource.application.refunds import RefundService
+from paysource.application.settlements import SettlementService
 from paysource.application.store import EventStore
 from paysource.config import Settings
 from paysource.projections.catalog import ReadModels
@@ -41,6 +44,7 @@ class Cell:
     customers: CustomerService
     payments: PaymentService
     refunds: RefundService
+    settlements: SettlementService
 
     def close(self) -> None:
         self.store.close()
@@ -79,6 +83,7 @@ class Container:
     authenticator: Authenticator
     merchants: MerchantService
     acquirer: Acquirer
+    bank: BankRail
     clock: Clock
     cache: RedisCache | None
     wakeup: Wakeup = field(default_factory=Wakeup)
@@ -96,19 +101,43 @@ def build_cell(settings: Settings, database_url: str, *, name: str = "cell-0") -
             database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
     )
+    read = ReadModels(datastore(database_url, pool_size=settings.read_pool_size))
     return Cell(
         name=name,
         database_url=database_url,
         store=store,
-        read=ReadModels(datastore(database_url, pool_size=settings.read_pool_size)),
+        read=read,
         customers=CustomerService(store),
         payments=PaymentService(store, TestCardVault()),
         refunds=RefundService(store),
+        settlements=SettlementService(store, read.settlements),
+    )
+
+
+def _merchant_ids(text: str) -> frozenset[UUID]:
+    """`mer_…` ids or UUIDs, comma-separated (settings of the bank simulator)."""
+    ids = (part.strip().removeprefix("mer_") for part in text.split(","))
+    return frozenset(UUID(hex=part) for part in ids if part)
+
+
+def build_bank(settings: Settings, database_url: str) -> SimulatedBank:
+    return SimulatedBank(
+        database_url,
+        BankBehaviour(
+            latency_s=settings.bank_latency_ms / 1000,
+            refuse_merchants=_merchant_ids(settings.bank_refuse_merchants),
+            timeout_merchants=_merchant_ids(settings.bank_timeout_merchants),
+            max_payout_minor=settings.bank_max_payout_minor,
+        ),
     )
 
 
 def build_container(
-    settings: Settings, *, clock: Clock | None = None, acquirer: Acquirer | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    acquirer: Acquirer | None = None,
+    bank: BankRail | None = None,
 ) -> Container:
     """Wire paysource for `settings`, whose database URL must be set by now."""
     assert settings.database_url, "the CLI resolves the database URL before building"
@@ -127,6 +156,7 @@ def build_container(
         authenticator=authenticator,
         merchants=MerchantService(directory, authenticator),
         acquirer=acquirer,
+        bank=bank or build_bank(settings, settings.database_url),
         clock=clock or SystemClock(),
         cache=RedisCache(settings.redis_url) if settings.redis_url else None,
     )

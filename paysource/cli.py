@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -318,6 +318,31 @@ def cmd_report_statement(settings: Settings, args: argparse.Namespace) -> None:
         print(json.dumps(body, indent=2))
 
 
+def cmd_settle(settings: Settings, args: argparse.Namespace) -> None:
+    from paysource.api import representations as rep  # noqa: PLC0415
+    from paysource.domain.meta import ActorKind, Meta  # noqa: PLC0415
+
+    merchant_id = _report_merchant(args.merchant)
+    assert merchant_id is not None  # argparse requires --merchant
+    with _container(settings) as container:
+        container.merchants.get_merchant(merchant_id)
+        cell = container.router.for_merchant(merchant_id)
+        outcome = cell.settlements.close(
+            merchant_id=merchant_id,
+            currency=args.currency.upper(),
+            until=args.until,
+            meta=Meta(ActorKind.ADMIN, "cli"),
+        )
+    if outcome.replayed:
+        print("a settlement for this cut-off exists already:", file=sys.stderr)
+    print(json.dumps(rep.settlement(outcome.value), indent=2))
+
+
+def _aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _add_report_commands(commands: Any) -> None:
     report = commands.add_parser("report", help="finance reports (same as the API's)")
     kinds = report.add_subparsers(dest="report", required=True)
@@ -377,6 +402,11 @@ def parser() -> argparse.ArgumentParser:
     create.set_defaults(run=cmd_merchants_create)
     _add_projection_commands(commands)
     _add_report_commands(commands)
+    settle = commands.add_parser("settle", help="close a settlement now (the worker pays it)")
+    settle.add_argument("--merchant", required=True, help="mer_…")
+    settle.add_argument("--currency", required=True)
+    settle.add_argument("--until", type=_aware, required=True, help="cut-off, ISO 8601 (UTC)")
+    settle.set_defaults(run=cmd_settle)
     return root
 
 

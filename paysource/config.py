@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from paysource.domain.schedule import DailySchedule
+
 # Documented in the README so a developer can call the admin API at once. Refused at
 # start-up unless PAYSOURCE_ENV=development.
 DEVELOPMENT_ADMIN_KEY = "psk_admin_development_only"
@@ -61,8 +63,25 @@ class Settings(BaseSettings):
     prefer_wait_max_s: int = Field(default=10, ge=0, le=60)
     rate_limit_per_s: int = Field(default=200, ge=1)
 
+    # Settlements: cut off daily at a UTC time ("daily@HH:MM"), or "off" (on demand only).
+    settlement_schedule: str = "daily@00:00"
+    settlement_tick_s: float = Field(default=30.0, gt=0)
+    payout_retry_attempts: int = Field(default=3, ge=1, le=10)
+    payout_retry_base_delay_s: float = Field(default=0.5, ge=0, le=60)
+    # The bank rail simulator (test mode): latency, and merchants (mer_… or UUIDs,
+    # comma-separated) whose payouts it refuses or never answers.
+    bank_latency_ms: int = Field(default=0, ge=0, le=60_000)
+    bank_refuse_merchants: str = ""
+    bank_timeout_merchants: str = ""
+    bank_max_payout_minor: int | None = Field(default=None, ge=1)
+
     embedded_worker: bool = True
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check_schedule(self) -> Settings:
+        DailySchedule.parse(self.settlement_schedule)  # fails fast on a typo
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_values(self) -> Settings:

@@ -18,12 +18,30 @@ from paysource.adapters.postgres import Leases, NotificationListener
 from paysource.application.expiry import HoldExpiry
 from paysource.application.follower import BatchHandler, Follower
 from paysource.application.processor import PaymentProcessor, RetryPolicy
+from paysource.application.settlements import PayoutProcessor, PayoutRetry, SettlementScheduler
 from paysource.bootstrap import Cell, Container
+from paysource.domain.schedule import DailySchedule
 from paysource.projections.view import ProjectionHandler
 
 log = logging.getLogger(__name__)
 
 LEASE_INTERVAL_S = 2.0
+
+
+def _every(
+    interval_s: float, task: Callable[[], object], what: str
+) -> Callable[[threading.Event], None]:
+    """A job that runs `task` every `interval_s` until stopped, surviving its failures."""
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                task()
+            except Exception:
+                log.exception("%s failed; retrying next interval", what)
+            stop.wait(interval_s)
+
+    return run
 
 
 @dataclass
@@ -62,6 +80,8 @@ class Worker:
                 jobs += self._projection_jobs(cell)
             if sweeper:
                 jobs.append(self._sweeper_job(cell))
+            if processor:
+                jobs += self._settlement_jobs(cell)
             self._leases.append((Leases(cell.database_url), jobs))
         self._thread = threading.Thread(target=self._lease_loop, name="worker-leases", daemon=True)
 
@@ -113,16 +133,31 @@ class Worker:
             hold_ttl=self._settings.hold_ttl,
         )
         interval = self._settings.expiry_sweep_interval_s
+        return Job(f"{cell.name}/hold-expiry", _every(interval, expiry.sweep, "hold expiry"))
 
-        def run(stop: threading.Event) -> None:
-            while not stop.is_set():
-                try:
-                    expiry.sweep()
-                except Exception:
-                    log.exception("hold expiry sweep failed; retrying next interval")
-                stop.wait(interval)
-
-        return Job(f"{cell.name}/hold-expiry", run)
+    def _settlement_jobs(self, cell: Cell) -> list[Job]:
+        payouts = PayoutProcessor(
+            cell.store,
+            self._container.bank,
+            self._container.clock,
+            retry=PayoutRetry(
+                self._settings.payout_retry_attempts, self._settings.payout_retry_base_delay_s
+            ),
+        )
+        follower = self._follower(cell, payouts)
+        jobs = [Job(f"{cell.name}/payouts", follower.run, follower)]
+        schedule = DailySchedule.parse(self._settings.settlement_schedule)
+        if schedule is not None:
+            scheduler = SettlementScheduler(
+                cell.settlements, cell.read.settlements, self._container.clock, schedule
+            )
+            jobs.append(
+                Job(
+                    f"{cell.name}/settlement-schedule",
+                    _every(self._settings.settlement_tick_s, scheduler.tick, "settlement schedule"),
+                )
+            )
+        return jobs
 
     # Running ------------------------------------------------------------------------
 

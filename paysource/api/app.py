@@ -9,7 +9,15 @@ from starlette.exceptions import HTTPException
 from paysource.api import problems
 from paysource.api.idempotency import FastPath
 from paysource.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from paysource.api.routes import customers, health, merchants, payments, refunds, reports
+from paysource.api.routes import (
+    customers,
+    health,
+    merchants,
+    payments,
+    refunds,
+    reports,
+    settlements,
+)
 from paysource.bootstrap import Container
 from paysource.domain.errors import PaysourceError
 
@@ -43,6 +51,7 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(router)
     app.include_router(refunds.router)
     app.include_router(reports.router)
+    app.include_router(settlements.router)
     app.add_exception_handler(PaysourceError, problems.on_paysource_error)
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)

@@ -18,6 +18,7 @@ class Kind(StrEnum):
     PAYMENT = "pay"
     REFUND = "re"
     API_KEY = "key"
+    SETTLEMENT = "stl"
 
 
 _NOUN = {
@@ -26,6 +27,7 @@ _NOUN = {
     Kind.PAYMENT: "payment",
     Kind.REFUND: "refund",
     Kind.API_KEY: "API key",
+    Kind.SETTLEMENT: "settlement",
 }
 
 

@@ -24,6 +24,7 @@ from paysource.application.errors import (
     Unauthenticated,
     Unavailable,
 )
+from paysource.application.settlements import NothingToSettle
 from paysource.domain.errors import (
     AmountExceeded,
     CurrencyMismatch,
@@ -45,6 +46,7 @@ _STATUS: list[tuple[type[PaysourceError], int]] = [
     (RequestInFlight, 409),
     (ConcurrentModification, 409),
     (Unavailable, 503),
+    (NothingToSettle, 422),
     (IllegalTransition, 409),
     (AmountExceeded, 422),
     (CurrencyMismatch, 422),

@@ -12,6 +12,7 @@ from paysource.domain.customer import Customer
 from paysource.domain.merchant import Merchant
 from paysource.domain.payment import Payment
 from paysource.domain.refund import Refund
+from paysource.domain.settlement import Settlement
 from paysource.projections.reports import Statement
 
 # Event fields that are envelope, not data.
@@ -101,6 +102,64 @@ def refund(r: Refund) -> dict[str, Any]:
         "failure_code": r.failure_code,
         "created": timestamp(r.created_on),
         "version": r.version,
+    }
+
+
+def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": encode(Kind.SETTLEMENT, s.id),
+        "object": "settlement",
+        "merchant": encode(Kind.MERCHANT, s.merchant_id),
+        "currency": s.currency,
+        "cutoff": timestamp(s.cutoff),
+        "status": str(s.status),
+        "gross": s.gross_minor,
+        "refunds": s.refunds_minor,
+        "fees": s.fees_minor,
+        "carried_in": s.carried_in_minor,
+        "net": s.net_minor,
+        "payout_reference": s.payout_reference,
+        "failure_reason": s.failure_reason,
+        "created": timestamp(s.created_on),
+        "version": s.version,
+    }
+    if with_items:
+        body["items"] = [
+            {
+                "kind": str(item.kind),
+                "payment": encode_optional(Kind.PAYMENT, item.payment_id),
+                "refund": encode(Kind.REFUND, item.ref_id) if item.kind == "refund" else None,
+                "settlement": encode(Kind.SETTLEMENT, item.ref_id)
+                if item.kind == "carried_forward"
+                else None,
+                "amount": item.amount_minor,
+                "fee": item.fee_minor,
+                "net": item.net_minor,
+            }
+            for item in s.items
+        ]
+    return body
+
+
+def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A settlement from the `settlements` read model (lists; without items)."""
+    return {
+        "id": encode(Kind.SETTLEMENT, row["id"]),
+        "object": "settlement",
+        "merchant": encode(Kind.MERCHANT, row["merchant_id"]),
+        "currency": row["currency"],
+        "cutoff": timestamp(row["cutoff"]),
+        "status": row["status"],
+        "gross": row["gross_minor"],
+        "refunds": row["refunds_minor"],
+        "fees": row["fees_minor"],
+        "carried_in": row["carried_in_minor"],
+        "net": row["net_minor"],
+        "payout_reference": row["payout_reference"],
+        "failure_reason": row["failure_reason"],
+        "created": timestamp(row["created_at"]),
+        "version": row["version"],
+        "items_count": row["items_count"],
     }
 
 

@@ -19,7 +19,7 @@ class AccountKind(StrEnum):
     MERCHANT_BALANCE = "merchant_balance"  # liability: what we owe the merchant
     ACQUIRER_RECEIVABLE = "acquirer_receivable"  # asset: what the acquirer owes us
     PLATFORM_FEES = "platform_fees"  # revenue: our fees
-    PAYOUTS = "payouts"  # asset (clearing): paid out to the merchant's bank
+    PAYOUTS = "payouts"  # what was paid out to the merchant's bank (credit: paid out)
 
 
 class Side(StrEnum):
@@ -164,3 +164,27 @@ def refund_released(merchant_id: UUID, currency: str, amount_minor: int) -> Entr
     return entry(
         "refund_failed", currency, transfer(balance, receivable, amount_minor, Phase.RELEASE)
     )
+
+
+def payout_pending(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
+    """A settlement closed: its net leaves the merchant's balance for payouts, pending."""
+    balance, payouts = Account.balance(merchant_id), Account.payouts(merchant_id)
+    return entry(
+        "payout_pending", currency, transfer(balance, payouts, amount_minor, Phase.PENDING)
+    )
+
+
+def payout_paid(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
+    balance, payouts = Account.balance(merchant_id), Account.payouts(merchant_id)
+    return entry(
+        "payout",
+        currency,
+        transfer(balance, payouts, amount_minor, Phase.RELEASE),
+        transfer(balance, payouts, amount_minor, Phase.POSTED),
+    )
+
+
+def payout_failed(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
+    """The rail refused the payout: the pending lines are voided, balances as before."""
+    balance, payouts = Account.balance(merchant_id), Account.payouts(merchant_id)
+    return entry("payout_failed", currency, transfer(balance, payouts, amount_minor, Phase.RELEASE))

@@ -12,6 +12,7 @@ from paysource.projections.directory import DirectoryProjection, DirectoryView
 from paysource.projections.finance import FinanceProjection, FinanceView
 from paysource.projections.ledger import LedgerProjection, LedgerView
 from paysource.projections.payments import PaymentsProjection, PaymentsView
+from paysource.projections.settlements import SettlementsProjection, SettlementsView
 from paysource.projections.transactions import TransactionsProjection, TransactionsView
 from paysource.projections.view import LIVE_SCHEMA, View
 
@@ -22,6 +23,7 @@ PROJECTIONS: dict[str, tuple[type[View], type[Projection[Any]]]] = {
     "ledger": (LedgerView, LedgerProjection),
     "transactions": (TransactionsView, TransactionsProjection),
     "finance": (FinanceView, FinanceProjection),
+    "settlements": (SettlementsView, SettlementsProjection),
 }
 
 
@@ -44,6 +46,7 @@ class ReadModels:
         self.ledger = LedgerView(self.datastore)
         self.transactions = TransactionsView(self.datastore)
         self.finance = FinanceView(self.datastore)
+        self.settlements = SettlementsView(self.datastore)
 
     def projections(self) -> list[Projection[Any]]:
         return [
@@ -52,6 +55,7 @@ class ReadModels:
             LedgerProjection(self.ledger),
             TransactionsProjection(self.transactions),
             FinanceProjection(self.finance),
+            SettlementsProjection(self.settlements),
         ]
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from paysource.domain import ledger
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.ledger import Entry, Phase, Side
 from paysource.domain.payment import Payment
+from paysource.domain.settlement import Settlement
 from paysource.projections.rows import Rows
 from paysource.projections.topics import topics_of
 from paysource.projections.view import View
@@ -42,7 +43,11 @@ class LedgerView(View):
         self._deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
 
     def prefetch(self, events: Sequence[Event]) -> None:
-        ids = [e.originator_id for e in events if not isinstance(e, Payment.Created)]
+        ids = [
+            e.originator_id
+            for e in events
+            if isinstance(e, Payment.Event) and not isinstance(e, Payment.Created)
+        ]
         self.payments.load(self.cursor, ids)
 
     def record(
@@ -53,6 +58,7 @@ class LedgerView(View):
         merchant_id: UUID,
         refund_id: UUID | None = None,
     ) -> None:
+        # `payment_id` of an entry is its event's originator: a payment, or a settlement.
         """Buffer `posting` (if any) as the entry caused by `event`."""
         if posting is None:
             return
@@ -188,6 +194,9 @@ class LedgerProjection(Projection[LedgerView]):
         Payment.RefundReserved,
         Payment.RefundSettled,
         Payment.RefundReleased,
+        Settlement.Closed,
+        Settlement.Paid,
+        Settlement.Failed,
     )
 
     @singledispatchmethod
@@ -251,3 +260,19 @@ class LedgerProjection(Projection[LedgerView]):
         merchant, currency, _amount = self._payment(e)
         posting = ledger.refund_released(merchant, currency, e.amount_minor)
         self.view.record(e, posting, merchant_id=merchant, refund_id=e.refund_id)
+
+    @process_event.register
+    def _settlement_closed(self, e: Settlement.Closed, _: Tracking) -> None:
+        if e.net_minor > 0:  # a net of zero or less is carried forward, not paid out
+            posting = ledger.payout_pending(e.merchant_id, e.currency, e.net_minor)
+            self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    @process_event.register
+    def _settlement_paid(self, e: Settlement.Paid, _: Tracking) -> None:
+        posting = ledger.payout_paid(e.merchant_id, e.currency, e.amount_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    @process_event.register
+    def _settlement_failed(self, e: Settlement.Failed, _: Tracking) -> None:
+        posting = ledger.payout_failed(e.merchant_id, e.currency, e.amount_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)

@@ -15,6 +15,7 @@ from eventsourcing.projection import Projection
 from paysource.application.errors import NotFound
 from paysource.application.follower import Event
 from paysource.domain.payment import Payment
+from paysource.domain.settlement import Settlement
 from paysource.projections.rows import Rows
 from paysource.projections.topics import topics_of
 from paysource.projections.view import View
@@ -33,6 +34,7 @@ COLUMNS = (
     "fee_minor",
     "currency",
     "occurred_at",
+    "settlement_id",
 )
 
 
@@ -53,7 +55,11 @@ class TransactionsView(View):
         self._rows: list[tuple[Any, ...]] = []
 
     def prefetch(self, events: Sequence[Event]) -> None:
-        ids = [e.originator_id for e in events if not isinstance(e, Payment.Created)]
+        ids = [
+            e.originator_id
+            for e in events
+            if isinstance(e, Payment.Event) and not isinstance(e, Payment.Created)
+        ]
         self.payments.load(self.cursor, ids)
 
     def movement(
@@ -80,6 +86,25 @@ class TransactionsView(View):
                 fee_minor,
                 payment["currency"],
                 event.timestamp,
+                None,
+            )
+        )
+
+    def payout(self, event: Settlement.Paid | Settlement.Failed, status: str) -> None:
+        self._rows.append(
+            (
+                uuid5(_ROW_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
+                event.merchant_id,
+                None,
+                None,
+                None,
+                "payout",
+                status,
+                event.amount_minor,
+                0,
+                event.currency,
+                event.timestamp,
+                event.originator_id,
             )
         )
 
@@ -139,6 +164,8 @@ class TransactionsProjection(Projection[TransactionsView]):
         Payment.Canceled,
         Payment.RefundSettled,
         Payment.RefundReleased,
+        Settlement.Paid,
+        Settlement.Failed,
     )
 
     @singledispatchmethod
@@ -179,3 +206,11 @@ class TransactionsProjection(Projection[TransactionsView]):
     @process_event.register
     def _refund_released(self, e: Payment.RefundReleased, _: Tracking) -> None:
         self.view.movement(e, "refund", "failed", e.amount_minor, refund_id=e.refund_id)
+
+    @process_event.register
+    def _payout(self, e: Settlement.Paid, _: Tracking) -> None:
+        self.view.payout(e, "succeeded")
+
+    @process_event.register
+    def _payout_failed(self, e: Settlement.Failed, _: Tracking) -> None:
+        self.view.payout(e, "failed")

@@ -124,7 +124,7 @@ def statement(
     return JSONResponse(body)
 
 
-@router.get("/balance", summary="Pending and available balance per currency")
+@router.get("/balance", summary="Pending, available and paid-out balance per currency")
 def balance(call: AnyCall, merchant: MerchantParam = None) -> JSONResponse:
     merchant_id = _scope(call, merchant)
     if merchant_id is None:
@@ -139,5 +139,6 @@ def balance(call: AnyCall, merchant: MerchantParam = None) -> JSONResponse:
                 {"amount": r["available_minor"], "currency": r["currency"]} for r in rows
             ],
             "pending": [{"amount": r["pending_minor"], "currency": r["currency"]} for r in rows],
+            "paid_out": [{"amount": r["paid_out_minor"], "currency": r["currency"]} for r in rows],
         }
     )

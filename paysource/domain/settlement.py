@@ -1,0 +1,271 @@
+"""Settlement: what a merchant is owed for one currency up to a cut-off, and its payout.
+
+    open ──close──▶ closed ──payout accepted──▶ paid
+                      │    └─rail refuses / times out──▶ failed (items released)
+                      └─net ≤ 0──▶ carried_forward (a debit for the next settlement)
+
+Items are captures (amount less fee), succeeded refunds (a debit) and earlier
+settlements' carried-forward debits. Each item is claimed through an `ItemClaim`
+aggregate written in the same transaction as the settlement, so the event store's
+concurrency — not a check-then-act — keeps an item in exactly one settlement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid5
+
+from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.errors import IllegalTransition, InvalidValue
+from paysource.domain.meta import Meta
+from paysource.domain.money import check_currency
+
+# Fixed forever: ids derived from them name stored aggregates.
+_SETTLEMENT_NAMESPACE = UUID("9c1d7e52-4a0b-4f43-8d2e-6b7a1c3e5f80")
+_CLAIM_NAMESPACE = UUID("2e8f4a61-7b3c-4d95-a0e6-3f5b9c2d1a47")
+MAX_ITEMS = 50_000
+
+
+class SettlementStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    PAID = "paid"
+    FAILED = "failed"
+    CARRIED_FORWARD = "carried_forward"
+
+
+class ItemKind(StrEnum):
+    CAPTURE = "capture"
+    REFUND = "refund"
+    CARRIED_FORWARD = "carried_forward"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One thing a settlement settles. `ref_id` is what is claimed: the payment for a
+    capture, the refund for a refund, the earlier settlement for a carried debit."""
+
+    kind: ItemKind
+    ref_id: UUID
+    payment_id: UUID | None
+    amount_minor: int
+    fee_minor: int = 0
+
+    @property
+    def net_minor(self) -> int:
+        if self.kind is ItemKind.CAPTURE:
+            return self.amount_minor - self.fee_minor
+        if self.kind is ItemKind.REFUND:
+            return -self.amount_minor
+        return self.amount_minor  # a carried debit is already negative
+
+    @property
+    def claim_id(self) -> UUID:
+        return claim_id(self.kind, self.ref_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": str(self.kind),
+            "ref_id": str(self.ref_id),
+            "payment_id": str(self.payment_id) if self.payment_id else None,
+            "amount_minor": self.amount_minor,
+            "fee_minor": self.fee_minor,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Item:
+        return cls(
+            ItemKind(data["kind"]),
+            UUID(data["ref_id"]),
+            UUID(data["payment_id"]) if data["payment_id"] else None,
+            data["amount_minor"],
+            data["fee_minor"],
+        )
+
+
+def settlement_id(merchant_id: UUID, currency: str, cutoff: datetime) -> UUID:
+    """One settlement per merchant, currency and cut-off: two runs for the same cut-off
+    write version 1 of the same aggregate, and only one of them can."""
+    return uuid5(_SETTLEMENT_NAMESPACE, f"{merchant_id}:{currency}:{cutoff.isoformat()}")
+
+
+def claim_id(kind: ItemKind, ref_id: UUID) -> UUID:
+    return uuid5(_CLAIM_NAMESPACE, f"{kind}:{ref_id}")
+
+
+class Settlement(PaysourceAggregate):
+    class Opened(PaysourceAggregate.Created):
+        merchant_id: UUID
+        currency: str
+        cutoff: datetime
+
+    # Closed, Paid and Failed repeat the merchant, currency and amount so that each
+    # is a complete fact for auditors and for the read models that follow them.
+    class Closed(PaysourceAggregate.Event):
+        merchant_id: UUID
+        currency: str
+        items: list[dict[str, Any]]
+        gross_minor: int
+        refunds_minor: int
+        fees_minor: int
+        carried_in_minor: int
+        net_minor: int
+
+        def apply(self, aggregate: Settlement) -> None:
+            aggregate.status = SettlementStatus.CLOSED
+            aggregate.items = [Item.from_dict(item) for item in self.items]
+            aggregate.gross_minor = self.gross_minor
+            aggregate.refunds_minor = self.refunds_minor
+            aggregate.fees_minor = self.fees_minor
+            aggregate.carried_in_minor = self.carried_in_minor
+            aggregate.net_minor = self.net_minor
+
+    class CarriedForward(PaysourceAggregate.Event):
+        amount_minor: int
+
+        def apply(self, aggregate: Settlement) -> None:
+            aggregate.status = SettlementStatus.CARRIED_FORWARD
+
+    class Paid(PaysourceAggregate.Event):
+        merchant_id: UUID
+        currency: str
+        amount_minor: int
+        payout_reference: str
+
+        def apply(self, aggregate: Settlement) -> None:
+            aggregate.status = SettlementStatus.PAID
+            aggregate.payout_reference = self.payout_reference
+
+    class Failed(PaysourceAggregate.Event):
+        merchant_id: UUID
+        currency: str
+        amount_minor: int
+        reason: str
+
+        def apply(self, aggregate: Settlement) -> None:
+            aggregate.status = SettlementStatus.FAILED
+            aggregate.failure_reason = self.reason
+
+    def __init__(self, *, merchant_id: UUID, currency: str, cutoff: datetime) -> None:
+        self.merchant_id = merchant_id
+        self.currency = currency
+        self.cutoff = cutoff
+        self.status = SettlementStatus.OPEN
+        self.items: list[Item] = []
+        self.gross_minor = self.refunds_minor = self.fees_minor = 0
+        self.carried_in_minor = self.net_minor = 0
+        self.payout_reference: str | None = None
+        self.failure_reason: str | None = None
+
+    @classmethod
+    def open(cls, *, merchant_id: UUID, currency: str, cutoff: datetime, meta: Meta) -> Settlement:
+        if cutoff.tzinfo is None:
+            raise InvalidValue("the cut-off must have a time zone", field="until")
+        return cls._open(
+            cls.Opened,
+            aggregate_id=settlement_id(merchant_id, currency, cutoff),
+            meta=meta,
+            merchant_id=merchant_id,
+            currency=check_currency(currency),
+            cutoff=cutoff,
+        )
+
+    def check_status(self, expected: SettlementStatus, action: str) -> None:
+        if self.status is not expected:
+            raise IllegalTransition(
+                f"cannot {action} a settlement that is {self.status}",
+                code=f"settlement_not_{expected}",
+            )
+
+    def close(self, items: list[Item], meta: Meta) -> None:
+        """Fix the items and totals; a net of zero or less is carried forward, unpaid."""
+        self.check_status(SettlementStatus.OPEN, "close")
+        if not items or len(items) > MAX_ITEMS:
+            raise InvalidValue(f"a settlement settles 1 to {MAX_ITEMS} items")
+        totals = {kind: [i for i in items if i.kind is kind] for kind in ItemKind}
+        self._record(
+            self.Closed,
+            meta,
+            merchant_id=self.merchant_id,
+            currency=self.currency,
+            items=[item.as_dict() for item in items],
+            gross_minor=sum(i.amount_minor for i in totals[ItemKind.CAPTURE]),
+            refunds_minor=sum(i.amount_minor for i in totals[ItemKind.REFUND]),
+            fees_minor=sum(i.fee_minor for i in totals[ItemKind.CAPTURE]),
+            carried_in_minor=sum(i.amount_minor for i in totals[ItemKind.CARRIED_FORWARD]),
+            net_minor=sum(i.net_minor for i in items),
+        )
+        if self.net_minor <= 0:
+            self._record(self.CarriedForward, meta, amount_minor=self.net_minor)
+
+    def mark_paid(self, *, payout_reference: str, meta: Meta) -> None:
+        self.check_status(SettlementStatus.CLOSED, "pay")
+        self._record(
+            self.Paid,
+            meta,
+            merchant_id=self.merchant_id,
+            currency=self.currency,
+            amount_minor=self.net_minor,
+            payout_reference=payout_reference,
+        )
+
+    def mark_failed(self, *, reason: str, meta: Meta) -> None:
+        self.check_status(SettlementStatus.CLOSED, "fail")
+        self._record(
+            self.Failed,
+            meta,
+            merchant_id=self.merchant_id,
+            currency=self.currency,
+            amount_minor=self.net_minor,
+            reason=reason,
+        )
+
+
+class ItemClaim(PaysourceAggregate):
+    """Which settlement holds an item, if any. One aggregate per item, ever."""
+
+    class Created(PaysourceAggregate.Created):
+        kind: str
+        ref_id: UUID
+        settlement_id: UUID
+
+    class Claimed(PaysourceAggregate.Event):
+        settlement_id: UUID
+
+        def apply(self, aggregate: ItemClaim) -> None:
+            aggregate.settlement_id = self.settlement_id
+
+    class Released(PaysourceAggregate.Event):
+        settlement_id: UUID
+
+        def apply(self, aggregate: ItemClaim) -> None:
+            aggregate.settlement_id = None
+
+    def __init__(self, *, kind: str, ref_id: UUID, settlement_id: UUID) -> None:
+        self.kind = ItemKind(kind)
+        self.ref_id = ref_id
+        self.settlement_id: UUID | None = settlement_id
+
+    @classmethod
+    def first_claim(cls, item: Item, settlement: UUID, meta: Meta) -> ItemClaim:
+        return cls._open(
+            cls.Created,
+            aggregate_id=item.claim_id,
+            meta=meta,
+            kind=str(item.kind),
+            ref_id=item.ref_id,
+            settlement_id=settlement,
+        )
+
+    def claim(self, settlement: UUID, meta: Meta) -> None:
+        if self.settlement_id is not None:
+            raise IllegalTransition("the item is in another settlement", code="item_settled")
+        self._record(self.Claimed, meta, settlement_id=settlement)
+
+    def release(self, settlement: UUID, meta: Meta) -> None:
+        if self.settlement_id != settlement:
+            raise IllegalTransition("the item is not in this settlement", code="item_not_held")
+        self._record(self.Released, meta, settlement_id=settlement)

@@ -1,0 +1,197 @@
+"""WebhookEndpoint: a URL where a merchant hears about its objects' state changes.
+
+    enabled ──failing for long (system)──▶ disabled ──enable (merchant)──▶ enabled
+       └─────────────────────────delete (merchant)───────────────────────▶ deleted
+
+The signing secret is not recorded: it is derived from a master key, the endpoint's
+id and `secret_generation` (see paysource.application.webhooks), so the immutable
+log never holds a secret and rotating it is one event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.errors import IllegalTransition, InvalidValue
+from paysource.domain.meta import Meta
+from paysource.domain.profile import check_text
+
+MAX_URL_LENGTH = 2048
+MAX_EVENT_PATTERNS = 50
+MAX_DESCRIPTION_LENGTH = 500
+MAX_REASON_LENGTH = 500
+ALL_EVENTS = "*"
+
+
+class EndpointStatus(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    DELETED = "deleted"
+
+
+def check_webhook_url(url: str) -> str:
+    """A well-formed absolute http(s) URL. Where it points is checked elsewhere (the
+    SSRF guard resolves it), since that can change after registration."""
+    problem = _url_problem(url)
+    if problem is not None:
+        raise InvalidValue(f"url {problem}", field="url")
+    return url
+
+
+def _url_problem(url: str) -> str | None:
+    if not 0 < len(url) <= MAX_URL_LENGTH or not url.isascii() or not url.isprintable():
+        return f"must be 1 to {MAX_URL_LENGTH} printable ASCII characters (punycode hosts)"
+    if any(c.isspace() for c in url):
+        return "must not contain spaces"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "must be an http or https URL"
+    if not parts.hostname:
+        return "must name a host"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials"
+    if parts.fragment:
+        return "must not have a fragment"
+    try:
+        parts.port  # noqa: B018  # raises ValueError for a port out of range
+    except ValueError:
+        return "has an invalid port"
+    return None
+
+
+def subscribes(patterns: Iterable[str], event_type: str) -> bool:
+    """Whether `patterns` ("*", "payment.*" or exact types) select `event_type`."""
+    kind = event_type.partition(".")[0]
+    return any(p in (ALL_EVENTS, event_type, f"{kind}.*") for p in patterns)
+
+
+def check_event_patterns(patterns: list[str], known_types: frozenset[str]) -> list[str]:
+    """Each pattern is "*", "<kind>.*" for a known kind, or a known type; no repeats."""
+    if not 1 <= len(patterns) <= MAX_EVENT_PATTERNS:
+        raise InvalidValue(f"events must list 1 to {MAX_EVENT_PATTERNS} types", field="events")
+    kinds = {t.partition(".")[0] for t in known_types}
+    for pattern in patterns:
+        known = pattern in known_types or pattern == ALL_EVENTS
+        if not known and not (pattern.endswith(".*") and pattern[:-2] in kinds):
+            raise InvalidValue(f"events: unknown event type {pattern[:80]!r}", field="events")
+    return list(dict.fromkeys(patterns))
+
+
+def check_description(description: str | None) -> str | None:
+    if description is None:
+        return None
+    if len(check_text(description, field="description")) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidValue(
+            f"description must be at most {MAX_DESCRIPTION_LENGTH} characters",
+            field="description",
+        )
+    return description
+
+
+class WebhookEndpoint(PaysourceAggregate):
+    class Created(PaysourceAggregate.Created):
+        merchant_id: UUID
+        url: str
+        events: list[str]
+        description: str | None
+        request_hash: str
+
+    class Disabled(PaysourceAggregate.Event):
+        reason: str
+
+        def apply(self, aggregate: WebhookEndpoint) -> None:
+            aggregate.status = EndpointStatus.DISABLED
+            aggregate.disabled_reason = self.reason
+            aggregate.disabled_at = self.timestamp
+
+    class Enabled(PaysourceAggregate.Event):
+        def apply(self, aggregate: WebhookEndpoint) -> None:
+            aggregate.status = EndpointStatus.ENABLED
+            aggregate.disabled_reason = None
+            aggregate.disabled_at = None
+
+    class SecretRotated(PaysourceAggregate.Event):
+        generation: int
+
+        def apply(self, aggregate: WebhookEndpoint) -> None:
+            aggregate.secret_generation = self.generation
+
+    class Deleted(PaysourceAggregate.Event):
+        def apply(self, aggregate: WebhookEndpoint) -> None:
+            aggregate.status = EndpointStatus.DELETED
+
+    def __init__(
+        self,
+        *,
+        merchant_id: UUID,
+        url: str,
+        events: list[str],
+        description: str | None,
+        request_hash: str,
+    ) -> None:
+        self.merchant_id = merchant_id
+        self.url = url
+        self.events = list(events)
+        self.description = description
+        self.request_hash = request_hash
+        self.status = EndpointStatus.ENABLED
+        self.secret_generation = 1
+        self.disabled_reason: str | None = None
+        self.disabled_at: datetime | None = None
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        endpoint_id: UUID,
+        merchant_id: UUID,
+        url: str,
+        events: list[str],
+        known_types: frozenset[str],
+        description: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> WebhookEndpoint:
+        return cls._open(
+            cls.Created,
+            aggregate_id=endpoint_id,
+            meta=meta,
+            merchant_id=merchant_id,
+            url=check_webhook_url(url),
+            events=check_event_patterns(events, known_types),
+            description=check_description(description),
+            request_hash=request_hash,
+        )
+
+    def check_not_deleted(self) -> None:
+        if self.status is EndpointStatus.DELETED:
+            raise IllegalTransition("the endpoint is deleted", code="webhook_endpoint_deleted")
+
+    def disable(self, reason: str, meta: Meta) -> None:
+        if self.status is not EndpointStatus.ENABLED:
+            raise IllegalTransition(
+                f"cannot disable an endpoint that is {self.status}",
+                code="webhook_endpoint_not_enabled",
+            )
+        self._record(self.Disabled, meta, reason=reason[:MAX_REASON_LENGTH])
+
+    def enable(self, meta: Meta) -> None:
+        if self.status is not EndpointStatus.DISABLED:
+            raise IllegalTransition(
+                f"cannot enable an endpoint that is {self.status}",
+                code="webhook_endpoint_not_disabled",
+            )
+        self._record(self.Enabled, meta)
+
+    def rotate_secret(self, meta: Meta) -> None:
+        self.check_not_deleted()
+        self._record(self.SecretRotated, meta, generation=self.secret_generation + 1)
+
+    def delete(self, meta: Meta) -> None:
+        self.check_not_deleted()
+        self._record(self.Deleted, meta)

@@ -1,0 +1,34 @@
+"""Custom scalars: money amounts that never overflow GraphQL's 32-bit Int.
+
+Registered through the schema's `scalar_map` (see schema.py).
+"""
+
+from __future__ import annotations
+
+from typing import NewType
+
+import strawberry
+
+_MAX_DIGITS = 19  # a Postgres bigint
+
+
+def _parse_minor_units(value: object) -> int:
+    # Strict like REST: an integer, or a string of digits; never a float or a bool.
+    if isinstance(value, bool):
+        raise ValueError("an amount is an integer number of minor units")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) <= _MAX_DIGITS + 1:
+        return int(value)
+    raise ValueError("an amount is an integer number of minor units, e.g. \"2500\"")
+
+
+MinorUnits = NewType("MinorUnits", int)
+
+MINOR_UNITS = strawberry.scalar(
+    name="MinorUnits",
+    description="An integer amount in a currency's minor units (cents for USD), serialised "
+    "as a string so it never overflows a 32-bit Int. Inputs accept a string or an integer.",
+    serialize=str,
+    parse_value=_parse_minor_units,
+)
