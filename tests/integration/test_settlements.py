@@ -1,0 +1,291 @@
+"""Settlements end to end on Postgres: amounts, payouts, failures and compensation."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+from fastapi.testclient import TestClient
+
+from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
+from paysource.adapters.clock import ManualClock
+from paysource.api.app import create_app
+from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.application.settlements import (
+    NothingToSettle,
+    PayoutProcessor,
+    PayoutRetry,
+    SettlementScheduler,
+)
+from paysource.bootstrap import Cell, Container
+from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.money import Money
+from paysource.domain.schedule import DailySchedule
+from paysource.domain.settlement import Settlement, SettlementStatus
+from tests.conftest import ADMIN_KEY
+from tests.helpers import Api, admin, drain, new_key
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def cell(container: Container) -> Cell:
+    return container.router.all()[0]
+
+
+def bank(container: Container) -> SimulatedBank:
+    assert isinstance(container.bank, SimulatedBank)
+    return container.bank
+
+
+def merchant_id(merchant: Api) -> UUID:
+    return UUID(hex=merchant.get("/v1/balance").json()["merchant"].removeprefix("mer_"))
+
+
+def later() -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=1)
+
+
+def close(cell: Cell, merchant: UUID, until: datetime | None = None) -> Settlement:
+    return cell.settlements.close(
+        merchant_id=merchant,
+        currency="USD",
+        until=until or later(),
+        meta=Meta(ActorKind.ADMIN, "test"),
+    ).value
+
+
+def pay_out(container: Container, cell: Cell) -> None:
+    processor = PayoutProcessor(
+        cell.store, container.bank, container.clock, retry=PayoutRetry(2, 0.01)
+    )
+    run_until_caught_up(Follower(cell.store, processor, wakeup=Wakeup()))
+    drain(container)
+
+
+def fee(amount: int) -> int:
+    return (amount * 290 + 5000) // 10000 + 30
+
+
+def balances(merchant: Api) -> dict[str, int]:
+    body = merchant.get("/v1/balance").json()
+    return {
+        kind: body[kind][0]["amount"] if body[kind] else 0
+        for kind in ("available", "pending", "paid_out")
+    }
+
+
+def test_a_settlement_pays_out_captures_less_refunds_and_fees(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    paid = [merchant.pay(amount).json()["id"] for amount in (10_000, 4_000)]
+    merchant.pay(3_000, capture_method="manual")  # a hold is not settled
+    drain(container)
+    merchant.post("/v1/refunds", {"payment": paid[0], "amount": 1_500}, Idempotency_Key=new_key())
+    drain(container)
+
+    settlement = close(cell, merchant_id(merchant))
+    pay_out(container, cell)
+
+    assert (settlement.gross_minor, settlement.refunds_minor) == (14_000, 1_500)
+    assert settlement.fees_minor == fee(10_000) + fee(4_000)
+    assert settlement.net_minor == 14_000 - 1_500 - settlement.fees_minor
+    final = cell.settlements.get(merchant_id=None, settlement=settlement.id)
+    assert final.status is SettlementStatus.PAID
+    assert balances(merchant) == {
+        "available": 0,
+        "pending": 3_000,
+        "paid_out": settlement.net_minor,
+    }
+    payouts = bank(container).payouts(key_prefix=str(settlement.id))
+    assert [(p["status"], p["amount_minor"]) for p in payouts] == [("paid", settlement.net_minor)]
+    with pytest.raises(NothingToSettle):
+        close(cell, merchant_id(merchant))
+
+
+def test_a_refused_payout_fails_releases_its_items_and_restores_the_balances(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    for amount in (5_000, 7_000):
+        merchant.pay(amount)
+    drain(container)
+    owner = merchant_id(merchant)
+    before = balances(merchant)
+    bank(container).behaviour = BankBehaviour(refuse_merchants=frozenset({owner}))
+
+    failed = close(cell, owner)
+    pay_out(container, cell)
+
+    failed = cell.settlements.get(merchant_id=None, settlement=failed.id)
+    assert (failed.status, failed.failure_reason) == (SettlementStatus.FAILED, "account_closed")
+    assert balances(merchant) == before
+    statement_types = [
+        line["type"]
+        for line in merchant.get(
+            "/v1/reports/statement",
+            **{
+                "from": datetime.now(UTC).date().isoformat(),
+                "to": datetime.now(UTC).date().isoformat(),
+            },
+        ).json()["currencies"][0]["lines"]
+    ]
+    assert "payout" not in statement_types
+
+    bank(container).behaviour = BankBehaviour()
+    retried = close(cell, owner)
+    pay_out(container, cell)
+
+    assert {i.ref_id for i in retried.items} == {i.ref_id for i in failed.items}
+    assert (
+        cell.settlements.get(merchant_id=None, settlement=retried.id).status
+        is SettlementStatus.PAID
+    )
+    assert balances(merchant)["paid_out"] == retried.net_minor == before["available"]
+
+
+def test_a_bank_that_never_answers_fails_the_payout_and_can_never_pay_it_late(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    merchant.pay(8_000)
+    drain(container)
+    owner = merchant_id(merchant)
+    bank(container).behaviour = BankBehaviour(timeout_merchants=frozenset({owner}))
+
+    settlement = close(cell, owner)
+    pay_out(container, cell)
+
+    failed = cell.settlements.get(merchant_id=None, settlement=settlement.id)
+    assert (failed.status, failed.failure_reason) == (SettlementStatus.FAILED, "bank_timeout")
+    bank(container).behaviour = BankBehaviour()
+    late = container.bank.payout(  # the first payout's key, arriving late
+        idempotency_key=f"{settlement.id}:payout",
+        merchant_id=owner,
+        amount=failed.items[0].amount_minor and _usd(1),
+    )
+    assert late.accepted is False
+    again = close(cell, owner)
+    pay_out(container, cell)
+    paid = [p for p in bank(container).payouts() if p["status"] == "paid"]
+    assert [p["key"] for p in paid] == [f"{again.id}:payout"]
+
+
+def test_a_net_debit_is_carried_forward_and_taken_from_the_next_payout(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    first = merchant.pay(10_000).json()["id"]
+    drain(container)
+    owner = merchant_id(merchant)
+    paid = close(cell, owner)
+    pay_out(container, cell)
+    merchant.post("/v1/refunds", {"payment": first, "amount": 6_000}, Idempotency_Key=new_key())
+    drain(container)
+
+    debit = close(cell, owner)
+    pay_out(container, cell)
+
+    assert debit.status is SettlementStatus.CARRIED_FORWARD
+    assert debit.net_minor == -6_000
+    assert bank(container).payouts(key_prefix=str(debit.id)) == []
+    merchant.pay(20_000)
+    drain(container)
+    next_one = close(cell, owner)
+    pay_out(container, cell)
+
+    assert next_one.carried_in_minor == -6_000
+    assert next_one.net_minor == 20_000 - fee(20_000) - 6_000
+    total_paid = paid.net_minor + next_one.net_minor
+    assert total_paid == 10_000 + 20_000 - fee(10_000) - fee(20_000) - 6_000
+    assert balances(merchant) == {"available": 0, "pending": 0, "paid_out": total_paid}
+
+
+def test_concurrent_runs_never_settle_an_item_twice(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    for amount in range(1_000, 1_020):
+        merchant.pay(amount)
+    drain(container)
+    owner = merchant_id(merchant)
+    cutoffs = [later() + timedelta(microseconds=n % 3) for n in range(8)]  # some shared
+    barrier = threading.Barrier(len(cutoffs))
+    made: list[Settlement] = []
+
+    def run(cutoff: datetime) -> None:
+        barrier.wait()
+        with contextlib.suppress(NothingToSettle):
+            made.append(close(cell, owner, cutoff))
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in cutoffs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    distinct = {s.id: s for s in made}
+    claimed = [item.ref_id for s in distinct.values() for item in s.items]
+    assert len(claimed) == len(set(claimed)) == 20
+    assert len(distinct) <= 3
+
+
+def test_the_schedule_closes_due_settlements_once_per_cutoff(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    merchant.pay(2_500)
+    drain(container)
+    clock = ManualClock(datetime.now(UTC) + timedelta(days=1))
+    scheduler = SettlementScheduler(
+        cell.settlements, cell.read.settlements, clock, DailySchedule(0, 0)
+    )
+
+    first = scheduler.tick()
+    drain(container)
+    again = scheduler.tick()
+
+    assert [s.merchant_id for s in first] == [merchant_id(merchant)]
+    assert first[0].cutoff == clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    assert again == []
+
+
+def test_settlements_are_merchant_scoped_and_closed_only_by_staff(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    acme = admin(client).merchant("Acme")
+    other = admin(client).merchant("Other")
+    acme.pay(1_000)
+    drain(container)
+    body = {
+        "merchant": acme.get("/v1/balance").json()["merchant"],
+        "currency": "USD",
+        "until": later().isoformat(),
+    }
+
+    refused = acme.post("/v1/settlements", body)
+    created = client.post(
+        "/v1/settlements", json=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    )
+    again = client.post(
+        "/v1/settlements", json=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    )
+    drain(container)
+
+    assert refused.status_code == 403
+    assert (created.status_code, again.status_code) == (201, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    settlement = created.json()["id"]
+    assert acme.get(f"/v1/settlements/{settlement}").status_code == 200
+    assert other.get(f"/v1/settlements/{settlement}").status_code == 404
+    assert [s["id"] for s in acme.get("/v1/settlements").json()["data"]] == [settlement]
+    assert other.get("/v1/settlements").json()["data"] == []
