@@ -171,7 +171,7 @@ def test_a_bank_that_never_answers_fails_the_payout_and_can_never_pay_it_late(
     late = container.bank.payout(  # the first payout's key, arriving late
         idempotency_key=f"{settlement.id}:payout",
         merchant_id=owner,
-        amount=failed.items[0].amount_minor and _usd(1),
+        amount=Money(failed.net_minor, "USD"),
     )
     assert late.accepted is False
     again = close(cell, owner)
