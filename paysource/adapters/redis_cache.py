@@ -1,8 +1,9 @@
 """Redis as a best-effort fast path: never the source of truth, never a reason to fail.
 
-Every call fails soft: on any Redis error the breaker opens for a cool-down, during
-which calls return their default at once instead of waiting on timeouts. Callers
-fall back to Postgres, which alone decides what happened to money.
+Every call fails soft: after a few consecutive Redis errors the breaker opens for a
+cool-down, during which calls return their default at once instead of waiting on
+timeouts. One slow answer on a saturated machine does not open it. Callers fall back
+to Postgres, which alone decides what happened to money.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ T = TypeVar("T")
 
 
 class RedisCache:
-    def __init__(self, url: str, *, timeout_s: float = 0.2, cooldown_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 0.5,
+        cooldown_s: float = 2.0,
+        failures_to_open: int = 3,
+    ) -> None:
         self._client = redis.Redis.from_url(
             url,
             socket_timeout=timeout_s,
@@ -32,6 +40,8 @@ class RedisCache:
             max_connections=64,
         )
         self._cooldown_s = cooldown_s
+        self._failures_to_open = failures_to_open
+        self._failures = 0
         self._down_until = 0.0
         self._lock = threading.Lock()
 
@@ -43,17 +53,24 @@ class RedisCache:
         if not self.available:
             return default
         try:
-            return operation(self._client)
+            result = operation(self._client)
         except (redis.RedisError, OSError) as error:
-            with self._lock:
-                if self.available:
-                    log.warning(
-                        "redis unavailable, falling back to postgres for %.0fs: %s",
-                        self._cooldown_s,
-                        error,
-                    )
-                self._down_until = time.monotonic() + self._cooldown_s
+            self._failed(error)
             return default
+        self._failures = 0
+        return result
+
+    def _failed(self, error: Exception) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._failures < self._failures_to_open or not self.available:
+                return
+            log.warning(
+                "redis unavailable, falling back to postgres for %.0fs: %s",
+                self._cooldown_s,
+                error,
+            )
+            self._down_until = time.monotonic() + self._cooldown_s
 
     def ping(self) -> bool:
         """Ask Redis even while the breaker is open (health checks)."""

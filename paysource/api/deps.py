@@ -1,8 +1,9 @@
 """Request dependencies: who is calling, in which cell, with which request context.
 
 Authorization happens here once, not in each route: a route that needs a merchant
-asks for `MerchantId`; ownership of objects is checked by the services, which answer
-404 for another merchant's id.
+asks for `MerchantCallDep`; ownership of objects is checked by the services, which
+answer 404 for another merchant's id. Dependencies that do no I/O are `async`, so
+FastAPI does not hand each of them to a thread.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 _PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*(\d{1,4})(?:$|[;,\s])")
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -36,7 +37,7 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_fast_path(request: Request) -> FastPath:
+async def get_fast_path(request: Request) -> FastPath:
     fast_path: FastPath = request.app.state.fast_path
     return fast_path
 
@@ -72,7 +73,7 @@ def _rate_limit(container: Container, principal: Principal) -> None:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_admin(principal: CurrentPrincipal) -> Principal:
+async def require_admin(principal: CurrentPrincipal) -> Principal:
     principal.require(Role.ADMIN)
     return principal
 
@@ -105,7 +106,7 @@ class RequestContext:
         )
 
 
-def get_context(
+async def get_context(
     request: Request,
     container: ContainerDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -157,7 +158,7 @@ class Call:
         return readable_cells(self.principal, self.container)
 
 
-def get_call(
+async def get_call(
     principal: CurrentPrincipal, container: ContainerDep, context: Context, fast_path: FastPathDep
 ) -> Call:
     return Call(principal, container, context, fast_path)
@@ -182,7 +183,7 @@ class MerchantCall(Call):
         )
 
 
-def get_merchant_call(call: Annotated[Call, Depends(get_call)]) -> MerchantCall:
+async def get_merchant_call(call: Annotated[Call, Depends(get_call)]) -> MerchantCall:
     merchant_id = call.principal.require_merchant()
     cell = call.container.router.for_merchant(merchant_id)
     return MerchantCall(

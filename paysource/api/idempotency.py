@@ -25,7 +25,14 @@ class Answer:
     replayed: bool = False
 
 
+IN_FLIGHT = b"in-flight"
+
+
 class FastPath:
+    """One Redis key per (merchant, Idempotency-Key): `SET NX` marks the request in
+    flight (and says whether an earlier one exists), then the answer replaces the
+    marker. Two round trips on the happy path."""
+
     def __init__(self, cache: RedisCache | None, *, ttl_s: int, lock_ttl_s: int) -> None:
         self._cache = cache
         self._ttl_s = ttl_s
@@ -37,32 +44,31 @@ class FastPath:
         if key is None or self._cache is None:
             return command()
         slot = f"idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-        cached = self._cached(slot, request_hash)
-        if cached is not None:
-            return cached
-        locked = self._cache.add(f"{slot}:lock", b"1", ttl_s=self._lock_ttl_s)
-        if locked is False:
-            cached = self._cached(slot, request_hash)
-            if cached is not None:
-                return cached
+        claimed = self._cache.add(slot, IN_FLIGHT, ttl_s=self._lock_ttl_s)
+        if claimed is False:
+            return self._earlier(slot, request_hash, command)
+        try:
+            answer = command()
+        except BaseException:
+            if claimed:
+                self._cache.delete(slot)  # nothing was stored: the key is free again
+            raise
+        if claimed and 200 <= answer.status < 300:
+            stored = {"hash": request_hash, "status": answer.status, "body": answer.body}
+            self._cache.set(slot, json.dumps(stored).encode(), ttl_s=self._ttl_s)
+        elif claimed:
+            self._cache.delete(slot)
+        return answer
+
+    def _earlier(self, slot: str, request_hash: str, command: Callable[[], Answer]) -> Answer:
+        assert self._cache is not None
+        raw = self._cache.get(slot)
+        if raw == IN_FLIGHT:
             raise RequestInFlight(
                 "a request with this Idempotency-Key is still in progress; retry shortly"
             )
-        try:
-            answer = command()
-            if 200 <= answer.status < 300:
-                stored = {"hash": request_hash, "status": answer.status, "body": answer.body}
-                self._cache.set(slot, json.dumps(stored).encode(), ttl_s=self._ttl_s)
-            return answer
-        finally:
-            if locked:
-                self._cache.delete(f"{slot}:lock")
-
-    def _cached(self, slot: str, request_hash: str) -> Answer | None:
-        assert self._cache is not None
-        raw = self._cache.get(slot)
-        if raw is None:
-            return None
+        if raw is None:  # expired meanwhile, or Redis went away: Postgres decides
+            return command()
         stored = json.loads(raw)
         if stored["hash"] != request_hash:
             raise IdempotencyKeyReused(

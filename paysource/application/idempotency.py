@@ -92,21 +92,25 @@ class Claims:
         request_hash: str,
         kind: type[T],
         attempt: Callable[[], Outcome[T]],
+        look_first: bool = True,
     ) -> Outcome[T]:
         """Answer a keyed request once: replay the first answer, else run `attempt`.
 
         The claim is checked first because a retried command may no longer be legal
         (a second capture) though its first run succeeded; and again after a
-        conflict, which may be a concurrent request with the same key winning.
+        conflict, which may be a concurrent request with the same key winning. A
+        command whose rules cannot change with time (creating a payment) may skip
+        the first look: writing its claim is the check, and saves a read.
         """
         if key is None:
             return with_conflict_retries(attempt)
         for number in range(CONFLICT_ATTEMPTS):
-            earlier = self.replay(
-                merchant_id=merchant_id, key=key, request_hash=request_hash, kind=kind
-            )
-            if earlier is not None:
-                return earlier
+            if look_first or number > 0:
+                earlier = self.replay(
+                    merchant_id=merchant_id, key=key, request_hash=request_hash, kind=kind
+                )
+                if earlier is not None:
+                    return earlier
             try:
                 return attempt()
             except ConcurrencyConflict:

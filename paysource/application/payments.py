@@ -70,6 +70,7 @@ class PaymentService:
             request_hash=request_hash,
             kind=Payment,
             attempt=attempt,
+            look_first=False,
         )
 
     def capture_payment(
