@@ -28,6 +28,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
+from paysource.adapters.postgres import ThreadConnections
 from paysource.application.ports import AcquirerTimeout, AuthorizationResult, RefundResult
 from paysource.domain.card import CardDetails
 from paysource.domain.money import Money
@@ -102,19 +103,12 @@ CREATE INDEX IF NOT EXISTS operations_reference ON acquirer_sim.operations (refe
 
 class PostgresLedger:
     def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._local = threading.local()
-        with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
-            # Several workers start at once; DDL of the same objects would clash.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('acquirer_sim'))")
-            conn.execute(_SCHEMA)
+        self._connections = ThreadConnections(
+            database_url, schema_sql=_SCHEMA, lock_name="acquirer_sim"
+        )
 
     def _conn(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self._url, autocommit=True)
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     def once(self, operation: Operation) -> Operation:
         row = (

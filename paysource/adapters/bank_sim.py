@@ -9,7 +9,6 @@ processes killed with -9.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from uuid import UUID
 
 import psycopg
 
+from paysource.adapters.postgres import ThreadConnections
 from paysource.application.bank import BankTimeout, PayoutResult
 from paysource.domain.money import Money
 
@@ -47,18 +47,12 @@ class BankBehaviour:
 class SimulatedBank:
     def __init__(self, database_url: str, behaviour: BankBehaviour | None = None) -> None:
         self.behaviour = behaviour or BankBehaviour()
-        self._url = database_url
-        self._local = threading.local()
-        with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('bank_sim'))")
-            conn.execute(_SCHEMA)
+        self._connections = ThreadConnections(
+            database_url, schema_sql=_SCHEMA, lock_name="bank_sim"
+        )
 
     def _conn(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self._url, autocommit=True)
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     def payout(self, *, idempotency_key: str, merchant_id: UUID, amount: Money) -> PayoutResult:
         behaviour = self.behaviour

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import threading
 import zlib
+from typing import Any
 
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
@@ -65,6 +66,26 @@ def open_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> Co
     )
     pool.open(wait=False)
     return pool
+
+
+class ThreadConnections:
+    """One autocommit connection per thread, for the simulators of external rails:
+    they stand in for another system, so they keep out of our pools and transactions."""
+
+    def __init__(self, database_url: str, *, schema_sql: str, lock_name: str) -> None:
+        self._url = database_url
+        self._local = threading.local()
+        with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+            # Several processes start at once; DDL of the same objects would clash.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_name,))
+            conn.execute(schema_sql.encode())
+
+    def get(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self._url, autocommit=True)
+            self._local.conn = conn
+        return conn
 
 
 class NotificationListener:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -90,13 +91,7 @@ class PaymentService:
             payment.capture(amount, merchant.fees, meta)
             return self._save_keyed(payment, idempotency_key, "capture", request_hash, meta)
 
-        return self._claims.run(
-            merchant_id=merchant_id,
-            key=idempotency_key,
-            request_hash=request_hash,
-            kind=Payment,
-            attempt=attempt,
-        )
+        return self._run(merchant_id, idempotency_key, request_hash, attempt)
 
     def cancel_payment(
         self,
@@ -112,9 +107,18 @@ class PaymentService:
             payment.cancel(meta)
             return self._save_keyed(payment, idempotency_key, "cancel", request_hash, meta)
 
+        return self._run(merchant_id, idempotency_key, request_hash, attempt)
+
+    def _run(
+        self,
+        merchant_id: UUID,
+        key: str | None,
+        request_hash: str,
+        attempt: Callable[[], Outcome[Payment]],
+    ) -> Outcome[Payment]:
         return self._claims.run(
             merchant_id=merchant_id,
-            key=idempotency_key,
+            key=key,
             request_hash=request_hash,
             kind=Payment,
             attempt=attempt,

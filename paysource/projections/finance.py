@@ -16,7 +16,7 @@ from paysource.application.follower import Event
 from paysource.domain.payment import Payment
 from paysource.projections.rows import Rows
 from paysource.projections.topics import topics_of
-from paysource.projections.view import View
+from paysource.projections.view import View, changed_ids
 
 _FIELDS = ("captures_count", "captures_minor", "refunds_count", "refunds_minor", "fees_minor")
 
@@ -30,8 +30,7 @@ class FinanceView(View):
         self._deltas: dict[tuple[UUID, str, date], list[int]] = defaultdict(lambda: [0] * 5)
 
     def prefetch(self, events: Sequence[Event]) -> None:
-        ids = [e.originator_id for e in events if not isinstance(e, Payment.Created)]
-        self.payments.load(self.cursor, ids)
+        self.payments.load(self.cursor, changed_ids(events, Payment.Event, Payment.Created))
 
     def add(self, event: Payment.Event, **amounts: int) -> None:
         payment = self.payments.get(event.originator_id)

@@ -20,7 +20,7 @@ from paysource.domain.payment import Payment
 from paysource.domain.settlement import Settlement
 from paysource.projections.rows import Rows
 from paysource.projections.topics import topics_of
-from paysource.projections.view import View
+from paysource.projections.view import View, changed_ids
 
 # Entry ids derive from the event, so a rebuild writes exactly the same rows.
 _ENTRY_NAMESPACE = UUID("0d9b2a3e-58a4-4f7c-9a6e-1c2f3b4d5e6f")
@@ -43,12 +43,7 @@ class LedgerView(View):
         self._deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
 
     def prefetch(self, events: Sequence[Event]) -> None:
-        ids = [
-            e.originator_id
-            for e in events
-            if isinstance(e, Payment.Event) and not isinstance(e, Payment.Created)
-        ]
-        self.payments.load(self.cursor, ids)
+        self.payments.load(self.cursor, changed_ids(events, Payment.Event, Payment.Created))
 
     def record(
         self,

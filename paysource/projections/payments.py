@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -18,7 +17,7 @@ from paysource.domain.payment import Payment, PaymentStatus
 from paysource.domain.refund import Refund, RefundStatus
 from paysource.projections.rows import Rows
 from paysource.projections.topics import event_topics
-from paysource.projections.view import View
+from paysource.projections.view import Page, View, changed_ids
 
 MAX_PAGE = 100
 
@@ -65,12 +64,6 @@ REFUND_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    rows: list[dict[str, Any]]
-    has_more: bool
-
-
 class PaymentsView(View):
     name: ClassVar[str] = "payments"
     tables = ("payments", "refunds")
@@ -80,18 +73,8 @@ class PaymentsView(View):
         self.refunds = Rows("refunds", REFUND_COLUMNS)
 
     def prefetch(self, events: Sequence[Event]) -> None:
-        payment_ids = [
-            e.originator_id
-            for e in events
-            if isinstance(e, Payment.Event) and not isinstance(e, Payment.Created)
-        ]
-        refund_ids = [
-            e.originator_id
-            for e in events
-            if isinstance(e, Refund.Event) and not isinstance(e, Refund.Created)
-        ]
-        self.payments.load(self.cursor, payment_ids)
-        self.refunds.load(self.cursor, refund_ids)
+        self.payments.load(self.cursor, changed_ids(events, Payment.Event, Payment.Created))
+        self.refunds.load(self.cursor, changed_ids(events, Refund.Event, Refund.Created))
 
     def flush(self) -> None:
         self.payments.flush(self.cursor)
@@ -144,7 +127,7 @@ class PaymentsView(View):
         )
         with self.datastore.cursor() as curs:
             rows = curs.execute(query, (*params, limit + 1)).fetchall()
-        return Page(rows=list(rows[:limit]), has_more=len(rows) > limit)
+        return Page.of(rows, limit)
 
     def _cursor_of(self, payment_id: UUID, merchant_id: UUID | None) -> list[Any]:
         """The (created_at, id) of a cursor payment the caller may see, else NotFound."""

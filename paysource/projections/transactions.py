@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
@@ -18,7 +17,7 @@ from paysource.domain.payment import Payment
 from paysource.domain.settlement import Settlement
 from paysource.projections.rows import Rows
 from paysource.projections.topics import topics_of
-from paysource.projections.view import View
+from paysource.projections.view import Page, View, changed_ids
 
 MAX_PAGE = 100
 _ROW_NAMESPACE = UUID("5b0f8f3c-2f7e-4f6a-8a1d-7c9e2b4a6d10")
@@ -38,12 +37,6 @@ COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class TransactionPage:
-    rows: list[dict[str, Any]]
-    has_more: bool
-
-
 class TransactionsView(View):
     name: ClassVar[str] = "transactions"
     tables = ("transaction_payments", "transactions")
@@ -55,12 +48,7 @@ class TransactionsView(View):
         self._rows: list[tuple[Any, ...]] = []
 
     def prefetch(self, events: Sequence[Event]) -> None:
-        ids = [
-            e.originator_id
-            for e in events
-            if isinstance(e, Payment.Event) and not isinstance(e, Payment.Created)
-        ]
-        self.payments.load(self.cursor, ids)
+        self.payments.load(self.cursor, changed_ids(events, Payment.Event, Payment.Created))
 
     def movement(
         self,
@@ -123,7 +111,7 @@ class TransactionsView(View):
         limit: int,
         customer_id: UUID | None = None,
         after: tuple[datetime, UUID] | None = None,
-    ) -> TransactionPage:
+    ) -> Page:
         """Newest first, keyset-paginated by (occurred_at, id)."""
         where: list[str] = ["TRUE"]
         params: list[Any] = []
@@ -143,7 +131,7 @@ class TransactionsView(View):
         )
         with self.datastore.cursor() as curs:
             rows = curs.execute(query, (*params, limit + 1)).fetchall()
-        return TransactionPage(rows=list(rows[:limit]), has_more=len(rows) > limit)
+        return Page.of(rows, limit)
 
     def cursor_of(self, row_id: UUID, merchant_id: UUID | None) -> tuple[datetime, UUID]:
         with self.datastore.cursor() as curs:

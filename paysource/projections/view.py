@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
@@ -27,6 +29,24 @@ from paysource.application.store import ConcurrencyConflict
 
 TRACKING_TABLE = "projection_tracking"
 LIVE_SCHEMA = "public"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a keyset-paginated read: fetch `limit + 1` rows, keep `limit`."""
+
+    rows: list[dict[str, Any]]
+    has_more: bool
+
+    @classmethod
+    def of(cls, rows: Sequence[dict[str, Any]], limit: int) -> Page:
+        return cls(rows=list(rows[:limit]), has_more=len(rows) > limit)
+
+
+def changed_ids(events: Sequence[Event], kind: type[Any], created: type[Any]) -> list[UUID]:
+    """Ids of the aggregates whose existing rows a batch changes (to prefetch them):
+    events of `kind`, except the `created` events that make new rows."""
+    return [e.originator_id for e in events if isinstance(e, kind) and not isinstance(e, created)]
 
 
 class View(PostgresTrackingRecorder):
