@@ -7,6 +7,8 @@ requests the server cannot run at all (invalid documents, limits) and for bugs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
 from pydantic import ValidationError as PydanticValidationError
 
@@ -78,22 +80,33 @@ def from_exception(error: Exception) -> Error:
         return _validation(error)
     if not isinstance(error, PaysourceError):
         raise error
-    if isinstance(error, NotFound):
-        return NotFoundError(code=error.code, message=error.detail)
-    if isinstance(error, Forbidden):
-        return NotAllowedError(code=error.code, message=error.detail)
-    if isinstance(error, RequestInFlight | ConcurrentModification | Unavailable):
-        return RetryableError(
-            code=error.code, message=error.detail, retry_after_seconds=error.retry_after_s
-        )
-    if isinstance(error, InvalidValue):
-        fields = [FieldError(field=error.field, message=error.detail)] if error.field else []
-        return ValidationError(code=error.code, message=error.detail, fields=fields)
-    if isinstance(error, IllegalTransition | AmountExceeded | CurrencyMismatch):
-        return StateError(code=error.code, message=error.detail)
-    if isinstance(error, IdempotencyKeyReused):
-        return StateError(code=error.code, message=error.detail)
+    for kinds, build in _TYPED:
+        if isinstance(error, kinds):
+            return build(error)
     raise error
+
+
+def _retryable(error: PaysourceError) -> Error:
+    retry_after_s = int(getattr(error, "retry_after_s", 1))
+    return RetryableError(code=error.code, message=error.detail, retry_after_seconds=retry_after_s)
+
+
+def _invalid(error: PaysourceError) -> Error:
+    field = getattr(error, "field", None)
+    fields = [FieldError(field=_camel(field), message=error.detail)] if field else []
+    return ValidationError(code=error.code, message=error.detail, fields=fields)
+
+
+_TYPED: list[tuple[tuple[type[PaysourceError], ...], Callable[[PaysourceError], Error]]] = [
+    ((NotFound,), lambda e: NotFoundError(code=e.code, message=e.detail)),
+    ((Forbidden,), lambda e: NotAllowedError(code=e.code, message=e.detail)),
+    ((RequestInFlight, ConcurrentModification, Unavailable), _retryable),
+    ((InvalidValue,), _invalid),
+    (
+        (IllegalTransition, AmountExceeded, CurrencyMismatch, IdempotencyKeyReused),
+        lambda e: StateError(code=e.code, message=e.detail),
+    ),
+]
 
 
 def _validation(error: PydanticValidationError) -> ValidationError:

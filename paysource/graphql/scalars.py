@@ -20,7 +20,7 @@ def _parse_minor_units(value: object) -> int:
         return value
     if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) <= _MAX_DIGITS + 1:
         return int(value)
-    raise ValueError("an amount is an integer number of minor units, e.g. \"2500\"")
+    raise ValueError('an amount is an integer number of minor units, e.g. "2500"')
 
 
 MinorUnits = NewType("MinorUnits", int)

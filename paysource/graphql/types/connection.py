@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from paysource.graphql import fields
 from paysource.graphql.pagination import Keyset, encode_cursor
 
 T = TypeVar("T")
@@ -31,7 +32,7 @@ class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
 
-    @strawberry.field(description="The edges' nodes, when cursors are not needed.")
+    @fields.field("The edges' nodes, when cursors are not needed.")
     def nodes(self) -> list[T]:
         return [edge.node for edge in self.edges]
 

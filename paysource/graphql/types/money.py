@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from paysource.domain.currency import exponent
+from paysource.graphql import fields
 from paysource.graphql.scalars import MinorUnits
 
 
@@ -13,7 +14,7 @@ class Money:
     amount_minor: MinorUnits
     currency: str
 
-    @strawberry.field(description="For people, e.g. `25.00 USD`, `-3.10 EUR`, `500 JPY`.")
+    @fields.field("For people, e.g. `25.00 USD`, `-3.10 EUR`, `500 JPY`.")
     def formatted(self) -> str:
         return format_minor(self.amount_minor, self.currency)
 

@@ -1,0 +1,98 @@
+"""Mounting GraphQL on the FastAPI app: `/graphql` for HTTP POST and websockets.
+
+Nothing connects here: the read pools and the Redis subscriber open on first use,
+in the server's event loop, and close when the app shuts down (its lifespan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
+
+from paysource.api.idempotency import FastPath
+from paysource.api.problems import Problem
+from paysource.application.errors import Unauthenticated
+from paysource.application.tokens import issuer_for
+from paysource.bootstrap import Container
+from paysource.graphql.auth import authenticate
+from paysource.graphql.context import Context, Services, get_context
+from paysource.graphql.db import ReadDb
+from paysource.graphql.feed import PaymentFeed
+from paysource.graphql.schema import build_schema
+
+PATH = "/graphql"
+
+
+class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Browsers cannot set headers on websockets: the credential comes in the
+        `connection_init` payload (`{"Authorization": "Bearer …"}`), or the handshake."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        if authorization is None and context.request is not None:
+            authorization = context.request.headers.get("authorization")
+        services = context.services
+        try:
+            access = await authenticate(services.container, services.tokens, authorization)
+        except (Unauthenticated, Problem):
+            raise ConnectionRejectionError from None
+        context.grant(access)
+        return await super().on_ws_connect(context)
+
+
+def services_for(app: FastAPI, container: Container) -> Services:
+    settings = container.settings
+    fast_path = getattr(app.state, "fast_path", None) or FastPath(
+        container.cache,
+        ttl_s=settings.idempotency_cache_ttl_s,
+        lock_ttl_s=settings.idempotency_lock_ttl_s,
+    )
+    return Services(
+        container=container,
+        db=ReadDb(container.router.all(), max_size=settings.read_pool_size),
+        tokens=issuer_for(settings),
+        fast_path=fast_path,
+        feed=PaymentFeed(settings.redis_url),
+    )
+
+
+def mount_graphql(app: FastAPI, container: Container) -> None:
+    """Serve GraphQL at /graphql on `app` (built by paysource.api.app.create_app)."""
+    development = container.settings.development
+    services = services_for(app, container)
+    app.state.graphql = services
+    router = PaysourceGraphQLRouter(
+        build_schema(development=development),
+        path=PATH,
+        context_getter=get_context,
+        graphql_ide="graphiql" if development else None,
+        # POST only: a GET query could be sent by any page a browser visits.
+        allow_queries_via_get=False,
+        multipart_uploads_enabled=False,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        include_in_schema=False,
+    )
+    app.include_router(router)
+    _close_with(app, services)
+
+
+def _close_with(app: FastAPI, services: Services) -> None:
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with inner(app_) as state:
+            try:
+                yield state
+            finally:
+                await services.db.close()
+                await services.feed.close()
+
+    app.router.lifespan_context = lifespan

@@ -1,0 +1,95 @@
+"""Query: the viewer, objects by id (payments also as they were, `asOf`), `node`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+import strawberry
+
+from paysource.api.ids import Kind
+from paysource.graphql import fields, history, ids
+from paysource.graphql.context import Context
+from paysource.graphql.errors import not_found
+from paysource.graphql.policy import Kind as Policy
+from paysource.graphql.results import CustomerResult, PaymentResult
+from paysource.graphql.types.customer import Customer
+from paysource.graphql.types.merchant import Merchant
+from paysource.graphql.types.node import Node
+from paysource.graphql.types.payment import Payment
+from paysource.graphql.types.refund import Refund
+from paysource.graphql.types.viewer import Viewer
+
+
+async def find_payment(context: Context, payment_id: UUID) -> Payment | None:
+    row = await context.loaders.payment.load(payment_id)
+    return None if row is None else Payment.from_row(row)
+
+
+async def payment_as_of(context: Context, payment_id: UUID, moment: datetime) -> Payment | None:
+    """Rebuilt from the event store; authorized by the same rule as read-model rows."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    row = await history.payment_as_of(context.loaders.reads.cells, payment_id, moment)
+    if row is None or not context.access.sees(Policy.PAYMENT, row):
+        return None
+    return Payment.from_row(row, as_of=moment)
+
+
+async def find_node(context: Context, global_id: str) -> Node | None:
+    kind = ids.kind_of(global_id)
+    uuid = None if kind is None else ids.parse(kind, global_id)
+    if kind is None or uuid is None:
+        return None
+    loaders = context.loaders
+    if kind is Kind.PAYMENT:
+        row = await loaders.payment.load(uuid)
+        return None if row is None else Payment.from_row(row)
+    if kind is Kind.CUSTOMER:
+        row = await loaders.customer.load(uuid)
+        return None if row is None else Customer.from_row(row)
+    if kind is Kind.REFUND:
+        row = await loaders.refund.load(uuid)
+        return None if row is None else Refund.from_row(row)
+    if kind is Kind.MERCHANT:
+        row = await loaders.merchant.load(uuid)
+        return None if row is None else Merchant.from_row(row)
+    return None
+
+
+@strawberry.type
+class Query:
+    @fields.field("Who is calling, and what they may see.")
+    def viewer(self, info: strawberry.Info[Context]) -> Viewer:
+        return Viewer(access=info.context.access)
+
+    @fields.field(
+        "A payment; with `asOf`, exactly as it was at that moment, rebuilt from its "
+        "events (NotFoundError if it did not exist yet)."
+    )
+    async def payment(
+        self,
+        info: strawberry.Info[Context],
+        id: strawberry.ID,  # noqa: A002  # the GraphQL name
+        as_of: datetime | None = None,
+    ) -> PaymentResult:
+        uuid = ids.parse(Kind.PAYMENT, id)
+        found = None
+        if uuid is not None:
+            context = info.context
+            found = await (
+                find_payment(context, uuid)
+                if as_of is None
+                else payment_as_of(context, uuid, as_of)
+            )
+        return found if found is not None else not_found("payment")
+
+    @strawberry.field
+    async def customer(self, info: strawberry.Info[Context], id: strawberry.ID) -> CustomerResult:  # noqa: A002
+        uuid = ids.parse(Kind.CUSTOMER, id)
+        row = None if uuid is None else await info.context.loaders.customer.load(uuid)
+        return not_found("customer") if row is None else Customer.from_row(row)
+
+    @fields.field("Any object by its global id; null when not found.")
+    async def node(self, info: strawberry.Info[Context], id: strawberry.ID) -> Node | None:  # noqa: A002
+        return await find_node(info.context, id)

@@ -1,0 +1,68 @@
+"""Subscription `paymentUpdated`: the payment now, then again after every change.
+
+Changes come from Redis pub/sub (published by the worker's PaymentNotifier), so
+they reach this process whichever process wrote them. Each message names a version;
+the payment is shown exactly at that version, from the event store. Repeats and
+reordered messages are dropped by version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from uuid import UUID
+
+import strawberry
+
+from paysource.api.ids import Kind
+from paysource.graphql import fields, history, ids
+from paysource.graphql.context import Context
+from paysource.graphql.errors import NotFoundError, not_found
+from paysource.graphql.policy import Kind as Policy
+from paysource.graphql.results import PaymentResult
+from paysource.graphql.types.payment import Payment
+
+
+async def _visible(context: Context, payment_id: UUID, version: int | None) -> Payment | None:
+    row = await history.payment(context.loaders.reads.cells, payment_id, version=version)
+    if row is None or not context.access.sees(Policy.PAYMENT, row):
+        return None
+    return Payment.from_row(row)
+
+
+@strawberry.type
+class Subscription:
+    @fields.subscription(
+        "The payment as it is now, then after each change of its status or "
+        "refunds. NotFoundError (then the end) for an id the caller cannot see."
+    )
+    async def payment_updated(
+        self,
+        info: strawberry.Info[Context],
+        id: strawberry.ID,  # noqa: A002
+    ) -> AsyncGenerator[PaymentResult, None]:
+        context = info.context
+        payment_id = ids.parse(Kind.PAYMENT, id)
+        current = None if payment_id is None else await _visible(context, payment_id, None)
+        if payment_id is None or current is None:
+            yield not_found("payment")
+            return
+        feed = context.services.feed
+        if not feed.live:
+            yield current
+            return
+        # Subscribe, then read the state: a change between the two is not lost.
+        async with feed.changes(payment_id) as changes:
+            current = await _visible(context, payment_id, None) or current
+            yield current
+            seen = current.version
+            async for change in changes:
+                if change.version <= seen:
+                    continue
+                seen = change.version
+                context.fresh_loaders()  # nested fields must not show a cached past
+                update = await _visible(context, payment_id, change.version)
+                yield update if update is not None else _gone()
+
+
+def _gone() -> NotFoundError:
+    return not_found("payment")

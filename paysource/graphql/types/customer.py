@@ -1,0 +1,92 @@
+"""Customer: profile, totals, and their transactions and payments, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from strawberry.scalars import JSON
+
+from paysource.api.ids import Kind, encode
+from paysource.graphql import fields
+from paysource.graphql.pagination import DEFAULT_FIRST, decode_cursor, page_size
+from paysource.graphql.reads import PAYMENTS, TRANSACTIONS
+from paysource.graphql.types.connection import Connection
+from paysource.graphql.types.money import Money
+from paysource.graphql.types.node import Node
+from paysource.graphql.types.payment import Payment
+from paysource.graphql.types.transaction import Transaction
+
+
+@strawberry.type(description="A customer's payments in one currency.")
+class CustomerTotal:
+    currency: str
+    payment_count: int = strawberry.field(description="Payments of any status.")
+    spent: Money = strawberry.field(description="Captured.")
+    refunded: Money = strawberry.field(description="Refunded (settled refunds).")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CustomerTotal:
+        currency = row["currency"]
+        return cls(
+            currency=currency.strip(),
+            payment_count=row["payments"],
+            spent=Money.of(row["captured_minor"] or 0, currency),
+            refunded=Money.of(row["refunded_minor"] or 0, currency),
+        )
+
+
+@strawberry.type
+class Customer(Node):
+    id: strawberry.ID
+    name: str
+    email: str | None
+    metadata: JSON
+    created_at: datetime
+    uuid: strawberry.Private[UUID]
+    merchant_id: strawberry.Private[UUID]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Customer:
+        return cls(
+            id=strawberry.ID(encode(Kind.CUSTOMER, row["id"])),
+            name=row["name"],
+            email=row["email"],
+            metadata=row["metadata"],
+            created_at=row["created_at"],
+            uuid=row["id"],
+            merchant_id=row["merchant_id"],
+        )
+
+    @fields.field("Per currency, from the payments read model.")
+    async def totals(self, info: strawberry.Info) -> list[CustomerTotal]:
+        rows = await info.context.loaders.customer_totals.load((self.merchant_id, self.uuid))
+        return [CustomerTotal.from_row(row) for row in rows]
+
+    @fields.field("Money movements, newest first.")
+    async def transactions(
+        self, info: strawberry.Info, first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> Connection[Transaction]:
+        size, start = page_size(first), decode_cursor(after)
+        key = (self.merchant_id, self.uuid, size, start)
+        rows = await info.context.loaders.customer_transactions.load(key)
+        return Connection.of(
+            rows,
+            first=size,
+            after=start,
+            position=TRANSACTIONS.position,
+            build=Transaction.from_row,
+        )
+
+    @fields.field("Newest first.")
+    async def payments(
+        self, info: strawberry.Info, first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> Connection[Payment]:
+        size, start = page_size(first), decode_cursor(after)
+        key = (self.merchant_id, self.uuid, size, start)
+        rows = await info.context.loaders.customer_payments.load(key)
+        return Connection.of(
+            rows, first=size, after=start, position=PAYMENTS.position, build=Payment.from_row
+        )

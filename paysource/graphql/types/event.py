@@ -1,0 +1,28 @@
+"""One event of a payment's history, straight from the event store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+
+@strawberry.type(description="An immutable fact in a payment's history.")
+class PaymentEvent:
+    type: str
+    version: int
+    time: datetime
+    data: JSON
+    metadata: JSON = strawberry.field(description="Who acted: actor, request id, key…")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> PaymentEvent:
+        return cls(
+            type=row["type"],
+            version=row["version"],
+            time=datetime.fromisoformat(row["time"]),
+            data=row["data"],
+            metadata=row["metadata"],
+        )

@@ -1,0 +1,134 @@
+"""Payment: amounts, status, card, risk, its customer and refunds, and its history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+import strawberry
+from strawberry.scalars import JSON
+
+from paysource.api.ids import Kind, encode
+from paysource.graphql import fields, history
+from paysource.graphql.policy import Kind as Policy
+from paysource.graphql.types.card import Card, Risk
+from paysource.graphql.types.event import PaymentEvent
+from paysource.graphql.types.money import Money
+from paysource.graphql.types.node import Node
+from paysource.graphql.types.refund import Refund
+
+if TYPE_CHECKING:
+    from paysource.graphql.types.customer import Customer
+
+
+@strawberry.enum
+class PaymentStatus(Enum):
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+@strawberry.enum
+class CaptureMethod(Enum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+@strawberry.type
+class Payment(Node):
+    id: strawberry.ID
+    status: PaymentStatus
+    amount: Money
+    amount_capturable: Money
+    amount_captured: Money
+    amount_refunded: Money
+    amount_refund_pending: Money
+    fee: Money
+    capture_method: CaptureMethod
+    card: Card
+    risk: Risk | None
+    decline_code: str | None
+    cancellation_reason: str | None
+    description: str | None
+    metadata: JSON
+    created_at: datetime
+    updated_at: datetime
+    authorized_at: datetime | None
+    version: int
+    as_of: datetime | None = strawberry.field(
+        description="Set when this is the payment as it was at that moment (`asOf`)."
+    )
+    uuid: strawberry.Private[UUID]
+    merchant_id: strawberry.Private[UUID]
+    customer_id: strawberry.Private[UUID | None]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], *, as_of: datetime | None = None) -> Payment:
+        currency = row["currency"]
+        return cls(
+            id=strawberry.ID(encode(Kind.PAYMENT, row["id"])),
+            status=PaymentStatus(row["status"]),
+            amount=Money.of(row["amount_minor"], currency),
+            amount_capturable=Money.of(row["amount_capturable_minor"], currency),
+            amount_captured=Money.of(row["amount_captured_minor"], currency),
+            amount_refunded=Money.of(row["amount_refunded_minor"], currency),
+            amount_refund_pending=Money.of(row["amount_refund_pending_minor"], currency),
+            fee=Money.of(row["fee_minor"], currency),
+            capture_method=CaptureMethod(row["capture_method"]),
+            card=Card(brand=row["card_brand"], bin=row["card_bin"], last4=row["card_last4"]),
+            risk=_risk(row),
+            decline_code=row["decline_code"],
+            cancellation_reason=row["cancellation_reason"],
+            description=row["description"],
+            metadata=row["metadata"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            authorized_at=row["authorized_at"],
+            version=row["version"],
+            as_of=as_of,
+            uuid=row["id"],
+            merchant_id=row["merchant_id"],
+            customer_id=row["customer_id"],
+        )
+
+    @strawberry.field
+    async def customer(
+        self, info: strawberry.Info
+    ) -> Annotated[Customer, strawberry.lazy("paysource.graphql.types.customer")] | None:
+        from paysource.graphql.types.customer import Customer  # noqa: PLC0415  # a cycle
+
+        if self.customer_id is None:
+            return None
+        row = await info.context.loaders.customer.load(self.customer_id)
+        return None if row is None else Customer.from_row(row)
+
+    @fields.field("Oldest first; with `asOf`, as they were at that moment.")
+    async def refunds(self, info: strawberry.Info) -> list[Refund]:
+        rows = await info.context.loaders.refunds_of_payment.load(self.uuid)
+        if self.as_of is not None:
+            moment = self.as_of
+            earlier = [row for row in rows if row["created_at"] <= moment]
+            cell = info.context.container.router.for_merchant(self.merchant_id)
+            rows = await history.refunds_as_of(cell, earlier, moment)
+            rows = [row for row in rows if info.context.access.sees(Policy.REFUND, row)]
+        return [Refund.from_row(row) for row in rows]
+
+    @fields.field("Every event, oldest first (up to `asOf` when given).")
+    async def events(self, info: strawberry.Info) -> list[PaymentEvent]:
+        cell = info.context.container.router.for_merchant(self.merchant_id)
+        rows = await history.events(cell, self.uuid, until=self.as_of)
+        return [PaymentEvent.from_row(row) for row in rows]
+
+
+def _risk(row: dict[str, Any]) -> Risk | None:
+    if row["risk_outcome"] is None:
+        return None
+    return Risk(
+        outcome=row["risk_outcome"],
+        score=row["risk_score"],
+        reasons=list(row["risk_reasons"] or []),
+    )
