@@ -33,7 +33,11 @@ def test_viewer_shows_the_merchant_its_profile_balances_and_volume(
     assert data["merchant"]["fees"]["basisPoints"] == 290
     # Captured 2500 + 1000 with fees 2.9 % + 30 (103 + 59), 1000 refunded; 5000 held.
     [balance] = data["balances"]
-    assert balance["pending"] == {"amountMinor": "5000", "currency": "USD", "formatted": "50.00 USD"}
+    assert balance["pending"] == {
+        "amountMinor": "5000",
+        "currency": "USD",
+        "formatted": "50.00 USD",
+    }
     assert balance["available"]["amountMinor"] == str(3500 - 103 - 59 - 1000)
     assert balance["paidOut"]["amountMinor"] == "0"
     [day] = data["dailyVolume"]
@@ -143,7 +147,8 @@ def test_payment_shows_amounts_status_customer_refunds_risk_and_events(
         }
     ]
     types = [e["type"] for e in data["events"]]
-    assert types[0] == "Payment.Created" and "Payment.RefundSettled" in types
+    assert types[0] == "Payment.Created"
+    assert "Payment.RefundSettled" in types
     assert [e["version"] for e in data["events"]] == list(range(1, len(types) + 1))
     assert data["events"][0]["metadata"]["actor"] == "merchant"
 

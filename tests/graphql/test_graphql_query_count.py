@@ -1,0 +1,50 @@
+"""DataLoaders: a page of payments with customers and refunds costs a constant
+number of SQL statements, whatever the page size."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from paysource.bootstrap import Container
+from tests.graphql.helpers import Gql
+from tests.helpers import admin, drain, new_key
+
+PAGE = (
+    "query($first: Int!) { viewer { payments(first: $first) { edges { node {"
+    " customer { name } refunds { amount { amountMinor } } } } } } }"
+)
+CUSTOMERS = (
+    "query($first: Int!) { viewer { customers(first: $first) { nodes { name"
+    " totals { paymentCount } payments(first: 3) { nodes { id } }"
+    " transactions(first: 3) { nodes { kind } } } } } }"
+)
+
+
+def _statements(app: FastAPI, gql: Gql, query: str, first: int) -> tuple[int, int]:
+    db = app.state.graphql.db
+    before = db.statements
+    data = gql(query, first=first)
+    connection = data["viewer"].get("payments") or data["viewer"]["customers"]
+    size = len(connection.get("edges") or connection.get("nodes"))
+    return db.statements - before, size
+
+
+def test_payments_with_customers_and_refunds_cost_three_statements_at_any_size(
+    app: FastAPI, client: TestClient, container: Container
+) -> None:
+    api = admin(client).merchant()
+    for number in range(60):
+        customer = api.post("/v1/customers", {"name": f"C{number}"}).json()["id"]
+        api.pay(1000 + number, customer=customer)
+    drain(container)
+    for payment in api.get("/v1/payments", limit=30).json()["data"]:
+        api.post(
+            "/v1/refunds", {"payment": payment["id"], "amount": 100}, Idempotency_Key=new_key()
+        )
+    drain(container)
+    gql = Gql(client, api.key)
+    counts = {first: _statements(app, gql, PAGE, first) for first in (5, 50)}
+    assert counts == {5: (3, 5), 50: (3, 50)}  # the page, its customers, their refunds
+    counts = {first: _statements(app, gql, CUSTOMERS, first) for first in (5, 50)}
+    assert counts == {5: (4, 5), 50: (4, 50)}  # + totals, payments, transactions
