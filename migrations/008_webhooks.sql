@@ -14,8 +14,14 @@ CREATE TABLE webhook_endpoints (
     events text[] NOT NULL,
     description text,
     status text NOT NULL CHECK (status IN ('enabled', 'disabled', 'deleted')),
+    disabled_reason text,
+    disabled_at timestamptz,
     created_at timestamptz NOT NULL,
     version integer NOT NULL,
+    -- Which derived secret signs (see paysource/application/webhooks.py); the one
+    -- before it also signs for a while after a rotation.
+    secret_generation integer NOT NULL DEFAULT 1 CHECK (secret_generation >= 1),
+    secret_rotated_at timestamptz,
     -- Kept by the delivery workers: how long the endpoint has been failing.
     failing_since timestamptz,
     consecutive_failures integer NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0),
@@ -36,8 +42,7 @@ CREATE TABLE webhook_events (
     object_version integer NOT NULL CHECK (object_version >= 1),
     -- The exact JSON body that is signed and sent (bounded: objects are bounded).
     payload text NOT NULL CHECK (octet_length(payload) <= 262144),
-    created_at timestamptz NOT NULL,
-    log_position bigint NOT NULL
+    created_at timestamptz NOT NULL
 );
 
 CREATE TABLE webhook_deliveries (

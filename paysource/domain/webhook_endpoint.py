@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from uuid import UUID
 
 from paysource.domain.aggregate import PaysourceAggregate
@@ -46,22 +46,24 @@ def check_webhook_url(url: str) -> str:
 def _url_problem(url: str) -> str | None:
     if not 0 < len(url) <= MAX_URL_LENGTH or not url.isascii() or not url.isprintable():
         return f"must be 1 to {MAX_URL_LENGTH} printable ASCII characters (punycode hosts)"
-    if any(c.isspace() for c in url):
-        return "must not contain spaces"
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return "must be an http or https URL"
-    if not parts.hostname:
-        return "must name a host"
-    if parts.username is not None or parts.password is not None:
-        return "must not carry credentials"
-    if parts.fragment:
-        return "must not have a fragment"
+    checks = (
+        (not any(c.isspace() for c in url), "must not contain spaces"),
+        (parts.scheme in ("http", "https"), "must be an http or https URL"),
+        (bool(parts.hostname), "must name a host"),
+        (parts.username is None and parts.password is None, "must not carry credentials"),
+        (not parts.fragment, "must not have a fragment"),
+        (_valid_port(parts), "has an invalid port"),
+    )
+    return next((problem for ok, problem in checks if not ok), None)
+
+
+def _valid_port(parts: SplitResult) -> bool:
     try:
         parts.port  # noqa: B018  # raises ValueError for a port out of range
     except ValueError:
-        return "has an invalid port"
-    return None
+        return False
+    return True
 
 
 def subscribes(patterns: Iterable[str], event_type: str) -> bool:
