@@ -1,0 +1,475 @@
+"""Webhook delivery against a real receiver on 127.0.0.1: retries with backoff, valid
+signatures, per-object order, recorded attempts, disabling, leases, SSRF at send time.
+
+The helpers here (Receiver, WebhookWorld, webhook_settings) are shared by the other
+webhook tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from paysource.api import representations as rep
+from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.application.idempotency import fingerprint
+from paysource.application.webhook_queue import DeliveryQueue
+from paysource.application.webhook_settings import WebhookSettings
+from paysource.application.webhook_wiring import Webhooks
+from paysource.bootstrap import Container
+from paysource.config import Mode
+from paysource.domain.fees import FeeSchedule
+from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.money import Money
+from paysource.domain.payment import CaptureMethod, Payment
+from paysource.domain.webhook_endpoint import EndpointStatus, WebhookEndpoint
+from paysource.webhooks import verify
+from tests.helpers import drain
+
+SIGNING_KEY = "test-webhook-signing-key-0123456789abcdef"
+
+
+def webhook_settings(**overrides: Any) -> WebhookSettings:
+    """Short backoffs, local receivers allowed."""
+    values: dict[str, Any] = {
+        "env": Mode.TEST,
+        "signing_key": SIGNING_KEY,
+        "allow_private_networks": True,
+        "retry_base_delay_s": 0.05,
+        "retry_max_delay_s": 0.2,
+        "poll_interval_s": 0.02,
+        "lease_s": 5.0,
+        "connect_timeout_s": 1.0,
+        "read_timeout_s": 2.0,
+        "delivery_lanes": 2,
+    }
+    return WebhookSettings(**{**values, **overrides})
+
+
+# A receiver -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    @property
+    def event(self) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads(self.body)
+        return event
+
+
+Decide = Callable[[dict[str, str], bytes], int]
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every request; `decide` picks the answer."""
+
+    def __init__(self, decide: Decide | None = None, *, delay_s: float = 0.0) -> None:
+        self.decide: Decide = decide or (lambda headers, body: 200)
+        self.delay_s = delay_s
+        self.requests: list[Received] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                time.sleep(receiver.delay_s)
+                with receiver.lock:
+                    status = receiver.decide(headers, body)
+                    receiver.requests.append(Received(headers, body, status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def delivered(self) -> list[Received]:
+        with self.lock:
+            return [r for r in self.requests if 200 <= r.status < 300]
+
+
+def fail_first(count: int, status: int = 500) -> Decide:
+    seen = [0]
+
+    def decide(headers: dict[str, str], body: bytes) -> int:
+        seen[0] += 1
+        return status if seen[0] <= count else 200
+
+    return decide
+
+
+# A merchant with payments and webhooks --------------------------------------------------
+
+
+@dataclass
+class WebhookWorld:
+    container: Container
+    webhooks: Webhooks
+    merchant_id: UUID
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def cell(self) -> Any:
+        return self.container.router.for_merchant(self.merchant_id)
+
+    def meta(self) -> Meta:
+        return Meta(ActorKind.MERCHANT, str(self.merchant_id))
+
+    def register(self, url: str, events: list[str] | None = None) -> tuple[UUID, str]:
+        outcome, secret = self.webhooks.for_cell(self.cell).endpoints.register(
+            merchant_id=self.merchant_id,
+            url=url,
+            events=events or ["*"],
+            description=None,
+            idempotency_key=None,
+            request_hash="h",
+            meta=self.meta(),
+        )
+        return outcome.value.id, secret
+
+    def pay(self, *, amount: int = 1000, token: str = "tok_visa", manual: bool = False) -> UUID:
+        key = f"pay-{len(self.keys)}"
+        self.keys.append(key)
+        return self.cell.payments.create_payment(  # type: ignore[no-any-return]
+            merchant_id=self.merchant_id,
+            idempotency_key=key,
+            request_hash=fingerprint("POST", "/v1/payments", {"key": key}),
+            amount=Money(amount, "USD"),
+            source=token,
+            customer_id=None,
+            capture_method=CaptureMethod.MANUAL if manual else CaptureMethod.AUTOMATIC,
+            description=None,
+            metadata={},
+            meta=self.meta(),
+        ).value.id
+
+    def outbox(self) -> None:
+        follower = Follower(self.cell.store, self.webhooks.outbox(self.cell), wakeup=Wakeup())
+        run_until_caught_up(follower)
+
+    def process(self) -> None:
+        """Run the payment pipeline, then the outbox, until the log is still."""
+        drain(self.container)
+        self.outbox()
+
+    def deliver_until(self, done: Callable[[], bool], *, timeout_s: float = 20.0) -> None:
+        worker = self.webhooks.delivery_worker(self.cell)
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert time.monotonic() < deadline, "deliveries did not finish in time"
+            if not worker.step("test-lane"):
+                time.sleep(0.02)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        with self.webhooks.for_cell(self.cell).queue.datastore.cursor() as curs:
+            return curs.execute("SELECT * FROM webhook_deliveries ORDER BY seq").fetchall()
+
+    def attempts(self) -> list[dict[str, Any]]:
+        with self.webhooks.for_cell(self.cell).queue.datastore.cursor() as curs:
+            return curs.execute("SELECT * FROM webhook_attempts ORDER BY id").fetchall()
+
+
+def new_merchant(container: Container, name: str = "Acme") -> UUID:
+    outcome, _ = container.merchants.register_merchant(
+        name=name,
+        email=None,
+        settlement_currency="USD",
+        fees=FeeSchedule(),
+        idempotency_key=None,
+        request_hash=name,
+        meta=Meta(ActorKind.ADMIN, "test"),
+    )
+    return outcome.value.id
+
+
+@pytest.fixture
+def world(container: Container) -> Iterator[WebhookWorld]:
+    webhooks = Webhooks(container, webhook_settings())
+    yield WebhookWorld(container, webhooks, new_merchant(container))
+    webhooks.close()
+
+
+MakeWorld = Callable[..., WebhookWorld]
+
+
+@pytest.fixture
+def make_world(container: Container) -> Iterator[MakeWorld]:
+    """Worlds with other webhook settings (closed at teardown)."""
+    made: list[Webhooks] = []
+
+    def make(resolver: Any = None, **settings: Any) -> WebhookWorld:
+        extra = {} if resolver is None else {"resolver": resolver}
+        webhooks = Webhooks(container, webhook_settings(**settings), **extra)
+        made.append(webhooks)
+        return WebhookWorld(container, webhooks, new_merchant(container, f"M{len(made)}"))
+
+    yield make
+    for webhooks in made:
+        webhooks.close()
+
+
+# Tests ----------------------------------------------------------------------------------
+
+
+def test_a_receiver_failing_its_first_attempts_gets_the_event_after_retries_signed(
+    world: WebhookWorld,
+) -> None:
+    with Receiver(fail_first(3)) as receiver:
+        _, secret = world.register(receiver.url, ["payment.succeeded"])
+        payment_id = world.pay()
+        world.process()
+        world.deliver_until(lambda: len(receiver.delivered()) == 1)
+
+    assert [r.status for r in receiver.requests] == [500, 500, 500, 200]
+    final = receiver.delivered()[0]
+    event = verify(final.body, final.headers["paysource-signature"], secret)
+    payment = world.cell.store.get(payment_id, Payment)
+    assert event["type"] == "payment.succeeded"
+    assert event["object_version"] == payment.version
+    assert event["data"]["object"] == rep.payment(payment)
+    assert final.headers["paysource-event-id"] == event["id"]
+    assert {r.event["id"] for r in receiver.requests} == {event["id"]}, "one event, retried"
+    [delivery] = world.deliveries()
+    assert (delivery["status"], delivery["attempts"]) == ("succeeded", 4)
+
+
+def test_each_attempt_is_recorded_with_status_code_latency_and_error(
+    world: WebhookWorld,
+) -> None:
+    with Receiver(fail_first(1, status=503)) as receiver:
+        world.register(receiver.url, ["payment.created"])
+        world.pay()
+        world.process()
+        world.deliver_until(lambda: len(receiver.delivered()) == 1)
+
+    attempts = world.attempts()
+    assert [(a["status_code"], a["succeeded"], a["trigger"]) for a in attempts] == [
+        (503, False, "automatic"),
+        (200, True, "automatic"),
+    ]
+    assert all(a["latency_ms"] >= 0 for a in attempts)
+    assert attempts[0]["error"] is None  # an answer is not an error: its status says it all
+
+
+def test_timeouts_and_refused_connections_are_recorded_as_errors(
+    make_world: MakeWorld,
+) -> None:
+    world = make_world(read_timeout_s=0.3, max_attempts=2)
+    with Receiver(delay_s=1.0) as slow:
+        world.register(slow.url, ["payment.created"])
+        world.register("http://127.0.0.1:9/closed", ["payment.created"])
+        world.pay()
+        world.process()
+        world.deliver_until(lambda: all(d["status"] == "failed" for d in world.deliveries()))
+
+    errors = sorted(a["error"] for a in world.attempts())
+    assert len(errors) == 4
+    assert sum("timeout" in e for e in errors) == 2
+    assert sum("ConnectError" in e for e in errors) == 2
+    assert all(a["status_code"] is None for a in world.attempts())
+
+
+def test_events_of_one_payment_arrive_in_order_with_increasing_versions(
+    world: WebhookWorld,
+) -> None:
+    # Every third request fails: retries must not let a later version overtake.
+    counter = [0]
+
+    def flaky(headers: dict[str, str], body: bytes) -> int:
+        counter[0] += 1
+        return 500 if counter[0] % 3 == 0 else 200
+
+    with Receiver(flaky) as receiver:
+        world.register(receiver.url, ["*"])
+        payments = [world.pay(manual=True) for _ in range(3)]
+        world.process()
+        for payment_id in payments[:2]:
+            world.cell.payments.capture_payment(
+                merchant_id=world.merchant_id,
+                payment_id=payment_id,
+                amount=None,
+                idempotency_key=None,
+                request_hash="c",
+                meta=world.meta(),
+            )
+        world.process()
+        expected = len(world.deliveries())
+        world.deliver_until(lambda: len(receiver.delivered()) == expected)
+
+    for payment_id in payments:
+        assert_delivered_in_version_order(receiver.requests, f"pay_{payment_id.hex}")
+
+
+def assert_delivered_in_version_order(requests: list[Received], object_id: str) -> None:
+    """No request for version n+1 before version n was delivered; versions increase."""
+    mine = [r for r in requests if r.event["data"]["object"]["id"] == object_id]
+    versions = sorted({r.event["object_version"] for r in mine})
+    assert len(versions) >= 2, f"{object_id}: several state changes"
+    delivered: set[int] = set()
+    for request in mine:
+        version = request.event["object_version"]
+        assert {v for v in versions if v < version} <= delivered, (object_id, version)
+        if request.status == 200:
+            delivered.add(version)
+    assert delivered == set(versions)
+
+
+def test_a_version_given_up_on_no_longer_holds_back_the_next(make_world: MakeWorld) -> None:
+    world = make_world(max_attempts=2)
+
+    def refuse_created(headers: dict[str, str], body: bytes) -> int:
+        return 500 if json.loads(body)["type"] == "payment.created" else 200
+
+    with Receiver(refuse_created) as receiver:
+        world.register(receiver.url, ["payment.created", "payment.succeeded"])
+        world.pay()
+        world.process()
+        world.deliver_until(lambda: len(receiver.delivered()) == 1)
+
+    assert [r.event["type"] for r in receiver.requests] == [
+        "payment.created",
+        "payment.created",
+        "payment.succeeded",
+    ]
+    assert [d["status"] for d in world.deliveries()] == ["failed", "succeeded"]
+
+
+def test_an_endpoint_failing_for_long_is_disabled_reported_and_can_be_enabled_again(
+    make_world: MakeWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = make_world(disable_after=timedelta(0), disable_min_failures=3)
+    service = world.webhooks.for_cell(world.cell).endpoints
+    with Receiver(lambda h, b: 500) as receiver, caplog.at_level(logging.WARNING):
+        endpoint_id, _ = world.register(receiver.url, ["payment.created"])
+        world.pay()
+        world.process()
+        world.deliver_until(lambda: len(receiver.requests) >= 3)
+        world.outbox()  # the Disabled event reaches the endpoints table
+        requests_when_disabled = len(receiver.requests)
+        time.sleep(0.3)
+        worker = world.webhooks.delivery_worker(world.cell)
+        assert worker.step("lane") == 0, "a disabled endpoint is not attempted"
+
+        endpoint = service.get(merchant_id=world.merchant_id, endpoint_id=endpoint_id)
+        assert endpoint.status is EndpointStatus.DISABLED
+        assert "every delivery attempt failed" in (endpoint.disabled_reason or "")
+        assert any("disabled" in r.getMessage() for r in caplog.records)
+
+        receiver.decide = lambda h, b: 200
+        service.enable(merchant_id=world.merchant_id, endpoint_id=endpoint_id, meta=world.meta())
+        world.outbox()
+        world.deliver_until(lambda: len(receiver.delivered()) == 1)
+
+    assert requests_when_disabled == 3
+    assert world.deliveries()[0]["status"] == "succeeded"
+
+
+def test_a_delivery_leased_by_a_dead_worker_is_sent_once_its_lease_runs_out(
+    world: WebhookWorld,
+) -> None:
+    queue = world.webhooks.for_cell(world.cell).queue
+    with Receiver() as receiver:
+        world.register(receiver.url, ["payment.created"])
+        world.pay()
+        world.process()
+        [held] = queue.claim(worker="dead-worker", limit=10, lease_s=0.5)
+        assert queue.claim(worker="other", limit=10, lease_s=5) == []
+
+        world.deliver_until(lambda: len(receiver.delivered()) == 1)
+
+    assert receiver.delivered()[0].headers["paysource-delivery-id"] == f"whd_{held.id.hex}"
+
+
+def test_concurrent_lanes_claim_disjoint_deliveries(world: WebhookWorld) -> None:
+    world.register("http://127.0.0.1:9/unused", ["*"])
+    for _ in range(10):
+        world.pay()
+    world.process()
+    queues = [DeliveryQueue(world.webhooks.for_cell(world.cell).queue.datastore) for _ in range(4)]
+    claimed: list[list[UUID]] = [[] for _ in queues]
+    barrier = threading.Barrier(len(queues))
+
+    def claim(number: int) -> None:
+        barrier.wait()
+        while batch := queues[number].claim(worker=f"lane-{number}", limit=2, lease_s=30):
+            claimed[number] += [d.id for d in batch]
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(queues))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    everything = [i for ids in claimed for i in ids]
+    assert len(everything) == len(set(everything))
+    # Per-object order: only each payment's oldest pending version was due.
+    assert len(everything) == 10
+
+
+def test_a_host_that_resolves_elsewhere_at_delivery_time_is_refused_then(
+    make_world: MakeWorld,
+) -> None:
+    answers = {"hooks.example.com": ["93.184.216.34"]}
+    world = make_world(
+        resolver=lambda host, port: answers[host], allow_private_networks=False, max_attempts=1
+    )
+    with Receiver() as receiver:
+        world.register("http://hooks.example.com/in", ["payment.created"])
+        answers["hooks.example.com"] = ["127.0.0.1"]  # DNS rebinding
+        world.pay()
+        world.process()
+        world.deliver_until(lambda: world.deliveries()[0]["status"] == "failed")
+
+    assert receiver.requests == []
+    [attempt] = world.attempts()
+    assert attempt["error"].startswith("refused:")
+    assert "non-public" in attempt["error"]
+
+
+def test_a_deleted_endpoint_is_sent_nothing_more(world: WebhookWorld) -> None:
+    endpoint_id, _ = world.register("http://127.0.0.1:9/never", ["*"])
+    world.pay()
+    world.process()
+    world.webhooks.for_cell(world.cell).endpoints.delete(
+        merchant_id=world.merchant_id, endpoint_id=endpoint_id, meta=world.meta()
+    )
+    world.process()
+
+    assert world.deliveries()
+    assert {d["status"] for d in world.deliveries()} == {"canceled"}
+    assert world.webhooks.delivery_worker(world.cell).step("lane") == 0
+    assert world.cell.store.get(endpoint_id, WebhookEndpoint).status is EndpointStatus.DELETED
