@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -216,11 +217,19 @@ def new_merchant(container: Container, name: str = "Acme") -> UUID:
     return outcome.value.id
 
 
+@contextmanager
+def open_world(container: Container, **settings: Any) -> Iterator[WebhookWorld]:
+    webhooks = Webhooks(container, webhook_settings(**settings))
+    try:
+        yield WebhookWorld(container, webhooks, new_merchant(container))
+    finally:
+        webhooks.close()
+
+
 @pytest.fixture
 def world(container: Container) -> Iterator[WebhookWorld]:
-    webhooks = Webhooks(container, webhook_settings())
-    yield WebhookWorld(container, webhooks, new_merchant(container))
-    webhooks.close()
+    with open_world(container) as opened:
+        yield opened
 
 
 MakeWorld = Callable[..., WebhookWorld]

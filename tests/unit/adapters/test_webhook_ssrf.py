@@ -135,7 +135,12 @@ def test_allowing_private_networks_lets_local_receivers_through() -> None:
 
 @pytest.mark.parametrize(
     ("address", "public"),
-    [(PUBLIC_IP, True), ("2606:2800:220:1::1", True), ("127.0.0.1", False), ("fe80::1%eth0", False)],
+    [
+        (PUBLIC_IP, True),
+        ("2606:2800:220:1::1", True),
+        ("127.0.0.1", False),
+        ("fe80::1%eth0", False),
+    ],
 )
 def test_is_public(address: str, public: bool) -> None:
     assert is_public(address) is public
