@@ -1,0 +1,230 @@
+"""No BOLA: merchant A's key, A's tokens and a customer token of A, against every id
+of merchant B in every field, mutation and subscription, get exactly the answer an
+unknown id gets; nothing of B leaks and nothing of B changes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from paysource.bootstrap import Container, build_container
+from paysource.config import Mode, Settings
+from paysource.localservices import LocalPostgres, LocalRedis
+from tests.conftest import ADMIN_KEY, TEMPLATE
+from tests.graphql.conftest import graphql_app
+from tests.graphql.helpers import Gql, Shop, open_shop, token
+
+PREFIX = {
+    "merchant": "mer",
+    "customer": "cus",
+    "other_customer": "cus",
+    "captured": "pay",
+    "held": "pay",
+    "bob_payment": "pay",
+    "refund": "re",
+}
+READS = {
+    "pay": [
+        "query($id: ID!) { payment(id: $id) { __typename ... on Error { code message }"
+        " ... on Payment { id status } } }",
+        'query($id: ID!) { payment(id: $id, asOf: "2100-01-01T00:00:00Z") { __typename'
+        " ... on Error { code message } ... on Payment { id } } }",
+        "query($id: ID!) { node(id: $id) { id } }",
+    ],
+    "cus": [
+        "query($id: ID!) { customer(id: $id) { __typename ... on Error { code message }"
+        " ... on Customer { id name } } }",
+        "query($id: ID!) { node(id: $id) { id } }",
+        "query($id: ID!) { viewer { payments(filter: {customer: $id}) { nodes { id } } } }",
+    ],
+    "re": ["query($id: ID!) { node(id: $id) { id } }"],
+    "mer": ["query($id: ID!) { node(id: $id) { id } }"],
+}
+RESULT = "__typename ... on Error { code message } ... on PaymentPayload { payment { id } }"
+MUTATIONS = {
+    "pay": [
+        f"mutation($id: ID!) {{ capturePayment(id: $id) {{ {RESULT} }} }}",
+        f'mutation($id: ID!) {{ capturePayment(id: $id, amount: "1") {{ {RESULT} }} }}',
+        f"mutation($id: ID!) {{ cancelPayment(id: $id) {{ {RESULT} }} }}",
+        'mutation($id: ID!) { createRefund(input: {payment: $id}, idempotencyKey: "k1") {'
+        " __typename ... on Error { code message } } }",
+    ],
+    "cus": [
+        'mutation($id: ID!) { createPayment(input: {amount: "100", currency: "USD",'
+        ' source: "tok_visa", customer: $id}, idempotencyKey: "k2") {'
+        f" {RESULT} }} }}",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class World:
+    a: Shop
+    b: Shop
+    callers: dict[str, Gql]
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_server: LocalRedis) -> str:
+    if not redis_server.is_running():
+        redis_server.restart()
+    return redis_server.url
+
+
+@pytest.fixture(scope="module")
+def container(postgres: LocalPostgres, template_url: str, redis_url: str) -> Iterator[Container]:
+    """One world for the module: every test checks that B is left untouched."""
+    name = f"test_graphql_isolation_{os.getpid()}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    settings = Settings(
+        env=Mode.TEST,
+        admin_key=ADMIN_KEY,
+        database_url=postgres.url.rsplit("/", 1)[0] + f"/{name}",
+        redis_url=redis_url,
+        db_pool_size=4,
+        read_pool_size=2,
+        acquirer_retry_base_delay_s=0.01,
+        rate_limit_per_s=100_000,
+    )
+    built = build_container(settings)
+    try:
+        yield built
+    finally:
+        built.close()
+        with psycopg.connect(postgres.url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(graphql_app(container)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def world(client: TestClient, container: Container) -> World:
+    a = open_shop(client, container, "Alpha")
+    b = open_shop(client, container, "Beta")
+    callers = {
+        "a_key": Gql(client, a.api.key),
+        "a_token": Gql(client, token(a.api)),
+        "a_customer_token": Gql(client, token(a.api, customer=a.customer)),
+    }
+    return World(a, b, callers)
+
+
+def _unknown(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def _answer(gql: Gql, query: str, global_id: str) -> Any:
+    response = gql.raw(query, id=global_id)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+CASES = [
+    (caller, target, query)
+    for caller in ("a_key", "a_token", "a_customer_token")
+    for target, prefix in PREFIX.items()
+    for query in READS[prefix] + MUTATIONS.get(prefix, [])
+]
+
+
+@pytest.mark.parametrize(("caller", "target", "query"), CASES)
+def test_another_merchants_id_answers_exactly_like_an_unknown_one(
+    world: World, caller: str, target: str, query: str
+) -> None:
+    gql = world.callers[caller]
+    b_id = world.b.ids[target]
+    unknown = _unknown(PREFIX[target])
+    assert _answer(gql, query, b_id) == _answer(gql, query, unknown)
+
+
+def test_a_customer_token_sees_its_customer_only(world: World) -> None:
+    gql = world.callers["a_customer_token"]
+    a = world.a
+    for other in (a.other_customer, a.bob_payment):
+        assert gql("query($id: ID!) { node(id: $id) { id } }", id=other) == {"node": None}
+    data = gql(
+        "{ viewer { role customer { id } balances { currency } dailyVolume { date }"
+        " payments { nodes { id } } customers { nodes { id } } refunds { nodes { id } } } }"
+    )["viewer"]
+    assert data["role"] == "CUSTOMER"
+    assert data["customer"] == {"id": a.customer}
+    assert data["balances"] == []
+    assert data["dailyVolume"] == []
+    assert {p["id"] for p in data["payments"]["nodes"]} == {a.captured, a.held}
+    assert data["customers"]["nodes"] == [{"id": a.customer}]
+    assert data["refunds"]["nodes"] == [{"id": a.refund}]
+
+
+def test_a_customer_token_changes_nothing_even_its_own(world: World) -> None:
+    gql = world.callers["a_customer_token"]
+    result = gql(f"mutation($id: ID!) {{ cancelPayment(id: $id) {{ {RESULT} }} }}", id=world.a.held)
+    assert result["cancelPayment"]["__typename"] == "NotAllowedError"
+
+
+def test_lists_of_a_hold_nothing_of_b(world: World) -> None:
+    data = world.callers["a_key"](
+        "{ viewer { payments(first: 100) { nodes { id customer { id } refunds { id } } }"
+        " customers(first: 100) { nodes { id transactions { nodes { payment { id } } } } }"
+        " refunds(first: 100) { nodes { id payment { id } } } } }"
+    )
+    text = str(data)
+    for b_id in world.b.ids.values():
+        assert b_id not in text
+
+
+def test_b_is_untouched(world: World) -> None:
+    data = Gql(world.b.api.client, world.b.api.key)(
+        "{ viewer { payments { nodes { status amountCaptured { amountMinor } refunds { id } } } } }"
+    )
+    statuses = sorted(p["status"] for p in data["viewer"]["payments"]["nodes"])
+    assert statuses == ["REQUIRES_CAPTURE", "SUCCEEDED", "SUCCEEDED"]
+    refunds = [r for p in data["viewer"]["payments"]["nodes"] for r in p["refunds"]]
+    assert refunds == [{"id": world.b.refund}]
+
+
+@pytest.mark.parametrize("caller", ["a_key", "a_token", "a_customer_token"])
+def test_subscribing_to_bs_payment_answers_like_an_unknown_one(
+    world: World, client: TestClient, caller: str
+) -> None:
+    credential = world.callers[caller].credential
+    answers = [
+        _subscribe_once(client, credential, payment) for payment in (world.b.held, _unknown("pay"))
+    ]
+    assert answers[0] == answers[1]
+    assert answers[0]["paymentUpdated"]["__typename"] == "NotFoundError"
+
+
+def _subscribe_once(client: TestClient, credential: str, payment: str) -> Any:
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {credential}"}}
+        )
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {
+                    "query": "subscription($id: ID!) { paymentUpdated(id: $id) { __typename"
+                    " ... on Error { code message } } }",
+                    "variables": {"id": payment},
+                },
+            }
+        )
+        message = ws.receive_json()
+        assert message["type"] == "next", message
+        assert ws.receive_json()["type"] == "complete"
+        return message["payload"]["data"]

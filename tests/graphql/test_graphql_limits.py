@@ -1,0 +1,99 @@
+"""Abusive documents are refused before any resolver or SQL runs, with a clear error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from paysource.bootstrap import Container
+from paysource.config import Mode
+from paysource.graphql.limits import MAX_ALIASES, MAX_DEPTH
+from tests.graphql.conftest import graphql_app
+from tests.graphql.helpers import Gql
+from tests.helpers import admin, bearer
+
+PAYMENTS = "viewer { payments { nodes { id } } }"
+
+
+def _refused(app: FastAPI, gql: Gql, query: str) -> str:
+    db = app.state.graphql.db
+    before = db.statements
+    body = gql.raw(query).json()
+    assert db.statements == before, "no SQL may run for a refused document"
+    assert body.get("data") is None, body
+    message: str = body["errors"][0]["message"]
+    return message
+
+
+@pytest.fixture
+def gql(client: TestClient) -> Gql:
+    return Gql(client, admin(client).merchant().key)
+
+
+def test_a_query_30_levels_deep_is_refused(app: FastAPI, gql: Gql) -> None:
+    # viewer, refunds, nodes, then payment / refunds alternating: 30 levels.
+    nested = "payment { refunds { " * 13 + "id" + " } }" * 13
+    deep = "{ viewer { refunds { nodes { " + nested + " } } } }"
+    assert deep.count("{") == 30
+    assert f"exceeds maximum operation depth of {MAX_DEPTH}" in _refused(app, gql, deep)
+    screen = "{ viewer { payments { nodes { customer { payments { nodes { id } } } } } } }"
+    gql(screen)  # a real screen's depth passes
+
+
+def test_a_thousand_aliases_are_refused(app: FastAPI, gql: Gql) -> None:
+    aliases = " ".join(f"a{n}: __typename" for n in range(1000))
+    message = _refused(app, gql, "{ " + aliases + " " + PAYMENTS + " }")
+    assert message == f"1000 aliases found. Allowed: {MAX_ALIASES}"
+    # The same with real fields is refused too (by the token limit, before parsing ends).
+    heavy = " ".join(f"a{n}: {PAYMENTS}" for n in range(1000))
+    assert "Document contains more than" in _refused(app, gql, "{ " + heavy + " }")
+
+
+def test_a_batch_of_100_operations_is_refused(app: FastAPI, gql: Gql) -> None:
+    db = app.state.graphql.db
+    before = db.statements
+    batch = [{"query": "{ " + PAYMENTS + " }"} for _ in range(100)]
+    response = gql.client.post("/graphql", json=batch, headers=bearer(gql.credential))
+    assert response.status_code == 400
+    assert response.text == "Batching is not enabled"
+    assert db.statements == before
+
+
+def test_introspection_is_off_outside_development(app: FastAPI, gql: Gql) -> None:
+    message = _refused(app, gql, "{ __schema { types { name } } }")
+    assert "introspection has been disabled" in message
+    message = _refused(app, gql, '{ __type(name: "Payment") { fields { name } } }')
+    assert "introspection has been disabled" in message
+
+
+def test_field_suggestions_are_off_outside_development(app: FastAPI, gql: Gql) -> None:
+    message = _refused(app, gql, "{ viewer { paymnts { nodes { id } } } }")
+    assert message == "Cannot query field 'paymnts' on type 'Viewer'."
+
+
+def test_the_ide_and_get_queries_are_off_outside_development(client: TestClient) -> None:
+    response = client.get("/graphql", params={"query": "{ __typename }"})
+    assert (response.status_code, response.text) == (400, "queries are not allowed when using GET")
+    response = client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 404
+
+
+@pytest.fixture
+def development(container: Container) -> Iterator[TestClient]:
+    settings = container.settings.model_copy(update={"env": Mode.DEVELOPMENT})
+    container.settings = settings
+    with TestClient(graphql_app(container)) as test_client:
+        yield test_client
+
+
+def test_development_keeps_introspection_suggestions_and_the_ide(development: TestClient) -> None:
+    gql = Gql(development, admin(development).merchant().key)
+    assert gql("{ __schema { queryType { name } } }")["__schema"]["queryType"]["name"] == "Query"
+    body = gql.raw("{ viewer { paymnts { nodes { id } } } }").json()
+    assert "Did you mean 'payments'?" in body["errors"][0]["message"]
+    page = development.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
