@@ -24,6 +24,7 @@ from paysource.api.ids import Kind, encode
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.payment import Payment
 from paysource.domain.refund import Refund
+from paysource.domain.settlement import Settlement
 from paysource.domain.webhook_endpoint import WebhookEndpoint
 from paysource.projections.topics import event_topics
 
@@ -80,6 +81,12 @@ def webhook_event_id(object_id: UUID, version: int) -> UUID:
     return uuid5(_EVENT_NAMESPACE, f"{object_id}:{version}")
 
 
+def settlement_snapshot(settlement: Settlement) -> dict[str, Any]:
+    """A settlement as the REST list shows it: without its items, which are unbounded
+    (receivers GET /v1/settlements/{id} for them); a webhook body stays small."""
+    return {**rep.settlement(settlement, with_items=False), "items_count": len(settlement.items)}
+
+
 def standard_catalog() -> WebhookCatalog:
     return WebhookCatalog(
         [
@@ -104,6 +111,17 @@ def standard_catalog() -> WebhookCatalog:
                     Refund.Created: "refund.created",
                     Refund.Succeeded: "refund.succeeded",
                     Refund.Failed: "refund.failed",
+                },
+            ),
+            ObjectKind(
+                "settlement",
+                Settlement,
+                settlement_snapshot,
+                {
+                    Settlement.Closed: "settlement.closed",
+                    Settlement.CarriedForward: "settlement.carried_forward",
+                    Settlement.Paid: "settlement.paid",
+                    Settlement.Failed: "settlement.failed",
                 },
             ),
         ]

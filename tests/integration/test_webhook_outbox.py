@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -165,3 +166,26 @@ def test_with_nobody_listening_the_outbox_only_moves_its_position(world: Webhook
     assert world.deliveries() == []
     assert events(world) == []
     assert world.webhooks.outbox(world.cell).position() == world.cell.store.head()
+
+
+def test_a_settlement_closing_is_sent_with_the_settlement_as_lists_show_it(
+    world: WebhookWorld,
+) -> None:
+    world.register("http://127.0.0.1:9/settlements", ["settlement.*"])
+    world.pay(amount=2000)
+    world.process()
+    settlement = world.cell.settlements.close(
+        merchant_id=world.merchant_id,
+        currency="USD",
+        until=world.container.clock.now() + timedelta(seconds=1),
+        meta=world.meta(),
+    ).value
+    world.process()
+
+    [row] = events(world)
+    body = json.loads(row["payload"])
+    assert body["type"] == "settlement.closed"
+    assert body["object_version"] == settlement.version
+    assert body["data"]["object"]["status"] == "closed"
+    assert body["data"]["object"]["items_count"] == 1
+    assert "items" not in body["data"]["object"]
