@@ -91,9 +91,12 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 time.sleep(receiver.delay_s)
+                if len(body) < length:
+                    return  # the sender died mid-body (kill -9): nothing was received
                 with receiver.lock:
                     status = receiver.decide(headers, body)
                     receiver.requests.append(Received(headers, body, status))
