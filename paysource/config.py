@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     admin_key: SecretStr = SecretStr(DEVELOPMENT_ADMIN_KEY)
+    # Signs the short-lived JWTs merchants mint for their frontends (POST /v1/tokens).
+    # Unset: derived from the admin key (development); required outside development.
+    jwt_secret: SecretStr | None = None
 
     # Event store connections per process (eventsourcing's pool) and read connections.
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -95,6 +98,12 @@ class Settings(BaseSettings):
             )
         if len(admin_key) < MIN_ADMIN_KEY_LENGTH:
             raise ValueError(f"PAYSOURCE_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} chars")
+        jwt_secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+        if self.env is Mode.PRODUCTION and len(jwt_secret) < MIN_ADMIN_KEY_LENGTH:
+            raise ValueError(
+                f"PAYSOURCE_JWT_SECRET must be set to at least {MIN_ADMIN_KEY_LENGTH} characters"
+                " in production"
+            )
         if self.env is Mode.PRODUCTION and not (self.database_url and self.redis_url):
             raise ValueError(
                 "PAYSOURCE_DATABASE_URL and PAYSOURCE_REDIS_URL are required in production"

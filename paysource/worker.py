@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from paysource.adapters.postgres import Leases, NotificationListener
 from paysource.application.expiry import HoldExpiry
 from paysource.application.follower import BatchHandler, Follower
+from paysource.application.notifier import PaymentNotifier
 from paysource.application.processor import PaymentProcessor, RetryPolicy
 from paysource.application.settlements import PayoutProcessor, PayoutRetry, SettlementScheduler
 from paysource.bootstrap import Cell, Container
@@ -82,6 +83,8 @@ class Worker:
                 jobs.append(self._sweeper_job(cell))
             if processor:
                 jobs += self._settlement_jobs(cell)
+            if projections and self._settings.redis_url:
+                jobs.append(self._notifier_job(cell, self._settings.redis_url))
             self._leases.append((Leases(cell.database_url), jobs))
         self._thread = threading.Thread(target=self._lease_loop, name="worker-leases", daemon=True)
 
@@ -158,6 +161,11 @@ class Worker:
                 )
             )
         return jobs
+
+    def _notifier_job(self, cell: Cell, redis_url: str) -> Job:
+        """Publishes payment changes to Redis for GraphQL subscriptions (any API process)."""
+        follower = self._follower(cell, PaymentNotifier.for_redis(cell.store, redis_url))
+        return Job(f"{cell.name}/payment-notifier", follower.run, follower)
 
     # Running ------------------------------------------------------------------------
 

@@ -17,9 +17,11 @@ from paysource.api.routes import (
     refunds,
     reports,
     settlements,
+    tokens,
 )
 from paysource.bootstrap import Container
 from paysource.domain.errors import PaysourceError
+from paysource.graphql import mount_graphql
 
 DESCRIPTION = """
 An event-sourced payments core. Amounts are integers in minor units with an ISO 4217
@@ -52,6 +54,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(refunds.router)
     app.include_router(reports.router)
     app.include_router(settlements.router)
+    app.include_router(tokens.router)
+    mount_graphql(app, container)  # reuses app.state.fast_path, set above
     app.add_exception_handler(PaysourceError, problems.on_paysource_error)
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)

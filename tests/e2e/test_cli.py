@@ -18,6 +18,7 @@ import pytest
 
 from paysource.bootstrap import Container
 from paysource.config import Settings
+from paysource.projections.catalog import PROJECTIONS
 from paysource.localservices import free_port, port_accepts
 from tests.conftest import ADMIN_KEY
 
@@ -165,13 +166,7 @@ def test_projection_commands_report_status_rebuild_and_verify(
 
     status = paysource("projections", "status", env=env)
     assert status.returncode == 0, status.stderr
-    assert {line.split()[1] for line in status.stdout.splitlines()[1:]} == {
-        "payments",
-        "directory",
-        "ledger",
-        "transactions",
-        "finance",
-    }
+    assert {line.split()[1] for line in status.stdout.splitlines()[1:]} == set(PROJECTIONS)
 
     rebuilt = paysource("projections", "rebuild", "ledger", "--batch-size", "2", env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr

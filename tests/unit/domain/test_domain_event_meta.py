@@ -21,6 +21,8 @@ from paysource.domain.merchant import Merchant
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.payment import CaptureMethod, Payment
 from paysource.domain.refund import Refund
+from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement
+from paysource.domain.webhook_endpoint import WebhookEndpoint
 
 AT = T0 + timedelta(hours=1, microseconds=7)
 META = Meta(
@@ -111,6 +113,47 @@ def payment_aggregates() -> list[PaysourceAggregate]:
     return [captured, settled, released, declined, blocked, record]
 
 
+def settlement_aggregates() -> list[PaysourceAggregate]:
+    items = [
+        Item(ItemKind.CAPTURE, uuid4(), None, 1_000, 59),
+        Item(ItemKind.REFUND, uuid4(), None, 200),
+    ]
+    paid = Settlement.open(merchant_id=MERCHANT_ID, currency="USD", cutoff=AT, meta=META)
+    paid.close(items, META)
+    paid.mark_paid(payout_reference="po_1", meta=META)
+    failed = Settlement.open(
+        merchant_id=MERCHANT_ID, currency="USD", cutoff=AT + timedelta(days=1), meta=META
+    )
+    failed.close(items, META)
+    failed.mark_failed(reason="account_closed", meta=META)
+    carried = Settlement.open(
+        merchant_id=MERCHANT_ID, currency="USD", cutoff=AT + timedelta(days=2), meta=META
+    )
+    carried.close([Item(ItemKind.REFUND, uuid4(), None, 500)], META)
+    claim = ItemClaim.first_claim(items[0], paid.id, META)
+    claim.release(paid.id, META)
+    claim.claim(failed.id, META)
+    return [paid, failed, carried, claim]
+
+
+def endpoint_aggregates() -> list[PaysourceAggregate]:
+    endpoint = WebhookEndpoint.register(
+        endpoint_id=uuid4(),
+        merchant_id=MERCHANT_ID,
+        url="https://hooks.example.com/paysource",
+        events=["*"],
+        known_types=frozenset({"payment.succeeded"}),
+        description=None,
+        request_hash="h",
+        meta=META,
+    )
+    endpoint.disable("failing for 3 days", META)
+    endpoint.enable(META)
+    endpoint.rotate_secret(META)
+    endpoint.delete(META)
+    return [endpoint]
+
+
 def declared_events(aggregate: type[PaysourceAggregate]) -> set[type[PaysourceAggregate.Event]]:
     """The events an aggregate class declares, without the `Event` base and the default
     `Created` that eventsourcing adds to every aggregate class."""
@@ -141,7 +184,12 @@ def every_event_class() -> set[type[PaysourceAggregate.Event]]:
 
 @pytest.fixture(scope="module")
 def recorded() -> list[PaysourceAggregate.Event]:
-    aggregates = profile_aggregates() + payment_aggregates()
+    aggregates = (
+        profile_aggregates()
+        + payment_aggregates()
+        + settlement_aggregates()
+        + endpoint_aggregates()
+    )
     return [event for aggregate in aggregates for event in aggregate.collect_events()]  # type: ignore[misc]
 
 
