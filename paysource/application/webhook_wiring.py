@@ -8,6 +8,7 @@ stand-alone webhook worker all start from `Webhooks`. Nothing connects at import
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from paysource.adapters.postgres import datastore
 from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, system_resolver
@@ -19,8 +20,10 @@ from paysource.application.webhook_ports import WebhookTransport
 from paysource.application.webhook_queue import DeliveryQueue
 from paysource.application.webhook_settings import WebhookSettings
 from paysource.application.webhooks import SecretKeys, WebhookEndpointService
-from paysource.bootstrap import Cell, Container
 from paysource.projections.webhooks import WebhookOutbox, WebhookOutboxView
+
+if TYPE_CHECKING:  # bootstrap may build Webhooks: no import cycle at run time
+    from paysource.bootstrap import Cell, Container
 
 
 @dataclass

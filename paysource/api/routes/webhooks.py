@@ -38,10 +38,15 @@ DeliveryStatus = Literal["pending", "succeeded", "failed", "canceled"]
 
 
 def install(
-    app: FastAPI, container: Container, settings: WebhookSettings | None = None
+    app: FastAPI,
+    container: Container,
+    settings: WebhookSettings | None = None,
+    *,
+    webhooks: Webhooks | None = None,
 ) -> Webhooks:
-    """Build the webhook services for `container` and serve the routes on `app`."""
-    webhooks = Webhooks(container, settings)
+    """Serve the routes on `app` with `webhooks` (built here from `settings` if None;
+    then the caller closes it)."""
+    webhooks = webhooks or Webhooks(container, settings)
     app.state.webhooks = webhooks
     app.include_router(router)
     return webhooks
