@@ -1,0 +1,68 @@
+"""Webhook settings: safe local defaults, and refusals of what is only safe locally."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from paysource.application.webhook_settings import DEVELOPMENT_SIGNING_KEY, WebhookSettings
+from paysource.config import Mode
+
+STRONG_KEY = "w" * 40
+NAMES = (
+    "PAYSOURCE_ENV",
+    "PAYSOURCE_WEBHOOK_SIGNING_KEY",
+    "PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+    "PAYSOURCE_WEBHOOK_RETRY_BUDGET",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_development_defaults_retry_for_three_days_and_refuse_private_networks() -> None:
+    settings = WebhookSettings()
+
+    assert settings.signing_key.get_secret_value() == DEVELOPMENT_SIGNING_KEY
+    assert settings.allow_private_networks is False
+    assert settings.retry_schedule.budget == timedelta(days=3)
+    assert settings.disable_policy.after == timedelta(days=3)
+
+
+def test_settings_come_from_paysource_webhook_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYSOURCE_ENV", "test")
+    monkeypatch.setenv("PAYSOURCE_WEBHOOK_SIGNING_KEY", STRONG_KEY)
+    monkeypatch.setenv("PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
+    monkeypatch.setenv("PAYSOURCE_WEBHOOK_RETRY_BUDGET", "PT1H")
+
+    settings = WebhookSettings()
+
+    assert settings.env is Mode.TEST
+    assert settings.allow_private_networks is True
+    assert settings.retry_schedule.budget == timedelta(hours=1)
+
+
+@pytest.mark.parametrize("mode", [Mode.TEST, Mode.PRODUCTION])
+def test_the_development_signing_key_is_refused_outside_development(mode: Mode) -> None:
+    with pytest.raises(ValidationError, match="development default"):
+        WebhookSettings(env=mode)
+
+
+def test_a_short_signing_key_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least 32"):
+        WebhookSettings(signing_key="short")
+
+
+def test_private_networks_are_refused_in_production() -> None:
+    with pytest.raises(ValidationError, match="refused in production"):
+        WebhookSettings(env=Mode.PRODUCTION, signing_key=STRONG_KEY, allow_private_networks=True)
+
+
+def test_a_lease_shorter_than_one_attempt_is_refused() -> None:
+    with pytest.raises(ValidationError, match="too short"):
+        WebhookSettings(lease_s=5, connect_timeout_s=3, read_timeout_s=10)
