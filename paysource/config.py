@@ -98,15 +98,15 @@ class Settings(BaseSettings):
             )
         if len(admin_key) < MIN_ADMIN_KEY_LENGTH:
             raise ValueError(f"PAYSOURCE_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} chars")
+        if self.env is Mode.PRODUCTION and not (self.database_url and self.redis_url):
+            raise ValueError(
+                "PAYSOURCE_DATABASE_URL and PAYSOURCE_REDIS_URL are required in production"
+            )
         jwt_secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
         if self.env is Mode.PRODUCTION and len(jwt_secret) < MIN_ADMIN_KEY_LENGTH:
             raise ValueError(
                 f"PAYSOURCE_JWT_SECRET must be set to at least {MIN_ADMIN_KEY_LENGTH} characters"
                 " in production"
-            )
-        if self.env is Mode.PRODUCTION and not (self.database_url and self.redis_url):
-            raise ValueError(
-                "PAYSOURCE_DATABASE_URL and PAYSOURCE_REDIS_URL are required in production"
             )
         return self
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from paysource.domain.errors import InvalidValue
 
-# Digit groups joined by single spaces or dashes, as card numbers are typed.
-_DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
+# Digit groups joined by single spaces or dashes, as card numbers are typed, standing
+# alone: digits inside an alphanumeric token (an id like `pay_3f42…`) are not a PAN.
+_DIGIT_GROUPS = re.compile(r"(?<![A-Za-z0-9])\d+(?:[ -]\d+)*(?![A-Za-z0-9])")
 _SEPARATOR = re.compile(r"[ -]")
 MIN_PAN_DIGITS, MAX_PAN_DIGITS = 13, 19
 # Card numbers are printed in groups of 3 to 6 digits (4-4-4-4, 4-6-5…); shorter groups

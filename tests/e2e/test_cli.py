@@ -18,8 +18,8 @@ import pytest
 
 from paysource.bootstrap import Container
 from paysource.config import Settings
-from paysource.projections.catalog import PROJECTIONS
 from paysource.localservices import free_port, port_accepts
+from paysource.projections.catalog import PROJECTIONS
 from tests.conftest import ADMIN_KEY
 
 

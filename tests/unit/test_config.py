@@ -39,10 +39,21 @@ def test_production_requires_explicit_database_and_redis() -> None:
     settings = Settings(
         env=Mode.PRODUCTION,
         admin_key=STRONG_KEY,
+        jwt_secret=STRONG_KEY,
         database_url="postgresql://db/paysource",
         redis_url="redis://cache:6379/0",
     )
     assert settings.env is Mode.PRODUCTION
+
+
+def test_production_requires_a_jwt_secret() -> None:
+    with pytest.raises(ValidationError, match="PAYSOURCE_JWT_SECRET"):
+        Settings(
+            env=Mode.PRODUCTION,
+            admin_key=STRONG_KEY,
+            database_url="postgresql://db/paysource",
+            redis_url="redis://cache:6379/0",
+        )
 
 
 def test_settings_are_read_from_paysource_environment_variables(

@@ -115,3 +115,16 @@ def test_card_details_refuse_anything_but_a_token_brand_bin_and_last4(
 ) -> None:
     with pytest.raises(InvalidValue):
         CardDetails(*fields)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pay_4242424242424242ab3f4c1d9e8f7a6b",
+        "re_ab4242424242424242cd3f4c1d9e8f7a6b",
+        "sku-A4242424242424242",
+    ],
+)
+def test_digits_inside_an_id_are_not_a_card_number(text: str) -> None:
+    assert luhn_valid("4242424242424242")
+    assert not contains_pan(text)
