@@ -27,6 +27,7 @@ from paysource.application.ports import Acquirer, Clock
 from paysource.application.refunds import RefundService
 from paysource.application.settlements import SettlementService
 from paysource.application.store import EventStore
+from paysource.application.webhook_wiring import Webhooks
 from paysource.config import Settings
 from paysource.projections.catalog import ReadModels
 
@@ -87,8 +88,11 @@ class Container:
     clock: Clock
     cache: RedisCache | None
     wakeup: Wakeup = field(default_factory=Wakeup)
+    webhooks: Webhooks | None = None
 
     def close(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.close()
         for cell in self.router.all():
             cell.close()
         if self.cache is not None:
@@ -150,7 +154,7 @@ def build_container(
             PostgresLedger(settings.database_url),
             latency_s=settings.acquirer_latency_ms / 1000,
         )
-    return Container(
+    container = Container(
         settings=settings,
         router=router,
         authenticator=authenticator,
@@ -160,3 +164,5 @@ def build_container(
         clock=clock or SystemClock(),
         cache=RedisCache(settings.redis_url) if settings.redis_url else None,
     )
+    container.webhooks = Webhooks(container, settings.webhook)
+    return container

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from paysource.application.webhook_settings import DEVELOPMENT_SIGNING_KEY, WebhookSettings
 from paysource.domain.schedule import DailySchedule
 
 # Documented in the README so a developer can call the admin API at once. Refused at
@@ -29,7 +30,15 @@ class Mode(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYSOURCE_", extra="ignore", frozen=True)
+    # PAYSOURCE_WEBHOOK_SIGNING_KEY sets `webhook.signing_key`: one split after the
+    # prefix reaches into the nested `webhook` settings; other names stay flat.
+    model_config = SettingsConfigDict(
+        env_prefix="PAYSOURCE_",
+        extra="ignore",
+        frozen=True,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+    )
 
     env: Mode = Mode.DEVELOPMENT
     # Unset: `paysource serve` starts local servers under `local_dir`.
@@ -78,6 +87,9 @@ class Settings(BaseSettings):
     bank_timeout_merchants: str = ""
     bank_max_payout_minor: int | None = Field(default=None, ge=1)
 
+    # Webhooks: PAYSOURCE_WEBHOOK_* (see docs/webhooks.md).
+    webhook: WebhookSettings = WebhookSettings()
+
     embedded_worker: bool = True
     log_level: str = "INFO"
 
@@ -98,6 +110,13 @@ class Settings(BaseSettings):
             )
         if len(admin_key) < MIN_ADMIN_KEY_LENGTH:
             raise ValueError(f"PAYSOURCE_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} chars")
+        if self.webhook.signing_key.get_secret_value() == DEVELOPMENT_SIGNING_KEY:
+            raise ValueError(
+                "PAYSOURCE_WEBHOOK_SIGNING_KEY is the development default; set a secret of"
+                f" at least {MIN_ADMIN_KEY_LENGTH} characters for PAYSOURCE_ENV={self.env}"
+            )
+        if self.env is Mode.PRODUCTION and self.webhook.allow_private_networks:
+            raise ValueError("PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS is refused in production")
         if self.env is Mode.PRODUCTION and not (self.database_url and self.redis_url):
             raise ValueError(
                 "PAYSOURCE_DATABASE_URL and PAYSOURCE_REDIS_URL are required in production"

@@ -85,6 +85,8 @@ class Worker:
                 jobs += self._settlement_jobs(cell)
             if projections and self._settings.redis_url:
                 jobs.append(self._notifier_job(cell, self._settings.redis_url))
+            if processor:
+                jobs += self._webhook_jobs(cell)
             self._leases.append((Leases(cell.database_url), jobs))
         self._thread = threading.Thread(target=self._lease_loop, name="worker-leases", daemon=True)
 
@@ -161,6 +163,18 @@ class Worker:
                 )
             )
         return jobs
+
+    def _webhook_jobs(self, cell: Cell) -> list[Job]:
+        """The outbox (state changes → deliveries, exactly once) and the senders."""
+        webhooks = self._container.webhooks
+        if webhooks is None:
+            return []
+        outbox = self._follower(cell, webhooks.outbox(cell))
+        delivery = webhooks.delivery_worker(cell)
+        return [
+            Job(f"{cell.name}/webhook-outbox", outbox.run, outbox),
+            Job(f"{cell.name}/webhook-delivery", delivery.run),
+        ]
 
     def _notifier_job(self, cell: Cell, redis_url: str) -> Job:
         """Publishes payment changes to Redis for GraphQL subscriptions (any API process)."""

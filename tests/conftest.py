@@ -16,12 +16,23 @@ import pytest
 import redis
 
 from paysource.adapters.clock import ManualClock
+from paysource.application.webhook_settings import WebhookSettings
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
 from paysource.localservices import LocalPostgres, LocalRedis
 from paysource.migrate import migrate
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
+WEBHOOK_SIGNING_KEY = "test-webhook-signing-key-0123456789abcdef"
+# Test receivers listen on 127.0.0.1, which production refuses (SSRF).
+TEST_WEBHOOK = WebhookSettings(signing_key=WEBHOOK_SIGNING_KEY, allow_private_networks=True)
+# The same, for subprocesses (`paysource worker`, `paysource serve`).
+TEST_ENVIRONMENT = {
+    "PAYSOURCE_ENV": "test",
+    "PAYSOURCE_ADMIN_KEY": ADMIN_KEY,
+    "PAYSOURCE_WEBHOOK_SIGNING_KEY": WEBHOOK_SIGNING_KEY,
+    "PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+}
 TEMPLATE = "paysource_template"
 _database_numbers = itertools.count()
 
@@ -69,6 +80,7 @@ def redis_url(redis_server: LocalRedis) -> str:
 def settings(database_url: str, redis_url: str) -> Settings:
     return Settings(
         env=Mode.TEST,
+        webhook=TEST_WEBHOOK,
         admin_key=ADMIN_KEY,
         database_url=database_url,
         redis_url=redis_url,

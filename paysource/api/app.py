@@ -18,6 +18,7 @@ from paysource.api.routes import (
     reports,
     settlements,
     tokens,
+    webhooks,
 )
 from paysource.bootstrap import Container
 from paysource.domain.errors import PaysourceError
@@ -55,6 +56,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(settlements.router)
     app.include_router(tokens.router)
+    webhooks.install(app, container, webhooks=container.webhooks)
     mount_graphql(app, container)  # reuses app.state.fast_path, set above
     app.add_exception_handler(PaysourceError, problems.on_paysource_error)
     app.add_exception_handler(problems.Problem, problems.on_problem)

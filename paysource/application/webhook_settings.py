@@ -1,31 +1,27 @@
-"""Webhook settings, read from `PAYSOURCE_WEBHOOK_*` (until they join config.Settings).
+"""Webhook settings: the `webhook` part of config.Settings (`PAYSOURCE_WEBHOOK_*`).
 
-Like the main settings class, it has safe local defaults and refuses the
-development signing key outside development mode.
+Safe local defaults; config.Settings refuses the development signing key and
+private networks outside development, where it knows the mode.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from paysource.application.webhook_delivery import DisablePolicy, RetrySchedule
-from paysource.config import Mode
+if TYPE_CHECKING:  # imported lazily: config imports this module and must stay light
+    from paysource.application.webhook_delivery import DisablePolicy, RetrySchedule
 
 # Derives every endpoint's secret in development; refused elsewhere.
 DEVELOPMENT_SIGNING_KEY = "whk_development_only_not_a_secret"
 MIN_SIGNING_KEY_LENGTH = 32
 
 
-class WebhookSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="PAYSOURCE_WEBHOOK_", extra="ignore", frozen=True, populate_by_name=True
-    )
+class WebhookSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # PAYSOURCE_ENV, read here too so this class can check the signing key on its own.
-    env: Mode = Field(default=Mode.DEVELOPMENT, validation_alias="PAYSOURCE_ENV")
     signing_key: SecretStr = SecretStr(DEVELOPMENT_SIGNING_KEY)
     allow_private_networks: bool = False
 
@@ -46,17 +42,10 @@ class WebhookSettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_values(self) -> WebhookSettings:
         key = self.signing_key.get_secret_value()
-        if self.env is not Mode.DEVELOPMENT and key == DEVELOPMENT_SIGNING_KEY:
-            raise ValueError(
-                "PAYSOURCE_WEBHOOK_SIGNING_KEY is the development default; set a secret of"
-                f" at least {MIN_SIGNING_KEY_LENGTH} characters for PAYSOURCE_ENV={self.env}"
-            )
         if len(key) < MIN_SIGNING_KEY_LENGTH:
             raise ValueError(
                 f"PAYSOURCE_WEBHOOK_SIGNING_KEY must be at least {MIN_SIGNING_KEY_LENGTH} chars"
             )
-        if self.env is Mode.PRODUCTION and self.allow_private_networks:
-            raise ValueError("PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS is refused in production")
         # One attempt at least must fit in the lease (connect, send, read the status).
         if self.lease_s < self.connect_timeout_s + 2 * self.read_timeout_s:
             raise ValueError("PAYSOURCE_WEBHOOK_LEASE_S is too short for the HTTP timeouts")
@@ -64,6 +53,8 @@ class WebhookSettings(BaseSettings):
 
     @property
     def retry_schedule(self) -> RetrySchedule:
+        from paysource.application.webhook_delivery import RetrySchedule  # noqa: PLC0415
+
         return RetrySchedule(
             base_delay_s=self.retry_base_delay_s,
             max_delay_s=self.retry_max_delay_s,
@@ -73,4 +64,6 @@ class WebhookSettings(BaseSettings):
 
     @property
     def disable_policy(self) -> DisablePolicy:
+        from paysource.application.webhook_delivery import DisablePolicy  # noqa: PLC0415
+
         return DisablePolicy(after=self.disable_after, min_failures=self.disable_min_failures)

@@ -48,7 +48,7 @@ class Webhooks:
         transport: WebhookTransport | None = None,
     ) -> None:
         self.container = container
-        self.settings = settings or WebhookSettings()
+        self.settings = settings or container.settings.webhook
         self.catalog = catalog or standard_catalog()
         self.guard = UrlGuard(allow_private=self.settings.allow_private_networks, resolver=resolver)
         self._sender = HttpSender(

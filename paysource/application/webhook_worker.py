@@ -17,7 +17,6 @@ from types import FrameType
 
 from paysource import logs
 from paysource.adapters.postgres import NotificationListener
-from paysource.application.webhook_settings import WebhookSettings
 from paysource.application.webhook_wiring import Webhooks
 from paysource.bootstrap import build_container
 from paysource.config import Settings
@@ -48,7 +47,7 @@ def main() -> int:
         print("webhook worker: set PAYSOURCE_DATABASE_URL", file=sys.stderr)
         return 2
     container = build_container(settings)
-    webhooks = Webhooks(container, WebhookSettings())
+    webhooks = Webhooks(container, container.settings.webhook)
     stop = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:

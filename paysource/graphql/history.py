@@ -1,9 +1,12 @@
-"""Reads from the event store: a payment's events, and objects as they were.
+"""Reads from the event store: a payment's events, objects as they were, and the
+items of settlements.
 
 `asOf` rebuilds a payment from its events up to a moment; mutations and live
 updates show the exact version a command or event left. Each turns the aggregate
 into the row the read model would hold, so types are still built from rows in
-one place (their `from_row`). eventsourcing is synchronous: calls run in threads.
+one place (their `from_row`). A settlement's items are only in its aggregate (a
+failed settlement's items are released, so no read model keeps them). eventsourcing
+is synchronous: calls run in threads.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from paysource.bootstrap import Cell
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.payment import Payment
 from paysource.domain.refund import Refund
+from paysource.domain.settlement import Item, ItemKind, Settlement
 from paysource.graphql.db import Row
 
 Events = list[DomainEventProtocol[UUID]]
@@ -82,6 +86,22 @@ def refund_row(r: Refund, *, customer_id: UUID | None) -> Row:
     }
 
 
+def item_row(s: Settlement, item: Item) -> Row:
+    """One item of a settlement, with what a type needs to resolve what it refers to."""
+    return {
+        "settlement_id": s.id,
+        "merchant_id": s.merchant_id,
+        "currency": s.currency,
+        "kind": str(item.kind),
+        "payment_id": item.payment_id,
+        "refund_id": item.ref_id if item.kind is ItemKind.REFUND else None,
+        "carried_from_id": item.ref_id if item.kind is ItemKind.CARRIED_FORWARD else None,
+        "amount_minor": item.amount_minor,
+        "fee_minor": item.fee_minor,
+        "net_minor": item.net_minor,
+    }
+
+
 def event_row(event: DomainEventProtocol[UUID]) -> Row:
     """An event as auditors see it (the same shape as REST's `/events`)."""
     return representations.event(event)
@@ -124,6 +144,18 @@ def _events(cell: Cell, payment_id: UUID, until: datetime | None) -> list[Row]:
     return [event_row(e) for e in events if until is None or _time(e) <= until]
 
 
+def _settlement_items(owners: Sequence[tuple[Cell, UUID, UUID]]) -> list[list[Row]]:
+    found: list[list[Row]] = []
+    for cell, merchant_id, settlement_id in owners:
+        s = cell.store.get(settlement_id, Settlement)
+        # The caller was authorized on the read-model row; the aggregate must agree.
+        if s is None or s.merchant_id != merchant_id:
+            found.append([])
+        else:
+            found.append([item_row(s, item) for item in s.items])
+    return found
+
+
 async def payment(cells: Sequence[Cell], payment_id: UUID, *, version: int | None) -> Row | None:
     """The payment at `version` (None: latest), as a row; None when absent."""
     return await run_in_threadpool(_payment, cells, payment_id, version)
@@ -141,3 +173,9 @@ async def refunds_as_of(cell: Cell, rows: Sequence[Row], moment: datetime) -> li
 
 async def events(cell: Cell, payment_id: UUID, *, until: datetime | None) -> list[Row]:
     return await run_in_threadpool(_events, cell, payment_id, until)
+
+
+async def settlement_items(owners: Sequence[tuple[Cell, UUID, UUID]]) -> list[list[Row]]:
+    """The items of each (cell, merchant, settlement), in the order it settled them;
+    one thread hop for the whole batch, one event-store read per settlement."""
+    return await run_in_threadpool(_settlement_items, owners)

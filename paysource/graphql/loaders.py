@@ -14,6 +14,7 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from paysource.graphql import history
 from paysource.graphql.db import Row
 from paysource.graphql.pagination import Keyset
 from paysource.graphql.reads import (
@@ -21,6 +22,7 @@ from paysource.graphql.reads import (
     MERCHANTS,
     PAYMENTS,
     REFUNDS,
+    SETTLEMENTS,
     TRANSACTIONS,
     Listing,
     Reads,
@@ -31,6 +33,8 @@ V = TypeVar("V")
 
 # (merchant id, customer id, first, after): one page of a customer's list.
 PageKey = tuple[UUID, UUID, int, Keyset | None]
+# (merchant id, settlement id): a settlement the caller was allowed to see.
+SettlementKey = tuple[UUID, UUID]
 
 
 def _loader(load: Callable[[Sequence[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
@@ -44,6 +48,8 @@ class Loaders:
         self.customer = _loader(self._by_id(CUSTOMERS))
         self.refund = _loader(self._by_id(REFUNDS))
         self.merchant = _loader(self._by_id(MERCHANTS))
+        self.settlement = _loader(self._by_id(SETTLEMENTS))
+        self.settlement_items = _loader(self._settlement_items)
         self.refunds_of_payment = _loader(self._refunds_of)
         self.customer_totals = _loader(self._totals)
         self.customer_payments = _loader(self._pages(PAYMENTS))
@@ -61,6 +67,10 @@ class Loaders:
         for row in await self.reads.refunds_of(payment_ids):
             grouped[row["payment_id"]].append(row)
         return [grouped[key] for key in payment_ids]
+
+    async def _settlement_items(self, keys: Sequence[SettlementKey]) -> list[list[Row]]:
+        owners = [(self.reads.cell_of(merchant), merchant, uuid) for merchant, uuid in keys]
+        return await history.settlement_items(owners)
 
     async def _totals(self, owners: Sequence[tuple[UUID, UUID]]) -> list[list[Row]]:
         grouped: dict[UUID, list[Row]] = defaultdict(list)

@@ -23,6 +23,7 @@ class Kind(Enum):
     PAYMENT = "payment"
     REFUND = "refund"
     TRANSACTION = "transaction"
+    SETTLEMENT = "settlement"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,8 @@ class Access:
 
     @property
     def sees_merchant_totals(self) -> bool:
-        """Balances and volumes are the merchant's business, not its customers'."""
+        """Balances, volumes and settlements are the merchant's business, not its
+        customers'."""
         return self.customer_id is None
 
     def sees(self, kind: Kind, row: dict[str, Any]) -> bool:
@@ -64,4 +66,7 @@ _RULES: dict[Kind, Callable[[Access, dict[str, Any]], bool]] = {
     Kind.TRANSACTION: lambda a, row: (
         a._owns(row["merchant_id"]) and a._customer(row["customer_id"])
     ),
+    # A settlement belongs to no customer: a customer token sees none, not even its
+    # merchant's.
+    Kind.SETTLEMENT: lambda a, row: a._owns(row["merchant_id"]) and a.sees_merchant_totals,
 }

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from paysource.api.ids import Kind
 from paysource.graphql import fields, history, ids
 from paysource.graphql.context import Context
+from paysource.graphql.db import Row
 from paysource.graphql.errors import not_found
+from paysource.graphql.loaders import Loaders
 from paysource.graphql.policy import Kind as Policy
-from paysource.graphql.results import CustomerResult, PaymentResult
+from paysource.graphql.results import CustomerResult, PaymentResult, SettlementResult
 from paysource.graphql.types.customer import Customer
 from paysource.graphql.types.merchant import Merchant
 from paysource.graphql.types.node import Node
 from paysource.graphql.types.payment import Payment
 from paysource.graphql.types.refund import Refund
+from paysource.graphql.types.settlement import Settlement
 from paysource.graphql.types.viewer import Viewer
 
 
@@ -36,25 +41,31 @@ async def payment_as_of(context: Context, payment_id: UUID, moment: datetime) ->
     return Payment.from_row(row, as_of=moment)
 
 
+# How `node(id)` finds each kind: its loader, and the type built from its row.
+_NODES: dict[
+    Kind, tuple[Callable[[Loaders], DataLoader[UUID, Row | None]], Callable[[Row], Node]]
+] = {
+    Kind.PAYMENT: (lambda loaders: loaders.payment, Payment.from_row),
+    Kind.CUSTOMER: (lambda loaders: loaders.customer, Customer.from_row),
+    Kind.REFUND: (lambda loaders: loaders.refund, Refund.from_row),
+    Kind.MERCHANT: (lambda loaders: loaders.merchant, Merchant.from_row),
+    Kind.SETTLEMENT: (lambda loaders: loaders.settlement, Settlement.from_row),
+}
+
+
 async def find_node(context: Context, global_id: str) -> Node | None:
     kind = ids.kind_of(global_id)
     uuid = None if kind is None else ids.parse(kind, global_id)
-    if kind is None or uuid is None:
+    if kind is None or uuid is None or kind not in _NODES:
         return None
-    loaders = context.loaders
-    if kind is Kind.PAYMENT:
-        row = await loaders.payment.load(uuid)
-        return None if row is None else Payment.from_row(row)
-    if kind is Kind.CUSTOMER:
-        row = await loaders.customer.load(uuid)
-        return None if row is None else Customer.from_row(row)
-    if kind is Kind.REFUND:
-        row = await loaders.refund.load(uuid)
-        return None if row is None else Refund.from_row(row)
-    if kind is Kind.MERCHANT:
-        row = await loaders.merchant.load(uuid)
-        return None if row is None else Merchant.from_row(row)
-    return None
+    loader_of, build = _NODES[kind]
+    row = await loader_of(context.loaders).load(uuid)
+    return None if row is None else build(row)
+
+
+async def find_settlement(context: Context, settlement_id: UUID) -> Settlement | None:
+    row = await context.loaders.settlement.load(settlement_id)
+    return None if row is None else Settlement.from_row(row)
 
 
 @strawberry.type
@@ -89,6 +100,19 @@ class Query:
         uuid = ids.parse(Kind.CUSTOMER, id)
         row = None if uuid is None else await info.context.loaders.customer.load(uuid)
         return not_found("customer") if row is None else Customer.from_row(row)
+
+    @fields.field(
+        "A settlement with its items. A customer token sees none (NotFoundError), as for "
+        "another merchant's."
+    )
+    async def settlement(
+        self,
+        info: strawberry.Info[Context],
+        id: strawberry.ID,  # noqa: A002  # the GraphQL name
+    ) -> SettlementResult:
+        uuid = ids.parse(Kind.SETTLEMENT, id)
+        found = None if uuid is None else await find_settlement(info.context, uuid)
+        return found if found is not None else not_found("settlement")
 
     @fields.field("Any object by its global id; null when not found.")
     async def node(self, info: strawberry.Info[Context], id: strawberry.ID) -> Node | None:  # noqa: A002

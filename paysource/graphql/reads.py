@@ -48,6 +48,8 @@ TRANSACTIONS = Listing(
     Kind.TRANSACTION, "SELECT t.* FROM transactions t", "t", "occurred_at", "t.customer_id"
 )
 MERCHANTS = Listing(Kind.MERCHANT, "SELECT m.* FROM merchants m", "m", "created_at", "NULL")
+# No customer column: `NULL = %s` selects nothing for a customer token.
+SETTLEMENTS = Listing(Kind.SETTLEMENT, "SELECT s.* FROM settlements s", "s", "created_at", "NULL")
 
 
 class Reads:
@@ -59,10 +61,15 @@ class Reads:
         # A merchant reads in its own cell; staff roles read across every cell.
         self._cells = [router.for_merchant(merchant_id)] if merchant_id else router.all()
         self._directory = router.directory
+        self._router = router
 
     @property
     def cells(self) -> list[Cell]:
         return list(self._cells)
+
+    def cell_of(self, merchant_id: UUID) -> Cell:
+        """The cell of a merchant whose row the caller was already allowed to see."""
+        return self._router.for_merchant(merchant_id)
 
     async def _everywhere(self, query: str, params: Sequence[Any]) -> list[list[Row]]:
         return list(await asyncio.gather(*(self.db.fetch(c, query, params) for c in self._cells)))

@@ -16,6 +16,7 @@ from paysource.graphql.errors import (
 from paysource.graphql.types.customer import Customer
 from paysource.graphql.types.payment import Payment
 from paysource.graphql.types.refund import Refund
+from paysource.graphql.types.settlement import Settlement
 
 
 @strawberry.type(description="A payment as the command left it.")
@@ -34,6 +35,7 @@ class RefundPayload:
 
 PaymentResult = Annotated[Payment | NotFoundError, strawberry.union("PaymentResult")]
 CustomerResult = Annotated[Customer | NotFoundError, strawberry.union("CustomerResult")]
+SettlementResult = Annotated[Settlement | NotFoundError, strawberry.union("SettlementResult")]
 PaymentMutationResult = Annotated[
     PaymentPayload
     | NotFoundError

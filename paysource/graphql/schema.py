@@ -19,6 +19,7 @@ from paysource.graphql.types.customer import Customer
 from paysource.graphql.types.merchant import Merchant
 from paysource.graphql.types.payment import Payment
 from paysource.graphql.types.refund import Refund
+from paysource.graphql.types.settlement import Settlement
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def build_schema(*, development: bool) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         # Node implementations are reached only through `node(id)`; list them.
-        types=[Payment, Customer, Refund, Merchant],
+        types=[Payment, Customer, Refund, Merchant, Settlement],
         extensions=extensions(development=development),
         config=StrawberryConfig(
             scalar_map={MinorUnits: MINOR_UNITS},

@@ -20,7 +20,7 @@ from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
 from paysource.localservices import LocalPostgres, LocalRedis
 from paysource.worker import Worker
-from tests.conftest import ADMIN_KEY, TEMPLATE
+from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
 from tests.helpers import Api, admin, bearer, drain, live_server, new_key
 
 REUSED = "https://paysource.dev/problems/idempotency_key_reused"
@@ -35,6 +35,7 @@ def container(postgres: LocalPostgres, template_url: str, redis_url: str) -> Ite
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     settings = Settings(
         env=Mode.TEST,
+        webhook=TEST_WEBHOOK,
         admin_key=ADMIN_KEY,
         database_url=postgres.url.rsplit("/", 1)[0] + f"/{name}",
         redis_url=redis_url,

@@ -22,7 +22,7 @@ from paysource.api.app import create_app
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
 from paysource.localservices import LocalPostgres, LocalRedis
-from tests.conftest import ADMIN_KEY, TEMPLATE
+from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
 from tests.helpers import Api, admin, drain, new_key
 
 UNKNOWN_HEX = "0" * 31 + "1"
@@ -37,6 +37,7 @@ def container(postgres: LocalPostgres, template_url: str, redis_url: str) -> Ite
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     settings = Settings(
         env=Mode.TEST,
+        webhook=TEST_WEBHOOK,
         admin_key=ADMIN_KEY,
         database_url=postgres.url.rsplit("/", 1)[0] + f"/{name}",
         redis_url=redis_url,

@@ -20,12 +20,12 @@ from paysource.bootstrap import Container
 from paysource.config import Settings
 from paysource.localservices import free_port, port_accepts
 from paysource.projections.catalog import PROJECTIONS
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, TEST_ENVIRONMENT
 
 
 def env_for(settings: Settings | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSOURCE_")}
-    env.update({"PAYSOURCE_ENV": "test", "PAYSOURCE_ADMIN_KEY": ADMIN_KEY})
+    env.update(TEST_ENVIRONMENT)
     if settings is not None:
         assert settings.database_url
         assert settings.redis_url

@@ -13,7 +13,7 @@ from paysource.api.routes import tokens
 from paysource.bootstrap import Container
 from paysource.config import Mode, Settings
 from paysource.graphql import mount_graphql
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, TEST_WEBHOOK
 
 
 @pytest.fixture
@@ -22,6 +22,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
     getting in the way of tests that send hundreds of requests a second."""
     return Settings(
         env=Mode.TEST,
+        webhook=TEST_WEBHOOK,
         admin_key=ADMIN_KEY,
         database_url=database_url,
         redis_url=redis_url,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.application.settlements import PayoutProcessor, PayoutRetry
 from paysource.bootstrap import Container
 from tests.helpers import Api, admin, bearer, drain, new_key
 
@@ -99,4 +102,23 @@ def _merchant_id(api: Api) -> str:
     # The merchant's id is on everything it owns; a throwaway customer shows it.
     response = api.post("/v1/customers", {"name": "Probe"})
     value: str = response.json()["merchant"]
+    return value
+
+
+def settle(client: httpx.Client, container: Container, merchant: str) -> str:
+    """Close the merchant's USD settlement of everything up to now (REST, as finance
+    would), run the payout worker against the simulated bank, and project the result;
+    the settlement's id."""
+    until = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    body = {"merchant": merchant, "currency": "USD", "until": until}
+    response = admin(client).post("/v1/settlements", body)
+    assert response.status_code == 201, response.text
+    drain(container)
+    for cell in container.router.all():
+        payouts = PayoutProcessor(
+            cell.store, container.bank, container.clock, retry=PayoutRetry(2, 0.01)
+        )
+        run_until_caught_up(Follower(cell.store, payouts, wakeup=Wakeup()))
+    drain(container)
+    value: str = response.json()["id"]
     return value

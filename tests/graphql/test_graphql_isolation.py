@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
 from paysource.localservices import LocalPostgres, LocalRedis
-from tests.conftest import ADMIN_KEY, TEMPLATE
+from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
 from tests.graphql.conftest import graphql_app
-from tests.graphql.helpers import Gql, Shop, open_shop, token
+from tests.graphql.helpers import Gql, Shop, open_shop, settle, token
 
 PREFIX = {
     "merchant": "mer",
@@ -30,6 +30,7 @@ PREFIX = {
     "held": "pay",
     "bob_payment": "pay",
     "refund": "re",
+    "settlement": "stl",
 }
 READS = {
     "pay": [
@@ -47,6 +48,11 @@ READS = {
     ],
     "re": ["query($id: ID!) { node(id: $id) { id } }"],
     "mer": ["query($id: ID!) { node(id: $id) { id } }"],
+    "stl": [
+        "query($id: ID!) { settlement(id: $id) { __typename ... on Error { code message }"
+        " ... on Settlement { id status net { amountMinor } items { payment { id } } } } }",
+        "query($id: ID!) { node(id: $id) { id } }",
+    ],
 }
 RESULT = "__typename ... on Error { code message } ... on PaymentPayload { payment { id } }"
 MUTATIONS = {
@@ -70,6 +76,12 @@ class World:
     a: Shop
     b: Shop
     callers: dict[str, Gql]
+    a_settlement: str
+    b_settlement: str
+
+    @property
+    def b_ids(self) -> dict[str, str]:
+        return {**self.b.ids, "settlement": self.b_settlement}
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +99,7 @@ def container(postgres: LocalPostgres, template_url: str, redis_url: str) -> Ite
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     settings = Settings(
         env=Mode.TEST,
+        webhook=TEST_WEBHOOK,
         admin_key=ADMIN_KEY,
         database_url=postgres.url.rsplit("/", 1)[0] + f"/{name}",
         redis_url=redis_url,
@@ -119,7 +132,10 @@ def world(client: TestClient, container: Container) -> World:
         "a_token": Gql(client, token(a.api)),
         "a_customer_token": Gql(client, token(a.api, customer=a.customer)),
     }
-    return World(a, b, callers)
+    # Settled and paid out: A's callers must not see B's settlement either.
+    a_settlement = settle(client, container, a.merchant)
+    b_settlement = settle(client, container, b.merchant)
+    return World(a, b, callers, a_settlement, b_settlement)
 
 
 def _unknown(prefix: str) -> str:
@@ -145,7 +161,7 @@ def test_another_merchants_id_answers_exactly_like_an_unknown_one(
     world: World, caller: str, target: str, query: str
 ) -> None:
     gql = world.callers[caller]
-    b_id = world.b.ids[target]
+    b_id = world.b_ids[target]
     unknown = _unknown(PREFIX[target])
     assert _answer(gql, query, b_id) == _answer(gql, query, unknown)
 
@@ -153,11 +169,12 @@ def test_another_merchants_id_answers_exactly_like_an_unknown_one(
 def test_a_customer_token_sees_its_customer_only(world: World) -> None:
     gql = world.callers["a_customer_token"]
     a = world.a
-    for other in (a.other_customer, a.bob_payment):
+    for other in (a.other_customer, a.bob_payment, world.a_settlement):
         assert gql("query($id: ID!) { node(id: $id) { id } }", id=other) == {"node": None}
     data = gql(
         "{ viewer { role customer { id } balances { currency } dailyVolume { date }"
-        " payments { nodes { id } } customers { nodes { id } } refunds { nodes { id } } } }"
+        " payments { nodes { id } } customers { nodes { id } } refunds { nodes { id } }"
+        " settlements { nodes { id } } } }"
     )["viewer"]
     assert data["role"] == "CUSTOMER"
     assert data["customer"] == {"id": a.customer}
@@ -166,6 +183,7 @@ def test_a_customer_token_sees_its_customer_only(world: World) -> None:
     assert {p["id"] for p in data["payments"]["nodes"]} == {a.captured, a.held}
     assert data["customers"]["nodes"] == [{"id": a.customer}]
     assert data["refunds"]["nodes"] == [{"id": a.refund}]
+    assert data["settlements"]["nodes"] == []  # the merchant's business, not its customers'
 
 
 def test_a_customer_token_changes_nothing_even_its_own(world: World) -> None:
@@ -178,10 +196,12 @@ def test_lists_of_a_hold_nothing_of_b(world: World) -> None:
     data = world.callers["a_key"](
         "{ viewer { payments(first: 100) { nodes { id customer { id } refunds { id } } }"
         " customers(first: 100) { nodes { id transactions { nodes { payment { id } } } } }"
-        " refunds(first: 100) { nodes { id payment { id } } } } }"
+        " refunds(first: 100) { nodes { id payment { id } } }"
+        " settlements(first: 100) { nodes { id items { payment { id } refund { id } } } } } }"
     )
+    assert data["viewer"]["settlements"]["nodes"][0]["id"] == world.a_settlement
     text = str(data)
-    for b_id in world.b.ids.values():
+    for b_id in world.b_ids.values():
         assert b_id not in text
 
 

@@ -28,7 +28,6 @@ from paysource.application.webhook_queue import DeliveryQueue
 from paysource.application.webhook_settings import WebhookSettings
 from paysource.application.webhook_wiring import Webhooks
 from paysource.bootstrap import Container
-from paysource.config import Mode
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
@@ -43,7 +42,6 @@ SIGNING_KEY = "test-webhook-signing-key-0123456789abcdef"
 def webhook_settings(**overrides: Any) -> WebhookSettings:
     """Short backoffs, local receivers allowed."""
     values: dict[str, Any] = {
-        "env": Mode.TEST,
         "signing_key": SIGNING_KEY,
         "allow_private_networks": True,
         "retry_base_delay_s": 0.05,

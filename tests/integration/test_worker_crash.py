@@ -30,7 +30,7 @@ from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment
-from tests.conftest import ADMIN_KEY
+from tests.conftest import TEST_ENVIRONMENT
 
 TOKENS = ["tok_visa"] * 6 + ["tok_mastercard", "tok_decline", "tok_insufficient_funds", "tok_risk"]
 
@@ -40,8 +40,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
     assert settings.redis_url
     return {
         **os.environ,
-        "PAYSOURCE_ENV": "test",
-        "PAYSOURCE_ADMIN_KEY": ADMIN_KEY,
+        **TEST_ENVIRONMENT,
         "PAYSOURCE_DATABASE_URL": settings.database_url,
         "PAYSOURCE_REDIS_URL": settings.redis_url,
         "PAYSOURCE_ACQUIRER_LATENCY_MS": "3",

@@ -27,7 +27,7 @@ from paysource.domain.payment import CaptureMethod, Payment
 from paysource.localservices import LocalPostgres
 from paysource.projections.catalog import PROJECTIONS
 from paysource.projections.maintenance import verify
-from tests.conftest import ADMIN_KEY, TEMPLATE
+from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
 from tests.helpers import drain
 
 _databases = itertools.count()
@@ -55,6 +55,7 @@ def fresh_container(postgres: LocalPostgres, redis_url: str) -> Iterator[Contain
     container = build_container(
         Settings(
             env=Mode.TEST,
+            webhook=TEST_WEBHOOK,
             admin_key=ADMIN_KEY,
             database_url=postgres.url.rsplit("/", 1)[0] + f"/{name}",
             redis_url=redis_url,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from paysource.application.webhook_settings import WebhookSettings
 from paysource.config import DEVELOPMENT_ADMIN_KEY, Mode, Settings
 
 STRONG_KEY = "k" * 40
+STRONG_WEBHOOK = WebhookSettings(signing_key="w" * 40)
 
 
 def test_development_mode_runs_with_safe_local_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,12 +36,13 @@ def test_a_short_admin_key_is_refused_outside_development() -> None:
 
 def test_production_requires_explicit_database_and_redis() -> None:
     with pytest.raises(ValidationError, match="required in production"):
-        Settings(env=Mode.PRODUCTION, admin_key=STRONG_KEY)
+        Settings(env=Mode.PRODUCTION, admin_key=STRONG_KEY, webhook=STRONG_WEBHOOK)
 
     settings = Settings(
         env=Mode.PRODUCTION,
         admin_key=STRONG_KEY,
         jwt_secret=STRONG_KEY,
+        webhook=STRONG_WEBHOOK,
         database_url="postgresql://db/paysource",
         redis_url="redis://cache:6379/0",
     )
@@ -51,6 +54,7 @@ def test_production_requires_a_jwt_secret() -> None:
         Settings(
             env=Mode.PRODUCTION,
             admin_key=STRONG_KEY,
+            webhook=STRONG_WEBHOOK,
             database_url="postgresql://db/paysource",
             redis_url="redis://cache:6379/0",
         )

@@ -14,7 +14,7 @@ from paysource.api.ids import Kind
 from paysource.graphql import fields, ids
 from paysource.graphql.pagination import DEFAULT_FIRST, decode_cursor, page_size
 from paysource.graphql.policy import Access
-from paysource.graphql.reads import CUSTOMERS, PAYMENTS, REFUNDS, Listing
+from paysource.graphql.reads import CUSTOMERS, PAYMENTS, REFUNDS, SETTLEMENTS, Listing
 from paysource.graphql.types.balance import Balance, per_currency
 from paysource.graphql.types.connection import Connection
 from paysource.graphql.types.customer import Customer
@@ -22,6 +22,7 @@ from paysource.graphql.types.daily_volume import DailyVolume
 from paysource.graphql.types.merchant import Merchant
 from paysource.graphql.types.payment import Payment, PaymentStatus
 from paysource.graphql.types.refund import Refund
+from paysource.graphql.types.settlement import Settlement, SettlementStatus
 
 MAX_VOLUME_DAYS = 366
 T = TypeVar("T")
@@ -40,6 +41,11 @@ class ViewerRole(Enum):
 class PaymentFilter:
     status: PaymentStatus | None = None
     customer: strawberry.ID | None = None
+
+
+@strawberry.input
+class SettlementFilter:
+    status: SettlementStatus | None = None
 
 
 @strawberry.type(description="Who is calling. Lists hold only what the caller may see.")
@@ -107,6 +113,23 @@ class Viewer:
     ) -> Connection[Refund]:
         return await _page(
             info, REFUNDS, first=first, after=after, filters={}, build=Refund.from_row
+        )
+
+    @fields.field(
+        "Newest first: the merchant's own, every merchant's for staff, none for customer tokens."
+    )
+    async def settlements(
+        self,
+        info: strawberry.Info,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+        filter: SettlementFilter | None = None,  # noqa: A002  # the GraphQL name
+    ) -> Connection[Settlement]:
+        filters: dict[str, Any] = {}
+        if filter is not None and filter.status is not None:
+            filters["status"] = filter.status.value
+        return await _page(
+            info, SETTLEMENTS, first=first, after=after, filters=filters, build=Settlement.from_row
         )
 
     @fields.field("Per UTC day and currency, newest day first (≤ 366 days).")

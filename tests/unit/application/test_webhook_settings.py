@@ -8,11 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from paysource.application.webhook_settings import DEVELOPMENT_SIGNING_KEY, WebhookSettings
-from paysource.config import Mode
+from paysource.config import Mode, Settings
 
 STRONG_KEY = "w" * 40
 NAMES = (
     "PAYSOURCE_ENV",
+    "PAYSOURCE_ADMIN_KEY",
+    "PAYSOURCE_JWT_SECRET",
     "PAYSOURCE_WEBHOOK_SIGNING_KEY",
     "PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS",
     "PAYSOURCE_WEBHOOK_RETRY_BUDGET",
@@ -26,7 +28,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_development_defaults_retry_for_three_days_and_refuse_private_networks() -> None:
-    settings = WebhookSettings()
+    settings = Settings().webhook
 
     assert settings.signing_key.get_secret_value() == DEVELOPMENT_SIGNING_KEY
     assert settings.allow_private_networks is False
@@ -40,17 +42,23 @@ def test_settings_come_from_paysource_webhook_variables(monkeypatch: pytest.Monk
     monkeypatch.setenv("PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
     monkeypatch.setenv("PAYSOURCE_WEBHOOK_RETRY_BUDGET", "PT1H")
 
-    settings = WebhookSettings()
+    settings = Settings(admin_key=STRONG_KEY)
 
     assert settings.env is Mode.TEST
-    assert settings.allow_private_networks is True
-    assert settings.retry_schedule.budget == timedelta(hours=1)
+    assert settings.webhook.allow_private_networks is True
+    assert settings.webhook.retry_schedule.budget == timedelta(hours=1)
 
 
 @pytest.mark.parametrize("mode", [Mode.TEST, Mode.PRODUCTION])
 def test_the_development_signing_key_is_refused_outside_development(mode: Mode) -> None:
-    with pytest.raises(ValidationError, match="development default"):
-        WebhookSettings(env=mode)
+    with pytest.raises(ValidationError, match="WEBHOOK_SIGNING_KEY is the development default"):
+        Settings(
+            env=mode,
+            admin_key=STRONG_KEY,
+            jwt_secret=STRONG_KEY,
+            database_url="postgresql://db/p",
+            redis_url="redis://r",
+        )
 
 
 def test_a_short_signing_key_is_refused() -> None:
@@ -60,7 +68,14 @@ def test_a_short_signing_key_is_refused() -> None:
 
 def test_private_networks_are_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="refused in production"):
-        WebhookSettings(env=Mode.PRODUCTION, signing_key=STRONG_KEY, allow_private_networks=True)
+        Settings(
+            env=Mode.PRODUCTION,
+            admin_key=STRONG_KEY,
+            jwt_secret=STRONG_KEY,
+            database_url="postgresql://db/p",
+            redis_url="redis://r",
+            webhook=WebhookSettings(signing_key=STRONG_KEY, allow_private_networks=True),
+        )
 
 
 def test_a_lease_shorter_than_one_attempt_is_refused() -> None:
