@@ -74,10 +74,15 @@ class UnitOfWork:
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._loaded: dict[UUID, PaysourceAggregate | None] = {}
+        self._locks: dict[UUID, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        # One lock per aggregate, not one for all: a load is a database round trip,
+        # and the threads of a batch (different payments) must not queue behind it.
         with self._lock:
+            lock = self._locks.setdefault(aggregate_id, threading.Lock())
+        with lock:
             if aggregate_id not in self._loaded:
                 self._loaded[aggregate_id] = self._store.get(aggregate_id, kind)
             found = self._loaded[aggregate_id]
