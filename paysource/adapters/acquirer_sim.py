@@ -9,6 +9,11 @@ test token decides the answer:
     tok_insufficient_funds     declined: insufficient_funds
     tok_timeout                never answers in time (AcquirerTimeout)
     tok_refund_fail            approved, but its refunds fail: refund_declined
+    tok_auth_lost              authorized, but the answer is lost (AcquirerTimeout)
+    tok_refund_lost            approved; its refunds are made, but the answers are lost
+
+An operation cancelled after timeouts (`resolve_*` found nothing) is refused if it
+arrives late, as an acquirer does when asked to cancel an idempotency key.
 
 Operations are kept in Postgres (schema `acquirer_sim`) when a database URL is given,
 so tests can count them across worker processes, even ones killed with -9; or in
@@ -37,6 +42,9 @@ DECLINES = {"tok_decline": "card_declined", "tok_insufficient_funds": "insuffici
 # Test tokens, not secrets.
 TIMEOUT_TOKEN = "tok_timeout"  # noqa: S105
 REFUND_FAIL_TOKEN = "tok_refund_fail"  # noqa: S105
+AUTH_LOST_TOKEN = "tok_auth_lost"  # noqa: S105
+REFUND_LOST_TOKEN = "tok_refund_lost"  # noqa: S105
+CANCELLED = {"cancelled": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +196,17 @@ class SimulatedAcquirer:
                 result,
             )
         )
-        return AuthorizationResult(
-            approved=bool(stored.result["approved"]),
-            reference=stored.reference,
-            authorization_code=str(stored.result.get("authorization_code", "")),
-            decline_code=str(stored.result.get("decline_code", "")),
-            message=str(stored.result.get("message", "")),
-        )
+        if card.token == AUTH_LOST_TOKEN and not stored.result.get("cancelled"):
+            raise AcquirerTimeout("the simulated acquirer authorized, but the answer was lost")
+        return _authorization_result(stored)
+
+    def resolve_authorization(self, *, idempotency_key: str) -> AuthorizationResult | None:
+        stored = self.ledger.once(Operation(idempotency_key, "authorize", "", "", 0, CANCELLED))
+        return None if stored.result.get("cancelled") else _authorization_result(stored)
+
+    def resolve_refund(self, *, idempotency_key: str) -> RefundResult | None:
+        stored = self.ledger.once(Operation(idempotency_key, "refund", "", "", 0, CANCELLED))
+        return None if stored.result.get("cancelled") else _refund_result(stored)
 
     def capture(self, *, idempotency_key: str, reference: str, amount: Money) -> None:
         self._wait()
@@ -247,14 +259,14 @@ class SimulatedAcquirer:
                 result | {"refund_reference": f"simre_{secrets.token_hex(12)}"},
             )
         )
-        return RefundResult(
-            succeeded=bool(stored.result["succeeded"]),
-            reference=str(stored.result.get("refund_reference", "")),
-            failure_code=str(stored.result.get("failure_code", "")),
-        )
+        if token == REFUND_LOST_TOKEN:
+            raise AcquirerTimeout("the simulated acquirer refunded, but the answer was lost")
+        return _refund_result(stored)
 
     def operations(self, payment_id: UUID) -> list[Operation]:
-        return self.ledger.operations(str(payment_id))
+        return [
+            op for op in self.ledger.operations(str(payment_id)) if not op.result.get("cancelled")
+        ]
 
     def _authorization(self, reference: str) -> Operation:
         found = self.ledger.find(reference=reference, kind="authorize")
@@ -265,3 +277,25 @@ class SimulatedAcquirer:
     def _wait(self) -> None:
         if self.latency_s > 0:
             time.sleep(self.latency_s)
+
+
+def _authorization_result(stored: Operation) -> AuthorizationResult:
+    if stored.result.get("cancelled"):
+        return AuthorizationResult(approved=False, decline_code="cancelled", message="cancelled")
+    return AuthorizationResult(
+        approved=bool(stored.result["approved"]),
+        reference=stored.reference,
+        authorization_code=str(stored.result.get("authorization_code", "")),
+        decline_code=str(stored.result.get("decline_code", "")),
+        message=str(stored.result.get("message", "")),
+    )
+
+
+def _refund_result(stored: Operation) -> RefundResult:
+    if stored.result.get("cancelled"):
+        return RefundResult(succeeded=False, failure_code="cancelled")
+    return RefundResult(
+        succeeded=bool(stored.result["succeeded"]),
+        reference=str(stored.result.get("refund_reference", "")),
+        failure_code=str(stored.result.get("failure_code", "")),
+    )

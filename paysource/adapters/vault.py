@@ -17,6 +17,8 @@ TEST_CARDS: dict[str, tuple[str, str, str]] = {
     "tok_risk": ("visa", "410000", "0019"),
     "tok_timeout": ("visa", "400000", "0077"),
     "tok_refund_fail": ("visa", "400000", "5126"),
+    "tok_auth_lost": ("visa", "400000", "3220"),
+    "tok_refund_lost": ("visa", "400000", "4321"),
 }
 
 

@@ -11,6 +11,7 @@ from typing import Protocol
 from uuid import UUID
 
 from paysource.domain.card import CardDetails
+from paysource.domain.fees import FeeSchedule
 from paysource.domain.money import Money
 
 
@@ -61,6 +62,18 @@ class Acquirer(Protocol):
     def void(self, *, idempotency_key: str, reference: str) -> None: ...
 
     def refund(self, *, idempotency_key: str, reference: str, amount: Money) -> RefundResult: ...
+
+    # After timeouts we do not know whether the acquirer acted. These ask; when it did
+    # not, the acquirer cancels the key (a late arrival is refused) and they return None.
+    def resolve_authorization(self, *, idempotency_key: str) -> AuthorizationResult | None: ...
+
+    def resolve_refund(self, *, idempotency_key: str) -> RefundResult | None: ...
+
+
+class FeeLookup(Protocol):
+    """A merchant's current fee schedule (from the directory of merchants)."""
+
+    def __call__(self, merchant_id: UUID) -> FeeSchedule: ...
 
 
 class RecentPayments(Protocol):

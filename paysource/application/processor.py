@@ -214,20 +214,24 @@ class PaymentProcessor:
             payment.capture(None, merchant.fees, meta)
 
     def _authorize(self, payment: Payment) -> AuthorizationResult:
+        key = f"{payment.id}:authorize"
         try:
             return self._retry.call(
                 lambda: self._acquirer.authorize(
-                    idempotency_key=f"{payment.id}:authorize",
+                    idempotency_key=key,
                     payment_id=payment.id,
                     amount=payment.amount,
                     card=payment.card,
                 )
             )
         except AcquirerError:
-            return AuthorizationResult(
+            # No answer is not a decline: the acquirer may have authorized. Ask, and
+            # decline only once it has cancelled the key (no hold can appear later).
+            known = self._acquirer.resolve_authorization(idempotency_key=key)
+            return known or AuthorizationResult(
                 approved=False,
                 decline_code=TIMEOUT_DECLINE_CODE,
-                message="the acquirer did not answer; the card was not charged",
+                message="the acquirer did not answer; the authorization was cancelled",
             )
 
     def _on_captured(self, event: Payment.Captured, uow: UnitOfWork) -> None:
@@ -271,7 +275,10 @@ class PaymentProcessor:
                 )
             )
         except AcquirerError:
-            result = RefundResult(succeeded=False, failure_code=TIMEOUT_DECLINE_CODE)
+            # Unknown, not failed: a refund made but unanswered must not be released
+            # (the merchant would refund again). Fail only once the key is cancelled.
+            known = self._acquirer.resolve_refund(idempotency_key=f"{refund.id}:refund")
+            result = known or RefundResult(succeeded=False, failure_code=TIMEOUT_DECLINE_CODE)
         if result.succeeded:
             refund.succeed(payment, acquirer_reference=result.reference, meta=meta)
         else:

@@ -197,3 +197,78 @@ def test_uncaptured_holds_expire_after_the_ttl_and_not_before(
     )
     run(store, processor)
     assert Counter(op.kind for op in acquirer.operations(payment_id)) == {"authorize": 1, "void": 1}
+
+
+def test_an_authorization_whose_answer_is_lost_is_found_and_captured_once(
+    payments: PaymentService,
+    processor: PaymentProcessor,
+    store: EventStore,
+    acquirer: SimulatedAcquirer,
+    merchant_id: UUID,
+) -> None:
+    payment_id = create(
+        payments, merchant_id, "k", source="tok_auth_lost", capture_method=CaptureMethod.AUTOMATIC
+    ).value.id
+
+    run(store, processor)
+
+    payment = payments.get_payment(merchant_id=merchant_id, payment_id=payment_id)
+    assert payment.status is PaymentStatus.SUCCEEDED
+    assert Counter(op.kind for op in acquirer.operations(payment_id)) == {
+        "authorize": 1,
+        "capture": 1,
+    }
+
+
+def test_a_timed_out_authorization_is_cancelled_at_the_acquirer_so_no_hold_appears_later(
+    payments: PaymentService,
+    processor: PaymentProcessor,
+    store: EventStore,
+    acquirer: SimulatedAcquirer,
+    merchant_id: UUID,
+) -> None:
+    payment = create(payments, merchant_id, "k", source="tok_timeout").value
+    run(store, processor)
+
+    late = acquirer.authorize(
+        idempotency_key=f"{payment.id}:authorize",
+        payment_id=payment.id,
+        amount=payment.amount,
+        card=payment.card.__class__("tok_visa", "visa", "424242", "4242"),
+    )
+
+    assert late.approved is False
+    assert acquirer.operations(payment.id) == []
+
+
+def test_a_refund_whose_answer_is_lost_is_found_succeeded_not_released(
+    payments: PaymentService,
+    refunds: RefundService,
+    processor: PaymentProcessor,
+    store: EventStore,
+    acquirer: SimulatedAcquirer,
+    merchant_id: UUID,
+) -> None:
+    payment_id = create(
+        payments, merchant_id, "k", source="tok_refund_lost", capture_method=CaptureMethod.AUTOMATIC
+    ).value.id
+    run(store, processor)
+    refund = refunds.create_refund(
+        merchant_id=merchant_id,
+        payment_id=payment_id,
+        amount=Money(400, "USD"),
+        reason=None,
+        idempotency_key="r",
+        request_hash="r",
+        meta=merchant_meta(merchant_id, "r"),
+    ).value
+
+    run(store, processor)
+
+    assert refunds.get_refund(merchant_id=merchant_id, refund_id=refund.id).status is (
+        RefundStatus.SUCCEEDED
+    )
+    payment = payments.get_payment(merchant_id=merchant_id, payment_id=payment_id)
+    assert (payment.amount_refunded, payment.amount_refundable) == (400, 600)
+    made = [op for op in acquirer.operations(payment_id) if op.kind == "refund"]
+    assert [op.amount_minor for op in made] == [400]
