@@ -320,6 +320,7 @@ def cmd_report_statement(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_settle(settings: Settings, args: argparse.Namespace) -> None:
     from paysource.api import representations as rep  # noqa: PLC0415
+    from paysource.application.settlements import check_cutoff  # noqa: PLC0415
     from paysource.domain.meta import ActorKind, Meta  # noqa: PLC0415
 
     merchant_id = _report_merchant(args.merchant)
@@ -330,7 +331,7 @@ def cmd_settle(settings: Settings, args: argparse.Namespace) -> None:
         outcome = cell.settlements.close(
             merchant_id=merchant_id,
             currency=args.currency.upper(),
-            until=args.until,
+            until=check_cutoff(args.until, container.clock.now()),
             meta=Meta(ActorKind.ADMIN, "cli"),
         )
     if outcome.replayed:

@@ -8,10 +8,11 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
-from paysource.application.errors import InvalidSource, NotFound
+from paysource.application.errors import ApplicationError, InvalidSource, NotFound
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.ports import CardVault
 from paysource.application.store import EventStore
+from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.idempotency import IdempotencyRecord, claim_id
 from paysource.domain.merchant import Merchant
@@ -45,11 +46,20 @@ class PaymentService:
         """Record the payment as `processing`; the worker authorizes it."""
 
         def attempt() -> Outcome[Payment]:
-            card = self._vault.describe(source)
-            if card is None:
-                raise InvalidSource("source is not a known card token", field="source")
-            if customer_id is not None:
-                self._customer(merchant_id, customer_id)
+            try:
+                card = self._check_references(merchant_id, source, customer_id)
+            except ApplicationError:
+                # Writing the claim is the usual check, but a retry of a payment made
+                # earlier may no longer validate (a single-use token, spent): replay it.
+                earlier = self._claims.replay(
+                    merchant_id=merchant_id,
+                    key=idempotency_key,
+                    request_hash=request_hash,
+                    kind=Payment,
+                )
+                if earlier is not None:
+                    return earlier
+                raise
             payment = Payment.create(
                 payment_id=claim_id(merchant_id, idempotency_key),
                 merchant_id=merchant_id,
@@ -173,6 +183,16 @@ class PaymentService:
                 return payment
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.2)
+
+    def _check_references(
+        self, merchant_id: UUID, source: str, customer_id: UUID | None
+    ) -> CardDetails:
+        card = self._vault.describe(source)
+        if card is None:
+            raise InvalidSource("source is not a known card token", field="source")
+        if customer_id is not None:
+            self._customer(merchant_id, customer_id)
+        return card
 
     def _customer(self, merchant_id: UUID, customer_id: UUID) -> Customer:
         customer = self._store.get(customer_id, Customer)

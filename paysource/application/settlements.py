@@ -26,8 +26,9 @@ from paysource.application.idempotency import Outcome, with_conflict_retries
 from paysource.application.ports import Clock
 from paysource.application.processor import UnitOfWork
 from paysource.application.store import EventStore
+from paysource.domain.errors import InvalidValue
 from paysource.domain.meta import Meta
-from paysource.domain.money import Money
+from paysource.domain.money import MAX_AMOUNT_MINOR, Money
 from paysource.domain.schedule import DailySchedule
 from paysource.domain.settlement import (
     Item,
@@ -45,6 +46,15 @@ MAX_ITEMS_PER_SETTLEMENT = 10_000
 
 class NothingToSettle(ApplicationError):
     code = "nothing_to_settle"
+
+
+def check_cutoff(until: datetime, now: datetime) -> datetime:
+    """A cut-off must be a moment that has passed: items after it are not known yet."""
+    if until.tzinfo is None:
+        raise InvalidValue("the cut-off must have a time zone", field="until")
+    if until > now:
+        raise InvalidValue("the cut-off is in the future", field="until")
+    return until
 
 
 class WaitingItems(Protocol):
@@ -93,10 +103,14 @@ class SettlementService:
         The read model nominates; the claims decide: an item another settlement holds
         (the read model lagging) is left out, and a concurrent claim conflicts on save.
         """
-        items, claims = [], []
+        items, claims, gross = [], [], 0
         for item in self._items.waiting_items(
             merchant_id=merchant_id, currency=currency, until=until, limit=MAX_ITEMS_PER_SETTLEMENT
         ):
+            if item.kind is ItemKind.CAPTURE:
+                gross += item.amount_minor
+                if gross > MAX_AMOUNT_MINOR:
+                    break  # the rest waits for the next settlement: a payout stays Money
             claim = self._store.get(item.claim_id, ItemClaim)
             if claim is None:
                 claim = ItemClaim.first_claim(item, settlement, meta)

@@ -13,7 +13,7 @@ concurrency — not a check-then-act — keeps an item in exactly one settlement
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid5
@@ -89,7 +89,9 @@ class Item:
 def settlement_id(merchant_id: UUID, currency: str, cutoff: datetime) -> UUID:
     """One settlement per merchant, currency and cut-off: two runs for the same cut-off
     write version 1 of the same aggregate, and only one of them can."""
-    return uuid5(_SETTLEMENT_NAMESPACE, f"{merchant_id}:{currency}:{cutoff.isoformat()}")
+    # The same instant written in two zones is one cut-off.
+    instant = cutoff.astimezone(UTC).isoformat()
+    return uuid5(_SETTLEMENT_NAMESPACE, f"{merchant_id}:{currency}:{instant}")
 
 
 def claim_id(kind: ItemKind, ref_id: UUID) -> UUID:
@@ -170,7 +172,7 @@ class Settlement(PaysourceAggregate):
             meta=meta,
             merchant_id=merchant_id,
             currency=check_currency(currency),
-            cutoff=cutoff,
+            cutoff=cutoff.astimezone(UTC),
         )
 
     def check_status(self, expected: SettlementStatus, action: str) -> None:

@@ -138,7 +138,10 @@ class LedgerView(View):
         `since` and before `until` (two separate sums, so a statement can reconcile),
         and the posted lines in [since, until), oldest first."""
         account = ledger.Account.balance(merchant_id).name
-        with self.datastore.cursor() as curs:
+        with self.datastore.transaction() as curs:
+            # One snapshot for the three reads, or a batch committing between them
+            # would make a correct ledger look as if it did not reconcile.
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             opening, closing = (
                 {
                     row["currency"]: int(row["balance"])

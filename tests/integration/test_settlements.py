@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
 import pytest
@@ -269,7 +269,7 @@ def test_settlements_are_merchant_scoped_and_closed_only_by_staff(
     body = {
         "merchant": acme.get("/v1/balance").json()["merchant"],
         "currency": "USD",
-        "until": later().isoformat(),
+        "until": datetime.now(UTC).isoformat(),
     }
 
     refused = acme.post("/v1/settlements", body)
@@ -289,3 +289,42 @@ def test_settlements_are_merchant_scoped_and_closed_only_by_staff(
     assert other.get(f"/v1/settlements/{settlement}").status_code == 404
     assert [s["id"] for s in acme.get("/v1/settlements").json()["data"]] == [settlement]
     assert other.get("/v1/settlements").json()["data"] == []
+
+
+def test_a_cut_off_in_the_future_is_refused_and_one_instant_is_one_settlement(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    acme = admin(client).merchant("Acme")
+    acme.pay(1_000)
+    drain(container)
+    merchant = acme.get("/v1/balance").json()["merchant"]
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    future = {
+        "merchant": merchant,
+        "currency": "USD",
+        "until": (now + timedelta(hours=1)).isoformat(),
+    }
+
+    refused = client.post("/v1/settlements", json=future, headers=headers)
+    import time  # noqa: PLC0415
+
+    time.sleep(1.1)
+    in_utc = client.post(
+        "/v1/settlements",
+        json={"merchant": merchant, "currency": "USD", "until": now.isoformat()},
+        headers=headers,
+    )
+    in_paris = client.post(
+        "/v1/settlements",
+        json={
+            "merchant": merchant,
+            "currency": "USD",
+            "until": now.astimezone(timezone(timedelta(hours=1))).isoformat(),
+        },
+        headers=headers,
+    )
+
+    assert refused.status_code == 422
+    assert (in_utc.status_code, in_paris.status_code) == (201, 200)
+    assert in_utc.json()["id"] == in_paris.json()["id"]

@@ -14,6 +14,7 @@ from paysource.api.idempotency import Answer
 from paysource.api.ids import Kind, decode
 from paysource.api.routes.common import find, listing, respond
 from paysource.api.schemas import Body, Currency, ExternalId
+from paysource.application.settlements import check_cutoff
 from paysource.domain.api_key import Role
 from paysource.projections.settlements import MAX_PAGE
 
@@ -42,8 +43,9 @@ def close_settlement(body: SettlementIn, call: AnyCall) -> JSONResponse:
     merchant_id = decode(Kind.MERCHANT, body.merchant)
     call.container.merchants.get_merchant(merchant_id)
     cell = call.container.router.for_merchant(merchant_id)
+    until = check_cutoff(body.until, call.container.clock.now())
     outcome = cell.settlements.close(
-        merchant_id=merchant_id, currency=body.currency, until=body.until, meta=call.meta
+        merchant_id=merchant_id, currency=body.currency, until=until, meta=call.meta
     )
     status = 200 if outcome.replayed else 201
     return respond(Answer(status, rep.settlement(outcome.value), outcome.replayed))

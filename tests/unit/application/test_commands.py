@@ -159,3 +159,32 @@ def test_another_merchants_payment_is_not_found(
     with pytest.raises(NotFound):
         payments.get_payment(merchant_id=uuid4(), payment_id=payment.id)
     assert payments.get_payment(merchant_id=None, payment_id=payment.id).id == payment.id
+
+
+class SingleUseVault:
+    """A vault whose tokens work once, as many real vaults' do."""
+
+    def __init__(self) -> None:
+        self.spent: set[str] = set()
+
+    def describe(self, token: str) -> object:
+        if token in self.spent:
+            return None
+        self.spent.add(token)
+        from paysource.adapters.vault import TestCardVault  # noqa: PLC0415
+
+        return TestCardVault().describe(token)
+
+
+def test_a_retry_whose_token_is_spent_replays_the_payment_it_made(
+    store: EventStore, merchant_id: UUID
+) -> None:
+    payments = PaymentService(store, SingleUseVault())  # type: ignore[arg-type]
+    first = create(payments, merchant_id, "order-1")
+
+    again = create(payments, merchant_id, "order-1")
+
+    assert again.replayed is True
+    assert again.value.id == first.value.id
+    with pytest.raises(InvalidSource):
+        create(payments, merchant_id, "order-2")  # a new payment with a spent token
