@@ -8,12 +8,13 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
-from paysource.application.errors import ApplicationError, InvalidSource, NotFound
+from paysource.application.errors import InvalidSource, NotFound
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.ports import CardVault
 from paysource.application.store import EventStore
 from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
+from paysource.domain.errors import PaysourceError
 from paysource.domain.idempotency import IdempotencyRecord, claim_id
 from paysource.domain.merchant import Merchant
 from paysource.domain.meta import Meta
@@ -48,7 +49,7 @@ class PaymentService:
         def attempt() -> Outcome[Payment]:
             try:
                 card = self._check_references(merchant_id, source, customer_id)
-            except ApplicationError:
+            except PaysourceError:
                 # Writing the claim is the usual check, but a retry of a payment made
                 # earlier may no longer validate (a single-use token, spent): replay it.
                 earlier = self._claims.replay(
