@@ -21,9 +21,9 @@ from paysource.application.auth import Authenticator
 from paysource.application.bank import BankRail
 from paysource.application.customers import CustomerService
 from paysource.application.follower import Wakeup
-from paysource.application.merchants import MerchantService
+from paysource.application.merchants import MerchantFees, MerchantService
 from paysource.application.payments import PaymentService
-from paysource.application.ports import Acquirer, Clock
+from paysource.application.ports import Acquirer, Clock, FeeLookup
 from paysource.application.refunds import RefundService
 from paysource.application.settlements import SettlementService
 from paysource.application.store import EventStore
@@ -46,6 +46,7 @@ class Cell:
     payments: PaymentService
     refunds: RefundService
     settlements: SettlementService
+    fees: FeeLookup
 
     def close(self) -> None:
         self.store.close()
@@ -99,22 +100,31 @@ class Container:
             self.cache.close()
 
 
-def build_cell(settings: Settings, database_url: str, *, name: str = "cell-0") -> Cell:
+def build_cell(
+    settings: Settings,
+    database_url: str,
+    *,
+    name: str = "cell-0",
+    directory: EventStore | None = None,
+) -> Cell:
+    """A cell; `directory` is the store of merchants and keys (None: this cell's own)."""
     store = EventStore(
         eventsourcing_env(
             database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
     )
     read = ReadModels(datastore(database_url, pool_size=settings.read_pool_size))
+    fees = MerchantFees(directory or store)
     return Cell(
         name=name,
         database_url=database_url,
         store=store,
         read=read,
         customers=CustomerService(store),
-        payments=PaymentService(store, TestCardVault()),
+        payments=PaymentService(store, TestCardVault(), fees=fees),
         refunds=RefundService(store),
         settlements=SettlementService(store, read.settlements),
+        fees=fees,
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from paysource.adapters.postgres import Leases, NotificationListener
+from paysource.adapters.postgres import Leases, NotificationListener, seed_partitions
 from paysource.application.expiry import HoldExpiry
 from paysource.application.follower import BatchHandler, Follower
 from paysource.application.notifier import PaymentNotifier
@@ -107,6 +107,8 @@ class Worker:
             attempts=self._settings.acquirer_retry_attempts,
             base_delay_s=self._settings.acquirer_retry_base_delay_s,
         )
+        names = [PaymentProcessor.partition_name(p, partitions) for p in range(partitions)]
+        seed_partitions(cell.database_url, prefix="processor-", names=names)
         jobs = []
         for partition in range(partitions):
             processor = PaymentProcessor(
@@ -118,6 +120,7 @@ class Worker:
                 partition=partition,
                 partitions=partitions,
                 pool=self._pool,
+                fees=cell.fees,
             )
             follower = self._follower(cell, processor)
             jobs.append(Job(f"{cell.name}/{processor.name}", follower.run, follower))

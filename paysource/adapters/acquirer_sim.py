@@ -34,7 +34,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from paysource.adapters.postgres import ThreadConnections
-from paysource.application.ports import AcquirerTimeout, AuthorizationResult, RefundResult
+from paysource.application.ports import (
+    AcquirerRefused,
+    AcquirerTimeout,
+    AuthorizationResult,
+    RefundResult,
+)
 from paysource.domain.card import CardDetails
 from paysource.domain.money import Money
 
@@ -212,7 +217,7 @@ class SimulatedAcquirer:
         self._wait()
         authorization = self._authorization(reference)
         if amount.amount_minor > authorization.amount_minor:
-            raise ValueError("the simulator refuses a capture above the authorization")
+            raise AcquirerRefused("a capture above the authorization")
         self.ledger.once(
             Operation(
                 idempotency_key,
@@ -271,7 +276,7 @@ class SimulatedAcquirer:
     def _authorization(self, reference: str) -> Operation:
         found = self.ledger.find(reference=reference, kind="authorize")
         if not found:
-            raise ValueError(f"the simulator knows no authorization {reference}")
+            raise AcquirerRefused(f"no authorization {reference}")
         return found[0]
 
     def _wait(self) -> None:

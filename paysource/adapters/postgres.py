@@ -194,3 +194,36 @@ def datastore(database_url: str, *, pool_size: int, max_overflow: int = 0) -> Po
         pre_ping=True,
         idle_in_transaction_session_timeout=30,
     )
+
+
+def seed_partitions(database_url: str, *, prefix: str, names: list[str]) -> int | None:
+    """Start processor partitions that have no position yet where the previous layout
+    left off, not at the first event (which would relay all history to the acquirer
+    again). Returns the position used, or None when nothing was seeded.
+
+    The lowest position of the old layout is used: events after it that an old
+    partition had handled are seen again, which the processor tolerates (it checks
+    each payment's status, and acquirer calls repeat their idempotency keys).
+    """
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('seed-partitions'))")
+        rows = conn.execute(
+            "SELECT application_name, notification_id FROM paysource_tracking"
+            " WHERE application_name LIKE %s",
+            (prefix + "%",),
+        ).fetchall()
+        known = {str(name): int(position) for name, position in rows}
+        missing = [name for name in names if name not in known]
+        old = [position for name, position in known.items() if name not in names]
+        if not missing or not old:
+            return None
+        start = min(old)
+        conn.cursor().executemany(
+            "INSERT INTO paysource_tracking (application_name, notification_id)"
+            " VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            [(name, start) for name in missing],
+        )
+    log.warning(
+        "processor partitions changed: %d new partitions start at position %d", len(missing), start
+    )
+    return start

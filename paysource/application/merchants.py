@@ -84,3 +84,16 @@ class MerchantService:
         if merchant is None:
             raise NotFound("no such merchant")
         return merchant
+
+
+class MerchantFees:
+    """Fee schedules read from the directory of merchants (a `FeeLookup`): whichever
+    cell holds a merchant's payments, its profile lives in the directory."""
+
+    def __init__(self, directory: EventStore) -> None:
+        self._directory = directory
+
+    def __call__(self, merchant_id: UUID) -> FeeSchedule:
+        merchant = self._directory.get(merchant_id, Merchant)
+        assert merchant is not None, "a payment's merchant exists"
+        return merchant.fees

@@ -10,13 +10,13 @@ from eventsourcing.domain import DomainEventProtocol
 
 from paysource.application.errors import InvalidSource, NotFound
 from paysource.application.idempotency import Claims, Outcome
-from paysource.application.ports import CardVault
+from paysource.application.merchants import MerchantFees
+from paysource.application.ports import CardVault, FeeLookup
 from paysource.application.store import EventStore
 from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.errors import PaysourceError
 from paysource.domain.idempotency import IdempotencyRecord, claim_id
-from paysource.domain.merchant import Merchant
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment
@@ -25,9 +25,12 @@ MAX_HISTORY_EVENTS = 10_000
 
 
 class PaymentService:
-    def __init__(self, store: EventStore, vault: CardVault) -> None:
+    def __init__(
+        self, store: EventStore, vault: CardVault, *, fees: FeeLookup | None = None
+    ) -> None:
         self._store = store
         self._vault = vault
+        self._fees = fees or MerchantFees(store)
         self._claims = Claims(store)
 
     def create_payment(
@@ -97,9 +100,7 @@ class PaymentService:
     ) -> Outcome[Payment]:
         def attempt() -> Outcome[Payment]:
             payment = self.get_payment(merchant_id=merchant_id, payment_id=payment_id)
-            merchant = self._store.get(merchant_id, Merchant)
-            assert merchant is not None, "a payment's merchant exists"
-            payment.capture(amount, merchant.fees, meta)
+            payment.capture(amount, self._fees(merchant_id), meta)
             return self._save_keyed(payment, idempotency_key, "capture", request_hash, meta)
 
         return self._run(merchant_id, idempotency_key, request_hash, attempt)

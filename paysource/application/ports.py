@@ -49,6 +49,11 @@ class AcquirerTimeout(AcquirerError):
     pass
 
 
+class AcquirerRefused(Exception):
+    """The acquirer will not do this, whatever the retries (e.g. a capture of an
+    authorization it already released): recorded on the payment, not retried."""
+
+
 class Acquirer(Protocol):
     """The card acquirer. Every call carries an idempotency key: a retried call with
     the same key must return the first answer and never move money twice."""

@@ -26,17 +26,19 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
 from paysource.application.follower import Event
+from paysource.application.merchants import MerchantFees
 from paysource.application.ports import (
     Acquirer,
     AcquirerError,
+    AcquirerRefused,
     AuthorizationResult,
     Clock,
+    FeeLookup,
     RecentPayments,
     RefundResult,
 )
 from paysource.application.store import EventStore
 from paysource.domain.aggregate import PaysourceAggregate
-from paysource.domain.merchant import Merchant
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CancellationReason, CaptureMethod, Payment, PaymentStatus
@@ -116,9 +118,11 @@ class PaymentProcessor:
         partition: int = 0,
         partitions: int = 1,
         pool: ThreadPoolExecutor | None = None,
+        fees: FeeLookup | None = None,
     ) -> None:
         assert 0 <= partition < partitions
         self._store = store
+        self._fees = fees or MerchantFees(store)
         self._acquirer = acquirer
         self._recent = recent_payments
         self._clock = clock
@@ -127,8 +131,12 @@ class PaymentProcessor:
         self._partition = partition
         self._partitions = partitions
         self._pool = pool
-        self.name = f"processor-{partition}-of-{partitions}"
+        self.name = self.partition_name(partition, partitions)
         self.topics = payment_topics()
+
+    @staticmethod
+    def partition_name(partition: int, partitions: int) -> str:
+        return f"processor-{partition}-of-{partitions}"
 
     def position(self) -> int:
         return self._store.position(self.name)
@@ -209,9 +217,7 @@ class PaymentProcessor:
             meta=meta,
         )
         if payment.capture_method is CaptureMethod.AUTOMATIC:
-            merchant = uow.get(payment.merchant_id, Merchant)
-            assert merchant is not None, "a payment's merchant exists"
-            payment.capture(None, merchant.fees, meta)
+            payment.capture(None, self._fees(payment.merchant_id), meta)
 
     def _authorize(self, payment: Payment) -> AuthorizationResult:
         key = f"{payment.id}:authorize"
@@ -239,13 +245,16 @@ class PaymentProcessor:
         assert payment is not None
         assert payment.acquirer_reference is not None, "captured and canceled were authorized"
         reference = payment.acquirer_reference
-        # A capture is a decision already recorded: retry until the acquirer takes it.
-        self._retry.call(
+        # A capture is a decision already recorded: retry while the acquirer cannot be
+        # reached (the batch waits: everything would fail alike); a refusal is recorded.
+        self._relay(
+            payment,
+            "capture",
             lambda: self._acquirer.capture(
                 idempotency_key=f"{event.originator_id}:capture",
                 reference=reference,
                 amount=Money(event.amount_minor, payment.currency),
-            )
+            ),
         )
 
     def _on_canceled(self, event: Payment.Canceled, uow: UnitOfWork) -> None:
@@ -255,11 +264,23 @@ class PaymentProcessor:
         assert payment is not None
         assert payment.acquirer_reference is not None, "captured and canceled were authorized"
         reference = payment.acquirer_reference
-        self._retry.call(
+        self._relay(
+            payment,
+            "void",
             lambda: self._acquirer.void(
                 idempotency_key=f"{event.originator_id}:void", reference=reference
-            )
+            ),
         )
+
+    def _relay(self, payment: Payment, operation: str, call: Callable[[], None]) -> None:
+        """Carry a recorded decision to the acquirer. One payment's refusal must not
+        hold up the partition: it is recorded on the payment and logged for people."""
+        try:
+            self._retry.call(call)
+        except AcquirerRefused as refusal:
+            log.error("acquirer refused the %s of payment %s: %s", operation, payment.id, refusal)
+            meta = Meta(ActorKind.SYSTEM, "processor", at=self._clock.now())
+            payment.record_relay_failure(operation=operation, reason=str(refusal), meta=meta)
 
     def _on_refund_created(self, event: Refund.Created, uow: UnitOfWork, meta: Meta) -> None:
         refund = uow.get(event.originator_id, Refund)

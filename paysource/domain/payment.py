@@ -132,6 +132,16 @@ class Payment(PaysourceAggregate):
             aggregate.cancellation_reason = CancellationReason(self.reason)
             aggregate.amount_capturable = 0
 
+    class RelayFailed(PaysourceAggregate.Event):
+        """The acquirer refused to carry out a recorded decision (a capture, a void):
+        money may not move as recorded, so operations must look (it is logged too)."""
+
+        operation: str
+        reason: str
+
+        def apply(self, aggregate: Payment) -> None:
+            aggregate.relay_failures.append(self.operation)
+
     class RefundReserved(PaysourceAggregate.Event):
         refund_id: UUID
         amount_minor: int
@@ -182,6 +192,7 @@ class Payment(PaysourceAggregate):
         self.amount_refunded = 0
         self.fee_minor = 0
         self.pending_refunds: dict[UUID, int] = {}
+        self.relay_failures: list[str] = []
         self.risk: RiskAssessment | None = None
         self.decline_code: str | None = None
         self.cancellation_reason: CancellationReason | None = None
@@ -325,6 +336,9 @@ class Payment(PaysourceAggregate):
 
     def _release_hold(self, reason: CancellationReason, meta: Meta) -> None:
         self._record(self.Canceled, meta, reason=str(reason), released_minor=self.amount_capturable)
+
+    def record_relay_failure(self, *, operation: str, reason: str, meta: Meta) -> None:
+        self._record(self.RelayFailed, meta, operation=operation, reason=reason[:500])
 
     # Refund bookkeeping (called by Refund, in the same save) ---------------------------
 

@@ -205,3 +205,58 @@ def assert_acquirer_did_each_thing_once(
         assert sum(op.amount_minor for op in refund_ops if op.result["succeeded"]) == (
             payment.amount_refunded
         )
+
+
+def test_changing_the_partition_count_does_not_relay_history_again(
+    container: Container, settings: Settings
+) -> None:
+    from paysource.adapters.postgres import seed_partitions  # noqa: PLC0415
+    from paysource.application.follower import Follower, Wakeup, run_until_caught_up  # noqa: PLC0415
+    from paysource.application.processor import PaymentProcessor  # noqa: PLC0415
+    from tests.helpers import drain  # noqa: PLC0415
+
+    outcome, _ = container.merchants.register_merchant(
+        name="Acme",
+        email=None,
+        settlement_currency="USD",
+        fees=FeeSchedule(),
+        idempotency_key=None,
+        request_hash="x",
+        meta=Meta(ActorKind.ADMIN, "t"),
+    )
+    cell = container.router.for_merchant(outcome.value.id)
+    ids = [
+        cell.payments.create_payment(
+            merchant_id=outcome.value.id,
+            idempotency_key=f"p{n}",
+            request_hash=str(n),
+            amount=Money(1000 + n, "USD"),
+            source="tok_visa",
+            customer_id=None,
+            capture_method=CaptureMethod.AUTOMATIC,
+            description=None,
+            metadata={},
+            meta=Meta(ActorKind.MERCHANT, "m"),
+        ).value.id
+        for n in range(6)
+    ]
+    drain(container)  # one partition: processor-0-of-1
+    assert settings.database_url
+    names = [PaymentProcessor.partition_name(p, 3) for p in range(3)]
+
+    start = seed_partitions(settings.database_url, prefix="processor-", names=names)
+    for partition in range(3):
+        processor = PaymentProcessor(
+            cell.store,
+            container.acquirer,
+            cell.read.payments,
+            container.clock,
+            partition=partition,
+            partitions=3,
+        )
+        run_until_caught_up(Follower(cell.store, processor, wakeup=Wakeup()))
+
+    assert start == cell.store.position("processor-0-of-1")
+    acquirer = SimulatedAcquirer(PostgresLedger(settings.database_url))
+    for payment_id in ids:
+        assert all(op.requests == 1 for op in acquirer.operations(payment_id))

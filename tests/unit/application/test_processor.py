@@ -14,6 +14,7 @@ from paysource.adapters.clock import ManualClock
 from paysource.application.expiry import HoldExpiry
 from paysource.application.follower import Follower, Wakeup, run_until_caught_up
 from paysource.application.payments import PaymentService
+from paysource.application.ports import AcquirerRefused
 from paysource.application.processor import PaymentProcessor, RetryPolicy
 from paysource.application.refunds import RefundService
 from paysource.application.store import EventStore
@@ -272,3 +273,37 @@ def test_a_refund_whose_answer_is_lost_is_found_succeeded_not_released(
     assert (payment.amount_refunded, payment.amount_refundable) == (400, 600)
     made = [op for op in acquirer.operations(payment_id) if op.kind == "refund"]
     assert [op.amount_minor for op in made] == [400]
+
+
+class RefusesCaptures(SimulatedAcquirer):
+    """An acquirer that will not capture one payment (e.g. its hold has lapsed)."""
+
+    def __init__(self, refused: set[UUID]) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def capture(self, *, idempotency_key: str, reference: str, amount: Money) -> None:
+        if UUID(idempotency_key.split(":", maxsplit=1)[0]) in self.refused:
+            raise AcquirerRefused("the authorization has lapsed")
+        super().capture(idempotency_key=idempotency_key, reference=reference, amount=amount)
+
+
+def test_a_refused_capture_is_recorded_and_does_not_hold_up_other_payments(
+    payments: PaymentService, store: EventStore, clock: ManualClock, merchant_id: UUID
+) -> None:
+    stuck = create(payments, merchant_id, "a", capture_method=CaptureMethod.AUTOMATIC).value.id
+    acquirer = RefusesCaptures({stuck})
+    processor = PaymentProcessor(
+        store, acquirer, NoRecentPayments(), clock, retry=RetryPolicy(attempts=2, base_delay_s=0)
+    )
+    run(store, processor)
+    other = create(payments, merchant_id, "b", capture_method=CaptureMethod.AUTOMATIC).value.id
+
+    run(store, processor)
+
+    assert payments.get_payment(merchant_id=merchant_id, payment_id=other).status is (
+        PaymentStatus.SUCCEEDED
+    )
+    refused = payments.get_payment(merchant_id=merchant_id, payment_id=stuck)
+    assert refused.relay_failures == ["capture"]
+    assert [type(e).__name__ for e in store.history(stuck)][-1] == "RelayFailed"

@@ -95,6 +95,7 @@ def payment_aggregates() -> list[PaysourceAggregate]:
     captured.assess_risk(NORMAL_RISK, META)
     captured.authorize(authorization_code="A", acquirer_reference="r", meta=META)
     captured.capture(None, FeeSchedule(), META)
+    captured.record_relay_failure(operation="capture", reason="refused", meta=META)
     settled, released = refund(captured), refund(captured)
     settled.succeed(captured, acquirer_reference="r", meta=META)
     released.fail(captured, failure_code="f", meta=META)
