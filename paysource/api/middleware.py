@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paysource.api.problems import problem_response
+from paysource.domain.card import contains_pan
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -31,7 +32,9 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id")
-        request_id = given if given and _REQUEST_ID.match(given) else f"req_{secrets.token_hex(12)}"
+        # A request id is stored in events and logs: never one that looks like a PAN.
+        sane = given and _REQUEST_ID.match(given) and not contains_pan(given)
+        request_id = given if sane and given else f"req_{secrets.token_hex(12)}"
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

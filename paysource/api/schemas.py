@@ -41,6 +41,34 @@ def _strings(value: Any) -> list[str]:
     return found
 
 
+# Metadata keys that announce card data: refused whatever their value looks like.
+_CARD_DATA_KEYS = frozenset(
+    {
+        "cvv",
+        "cvc",
+        "cvv2",
+        "cvc2",
+        "cid",
+        "pan",
+        "card_number",
+        "cardnumber",
+        "card_no",
+        "security_code",
+        "card_verification",
+    }
+)
+
+
+def _names_card_data(data: Any) -> bool:
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    if not isinstance(metadata, dict):
+        return False
+    return any(
+        isinstance(key, str) and key.strip().lower().replace("-", "_") in _CARD_DATA_KEYS
+        for key in metadata
+    )
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -49,7 +77,7 @@ class Body(BaseModel):
     def _refuse_card_numbers(cls, data: Any) -> Any:
         # PCI scope stops at the edge: a PAN never reaches a log, an event or a model.
         strings = _strings(data)
-        if any(contains_pan(text) for text in strings):
+        if any(contains_pan(text) for text in strings) or _names_card_data(data):
             raise PydanticCustomError("card_number", "card numbers are not accepted")
         # Postgres text cannot hold NUL; refused here, it can never stall a projection.
         if any("\x00" in text for text in strings):

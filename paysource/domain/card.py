@@ -11,14 +11,17 @@ from dataclasses import dataclass
 
 from paysource.domain.errors import InvalidValue
 
-# Digit groups joined by single spaces or dashes, as card numbers are typed, standing
-# alone: digits inside an alphanumeric token (an id like `pay_3f42…`) are not a PAN.
-_DIGIT_GROUPS = re.compile(r"(?<![A-Za-z0-9])\d+(?:[ -]\d+)*(?![A-Za-z0-9])")
-_SEPARATOR = re.compile(r"[ -]")
+# Our external ids (`pay_` + 32 hex digits) are never card numbers, but their hex can
+# hold a Luhn-valid run of digits: they are set aside before looking.
+_EXTERNAL_ID = re.compile(r"\b[a-z]{2,4}_[0-9a-f]{32}\b")
+# What people put between the digit groups of a card number: spaces of any kind and
+# count, dots, dashes of every length, slashes, underscores, commas.
+_SEPARATORS = r"[\s.\-\u2010-\u2015\u2212/_,]"
+_DIGIT_GROUPS = re.compile(rf"\d+(?:{_SEPARATORS}{{1,3}}\d+)*")
+_SEPARATOR = re.compile(rf"{_SEPARATORS}+")
 MIN_PAN_DIGITS, MAX_PAN_DIGITS = 13, 19
-# Card numbers are printed in groups of 3 to 6 digits (4-4-4-4, 4-6-5…); shorter groups
-# are dates, times and the like, and never part of a PAN.
-MIN_GROUP_DIGITS, MAX_GROUP_DIGITS = 3, 6
+# Groups of one or two digits are dates, times and the like, never part of a PAN.
+MIN_GROUP_DIGITS = 3
 _TOKEN = re.compile(r"^tok_[A-Za-z0-9_]{1,64}$")
 _BIN = re.compile(r"^\d{6,8}$")
 _LAST4 = re.compile(r"^\d{4}$")
@@ -63,18 +66,16 @@ def luhn_valid(digits: str) -> bool:
 def contains_pan(text: str) -> bool:
     """True when `text` holds a Luhn-valid 13 to 19 digit number: treat it as a card number.
 
-    A PAN is one run of digits, or groups of 3 to 6 digits as printed on cards, and may
-    sit next to other numbers ("4242 4242 4242 4242 12/34"): every window of whole
-    groups of PAN length is checked.
+    A PAN is one run of digits or groups of digits however they are separated ("4242
+    4242…", "4242.4242…", "4242/4242…"), may touch letters or sit next to other numbers
+    ("4242 4242 4242 4242 12/34"): every window of whole groups of PAN length is checked.
     """
-    for match in _DIGIT_GROUPS.finditer(text):
+    for match in _DIGIT_GROUPS.finditer(_EXTERNAL_ID.sub(" ", text)):
         groups = _SEPARATOR.split(match.group())
-        for start, first in enumerate(groups):
-            if MIN_PAN_DIGITS <= len(first) <= MAX_PAN_DIGITS and luhn_valid(first):
-                return True
+        for start in range(len(groups)):
             digits = ""
             for group in groups[start:]:
-                if not MIN_GROUP_DIGITS <= len(group) <= MAX_GROUP_DIGITS:
+                if len(group) < MIN_GROUP_DIGITS:
                     break
                 digits += group
                 if len(digits) > MAX_PAN_DIGITS:

@@ -8,7 +8,8 @@ are assertions, not members of this tree.
     ├── DomainError                 a business rule refused a command
     │   ├── InvalidValue            a value is malformed (amount, currency, email…)
     │   │   ├── InvalidAmount
-    │   │   └── InvalidCurrency
+    │   │   ├── InvalidCurrency
+    │   │   └── CardNumberRefused   a value looks like a card number (send a token)
     │   ├── CurrencyMismatch
     │   ├── IllegalTransition       the object's state does not allow the command
     │   └── AmountExceeded          more than remains (capture, refund)
@@ -48,6 +49,10 @@ class InvalidAmount(InvalidValue):
 
 class InvalidCurrency(InvalidValue):
     code = "invalid_currency"
+
+
+class CardNumberRefused(InvalidValue):
+    code = "card_number_refused"
 
 
 class CurrencyMismatch(DomainError):

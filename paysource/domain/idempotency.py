@@ -13,7 +13,8 @@ from __future__ import annotations
 from uuid import UUID, uuid5
 
 from paysource.domain.aggregate import PaysourceAggregate
-from paysource.domain.errors import InvalidValue
+from paysource.domain.card import contains_pan
+from paysource.domain.errors import CardNumberRefused, InvalidValue
 from paysource.domain.meta import Meta
 
 # Fixed forever: changing it would orphan every stored claim.
@@ -31,6 +32,10 @@ def check_idempotency_key(key: str) -> str:
         raise InvalidValue(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
             field="Idempotency-Key",
+        )
+    if contains_pan(key):  # keys are stored in every event's metadata, forever
+        raise CardNumberRefused(
+            "Idempotency-Key looks like a card number; use a random value", field="Idempotency-Key"
         )
     return key
 

@@ -685,3 +685,37 @@ def test_a_trailing_slash_is_an_unknown_route_not_a_redirect(
     with nothing_written(container):
         response = post_raw(client, merchant, "/v1/payments/", payment_body())
     assert_problem(response, 404, "not_found")
+
+
+def test_an_idempotency_key_that_looks_like_a_card_number_is_refused(
+    client: TestClient, merchant: Api, container: Container
+) -> None:
+    with nothing_written(container):
+        response = post_raw(
+            client,
+            merchant,
+            "/v1/payments",
+            payment_body(),
+            **{"Idempotency-Key": "4242424242424242"},
+        )
+    assert_problem(response, 422, "card_number_refused")
+    assert "4242424242424242" not in response.text
+
+
+def test_a_request_id_that_looks_like_a_card_number_is_replaced(merchant: Api) -> None:
+    response = merchant.client.get(
+        "/v1/payments", headers={**bearer(merchant.key), "X-Request-Id": "4111-1111-1111-1111"}
+    )
+    assert response.status_code == 200
+    assert response.headers["X-Request-Id"].startswith("req_")
+
+
+@pytest.mark.parametrize("key", ["cvv", "CVC", "card_number", "pan", "security-code"])
+def test_metadata_naming_card_data_is_refused(
+    client: TestClient, merchant: Api, container: Container, key: str
+) -> None:
+    with nothing_written(container):
+        response = post_raw(
+            client, merchant, "/v1/payments", payment_body(extra=f', "metadata": {{"{key}": "1"}}')
+        )
+    assert_problem(response, 422, "card_number_refused")
