@@ -49,6 +49,8 @@ class TokenClaims:
     merchant_id: UUID
     key_id: UUID | None
     customer_id: UUID | None
+    # When the token stops being accepted (`exp`): a websocket opened with it ends then.
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +93,14 @@ class TokenIssuer:
             claims["cus"] = customer_id.hex
         return MintedToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires)
 
-    def verify(self, token: str) -> TokenClaims:
-        """The token's claims, or Unauthenticated (never saying which check failed)."""
+    def verify(self, token: str, *, now: datetime | None = None) -> TokenClaims:
+        """The token's claims, or Unauthenticated (never saying which check failed).
+
+        Beyond the signature and the standard claims: `aud` must be our audience as
+        a string (not a list that merely contains it), and the token may live at
+        most MAX_TTL_S, whoever signed it (`exp - iat`, and `exp` from now): a
+        secret that leaked cannot mint tokens that outlive its rotation by years.
+        """
         try:
             claims = jwt.decode(
                 token,
@@ -103,13 +111,31 @@ class TokenIssuer:
                 leeway=LEEWAY_S,
                 options={"require": _REQUIRED},
             )
+            if claims["aud"] != AUDIENCE:
+                raise ValueError("aud")
+            issued, expires = _instant(claims["iat"]), _instant(claims["exp"])
+            current = now or datetime.now(UTC)
+            if expires - issued > _MAX_TTL or expires - current > _MAX_TTL + _LEEWAY:
+                raise ValueError("exp")
             return TokenClaims(
                 merchant_id=UUID(hex=claims["sub"]),
                 key_id=_optional_uuid(claims.get("key")),
                 customer_id=_optional_uuid(claims.get("cus")),
+                expires_at=expires,
             )
-        except (jwt.PyJWTError, ValueError, TypeError, AttributeError):
+        except (jwt.PyJWTError, ValueError, TypeError, AttributeError, OverflowError):
             raise Unauthenticated("the token is not valid") from None
+
+
+_MAX_TTL = timedelta(seconds=MAX_TTL_S)
+_LEEWAY = timedelta(seconds=LEEWAY_S)
+
+
+def _instant(value: object) -> datetime:
+    """A NumericDate claim (PyJWT checked it is a number) as an aware datetime."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("a NumericDate claim must be a number")
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _optional_uuid(value: object) -> UUID | None:

@@ -9,10 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from paysource.api.app import create_app
-from paysource.api.routes import tokens
 from paysource.bootstrap import Container
 from paysource.config import Mode, Settings
-from paysource.graphql import mount_graphql
 from tests.conftest import ADMIN_KEY, TEST_WEBHOOK
 
 
@@ -36,11 +34,8 @@ def settings(database_url: str, redis_url: str) -> Settings:
 
 
 def graphql_app(container: Container) -> FastAPI:
-    """What `create_app` will build once GraphQL is wired into it."""
-    app = create_app(container)
-    mount_graphql(app, container)
-    app.include_router(tokens.router)
-    return app
+    """The real app: REST, /v1/tokens and /graphql (create_app mounts it)."""
+    return create_app(container)
 
 
 @pytest.fixture

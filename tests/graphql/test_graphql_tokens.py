@@ -13,7 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paysource.application.errors import Unauthenticated
-from paysource.application.tokens import AUDIENCE, ISSUER, TokenIssuer, derived_secret
+from paysource.application.tokens import (
+    AUDIENCE,
+    ISSUER,
+    MAX_TTL_S,
+    TokenIssuer,
+    derived_secret,
+    issuer_for,
+)
+from paysource.bootstrap import Container
 from paysource.domain.errors import InvalidValue
 from tests.graphql.helpers import Gql, token
 from tests.helpers import admin, bearer
@@ -87,3 +95,42 @@ def test_the_issuer_pins_the_algorithm_and_requires_every_claim() -> None:
             issuer.verify(bad)
     with pytest.raises(InvalidValue):
         issuer.mint(merchant_id=merchant, key_id=None, ttl_s=10_000)
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_a_token_lives_at_most_max_ttl_and_names_exactly_our_audience() -> None:
+    """Whoever signs (a leaked secret, a buggy backend) cannot make a token that
+    outlives MAX_TTL_S, nor one aimed at several audiences."""
+    issuer = TokenIssuer(SECRET)
+    merchant = uuid4()
+    now = datetime.now(UTC).replace(microsecond=0)
+    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": merchant.hex, "iat": now}
+    longest = {**base, "exp": now + timedelta(seconds=MAX_TTL_S)}
+    claims = issuer.verify(jwt.encode(longest, SECRET, algorithm="HS256"))
+    assert claims.expires_at == now + timedelta(seconds=MAX_TTL_S)
+    refused = [
+        {**base, "exp": now + timedelta(seconds=10**8)},
+        {**base, "exp": now + timedelta(seconds=MAX_TTL_S + 60)},
+        # Issued "in the future" so that exp - iat looks short: exp is still too far.
+        {**base, "iat": now + timedelta(days=30), "exp": now + timedelta(days=30, minutes=5)},
+        {**base, "exp": now + timedelta(minutes=5), "aud": [AUDIENCE]},
+        {**base, "exp": now + timedelta(minutes=5), "aud": [AUDIENCE, "someone-else"]},
+        {**base, "exp": now + timedelta(minutes=5), "iat": str(int(now.timestamp()))},
+    ]
+    for bad in refused:
+        with pytest.raises(Unauthenticated):
+            issuer.verify(jwt.encode(bad, SECRET, algorithm="HS256"))
+
+
+def test_graphql_refuses_a_token_that_lives_for_years(
+    client: TestClient, container: Container
+) -> None:
+    api = admin(client).merchant()
+    good = token(api)
+    claims = jwt.decode(good, options={"verify_signature": False})
+    secret = issuer_for(container.settings)._secret  # to sign a bad one
+    forever = jwt.encode({**claims, "exp": claims["iat"] + 10**8}, secret, algorithm="HS256")
+    response = client.post(
+        "/graphql", json={"query": "{ viewer { role } }"}, headers=bearer(forever)
+    )
+    assert response.status_code == 401
