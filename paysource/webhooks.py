@@ -52,7 +52,8 @@ def _parse(header: str) -> tuple[int, list[str]]:
     candidates: list[str] = []
     for item in header.split(","):
         name, _, value = item.strip().partition("=")
-        if name == "t" and value.isdigit():
+        # isdigit() alone accepts "²" and other digits int() refuses.
+        if name == "t" and value.isascii() and value.isdigit():
             timestamp = int(value)
         elif name == SCHEME:
             candidates.append(value)

@@ -87,7 +87,16 @@ def test_any_one_of_several_v1_values_may_match_during_a_rotation() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["", "garbage", "t=abc,v1=00", "t=1700000000", "v1=" + "0" * 64, "t=1,v1=é", "x" * 5000],
+    [
+        "",
+        "garbage",
+        "t=abc,v1=00",
+        "t=1700000000",
+        "v1=" + "0" * 64,
+        "t=1,v1=é",
+        "x" * 5000,
+        "t=²,v1=" + "0" * 64,  # a digit to str.isdigit, not to int()
+    ],
 )
 def test_a_malformed_header_fails_verification(header: str) -> None:
     with pytest.raises(WebhookVerificationError):
@@ -97,3 +106,12 @@ def test_a_malformed_header_fails_verification(header: str) -> None:
 def test_a_signed_payload_that_is_not_a_json_object_fails() -> None:
     with pytest.raises(WebhookVerificationError, match="not JSON"):
         verify(b"not json", sign(b"not json", SECRET), SECRET)
+
+
+def test_a_timestamp_in_digits_other_than_ascii_fails_even_when_int_reads_it() -> None:
+    now = int(time.time())
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in str(now))  # int() accepts these
+    header = f"t={arabic_indic},v1={signature(BODY, SECRET, now)}"
+
+    with pytest.raises(WebhookVerificationError, match="no timestamp"):
+        verify(BODY, header, SECRET)
