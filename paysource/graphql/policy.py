@@ -3,6 +3,13 @@
 Every object a resolver returns passes `Access.sees` for its kind, after the SQL
 already narrowed the rows to the caller's merchant (and customer): two locks, one
 key. An object the caller may not see is simply absent, exactly like an unknown id.
+
+Within an object it may see, a caller may still be kept from some of its fields:
+`Access.shows(Detail)` decides, and such a field answers null. A customer token (a
+shopper's browser) sees its own payments, not what the merchant pays, thinks or
+notes about them: no fees, no risk assessment, no merchant notes (descriptions and
+metadata), no event internals (request hashes, idempotency keys, actors, acquirer
+references, authorization codes, card tokens).
 """
 
 from __future__ import annotations
@@ -10,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from paysource.application.auth import Principal
 from paysource.domain.api_key import Role
+
+T = TypeVar("T")
 
 
 class Kind(Enum):
@@ -24,6 +33,19 @@ class Kind(Enum):
     REFUND = "refund"
     TRANSACTION = "transaction"
     SETTLEMENT = "settlement"
+
+
+class Detail(Enum):
+    """Fields that only the merchant's side (and staff) see; null for customer tokens."""
+
+    # The merchant's fee schedule, a payment's and a transaction's fee.
+    FEES = "fees"
+    # A payment's risk outcome, score and reasons.
+    RISK = "risk"
+    # What the merchant wrote: a payment's description and metadata, a customer's metadata.
+    MERCHANT_NOTES = "merchant_notes"
+    # An event's `data` and `metadata` (its type, version and time stay visible).
+    EVENT_INTERNALS = "event_internals"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +72,18 @@ class Access:
     def sees(self, kind: Kind, row: dict[str, Any]) -> bool:
         return _RULES[kind](self, row)
 
+    def shows(self, detail: Detail) -> bool:
+        """Whether fields of this kind of detail are shown, or answer null."""
+        return detail not in _HIDDEN_FROM_CUSTOMERS or self.customer_id is None
+
     def _owns(self, merchant_id: UUID) -> bool:
         return self.merchant_id is None or self.merchant_id == merchant_id
 
     def _customer(self, customer_id: UUID | None) -> bool:
         return self.customer_id is None or self.customer_id == customer_id
 
+
+_HIDDEN_FROM_CUSTOMERS = frozenset(Detail)
 
 _RULES: dict[Kind, Callable[[Access, dict[str, Any]], bool]] = {
     Kind.MERCHANT: lambda a, row: a._owns(row["id"]),
@@ -70,3 +98,8 @@ _RULES: dict[Kind, Callable[[Access, dict[str, Any]], bool]] = {
     # merchant's.
     Kind.SETTLEMENT: lambda a, row: a._owns(row["merchant_id"]) and a.sees_merchant_totals,
 }
+
+
+def shown(access: Access, detail: Detail, value: T) -> T | None:
+    """`value` when `access` is shown this kind of detail, else None."""
+    return value if access.shows(detail) else None

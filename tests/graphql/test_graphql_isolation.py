@@ -248,3 +248,47 @@ def _subscribe_once(client: TestClient, credential: str, payment: str) -> Any:
         assert message["type"] == "next", message
         assert ws.receive_json()["type"] == "complete"
         return message["payload"]["data"]
+
+
+DETAILS = (
+    "query($id: ID!) { viewer { merchant { name fees { basisPoints } } }"
+    " payment(id: $id) { ... on Payment { status card { last4 } fee { amountMinor }"
+    " risk { outcome score reasons } description metadata events { type version data metadata }"
+    " customer { name metadata transactions { nodes { kind fee { amountMinor } } } }"
+    " refunds { amount { amountMinor } } } } }"
+)
+
+
+def test_a_customer_token_sees_its_payments_not_the_merchants_business(world: World) -> None:
+    """Fees, risk, the merchant's notes and event internals answer null for a shopper's
+    token (policy.Detail); the merchant's own key and token see them all."""
+    a = world.a
+    for caller in ("a_key", "a_token"):
+        data = world.callers[caller](DETAILS, id=a.captured)
+        payment = data["payment"]
+        assert data["viewer"]["merchant"]["fees"] is not None
+        assert payment["fee"] is not None
+        assert payment["risk"] is not None
+        assert payment["description"] == "order 1"
+        assert payment["metadata"] == {}
+        assert payment["customer"]["metadata"] == {}
+        assert all(e["data"] is not None and e["metadata"] for e in payment["events"])
+        assert all(t["fee"] is not None for t in payment["customer"]["transactions"]["nodes"])
+    data = world.callers["a_customer_token"](DETAILS, id=a.captured)
+    payment = data["payment"]
+    assert data["viewer"]["merchant"] == {"name": "Alpha", "fees": None}
+    assert payment["status"] == "SUCCEEDED"
+    assert payment["card"]["last4"]  # the shopper's own card
+    assert payment["refunds"] == [{"amount": {"amountMinor": "1000"}}]
+    hidden = ("fee", "risk", "description", "metadata")
+    assert {field: payment[field] for field in hidden} == dict.fromkeys(hidden)
+    assert payment["customer"]["name"] == "Ada"
+    assert payment["customer"]["metadata"] is None
+    transactions = payment["customer"]["transactions"]["nodes"]
+    assert transactions
+    assert all(t["fee"] is None for t in transactions)
+    events = payment["events"]
+    assert [e["version"] for e in events] == list(range(1, len(events) + 1))
+    assert all(e["type"] and e["data"] is None and e["metadata"] is None for e in events)
+    assert "request_hash" not in str(data)
+    assert "idempotency" not in str(data)

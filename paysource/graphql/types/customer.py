@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from paysource.api.ids import Kind, encode
 from paysource.graphql import fields
 from paysource.graphql.pagination import DEFAULT_FIRST, decode_cursor, page_size
+from paysource.graphql.policy import Detail, shown
 from paysource.graphql.reads import PAYMENTS, TRANSACTIONS
 from paysource.graphql.types.connection import Connection
 from paysource.graphql.types.money import Money
@@ -43,10 +44,10 @@ class Customer(Node):
     id: strawberry.ID
     name: str
     email: str | None
-    metadata: JSON
     created_at: datetime
     uuid: strawberry.Private[UUID]
     merchant_id: strawberry.Private[UUID]
+    notes: strawberry.Private[dict[str, Any]]
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Customer:
@@ -54,11 +55,15 @@ class Customer(Node):
             id=strawberry.ID(encode(Kind.CUSTOMER, row["id"])),
             name=row["name"],
             email=row["email"],
-            metadata=row["metadata"],
             created_at=row["created_at"],
             uuid=row["id"],
             merchant_id=row["merchant_id"],
+            notes=row["metadata"],
         )
+
+    @fields.field("The merchant's metadata. Null for customer tokens.")
+    def metadata(self, info: strawberry.Info) -> JSON | None:
+        return shown(info.context.access, Detail.MERCHANT_NOTES, JSON(self.notes))
 
     @fields.field("Per currency, from the payments read model.")
     async def totals(self, info: strawberry.Info) -> list[CustomerTotal]:

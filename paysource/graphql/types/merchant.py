@@ -8,6 +8,8 @@ from typing import Any
 import strawberry
 
 from paysource.api.ids import Kind, encode
+from paysource.graphql import fields
+from paysource.graphql.policy import Detail, shown
 from paysource.graphql.types.money import Money
 from paysource.graphql.types.node import Node
 
@@ -24,8 +26,8 @@ class Merchant(Node):
     name: str
     email: str | None
     settlement_currency: str
-    fees: FeeSchedule
     created_at: datetime
+    fee_schedule: strawberry.Private[FeeSchedule]
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Merchant:
@@ -35,9 +37,13 @@ class Merchant(Node):
             name=row["name"],
             email=row["email"],
             settlement_currency=currency,
-            fees=FeeSchedule(
+            fee_schedule=FeeSchedule(
                 basis_points=row["fee_basis_points"],
                 fixed=Money.of(row["fee_fixed_minor"], currency),
             ),
             created_at=row["created_at"],
         )
+
+    @fields.field("What the merchant pays per capture. Null for customer tokens.")
+    def fees(self, info: strawberry.Info) -> FeeSchedule | None:
+        return shown(info.context.access, Detail.FEES, self.fee_schedule)

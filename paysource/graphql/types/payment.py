@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from paysource.api.ids import Kind, encode
 from paysource.graphql import fields, history
+from paysource.graphql.policy import Detail, shown
 from paysource.graphql.policy import Kind as Policy
 from paysource.graphql.types.card import Card, Risk
 from paysource.graphql.types.event import PaymentEvent
@@ -47,14 +48,10 @@ class Payment(Node):
     amount_captured: Money
     amount_refunded: Money
     amount_refund_pending: Money
-    fee: Money
     capture_method: CaptureMethod
     card: Card
-    risk: Risk | None
     decline_code: str | None
     cancellation_reason: str | None
-    description: str | None
-    metadata: JSON
     created_at: datetime
     updated_at: datetime
     authorized_at: datetime | None
@@ -65,6 +62,10 @@ class Payment(Node):
     uuid: strawberry.Private[UUID]
     merchant_id: strawberry.Private[UUID]
     customer_id: strawberry.Private[UUID | None]
+    # Shown only to the merchant's side (policy.Detail); null for customer tokens.
+    fee_amount: strawberry.Private[Money]
+    risk_assessment: strawberry.Private[Risk | None]
+    notes: strawberry.Private[tuple[str | None, dict[str, Any]]]
 
     @classmethod
     def from_row(cls, row: dict[str, Any], *, as_of: datetime | None = None) -> Payment:
@@ -77,14 +78,10 @@ class Payment(Node):
             amount_captured=Money.of(row["amount_captured_minor"], currency),
             amount_refunded=Money.of(row["amount_refunded_minor"], currency),
             amount_refund_pending=Money.of(row["amount_refund_pending_minor"], currency),
-            fee=Money.of(row["fee_minor"], currency),
             capture_method=CaptureMethod(row["capture_method"]),
             card=Card(brand=row["card_brand"], bin=row["card_bin"], last4=row["card_last4"]),
-            risk=_risk(row),
             decline_code=row["decline_code"],
             cancellation_reason=row["cancellation_reason"],
-            description=row["description"],
-            metadata=row["metadata"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             authorized_at=row["authorized_at"],
@@ -93,7 +90,26 @@ class Payment(Node):
             uuid=row["id"],
             merchant_id=row["merchant_id"],
             customer_id=row["customer_id"],
+            fee_amount=Money.of(row["fee_minor"], currency),
+            risk_assessment=_risk(row),
+            notes=(row["description"], row["metadata"]),
         )
+
+    @fields.field("What the capture costs the merchant. Null for customer tokens.")
+    def fee(self, info: strawberry.Info) -> Money | None:
+        return shown(info.context.access, Detail.FEES, self.fee_amount)
+
+    @fields.field("What the risk rules concluded. Null for customer tokens.")
+    def risk(self, info: strawberry.Info) -> Risk | None:
+        return shown(info.context.access, Detail.RISK, self.risk_assessment)
+
+    @fields.field("The merchant's description. Null for customer tokens.")
+    def description(self, info: strawberry.Info) -> str | None:
+        return shown(info.context.access, Detail.MERCHANT_NOTES, self.notes[0])
+
+    @fields.field("The merchant's metadata. Null for customer tokens.")
+    def metadata(self, info: strawberry.Info) -> JSON | None:
+        return shown(info.context.access, Detail.MERCHANT_NOTES, JSON(self.notes[1]))
 
     @strawberry.field
     async def customer(
@@ -117,11 +133,15 @@ class Payment(Node):
             rows = [row for row in rows if info.context.access.sees(Policy.REFUND, row)]
         return [Refund.from_row(row) for row in rows]
 
-    @fields.field("Every event, oldest first (up to `asOf` when given).")
+    @fields.field(
+        "Every event, oldest first (up to `asOf` when given). Customer tokens see each "
+        "event's type, version and time only (`data` and `metadata` are null)."
+    )
     async def events(self, info: strawberry.Info) -> list[PaymentEvent]:
         cell = info.context.container.router.for_merchant(self.merchant_id)
         rows = await history.events(cell, self.uuid, until=self.as_of)
-        return [PaymentEvent.from_row(row) for row in rows]
+        internals = info.context.access.shows(Detail.EVENT_INTERNALS)
+        return [PaymentEvent.from_row(row, internals=internals) for row in rows]
 
 
 def _risk(row: dict[str, Any]) -> Risk | None:

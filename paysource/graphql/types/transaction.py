@@ -9,6 +9,8 @@ from uuid import UUID
 
 import strawberry
 
+from paysource.graphql import fields
+from paysource.graphql.policy import Detail, shown
 from paysource.graphql.types.money import Money
 from paysource.graphql.types.payment import Payment
 from paysource.graphql.types.refund import Refund
@@ -36,10 +38,10 @@ class Transaction:
     kind: TransactionKind
     status: TransactionStatus
     amount: Money
-    fee: Money
     occurred_at: datetime
     payment_id: strawberry.Private[UUID | None]
     refund_id: strawberry.Private[UUID | None]
+    fee_amount: strawberry.Private[Money]
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Transaction:
@@ -48,11 +50,15 @@ class Transaction:
             kind=TransactionKind(row["kind"]),
             status=TransactionStatus(row["status"]),
             amount=Money.of(row["amount_minor"], row["currency"]),
-            fee=Money.of(row["fee_minor"], row["currency"]),
             occurred_at=row["occurred_at"],
             payment_id=row["payment_id"],
             refund_id=row["refund_id"],
+            fee_amount=Money.of(row["fee_minor"], row["currency"]),
         )
+
+    @fields.field("What the movement cost the merchant. Null for customer tokens.")
+    def fee(self, info: strawberry.Info) -> Money | None:
+        return shown(info.context.access, Detail.FEES, self.fee_amount)
 
     @strawberry.field
     async def payment(self, info: strawberry.Info) -> Payment | None:
