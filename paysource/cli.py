@@ -107,7 +107,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         try:
             _banner(ready, port, worker is not None)
             app = create_app(container)
-            uvicorn.run(app, host=ready.host, port=port, log_config=None, access_log=False)
+            uvicorn.run(
+                app,
+                host=ready.host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                ws_max_size=ready.max_body_bytes,  # websocket messages obey the body limit
+            )
         finally:
             print("\nstopping…", file=sys.stderr)
             if worker is not None:

@@ -20,6 +20,7 @@ from paysource.domain.schedule import DailySchedule
 # start-up unless PAYSOURCE_ENV=development.
 DEVELOPMENT_ADMIN_KEY = "psk_admin_development_only"
 MIN_ADMIN_KEY_LENGTH = 32
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -101,6 +102,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_values(self) -> Settings:
         if self.env is Mode.DEVELOPMENT:
+            if self.host not in LOOPBACK_HOSTS:
+                # Development's keys are documented: serve them to this machine only.
+                raise ValueError(
+                    f"PAYSOURCE_HOST={self.host} needs PAYSOURCE_ENV=production (or test):"
+                    " development mode serves loopback only"
+                )
             return self
         admin_key = self.admin_key.get_secret_value()
         if admin_key == DEVELOPMENT_ADMIN_KEY:

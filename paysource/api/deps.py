@@ -113,6 +113,8 @@ async def get_context(
     traceparent: Annotated[str | None, Header()] = None,
     prefer: Annotated[str | None, Header()] = None,
 ) -> RequestContext:
+    if len(request.headers.getlist("idempotency-key")) > 1:
+        raise Problem(400, "bad_request", "send one Idempotency-Key header, not several")
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
     wait_s = 0

@@ -40,10 +40,11 @@ def encode_optional(kind: Kind, value: UUID | None) -> str | None:
 
 
 def decode(kind: Kind, external: str) -> UUID:
+    # The id is not echoed back: it is client input, and could be anything.
     prefix, _, rest = external.partition("_")
     if prefix != kind or len(rest) != 32:
-        raise NotFound(f"no such {_NOUN[kind]}: {external[:80]}")
+        raise NotFound(f"no such {_NOUN[kind]}")
     try:
         return UUID(hex=rest)
     except ValueError:
-        raise NotFound(f"no such {_NOUN[kind]}: {external[:80]}") from None
+        raise NotFound(f"no such {_NOUN[kind]}") from None

@@ -25,6 +25,7 @@ from paysource.application.errors import (
     Unavailable,
 )
 from paysource.application.settlements import NothingToSettle
+from paysource.domain.card import contains_pan
 from paysource.domain.errors import (
     AmountExceeded,
     CurrencyMismatch,
@@ -92,11 +93,15 @@ def problem_response(
         "status": status,
         "detail": detail,
     }
+    headers = dict(headers or {})
     if request is not None:
-        body["instance"] = request.url.path
+        if not contains_pan(request.url.path):  # never echo what looks like a card number
+            body["instance"] = request.url.path
         request_id = getattr(request.state, "request_id", None)
         if request_id:
             body["request_id"] = request_id
+            # Errors answered outside the request-id middleware (500s) carry it too.
+            headers.setdefault("X-Request-Id", request_id)
     body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
 

@@ -214,7 +214,8 @@ class ApiKeyOut(BaseModel):
     object: Literal["api_key"]
     role: str
     merchant: str | None
-    api_key: str
+    api_key: str | None = None
+    revoked: bool = False
 
 
 class EventOut(BaseModel):

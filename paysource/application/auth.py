@@ -56,7 +56,7 @@ class Principal:
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
-            raise Forbidden(f"a {self.role} key cannot do this")
+            raise Forbidden(f"this {self.role} key cannot do this")
 
     def require_merchant(self) -> UUID:
         if self.merchant_id is None:
@@ -107,6 +107,10 @@ class Authenticator:
             meta=meta,
         )
         return api_key, plaintext
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._cache.clear()
 
     def authenticate(self, presented: str) -> Principal:
         presented_digest = digest(presented)

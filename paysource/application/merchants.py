@@ -8,7 +8,7 @@ from paysource.application.auth import Authenticator
 from paysource.application.errors import NotFound
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.store import EventStore
-from paysource.domain.api_key import Role
+from paysource.domain.api_key import ApiKey, Role
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.idempotency import claim_id
 from paysource.domain.merchant import Merchant
@@ -78,6 +78,17 @@ class MerchantService:
         )
         self._store.save(api_key)
         return api_key.id, plaintext
+
+    def revoke_api_key(self, *, key_id: UUID, meta: Meta) -> ApiKey:
+        """Revoke a key. Other API processes stop accepting it within the principal
+        cache's lifetime (30 s); this one at once."""
+        api_key = self._store.get(key_id, ApiKey)
+        if api_key is None:
+            raise NotFound("no such API key")
+        api_key.revoke(meta)
+        self._store.save(api_key)
+        self._auth.forget_all()
+        return api_key
 
     def get_merchant(self, merchant_id: UUID) -> Merchant:
         merchant = self._store.get(merchant_id, Merchant)

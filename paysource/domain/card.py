@@ -11,9 +11,14 @@ from dataclasses import dataclass
 
 from paysource.domain.errors import InvalidValue
 
-# Our external ids (`pay_` + 32 hex digits) are never card numbers, but their hex can
-# hold a Luhn-valid run of digits: they are set aside before looking.
-_EXTERNAL_ID = re.compile(r"\b[a-z]{2,4}_[0-9a-f]{32}\b")
+# Identifiers are never card numbers, but their hex can hold a Luhn-valid run of
+# digits: our ids (`pay_3f42…`, `req_…`), UUIDs (the usual Idempotency-Key) and other hex
+# tokens (16+ characters with at least 4 letters) are set aside before looking.
+_IDENTIFIERS = re.compile(
+    r"\b[a-z]{2,8}_[0-9a-f]{16,64}\b"
+    r"|\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+    r"|\b(?=(?:[0-9]*[a-fA-F]){4})[0-9a-fA-F]{16,}\b"
+)
 # What people put between the digit groups of a card number: spaces of any kind and
 # count, dots, dashes of every length, slashes, underscores, commas.
 _SEPARATORS = r"[\s.\-\u2010-\u2015\u2212/_,]"
@@ -70,7 +75,7 @@ def contains_pan(text: str) -> bool:
     4242…", "4242.4242…", "4242/4242…"), may touch letters or sit next to other numbers
     ("4242 4242 4242 4242 12/34"): every window of whole groups of PAN length is checked.
     """
-    for match in _DIGIT_GROUPS.finditer(_EXTERNAL_ID.sub(" ", text)):
+    for match in _DIGIT_GROUPS.finditer(_IDENTIFIERS.sub(" ", text)):
         groups = _SEPARATOR.split(match.group())
         for start in range(len(groups)):
             digits = ""

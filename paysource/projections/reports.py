@@ -34,7 +34,12 @@ class ReportRangeError(ValueError):
     pass
 
 
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def check_range(since: date, until: date) -> None:
+    if since < EARLIEST or until > LATEST:
+        raise ReportRangeError(f"report days run from {EARLIEST} to {LATEST}")
     if until < since:
         raise ReportRangeError("`to` is before `from`")
     if (until - since).days >= MAX_RANGE_DAYS:

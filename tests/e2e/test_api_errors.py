@@ -719,3 +719,29 @@ def test_metadata_naming_card_data_is_refused(
             client, merchant, "/v1/payments", payment_body(extra=f', "metadata": {{"{key}": "1"}}')
         )
     assert_problem(response, 422, "card_number_refused")
+
+
+def test_two_idempotency_keys_in_one_request_are_refused(
+    client: TestClient, merchant: Api, container: Container
+) -> None:
+    headers = [
+        ("Authorization", f"Bearer {merchant.key}"),
+        ("Content-Type", "application/json"),
+        ("Idempotency-Key", "one"),
+        ("Idempotency-Key", "two"),
+    ]
+    with nothing_written(container):
+        response = client.post("/v1/payments", content=payment_body(), headers=headers)
+    assert_problem(response, 400, "bad_request")
+
+
+def test_an_unknown_id_is_not_echoed_back(merchant: Api) -> None:
+    response = merchant.get("/v1/payments/4242424242424242")
+    assert response.status_code == 404
+    assert "4242424242424242" not in response.json()["detail"]
+
+
+@pytest.mark.parametrize("days", [("9999-12-30", "9999-12-31"), ("0001-01-01", "0001-01-05")])
+def test_report_days_out_of_range_are_a_client_error(merchant: Api, days: tuple[str, str]) -> None:
+    response = merchant.get("/v1/reports/statement", **{"from": days[0], "to": days[1]})
+    assert_problem(response, 422, "validation_error")

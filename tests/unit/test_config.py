@@ -75,3 +75,13 @@ def test_settings_are_read_from_paysource_environment_variables(
 def test_an_idempotency_cache_shorter_than_a_day_is_refused() -> None:
     with pytest.raises(ValidationError):
         Settings(idempotency_cache_ttl_s=3600)
+
+
+def test_development_mode_refuses_to_listen_beyond_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PAYSOURCE_ENV", raising=False)
+    with pytest.raises(ValidationError, match="loopback only"):
+        Settings(host="0.0.0.0")
+
+    assert Settings(host="localhost").host == "localhost"

@@ -75,3 +75,24 @@ def create_api_key(
         "api_key": api_key,
     }
     return respond(Answer(201, body_out))
+
+
+@router.delete(
+    "/api_keys/{key_id}",
+    response_model=ApiKeyOut,
+    summary="Revoke an API key (admin); other processes stop accepting it within 30 s",
+)
+def revoke_api_key(
+    key_id: str, admin: AdminPrincipal, container: ContainerDep, context: Context
+) -> JSONResponse:
+    api_key = container.merchants.revoke_api_key(
+        key_id=decode(Kind.API_KEY, key_id), meta=context.meta(admin, container)
+    )
+    body_out = {
+        "id": encode(Kind.API_KEY, api_key.id),
+        "object": "api_key",
+        "role": str(api_key.role),
+        "merchant": encode_optional(Kind.MERCHANT, api_key.merchant_id),
+        "revoked": True,
+    }
+    return respond(Answer(200, body_out))

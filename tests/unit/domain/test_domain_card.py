@@ -149,3 +149,9 @@ def test_digits_inside_an_id_are_not_a_card_number(text: str) -> None:
 )
 def test_card_numbers_are_found_however_they_are_written(text: str) -> None:
     assert contains_pan(text)
+
+
+def test_uuids_are_not_card_numbers_whatever_their_digits() -> None:
+    # All digits, dashes where a UUID has them: 42424242-4242-4242 holds a Luhn-valid PAN.
+    assert not contains_pan("42424242-4242-4242-4242-424242424242")
+    assert not contains_pan("key 42424242-4242-4242-4242-424242424242 sent")
