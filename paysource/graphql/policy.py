@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
@@ -53,6 +54,8 @@ class Access:
     principal: Principal
     # Set for a customer-scoped token: that customer's objects only, read-only.
     customer_id: UUID | None = None
+    # Set for a token: when it stops being accepted (a websocket then ends).
+    expires_at: datetime | None = None
 
     @property
     def merchant_id(self) -> UUID | None:
@@ -68,6 +71,9 @@ class Access:
         """Balances, volumes and settlements are the merchant's business, not its
         customers'."""
         return self.customer_id is None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
     def sees(self, kind: Kind, row: dict[str, Any]) -> bool:
         return _RULES[kind](self, row)
