@@ -3,15 +3,23 @@
 Depth, aliases and tokens are checked before anything executes (at parse and
 validation time), so an abusive document costs no resolver and no SQL. Batching is
 off (the schema has no batching config). Outside development: no introspection,
-no field suggestions, and bugs reach clients as a masked message only.
+no field suggestions, and bugs reach clients as a masked message only, whether they
+happen while parsing, validating or resolving; they are logged with a traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 
-from graphql import GraphQLError
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    OperationDefinitionNode,
+    ValidationContext,
+    ValidationRule,
+)
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -24,6 +32,8 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5_000
@@ -34,8 +44,24 @@ MASKED_MESSAGE = "Internal error. It has been logged; quote the request id when 
 
 # Built once: a limiter builds its rule class on construction, and the validation
 # cache keys on the rule classes, so rules made per request would never hit it.
-_LIMIT_RULES = [
-    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+_DEPTH_RULES = QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules
+
+
+class DepthLimit(ValidationRule):
+    """strawberry's depth limiter, minus its KeyError on a spread of an unknown
+    fragment: graphql-core's KnownFragmentNames reports that one, as a client error."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        try:
+            for rule in _DEPTH_RULES:
+                rule(context)  # reports through `context` while it is built
+        except KeyError:
+            pass
+
+
+_LIMIT_RULES: list[type[ASTValidationRule]] = [
+    DepthLimit,
     *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
 ]
 _PRODUCTION_RULES = [*_LIMIT_RULES, NoSchemaIntrospectionCustomRule]
@@ -48,6 +74,76 @@ def is_bug(error: GraphQLError) -> bool:
     return (
         error.path is not None and original is not None and not isinstance(original, GraphQLError)
     )
+
+
+def _bug(stage: str, error: Exception, *, development: bool) -> GraphQLError:
+    """A failure of ours while parsing or validating, logged; masked outside development."""
+    log.error("graphql: %s failed: %r", stage, error, exc_info=error)
+    message = str(error) if development else MASKED_MESSAGE
+    return GraphQLError(message, extensions={"code": "internal_error"})
+
+
+class Parse(ParserCache):
+    """The parser cache; an exception that is not a GraphQLError (a bug: syntax errors
+    are GraphQLErrors) is logged and masked instead of reaching the client as is."""
+
+    def __init__(self, *, development: bool) -> None:
+        super().__init__(maxsize=CACHE_SIZE)
+        self.development = development
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        except GraphQLError:
+            # strawberry parses again within its own error handling: the syntax error
+            # becomes a normal pre-execution error on every transport.
+            context.graphql_document = None
+        except Exception as error:  # noqa: BLE001  # logged with its traceback
+            raise _bug("parsing", error, development=self.development) from None
+        yield
+
+
+class Validate(ValidationCache):
+    """The validation cache, then what validation rules cannot see (they get neither
+    `operationName` nor variables, and cached results are shared by all requests):
+
+    - a document of several operations must say which to run (`operationName`);
+      graphql-core would otherwise run the first one.
+
+    A rule that raises (a bug) is logged and masked; the document does not run."""
+
+    def __init__(self, *, development: bool) -> None:
+        super().__init__(maxsize=CACHE_SIZE)
+        self.development = development
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            errors = self.cached_validate_document(
+                context.schema._schema, context.graphql_document, context.validation_rules
+            )
+        except Exception as error:  # noqa: BLE001  # logged with its traceback
+            errors = [_bug("validation", error, development=self.development)]
+        # Set before strawberry's own validation, which then does not run again.
+        context.pre_execution_errors = errors or self._operation_errors()
+        yield
+
+    def _operation_errors(self) -> list[GraphQLError]:
+        context = self.execution_context
+        document = context.graphql_document
+        assert document is not None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        # `operation_name` falls back to the first operation's name: ask for what was sent.
+        if len(operations) > 1 and getattr(context, "_provided_operation_name", None) is None:
+            message = (
+                f"The document has {len(operations)} operations: send `operationName` to say "
+                "which one to run."
+            )
+            return [GraphQLError(message, extensions={"code": "operation_name_required"})]
+        return []
 
 
 class HideSuggestions(SchemaExtension):
@@ -66,8 +162,8 @@ def extensions(*, development: bool) -> list[Callable[[], SchemaExtension]]:
     found: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: AddValidationRules(rules),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: Parse(development=development),
+        lambda: Validate(development=development),
     ]
     if not development:
         found += [

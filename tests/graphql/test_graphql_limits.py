@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from paysource.bootstrap import Container
 from paysource.config import Mode
-from paysource.graphql.limits import MAX_ALIASES, MAX_DEPTH
+from paysource.graphql import limits
+from paysource.graphql.limits import MASKED_MESSAGE, MAX_ALIASES, MAX_DEPTH
 from tests.graphql.conftest import graphql_app
 from tests.graphql.helpers import Gql
 from tests.helpers import admin, bearer
@@ -26,6 +29,13 @@ def _refused(app: FastAPI, gql: Gql, query: str) -> str:
     assert body.get("data") is None, body
     message: str = body["errors"][0]["message"]
     return message
+
+
+def _problem(response: httpx.Response) -> tuple[int, str, str]:
+    assert response.headers["content-type"] == "application/problem+json", response.text
+    body = response.json()
+    assert body["status"] == response.status_code
+    return response.status_code, body["type"].rsplit("/", 1)[-1], body["detail"]
 
 
 @pytest.fixture
@@ -57,8 +67,7 @@ def test_a_batch_of_100_operations_is_refused(app: FastAPI, gql: Gql) -> None:
     before = db.statements
     batch = [{"query": "{ " + PAYMENTS + " }"} for _ in range(100)]
     response = gql.client.post("/graphql", json=batch, headers=bearer(gql.credential))
-    assert response.status_code == 400
-    assert response.text == "Batching is not enabled"
+    assert _problem(response) == (400, "bad_request", "Batching is not enabled")
     assert db.statements == before
 
 
@@ -76,9 +85,9 @@ def test_field_suggestions_are_off_outside_development(app: FastAPI, gql: Gql) -
 
 def test_the_ide_and_get_queries_are_off_outside_development(client: TestClient) -> None:
     response = client.get("/graphql", params={"query": "{ __typename }"})
-    assert (response.status_code, response.text) == (400, "queries are not allowed when using GET")
+    assert _problem(response) == (400, "bad_request", "queries are not allowed when using GET")
     response = client.get("/graphql", headers={"Accept": "text/html"})
-    assert response.status_code == 404
+    assert _problem(response) == (404, "not_found", "Not Found")
 
 
 @pytest.fixture
@@ -97,3 +106,55 @@ def test_development_keeps_introspection_suggestions_and_the_ide(development: Te
     page = development.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert "graphiql" in page.text.lower()
+
+
+def test_an_unknown_fragment_is_a_validation_error(app: FastAPI, gql: Gql) -> None:
+    message = _refused(app, gql, "{ viewer { ...Z } }")
+    assert message == "Unknown fragment 'Z'."
+
+
+def test_a_bug_while_validating_is_masked_and_logged(
+    app: FastAPI, gql: Gql, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(limits, "_DEPTH_RULES", [broken])
+    with caplog.at_level(logging.ERROR, logger="paysource.graphql.limits"):
+        # A document seen by no other test: validation results are cached.
+        body = gql.raw("{ viewer { broken: role } }").json()
+    assert body == {
+        "data": None,
+        "errors": [{"message": MASKED_MESSAGE, "extensions": {"code": "internal_error"}}],
+    }
+    assert "secret internals" in caplog.text
+
+
+def test_a_document_of_several_operations_needs_an_operation_name(app: FastAPI, gql: Gql) -> None:
+    two = "query A { viewer { role } } query B { viewer { balances { currency } } }"
+    body = gql.raw(two).json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"] == {"code": "operation_name_required"}
+    assert "operationName" in body["errors"][0]["message"]
+    response = gql.client.post(
+        "/graphql", json={"query": two, "operationName": "B"}, headers=bearer(gql.credential)
+    )
+    assert response.json() == {"data": {"viewer": {"balances": []}}}
+    response = gql.client.post(
+        "/graphql", json={"query": two, "operationName": "C"}, headers=bearer(gql.credential)
+    )
+    assert _problem(response)[:2] == (400, "bad_request")
+
+
+def test_malformed_requests_are_answered_with_problems(client: TestClient, gql: Gql) -> None:
+    headers = bearer(gql.credential)
+    response = client.post("/graphql", json={"query": 5}, headers=headers)
+    assert _problem(response)[:2] == (400, "bad_request")
+    response = client.post("/graphql", json={}, headers=headers)
+    assert _problem(response) == (400, "bad_request", "No GraphQL query found in the request")
+    response = client.post("/graphql", json={"query": "{ viewer { role } }", "variables": [1]})
+    assert response.status_code == 401  # no credential: refused before anything else
+    response = client.post(
+        "/graphql", json={"query": "{ viewer { role } }", "variables": [1]}, headers=headers
+    )
+    assert _problem(response)[:2] == (400, "bad_request")
