@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from cross_web import HTTPException
 from fastapi import FastAPI
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -30,7 +31,29 @@ from paysource.graphql.schema import build_schema
 PATH = "/graphql"
 
 
+# What strawberry's refusals of a malformed HTTP request become: problems, as on REST.
+_PROBLEM_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
 class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
+    async def run(self, *args: Any, **kwargs: Any) -> Any:
+        """strawberry answers a request it cannot run (no query, a query that is not a
+        string, an unknown `operationName`, batching, GET) with text/plain; REST's
+        `application/problem+json` instead, through the app's problem handler."""
+        try:
+            return await super().run(*args, **kwargs)
+        except HTTPException as error:
+            code = _PROBLEM_CODES.get(error.status_code, "bad_request")
+            if error.reason.startswith("Unable to parse request body as JSON"):
+                code = "malformed_json"
+            raise Problem(error.status_code, code, error.reason) from None
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Browsers cannot set headers on websockets: the credential comes in the
         `connection_init` payload (`{"Authorization": "Bearer …"}`), or the handshake."""
