@@ -11,6 +11,7 @@ is synchronous: calls run in threads.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
@@ -144,6 +145,10 @@ def _events(cell: Cell, payment_id: UUID, until: datetime | None) -> list[Row]:
     return [event_row(e) for e in events if until is None or _time(e) <= until]
 
 
+def _events_of(owners: Sequence[tuple[Cell, UUID, datetime | None]]) -> list[list[Row]]:
+    return [_events(cell, payment_id, until) for cell, payment_id, until in owners]
+
+
 def _settlement_items(owners: Sequence[tuple[Cell, UUID, UUID]]) -> list[list[Row]]:
     found: list[list[Row]] = []
     for cell, merchant_id, settlement_id in owners:
@@ -171,8 +176,17 @@ async def refunds_as_of(cell: Cell, rows: Sequence[Row], moment: datetime) -> li
     return await run_in_threadpool(_refunds_as_of, cell, rows, moment)
 
 
-async def events(cell: Cell, payment_id: UUID, *, until: datetime | None) -> list[Row]:
-    return await run_in_threadpool(_events, cell, payment_id, until)
+# Payments whose events one thread reads, one after the other; batches run concurrently.
+EVENTS_PER_THREAD = 10
+
+
+async def events_of(owners: Sequence[tuple[Cell, UUID, datetime | None]]) -> list[list[Row]]:
+    """The events of each (cell, payment, until), oldest first: one event-store read
+    per payment, EVENTS_PER_THREAD per thread hop, the hops concurrent, so a page of
+    payments with their events costs neither N round trips in a row nor the loop."""
+    chunks = [owners[i : i + EVENTS_PER_THREAD] for i in range(0, len(owners), EVENTS_PER_THREAD)]
+    found = await asyncio.gather(*(run_in_threadpool(_events_of, chunk) for chunk in chunks))
+    return [rows for chunk in found for rows in chunk]
 
 
 async def settlement_items(owners: Sequence[tuple[Cell, UUID, UUID]]) -> list[list[Row]]:

@@ -32,6 +32,8 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from paysource.graphql.cost import MAX_COST, cost
+
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 12
@@ -111,7 +113,8 @@ class Validate(ValidationCache):
     `operationName` nor variables, and cached results are shared by all requests):
 
     - a document of several operations must say which to run (`operationName`);
-      graphql-core would otherwise run the first one.
+      graphql-core would otherwise run the first one;
+    - the operation's cost (cost.py, which needs the variables) is at most MAX_COST.
 
     A rule that raises (a bug) is logged and masked; the document does not run."""
 
@@ -143,6 +146,20 @@ class Validate(ValidationCache):
                 "which one to run."
             )
             return [GraphQLError(message, extensions={"code": "operation_name_required"})]
+        name = context.operation_name
+        named = (o for o in operations if o.name is not None and o.name.value == name)
+        chosen = operations[0] if len(operations) == 1 else next(named, None)
+        if chosen is None:
+            return []  # strawberry has refused an unknown operationName already
+        found = cost(context.schema._schema, document, chosen, context.variables)
+        if found > MAX_COST:
+            message = (
+                f"The query costs {found:,}, more than the {MAX_COST:,} allowed: ask for "
+                "smaller pages (`first`), fewer aliases, or `events`, `items` and `asOf` on "
+                "fewer objects."
+            )
+            extensions = {"code": "query_too_costly", "cost": found, "maxCost": MAX_COST}
+            return [GraphQLError(message, extensions=extensions)]
         return []
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
@@ -35,6 +36,8 @@ V = TypeVar("V")
 PageKey = tuple[UUID, UUID, int, Keyset | None]
 # (merchant id, settlement id): a settlement the caller was allowed to see.
 SettlementKey = tuple[UUID, UUID]
+# (merchant id, payment id, until): the events of a payment the caller may see.
+EventsKey = tuple[UUID, UUID, datetime | None]
 
 
 def _loader(load: Callable[[Sequence[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
@@ -50,6 +53,7 @@ class Loaders:
         self.merchant = _loader(self._by_id(MERCHANTS))
         self.settlement = _loader(self._by_id(SETTLEMENTS))
         self.settlement_items = _loader(self._settlement_items)
+        self.payment_events = _loader(self._payment_events)
         self.refunds_of_payment = _loader(self._refunds_of)
         self.customer_totals = _loader(self._totals)
         self.customer_payments = _loader(self._pages(PAYMENTS))
@@ -71,6 +75,10 @@ class Loaders:
     async def _settlement_items(self, keys: Sequence[SettlementKey]) -> list[list[Row]]:
         owners = [(self.reads.cell_of(merchant), merchant, uuid) for merchant, uuid in keys]
         return await history.settlement_items(owners)
+
+    async def _payment_events(self, keys: Sequence[EventsKey]) -> list[list[Row]]:
+        owners = [(self.reads.cell_of(merchant), uuid, until) for merchant, uuid, until in keys]
+        return await history.events_of(owners)
 
     async def _totals(self, owners: Sequence[tuple[UUID, UUID]]) -> list[list[Row]]:
         grouped: dict[UUID, list[Row]] = defaultdict(list)

@@ -9,11 +9,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from graphql import OperationDefinitionNode, parse
 
 from paysource.bootstrap import Container
 from paysource.config import Mode
-from paysource.graphql import limits
+from paysource.graphql import history, limits
+from paysource.graphql.cost import MAX_COST, cost
 from paysource.graphql.limits import MASKED_MESSAGE, MAX_ALIASES, MAX_DEPTH
+from paysource.graphql.schema import build_schema
 from tests.graphql.conftest import graphql_app
 from tests.graphql.helpers import Gql
 from tests.helpers import admin, bearer
@@ -158,3 +161,57 @@ def test_malformed_requests_are_answered_with_problems(client: TestClient, gql: 
         "/graphql", json={"query": "{ viewer { role } }", "variables": [1]}, headers=headers
     )
     assert _problem(response)[:2] == (400, "bad_request")
+
+
+EVENTS_PAGE = "payments(first: 100) { nodes { id events { type version data metadata } } }"
+
+
+def test_thirty_pages_of_events_are_refused_before_anything_runs(
+    app: FastAPI, gql: Gql, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_reads(*_: object) -> None:
+        raise AssertionError("the event store was read")
+
+    monkeypatch.setattr(history, "_events_of", no_reads)
+    aliases = " ".join(f"a{n}: {EVENTS_PAGE}" for n in range(MAX_ALIASES))
+    body = gql.raw("{ viewer { " + aliases + " } }").json()
+    assert body["data"] is None
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "query_too_costly"
+    assert error["extensions"]["maxCost"] == MAX_COST
+    assert error["extensions"]["cost"] > 100 * MAX_COST // 10
+    assert error["message"].startswith("The query costs ")
+    message = _refused(app, gql, "{ viewer { " + aliases + " } }")
+    assert "more than the 10,000 allowed" in message
+
+
+def test_the_cost_counts_first_from_variables_and_expensive_fields(app: FastAPI, gql: Gql) -> None:
+    pages = (
+        "query($n: Int!) { viewer { a: payments(first: $n) { nodes { events { type } } }"
+        " b: payments(first: $n) { nodes { events { type } } } } }"
+    )
+    refused = gql.raw(pages, n=100).json()
+    assert refused["errors"][0]["extensions"]["code"] == "query_too_costly"
+    assert gql(pages, n=10) == {"viewer": {"a": {"nodes": []}, "b": {"nodes": []}}}
+    items = "{ viewer { settlements(first: 100) { nodes { items { payment { id } } } } } }"
+    assert "query_too_costly" in str(gql.raw(items).json()["errors"])
+    # A settlement's items on the settlement itself, and a real screen, pass.
+    one = 'query { settlement(id: "stl_00") { ... on Settlement { items { payment { id } } } } }'
+    assert gql(one) == {"settlement": {}}
+    gql(
+        "{ viewer { merchant { id } balances { currency pending { formatted } }"
+        " dailyVolume { date net { formatted } } payments(first: 20) { edges { cursor"
+        " node { id status amount { formatted } customer { name } refunds { id } } }"
+        " pageInfo { hasNextPage endCursor } } } }"
+    )
+
+
+def test_a_fragment_spread_many_times_is_costed_once() -> None:
+    schema = build_schema(development=False)._schema
+    levels = 40  # 2**40 spreads if fragments were expanded
+    fragments = [f"fragment F{n} on Viewer {{ ...F{n + 1} ...F{n + 1} }}" for n in range(levels)]
+    fragments.append(f"fragment F{levels} on Viewer {{ payments(first: 1) {{ nodes {{ id }} }} }}")
+    document = parse("{ viewer { ...F0 } } " + " ".join(fragments))
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    assert cost(schema, document, operation, None) == 1 + 2**levels * 2

@@ -3,10 +3,17 @@ number of SQL statements, whatever the page size."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from paysource.bootstrap import Container
+from paysource.bootstrap import Cell, Container
+from paysource.graphql import history
+from paysource.graphql.db import Row
 from tests.graphql.helpers import Gql
 from tests.helpers import admin, drain, new_key
 
@@ -48,3 +55,26 @@ def test_payments_with_customers_and_refunds_cost_three_statements_at_any_size(
     assert counts == {5: (3, 5), 50: (3, 50)}  # the page, its customers, their refunds
     counts = {first: _statements(app, gql, CUSTOMERS, first) for first in (5, 50)}
     assert counts == {5: (4, 5), 50: (4, 50)}  # + totals, payments, transactions
+
+
+def test_a_page_of_payments_reads_their_events_in_concurrent_batches(
+    app: FastAPI, client: TestClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = admin(client).merchant()
+    for number in range(25):
+        api.pay(1000 + number)
+    drain(container)
+    hops: list[int] = []
+    read = history._events_of
+
+    def counted(owners: Sequence[tuple[Cell, UUID, datetime | None]]) -> list[list[Row]]:
+        hops.append(len(owners))
+        return read(owners)
+
+    monkeypatch.setattr(history, "_events_of", counted)
+    data = Gql(client, api.key)("{ viewer { payments(first: 25) { nodes { events { type } } } } }")
+    payments = data["viewer"]["payments"]["nodes"]
+    assert len(payments) == 25
+    assert all(p["events"][0]["type"] == "Payment.Created" for p in payments)
+    # One DataLoader batch: 25 reads in 3 thread hops, not 25 hops one after the other.
+    assert sorted(hops) == [5, 10, 10]

@@ -138,8 +138,8 @@ class Payment(Node):
         "event's type, version and time only (`data` and `metadata` are null)."
     )
     async def events(self, info: strawberry.Info) -> list[PaymentEvent]:
-        cell = info.context.container.router.for_merchant(self.merchant_id)
-        rows = await history.events(cell, self.uuid, until=self.as_of)
+        key = (self.merchant_id, self.uuid, self.as_of)
+        rows = await info.context.loaders.payment_events.load(key)
         internals = info.context.access.shows(Detail.EVENT_INTERNALS)
         return [PaymentEvent.from_row(row, internals=internals) for row in rows]
 
