@@ -12,9 +12,14 @@ from typing import Any
 
 from cross_web import HTTPException
 from fastapi import FastAPI
+from graphql import GraphQLError
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UnsetType
 
 from paysource.api.idempotency import FastPath
@@ -41,7 +46,37 @@ _PROBLEM_CODES = {
 }
 
 
+# Operations running at once on one websocket.
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+
+
+class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with a clear error past the per-connection cap."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= MAX_SUBSCRIPTIONS_PER_CONNECTION
+        ):
+            await self.refuse(
+                message["id"],
+                f"Too many operations on this connection ({MAX_SUBSCRIPTIONS_PER_CONNECTION} at "
+                "most): complete some, or open another connection.",
+                code="too_many_subscriptions",
+                limit=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            )
+            return
+        await super().handle_subscribe(message)
+
+    async def refuse(self, operation_id: str, message: str, **extensions: Any) -> None:
+        error = GraphQLError(message, extensions=extensions)
+        await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})
+
+
 class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
+    graphql_transport_ws_handler_class = TransportWS
+
     async def run(self, *args: Any, **kwargs: Any) -> Any:
         """strawberry answers a request it cannot run (no query, a query that is not a
         string, an unknown `operationName`, batching, GET) with text/plain; REST's
@@ -100,6 +135,7 @@ def mount_graphql(app: FastAPI, container: Container) -> None:
         allow_queries_via_get=False,
         multipart_uploads_enabled=False,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         include_in_schema=False,
     )
     app.include_router(router)

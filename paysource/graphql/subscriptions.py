@@ -17,6 +17,7 @@ from paysource.api.ids import Kind
 from paysource.graphql import fields, history, ids
 from paysource.graphql.context import Context
 from paysource.graphql.errors import NotFoundError, not_found
+from paysource.graphql.policy import Access
 from paysource.graphql.policy import Kind as Policy
 from paysource.graphql.results import PaymentResult
 from paysource.graphql.types.payment import Payment
@@ -51,7 +52,7 @@ class Subscription:
             yield current
             return
         # Subscribe, then read the state: a change between the two is not lost.
-        async with feed.changes(payment_id) as changes:
+        async with feed.changes(payment_id, owner=owner(context.access)) as changes:
             current = await _visible(context, payment_id, None) or current
             yield current
             seen = current.version
@@ -62,6 +63,14 @@ class Subscription:
                 context.fresh_loaders()  # nested fields must not show a cached past
                 update = await _visible(context, payment_id, change.version)
                 yield update if update is not None else _gone()
+
+
+def owner(access: Access) -> str:
+    """Whose subscription quota a subscription uses: its merchant's (whichever key or
+    token of the merchant opened it), else the staff key's."""
+    if access.merchant_id is not None:
+        return f"merchant:{access.merchant_id.hex}"
+    return f"key:{access.principal.key_id or access.principal.role}"
 
 
 def _gone() -> NotFoundError:

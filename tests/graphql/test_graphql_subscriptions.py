@@ -3,14 +3,24 @@ notifier through the real Redis, to a websocket client."""
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
 from paysource.application.follower import Follower, Wakeup, run_until_caught_up
 from paysource.application.notifier import PaymentChanged, PaymentNotifier, channel
 from paysource.bootstrap import Container
+from paysource.graphql import app as graphql_app_module
+from paysource.graphql.feed import PaymentFeed
+from tests.graphql.helpers import token
 from tests.helpers import admin, drain
 
 SUBSCRIPTION = (
@@ -94,3 +104,98 @@ def test_the_notifier_publishes_each_change_once_per_batch_and_keeps_its_positio
     assert notifier.position() == cell.store.head()
     run_until_caught_up(Follower(cell.store, notifier, wakeup=Wakeup()))
     assert len(published) == 3  # resumed from its position: nothing twice
+
+
+def test_one_redis_connection_serves_every_subscription_of_a_process(redis_url: str) -> None:
+    payments = [uuid4() for _ in range(10)]
+
+    async def scenario() -> None:
+        redis = aioredis.Redis.from_url(redis_url)
+        before = len(await redis.client_list(_type="pubsub"))
+        feed = PaymentFeed(redis_url)
+        try:
+            async with AsyncExitStack() as stack:
+                streams = [
+                    await stack.enter_async_context(
+                        feed.changes(payments[n % 10], owner=f"merchant:{n % 3}")
+                    )
+                    for n in range(150)
+                ]
+                assert len(await redis.client_list(_type="pubsub")) == before + 1
+                assert feed.count("merchant:0") == 50
+                change = PaymentChanged(payments[0], 7, "Payment.Captured", datetime.now(UTC))
+                await redis.publish(channel(payments[0]), change.encode())
+                for stream in streams[::10]:  # every subscriber of payments[0]
+                    assert await asyncio.wait_for(anext(stream), 5) == change
+            assert feed.count("merchant:0") == 0
+            numsub = await redis.pubsub_numsub(*(channel(p) for p in payments))
+            assert [count for _, count in numsub] == [0] * 10  # unsubscribed when left
+        finally:
+            await feed.close()
+            await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def _start(ws: WebSocketTestSession, operation: str, payment: str) -> None:
+    ws.send_json(
+        {
+            "id": operation,
+            "type": "subscribe",
+            "payload": {"query": SUBSCRIPTION, "variables": {"id": payment}},
+        }
+    )
+
+
+def _connect(ws: WebSocketTestSession, key: str) -> None:
+    ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
+    assert ws.receive_json()["type"] == "connection_ack"
+
+
+def test_a_merchant_cannot_take_every_subscription_of_a_process(
+    app: FastAPI, client: TestClient, container: Container
+) -> None:
+    app.state.graphql.feed.max_per_owner = 2
+    a, b = admin(client).merchant("A"), admin(client).merchant("B")
+    a_payment, b_payment = a.pay(1000).json()["id"], b.pay(1000).json()["id"]
+    protocol = ["graphql-transport-ws"]
+    with (
+        client.websocket_connect("/graphql", subprotocols=protocol) as first,
+        client.websocket_connect("/graphql", subprotocols=protocol) as second,
+    ):
+        _connect(first, a.key)
+        _connect(second, token(a))  # a token of A counts against A's quota too
+        for operation in ("1", "2"):
+            _start(first, operation, a_payment)
+            assert first.receive_json()["type"] == "next"
+        _start(second, "3", a_payment)
+        refused = second.receive_json()
+        assert refused["type"] == "next"
+        (error,) = refused["payload"]["errors"]
+        assert error["extensions"] == {"code": "too_many_subscriptions", "limit": 2}
+        assert second.receive_json() == {"id": "3", "type": "complete"}
+        # Another merchant is not affected; A may subscribe again once one ends.
+        with client.websocket_connect("/graphql", subprotocols=protocol) as third:
+            _connect(third, b.key)
+            _start(third, "1", b_payment)
+            assert _next(third)["id"] == b_payment
+        first.send_json({"id": "1", "type": "complete"})
+        _start(second, "4", a_payment)
+        assert _next(second)["id"] == a_payment
+
+
+def test_a_connection_runs_a_bounded_number_of_operations(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(graphql_app_module, "MAX_SUBSCRIPTIONS_PER_CONNECTION", 2)
+    api = admin(client).merchant()
+    payment = api.pay(1000).json()["id"]
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        _connect(ws, api.key)
+        for operation in ("1", "2"):
+            _start(ws, operation, payment)
+            assert ws.receive_json()["type"] == "next"
+        _start(ws, "3", payment)
+        refused = ws.receive_json()
+        assert (refused["id"], refused["type"]) == ("3", "error")
+        assert refused["payload"][0]["extensions"] == {"code": "too_many_subscriptions", "limit": 2}
