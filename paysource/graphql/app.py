@@ -12,14 +12,9 @@ from typing import Any
 
 from cross_web import HTTPException
 from fastapi import FastAPI
-from graphql import GraphQLError
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UnsetType
 
 from paysource.api.idempotency import FastPath
@@ -32,6 +27,11 @@ from paysource.graphql.context import Context, Services, get_context
 from paysource.graphql.db import ReadDb
 from paysource.graphql.feed import PaymentFeed
 from paysource.graphql.schema import build_schema
+from paysource.graphql.websocket import (
+    MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    BoundedWebSocket,
+    TransportWS,
+)
 
 PATH = "/graphql"
 
@@ -46,36 +46,10 @@ _PROBLEM_CODES = {
 }
 
 
-# Operations running at once on one websocket.
-MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
-
-
-class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws, with a clear error past the per-connection cap."""
-
-    async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if (
-            self.connection_acknowledged
-            and message["id"] not in self.operations
-            and len(self.operations) >= MAX_SUBSCRIPTIONS_PER_CONNECTION
-        ):
-            await self.refuse(
-                message["id"],
-                f"Too many operations on this connection ({MAX_SUBSCRIPTIONS_PER_CONNECTION} at "
-                "most): complete some, or open another connection.",
-                code="too_many_subscriptions",
-                limit=MAX_SUBSCRIPTIONS_PER_CONNECTION,
-            )
-            return
-        await super().handle_subscribe(message)
-
-    async def refuse(self, operation_id: str, message: str, **extensions: Any) -> None:
-        error = GraphQLError(message, extensions=extensions)
-        await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})
-
-
 class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
     graphql_transport_ws_handler_class = TransportWS
+    websocket_adapter_class = BoundedWebSocket
+    max_message_bytes = 64 * 1024
 
     async def run(self, *args: Any, **kwargs: Any) -> Any:
         """strawberry answers a request it cannot run (no query, a query that is not a
@@ -102,6 +76,7 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
         except (Unauthenticated, Problem):
             raise ConnectionRejectionError from None
         context.grant(access)
+        context.credential = authorization  # verified again for each operation
         return await super().on_ws_connect(context)
 
 
@@ -138,6 +113,7 @@ def mount_graphql(app: FastAPI, container: Container) -> None:
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         include_in_schema=False,
     )
+    router.max_message_bytes = container.settings.max_body_bytes
     app.include_router(router)
     _close_with(app, services)
 

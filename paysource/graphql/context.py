@@ -2,7 +2,8 @@
 
 The getter is async and does no blocking work on the event loop; a POST without a
 valid credential is refused with 401 before GraphQL parses anything. Subscriptions
-authenticate once per connection, from the `connection_init` payload.
+authenticate at `connection_init` (its payload), then for each operation
+(websocket.py).
 """
 
 from __future__ import annotations
@@ -50,8 +51,14 @@ class Context(BaseContext):
         self.traceparent = traceparent
         self._access: Access | None = None
         self._loaders: Loaders | None = None
+        # A websocket's `Authorization`, verified again for each operation it starts.
+        self.credential: str | None = None
         if access is not None:
             self.grant(access)
+
+    @property
+    def over_websocket(self) -> bool:
+        return self.request is not None and self.request.scope["type"] == "websocket"
 
     @property
     def container(self) -> Container:

@@ -17,6 +17,7 @@ from graphql import (
     ASTValidationRule,
     GraphQLError,
     OperationDefinitionNode,
+    OperationType,
     ValidationContext,
     ValidationRule,
 )
@@ -114,6 +115,8 @@ class Validate(ValidationCache):
 
     - a document of several operations must say which to run (`operationName`);
       graphql-core would otherwise run the first one;
+    - over a websocket, only subscriptions run (each is authenticated and counted
+      there; queries and mutations are sent with POST);
     - the operation's cost (cost.py, which needs the variables) is at most MAX_COST.
 
     A rule that raises (a bug) is logged and masked; the document does not run."""
@@ -151,6 +154,15 @@ class Validate(ValidationCache):
         chosen = operations[0] if len(operations) == 1 else next(named, None)
         if chosen is None:
             return []  # strawberry has refused an unknown operationName already
+        if (
+            getattr(context.context, "over_websocket", False)
+            and chosen.operation is not OperationType.SUBSCRIPTION
+        ):
+            message = (
+                f"Only subscriptions run over a websocket: send this {chosen.operation.value} "
+                "with POST /graphql."
+            )
+            return [GraphQLError(message, extensions={"code": "operation_not_allowed"})]
         found = cost(context.schema._schema, document, chosen, context.variables)
         if found > MAX_COST:
             message = (

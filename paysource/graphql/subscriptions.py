@@ -9,6 +9,7 @@ reordered messages are dropped by version.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 from uuid import UUID
 
 import strawberry
@@ -57,6 +58,8 @@ class Subscription:
             yield current
             seen = current.version
             async for change in changes:
+                if context.access.expired(datetime.now(UTC)):
+                    return  # the token's time is up (websocket.py closes the connection)
                 if change.version <= seen:
                     continue
                 seen = change.version

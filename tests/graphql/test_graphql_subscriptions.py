@@ -18,7 +18,7 @@ from starlette.testclient import WebSocketTestSession
 from paysource.application.follower import Follower, Wakeup, run_until_caught_up
 from paysource.application.notifier import PaymentChanged, PaymentNotifier, channel
 from paysource.bootstrap import Container
-from paysource.graphql import app as graphql_app_module
+from paysource.graphql import websocket
 from paysource.graphql.feed import PaymentFeed
 from tests.graphql.helpers import token
 from tests.helpers import admin, drain
@@ -187,7 +187,7 @@ def test_a_merchant_cannot_take_every_subscription_of_a_process(
 def test_a_connection_runs_a_bounded_number_of_operations(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(graphql_app_module, "MAX_SUBSCRIPTIONS_PER_CONNECTION", 2)
+    monkeypatch.setattr(websocket, "MAX_SUBSCRIPTIONS_PER_CONNECTION", 2)
     api = admin(client).merchant()
     payment = api.pay(1000).json()["id"]
     with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
