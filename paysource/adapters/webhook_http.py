@@ -87,7 +87,7 @@ class BoundedResolver:
         def lookup() -> None:
             try:
                 outcome.append(self._resolve(host, port))
-            except Exception as error:  # handed to the caller below
+            except Exception as error:  # noqa: BLE001  # raised in the caller's thread
                 outcome.append(error)
             finally:
                 self._slots.release()

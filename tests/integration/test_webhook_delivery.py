@@ -467,7 +467,7 @@ def test_a_host_that_resolves_elsewhere_at_delivery_time_is_refused_then(
     assert receiver.requests == []
     [attempt] = world.attempts()
     assert attempt["error"].startswith("refused:")
-    assert "non-public" in attempt["error"]
+    assert "does not resolve to public addresses only" in attempt["error"]
 
 
 def test_a_deleted_endpoint_is_sent_nothing_more(world: WebhookWorld) -> None:

@@ -5,12 +5,16 @@ Host names are resolved by an injected resolver, so these tests need no DNS.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
-from paysource.adapters.webhook_http import UrlGuard, is_public
+from paysource.adapters.webhook_http import BoundedResolver, UrlGuard, is_public
 from paysource.application.webhook_ports import WebhookUrlRefused
 
 PUBLIC_IP = "93.184.216.34"
+REFUSED = "does not resolve to public addresses only"
 
 
 def resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
@@ -46,10 +50,19 @@ def guard(**table: list[str]) -> UrlGuard:
         "http://[2002:7f00:1::]/hook",
         "http://224.0.0.1/hook",
         "http://255.255.255.255/hook",
+        # IPv6 forms that embed an IPv4 address and that `is_global` calls global:
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible ::/96
+        "http://[::a9fe:a9fe]/latest/meta-data/",  # the same, 169.254.169.254
+        "http://[::ffff:0:a9fe:a9fe]/hook",  # SIIT ::ffff:0:0:0/96
+        "http://[64:ff9b:1::a9fe:a9fe]/hook",  # local-use NAT64 64:ff9b:1::/48
+        "http://[fec0::1]/hook",  # deprecated site-local fec0::/10
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo
+        "http://[ff02::1]/hook",  # multicast
+        "http://[::]/hook",
     ],
 )
 def test_addresses_that_are_not_public_are_refused(url: str) -> None:
-    with pytest.raises(WebhookUrlRefused, match="non-public"):
+    with pytest.raises(WebhookUrlRefused, match=REFUSED):
         guard(**{"127.1": ["127.0.0.1"]}).check(url)
 
 
@@ -72,18 +85,76 @@ def test_internal_and_metadata_host_names_are_refused_whatever_dns_says(url: str
 
 
 def test_a_name_resolving_to_a_private_address_is_refused() -> None:
-    with pytest.raises(WebhookUrlRefused, match="non-public"):
+    with pytest.raises(WebhookUrlRefused, match=REFUSED):
         guard(hooks_example_com=["10.1.2.3"]).check("https://hooks.example.com/in")
 
 
+def test_a_name_resolving_to_an_ipv6_form_of_a_private_address_is_refused() -> None:
+    with pytest.raises(WebhookUrlRefused, match=REFUSED):
+        guard(hooks_example_com=["::a9fe:a9fe"]).check("https://hooks.example.com/in")
+
+
 def test_a_name_with_one_private_address_among_public_ones_is_refused() -> None:
-    with pytest.raises(WebhookUrlRefused, match="non-public"):
+    with pytest.raises(WebhookUrlRefused, match=REFUSED):
         guard(hooks_example_com=[PUBLIC_IP, "127.0.0.1"]).check("https://hooks.example.com/")
 
 
 def test_a_name_that_does_not_resolve_is_refused() -> None:
-    with pytest.raises(WebhookUrlRefused, match="does not resolve"):
+    with pytest.raises(WebhookUrlRefused, match=REFUSED):
         guard().check("https://nowhere.example.com/")
+
+
+def test_not_resolving_and_resolving_inside_are_told_apart_by_nothing() -> None:
+    # Otherwise registering URLs would tell which internal names exist.
+    check = guard(db_example_com=["10.1.2.3"]).check
+    details = []
+    for host in ("db.example.com", "nodb.example.com"):
+        with pytest.raises(WebhookUrlRefused) as refused:
+            check(f"https://{host}/")
+        details.append((refused.value.detail.replace(host, "HOST"), refused.value.field))
+
+    assert details[0] == details[1]
+
+
+def test_a_name_that_resolves_too_slowly_is_refused_at_the_timeout() -> None:
+    def hangs(host: str, port: int) -> list[str]:
+        time.sleep(5)
+        return [PUBLIC_IP]
+
+    started = time.monotonic()
+    with pytest.raises(WebhookUrlRefused, match=REFUSED):
+        UrlGuard(resolver=hangs, resolve_timeout_s=0.2).check("https://slow.example.com/")
+
+    assert time.monotonic() - started < 1.0
+
+
+def test_hung_lookups_do_not_pile_up_threads() -> None:
+    release = threading.Event()
+    calls: list[str] = []
+
+    def hangs(host: str, port: int) -> list[str]:
+        calls.append(host)
+        release.wait(5)
+        return [PUBLIC_IP]
+
+    resolve = BoundedResolver(hangs, timeout_s=0.1, max_pending=2)
+    try:
+        for number in range(4):
+            with pytest.raises(TimeoutError):
+                resolve(f"h{number}.example.com", 443)
+        assert calls == ["h0.example.com", "h1.example.com"], "two lookups at most"
+    finally:
+        release.set()
+    time.sleep(0.1)
+    assert resolve("h4.example.com", 443) == [PUBLIC_IP], "free again once they end"
+
+
+def test_a_resolver_error_is_raised_to_the_caller() -> None:
+    def fails(host: str, port: int) -> list[str]:
+        raise OSError("no such host")
+
+    with pytest.raises(OSError, match="no such host"):
+        BoundedResolver(fails, timeout_s=1.0)("x.example.com", 443)
 
 
 @pytest.mark.parametrize(
@@ -138,8 +209,18 @@ def test_allowing_private_networks_lets_local_receivers_through() -> None:
     [
         (PUBLIC_IP, True),
         ("2606:2800:220:1::1", True),
+        ("::ffff:93.184.216.34", True),  # mapped: the IPv4 address decides
+        ("64:ff9b::5db8:d822", True),  # well-known NAT64 of a public IPv4 address
+        ("2002:5db8:d822::1", True),  # 6to4 of one
         ("127.0.0.1", False),
         ("fe80::1%eth0", False),
+        ("::5db8:d822", False),  # IPv4-compatible, even of a public address: deprecated
+        ("64:ff9b::a9fe:a9fe", False),
+        ("64:ff9b:1::5db8:d822", False),  # local-use NAT64: local by definition
+        ("2002:a9fe:a9fe::1", False),
+        ("2001:db8::1", False),  # documentation
+        ("fec0::1", False),
+        ("fc00::1", False),
     ],
 )
 def test_is_public(address: str, public: bool) -> None:
