@@ -483,3 +483,17 @@ def test_a_deleted_endpoint_is_sent_nothing_more(world: WebhookWorld) -> None:
     assert {d["status"] for d in world.deliveries()} == {"canceled"}
     assert world.webhooks.delivery_worker(world.cell).step("lane") == 0
     assert world.cell.store.get(endpoint_id, WebhookEndpoint).status is EndpointStatus.DELETED
+
+
+def test_webhook_urls_are_not_logged(world: WebhookWorld, caplog: pytest.LogCaptureFixture) -> None:
+    # A receiver's URL may carry its own secret; httpx logs every request's URL at INFO.
+    with Receiver(fail_first(1)) as receiver, caplog.at_level(logging.DEBUG):
+        world.register(f"{receiver.url}?token=receiver-secret", ["payment.created"])
+        world.pay()
+        world.process()
+        world.deliver_until(lambda: len(receiver.delivered()) == 1)
+        logging.getLogger("httpx").info("HTTP Request: %s", "another client's")
+
+    assert not [r for r in caplog.records if "receiver-secret" in r.getMessage()]
+    assert not [r for r in caplog.records if "/hooks" in r.getMessage()]
+    assert [r for r in caplog.records if r.name == "httpx"], "other clients' logs are kept"
