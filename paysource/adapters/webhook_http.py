@@ -18,6 +18,7 @@ headers are read (h11 refuses more than 100 KiB of them); the body never is.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ipaddress
 import logging
@@ -271,7 +272,10 @@ class _Deadline:
         raw = stream.get_extra_info("socket") if stream is not None else None
         if not isinstance(raw, socket.socket):
             return
-        duplicate = raw.dup()
+        try:
+            duplicate = raw.dup()
+        except OSError:
+            return  # per-operation timeouts still bound the attempt
         with self._lock:
             previous, self._socket = self._socket, duplicate
             expired = self.expired
@@ -296,10 +300,8 @@ class _Deadline:
 
 
 def _shut(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already closed by the other side or by httpx
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed by the other side or by httpx
 
 
 class HttpSender:
@@ -363,9 +365,7 @@ class HttpSender:
                 late = f"timeout: no answer within {deadline.seconds:g} s"
                 return AttemptResult(None, _elapsed_ms(started), late)
             if isinstance(error, httpx.TimeoutException):
-                return AttemptResult(
-                    None, _elapsed_ms(started), f"timeout: {type(error).__name__}"
-                )
+                return AttemptResult(None, _elapsed_ms(started), f"timeout: {type(error).__name__}")
             text = f"{type(error).__name__}: {error}"
             for secret in (url, target.url):  # httpx's messages should not, but might
                 text = text.replace(secret, redact_url(secret))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -122,6 +123,71 @@ class Receiver:
     def delivered(self) -> list[Received]:
         with self.lock:
             return [r for r in self.requests if 200 <= r.status < 300]
+
+
+class Tarpit:
+    """A receiver that reads the request, then sends its answer's status line and an
+    endless header `chunk` by `chunk`, one every `interval_s`: every read of the
+    client gets something, so per-read timeouts never fire, and the answer never ends.
+    It keeps sending until the client hangs up; `durations` are how long each took."""
+
+    def __init__(self, *, interval_s: float = 0.2, chunk: bytes = b"a") -> None:
+        self.interval_s = interval_s
+        self.chunk = chunk
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.05)
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.open = 0
+        self.max_open = 0
+        self.durations: list[float] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.connections += 1
+            self.open += 1
+            self.max_open = max(self.max_open, self.open)
+        started = time.monotonic()
+        try:
+            conn.settimeout(0.5)
+            with suppress(OSError):
+                conn.recv(1 << 20)  # the request (what of it has arrived)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Tarpit: ")
+            while not self.stopping.is_set():
+                conn.sendall(self.chunk)
+                time.sleep(self.interval_s)
+        except OSError:
+            pass  # the client hung up
+        finally:
+            conn.close()
+            with self.lock:
+                self.open -= 1
+                self.durations.append(time.monotonic() - started)
+
+    def __enter__(self) -> Tarpit:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        self.server.close()
+        self.thread.join()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}/hooks?token=tarpit"
 
 
 def fail_first(count: int, status: int = 500) -> Decide:
@@ -483,6 +549,51 @@ def test_a_deleted_endpoint_is_sent_nothing_more(world: WebhookWorld) -> None:
     assert {d["status"] for d in world.deliveries()} == {"canceled"}
     assert world.webhooks.delivery_worker(world.cell).step("lane") == 0
     assert world.cell.store.get(endpoint_id, WebhookEndpoint).status is EndpointStatus.DELETED
+
+
+# Slow receivers ---------------------------------------------------------------------------
+
+
+def test_a_receiver_dribbling_its_answer_is_cut_off_at_the_attempt_deadline(
+    make_world: MakeWorld,
+) -> None:
+    # Every read gets a byte within 0.2 s, under the 0.5 s read timeout: only the
+    # attempt's deadline (connect + read timeout = 1 s) can end it.
+    world = make_world(connect_timeout_s=0.5, read_timeout_s=0.5, max_attempts=1)
+    with Tarpit(interval_s=0.2) as tarpit:
+        world.register(tarpit.url, ["payment.created"])
+        world.pay()
+        world.process()
+        started = time.monotonic()
+        world.deliver_until(lambda: world.deliveries()[0]["status"] == "failed")
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 2
+        while tarpit.open and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    [attempt] = world.attempts()
+    assert attempt["status_code"] is None
+    assert attempt["error"] == "timeout: no answer within 1 s"
+    assert 950 <= attempt["latency_ms"] < 1500
+    assert elapsed < 2.0
+    assert tarpit.connections == 1
+    assert tarpit.durations[0] < 2.0, "the connection was closed at the deadline"
+
+
+def test_a_receiver_flooding_its_headers_is_cut_off_after_100_kib(
+    make_world: MakeWorld,
+) -> None:
+    world = make_world(max_attempts=1)
+    with Tarpit(interval_s=0.001, chunk=b"a" * 8192) as flood:
+        world.register(flood.url, ["payment.created"])
+        world.pay()
+        world.process()
+        world.deliver_until(lambda: world.deliveries()[0]["status"] == "failed")
+
+    [attempt] = world.attempts()
+    assert attempt["status_code"] is None
+    assert attempt["error"].startswith("RemoteProtocolError")
+    assert attempt["latency_ms"] < 1000, "not read until the deadline"
 
 
 def test_webhook_urls_are_not_logged(world: WebhookWorld, caplog: pytest.LogCaptureFixture) -> None:
