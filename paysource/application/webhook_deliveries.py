@@ -1,14 +1,12 @@
-"""A merchant's view of its deliveries: list them, read one, resend one now."""
+"""A merchant's view of its deliveries: list them, read one, ask for a resend."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from paysource.application.errors import ConcurrentModification, NotFound
-from paysource.application.webhook_delivery import Deliverer
+from paysource.application.errors import NotFound
 from paysource.application.webhook_queue import DeliveryQueue
 from paysource.application.webhooks import WebhookEndpointService
 
@@ -20,19 +18,9 @@ class DeliveryView:
 
 
 class WebhookDeliveryService:
-    def __init__(
-        self,
-        endpoints: WebhookEndpointService,
-        queue: DeliveryQueue,
-        deliverer: Deliverer,
-        *,
-        lease_s: float,
-    ) -> None:
+    def __init__(self, endpoints: WebhookEndpointService, queue: DeliveryQueue) -> None:
         self._endpoints = endpoints
         self._queue = queue
-        self._deliverer = deliverer
-        self._lease_s = lease_s
-        self._worker = f"api:{os.getpid()}:{uuid4().hex[:8]}"
 
     def list_deliveries(
         self,
@@ -64,19 +52,13 @@ class WebhookDeliveryService:
         return DeliveryView(row, self._queue.attempts([delivery_id])[delivery_id])
 
     def resend(self, *, merchant_id: UUID, endpoint_id: UUID, delivery_id: UUID) -> DeliveryView:
-        """Attempt the delivery once, now, whatever its status and order (the merchant
-        asked; receivers drop stale versions by `object_version`)."""
-        found = self.get_delivery(
-            merchant_id=merchant_id, endpoint_id=endpoint_id, delivery_id=delivery_id
-        )
-        if found.row["status"] == "canceled":
-            raise NotFound("no such webhook delivery")
-        claimed = self._queue.claim_one(
-            delivery_id, endpoint_id, worker=self._worker, lease_s=self._lease_s
-        )
-        if claimed is None:
-            raise ConcurrentModification("the delivery is being attempted right now; retry")
-        self._deliverer.deliver(claimed, worker=self._worker, trigger="manual")
+        """Queue one manual attempt of the delivery, due now, whatever its status and
+        order (the merchant asked; receivers drop stale versions by `object_version`).
+        The delivery lanes make it, within the per-endpoint and per-merchant limits:
+        the API request never waits for a receiver."""
+        self._endpoints.get(merchant_id=merchant_id, endpoint_id=endpoint_id)
+        if not self._queue.request_resend(endpoint_id, delivery_id):
+            raise NotFound("no such webhook delivery")  # unknown, another's, or canceled
         return self.get_delivery(
             merchant_id=merchant_id, endpoint_id=endpoint_id, delivery_id=delivery_id
         )

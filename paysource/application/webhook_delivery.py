@@ -8,6 +8,10 @@ At-least-once: a delivery is marked succeeded only after its 2xx, so a worker ki
 between the POST and the record sends it again after the lease runs out (receivers
 de-duplicate by event id and drop stale versions by `object_version`). An endpoint
 that has failed every attempt for `DisablePolicy.after` is disabled and logged.
+
+Lanes share the deliveries of every merchant: the queue hands out at most one
+delivery per endpoint at a time and a few per merchant (`per_merchant`), and each
+attempt ends at its deadline, so a slow receiver holds one lane for one deadline.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ from uuid import uuid4
 
 from paysource.application.webhook_catalog import EVENT_ID_PREFIX
 from paysource.application.webhook_ports import AttemptResult, WebhookTransport
-from paysource.application.webhook_queue import Claimed, DeliveryQueue, Verdict
+from paysource.application.webhook_queue import (
+    DEFAULT_PER_MERCHANT,
+    Claimed,
+    DeliveryQueue,
+    Verdict,
+)
 from paysource.application.webhooks import SecretKeys, WebhookEndpointService
 from paysource.domain.meta import Meta
 from paysource.webhooks import SCHEME, SIGNATURE_HEADER, signature
@@ -81,10 +90,12 @@ class Deliverer:
     rotation_overlap: timedelta = timedelta(hours=24)
     rng: random.Random = field(default_factory=random.Random)
 
-    def deliver(self, claimed: Claimed, *, worker: str, trigger: str) -> AttemptResult:
+    def deliver(self, claimed: Claimed, *, worker: str) -> AttemptResult:
+        """Attempt a claimed delivery once: automatic, or manual for a resend."""
         body = claimed.payload.encode()
         result = self.transport.post(claimed.url, body, self.headers(claimed, body))
         verdict = self._verdict(claimed, result)
+        trigger = claimed.trigger
         if not self.queue.record(claimed, result, verdict, worker=worker, trigger=trigger):
             log.warning("webhook delivery %s: lease lost during the attempt", claimed.id)
         self._track_health(claimed, result)
@@ -140,8 +151,10 @@ class Deliverer:
 
 
 class DeliveryWorker:
-    """Runs delivery lanes until stopped: each lane claims a few due deliveries and
-    attempts them, so one slow receiver holds up only its lane."""
+    """Runs delivery lanes until stopped: each lane claims due deliveries (one at a
+    time by default: a batch's later deliveries would wait behind a slow first one)
+    and attempts them. One endpoint never has two attempts in flight, nor one
+    merchant more than `per_merchant`, so a slow receiver holds up only its lane."""
 
     def __init__(
         self,
@@ -149,18 +162,21 @@ class DeliveryWorker:
         deliverer: Deliverer,
         *,
         lanes: int = 4,
-        batch_size: int = 4,
-        lease_s: float = 300.0,
+        batch_size: int = 1,
+        lease_s: float = 60.0,
         poll_interval_s: float = 0.5,
+        per_merchant: int = DEFAULT_PER_MERCHANT,
     ) -> None:
         assert lanes >= 1, "at least one lane"
         assert batch_size >= 1, "claim at least one delivery"
+        assert per_merchant >= 1, "a merchant may have an attempt in flight"
         self.queue = queue
         self.deliverer = deliverer
         self.lanes = lanes
         self.batch_size = batch_size
         self.lease_s = lease_s
         self.poll_interval_s = poll_interval_s
+        self.per_merchant = per_merchant
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:8]}"
 
     def run(self, stop: threading.Event) -> None:
@@ -189,10 +205,15 @@ class DeliveryWorker:
 
     def step(self, lane: str, stop: threading.Event | None = None) -> int:
         """Claim and attempt up to `batch_size` due deliveries; return how many."""
-        claimed = self.queue.claim(worker=lane, limit=self.batch_size, lease_s=self.lease_s)
+        claimed = self.queue.claim(
+            worker=lane,
+            limit=self.batch_size,
+            lease_s=self.lease_s,
+            per_merchant=self.per_merchant,
+        )
         for number, delivery in enumerate(claimed):
             if stop is not None and stop.is_set():
                 self.queue.release([d.id for d in claimed[number:]], worker=lane)
                 break
-            self.deliverer.deliver(delivery, worker=lane, trigger="automatic")
+            self.deliverer.deliver(delivery, worker=lane)
         return len(claimed)

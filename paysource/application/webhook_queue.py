@@ -1,11 +1,23 @@
 """The delivery queue in Postgres: claim due deliveries, record attempts, read them back.
 
-Claiming is `FOR UPDATE SKIP LOCKED` plus a lease (`locked_until`): any number of
-delivery lanes in any number of processes take disjoint deliveries, and a lane
-killed mid-attempt leaves its deliveries claimable again when the lease runs out.
-A delivery is due only when no older version of the same object is still pending
-for the same endpoint: per-object order. Times are the database's (`now()`), so
-every worker agrees on them.
+Claiming takes a lease (`locked_until`): any number of delivery lanes in any number
+of processes take disjoint deliveries, and a lane killed mid-attempt leaves its
+deliveries claimable again when the lease runs out. Claims take turns (a
+transaction-level advisory lock, held for the few milliseconds of the claim), so the
+limits hold across every process:
+
+- one attempt in flight per endpoint (a live lease), and at most `per_merchant` per
+  merchant: a slow or tarpitting receiver holds one lane, a merchant a few, never all;
+- per-object order: a delivery is due only when no older version of the same object
+  is still pending for the same endpoint;
+- a resend asked for by hand (`resend_at`) is due at once, whatever the delivery's
+  status or order, within the same limits.
+
+Claims go round the endpoints that have pending deliveries, taking the oldest due
+delivery of the next one that may have an attempt: each endpoint with work gets its
+turn whatever the others' backlogs, and a claim reads little more than the endpoints
+it walks past (never a busy endpoint's backlog). Times are the database's (`now()`),
+so every worker agrees on them.
 """
 
 from __future__ import annotations
@@ -22,38 +34,81 @@ from paysource.application.webhook_ports import AttemptResult
 
 MAX_PAGE = 100
 MAX_ATTEMPTS_SHOWN = 50
+DEFAULT_PER_MERCHANT = 2
 
+_BEFORE_ALL = UUID(int=0)
+_AFTER_ALL = UUID(int=(1 << 128) - 1)
+_CLAIM_LOCK = "SELECT pg_advisory_xact_lock(hashtext('webhook-delivery-claims'))"
 _CLAIMED = (
     "d.id, d.event_id, d.endpoint_id, d.merchant_id, d.event_type, d.status, d.attempts,"
-    " d.enqueued_at, e.url, e.secret_generation, e.secret_rotated_at, ev.payload"
+    " d.enqueued_at, d.resend_at, e.url, e.secret_generation, e.secret_rotated_at,"
+    " ev.payload"
 )
-_CLAIM_DUE = f"""
-WITH due AS (
+# One delivery, under _CLAIM_LOCK: a resend asked for, else the next due delivery of
+# the first endpoint in (%(after)s, %(until)s] (in id order) that has one, has no attempt in
+# flight and whose merchant has fewer than `per_merchant`. Lanes go round the
+# endpoints so (the caller passes the last endpoint served): each endpoint with work
+# gets its turn, and a claim reads only the endpoints it walks past.
+_CLAIM_NEXT = f"""
+WITH RECURSIVE walk (endpoint_id) AS (
+    (SELECT endpoint_id FROM webhook_deliveries
+     WHERE status = 'pending' AND endpoint_id > %(after)s
+     ORDER BY endpoint_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT d.endpoint_id FROM webhook_deliveries d
+            WHERE d.status = 'pending' AND d.endpoint_id > w.endpoint_id
+            ORDER BY d.endpoint_id LIMIT 1)
+    FROM walk w WHERE w.endpoint_id IS NOT NULL AND w.endpoint_id < %(until)s
+),
+leased AS MATERIALIZED (
+    SELECT endpoint_id, merchant_id FROM webhook_deliveries
+    WHERE locked_until IS NOT NULL AND locked_until > now()
+),
+full_merchants AS MATERIALIZED (
+    SELECT merchant_id FROM leased GROUP BY merchant_id
+    HAVING count(*) >= %(per_merchant)s
+),
+manual AS (
     SELECT d.id FROM webhook_deliveries d
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.status = 'enabled'
-    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-      AND (d.locked_until IS NULL OR d.locked_until < now())
-      AND NOT EXISTS (
-          SELECT 1 FROM webhook_deliveries older
-          WHERE older.endpoint_id = d.endpoint_id AND older.object_id = d.object_id
-            AND older.status = 'pending' AND older.object_version < d.object_version)
-    ORDER BY d.next_attempt_at, d.seq
-    LIMIT %(limit)s
-    FOR UPDATE OF d SKIP LOCKED
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.status <> 'deleted'
+    WHERE d.resend_at IS NOT NULL AND d.status <> 'canceled'
+      AND NOT EXISTS (SELECT 1 FROM leased l WHERE l.endpoint_id = d.endpoint_id)
+      AND NOT EXISTS (SELECT 1 FROM full_merchants f WHERE f.merchant_id = d.merchant_id)
+    ORDER BY d.resend_at, d.seq
+    LIMIT 1
+),
+automatic AS (
+    SELECT due.id FROM walk w
+    CROSS JOIN LATERAL (  -- LIMIT: not a hash join, which would walk every endpoint
+        SELECT e.merchant_id FROM webhook_endpoints e
+        WHERE e.id = w.endpoint_id AND e.status = 'enabled'
+        LIMIT 1
+    ) e
+    CROSS JOIN LATERAL (
+        SELECT d.id FROM webhook_deliveries d
+        WHERE d.endpoint_id = w.endpoint_id AND d.status = 'pending'
+          AND d.next_attempt_at <= now()
+          AND NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries older
+              WHERE older.endpoint_id = d.endpoint_id AND older.object_id = d.object_id
+                AND older.status = 'pending' AND older.object_version < d.object_version)
+        ORDER BY d.next_attempt_at, d.seq
+        LIMIT 1
+    ) due
+    WHERE w.endpoint_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM leased l WHERE l.endpoint_id = w.endpoint_id)
+      AND NOT EXISTS (SELECT 1 FROM full_merchants f WHERE f.merchant_id = e.merchant_id)
+    LIMIT 1
+),
+chosen AS (
+    (SELECT id FROM manual) UNION ALL (SELECT id FROM automatic) LIMIT 1
 )
 UPDATE webhook_deliveries d
 SET locked_until = now() + make_interval(secs => %(lease_s)s), locked_by = %(worker)s
-FROM due, webhook_endpoints e, webhook_events ev
-WHERE d.id = due.id AND e.id = d.endpoint_id AND ev.id = d.event_id
-RETURNING {_CLAIMED}
-"""  # noqa: S608  # fixed text
-_CLAIM_ONE = f"""
-UPDATE webhook_deliveries d
-SET locked_until = now() + make_interval(secs => %(lease_s)s), locked_by = %(worker)s
-FROM webhook_endpoints e, webhook_events ev
-WHERE d.id = %(id)s AND d.endpoint_id = %(endpoint_id)s AND d.status <> 'canceled'
-  AND (d.locked_until IS NULL OR d.locked_until < now())
-  AND e.id = d.endpoint_id AND ev.id = d.event_id
+FROM chosen, webhook_endpoints e, webhook_events ev
+WHERE d.id = chosen.id AND e.id = d.endpoint_id AND ev.id = d.event_id
+  AND (d.locked_until IS NULL OR d.locked_until <= now())
+  AND (d.status = 'pending' OR (d.resend_at IS NOT NULL AND d.status <> 'canceled'))
 RETURNING {_CLAIMED}
 """  # noqa: S608  # fixed text
 
@@ -70,6 +125,7 @@ class Claimed:
     status: str
     attempts: int
     enqueued_at: datetime
+    resend_at: datetime | None  # set: a resend asked for by hand (a manual attempt)
     url: str
     secret_generation: int
     secret_rotated_at: datetime | None
@@ -78,6 +134,10 @@ class Claimed:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claimed:
         return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
+
+    @property
+    def trigger(self) -> str:
+        return "automatic" if self.resend_at is None else "manual"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +160,7 @@ class Health:
 class DeliveryQueue:
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
+        self._after = _BEFORE_ALL  # the endpoint served last: claims go round from there
 
     def now(self) -> datetime:
         with self.datastore.cursor() as curs:
@@ -107,21 +168,46 @@ class DeliveryQueue:
         assert row is not None
         return row["now"]  # type: ignore[no-any-return]
 
-    def claim(self, *, worker: str, limit: int, lease_s: float) -> list[Claimed]:
-        params = {"limit": limit, "lease_s": lease_s, "worker": worker}
+    def claim(
+        self,
+        *,
+        worker: str,
+        limit: int,
+        lease_s: float,
+        per_merchant: int = DEFAULT_PER_MERCHANT,
+    ) -> list[Claimed]:
+        """Lease up to `limit` due deliveries, each of another endpoint (see the module's
+        docstring for which are due)."""
+        params = {"lease_s": lease_s, "worker": worker, "per_merchant": per_merchant}
+        claimed: list[Claimed] = []
         with self.datastore.transaction(commit=True) as curs:
-            rows = curs.execute(_CLAIM_DUE, params).fetchall()
-        return [Claimed.from_row(row) for row in rows]
+            # Claims take turns, so the limits count every lease taken before this one.
+            curs.execute(_CLAIM_LOCK)
+            for _ in range(limit):
+                row = None
+                # From the last endpoint served to the end, then from the start to it.
+                for after, until in ((self._after, _AFTER_ALL), (_BEFORE_ALL, self._after)):
+                    bounds = {"after": after, "until": until}
+                    row = curs.execute(_CLAIM_NEXT, {**params, **bounds}, prepare=True).fetchone()
+                    if row is not None or self._after == _BEFORE_ALL:
+                        break
+                if row is None:
+                    break
+                claimed.append(Claimed.from_row(row))
+                self._after = row["endpoint_id"]
+        return claimed
 
-    def claim_one(
-        self, delivery_id: UUID, endpoint_id: UUID, *, worker: str, lease_s: float
-    ) -> Claimed | None:
-        """Lease one delivery now, whatever its status and order (a manual resend);
-        None if another worker holds it."""
-        params = {"id": delivery_id, "endpoint_id": endpoint_id, "lease_s": lease_s}
+    def request_resend(self, endpoint_id: UUID, delivery_id: UUID) -> bool:
+        """Make the delivery due now for one manual attempt, whatever its status and
+        order; False if there is no such delivery or it was canceled. Requests made
+        before the attempt are one request."""
         with self.datastore.transaction(commit=True) as curs:
-            row = curs.execute(_CLAIM_ONE, {**params, "worker": worker}).fetchone()
-        return None if row is None else Claimed.from_row(row)
+            row = curs.execute(
+                "UPDATE webhook_deliveries SET resend_at = coalesce(resend_at, now())"
+                " WHERE id = %s AND endpoint_id = %s AND status <> 'canceled' RETURNING 1",
+                (delivery_id, endpoint_id),
+            ).fetchone()
+        return row is not None
 
     def release(self, delivery_ids: list[UUID], *, worker: str) -> None:
         """Give back leases of deliveries not attempted (the worker is stopping)."""
@@ -163,9 +249,17 @@ class DeliveryQueue:
                 " next_attempt_at = now() + make_interval(secs => %(retry_s)s),"
                 " completed_at = CASE WHEN %(status)s = 'pending' THEN NULL"
                 "   ELSE coalesce(completed_at, now()) END,"
-                " locked_until = NULL, locked_by = NULL"
+                " locked_until = NULL, locked_by = NULL,"
+                # The resend this attempt answered; one asked for meanwhile stays.
+                " resend_at = CASE WHEN resend_at = %(resend_at)s THEN NULL ELSE resend_at END"
                 " WHERE id = %(id)s AND locked_by = %(worker)s RETURNING 1",
-                {"status": verdict.status, "retry_s": retry_s, "id": claimed.id, "worker": worker},
+                {
+                    "status": verdict.status,
+                    "retry_s": retry_s,
+                    "id": claimed.id,
+                    "worker": worker,
+                    "resend_at": claimed.resend_at,
+                },
             ).fetchone()
         return row is not None
 

@@ -33,8 +33,11 @@ class WebhookSettings(BaseModel):
     disable_min_failures: int = Field(default=10, ge=1, le=10_000)
 
     delivery_lanes: int = Field(default=4, ge=1, le=64)
-    delivery_batch_size: int = Field(default=4, ge=1, le=100)
-    lease_s: float = Field(default=300.0, ge=1, le=3600)
+    # Claimed per lane at once; the later ones of a batch wait behind the first.
+    delivery_batch_size: int = Field(default=1, ge=1, le=100)
+    # Attempts in flight per merchant, across every lane and process (per endpoint: 1).
+    max_in_flight_per_merchant: int = Field(default=2, ge=1, le=64)
+    lease_s: float = Field(default=60.0, ge=1, le=3600)
     poll_interval_s: float = Field(default=0.5, gt=0, le=60)
     connect_timeout_s: float = Field(default=3.0, gt=0, le=30)
     read_timeout_s: float = Field(default=10.0, gt=0, le=60)
@@ -46,7 +49,8 @@ class WebhookSettings(BaseModel):
             raise ValueError(
                 f"PAYSOURCE_WEBHOOK_SIGNING_KEY must be at least {MIN_SIGNING_KEY_LENGTH} chars"
             )
-        # One attempt at least must fit in the lease (connect, send, read the status).
+        # One attempt (at most connect + read timeout in all) must fit in the lease with
+        # room to record it.
         if self.lease_s < self.connect_timeout_s + 2 * self.read_timeout_s:
             raise ValueError("PAYSOURCE_WEBHOOK_LEASE_S is too short for the HTTP timeouts")
         return self

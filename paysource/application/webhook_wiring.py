@@ -50,7 +50,11 @@ class Webhooks:
         self.container = container
         self.settings = settings or container.settings.webhook
         self.catalog = catalog or standard_catalog()
-        self.guard = UrlGuard(allow_private=self.settings.allow_private_networks, resolver=resolver)
+        self.guard = UrlGuard(
+            allow_private=self.settings.allow_private_networks,
+            resolver=resolver,
+            resolve_timeout_s=self.settings.connect_timeout_s,
+        )
         self._sender = HttpSender(
             self.guard,
             connect_timeout_s=self.settings.connect_timeout_s,
@@ -72,9 +76,7 @@ class Webhooks:
             schedule=self.settings.retry_schedule,
             disable=self.settings.disable_policy,
         )
-        deliveries = WebhookDeliveryService(
-            endpoints, queue, deliverer, lease_s=self.settings.lease_s
-        )
+        deliveries = WebhookDeliveryService(endpoints, queue)
         return CellWebhooks(cell, queue, endpoints, deliverer, deliveries)
 
     def for_cell(self, cell: Cell) -> CellWebhooks:
@@ -105,6 +107,7 @@ class Webhooks:
             batch_size=settings.delivery_batch_size,
             lease_s=settings.lease_s,
             poll_interval_s=settings.poll_interval_s,
+            per_merchant=settings.max_in_flight_per_merchant,
         )
 
     def close(self) -> None:

@@ -142,7 +142,14 @@ class WebhookOutboxView(View):
             # A deleted endpoint is sent nothing more, including what was queued.
             self.execute(
                 "UPDATE webhook_deliveries SET status = 'canceled', completed_at = now(),"
-                " locked_until = NULL WHERE endpoint_id = ANY(%s) AND status = 'pending'",
+                " locked_until = NULL, resend_at = NULL"
+                " WHERE endpoint_id = ANY(%s) AND status = 'pending'",
+                (sorted(self._cancel),),
+            )
+            # Resends asked for of its finished deliveries are dropped too.
+            self.execute(
+                "UPDATE webhook_deliveries SET resend_at = NULL"
+                " WHERE endpoint_id = ANY(%s) AND resend_at IS NOT NULL",
                 (sorted(self._cancel),),
             )
 

@@ -20,7 +20,7 @@ from paysource.bootstrap import Container
 from paysource.domain.meta import Meta
 from paysource.webhooks import verify
 from tests.helpers import Api, admin, drain, new_key
-from tests.integration.test_webhook_delivery import Receiver, webhook_settings
+from tests.integration.test_webhook_delivery import Receiver, Tarpit, webhook_settings
 
 ENDPOINTS = "/v1/webhook_endpoints"
 
@@ -159,7 +159,9 @@ def test_urls_that_could_reach_inside_are_refused_without_allow_private(
     assert response.json()["errors"][0]["field"] == "url"
 
 
-def test_deliveries_list_their_attempts_and_a_resend_delivers_now(setup: Setup) -> None:
+def test_deliveries_list_their_attempts_and_a_resend_is_queued_for_the_workers(
+    setup: Setup,
+) -> None:
     merchant = admin(setup.client).merchant()
     with Receiver(lambda headers, body: 500) as receiver:
         endpoint = register(merchant, receiver.url, ["payment.succeeded"])
@@ -171,22 +173,53 @@ def test_deliveries_list_their_attempts_and_a_resend_delivers_now(setup: Setup) 
         [delivery] = listed["data"]
         assert delivery["status"] == "failed"  # max_attempts=1 here
         assert delivery["event_type"] == "payment.succeeded"
+        assert delivery["resend_requested"] is None
         assert [(a["status_code"], a["trigger"]) for a in delivery["attempts"]] == [
             (500, "automatic")
         ]
 
         receiver.decide = lambda headers, body: 204
-        resent = merchant.post(f"{ENDPOINTS}/{endpoint['id']}/deliveries/{delivery['id']}/resend")
+        path = f"{ENDPOINTS}/{endpoint['id']}/deliveries/{delivery['id']}"
+        resent = merchant.post(f"{path}/resend")
+        again = merchant.post(f"{path}/resend")
 
-    assert resent.status_code == 200, resent.text
-    assert resent.json()["status"] == "succeeded"
-    assert resent.json()["attempt_count"] == 2
-    assert [a["trigger"] for a in resent.json()["attempts"]] == ["manual", "automatic"]
+        assert resent.status_code == 202, resent.text
+        assert resent.json()["resend_requested"] is not None
+        assert (resent.json()["status"], resent.json()["attempt_count"]) == ("failed", 1)
+        assert again.json()["resend_requested"] == resent.json()["resend_requested"]
+        assert len(receiver.requests) == 1, "the API itself sends nothing"
+        setup.deliver_until(lambda: len(receiver.delivered()) == 1)
+        cell = setup.container.router.all()[0]
+        assert setup.webhooks.delivery_worker(cell).step("lane") == 0, "nothing more is due"
+
+    assert len(receiver.requests) == 2, "two resends asked for before the attempt are one"
+    one = merchant.get(path).json()
+    assert (one["status"], one["attempt_count"], one["resend_requested"]) == ("succeeded", 2, None)
+    assert [a["trigger"] for a in one["attempts"]] == ["manual", "automatic"]
     final = receiver.delivered()[0]
     event = verify(final.body, final.headers["paysource-signature"], endpoint["secret"])
     assert event["id"] == delivery["event"]
-    one = merchant.get(f"{ENDPOINTS}/{endpoint['id']}/deliveries/{delivery['id']}").json()
-    assert one == resent.json()
+
+
+def test_a_resend_to_a_receiver_that_never_answers_returns_at_once(setup: Setup) -> None:
+    merchant = admin(setup.client).merchant()
+    with Tarpit() as tarpit:
+        endpoint = register(merchant, tarpit.url, ["payment.created"])
+        merchant.pay()
+        setup.process()
+        [delivery] = merchant.get(f"{ENDPOINTS}/{endpoint['id']}/deliveries").json()["data"]
+
+        started = time.monotonic()
+        answers = [
+            merchant.post(f"{ENDPOINTS}/{endpoint['id']}/deliveries/{delivery['id']}/resend")
+            for _ in range(5)
+        ]
+        elapsed = time.monotonic() - started
+
+        assert [a.status_code for a in answers] == [202] * 5
+        assert elapsed < 2.0, f"resends waited for the receiver: {elapsed:.1f} s"
+        assert tarpit.connections == 0
+        assert setup.client.get("/healthz").status_code == 200
 
 
 def test_delivery_lists_page_newest_first_and_filter_by_status(setup: Setup) -> None:

@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import pytest
 from paysource.api import representations as rep
 from paysource.application.follower import Follower, Wakeup, run_until_caught_up
 from paysource.application.idempotency import fingerprint
-from paysource.application.webhook_queue import DeliveryQueue
+from paysource.application.webhook_queue import Claimed, DeliveryQueue
 from paysource.application.webhook_settings import WebhookSettings
 from paysource.application.webhook_wiring import Webhooks
 from paysource.bootstrap import Container
@@ -490,19 +491,27 @@ def test_a_delivery_leased_by_a_dead_worker_is_sent_once_its_lease_runs_out(
     assert receiver.delivered()[0].headers["paysource-delivery-id"] == f"whd_{held.id.hex}"
 
 
-def test_concurrent_lanes_claim_disjoint_deliveries(world: WebhookWorld) -> None:
-    world.register("http://127.0.0.1:9/unused", ["*"])
-    for _ in range(10):
+def test_concurrent_claims_take_one_delivery_per_endpoint_and_a_few_per_merchant(
+    container: Container, world: WebhookWorld
+) -> None:
+    other = WebhookWorld(container, world.webhooks, new_merchant(container, "Other"))
+    for number in range(3):
+        world.register(f"http://127.0.0.1:9/a{number}", ["*"])
+    other.register("http://127.0.0.1:9/b", ["*"])
+    for _ in range(5):
         world.pay()
+        other.pay()
     world.process()
     queues = [DeliveryQueue(world.webhooks.for_cell(world.cell).queue.datastore) for _ in range(4)]
-    claimed: list[list[UUID]] = [[] for _ in queues]
+    claimed: list[list[Claimed]] = [[] for _ in queues]
     barrier = threading.Barrier(len(queues))
 
     def claim(number: int) -> None:
         barrier.wait()
-        while batch := queues[number].claim(worker=f"lane-{number}", limit=2, lease_s=30):
-            claimed[number] += [d.id for d in batch]
+        while batch := queues[number].claim(
+            worker=f"lane-{number}", limit=2, lease_s=30, per_merchant=2
+        ):
+            claimed[number] += batch
 
     threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(queues))]
     for thread in threads:
@@ -510,10 +519,29 @@ def test_concurrent_lanes_claim_disjoint_deliveries(world: WebhookWorld) -> None
     for thread in threads:
         thread.join()
 
-    everything = [i for ids in claimed for i in ids]
-    assert len(everything) == len(set(everything))
-    # Per-object order: only each payment's oldest pending version was due.
-    assert len(everything) == 10
+    everything = [d for batch in claimed for d in batch]
+    assert len(everything) == len({d.id for d in everything})
+    endpoints = [d.endpoint_id for d in everything]
+    assert len(endpoints) == len(set(endpoints)), "one attempt in flight per endpoint"
+    per_merchant = Counter(d.merchant_id for d in everything)
+    assert per_merchant == {world.merchant_id: 2, other.merchant_id: 1}
+
+
+def test_a_claim_walks_past_a_busy_endpoints_backlog(world: WebhookWorld) -> None:
+    queue = world.webhooks.for_cell(world.cell).queue
+    busy, _ = world.register("http://127.0.0.1:9/busy", ["*"])
+    for _ in range(20):
+        world.pay()
+    world.process()
+    [held] = queue.claim(worker="slow-lane", limit=5, lease_s=30)
+    free, _ = world.register("http://127.0.0.1:9/free", ["payment.created"])
+    world.pay()
+    world.process()
+
+    [next_one] = queue.claim(worker="lane", limit=5, lease_s=30, per_merchant=5)
+
+    assert held.endpoint_id == busy
+    assert next_one.endpoint_id == free, "the busy endpoint's 20 due deliveries wait"
 
 
 def test_a_host_that_resolves_elsewhere_at_delivery_time_is_refused_then(
@@ -594,6 +622,57 @@ def test_a_receiver_flooding_its_headers_is_cut_off_after_100_kib(
     assert attempt["status_code"] is None
     assert attempt["error"].startswith("RemoteProtocolError")
     assert attempt["latency_ms"] < 1000, "not read until the deadline"
+
+
+@pytest.mark.parametrize(
+    ("tarpit_endpoints", "lanes", "tarpit_lanes"),
+    [
+        (1, 2, 1),  # one endpoint: one attempt in flight, however many deliveries
+        (3, 3, 2),  # one merchant: at most max_in_flight_per_merchant (2)
+    ],
+)
+def test_a_tarpit_endpoint_holds_few_lanes_and_other_merchants_webhooks_arrive_promptly(
+    container: Container,
+    make_world: MakeWorld,
+    tarpit_endpoints: int,
+    lanes: int,
+    tarpit_lanes: int,
+) -> None:
+    slow = make_world(
+        connect_timeout_s=0.5, read_timeout_s=2.0, delivery_lanes=lanes, retry_base_delay_s=0.01
+    )
+    other = WebhookWorld(container, slow.webhooks, new_merchant(container, "Other"))
+    stop = threading.Event()
+    worker = slow.webhooks.delivery_worker(slow.cell)
+    lanes_thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    with Tarpit(interval_s=0.2) as tarpit, Receiver() as receiver:
+        for number in range(tarpit_endpoints):
+            slow.register(f"{tarpit.url}&n={number}", ["payment.created"])
+        for _ in range(6):
+            slow.pay()
+        slow.process()
+        other.register(receiver.url, ["payment.created"])
+        lanes_thread.start()
+        try:
+            wait_for(lambda: tarpit.open == tarpit_lanes, timeout_s=5)
+            other.pay()
+            other.process()
+            queued = time.monotonic()
+            wait_for(lambda: len(receiver.delivered()) == 1, timeout_s=10)
+            waited = time.monotonic() - queued
+        finally:
+            stop.set()
+            lanes_thread.join(timeout=10)
+
+    assert waited < 1.0, f"another merchant's webhook waited {waited:.1f} s (deadline 2.5 s)"
+    assert tarpit.max_open == tarpit_lanes
+
+
+def wait_for(condition: Callable[[], bool], *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def test_webhook_urls_are_not_logged(world: WebhookWorld, caplog: pytest.LogCaptureFixture) -> None:

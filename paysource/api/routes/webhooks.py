@@ -120,6 +120,9 @@ class WebhookDeliveryOut(BaseModel):
     status: DeliveryStatus
     attempt_count: int
     next_attempt: str | None
+    resend_requested: str | None = Field(
+        description="When a resend was asked for that has not been attempted yet"
+    )
     created: str
     completed: str | None
     attempts: list[AttemptOut]
@@ -192,6 +195,7 @@ def delivery_body(found: DeliveryView) -> dict[str, Any]:
         "status": row["status"],
         "attempt_count": row["attempts"],
         "next_attempt": timestamp(row["next_attempt_at"]) if row["status"] == "pending" else None,
+        "resend_requested": optional_time(row["resend_at"]),
         "created": timestamp(row["enqueued_at"]),
         "completed": optional_time(row["completed_at"]),
         "attempts": [
@@ -380,10 +384,14 @@ def get_webhook_delivery(
 
 @router.post(
     "/webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}/resend",
+    status_code=202,
     response_model=WebhookDeliveryOut,
-    summary="Send a delivery again, now (one attempt; the answer shows its outcome)",
+    summary="Send a delivery again (one attempt, queued: due now)",
     description="Whatever the delivery's status, and regardless of per-object order: "
-    "receivers drop stale versions by `object_version`. 409 while a worker is attempting it.",
+    "receivers drop stale versions by `object_version`. The answer is 202 with the "
+    "delivery (`resend_requested` set); the delivery workers make the attempt within "
+    "moments, and it shows in `attempts` with `trigger: manual`. Resends asked for "
+    "before that attempt are one resend.",
 )
 def resend_webhook_delivery(
     endpoint_id: str, delivery_id: str, call: MerchantCallDep, webhooks: CellWebhooksDep
@@ -393,4 +401,4 @@ def resend_webhook_delivery(
         endpoint_id=decode_id(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint"),
         delivery_id=decode_id(DELIVERY_ID_PREFIX, delivery_id, "webhook delivery"),
     )
-    return respond(Answer(200, delivery_body(found)))
+    return respond(Answer(202, delivery_body(found)))

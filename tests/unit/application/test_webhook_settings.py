@@ -18,6 +18,7 @@ NAMES = (
     "PAYSOURCE_WEBHOOK_SIGNING_KEY",
     "PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS",
     "PAYSOURCE_WEBHOOK_RETRY_BUDGET",
+    "PAYSOURCE_WEBHOOK_MAX_IN_FLIGHT_PER_MERCHANT",
 )
 
 
@@ -36,17 +37,28 @@ def test_development_defaults_retry_for_three_days_and_refuse_private_networks()
     assert settings.disable_policy.after == timedelta(days=3)
 
 
+def test_development_defaults_keep_one_merchant_to_half_of_the_lanes() -> None:
+    settings = Settings().webhook
+
+    assert (settings.delivery_lanes, settings.max_in_flight_per_merchant) == (4, 2)
+    assert settings.delivery_batch_size == 1, "a claimed delivery never waits behind another"
+    # An attempt ends within connect + read timeout; the lease outlasts it.
+    assert settings.lease_s >= 2 * (settings.connect_timeout_s + settings.read_timeout_s)
+
+
 def test_settings_come_from_paysource_webhook_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYSOURCE_ENV", "test")
     monkeypatch.setenv("PAYSOURCE_WEBHOOK_SIGNING_KEY", STRONG_KEY)
     monkeypatch.setenv("PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
     monkeypatch.setenv("PAYSOURCE_WEBHOOK_RETRY_BUDGET", "PT1H")
+    monkeypatch.setenv("PAYSOURCE_WEBHOOK_MAX_IN_FLIGHT_PER_MERCHANT", "3")
 
     settings = Settings(admin_key=STRONG_KEY)
 
     assert settings.env is Mode.TEST
     assert settings.webhook.allow_private_networks is True
     assert settings.webhook.retry_schedule.budget == timedelta(hours=1)
+    assert settings.webhook.max_in_flight_per_merchant == 3
 
 
 @pytest.mark.parametrize("mode", [Mode.TEST, Mode.PRODUCTION])
