@@ -24,6 +24,13 @@ from paysource.domain.payment import CaptureMethod, Payment
 MAX_HISTORY_EVENTS = 10_000
 
 
+def in_currency(amount: Money | int | None, currency: str) -> Money | None:
+    """An amount given in minor units is in the currency of the object it applies to."""
+    if amount is None or isinstance(amount, Money):
+        return amount
+    return Money(amount, currency)
+
+
 class PaymentService:
     def __init__(
         self, store: EventStore, vault: CardVault, *, fees: FeeLookup | None = None
@@ -93,14 +100,16 @@ class PaymentService:
         *,
         merchant_id: UUID,
         payment_id: UUID,
-        amount: Money | None,
+        amount: Money | int | None,
         idempotency_key: str | None,
         request_hash: str,
         meta: Meta,
     ) -> Outcome[Payment]:
+        """Capture `amount` (minor units of the payment's currency, or Money; None: all)."""
+
         def attempt() -> Outcome[Payment]:
             payment = self.get_payment(merchant_id=merchant_id, payment_id=payment_id)
-            payment.capture(amount, self._fees(merchant_id), meta)
+            payment.capture(in_currency(amount, payment.currency), self._fees(merchant_id), meta)
             return self._save_keyed(payment, idempotency_key, "capture", request_hash, meta)
 
         return self._run(merchant_id, idempotency_key, request_hash, attempt)

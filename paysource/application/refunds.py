@@ -6,6 +6,7 @@ from uuid import UUID
 
 from paysource.application.errors import NotFound
 from paysource.application.idempotency import Claims, Outcome
+from paysource.application.payments import in_currency
 from paysource.application.store import EventStore
 from paysource.domain.idempotency import claim_id
 from paysource.domain.meta import Meta
@@ -24,7 +25,7 @@ class RefundService:
         *,
         merchant_id: UUID,
         payment_id: UUID,
-        amount: Money | None,
+        amount: Money | int | None,
         reason: RefundReason | None,
         idempotency_key: str,
         request_hash: str,
@@ -39,7 +40,7 @@ class RefundService:
             refund = Refund.open(
                 refund_id=claim_id(merchant_id, idempotency_key),
                 payment=payment,
-                amount=amount,
+                amount=in_currency(amount, payment.currency),
                 reason=reason,
                 request_hash=request_hash,
                 meta=meta,

@@ -190,14 +190,10 @@ def _create_payment(c: Command, body: PaymentIn) -> Callable[[], Answer]:
 
 def _capture(c: Command, payment_id: UUID, body: CaptureIn) -> Callable[[], Answer]:
     def run() -> Answer:
-        amount = None
-        if body.amount is not None:
-            current = c.cell.payments.get_payment(merchant_id=c.merchant_id, payment_id=payment_id)
-            amount = Money(body.amount, current.currency)
         outcome = c.cell.payments.capture_payment(
             merchant_id=c.merchant_id,
             payment_id=payment_id,
-            amount=amount,
+            amount=body.amount,
             idempotency_key=c.key,
             request_hash=c.request_hash,
             meta=c.meta(),
@@ -225,14 +221,10 @@ def _refund(c: Command, body: RefundIn) -> Callable[[], Answer]:
     def run() -> Answer:
         assert c.key is not None, "refunding needs a key"
         payment_id = decode(Kind.PAYMENT, body.payment)
-        amount = None
-        if body.amount is not None:
-            payment = c.cell.payments.get_payment(merchant_id=c.merchant_id, payment_id=payment_id)
-            amount = Money(body.amount, payment.currency)
         outcome = c.cell.refunds.create_refund(
             merchant_id=c.merchant_id,
             payment_id=payment_id,
-            amount=amount,
+            amount=body.amount,
             reason=DomainRefundReason(body.reason) if body.reason else None,
             idempotency_key=c.key,
             request_hash=c.request_hash,

@@ -132,14 +132,10 @@ def capture_payment(
     request_hash = fingerprint("POST", path, body.fingerprint_body())
 
     def command() -> Answer:
-        amount = None
-        if body.amount is not None:
-            current = call.cell.payments.get_payment(merchant_id=call.merchant_id, payment_id=uuid)
-            amount = Money(body.amount, current.currency)
         outcome = call.cell.payments.capture_payment(
             merchant_id=call.merchant_id,
             payment_id=uuid,
-            amount=amount,
+            amount=body.amount,
             idempotency_key=call.context.idempotency_key,
             request_hash=request_hash,
             meta=call.meta,

@@ -12,7 +12,6 @@ from paysource.api.ids import Kind, decode
 from paysource.api.routes.common import find, respond
 from paysource.api.schemas import RefundIn, RefundOut
 from paysource.application.idempotency import fingerprint
-from paysource.domain.money import Money
 from paysource.domain.refund import RefundReason
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
@@ -33,16 +32,10 @@ def create_refund(body: RefundIn, call: MerchantCallDep) -> JSONResponse:
     payment_id = decode(Kind.PAYMENT, body.payment)
 
     def command() -> Answer:
-        amount = None
-        if body.amount is not None:
-            payment = call.cell.payments.get_payment(
-                merchant_id=call.merchant_id, payment_id=payment_id
-            )
-            amount = Money(body.amount, payment.currency)
         outcome = call.cell.refunds.create_refund(
             merchant_id=call.merchant_id,
             payment_id=payment_id,
-            amount=amount,
+            amount=body.amount,
             reason=RefundReason(body.reason) if body.reason else None,
             idempotency_key=key,
             request_hash=request_hash,
