@@ -11,6 +11,7 @@ test token decides the answer:
     tok_refund_fail            approved, but its refunds fail: refund_declined
     tok_auth_lost              authorized, but the answer is lost (AcquirerTimeout)
     tok_refund_lost            approved; its refunds are made, but the answers are lost
+    tok_capture_refused        approved, but its captures are refused (a lapsed hold)
 
 An operation cancelled after timeouts (`resolve_*` found nothing) is refused if it
 arrives late, as an acquirer does when asked to cancel an idempotency key.
@@ -49,6 +50,7 @@ TIMEOUT_TOKEN = "tok_timeout"  # noqa: S105
 REFUND_FAIL_TOKEN = "tok_refund_fail"  # noqa: S105
 AUTH_LOST_TOKEN = "tok_auth_lost"  # noqa: S105
 REFUND_LOST_TOKEN = "tok_refund_lost"  # noqa: S105
+CAPTURE_REFUSED_TOKEN = "tok_capture_refused"  # noqa: S105
 CANCELLED = {"cancelled": True}
 
 
@@ -218,6 +220,8 @@ class SimulatedAcquirer:
         authorization = self._authorization(reference)
         if amount.amount_minor > authorization.amount_minor:
             raise AcquirerRefused("a capture above the authorization")
+        if authorization.result.get("token") == CAPTURE_REFUSED_TOKEN:
+            raise AcquirerRefused("the authorization has lapsed")
         self.ledger.once(
             Operation(
                 idempotency_key,

@@ -19,6 +19,7 @@ TEST_CARDS: dict[str, tuple[str, str, str]] = {
     "tok_refund_fail": ("visa", "400000", "5126"),
     "tok_auth_lost": ("visa", "400000", "3220"),
     "tok_refund_lost": ("visa", "400000", "4321"),
+    "tok_capture_refused": ("visa", "400000", "8841"),
 }
 
 

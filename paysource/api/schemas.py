@@ -168,6 +168,7 @@ class PaymentOut(BaseModel):
     cancellation_reason: str | None
     description: str | None
     metadata: dict[str, str]
+    relay_failures: list[Literal["capture", "void"]]
     created: str
     updated: str
     version: int

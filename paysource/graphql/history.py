@@ -67,6 +67,7 @@ def payment_row(p: Payment) -> Row:
         "updated_at": p.modified_on,
         "authorized_at": p.authorized_at,
         "version": p.version,
+        "relay_failures": list(p.relay_failures),
     }
 
 

@@ -47,6 +47,8 @@ class Detail(Enum):
     MERCHANT_NOTES = "merchant_notes"
     # An event's `data` and `metadata` (its type, version and time stay visible).
     EVENT_INTERNALS = "event_internals"
+    # Recorded decisions the acquirer refused to carry out (operations follow them up).
+    RELAY_FAILURES = "relay_failures"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,8 +89,9 @@ def _count_after(datastore: PostgresDatastore, position: int, topics: tuple[str,
     return int(row["n"]) if row else 0
 
 
-def metrics_text(statuses: list[Status], cell: str) -> str:
-    """The lag figures in Prometheus' text format."""
+def metrics_text(cells: Sequence[CellFigures]) -> str:
+    """The figures of every cell in Prometheus' text format (one TYPE line per metric,
+    as the format requires, however many cells)."""
     lines = []
     for metric, kind in (
         ("paysource_projection_position", "position"),
@@ -99,9 +100,22 @@ def metrics_text(statuses: list[Status], cell: str) -> str:
     ):
         lines.append(f"# TYPE {metric} gauge")
         lines += [
-            f'{metric}{{cell="{cell}",projection="{s.name}"}} {getattr(s, kind)}' for s in statuses
+            f'{metric}{{cell="{cell.name}",projection="{s.name}"}} {getattr(s, kind)}'
+            for cell in cells
+            for s in cell.statuses
         ]
+    metric = "paysource_payments_relay_failed"
+    lines.append(f"# HELP {metric} Payments with a decision the acquirer refused to carry out.")
+    lines.append(f"# TYPE {metric} gauge")
+    lines += [f'{metric}{{cell="{cell.name}"}} {cell.relay_failed}' for cell in cells]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class CellFigures:
+    name: str
+    statuses: list[Status]
+    relay_failed: int
 
 
 # Scratch copies -------------------------------------------------------------------------

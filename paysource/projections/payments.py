@@ -48,6 +48,7 @@ PAYMENT_COLUMNS = (
     "updated_at",
     "authorized_at",
     "version",
+    "relay_failures",
 )
 REFUND_COLUMNS = (
     "id",
@@ -105,6 +106,7 @@ class PaymentsView(View):
         limit: int,
         status: str | None = None,
         customer_id: UUID | None = None,
+        relay_failed: bool | None = None,
         starting_after: UUID | None = None,
     ) -> Page:
         """Newest first, keyset-paginated by (created_at, id). None merchant: all."""
@@ -117,6 +119,8 @@ class PaymentsView(View):
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(value)
+        if relay_failed is not None:
+            where.append("relay_failures <> '{}'" if relay_failed else "relay_failures = '{}'")
         if starting_after is not None:
             where.append("(created_at, id) < (%s, %s)")
             params += self._cursor_of(starting_after, merchant_id)
@@ -148,6 +152,14 @@ class PaymentsView(View):
                 "SELECT count(*) AS n FROM payments WHERE merchant_id = %s"
                 " AND customer_id = %s AND created_at >= %s AND created_at < %s",
                 (merchant_id, customer_id, since, until),
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
+    def count_relay_failed(self) -> int:
+        """Payments with a decision the acquirer refused (a partial index keeps it cheap)."""
+        with self.datastore.cursor() as curs:
+            row = curs.execute(
+                "SELECT count(*) AS n FROM payments WHERE relay_failures <> '{}'"
             ).fetchone()
         return int(row["n"]) if row else 0
 
@@ -193,6 +205,7 @@ class PaymentsProjection(Projection[PaymentsView]):
                 "created_at": e.timestamp,
                 "updated_at": e.timestamp,
                 "version": e.originator_version,
+                "relay_failures": [],
             }
         )
 
@@ -234,6 +247,11 @@ class PaymentsProjection(Projection[PaymentsView]):
             cancellation_reason=e.reason,
             amount_capturable_minor=0,
         )
+
+    @process_event.register
+    def _relay_failed(self, e: Payment.RelayFailed, _: Tracking) -> None:
+        row = self.view.payments.get(e.originator_id)
+        self.view.change_payment(e, relay_failures=[*row["relay_failures"], e.operation])
 
     @process_event.register
     def _refund_reserved(self, e: Payment.RefundReserved, _: Tracking) -> None:

@@ -32,10 +32,12 @@ def cell(container: Container) -> Cell:
 
 
 def trade(merchant: Api, container: Container, payments: int = 12) -> list[str]:
-    """Some captures, a hold, a decline, refunds that succeed and one that fails."""
+    """Some captures, a hold, a decline, a capture the acquirer refuses, refunds that
+    succeed and one that fails."""
     ids = [merchant.pay(1000 + n).json()["id"] for n in range(payments)]
     merchant.pay(5000, capture_method="manual")
     merchant.pay(700, source="tok_decline")
+    merchant.pay(800, source="tok_capture_refused")
     failing = merchant.pay(900, source="tok_refund_fail").json()["id"]
     drain(container)
     for payment_id in [*ids[:3], failing]:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from paysource.api.deps import ContainerDep
 from paysource.migrate import pending
-from paysource.projections.maintenance import metrics_text, status
+from paysource.projections.maintenance import CellFigures, metrics_text, status
 
 router = APIRouter(tags=["health"])
 
@@ -41,10 +41,17 @@ def readyz(container: ContainerDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Projection lag per cell, in Prometheus' text format")
+@router.get(
+    "/metrics",
+    summary="Projection lag and payments needing attention, per cell, in Prometheus' format",
+)
 def metrics(container: ContainerDep) -> PlainTextResponse:
-    text = "".join(
-        metrics_text(status(cell.store, cell.read.datastore), cell.name)
+    cells = [
+        CellFigures(
+            name=cell.name,
+            statuses=status(cell.store, cell.read.datastore),
+            relay_failed=cell.read.payments.count_relay_failed(),
+        )
         for cell in container.router.all()
-    )
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+    ]
+    return PlainTextResponse(metrics_text(cells), media_type="text/plain; version=0.0.4")

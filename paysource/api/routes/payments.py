@@ -95,10 +95,15 @@ def get_payment(payment_id: str, call: AnyCall) -> JSONResponse:
 @router.get("/payments", response_model=PaymentList, summary="List payments, newest first")
 def list_payments(
     call: AnyCall,
+    *,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
     starting_after: Annotated[str | None, Query(max_length=100)] = None,
     status: Status | None = None,
     customer: Annotated[str | None, Query(max_length=100)] = None,
+    relay_failed: Annotated[
+        bool | None,
+        Query(description="Only payments with (true) or without (false) relay failures"),
+    ] = None,
 ) -> JSONResponse:
     """From the `payments` read model (eventually consistent, usually within ms)."""
     cursor = decode(Kind.PAYMENT, starting_after) if starting_after else None
@@ -111,6 +116,7 @@ def list_payments(
             limit=limit,
             status=status,
             customer_id=customer_id,
+            relay_failed=relay_failed,
             starting_after=cursor,
         )
         rows += [rep.payment_row(row) for row in page.rows]

@@ -66,6 +66,7 @@ class Payment(Node):
     fee_amount: strawberry.Private[Money]
     risk_assessment: strawberry.Private[Risk | None]
     notes: strawberry.Private[tuple[str | None, dict[str, Any]]]
+    refused_operations: strawberry.Private[list[str]]
 
     @classmethod
     def from_row(cls, row: dict[str, Any], *, as_of: datetime | None = None) -> Payment:
@@ -93,6 +94,7 @@ class Payment(Node):
             fee_amount=Money.of(row["fee_minor"], currency),
             risk_assessment=_risk(row),
             notes=(row["description"], row["metadata"]),
+            refused_operations=list(row["relay_failures"]),
         )
 
     @fields.field("What the capture costs the merchant. Null for customer tokens.")
@@ -110,6 +112,13 @@ class Payment(Node):
     @fields.field("The merchant's metadata. Null for customer tokens.")
     def metadata(self, info: strawberry.Info) -> JSON | None:
         return shown(info.context.access, Detail.MERCHANT_NOTES, JSON(self.notes[1]))
+
+    @fields.field(
+        "Recorded decisions (`capture`, `void`) the acquirer refused to carry out, oldest "
+        "first: money may not have moved as recorded. Null for customer tokens."
+    )
+    def relay_failures(self, info: strawberry.Info) -> list[str] | None:
+        return shown(info.context.access, Detail.RELAY_FAILURES, self.refused_operations)
 
     @strawberry.field
     async def customer(
