@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from paysource.api.ids import Kind, encode, encode_optional
+from paysource.domain.api_key import Role
 from paysource.domain.customer import Customer
 from paysource.domain.merchant import Merchant
 from paysource.domain.payment import Payment
@@ -174,6 +175,25 @@ def customer(c: Customer) -> dict[str, Any]:
         "email": c.email,
         "metadata": c.metadata,
         "created": timestamp(c.created_on),
+    }
+
+
+def api_key(
+    key_id: UUID,
+    role: Role,
+    merchant_id: UUID | None,
+    *,
+    secret: str | None = None,
+    revoked: bool = False,
+) -> dict[str, Any]:
+    """An API key; `secret` (the key itself) only in the answer that minted it."""
+    return {
+        "id": encode(Kind.API_KEY, key_id),
+        "object": "api_key",
+        "role": str(role),
+        "merchant": encode_optional(Kind.MERCHANT, merchant_id),
+        "api_key": secret,
+        "revoked": revoked,
     }
 
 

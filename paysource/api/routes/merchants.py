@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from paysource.api import representations as rep
 from paysource.api.deps import AdminPrincipal, ContainerDep, Context
 from paysource.api.idempotency import Answer
-from paysource.api.ids import Kind, decode, encode, encode_optional
+from paysource.api.ids import Kind, decode
 from paysource.api.problems import Problem
 from paysource.api.routes.common import respond
 from paysource.api.schemas import ApiKeyIn, ApiKeyOut, MerchantIn, MerchantOut
@@ -67,14 +67,7 @@ def create_api_key(
         label=body.label,
         meta=context.meta(admin, container),
     )
-    body_out = {
-        "id": encode(Kind.API_KEY, key_id),
-        "object": "api_key",
-        "role": str(role),
-        "merchant": encode_optional(Kind.MERCHANT, merchant_id),
-        "api_key": api_key,
-    }
-    return respond(Answer(201, body_out))
+    return respond(Answer(201, rep.api_key(key_id, role, merchant_id, secret=api_key)))
 
 
 @router.delete(
@@ -88,11 +81,5 @@ def revoke_api_key(
     api_key = container.merchants.revoke_api_key(
         key_id=decode(Kind.API_KEY, key_id), meta=context.meta(admin, container)
     )
-    body_out = {
-        "id": encode(Kind.API_KEY, api_key.id),
-        "object": "api_key",
-        "role": str(api_key.role),
-        "merchant": encode_optional(Kind.MERCHANT, api_key.merchant_id),
-        "revoked": True,
-    }
-    return respond(Answer(200, body_out))
+    body = rep.api_key(api_key.id, api_key.role, api_key.merchant_id, revoked=api_key.revoked)
+    return respond(Answer(200, body))
