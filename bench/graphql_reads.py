@@ -234,7 +234,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
         figure("cores", os.cpu_count())
         figure("clients", args.clients)
         figure("seconds", args.seconds)
-        bodies = {
+        bodies: dict[str, dict[str, Any]] = {
             "trivial": {"query": TRIVIAL},
             "customer_page": {"query": CUSTOMER_PAGE, "variables": {"id": customer}},
         }

@@ -1,6 +1,6 @@
 """How many payments per second the API accepts, next to what Postgres alone can do.
 
-    ./.venv/bin/python bench/payments.py [--seconds 20] [--clients 32] [--no-worker]
+    ./.venv/bin/python bench/payments.py [--seconds 20] [--clients 32] [--worker process|thread|off]
 
 In one run on one machine it measures
   (a) the Postgres ceiling: pgbench running a payment's database work (one balance UPDATE
@@ -102,7 +102,7 @@ def stop_postgres(pg: LocalPostgres, work: Path) -> None:
 
 
 def start_api(
-    stack: contextlib.ExitStack, work: Path, servers: Servers, *, worker: bool
+    stack: contextlib.ExitStack, work: Path, servers: Servers, *, worker: str
 ) -> tuple[str, int]:
     """`paysource serve` in its own session, stopped on the way out; its URL and pid."""
     port = free_port()
@@ -119,7 +119,7 @@ def start_api(
     log_path = work / "serve.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [*argv, *([] if worker else ["--no-worker"])],
+            [*argv, "--worker", worker],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -130,7 +130,7 @@ def start_api(
     stack.callback(stop_process, proc)
     base = f"http://127.0.0.1:{port}"
     wait_ready(proc, base, log_path)
-    note(f"paysource serve (pid {proc.pid}, worker {'embedded' if worker else 'off'}) on {base}")
+    note(f"paysource serve (pid {proc.pid}, worker: {worker}) on {base}")
     return base, proc.pid
 
 
@@ -262,7 +262,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
         ("clients", args.clients),
         ("seconds", args.seconds),
         ("generator", args.generator),
-        ("worker", "embedded" if args.worker else "off"),
+        ("worker", args.worker),
     ]:
         figure(name, value)
     with contextlib.ExitStack() as stack:
@@ -281,10 +281,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
     parser.add_argument("--warmup", type=int, default=3, help="HTTP warm-up seconds (3)")
     parser.add_argument(
-        "--no-worker",
-        dest="worker",
-        action="store_false",
-        help="serve with --no-worker: the API alone, nothing authorizes the payments",
+        "--worker",
+        choices=["process", "thread", "off"],
+        default="process",
+        help="serve's worker: a child process (default; its CPU counts in api_cpu), a "
+        "thread in the API's process, or off (the API alone, nothing authorizes payments)",
+    )
+    parser.add_argument(
+        "--no-worker", dest="worker", action="store_const", const="off", help="--worker off"
     )
     parser.add_argument(
         "--no-locked",

@@ -206,7 +206,7 @@ def measure_lag(
     settings = cell_settings(servers)
     skip_pipeline_backlog(cell, settings)
     embedded = args.worker == "embedded"
-    base, api_pid = payments.start_api(stack, work, servers, worker=embedded)
+    base, api_pid = payments.start_api(stack, work, servers, worker="thread" if embedded else "off")
     worker_pid = None if embedded else start_worker(stack, work, servers)
     api_key = payments.create_merchant(base)
     generate = loadgen.with_wrk if args.generator == "wrk" else loadgen.with_asyncio

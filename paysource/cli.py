@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -95,17 +97,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
     from paysource.api.app import create_app  # noqa: PLC0415
     from paysource.bootstrap import build_container  # noqa: PLC0415
-    from paysource.worker import Worker  # noqa: PLC0415
 
     port = args.port or settings.port
+    mode = "off" if args.no_worker else (args.worker or settings.serve_worker)
     with resolved(settings, publish=True) as ready:
         _migrate(ready)
         container = build_container(ready)
-        worker = Worker(container) if ready.embedded_worker and not args.no_worker else None
-        if worker is not None:
-            worker.start()
+        worker = _serve_worker(mode, ready, container)
         try:
-            _banner(ready, port, worker is not None)
+            _banner(ready, port, worker.describe())
             app = create_app(container)
             uvicorn.run(
                 app,
@@ -117,12 +117,48 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             )
         finally:
             print("\nstopping…", file=sys.stderr)
-            if worker is not None:
-                worker.stop()
+            worker.stop()
             container.close()
 
 
-def _banner(settings: Settings, port: int, with_worker: bool) -> None:
+@dataclasses.dataclass
+class _ServedWorker:
+    """The worker that `serve` runs beside the API, whichever way it runs."""
+
+    mode: str
+    stop: Callable[[], None] = lambda: None
+    pid: Callable[[], int | None] = lambda: None
+
+    def describe(self) -> str:
+        return f"process {self.pid()}" if self.mode == "process" else self.mode
+
+
+def _serve_worker(mode: str, ready: Settings, container: Container) -> _ServedWorker:
+    if mode == "thread":
+        from paysource.worker import Worker  # noqa: PLC0415
+
+        in_process = Worker(container)
+        in_process.start()
+        return _ServedWorker(mode, stop=in_process.stop)
+    if mode == "process":
+        from paysource.supervise import WorkerProcess  # noqa: PLC0415
+
+        assert ready.database_url
+        assert ready.redis_url
+        # The child uses the servers this process resolved (perhaps started) itself.
+        child = WorkerProcess(
+            {
+                **os.environ,
+                "PAYSOURCE_DATABASE_URL": ready.database_url,
+                "PAYSOURCE_REDIS_URL": ready.redis_url,
+            }
+        )
+        child.start()
+        return _ServedWorker(mode, stop=child.stop, pid=lambda: child.pid)
+    return _ServedWorker("off")
+
+
+def _banner(settings: Settings, port: int, worker: str) -> None:
     base = f"http://{settings.host}:{port}"
     admin = (
         f"the development admin key is {DEVELOPMENT_ADMIN_KEY}"
@@ -130,7 +166,7 @@ def _banner(settings: Settings, port: int, with_worker: bool) -> None:
         else "use your PAYSOURCE_ADMIN_KEY"
     )
     print(
-        f"\npaysource is serving {base}  (worker: {'embedded' if with_worker else 'off'})\n"
+        f"\npaysource is serving {base}  (worker: {worker})\n"
         f"  API docs:     {base}/docs\n"
         f"  health:       {base}/readyz\n"
         f"  get a key:    paysource merchants create --name 'Acme'\n"
@@ -159,6 +195,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+        if args.parent_pid is not None:
+            from paysource.supervise import watch_parent  # noqa: PLC0415
+
+            watch_parent(stop, args.parent_pid)
         worker.start()
         print("worker running; Ctrl-C stops it", file=sys.stderr, flush=True)
         stop.wait()
@@ -390,11 +430,21 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the API and the worker")
     serve.add_argument("--port", type=int, default=None, help="default: PAYSOURCE_PORT or 8000")
-    serve.add_argument("--no-worker", action="store_true", help="API only")
+    serve.add_argument(
+        "--worker",
+        choices=["process", "thread", "off"],
+        default=None,
+        help="the worker beside the API: a child process (default: PAYSOURCE_SERVE_WORKER "
+        "or process), in the API's process, or none",
+    )
+    serve.add_argument("--no-worker", action="store_true", help="API only (--worker off)")
     serve.set_defaults(run=cmd_serve)
     worker = commands.add_parser("worker", help="run the worker (processor and projections)")
     worker.add_argument("--no-processor", action="store_true")
     worker.add_argument("--no-projections", action="store_true")
+    worker.add_argument(
+        "--parent-pid", type=int, default=None, help="stop when this parent process is gone"
+    )
     worker.set_defaults(run=cmd_worker)
     commands.add_parser("migrate", help="apply pending SQL migrations").set_defaults(
         run=cmd_migrate

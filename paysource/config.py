@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,7 +92,9 @@ class Settings(BaseSettings):
     # Webhooks: PAYSOURCE_WEBHOOK_* (see docs/webhooks.md).
     webhook: WebhookSettings = WebhookSettings()
 
-    embedded_worker: bool = True
+    # What `paysource serve` runs beside the API: the worker as a child process (its own
+    # core and GIL: the default), in the API's process ("thread"), or nothing ("off").
+    serve_worker: Literal["process", "thread", "off"] = "process"
     log_level: str = "INFO"
 
     @model_validator(mode="after")

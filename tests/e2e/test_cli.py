@@ -7,10 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -55,10 +58,16 @@ def serving(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[str]]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    # Read the output as it comes: a full pipe would block the server (and its worker
+    # process, which shares the pipe) in the middle of a log line.
+    output: list[str] = []
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 90
         while not _ready(port):
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert process.poll() is None, "".join(output)
             assert time.monotonic() < deadline, "paysource serve did not become ready"
             time.sleep(0.2)
         yield process
@@ -66,6 +75,49 @@ def serving(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[str]]:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def eventually(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def pay_and_wait(base: str) -> dict[str, Any]:
+    client = httpx.Client(base_url=base, timeout=30)
+    merchant = client.post(
+        "/v1/merchants", json={"name": "Acme"}, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ).json()
+    payment = client.post(
+        "/v1/payments",
+        json={"amount": 1200, "currency": "EUR", "source": "tok_visa"},
+        headers={
+            "Authorization": f"Bearer {merchant['api_key']}",
+            "Idempotency-Key": str(uuid.uuid4()),
+            "Prefer": "wait=15",
+        },
+    )
+    assert payment.status_code == 200, payment.text
+    body: dict[str, Any] = payment.json()
+    return body
 
 
 def _ready(port: int) -> bool:
@@ -106,30 +158,47 @@ def test_invalid_configuration_fails_fast_with_a_clear_message() -> None:
 
 
 @pytest.mark.slow
-def test_serve_takes_payments_with_its_embedded_worker_and_stops_on_ctrl_c(
-    settings: Settings,
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_serve_takes_payments_with_its_worker_and_stops_everything_on_ctrl_c(
+    settings: Settings, mode: str
 ) -> None:
     port = free_port()
-    with serving(env_for(settings), port) as process:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        merchant = client.post(
-            "/v1/merchants", json={"name": "Acme"}, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
-        ).json()
-        payment = client.post(
-            "/v1/payments",
-            json={"amount": 1200, "currency": "EUR", "source": "tok_visa"},
-            headers={
-                "Authorization": f"Bearer {merchant['api_key']}",
-                "Idempotency-Key": "cli-1",
-                "Prefer": "wait=10",
-            },
-        )
-        assert payment.status_code == 200, payment.text
-        assert payment.json()["status"] == "succeeded"
+    with serving(env_for(settings, PAYSOURCE_SERVE_WORKER=mode), port) as process:
+        workers = children(process.pid)
+        assert len(workers) == (1 if mode == "process" else 0)
+
+        assert pay_and_wait(f"http://127.0.0.1:{port}")["status"] == "succeeded"
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     assert not port_accepts(port)
+    assert not any(alive(pid) for pid in workers)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_process_is_restarted(settings: Settings) -> None:
+    port = free_port()
+    with serving(env_for(settings), port) as process:
+        [first] = children(process.pid)
+        os.kill(first, signal.SIGKILL)
+        eventually(
+            lambda: [pid for pid in children(process.pid) if alive(pid)] not in ([], [first])
+        )
+
+        assert pay_and_wait(f"http://127.0.0.1:{port}")["status"] == "succeeded"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+
+
+@pytest.mark.slow
+def test_the_worker_process_stops_when_serve_is_killed(settings: Settings) -> None:
+    port = free_port()
+    with serving(env_for(settings), port) as process:
+        [worker] = children(process.pid)
+        process.kill()
+        process.wait()
+
+        eventually(lambda: not alive(worker))
 
 
 @pytest.mark.slow
