@@ -7,6 +7,7 @@ refuse anything that looks like a card number wherever it appears.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -41,32 +42,34 @@ def _strings(value: Any) -> list[str]:
     return found
 
 
-# Metadata keys that announce card data: refused whatever their value looks like.
+# Metadata keys that announce card data, compared without case or punctuation
+# ("card_cvv", "cardCvv" and "card-cvc" alike): refused whatever their value looks like.
 _CARD_DATA_KEYS = frozenset(
-    {
-        "cvv",
-        "cvc",
-        "cvv2",
-        "cvc2",
-        "cid",
-        "pan",
-        "card_number",
-        "cardnumber",
-        "card_no",
-        "security_code",
-        "card_verification",
-    }
+    {"pan", "cid", "cvd", "cardno", "cardnum", "cardverification", "primaryaccountnumber"}
 )
+_CARD_DATA_SUFFIXES = (
+    "cvv",
+    "cvc",
+    "cvv2",
+    "cvc2",
+    "csc",
+    "cvn",
+    "cardnumber",
+    "cardcode",
+    "securitycode",
+)
+
+
+def _announces_card_data(key: str) -> bool:
+    name = re.sub(r"[^a-z0-9]", "", key.lower())
+    return name in _CARD_DATA_KEYS or name.endswith(_CARD_DATA_SUFFIXES)
 
 
 def _names_card_data(data: Any) -> bool:
     metadata = data.get("metadata") if isinstance(data, dict) else None
     if not isinstance(metadata, dict):
         return False
-    return any(
-        isinstance(key, str) and key.strip().lower().replace("-", "_") in _CARD_DATA_KEYS
-        for key in metadata
-    )
+    return any(isinstance(key, str) and _announces_card_data(key) for key in metadata)
 
 
 class Body(BaseModel):

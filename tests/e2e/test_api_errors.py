@@ -702,15 +702,29 @@ def test_an_idempotency_key_that_looks_like_a_card_number_is_refused(
     assert "4242424242424242" not in response.text
 
 
-def test_a_request_id_that_looks_like_a_card_number_is_replaced(merchant: Api) -> None:
+@pytest.mark.parametrize("given", ["4111-1111-1111-1111", "req_4242424242424242"])
+def test_a_request_id_that_looks_like_a_card_number_is_replaced(merchant: Api, given: str) -> None:
     response = merchant.client.get(
-        "/v1/payments", headers={**bearer(merchant.key), "X-Request-Id": "4111-1111-1111-1111"}
+        "/v1/payments", headers={**bearer(merchant.key), "X-Request-Id": given}
     )
     assert response.status_code == 200
     assert response.headers["X-Request-Id"].startswith("req_")
+    assert response.headers["X-Request-Id"] != given
 
 
-@pytest.mark.parametrize("key", ["cvv", "CVC", "card_number", "pan", "security-code"])
+@pytest.mark.parametrize(
+    "path", ["/v1/payments/pay_4242424242424242", "/v1/webhook_endpoints/we_4242424242424242"]
+)
+def test_a_card_number_in_a_path_is_not_echoed_back(merchant: Api, path: str) -> None:
+    response = merchant.get(path)
+    assert response.status_code == 404
+    assert "4242424242424242" not in response.text
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["cvv", "CVC", "card_number", "pan", "security-code", "card_cvv", "cardCvv", "csc", "cvn"],
+)
 def test_metadata_naming_card_data_is_refused(
     client: TestClient, merchant: Api, container: Container, key: str
 ) -> None:

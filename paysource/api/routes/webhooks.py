@@ -60,7 +60,7 @@ def decode_id(prefix: str, external: str, noun: str) -> UUID:
     head, _, rest = external.partition("_")
     if head == prefix and len(rest) == 32 and all(c in "0123456789abcdef" for c in rest):
         return UUID(hex=rest)
-    raise NotFound(f"no such {noun}: {external[:80]}")
+    raise NotFound(f"no such {noun}")  # never echoed: client input, it could be anything
 
 
 def optional_time(moment: datetime | None) -> str | None:

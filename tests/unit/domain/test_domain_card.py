@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+from uuid import UUID
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from paysource.domain.card import CardDetails, contains_pan, luhn_valid, redact_pans
 from paysource.domain.errors import InvalidValue
@@ -145,10 +150,52 @@ def test_digits_inside_an_id_are_not_a_card_number(text: str) -> None:
         "42424242 42424242",
         "x4242424242424242",
         "4242424242424242a",
+        # Found by a black-box audit: small groups, brackets, long or odd separators,
+        # and id-looking prefixes on digits that no id of ours has.
+        "4,242,424,242,424,242",
+        "42 42 42 42 42 42 42 42",
+        "4 2 4 2 4 2 4 2 4 2 4 2 4 2 4 2",
+        "(4242) 4242 4242 4242",
+        "[4242] 4242 4242 4242",
+        "4242 -- 4242 -- 4242 -- 4242",
+        "4242+4242+4242+4242",
+        "4242|4242|4242|4242",
+        "4242*4242*4242*4242",
+        "4242\u200b4242\u200b4242\u200b4242",
+        "pay_4242424242424242",
+        "cus_4242424242424242",
+        "req_4242424242424242",
     ],
 )
 def test_card_numbers_are_found_however_they_are_written(text: str) -> None:
     assert contains_pan(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-24T12:30:15Z",
+        "+1 (415) 555-0132",
+        "tel +44 20 7946 0958",
+        "pay_9ba9874c82b155f3be1c108f9e5b9fea",
+        "req_0035452de96ee7939ae8e1f1",
+        "1,234,567.89",
+    ],
+)
+def test_ordinary_numbers_and_our_ids_are_not_card_numbers(text: str) -> None:
+    assert not contains_pan(text)
+
+
+@given(st.uuids())
+def test_no_uuid_is_a_card_number_in_any_of_its_spellings(value: UUID) -> None:
+    for spelling in (str(value), value.hex, f"pay_{value.hex}", f"key {value} sent"):
+        assert not contains_pan(spelling)
+
+
+@given(st.dates(), st.dates())
+def test_no_range_of_iso_dates_is_a_card_number(first: date, second: date) -> None:
+    assert not contains_pan(f"{first.isoformat()} - {second.isoformat()}")
+    assert not contains_pan(f"{first.isoformat()}T10:00 {second.isoformat()}")
 
 
 def test_uuids_are_not_card_numbers_whatever_their_digits() -> None:
