@@ -63,6 +63,13 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
                 code = "malformed_json"
             raise Problem(error.status_code, code, error.reason) from None
 
+    def parse_json(self, data: str | bytes) -> Any:
+        # strawberry reads fields with .get(): a body of `5` or `null` became a 500.
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict | list):  # a list is a batch, refused later
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return parsed
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Browsers cannot set headers on websockets: the credential comes in the
         `connection_init` payload (`{"Authorization": "Bearer …"}`), or the handshake."""

@@ -154,13 +154,14 @@ class Validate(ValidationCache):
         chosen = operations[0] if len(operations) == 1 else next(named, None)
         if chosen is None:
             return []  # strawberry has refused an unknown operationName already
-        if (
-            getattr(context.context, "over_websocket", False)
-            and chosen.operation is not OperationType.SUBSCRIPTION
-        ):
+        over_websocket = getattr(context.context, "over_websocket", False)
+        subscription = chosen.operation is OperationType.SUBSCRIPTION
+        if over_websocket != subscription:
             message = (
-                f"Only subscriptions run over a websocket: send this {chosen.operation.value} "
-                "with POST /graphql."
+                "Subscriptions run over a websocket (graphql-transport-ws) at /graphql."
+                if subscription
+                else f"Only subscriptions run over a websocket: send this "
+                f"{chosen.operation.value} with POST /graphql."
             )
             return [GraphQLError(message, extensions={"code": "operation_not_allowed"})]
         found = cost(context.schema._schema, document, chosen, context.variables)

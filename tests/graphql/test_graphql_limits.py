@@ -163,6 +163,25 @@ def test_malformed_requests_are_answered_with_problems(client: TestClient, gql: 
     assert _problem(response)[:2] == (400, "bad_request")
 
 
+@pytest.mark.parametrize("body", ["5", "null", '"x"', "true"])
+def test_a_body_that_is_not_a_json_object_is_a_bad_request(
+    client: TestClient, gql: Gql, body: str
+) -> None:
+    headers = {**bearer(gql.credential), "Content-Type": "application/json"}
+    response = client.post("/graphql", content=body, headers=headers)
+    assert _problem(response) == (400, "bad_request", "The request body must be a JSON object.")
+    # The connection is still good for the next request.
+    assert gql("{ viewer { role } }") == {"viewer": {"role": "MERCHANT"}}
+
+
+def test_a_subscription_sent_with_post_is_refused_before_anything_runs(
+    app: FastAPI, gql: Gql
+) -> None:
+    query = 'subscription { paymentUpdated(id: "pay_0") { __typename } }'
+    message = _refused(app, gql, query)
+    assert message == "Subscriptions run over a websocket (graphql-transport-ws) at /graphql."
+
+
 EVENTS_PAGE = "payments(first: 100) { nodes { id events { type version data metadata } } }"
 
 
