@@ -88,6 +88,10 @@ class SettlementService:
             )
             items, claims = self._claim(merchant_id, currency, until, settlement.id, meta)
             if not any(item.kind is not ItemKind.CARRIED_FORWARD for item in items):
+                # A concurrent run of this very request may have claimed them meanwhile.
+                existing = self._store.get(settlement.id, Settlement)
+                if existing is not None:
+                    return Outcome(existing, replayed=True)
                 raise NothingToSettle("no captures or refunds wait for settlement up to then")
             settlement.close(items, meta)
             self._store.save(settlement, *claims)

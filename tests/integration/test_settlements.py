@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -20,12 +21,14 @@ from paysource.application.settlements import (
     PayoutProcessor,
     PayoutRetry,
     SettlementScheduler,
+    SettlementService,
+    WaitingItems,
 )
 from paysource.bootstrap import Cell, Container
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.schedule import DailySchedule
-from paysource.domain.settlement import Settlement, SettlementStatus
+from paysource.domain.settlement import Item, Settlement, SettlementStatus
 from tests.conftest import ADMIN_KEY
 from tests.helpers import Api, admin, drain, new_key
 
@@ -237,6 +240,46 @@ def test_concurrent_runs_never_settle_an_item_twice(
     claimed = [item.ref_id for s in distinct.values() for item in s.items]
     assert len(claimed) == len(set(claimed)) == 20
     assert len(distinct) <= 3
+
+
+class CommitsInBetween:
+    """Waiting items that let another run of the same request commit right after the
+    nomination: the window where a concurrent identical request used to find nothing."""
+
+    def __init__(self, items: WaitingItems, other_run: Callable[[], object]) -> None:
+        self._items = items
+        self._other_run: Callable[[], object] | None = other_run
+
+    def waiting_items(self, **query: Any) -> list[Item]:
+        found = self._items.waiting_items(**query)
+        if self._other_run is not None:
+            run, self._other_run = self._other_run, None
+            run()
+        return found
+
+    def due(self, *, until: datetime) -> list[tuple[UUID, str]]:
+        return self._items.due(until=until)
+
+
+def test_a_concurrent_identical_request_is_answered_with_its_settlement(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    merchant.pay(1_000)
+    drain(container)
+    owner, cutoff = merchant_id(merchant), later()
+    first: list[Settlement] = []
+    racing = SettlementService(
+        cell.store,
+        CommitsInBetween(cell.read.settlements, lambda: first.append(close(cell, owner, cutoff))),
+    )
+
+    outcome = racing.close(
+        merchant_id=owner, currency="USD", until=cutoff, meta=Meta(ActorKind.ADMIN, "test")
+    )
+
+    assert outcome.replayed
+    assert outcome.value.id == first[0].id
 
 
 def test_the_schedule_closes_due_settlements_once_per_cutoff(
