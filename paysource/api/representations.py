@@ -246,7 +246,16 @@ DAILY_VOLUME_COLUMNS = (
     "fees",
     "net",
 )
-STATEMENT_COLUMNS = ("currency", "time", "type", "payment", "refund", "amount", "balance_after")
+STATEMENT_COLUMNS = (
+    "currency",
+    "time",
+    "type",
+    "payment",
+    "refund",
+    "amount",
+    "balance_after",
+    "settlement",
+)
 
 
 def daily_volume_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -283,6 +292,7 @@ def statement(s: Statement) -> dict[str, Any]:
                         "type": line.type,
                         "payment": encode_optional(Kind.PAYMENT, line.payment_id),
                         "refund": encode_optional(Kind.REFUND, line.refund_id),
+                        "settlement": encode_optional(Kind.SETTLEMENT, line.settlement_id),
                         "amount": line.amount_minor,
                         "balance_after": line.balance_after_minor,
                     }
@@ -300,7 +310,7 @@ def statement_rows(body: dict[str, Any]) -> list[list[Any]]:
     for section in body["currencies"]:
         currency = section["currency"]
         rows.append(
-            [currency, body["from"], "opening_balance", "", "", "", section["opening_balance"]]
+            [currency, body["from"], "opening_balance", "", "", "", section["opening_balance"], ""]
         )
         rows += [
             [
@@ -311,10 +321,11 @@ def statement_rows(body: dict[str, Any]) -> list[list[Any]]:
                 ln["refund"] or "",
                 ln["amount"],
                 ln["balance_after"],
+                ln["settlement"] or "",
             ]
             for ln in section["lines"]
         ]
         rows.append(
-            [currency, body["to"], "closing_balance", "", "", "", section["closing_balance"]]
+            [currency, body["to"], "closing_balance", "", "", "", section["closing_balance"], ""]
         )
     return rows

@@ -28,6 +28,8 @@ _LINE_TYPES = {
     ("payout", "D"): "payout",
     ("payout_reversal", "C"): "payout_reversal",
 }
+# The ledger keeps an entry's originator in `payment_id`: for these, a settlement.
+_SETTLEMENT_KINDS = frozenset({"payout", "payout_reversal"})
 
 
 class ReportRangeError(ValueError):
@@ -58,6 +60,7 @@ class StatementLine:
     refund_id: UUID | None
     amount_minor: int
     balance_after_minor: int
+    settlement_id: UUID | None = None
 
 
 @dataclass
@@ -104,14 +107,16 @@ def statement(ledger: LedgerView, *, merchant_id: UUID, since: date, until: date
         for row in by_currency[currency]:
             amount = row["amount_minor"] if row["side"] == "C" else -row["amount_minor"]
             balance += amount
+            settled = row["kind"] in _SETTLEMENT_KINDS
             section.lines.append(
                 StatementLine(
                     time=row["occurred_at"],
                     type=_LINE_TYPES.get((row["kind"], row["side"]), row["kind"]),
-                    payment_id=row["payment_id"],
+                    payment_id=None if settled else row["payment_id"],
                     refund_id=row["refund_id"],
                     amount_minor=amount,
                     balance_after_minor=balance,
+                    settlement_id=row["payment_id"] if settled else None,
                 )
             )
         currencies.append(section)

@@ -113,6 +113,12 @@ def test_a_settlement_pays_out_captures_less_refunds_and_fees(
     assert [(p["status"], p["amount_minor"]) for p in payouts] == [("paid", settlement.net_minor)]
     with pytest.raises(NothingToSettle):
         close(cell, merchant_id(merchant))
+    # The statement's payout line names the settlement, not a payment.
+    today = datetime.now(UTC).date().isoformat()
+    report = merchant.get("/v1/reports/statement", **{"from": today, "to": today}).json()
+    [payout] = [ln for ln in report["currencies"][0]["lines"] if ln["type"] == "payout"]
+    assert (payout["settlement"], payout["payment"]) == (f"stl_{settlement.id.hex}", None)
+    assert payout["amount"] == -settlement.net_minor
 
 
 def test_a_refused_payout_fails_releases_its_items_and_restores_the_balances(
