@@ -5,11 +5,14 @@ Registered through the schema's `scalar_map` (see schema.py).
 
 from __future__ import annotations
 
+import re
 from typing import NewType
 
 import strawberry
 
 _MAX_DIGITS = 19  # a Postgres bigint
+# ASCII digits, no leading zeros: str.isdigit() and int() also take other scripts' digits.
+_INTEGER = re.compile(rf"-?(?:0|[1-9][0-9]{{0,{_MAX_DIGITS - 1}}})")
 
 
 def _parse_minor_units(value: object) -> int:
@@ -18,7 +21,7 @@ def _parse_minor_units(value: object) -> int:
         raise ValueError("an amount is an integer number of minor units")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) <= _MAX_DIGITS + 1:
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
         return int(value)
     raise ValueError('an amount is an integer number of minor units, e.g. "2500"')
 
