@@ -14,8 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
 from paysource.adapters.clock import ManualClock
+from paysource.api.app import create_app
 from paysource.application.webhook_settings import WebhookSettings
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
@@ -102,3 +104,10 @@ def container(settings: Settings) -> Iterator[Container]:
     built = build_container(settings)
     yield built
     built.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    """The REST API in-process (modules that need another scope or app define their own)."""
+    with TestClient(create_app(container)) as test_client:
+        yield test_client

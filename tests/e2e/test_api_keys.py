@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from paysource.api.app import create_app
-from paysource.bootstrap import Container
 from tests.helpers import Api, admin
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 def test_a_revoked_key_is_refused_at_once_and_cannot_be_revoked_twice(client: TestClient) -> None:

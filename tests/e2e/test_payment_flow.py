@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from paysource.api.app import create_app
 from paysource.bootstrap import Container
 from tests.helpers import admin, drain, new_key
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 def test_a_merchant_takes_a_payment_refunds_part_and_audits_its_history(

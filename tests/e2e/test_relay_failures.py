@@ -3,20 +3,11 @@ on the payment, in a filtered list, in /metrics and in GraphQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from paysource.api.app import create_app
 from paysource.bootstrap import Container
 from tests.helpers import Api, admin, drain
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

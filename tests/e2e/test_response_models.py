@@ -3,16 +3,13 @@ OpenAPI. These tests keep the two the same: every field documented, nothing extr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from paysource.api import schemas
-from paysource.api.app import create_app
 from paysource.api.routes.tokens import TokenOut
 from paysource.api.routes.webhooks import (
     WebhookDeliveryList,
@@ -21,12 +18,6 @@ from paysource.api.routes.webhooks import (
 )
 from paysource.bootstrap import Container
 from tests.helpers import admin, bearer, drain, new_key
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 def conforms(model: type[BaseModel], response: httpx.Response) -> dict[str, Any]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from uuid import uuid4
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from paysource.api.app import create_app
 from paysource.application.follower import Follower, Wakeup, run_until_caught_up
 from paysource.application.store import ConcurrencyConflict
 from paysource.bootstrap import Cell, Container
@@ -18,12 +16,6 @@ from paysource.projections.catalog import PROJECTIONS, build_projection
 from paysource.projections.maintenance import rebuild, status, verify
 from paysource.projections.view import ProjectionHandler
 from tests.helpers import Api, admin, drain, new_key
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

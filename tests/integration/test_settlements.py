@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import ManualClock
-from paysource.api.app import create_app
 from paysource.application.follower import Follower, Wakeup, run_until_caught_up
 from paysource.application.settlements import (
     NothingToSettle,
@@ -31,12 +30,6 @@ from paysource.domain.schedule import DailySchedule
 from paysource.domain.settlement import Item, Settlement, SettlementStatus
 from tests.conftest import ADMIN_KEY
 from tests.helpers import Api, admin, drain, new_key
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 @pytest.fixture
