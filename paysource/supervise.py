@@ -30,17 +30,13 @@ HEALTHY_AFTER_S = 60.0
 class WorkerProcess:
     """Runs `paysource worker --parent-pid <this process>` with the given environment."""
 
-    def __init__(self, env: Mapping[str, str], *, argv: list[str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str]) -> None:
         self._env = dict(env)
-        self._argv = argv or [
-            *(sys.executable, "-m", "paysource", "worker"),
-            *("--parent-pid", str(os.getpid())),
-        ]
+        self._argv = [sys.executable, "-m", "paysource", "worker", "--parent-pid", str(os.getpid())]
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
         self._monitor = threading.Thread(target=self._supervise, name="worker-supervisor")
-        self.restarts = 0
 
     @property
     def pid(self) -> int | None:
@@ -99,7 +95,6 @@ class WorkerProcess:
             if self._stopping.wait(backoff):
                 return
             backoff = min(backoff * 2, MAX_BACKOFF_S)
-            self.restarts += 1
             self._spawn()
 
 
