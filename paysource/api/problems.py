@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import PersistenceError
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -184,6 +187,28 @@ async def on_http_exception(request: Request, error: Exception) -> JSONResponse:
         detail = "the body is not valid JSON"
     return problem_response(
         request, error.status_code, code, detail, headers=dict(error.headers or {})
+    )
+
+
+# Postgres unreachable or its pool exhausted, wherever it surfaces (read models use
+# psycopg directly; the event store wraps its errors as Unavailable already).
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    PersistenceError,
+)
+
+
+async def on_database_down(request: Request, error: Exception) -> JSONResponse:
+    # A warning, not a traceback per request: the outage is one fact, said by /readyz too.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
+    return problem_response(
+        request,
+        503,
+        "service_unavailable",
+        "the database is unavailable; retry shortly (retries with the same Idempotency-Key "
+        "are safe)",
+        headers={"Retry-After": "2"},
     )
 
 

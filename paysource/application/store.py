@@ -7,6 +7,7 @@ errors translated into the application's error tree at this boundary.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,6 +24,8 @@ from eventsourcing.persistence import (
 
 from paysource.application.errors import Unavailable
 from paysource.domain.aggregate import PaysourceAggregate
+
+log = logging.getLogger(__name__)
 
 A = TypeVar("A", bound=PaysourceAggregate)
 
@@ -62,7 +65,7 @@ class EventStore:
         except AggregateNotFoundError:
             return None
         except PersistenceError as error:
-            raise Unavailable(f"the event store is unavailable: {error}") from None
+            raise _unavailable(error) from None
         return aggregate if isinstance(aggregate, kind) else None
 
     def history(
@@ -71,7 +74,7 @@ class EventStore:
         try:
             return list(self._app.events.get(aggregate_id, limit=limit))
         except PersistenceError as error:
-            raise Unavailable(f"the event store is unavailable: {error}") from None
+            raise _unavailable(error) from None
 
     def save(
         self, *aggregates: PaysourceAggregate | None, tracking: Tracking | None = None
@@ -91,7 +94,7 @@ class EventStore:
         except IntegrityError:
             raise ConcurrencyConflict from None
         except PersistenceError as error:
-            raise Unavailable(f"the event store is unavailable: {error}") from None
+            raise _unavailable(error) from None
 
     def head(self) -> int:
         """The id of the newest notification in the log (0 when empty)."""
@@ -110,3 +113,9 @@ class EventStore:
 
     def close(self) -> None:
         self._app.close()
+
+
+def _unavailable(error: Exception) -> Unavailable:
+    # The driver's message (hosts, ports) is for our logs, not for API clients.
+    log.warning("event store unavailable: %s", error)
+    return Unavailable("the event store is unavailable; retry shortly")

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import psycopg_pool
 import pytest
 from fastapi.testclient import TestClient
 
@@ -759,3 +760,26 @@ def test_an_unknown_id_is_not_echoed_back(merchant: Api) -> None:
 def test_report_days_out_of_range_are_a_client_error(merchant: Api, days: tuple[str, str]) -> None:
     response = merchant.get("/v1/reports/statement", **{"from": days[0], "to": days[1]})
     assert_problem(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        psycopg.OperationalError("connection to server at 127.0.0.1, port 5 failed"),
+        psycopg_pool.PoolTimeout("couldn't get a connection after 30.00 sec"),
+    ],
+)
+def test_a_database_outage_is_a_503_that_says_retry(
+    merchant: Api, container: Container, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    def down(**_: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(container.router.all()[0].read.payments, "list_payments", down)
+
+    response = merchant.get("/v1/payments")
+
+    body = assert_problem(response, 503, "service_unavailable")
+    assert response.headers["retry-after"] == "2"
+    assert "127.0.0.1" not in body["detail"]
+    assert "sec" not in body["detail"]
