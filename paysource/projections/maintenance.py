@@ -23,6 +23,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from paysource.application.store import EventStore
+from paysource.domain.errors import PaysourceError
 from paysource.projections.catalog import PROJECTIONS, build_projection
 from paysource.projections.view import LIVE_SCHEMA, TRACKING_TABLE, ProjectionHandler, View
 
@@ -63,11 +64,11 @@ class RebuildReport:
 def status(store: EventStore, datastore: PostgresDatastore) -> list[Status]:
     """Position, head and lag of every projection (lag: relevant events not yet
     applied, and the age of the oldest of them)."""
-    head = store.head()
     found = []
     for name in PROJECTIONS:
         projection = build_projection(name, datastore)
         position = projection.view.position()
+        head = store.head()  # after the position: a head read first could be behind it
         lag_events = _count_after(datastore, position, projection.topics)
         lag_seconds = 0.0
         if lag_events:
@@ -148,15 +149,37 @@ def _drop_scratch(datastore: PostgresDatastore, schema: str) -> None:
         curs.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
 
 
+class MaintenanceBusy(PaysourceError):
+    code = "maintenance_busy"
+
+
+@contextmanager
+def _exclusive(name: str, datastore: PostgresDatastore) -> Iterator[None]:
+    """One rebuild or verify of a read model at a time, in any process: they share
+    its scratch schema. A session advisory lock, held on a connection of its own."""
+    key = f"paysource-maintenance:{name}"
+    with datastore.get_connection() as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", (key,)).fetchone()
+        conn.commit()
+        if not (row and row["ok"]):
+            raise MaintenanceBusy(f"another rebuild or verify of {name} is running; try later")
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+            conn.commit()
+
+
 @contextmanager
 def scratch(name: str, datastore: PostgresDatastore) -> Iterator[ProjectionHandler[Any]]:
     schema = scratch_schema(name)
     live = build_projection(name, datastore).view
-    _create_scratch(datastore, live, schema)
-    try:
-        yield ProjectionHandler(build_projection(name, datastore, schema=schema))
-    finally:
-        _drop_scratch(datastore, schema)
+    with _exclusive(name, datastore):
+        _create_scratch(datastore, live, schema)
+        try:
+            yield ProjectionHandler(build_projection(name, datastore, schema=schema))
+        finally:
+            _drop_scratch(datastore, schema)
 
 
 def replay(
@@ -262,25 +285,24 @@ def verify(
     *,
     batch_size: int = 5000,
     progress: Progress | None = None,
-    attempts: int = 5,
 ) -> list[Difference]:
-    """Rebuild `name` into scratch up to the live position and compare the rows."""
+    """Rebuild `name` into scratch up to the live position and compare the rows.
+
+    The bulk of the replay runs while the live projection keeps going; then the live
+    projection is held still (as a rebuild's swap holds it) while scratch catches up
+    to its position and the two are compared, so a busy log cannot make it miss."""
     live = build_projection(name, datastore).view
     with scratch(name, datastore) as handler:
-        for _ in range(attempts):
-            target = live.position()
-            replay(store, handler, until=target, batch_size=batch_size, progress=progress)
-            with datastore.transaction() as curs:
-                # One snapshot for both sides; retry if the live view moved meanwhile.
-                curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                if _position(curs, name) != target:
-                    continue
-                return [
-                    d
-                    for d in (_compare(curs, t, scratch_schema(name)) for t in live.tables)
-                    if d is not None
-                ]
-    raise RuntimeError(f"{name} kept moving; could not compare at one position")
+        replay(store, handler, until=live.position(), batch_size=batch_size, progress=progress)
+        with live.transaction() as curs:
+            _lock_live(curs, live)
+            target = _position(curs, name)
+            replay(store, handler, until=target, batch_size=batch_size)
+            return [
+                d
+                for d in (_compare(curs, t, scratch_schema(name)) for t in live.tables)
+                if d is not None
+            ]
 
 
 def _position(curs: Cursor[DictRow], name: str) -> int:

@@ -13,7 +13,7 @@ from paysource.application.follower import Follower, Wakeup, run_until_caught_up
 from paysource.application.store import ConcurrencyConflict
 from paysource.bootstrap import Cell, Container
 from paysource.projections.catalog import PROJECTIONS, build_projection
-from paysource.projections.maintenance import rebuild, status, verify
+from paysource.projections.maintenance import MaintenanceBusy, rebuild, status, verify
 from paysource.projections.view import ProjectionHandler
 from tests.helpers import Api, admin, drain, new_key
 
@@ -92,6 +92,57 @@ def test_a_rebuild_while_payments_flow_loses_and_doubles_nothing(
     drain(container)
     for name in PROJECTIONS:
         assert verify(name, cell.store, cell.read.datastore) == [], name
+
+
+def test_verify_compares_at_one_position_while_the_live_projection_keeps_moving(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    trade(merchant, container)
+    stop = threading.Event()
+
+    def keep_paying() -> None:
+        while not stop.is_set():
+            merchant.pay(1234)
+            drain(container, batch_size=3)  # many small live batches
+
+    flow = threading.Thread(target=keep_paying)
+    flow.start()
+    try:
+        for _ in range(5):
+            for name in ("ledger", "payments"):
+                assert verify(name, cell.store, cell.read.datastore, batch_size=7) == [], name
+    finally:
+        stop.set()
+        flow.join()
+
+
+def test_two_rebuilds_of_one_read_model_take_turns_instead_of_breaking_each_other(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    trade(admin(client).merchant(), container)
+    first = threading.Event()
+    release = threading.Event()
+
+    def slow_progress(*_: object) -> None:
+        first.set()
+        release.wait(10)
+
+    thread = threading.Thread(
+        target=rebuild,
+        args=("ledger", cell.store, cell.read.datastore),
+        kwargs={"batch_size": 5, "progress": slow_progress},
+    )
+    thread.start()
+    try:
+        assert first.wait(10)
+        with pytest.raises(MaintenanceBusy, match="another rebuild or verify of ledger"):
+            verify("ledger", cell.store, cell.read.datastore)
+        assert verify("payments", cell.store, cell.read.datastore) == []  # others may run
+    finally:
+        release.set()
+        thread.join()
+    assert verify("ledger", cell.store, cell.read.datastore) == []
 
 
 def test_a_batch_from_a_stale_runner_is_rolled_back_not_applied_twice(
