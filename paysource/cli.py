@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -328,15 +329,16 @@ def cmd_report_daily_volume(settings: Settings, args: argparse.Namespace) -> Non
 
     merchant_id = _report_merchant(args.merchant)
     with _container(settings) as container:
+        if merchant_id is not None:
+            container.merchants.get_merchant(merchant_id)  # NotFound, as the API says
         rows = [
             rep.daily_volume_row(row)
-            for cell in container.router.all()
             for row in reports.daily_volume(
-                cell.read.finance,
+                [cell.read.finance for cell in container.router.all()],
                 merchant_id=merchant_id,
                 since=args.since,
                 until=args.until,
-                currency=args.currency.upper() if args.currency else None,
+                currency=args.currency,
             )
         ]
     if args.format == "csv":
@@ -353,6 +355,7 @@ def cmd_report_statement(settings: Settings, args: argparse.Namespace) -> None:
     merchant_id = _report_merchant(args.merchant)
     assert merchant_id is not None  # argparse requires --merchant
     with _container(settings) as container:
+        container.merchants.get_merchant(merchant_id)  # NotFound, as the API says
         cell = container.router.for_merchant(merchant_id)
         body = rep.statement(
             reports.statement(
@@ -391,19 +394,31 @@ def _aware(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _day(text: str) -> date:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise argparse.ArgumentTypeError("a day is written YYYY-MM-DD (UTC)")
+    return date.fromisoformat(text)
+
+
+def _currency(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{3}", text):
+        raise argparse.ArgumentTypeError("a currency is a three-letter ISO 4217 code")
+    return text.upper()
+
+
 def _add_report_commands(commands: Any) -> None:
     report = commands.add_parser("report", help="finance reports (same as the API's)")
     kinds = report.add_subparsers(dest="report", required=True)
     volume = kinds.add_parser("daily-volume", help="captures, refunds, fees, net per day")
-    volume.add_argument("--currency", default=None)
+    volume.add_argument("--currency", type=_currency, default=None, help="e.g. USD")
     volume.add_argument("--merchant", default=None, help="mer_…; default: all merchants")
     volume.set_defaults(run=cmd_report_daily_volume)
     statement = kinds.add_parser("statement", help="a merchant's statement")
     statement.add_argument("--merchant", required=True, help="mer_…")
     statement.set_defaults(run=cmd_report_statement)
     for sub in (volume, statement):
-        sub.add_argument("--from", dest="since", type=date.fromisoformat, required=True)
-        sub.add_argument("--to", dest="until", type=date.fromisoformat, required=True)
+        sub.add_argument("--from", dest="since", type=_day, required=True, help="YYYY-MM-DD")
+        sub.add_argument("--to", dest="until", type=_day, required=True, help="YYYY-MM-DD")
         sub.add_argument("--format", choices=("json", "csv"), default="json")
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
+from paysource.domain.errors import InvalidValue
 from paysource.projections.finance import FinanceView
 from paysource.projections.ledger import LedgerView
 
@@ -32,8 +33,19 @@ _LINE_TYPES = {
 _SETTLEMENT_KINDS = frozenset({"payout", "payout_reversal"})
 
 
-class ReportRangeError(ValueError):
-    pass
+class ReportRangeError(InvalidValue):
+    code = "validation_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="to")
+
+
+class ReportTooLarge(InvalidValue):
+    code = "report_too_large"
+
+
+# Rows a daily-volume report may hold: past it, the caller narrows it (never a silent cut).
+MAX_REPORT_ROWS = 10_000
 
 
 EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
@@ -124,17 +136,30 @@ def statement(ledger: LedgerView, *, merchant_id: UUID, since: date, until: date
 
 
 def daily_volume(
-    finance: FinanceView,
+    views: Iterable[FinanceView],
     *,
     merchant_id: UUID | None,
     since: date,
     until: date,
     currency: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The rows of every cell's finance view; ReportTooLarge past MAX_REPORT_ROWS."""
     check_range(since, until)
-    return finance.daily_volume(
-        merchant_id=merchant_id, since=since, until=until, currency=currency
-    )
+    rows: list[dict[str, Any]] = []
+    for view in views:
+        rows += view.daily_volume(
+            merchant_id=merchant_id,
+            since=since,
+            until=until,
+            currency=currency,
+            limit=MAX_REPORT_ROWS + 1 - len(rows),
+        )
+        if len(rows) > MAX_REPORT_ROWS:
+            raise ReportTooLarge(
+                f"the report has more than {MAX_REPORT_ROWS:,} rows: narrow it to one "
+                "merchant, one currency or fewer days"
+            )
+    return rows
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

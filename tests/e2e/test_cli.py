@@ -297,3 +297,36 @@ def test_report_commands_print_what_the_api_serves(
     assert statement.returncode == 0, statement.stderr
     assert statement.stdout == api_csv
     assert json.loads(volume.stdout)["data"] == api_volume.json()["data"]
+
+
+UNKNOWN_MERCHANT = f"mer_{'1' * 32}"
+ONE_DAY = ("--from", "2026-11-24", "--to", "2026-11-24")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["daily-volume", "--from", "2026-11-25", "--to", "2026-11-24"], 1, "`to` is before"),
+        (["daily-volume", "--from", "2020-01-01", "--to", "2026-11-24"], 1, "at most 366 days"),
+        (["daily-volume", "--from", "20261124", "--to", "2026-11-24"], 2, "YYYY-MM-DD"),
+        (
+            ["daily-volume", "--from", "2026-11-24", "--to", "2026-11-24", "--currency", "XX1"],
+            2,
+            "three-letter",
+        ),
+        (
+            ["statement", "--merchant", UNKNOWN_MERCHANT, *ONE_DAY],
+            1,
+            "no such merchant",
+        ),
+    ],
+)
+def test_report_commands_refuse_bad_input_with_a_message_not_a_traceback(
+    settings: Settings, args: list[str], code: int, says: str
+) -> None:
+    result = paysource("report", *args, env=env_for(settings))
+
+    assert result.returncode == code, result.stderr
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""

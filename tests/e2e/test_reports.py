@@ -148,3 +148,60 @@ def test_report_ranges_are_checked(merchant: Api, params: dict[str, str]) -> Non
     response = merchant.get("/v1/reports/daily-volume", **params)
     assert response.status_code == 422
     assert response.json()["type"].endswith("/validation_error")
+
+
+@pytest.mark.parametrize(
+    "day",
+    ["2026-11-24T00:00:00+14:00", "1795478400", "1795478400.0", "20261124", "2026-11-24 "],
+)
+def test_report_days_are_written_one_way(merchant: Api, day: str) -> None:
+    for params in ({"from": day, "to": TODAY.isoformat()}, {"from": "2026-01-01", "to": day}):
+        response = merchant.get("/v1/reports/daily-volume", **params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.json()["errors"][0]["field"] in ("query.from", "query.to")
+
+
+def test_a_daily_volume_too_large_to_answer_says_so_instead_of_cutting_it(
+    client: TestClient, merchant: Api, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paysource.projections import reports  # noqa: PLC0415
+
+    other = admin(client).merchant("Other")
+    other.pay(700)
+    drain(container)
+    staff = admin(client)
+    assert len(staff.get("/v1/reports/daily-volume", **RANGE).json()["data"]) == 3
+    monkeypatch.setattr(reports, "MAX_REPORT_ROWS", 2)
+
+    response = staff.get("/v1/reports/daily-volume", **RANGE)
+
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/report_too_large")
+    narrowed = staff.get("/v1/reports/daily-volume", currency="EUR", **RANGE)
+    assert len(narrowed.json()["data"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("accept", "csv_expected"),
+    [
+        ("text/csv", True),
+        ("TEXT/CSV", True),
+        ("text/*", True),
+        ("text/csv;q=0, application/json", False),
+        ("application/json, text/csv;q=0.1", False),
+        ("text/csv;q=0.9, application/json;q=0.5", True),
+        ("*/*", False),
+        ("", False),
+        ("text/csv;q=bogus", False),
+    ],
+)
+def test_csv_is_served_when_the_client_prefers_it(
+    merchant: Api, accept: str, csv_expected: bool
+) -> None:
+    response = merchant.client.get(
+        "/v1/reports/daily-volume",
+        params=RANGE,
+        headers={"Authorization": f"Bearer {merchant.key}", "Accept": accept},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv") is csv_expected

@@ -6,12 +6,14 @@ merchant's (and the daily volume of all merchants at once).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BeforeValidator
 
 from paysource.api import representations as rep
 from paysource.api.deps import AnyCall, Call
@@ -25,8 +27,24 @@ from paysource.projections import reports
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
-From = Annotated[date, Query(alias="from", description="first UTC day, YYYY-MM-DD")]
-To = Annotated[date, Query(alias="to", description="last UTC day (inclusive)")]
+
+def _day(value: object) -> object:
+    # pydantic would also take a datetime (with an offset that moves the UTC day) or a
+    # Unix timestamp here: a report day is written one way only.
+    if not (isinstance(value, str) and _DAY.fullmatch(value)):
+        raise ValueError("a day is written YYYY-MM-DD (UTC)")
+    return value
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+From = Annotated[
+    date,
+    BeforeValidator(_day),
+    Query(alias="from", description="first UTC day, YYYY-MM-DD"),
+]
+To = Annotated[
+    date, BeforeValidator(_day), Query(alias="to", description="last UTC day (inclusive)")
+]
 MerchantParam = Annotated[str | None, Query(max_length=100)]
 CurrencyParam = Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")]
 
@@ -51,20 +69,41 @@ def _cells(call: Call, merchant_id: UUID | None) -> list[Cell]:
 
 
 def _wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "")
+    """CSV when the client prefers it to JSON (RFC 9110 quality values); JSON on a tie."""
+    ranges = _media_ranges(request.headers.get("accept", ""))
+    return _quality(ranges, "text", "csv") > _quality(ranges, "application", "json")
+
+
+def _media_ranges(accept: str) -> dict[str, float]:
+    ranges: dict[str, float] = {}
+    for part in accept.split(",")[:_MAX_RANGES]:
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        if media:
+            ranges[media.lower()] = quality
+    return ranges
+
+
+def _quality(ranges: dict[str, float], kind: str, subtype: str) -> float:
+    # The most specific range that matches decides.
+    for media in (f"{kind}/{subtype}", f"{kind}/*", "*/*"):
+        if media in ranges:
+            return ranges[media]
+    return 0.0
+
+
+_MAX_RANGES = 32
 
 
 def _csv(columns: tuple[str, ...], rows: list[list[Any]]) -> Response:
     return PlainTextResponse(reports.to_csv(columns, rows), media_type="text/csv")
-
-
-def _range(since: date, until: date) -> None:
-    try:
-        reports.check_range(since, until)
-    except reports.ReportRangeError as error:
-        raise Problem(
-            422, "validation_error", str(error), errors=[{"field": "to", "message": str(error)}]
-        ) from None
 
 
 @router.get("/reports/daily-volume", summary="Captures, refunds, fees and net per day")
@@ -77,13 +116,12 @@ def daily_volume(
     currency: CurrencyParam = None,
     merchant: MerchantParam = None,
 ) -> Response:
-    _range(since, until)
+    reports.check_range(since, until)
     merchant_id = _scope(call, merchant)
     rows = [
         rep.daily_volume_row(row)
-        for cell in _cells(call, merchant_id)
         for row in reports.daily_volume(
-            cell.read.finance,
+            [cell.read.finance for cell in _cells(call, merchant_id)],
             merchant_id=merchant_id,
             since=since,
             until=until,
@@ -103,7 +141,7 @@ def daily_volume(
 def statement(
     request: Request, call: AnyCall, since: From, until: To, merchant: MerchantParam = None
 ) -> Response:
-    _range(since, until)
+    reports.check_range(since, until)
     merchant_id = _scope(call, merchant)
     if merchant_id is None:
         raise Problem(
@@ -113,12 +151,9 @@ def statement(
             errors=[{"field": "merchant", "message": "required for this key"}],
         )
     (cell,) = _cells(call, merchant_id)
-    try:
-        body = rep.statement(
-            reports.statement(cell.read.ledger, merchant_id=merchant_id, since=since, until=until)
-        )
-    except ValueError as error:
-        raise Problem(422, "validation_error", str(error)) from None
+    body = rep.statement(
+        reports.statement(cell.read.ledger, merchant_id=merchant_id, since=since, until=until)
+    )
     if _wants_csv(request):
         return _csv(rep.STATEMENT_COLUMNS, rep.statement_rows(body))
     return JSONResponse(body)
