@@ -26,7 +26,8 @@ from paysource.domain.idempotency import check_idempotency_key
 from paysource.domain.meta import Meta
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
-_PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*(\d{1,4})(?:$|[;,\s])")
+# Preference names are case-insensitive (RFC 7240); the value is ASCII digits.
+_PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*([0-9]{1,4})(?:$|[;,\s])", re.IGNORECASE)
 
 
 async def get_container(request: Request) -> Container:

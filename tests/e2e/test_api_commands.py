@@ -481,8 +481,18 @@ def test_prefer_wait_with_a_worker_answers_200_with_the_final_status(
                 ("tok_decline", "respond-async, wait=60"),
             ]
         ]
+        held = merchant.post(
+            "/v1/payments",
+            {"amount": 1000, "currency": "USD", "source": "tok_visa", "capture_method": "manual"},
+            Idempotency_Key=new_key(),
+            Prefer="Wait=8",  # preference names are case-insensitive
+        )
     finally:
         worker.stop()
+    # A manual capture's outcome is the hold: answered as soon as it is there.
+    assert (held.status_code, held.json()["status"]) == (200, "requires_capture")
+    assert held.headers["Preference-Applied"] == "wait=8"
+    assert held.elapsed.total_seconds() < 5
     succeeded, declined = answers
     assert (succeeded.status_code, succeeded.json()["status"]) == (200, "succeeded")
     assert succeeded.json()["amount_captured"] == 1000

@@ -19,8 +19,10 @@ from paysource.api.schemas import CancelIn, CaptureIn, EventList, PaymentIn, Pay
 from paysource.application.idempotency import fingerprint
 from paysource.bootstrap import Cell
 from paysource.domain.money import Money
-from paysource.domain.payment import FINAL_STATUSES, CaptureMethod
+from paysource.domain.payment import CaptureMethod, PaymentStatus
 from paysource.projections.payments import MAX_PAGE
+
+PROCESSING = str(PaymentStatus.PROCESSING)
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 
@@ -34,7 +36,8 @@ Status = Literal["processing", "requires_capture", "succeeded", "failed", "cance
     summary="Create a payment",
     description="Records the payment as `processing` and answers 202 at once; the worker "
     "runs risk rules, asks the acquirer and captures if `capture_method=automatic`. "
-    "Send `Prefer: wait=N` to wait up to N seconds for a final status (then 200). "
+    "Send `Prefer: wait=N` to wait up to N seconds for the outcome (then 200): a final "
+    "status, or `requires_capture` for a manual capture. "
     "`Idempotency-Key` is required.",
 )
 async def create_payment(body: PaymentIn, call: MerchantCallDep) -> JSONResponse:
@@ -63,19 +66,20 @@ async def create_payment(body: PaymentIn, call: MerchantCallDep) -> JSONResponse
 
 
 async def _waited(answer: Answer, cell: Cell, context: RequestContext) -> JSONResponse:
-    """Poll the event store (without holding a thread) until final or out of time."""
+    """Poll the event store (without holding a thread) until the pipeline is done with
+    the payment (a final status, or requires_capture for a manual capture) or out of time."""
     payment_id = decode(Kind.PAYMENT, answer.body["id"])
     merchant_id = decode(Kind.MERCHANT, answer.body["merchant"])
     deadline = time.monotonic() + context.prefer_wait_s
     body, delay = answer.body, 0.01
-    while body["status"] not in FINAL_STATUSES and time.monotonic() < deadline:
+    while body["status"] == PROCESSING and time.monotonic() < deadline:
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 0.2)
         payment = await run_in_threadpool(
             cell.payments.get_payment, merchant_id=merchant_id, payment_id=payment_id
         )
         body = rep.payment(payment)
-    status = 200 if body["status"] in FINAL_STATUSES else 202
+    status = 202 if body["status"] == PROCESSING else 200
     headers = {"Preference-Applied": f"wait={context.prefer_wait_s}"}
     return respond(Answer(status, body, answer.replayed), headers=headers)
 
