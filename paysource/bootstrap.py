@@ -14,7 +14,12 @@ from uuid import UUID
 from paysource.adapters.acquirer_sim import PostgresLedger, SimulatedAcquirer
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import SystemClock
-from paysource.adapters.postgres import datastore, eventsourcing_env
+from paysource.adapters.postgres import (
+    OutageGate,
+    bound_recorder_reconnects,
+    datastore,
+    eventsourcing_env,
+)
 from paysource.adapters.redis_cache import RedisCache
 from paysource.adapters.vault import TestCardVault
 from paysource.application.auth import Authenticator
@@ -88,6 +93,8 @@ class Container:
     bank: BankRail
     clock: Clock
     cache: RedisCache | None
+    # Set when the directory cell's database is down: the API then refuses at once.
+    gate: OutageGate | None = None
     wakeup: Wakeup = field(default_factory=Wakeup)
     webhooks: Webhooks | None = None
 
@@ -113,6 +120,7 @@ def build_cell(
             database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
     )
+    bound_recorder_reconnects(store.recorder)
     read = ReadModels(datastore(database_url, pool_size=settings.read_pool_size))
     fees = MerchantFees(directory or store)
     return Cell(
@@ -173,6 +181,7 @@ def build_container(
         bank=bank or build_bank(settings, settings.database_url),
         clock=clock or SystemClock(),
         cache=RedisCache(settings.redis_url) if settings.redis_url else None,
+        gate=OutageGate(router.directory.database_url),
     )
     container.webhooks = Webhooks(container, settings.webhook)
     return container

@@ -6,9 +6,10 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from paysource.adapters.postgres import DATABASE_DOWN
 from paysource.api import problems
 from paysource.api.idempotency import FastPath
-from paysource.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from paysource.api.middleware import BodyLimitMiddleware, OutageMiddleware, RequestIdMiddleware
 from paysource.api.routes import (
     customers,
     health,
@@ -62,9 +63,12 @@ def create_app(container: Container) -> FastAPI:
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)
     app.add_exception_handler(HTTPException, problems.on_http_exception)
-    for kind in problems.DATABASE_DOWN:
+    for kind in DATABASE_DOWN:
         app.add_exception_handler(kind, problems.on_database_down)
     app.add_exception_handler(Exception, problems.on_unexpected)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if container.gate is not None:
+        app.state.outage_gate = container.gate
+        app.add_middleware(OutageMiddleware, gate=container.gate)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -13,7 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paysource.api.problems import problem_response
+from paysource.adapters.postgres import OutageGate
+from paysource.api.problems import database_down_response, problem_response
 from paysource.domain.card import contains_pan
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -45,6 +46,24 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class OutageMiddleware:
+    """While the database is known to be down, answer 503 at once (health probes
+    excepted) instead of letting every request wait out the driver's retries."""
+
+    def __init__(self, app: ASGIApp, *, gate: OutageGate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.gate.down and scope["path"] not in _PROBES:
+            await database_down_response(Request(scope))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+_PROBES = frozenset({"/healthz", "/readyz"})
 
 
 class BodyLimitMiddleware:

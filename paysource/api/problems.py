@@ -10,9 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg
-import psycopg_pool
-from eventsourcing.persistence import PersistenceError
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -126,6 +123,8 @@ async def on_paysource_error(request: Request, error: Exception) -> JSONResponse
         headers["Retry-After"] = str(retry_after)
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, Unavailable):
+        _report_outage(request)
     field = getattr(error, "field", None)
     if field:
         extra["errors"] = [{"field": field, "message": error.detail}]
@@ -190,26 +189,28 @@ async def on_http_exception(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-# Postgres unreachable or its pool exhausted, wherever it surfaces (read models use
-# psycopg directly; the event store wraps its errors as Unavailable already).
-DATABASE_DOWN: tuple[type[Exception], ...] = (
-    psycopg.OperationalError,
-    psycopg_pool.PoolTimeout,
-    PersistenceError,
+UNAVAILABLE_DETAIL = (
+    "the database is unavailable; retry shortly (retries with the same Idempotency-Key are safe)"
 )
+
+
+def database_down_response(request: Request) -> JSONResponse:
+    return problem_response(
+        request, 503, "service_unavailable", UNAVAILABLE_DETAIL, headers={"Retry-After": "2"}
+    )
 
 
 async def on_database_down(request: Request, error: Exception) -> JSONResponse:
     # A warning, not a traceback per request: the outage is one fact, said by /readyz too.
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
-    return problem_response(
-        request,
-        503,
-        "service_unavailable",
-        "the database is unavailable; retry shortly (retries with the same Idempotency-Key "
-        "are safe)",
-        headers={"Retry-After": "2"},
-    )
+    _report_outage(request)
+    return database_down_response(request)
+
+
+def _report_outage(request: Request) -> None:
+    gate = getattr(request.app.state, "outage_gate", None)
+    if gate is not None:
+        gate.report()
 
 
 async def on_unexpected(request: Request, error: Exception) -> JSONResponse:

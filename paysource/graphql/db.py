@@ -14,6 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from paysource.adapters.postgres import RECONNECT_TIMEOUT_S
 from paysource.bootstrap import Cell
 
 Row = dict[str, Any]
@@ -52,6 +53,8 @@ class ReadDb:
                 connection_class=AsyncConnection[DictRow],
                 open=False,
                 timeout=5.0,
+                # See adapters.postgres.RECONNECT_TIMEOUT_S: recover soon after an outage.
+                reconnect_timeout=RECONNECT_TIMEOUT_S,
                 name=f"paysource-graphql-{name}",
             )
             self._pools[name] = pool

@@ -33,6 +33,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from paysource.adapters.postgres import DATABASE_DOWN
 from paysource.graphql.cost import MAX_COST, cost
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,47 @@ _PRODUCTION_RULES = [*_LIMIT_RULES, NoSchemaIntrospectionCustomRule]
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.DOTALL)
 
 
+def is_database_down(error: GraphQLError) -> bool:
+    return isinstance(error.original_error, DATABASE_DOWN)
+
+
 def is_bug(error: GraphQLError) -> bool:
-    """An exception from a resolver that is not a GraphQLError: a bug, not a bad request."""
+    """An exception from a resolver that is not a GraphQLError (nor an outage): a bug."""
     original = error.original_error
     return (
-        error.path is not None and original is not None and not isinstance(original, GraphQLError)
+        error.path is not None
+        and original is not None
+        and not isinstance(original, GraphQLError)
+        and not is_database_down(error)
     )
+
+
+UNAVAILABLE_MESSAGE = "The database is unavailable; retry shortly."
+
+
+class ShapeErrors(MaskErrors):
+    """A database outage becomes a retryable `service_unavailable` error (never the
+    driver's message); outside development, bugs become MASKED_MESSAGE."""
+
+    def __init__(self, *, development: bool) -> None:
+        super().__init__(should_mask_error=self._replaced, error_message=MASKED_MESSAGE)
+        self.development = development
+
+    def _replaced(self, error: GraphQLError) -> bool:
+        return is_database_down(error) or (not self.development and is_bug(error))
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if not is_database_down(error):
+            return super().anonymise_error(error)
+        container = getattr(self.execution_context.context, "container", None)
+        if container is not None and container.gate is not None:
+            container.gate.report()
+        return GraphQLError(
+            UNAVAILABLE_MESSAGE,
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "service_unavailable", "retryAfterSeconds": 2},
+        )
 
 
 def _bug(stage: str, error: Exception, *, development: bool) -> GraphQLError:
@@ -195,9 +231,7 @@ def extensions(*, development: bool) -> list[Callable[[], SchemaExtension]]:
         lambda: Parse(development=development),
         lambda: Validate(development=development),
     ]
+    found.append(lambda: ShapeErrors(development=development))
     if not development:
-        found += [
-            lambda: MaskErrors(should_mask_error=is_bug, error_message=MASKED_MESSAGE),
-            HideSuggestions,
-        ]
+        found.append(HideSuggestions)
     return found

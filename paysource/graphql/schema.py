@@ -10,7 +10,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from paysource.graphql.limits import extensions, is_bug
+from paysource.graphql.limits import extensions, is_bug, is_database_down
 from paysource.graphql.mutations import Mutation
 from paysource.graphql.query import Query
 from paysource.graphql.scalars import MINOR_UNITS, MinorUnits
@@ -34,6 +34,8 @@ class PaysourceSchema(strawberry.Schema):
         for error in errors:
             if is_bug(error):
                 log.error("graphql: %s", error.message, exc_info=error.original_error)
+            elif is_database_down(error):
+                log.warning("graphql: database unavailable: %s", error.message)
             else:
                 log.debug("graphql: refused: %s", error.message)
 

@@ -4,6 +4,7 @@ with a stable `type`, never a 500, and leaves the event store exactly as it was.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +15,7 @@ import psycopg_pool
 import pytest
 from fastapi.testclient import TestClient
 
+from paysource.adapters.postgres import OutageGate
 from paysource.api.app import create_app
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
@@ -769,13 +771,20 @@ def test_report_days_out_of_range_are_a_client_error(merchant: Api, days: tuple[
         psycopg_pool.PoolTimeout("couldn't get a connection after 30.00 sec"),
     ],
 )
-def test_a_database_outage_is_a_503_that_says_retry(
+def test_a_database_outage_is_a_503_that_says_retry_and_later_requests_fail_fast(
     merchant: Api, container: Container, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
+    calls: list[object] = []
+
     def down(**_: Any) -> None:
+        calls.append(_)
         raise error
 
     monkeypatch.setattr(container.router.all()[0].read.payments, "list_payments", down)
+    gate = container.gate
+    assert gate is not None
+    # Postgres answers the probe here, so keep the gate shut while the test looks at it.
+    monkeypatch.setattr(gate, "_interval", 3600)
 
     response = merchant.get("/v1/payments")
 
@@ -783,3 +792,25 @@ def test_a_database_outage_is_a_503_that_says_retry(
     assert response.headers["retry-after"] == "2"
     assert "127.0.0.1" not in body["detail"]
     assert "sec" not in body["detail"]
+    # Now known down: the next request is refused before it reaches the database.
+    assert_problem(merchant.get("/v1/payments"), 503, "service_unavailable")
+    assert len(calls) == 1
+    assert merchant.client.get("/healthz").status_code == 200  # probes still answer
+    gate._down = False  # the module's other tests go on (the probe would, in 0.5 s)
+
+
+def test_the_gate_opens_again_once_postgres_answers(container: Container) -> None:
+    gate = OutageGate(container.settings.database_url or "", probe_interval_s=0.05)
+    gate.report()
+    assert gate.down
+    deadline = time.monotonic() + 10
+    while gate.down:
+        assert time.monotonic() < deadline, "the probe never saw Postgres"
+        time.sleep(0.05)
+
+
+def test_a_gate_on_an_unreachable_database_stays_shut() -> None:
+    gate = OutageGate("postgresql://nobody@127.0.0.1:9/none", probe_interval_s=0.05)
+    gate.report()
+    time.sleep(0.5)
+    assert gate.down

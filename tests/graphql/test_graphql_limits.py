@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -15,7 +16,7 @@ from paysource.bootstrap import Container
 from paysource.config import Mode
 from paysource.graphql import history, limits
 from paysource.graphql.cost import MAX_COST, cost
-from paysource.graphql.limits import MASKED_MESSAGE, MAX_ALIASES, MAX_DEPTH
+from paysource.graphql.limits import MASKED_MESSAGE, MAX_ALIASES, MAX_DEPTH, UNAVAILABLE_MESSAGE
 from paysource.graphql.schema import build_schema
 from tests.graphql.conftest import graphql_app
 from tests.graphql.helpers import Gql
@@ -234,3 +235,31 @@ def test_a_fragment_spread_many_times_is_costed_once() -> None:
     operation = document.definitions[0]
     assert isinstance(operation, OperationDefinitionNode)
     assert cost(schema, document, operation, None) == 1 + 2**levels * 2
+
+
+@pytest.mark.parametrize("mode", [Mode.DEVELOPMENT, Mode.TEST])
+def test_a_database_outage_is_a_retryable_error_not_the_drivers_message(
+    container: Container, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    monkeypatch.setattr(container, "settings", container.settings.model_copy(update={"env": mode}))
+    app = graphql_app(container)
+    gate = container.gate
+    assert gate is not None
+    monkeypatch.setattr(gate, "_interval", 3600)  # keep it shut while we look
+    with TestClient(app) as client:
+        gql = Gql(client, admin(client).merchant().key)
+
+        async def down(*_: object) -> None:
+            raise psycopg.OperationalError("terminating connection due to administrator command")
+
+        assert gql("{ viewer { role } }") == {"viewer": {"role": "MERCHANT"}}
+
+        monkeypatch.setattr(app.state.graphql.db, "fetch", down)
+        body = gql.raw("{ viewer { payments(first: 2) { nodes { id } } } }").json()
+
+        [error] = body["errors"]
+        assert error["message"] == UNAVAILABLE_MESSAGE
+        assert error["extensions"] == {"code": "service_unavailable", "retryAfterSeconds": 2}
+        assert gate.down  # the next requests are refused at once
+        assert client.post("/graphql", json={"query": "{ viewer { role } }"}).status_code == 503
+    gate._down = False
