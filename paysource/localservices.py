@@ -17,6 +17,7 @@ developer's setup problem, never something the API reports to a merchant.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import hashlib
 import os
 import pwd
@@ -194,11 +195,19 @@ def _stop_process(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         proc.wait()
 
 
-def _spawn(argv: list[str], log_path: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
+def _spawn(
+    argv: list[str],
+    log_path: Path,
+    *,
+    die_with_parent: signal.Signals | None = None,
+    **kwargs: Any,
+) -> subprocess.Popen[bytes]:
     """Start a server in the foreground, its output appended to `log_path`.
 
     A new session keeps the terminal's Ctrl-C away from it, so we can shut it down cleanly.
     The child keeps its own copy of the log descriptor, so any user may run it.
+    With `die_with_parent`, the server gets that signal when the thread that started it
+    dies, even by kill -9, instead of running on orphaned (Linux; elsewhere ignored).
     """
     with log_path.open("ab") as log:
         return subprocess.Popen(  # noqa: S603 - argv built here from found binaries
@@ -207,8 +216,24 @@ def _spawn(argv: list[str], log_path: Path, **kwargs: Any) -> subprocess.Popen[b
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_parent_death_signal(die_with_parent) if die_with_parent else None,  # noqa: PLW1509
             **kwargs,
         )
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _parent_death_signal(sig: signal.Signals) -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def set_it() -> None:
+        # Runs in the child after its user switch (which would clear the setting).
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+    return set_it
 
 
 def _pg_home(base_dir: Path, run_as: _RunAs) -> Path:
@@ -317,7 +342,13 @@ class LocalPostgres:
         try:
             self._prepare_data_dir(run_as, fresh=ephemeral)
             argv = self._server_argv(sock_dir, ephemeral=ephemeral)
-            self._proc = _spawn(argv, self.log_path, cwd="/", **run_as.popen_kwargs())
+            self._proc = _spawn(
+                argv,
+                self.log_path,
+                cwd="/",
+                die_with_parent=signal.SIGINT,  # fast shutdown
+                **run_as.popen_kwargs(),
+            )
             _wait_ready(self._proc, self._accepts_connections, self.log_path, "postgres")
             self._create_database()
         except BaseException:
@@ -422,7 +453,9 @@ class LocalRedis:
         argv += ["--daemonize", "no", "--protected-mode", "yes"]
         atexit.register(self.stop)
         try:
-            self._proc = _spawn(argv, self.log_path, cwd=self.work_dir)
+            self._proc = _spawn(
+                argv, self.log_path, cwd=self.work_dir, die_with_parent=signal.SIGTERM
+            )
             _wait_ready(self._proc, self._answers_ping, self.log_path, "redis-server")
         except BaseException:
             self.stop()

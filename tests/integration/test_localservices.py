@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import shutil
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -114,3 +117,38 @@ def test_missing_binaries_point_at_dev_setup(
         find_pg_bin(tmp_path)
     with pytest.raises(LocalServiceError, match=r"\./dev setup"):
         find_redis_server()
+
+
+STARTER = """
+import sys, time
+from pathlib import Path
+from paysource.localservices import LocalPostgres, LocalRedis
+base = Path(sys.argv[1])
+servers = [LocalRedis.start(base), LocalPostgres.start(base, ephemeral=False)]
+print(" ".join(str(server.port) for server in servers), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_local_servers_stop_when_the_process_that_started_them_is_killed(
+    tmp_path: Path,
+) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", STARTER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert owner.stdout is not None
+    ports = [int(port) for port in owner.stdout.readline().split()]
+    assert len(ports) == 2
+    assert all(port_accepts(port) for port in ports)
+
+    owner.kill()  # kill -9: no atexit, no cleanup of ours runs
+    owner.wait()
+
+    deadline = time.monotonic() + 30
+    while any(port_accepts(port) for port in ports):
+        assert time.monotonic() < deadline, "orphaned servers are still running"
+        time.sleep(0.1)
+    # And the next start on the same folder works (no stale "already runs").
+    with LocalPostgres.start(tmp_path, ephemeral=False) as again:
+        assert again.psql("SELECT 1").strip() == "1"
