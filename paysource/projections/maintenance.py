@@ -171,15 +171,37 @@ def _exclusive(name: str, datastore: PostgresDatastore) -> Iterator[None]:
 
 
 @contextmanager
+def _own_pool(datastore: PostgresDatastore) -> Iterator[PostgresDatastore]:
+    """A small pool of its own for the scratch side: rebuild and verify hold one live
+    connection locked while scratch catches up, and the live pool (shared with the
+    API, a blocked live writer, other projections) must not starve that catch-up."""
+    params = datastore.pool.kwargs
+    assert isinstance(params, dict)  # eventsourcing passes the connection keywords
+    own = PostgresDatastore(
+        dbname=str(params.get("dbname", "")),
+        host=str(params.get("host", "")),
+        port=str(params.get("port", "")),
+        user=str(params.get("user", "")),
+        password=str(params.get("password", "")),
+        pool_size=3,  # the advisory lock's, the replay's, and one to spare
+        idle_in_transaction_session_timeout=datastore.idle_in_transaction_session_timeout,
+    )
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+@contextmanager
 def scratch(name: str, datastore: PostgresDatastore) -> Iterator[ProjectionHandler[Any]]:
     schema = scratch_schema(name)
     live = build_projection(name, datastore).view
-    with _exclusive(name, datastore):
-        _create_scratch(datastore, live, schema)
+    with _own_pool(datastore) as own, _exclusive(name, own):
+        _create_scratch(own, live, schema)
         try:
-            yield ProjectionHandler(build_projection(name, datastore, schema=schema))
+            yield ProjectionHandler(build_projection(name, own, schema=schema))
         finally:
-            _drop_scratch(datastore, schema)
+            _drop_scratch(own, schema)
 
 
 def replay(
