@@ -93,7 +93,8 @@ class Container:
     bank: BankRail
     clock: Clock
     cache: RedisCache | None
-    # Set when the directory cell's database is down: the API then refuses at once.
+    # Watches the directory cell's database: while it is known down, the API refuses
+    # requests at once (503) instead of letting each wait out the driver's retries.
     gate: OutageGate | None = None
     wakeup: Wakeup = field(default_factory=Wakeup)
     webhooks: Webhooks | None = None
