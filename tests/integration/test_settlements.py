@@ -331,6 +331,10 @@ def test_settlements_are_merchant_scoped_and_closed_only_by_staff(
     assert other.get(f"/v1/settlements/{settlement}").status_code == 404
     assert [s["id"] for s in acme.get("/v1/settlements").json()["data"]] == [settlement]
     assert other.get("/v1/settlements").json()["data"] == []
+    # Naming a merchant: its own is fine, another's is unknown, as on the reports.
+    own = acme.get("/v1/settlements", merchant=body["merchant"]).json()["data"]
+    assert [s["id"] for s in own] == [settlement]
+    assert other.get("/v1/settlements", merchant=body["merchant"]).status_code == 404
 
 
 def test_a_cut_off_in_the_future_is_refused_and_one_instant_is_one_settlement(
