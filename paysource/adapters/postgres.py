@@ -14,7 +14,6 @@ import psycopg_pool
 from eventsourcing import persistence as es_persistence
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
 
 from paysource.application.follower import Wakeup
 from paysource.application.store import LOG_NAME
@@ -125,20 +124,6 @@ def eventsourcing_env(
         # Left off on purpose: with it, eventsourcing drops tracking rows.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
     }
-
-
-def open_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
-    pool = ConnectionPool(
-        database_url,
-        min_size=min_size,
-        max_size=max_size,
-        kwargs={"autocommit": True},
-        open=False,
-        timeout=5.0,
-        name="paysource-read",
-    )
-    pool.open(wait=False)
-    return pool
 
 
 class ThreadConnections:
