@@ -255,6 +255,15 @@ def _pg_home(base_dir: Path, run_as: _RunAs) -> Path:
     return fallback_root / "pg"
 
 
+def remove_postgres_data(base_dir: Path) -> None:
+    """Delete what a persistent local Postgres kept for `base_dir`, its /var/tmp
+    fallback included (tests that start one in a temporary folder call this)."""
+    base_dir = base_dir.resolve()
+    digest = hashlib.sha256(str(base_dir).encode()).hexdigest()[:12]
+    for path in (base_dir / "pg", Path("/var/tmp") / f"paysource-{digest}"):  # noqa: S108
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _socket_dir(home: Path, run_as: _RunAs) -> tuple[Path, bool]:
     """A private directory for the server's unix socket; True if it is a temp dir to remove."""
     wanted = home / "sock"

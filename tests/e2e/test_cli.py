@@ -21,7 +21,7 @@ import pytest
 
 from paysource.bootstrap import Container
 from paysource.config import Settings
-from paysource.localservices import free_port, port_accepts
+from paysource.localservices import free_port, port_accepts, remove_postgres_data
 from paysource.projections.catalog import PROJECTIONS
 from tests.conftest import ADMIN_KEY, TEST_ENVIRONMENT
 
@@ -202,9 +202,12 @@ def test_the_worker_process_stops_when_serve_is_killed(settings: Settings) -> No
 
 
 @pytest.mark.slow
-def test_serve_without_configured_servers_starts_and_stops_its_own(tmp_path: Path) -> None:
+def test_serve_without_configured_servers_starts_and_stops_its_own(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     port = free_port()
     env = env_for(None, PAYSOURCE_LOCAL_DIR=str(tmp_path / "local"))
+    request.addfinalizer(lambda: remove_postgres_data(tmp_path / "local"))
     with serving(env, port) as process:
         services = json.loads((tmp_path / "local" / "services.json").read_text())
         ports = [int(p) for p in services["ports"].split(",")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import stat
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from paysource.localservices import (
     find_pg_bin,
     find_redis_server,
     port_accepts,
+    remove_postgres_data,
 )
 
 
@@ -45,13 +45,8 @@ def test_persistent_postgres_keeps_its_data_across_restarts(tmp_path: Path) -> N
             assert pg.psql("SELECT n FROM kept") == "7"
             assert pg.psql("SHOW fsync") == "on"
     finally:
-        _remove_fallback(pg.data_dir, tmp_path)
-
-
-def _remove_fallback(data_dir: Path, tmp_path: Path) -> None:
-    """As root, data outside tmp_path lives in /var/tmp/paysource-*, which nobody else cleans."""
-    if not data_dir.is_relative_to(tmp_path):
-        shutil.rmtree(data_dir.parent.parent)
+        # As root, the data lives in /var/tmp/paysource-*, which nobody else cleans.
+        remove_postgres_data(tmp_path)
 
 
 def test_psql_reports_sql_errors(tmp_path: Path) -> None:
@@ -132,11 +127,12 @@ time.sleep(600)
 
 @pytest.mark.slow
 def test_local_servers_stop_when_the_process_that_started_them_is_killed(
-    tmp_path: Path,
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     owner = subprocess.Popen(
         [sys.executable, "-c", STARTER, str(tmp_path)], stdout=subprocess.PIPE, text=True
     )
+    request.addfinalizer(lambda: remove_postgres_data(tmp_path))
     assert owner.stdout is not None
     ports = [int(port) for port in owner.stdout.readline().split()]
     assert len(ports) == 2
