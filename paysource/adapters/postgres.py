@@ -13,7 +13,7 @@ import psycopg
 import psycopg_pool
 from eventsourcing import persistence as es_persistence
 from eventsourcing.postgres import PostgresDatastore
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from paysource.application.follower import Wakeup
 from paysource.application.store import LOG_NAME
@@ -255,6 +255,15 @@ def datastore(database_url: str, *, pool_size: int, max_overflow: int = 0) -> Po
     )
     bound_reconnects(found.pool)
     return found
+
+
+def datastore_beside(other: PostgresDatastore, *, pool_size: int) -> PostgresDatastore:
+    """Another datastore on `other`'s database, with a pool of its own."""
+    params = other.pool.kwargs
+    assert isinstance(params, dict)  # eventsourcing passes the connection keywords
+    wanted = ("dbname", "host", "port", "user", "password")
+    url = make_conninfo(**{key: str(params[key]) for key in wanted if params.get(key)})
+    return datastore(url, pool_size=pool_size)
 
 
 def seed_partitions(database_url: str, *, prefix: str, names: list[str]) -> int | None:

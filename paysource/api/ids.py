@@ -34,7 +34,8 @@ _NOUN = {
 }
 
 
-def encode(kind: Kind, value: UUID) -> str:
+def encode(kind: str, value: UUID) -> str:
+    """`kind`: a Kind, or another object's prefix (webhook endpoints, deliveries)."""
     return f"{kind}_{value.hex}"
 
 
@@ -43,9 +44,14 @@ def encode_optional(kind: Kind, value: UUID | None) -> str | None:
 
 
 def decode(kind: Kind, external: str) -> UUID:
-    # The id is not echoed back: it is client input, and could be anything.
-    prefix, _, rest = external.partition("_")
+    return decode_prefixed(kind, external, _NOUN[kind])
+
+
+def decode_prefixed(prefix: str, external: str, noun: str) -> UUID:
+    """The UUID of `<prefix>_<32 hex>`, else NotFound("no such <noun>")."""
+    head, _, rest = external.partition("_")
     # ASCII hex only: UUID() would also read other scripts' digits, one id many spellings.
-    if prefix != kind or not _HEX32.fullmatch(rest):
-        raise NotFound(f"no such {_NOUN[kind]}")
+    if head != prefix or not _HEX32.fullmatch(rest):
+        # The id is not echoed back: it is client input, and could be anything.
+        raise NotFound(f"no such {noun}")
     return UUID(hex=rest)

@@ -22,6 +22,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from paysource.adapters.postgres import datastore_beside
 from paysource.application.store import EventStore
 from paysource.domain.errors import PaysourceError
 from paysource.projections.catalog import PROJECTIONS, build_projection
@@ -175,17 +176,7 @@ def _own_pool(datastore: PostgresDatastore) -> Iterator[PostgresDatastore]:
     """A small pool of its own for the scratch side: rebuild and verify hold one live
     connection locked while scratch catches up, and the live pool (shared with the
     API, a blocked live writer, other projections) must not starve that catch-up."""
-    params = datastore.pool.kwargs
-    assert isinstance(params, dict)  # eventsourcing passes the connection keywords
-    own = PostgresDatastore(
-        dbname=str(params.get("dbname", "")),
-        host=str(params.get("host", "")),
-        port=str(params.get("port", "")),
-        user=str(params.get("user", "")),
-        password=str(params.get("password", "")),
-        pool_size=3,  # the advisory lock's, the replay's, and one to spare
-        idle_in_transaction_session_timeout=datastore.idle_in_transaction_session_timeout,
-    )
+    own = datastore_beside(datastore, pool_size=3)  # the lock's, the replay's, a spare
     try:
         yield own
     finally:

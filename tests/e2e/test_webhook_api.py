@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paysource.api.app import create_app
-from paysource.api.routes.webhooks import ENDPOINT_PREFIX, decode_id, install
+from paysource.api.ids import decode_prefixed
+from paysource.api.routes.webhooks import ENDPOINT_PREFIX, install
 from paysource.application.follower import Follower, Wakeup, run_until_caught_up
 from paysource.application.webhook_wiring import Webhooks
 from paysource.bootstrap import Container
@@ -275,7 +276,7 @@ def test_a_disabled_endpoint_shows_why_and_can_be_enabled(setup: Setup) -> None:
     merchant = admin(setup.client).merchant()
     endpoint = register(merchant, "http://127.0.0.1:9/hooks")
     cell = setup.container.router.all()[0]
-    endpoint_id = decode_id(ENDPOINT_PREFIX, endpoint["id"], "endpoint")
+    endpoint_id = decode_prefixed(ENDPOINT_PREFIX, endpoint["id"], "endpoint")
     setup.webhooks.for_cell(cell).endpoints.disable(
         endpoint_id, reason="down", meta=Meta.system("delivery")
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
@@ -16,11 +15,10 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from paysource.api.deps import MerchantCall, MerchantCallDep
 from paysource.api.idempotency import Answer
-from paysource.api.ids import Kind, encode
+from paysource.api.ids import Kind, decode_prefixed, encode
 from paysource.api.representations import timestamp
 from paysource.api.routes.common import listing, respond
 from paysource.api.schemas import Body
-from paysource.application.errors import NotFound
 from paysource.application.idempotency import fingerprint
 from paysource.application.webhook_catalog import EVENT_ID_PREFIX
 from paysource.application.webhook_deliveries import DeliveryView
@@ -50,17 +48,6 @@ def install(
     app.state.webhooks = webhooks
     app.include_router(router)
     return webhooks
-
-
-def encode_id(prefix: str, value: UUID) -> str:
-    return f"{prefix}_{value.hex}"
-
-
-def decode_id(prefix: str, external: str, noun: str) -> UUID:
-    head, _, rest = external.partition("_")
-    if head == prefix and len(rest) == 32 and all(c in "0123456789abcdef" for c in rest):
-        return UUID(hex=rest)
-    raise NotFound(f"no such {noun}")  # never echoed: client input, it could be anything
 
 
 def optional_time(moment: datetime | None) -> str | None:
@@ -149,7 +136,7 @@ def endpoint_body(
     """An endpoint from its aggregate's or row's `fields`, with the workers' health."""
     health = health or {}
     return {
-        "id": encode_id(ENDPOINT_PREFIX, fields["id"]),
+        "id": encode(ENDPOINT_PREFIX, fields["id"]),
         "object": "webhook_endpoint",
         "merchant": encode(Kind.MERCHANT, fields["merchant_id"]),
         "url": fields["url"],
@@ -186,10 +173,10 @@ def endpoint_fields(e: WebhookEndpoint) -> dict[str, Any]:
 def delivery_body(found: DeliveryView) -> dict[str, Any]:
     row = found.row
     return {
-        "id": encode_id(DELIVERY_ID_PREFIX, row["id"]),
+        "id": encode(DELIVERY_ID_PREFIX, row["id"]),
         "object": "webhook_delivery",
-        "endpoint": encode_id(ENDPOINT_PREFIX, row["endpoint_id"]),
-        "event": encode_id(EVENT_ID_PREFIX, row["event_id"]),
+        "endpoint": encode(ENDPOINT_PREFIX, row["endpoint_id"]),
+        "event": encode(EVENT_ID_PREFIX, row["event_id"]),
         "event_type": row["event_type"],
         "object_version": row["object_version"],
         "status": row["status"],
@@ -225,7 +212,7 @@ CellWebhooksDep = Annotated[CellWebhooks, Depends(get_cell_webhooks)]
 
 
 def _endpoint(call: MerchantCall, webhooks: CellWebhooks, endpoint_id: str) -> WebhookEndpoint:
-    uuid = decode_id(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
+    uuid = decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
     return webhooks.endpoints.get(merchant_id=call.merchant_id, endpoint_id=uuid)
 
 
@@ -298,7 +285,7 @@ def get_webhook_endpoint(
 def delete_webhook_endpoint(
     endpoint_id: str, call: MerchantCallDep, webhooks: CellWebhooksDep
 ) -> JSONResponse:
-    uuid = decode_id(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
+    uuid = decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
     endpoint = webhooks.endpoints.delete(
         merchant_id=call.merchant_id, endpoint_id=uuid, meta=call.meta
     )
@@ -313,7 +300,7 @@ def delete_webhook_endpoint(
 def enable_webhook_endpoint(
     endpoint_id: str, call: MerchantCallDep, webhooks: CellWebhooksDep
 ) -> JSONResponse:
-    uuid = decode_id(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
+    uuid = decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
     endpoint = webhooks.endpoints.enable(
         merchant_id=call.merchant_id, endpoint_id=uuid, meta=call.meta
     )
@@ -328,7 +315,7 @@ def enable_webhook_endpoint(
 def rotate_webhook_secret(
     endpoint_id: str, call: MerchantCallDep, webhooks: CellWebhooksDep
 ) -> JSONResponse:
-    uuid = decode_id(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
+    uuid = decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
     endpoint, secret = webhooks.endpoints.rotate_secret(
         merchant_id=call.merchant_id, endpoint_id=uuid, meta=call.meta
     )
@@ -352,10 +339,10 @@ def list_webhook_deliveries(
     starting_after: Annotated[str | None, Query(max_length=100)] = None,
     status: DeliveryStatus | None = None,
 ) -> JSONResponse:
-    uuid = decode_id(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
+    uuid = decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
     cursor = None
     if starting_after is not None:
-        cursor = decode_id(DELIVERY_ID_PREFIX, starting_after, "delivery to start after")
+        cursor = decode_prefixed(DELIVERY_ID_PREFIX, starting_after, "delivery to start after")
     found, has_more = webhooks.deliveries.list_deliveries(
         merchant_id=call.merchant_id,
         endpoint_id=uuid,
@@ -376,8 +363,8 @@ def get_webhook_delivery(
 ) -> JSONResponse:
     found = webhooks.deliveries.get_delivery(
         merchant_id=call.merchant_id,
-        endpoint_id=decode_id(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint"),
-        delivery_id=decode_id(DELIVERY_ID_PREFIX, delivery_id, "webhook delivery"),
+        endpoint_id=decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint"),
+        delivery_id=decode_prefixed(DELIVERY_ID_PREFIX, delivery_id, "webhook delivery"),
     )
     return respond(Answer(200, delivery_body(found)))
 
@@ -398,7 +385,7 @@ def resend_webhook_delivery(
 ) -> JSONResponse:
     found = webhooks.deliveries.resend(
         merchant_id=call.merchant_id,
-        endpoint_id=decode_id(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint"),
-        delivery_id=decode_id(DELIVERY_ID_PREFIX, delivery_id, "webhook delivery"),
+        endpoint_id=decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint"),
+        delivery_id=decode_prefixed(DELIVERY_ID_PREFIX, delivery_id, "webhook delivery"),
     )
     return respond(Answer(202, delivery_body(found)))
