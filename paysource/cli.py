@@ -16,11 +16,9 @@ import os
 import re
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 from uuid import UUID
 
@@ -181,6 +179,7 @@ def _banner(settings: Settings, port: int, worker: str) -> None:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     from paysource.bootstrap import build_container  # noqa: PLC0415
+    from paysource.supervise import stop_on_signals, watch_parent  # noqa: PLC0415
     from paysource.worker import Worker  # noqa: PLC0415
 
     with resolved(settings) as ready:
@@ -188,17 +187,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         worker = Worker(
             container, processor=not args.no_processor, projections=not args.no_projections
         )
-        stop = threading.Event()
-
-        def on_signal(signum: int, _: FrameType | None) -> None:
-            log.info("signal %d: stopping", signum)
-            stop.set()
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+        stop = stop_on_signals()
         if args.parent_pid is not None:
-            from paysource.supervise import watch_parent  # noqa: PLC0415
-
             watch_parent(stop, args.parent_pid)
         worker.start()
         print("worker running; Ctrl-C stops it", file=sys.stderr, flush=True)

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from types import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +113,16 @@ def watch_parent(stop: threading.Event, parent: int, *, interval_s: float = 1.0)
         stop.set()
 
     threading.Thread(target=run, name="parent-watch", daemon=True).start()
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM: how a worker process is asked to stop."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stop

@@ -10,16 +10,15 @@ second copy, or one killed with -9, neither doubles nor loses a webhook.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
-from types import FrameType
 
 from paysource import logs
 from paysource.adapters.postgres import NotificationListener
 from paysource.application.webhook_wiring import Webhooks
 from paysource.bootstrap import build_container
 from paysource.config import Settings
+from paysource.supervise import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +47,7 @@ def main() -> int:
         return 2
     container = build_container(settings)
     webhooks = Webhooks(container, container.settings.webhook)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals()
     listeners = [
         NotificationListener(c.database_url, container.wakeup) for c in container.router.all()
     ]
