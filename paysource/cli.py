@@ -385,9 +385,12 @@ def _aware(text: str) -> datetime:
 
 
 def _day(text: str) -> date:
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-        raise argparse.ArgumentTypeError("a day is written YYYY-MM-DD (UTC)")
-    return date.fromisoformat(text)
+    from paysource.projections.reports import parse_day  # noqa: PLC0415  # keep --help fast
+
+    try:
+        return parse_day(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _currency(text: str) -> str:

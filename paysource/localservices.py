@@ -245,8 +245,7 @@ def _pg_home(base_dir: Path, run_as: _RunAs) -> Path:
     base_dir.mkdir(parents=True, exist_ok=True)
     if run_as.can_enter(base_dir):
         return base_dir / "pg"
-    digest = hashlib.sha256(str(base_dir).encode()).hexdigest()[:12]
-    fallback_root = Path("/var/tmp") / f"paysource-{digest}"  # noqa: S108 - checked below
+    fallback_root = _fallback_root(base_dir)
     fallback_root.mkdir(mode=0o755, exist_ok=True)
     # /var/tmp is world-writable: refuse a directory someone else planted under our name.
     if fallback_root.stat().st_uid != os.geteuid():
@@ -259,9 +258,14 @@ def remove_postgres_data(base_dir: Path) -> None:
     """Delete what a persistent local Postgres kept for `base_dir`, its /var/tmp
     fallback included (tests that start one in a temporary folder call this)."""
     base_dir = base_dir.resolve()
-    digest = hashlib.sha256(str(base_dir).encode()).hexdigest()[:12]
-    for path in (base_dir / "pg", Path("/var/tmp") / f"paysource-{digest}"):  # noqa: S108
+    for path in (base_dir / "pg", _fallback_root(base_dir)):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _fallback_root(base_dir: Path) -> Path:
+    """Our folder under /var/tmp for a base_dir the postgres user cannot enter."""
+    digest = hashlib.sha256(str(base_dir).encode()).hexdigest()[:12]
+    return Path("/var/tmp") / f"paysource-{digest}"  # noqa: S108 - its owner is checked
 
 
 def _socket_dir(home: Path, run_as: _RunAs) -> tuple[Path, bool]:

@@ -68,7 +68,6 @@ def create_app(container: Container) -> FastAPI:
     app.add_exception_handler(Exception, problems.on_unexpected)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if container.gate is not None:
-        app.state.outage_gate = container.gate
         app.add_middleware(OutageMiddleware, gate=container.gate)
     app.add_middleware(RequestIdMiddleware)
     return app

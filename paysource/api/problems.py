@@ -208,9 +208,9 @@ async def on_database_down(request: Request, error: Exception) -> JSONResponse:
 
 
 def _report_outage(request: Request) -> None:
-    gate = getattr(request.app.state, "outage_gate", None)
-    if gate is not None:
-        gate.report()
+    container = getattr(request.app.state, "container", None)
+    if container is not None and container.gate is not None:
+        container.gate.report()
 
 
 async def on_unexpected(request: Request, error: Exception) -> JSONResponse:

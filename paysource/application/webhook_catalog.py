@@ -139,7 +139,7 @@ def envelope(
 ) -> dict[str, Any]:
     """The body of a webhook: the event, and the object as that event left it."""
     return {
-        "id": f"{EVENT_ID_PREFIX}_{event_id.hex}",
+        "id": encode(EVENT_ID_PREFIX, event_id),
         "object": "event",
         "type": event_type,
         "created": rep.timestamp(created),

@@ -46,7 +46,8 @@ def main() -> int:
         print("webhook worker: set PAYSOURCE_DATABASE_URL", file=sys.stderr)
         return 2
     container = build_container(settings)
-    webhooks = Webhooks(container, container.settings.webhook)
+    webhooks = container.webhooks  # built by the composition root, closed with it
+    assert webhooks is not None
     stop = stop_on_signals()
     listeners = [
         NotificationListener(c.database_url, container.wakeup) for c in container.router.all()
@@ -58,7 +59,6 @@ def main() -> int:
     finally:
         for listener in listeners:
             listener.stop()
-        webhooks.close()
         container.close()
     return 0
 

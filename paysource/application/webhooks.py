@@ -162,6 +162,3 @@ class WebhookEndpointService:
         if disabled:
             log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
         return disabled
-
-    def secret_of(self, endpoint: WebhookEndpoint) -> str:
-        return self._keys.secret(endpoint)

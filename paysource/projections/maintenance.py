@@ -65,11 +65,11 @@ class RebuildReport:
 def status(store: EventStore, datastore: PostgresDatastore) -> list[Status]:
     """Position, head and lag of every projection (lag: relevant events not yet
     applied, and the age of the oldest of them)."""
+    projections = [build_projection(name, datastore) for name in PROJECTIONS]
+    positions = [projection.view.position() for projection in projections]
+    head = store.head()  # after the positions: a head read first could be behind them
     found = []
-    for name in PROJECTIONS:
-        projection = build_projection(name, datastore)
-        position = projection.view.position()
-        head = store.head()  # after the position: a head read first could be behind it
+    for name, projection, position in zip(PROJECTIONS, projections, positions, strict=True):
         lag_events = _count_after(datastore, position, projection.topics)
         lag_seconds = 0.0
         if lag_events:
@@ -249,15 +249,17 @@ def rebuild(
     return RebuildReport(name, events, elapsed, position)
 
 
-def _lock_live(curs: Cursor[DictRow], live: View) -> None:
+def _lock_live(curs: Cursor[DictRow], live: View) -> int:
+    """Hold the live projection still; return its position."""
     # The tracking row first, as every live batch does, so the two cannot deadlock;
     # then EXCLUSIVE on the tables: it blocks writers but not readers (the API).
-    curs.execute(
+    row = curs.execute(
         f"SELECT notification_id FROM {TRACKING_TABLE} WHERE application_name = %s FOR UPDATE",  # noqa: S608
         (live.name,),
-    )
+    ).fetchone()
     tables = SQL(", ").join(Identifier(t) for t in live.tables)
     curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(tables))
+    return int(row["notification_id"]) if row else 0
 
 
 def _copy_rows(curs: Cursor[DictRow], live: View, schema: str) -> None:
@@ -308,22 +310,13 @@ def verify(
     with scratch(name, datastore) as handler:
         replay(store, handler, until=live.position(), batch_size=batch_size, progress=progress)
         with live.transaction() as curs:
-            _lock_live(curs, live)
-            target = _position(curs, name)
+            target = _lock_live(curs, live)
             replay(store, handler, until=target, batch_size=batch_size)
             return [
                 d
                 for d in (_compare(curs, t, scratch_schema(name)) for t in live.tables)
                 if d is not None
             ]
-
-
-def _position(curs: Cursor[DictRow], name: str) -> int:
-    row = curs.execute(
-        f"SELECT notification_id FROM public.{TRACKING_TABLE} WHERE application_name = %s",  # noqa: S608
-        (name,),
-    ).fetchone()
-    return int(row["notification_id"]) if row else 0
 
 
 def _compare(curs: Cursor[DictRow], table: str, schema: str) -> Difference | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,17 @@ MAX_REPORT_ROWS = 10_000
 
 
 EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
+
+
+def parse_day(text: str) -> date:
+    """A report day, written YYYY-MM-DD only: no datetimes (their offset could move the
+    UTC day), no timestamps, no other ISO forms."""
+    if not _DAY.fullmatch(text):
+        raise ValueError("a day is written YYYY-MM-DD (UTC)")
+    return date.fromisoformat(text)
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def check_range(since: date, until: date) -> None:

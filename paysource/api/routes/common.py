@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+from uuid import UUID
 
 from fastapi.responses import JSONResponse
 
+from paysource.api.deps import Call
 from paysource.api.idempotency import Answer
+from paysource.api.ids import Kind, decode
 from paysource.application.errors import NotFound
 from paysource.bootstrap import Cell
+from paysource.domain.api_key import Role
 
 T = TypeVar("T")
 
@@ -36,3 +40,15 @@ def find(cells: list[Cell], lookup: Callable[[Cell], T]) -> T:
 
 def listing(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more}
+
+
+def merchant_scope(call: Call, merchant: str | None) -> UUID | None:
+    """Whose data: a merchant key's own (another's id is unknown), or, for staff, the
+    merchant asked for, or None for all."""
+    principal = call.principal
+    if principal.merchant_id is not None:
+        if merchant is not None and decode(Kind.MERCHANT, merchant) != principal.merchant_id:
+            raise NotFound("no such merchant")
+        return principal.merchant_id
+    principal.require(Role.FINANCE, Role.AUDITOR, Role.ADMIN)
+    return decode(Kind.MERCHANT, merchant) if merchant is not None else None

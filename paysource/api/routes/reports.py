@@ -6,7 +6,6 @@ merchant's (and the daily volume of all merchants at once).
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
@@ -17,26 +16,22 @@ from pydantic import BeforeValidator
 
 from paysource.api import representations as rep
 from paysource.api.deps import AnyCall, Call
-from paysource.api.ids import Kind, decode, encode
+from paysource.api.ids import Kind, encode
 from paysource.api.problems import Problem
-from paysource.api.routes.common import listing
-from paysource.application.errors import NotFound
+from paysource.api.routes.common import listing, merchant_scope
 from paysource.bootstrap import Cell
-from paysource.domain.api_key import Role
 from paysource.projections import reports
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
 
-def _day(value: object) -> object:
-    # pydantic would also take a datetime (with an offset that moves the UTC day) or a
-    # Unix timestamp here: a report day is written one way only.
-    if not (isinstance(value, str) and _DAY.fullmatch(value)):
+def _day(value: object) -> date:
+    # pydantic alone would also take a datetime or a Unix timestamp here.
+    if not isinstance(value, str):
         raise ValueError("a day is written YYYY-MM-DD (UTC)")
-    return value
+    return reports.parse_day(value)
 
 
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 From = Annotated[
     date,
     BeforeValidator(_day),
@@ -47,17 +42,6 @@ To = Annotated[
 ]
 MerchantParam = Annotated[str | None, Query(max_length=100)]
 CurrencyParam = Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")]
-
-
-def _scope(call: Call, merchant: str | None) -> UUID | None:
-    """Whose data: a merchant's own, or (staff) the one asked for, or None for all."""
-    principal = call.principal
-    if principal.merchant_id is not None:
-        if merchant is not None and decode(Kind.MERCHANT, merchant) != principal.merchant_id:
-            raise NotFound("no such merchant")
-        return principal.merchant_id
-    principal.require(Role.FINANCE, Role.AUDITOR, Role.ADMIN)
-    return decode(Kind.MERCHANT, merchant) if merchant is not None else None
 
 
 def _cells(call: Call, merchant_id: UUID | None) -> list[Cell]:
@@ -117,7 +101,7 @@ def daily_volume(
     merchant: MerchantParam = None,
 ) -> Response:
     reports.check_range(since, until)
-    merchant_id = _scope(call, merchant)
+    merchant_id = merchant_scope(call, merchant)
     rows = [
         rep.daily_volume_row(row)
         for row in reports.daily_volume(
@@ -142,7 +126,7 @@ def statement(
     request: Request, call: AnyCall, since: From, until: To, merchant: MerchantParam = None
 ) -> Response:
     reports.check_range(since, until)
-    merchant_id = _scope(call, merchant)
+    merchant_id = merchant_scope(call, merchant)
     if merchant_id is None:
         raise Problem(
             422,
@@ -161,7 +145,7 @@ def statement(
 
 @router.get("/balance", summary="Pending, available and paid-out balance per currency")
 def balance(call: AnyCall, merchant: MerchantParam = None) -> JSONResponse:
-    merchant_id = _scope(call, merchant)
+    merchant_id = merchant_scope(call, merchant)
     if merchant_id is None:
         raise Problem(422, "validation_error", "pass `merchant` with a staff key")
     (cell,) = _cells(call, merchant_id)

@@ -12,9 +12,8 @@ from paysource.api import representations as rep
 from paysource.api.deps import AnyCall
 from paysource.api.idempotency import Answer
 from paysource.api.ids import Kind, decode
-from paysource.api.routes.common import find, listing, respond
+from paysource.api.routes.common import find, listing, merchant_scope, respond
 from paysource.api.schemas import Body, Currency, ExternalId
-from paysource.application.errors import NotFound
 from paysource.application.settlements import check_cutoff
 from paysource.domain.api_key import Role
 from paysource.projections.settlements import MAX_PAGE
@@ -60,12 +59,7 @@ def list_settlements(
     status: Status | None = None,
     merchant: Annotated[str | None, Query(max_length=100)] = None,
 ) -> JSONResponse:
-    merchant_id = call.principal.merchant_id
-    if merchant is not None:
-        asked = decode(Kind.MERCHANT, merchant)
-        if merchant_id not in (None, asked):  # as the reports answer another's id
-            raise NotFound("no such merchant")
-        merchant_id = asked
+    merchant_id = merchant_scope(call, merchant)
     cursor = decode(Kind.SETTLEMENT, starting_after) if starting_after else None
     if cursor is not None:  # the cursor must be a settlement the caller may see
         find(
