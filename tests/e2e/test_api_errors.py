@@ -772,7 +772,11 @@ def test_report_days_out_of_range_are_a_client_error(merchant: Api, days: tuple[
     ],
 )
 def test_a_database_outage_is_a_503_that_says_retry_and_later_requests_fail_fast(
-    merchant: Api, container: Container, monkeypatch: pytest.MonkeyPatch, error: Exception
+    merchant: Api,
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    error: Exception,
 ) -> None:
     calls: list[object] = []
 
@@ -783,8 +787,10 @@ def test_a_database_outage_is_a_503_that_says_retry_and_later_requests_fail_fast
     monkeypatch.setattr(container.router.all()[0].read.payments, "list_payments", down)
     gate = container.gate
     assert gate is not None
-    # Postgres answers the probe here, so keep the gate shut while the test looks at it.
+    # Postgres answers the probe here, so keep the gate shut while the test looks at it,
+    # and open it afterwards, pass or fail: the module's other tests share it.
     monkeypatch.setattr(gate, "_interval", 3600)
+    request.addfinalizer(lambda: setattr(gate, "_down", False))
 
     response = merchant.get("/v1/payments")
 
@@ -796,7 +802,6 @@ def test_a_database_outage_is_a_503_that_says_retry_and_later_requests_fail_fast
     assert_problem(merchant.get("/v1/payments"), 503, "service_unavailable")
     assert len(calls) == 1
     assert merchant.client.get("/healthz").status_code == 200  # probes still answer
-    gate._down = False  # the module's other tests go on (the probe would, in 0.5 s)
 
 
 def test_the_gate_opens_again_once_postgres_answers(container: Container) -> None:

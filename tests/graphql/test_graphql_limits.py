@@ -239,13 +239,17 @@ def test_a_fragment_spread_many_times_is_costed_once() -> None:
 
 @pytest.mark.parametrize("mode", [Mode.DEVELOPMENT, Mode.TEST])
 def test_a_database_outage_is_a_retryable_error_not_the_drivers_message(
-    container: Container, monkeypatch: pytest.MonkeyPatch, mode: Mode
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    mode: Mode,
 ) -> None:
     monkeypatch.setattr(container, "settings", container.settings.model_copy(update={"env": mode}))
     app = graphql_app(container)
     gate = container.gate
     assert gate is not None
     monkeypatch.setattr(gate, "_interval", 3600)  # keep it shut while we look
+    request.addfinalizer(lambda: setattr(gate, "_down", False))
     with TestClient(app) as client:
         gql = Gql(client, admin(client).merchant().key)
 
@@ -262,4 +266,3 @@ def test_a_database_outage_is_a_retryable_error_not_the_drivers_message(
         assert error["extensions"] == {"code": "service_unavailable", "retryAfterSeconds": 2}
         assert gate.down  # the next requests are refused at once
         assert client.post("/graphql", json={"query": "{ viewer { role } }"}).status_code == 503
-    gate._down = False

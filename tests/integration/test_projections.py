@@ -101,11 +101,14 @@ def test_verify_compares_at_one_position_while_the_live_projection_keeps_moving(
     trade(merchant, container)
     stop = threading.Event()
 
+    accepted: list[int] = []
+
     def keep_paying() -> None:
         while not stop.is_set():
-            merchant.pay(1234)
+            accepted.append(merchant.pay(1234).status_code)
             drain(container, batch_size=3)  # many small live batches
 
+    head_before = cell.store.head()
     flow = threading.Thread(target=keep_paying)
     flow.start()
     try:
@@ -115,6 +118,9 @@ def test_verify_compares_at_one_position_while_the_live_projection_keeps_moving(
     finally:
         stop.set()
         flow.join()
+    assert accepted
+    assert set(accepted) == {202}
+    assert cell.store.head() > head_before, "the log moved while verify ran"
 
 
 def test_two_rebuilds_of_one_read_model_take_turns_instead_of_breaking_each_other(

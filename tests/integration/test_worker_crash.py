@@ -259,4 +259,6 @@ def test_changing_the_partition_count_does_not_relay_history_again(
     assert start == cell.store.position("processor-0-of-1")
     acquirer = SimulatedAcquirer(PostgresLedger(settings.database_url))
     for payment_id in ids:
-        assert all(op.requests == 1 for op in acquirer.operations(payment_id))
+        operations = acquirer.operations(payment_id)
+        assert operations, "every payment reached the acquirer"
+        assert all(op.requests == 1 for op in operations)

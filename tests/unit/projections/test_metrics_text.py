@@ -27,9 +27,11 @@ def test_each_metric_is_typed_once_and_has_a_sample_per_cell_and_projection() ->
 
 def test_samples_follow_their_type_line() -> None:
     # The format wants a metric's samples grouped after its TYPE line.
-    current = None
+    current, samples = None, 0
     for line in metrics_text([cell("c0", 1), cell("c1", 0)]).splitlines():
         if line.startswith("# TYPE"):
             current = line.split()[2]
         elif not line.startswith("#"):
             assert line.split("{")[0] == current
+            samples += 1
+    assert samples == 3 * 2 * 2 + 2
