@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from paysource.localservices import find_pg_bin
+from devtools.localservices import find_pg_bin
 
 SCRATCH_DB = "paysource_bench"
 SCRIPT = Path(__file__).resolve().parent / "payment_tx.sql"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
 from paysource.adapters.vault import TestCardVault
-from paysource.application.store import EventStore
+from paysource.application.eventlog import EventStore
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer

@@ -33,8 +33,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from paysource.localservices import LocalPostgres, LocalRedis, free_port  # noqa: E402
-from paysource.migrate import migrate  # noqa: E402
+from devtools.localservices import LocalPostgres, LocalRedis, free_port  # noqa: E402
+from paysource.adapters.postgres.migrations import migrate  # noqa: E402
 
 # Test mode, so the server runs production's limits and error masking.
 ADMIN_KEY = "bench-admin-key-" + "0123456789abcdef" * 3
@@ -61,12 +61,12 @@ def figure(name: str, value: object) -> None:
 def serve(port: int) -> None:
     import uvicorn  # noqa: PLC0415
 
-    from paysource.api.app import create_app  # noqa: PLC0415
-    from paysource.api.routes import tokens  # noqa: PLC0415
     from paysource.bootstrap import build_container  # noqa: PLC0415
     from paysource.config import Settings  # noqa: PLC0415
-    from paysource.graphql import mount_graphql  # noqa: PLC0415
-    from paysource.worker import Worker  # noqa: PLC0415
+    from paysource.entrypoints.http.app import create_app  # noqa: PLC0415
+    from paysource.entrypoints.http.graphql import mount_graphql  # noqa: PLC0415
+    from paysource.entrypoints.http.rest.routes import tokens  # noqa: PLC0415
+    from paysource.entrypoints.worker import Worker  # noqa: PLC0415
 
     container = build_container(Settings())
     app = create_app(container)

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 
 from eventsourcing.postgres import PostgresDatastore
 
-from paysource.application.processor import payment_topics
-from paysource.application.store import EventStore
-from paysource.projections import maintenance
+from paysource.application.eventlog import EventStore
+from paysource.processes.pipeline import payment_topics
+from paysource.readmodels import maintenance
 
 
 @dataclass

@@ -40,8 +40,8 @@ import cpuuse
 import dbceiling
 import loadgen
 
-from paysource.localservices import LocalPostgres, LocalRedis, free_port
-from paysource.migrate import migrate
+from devtools.localservices import LocalPostgres, LocalRedis, free_port
+from paysource.adapters.postgres.migrations import migrate
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "psk_admin_development_only"

@@ -41,12 +41,12 @@ import loadgen
 import payments
 from eventsourcing.persistence import Tracking
 
+from paysource.adapters.postgres.migrations import migrate
 from paysource.application.settlements import PayoutProcessor
 from paysource.bootstrap import Cell, build_cell
 from paysource.config import Settings
-from paysource.migrate import migrate
-from paysource.projections import maintenance
-from paysource.projections.catalog import PROJECTIONS
+from paysource.readmodels import maintenance
+from paysource.readmodels.catalog import PROJECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 note, figure = payments.note, payments.figure

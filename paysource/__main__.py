@@ -1,3 +1,3 @@
-from paysource.cli import main
+from paysource.entrypoints.cli import main
 
 raise SystemExit(main())

@@ -1,7 +1,7 @@
 """The composition root: the one place that builds paysource's objects and wires them.
 
 Nothing connects at import time; `build_container` opens pools, `Container.close`
-closes them. The API (`paysource.api.app.create_app`), the worker and the CLI all
+closes them. The API (`paysource.entrypoints.http.app.create_app`), the worker and the CLI all
 start from here.
 """
 
@@ -14,27 +14,32 @@ from uuid import UUID
 from paysource.adapters.acquirer_sim import PostgresLedger, SimulatedAcquirer
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import SystemClock
-from paysource.adapters.postgres import (
+from paysource.adapters.postgres.datastore import (
     OutageGate,
     bound_recorder_reconnects,
     datastore,
     eventsourcing_env,
 )
-from paysource.adapters.redis_cache import RedisCache
+from paysource.adapters.postgres.webhook_queue import DeliveryQueue
+from paysource.adapters.redis.cache import RedisCache
 from paysource.adapters.vault import TestCardVault
+from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, system_resolver
 from paysource.application.auth import Authenticator
-from paysource.application.bank import BankRail
 from paysource.application.customers import CustomerService
-from paysource.application.follower import Wakeup
+from paysource.application.eventlog import EventStore, Follower, Wakeup
 from paysource.application.merchants import MerchantFees, MerchantService
 from paysource.application.payments import PaymentService
-from paysource.application.ports import Acquirer, Clock, FeeLookup
+from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, WebhookTransport
 from paysource.application.refunds import RefundService
 from paysource.application.settlements import SettlementService
-from paysource.application.store import EventStore
-from paysource.application.webhook_wiring import Webhooks
+from paysource.application.webhooks.catalog import WebhookCatalog, standard_catalog
+from paysource.application.webhooks.deliveries import WebhookDeliveryService
+from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpointService
+from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import Settings
-from paysource.projections.catalog import ReadModels
+from paysource.processes.webhook_delivery import Deliverer, DeliveryWorker
+from paysource.processes.webhook_outbox import WebhookOutbox, WebhookOutboxView
+from paysource.readmodels.catalog import ReadModels
 
 log = logging.getLogger(__name__)
 
@@ -186,3 +191,96 @@ def build_container(
     )
     container.webhooks = Webhooks(container, settings.webhook)
     return container
+
+
+# Webhooks ----------------------------------------------------------------------
+
+
+@dataclass
+class CellWebhooks:
+    """The webhook services of one cell, on their own connection pool."""
+
+    cell: Cell
+    queue: DeliveryQueue
+    endpoints: WebhookEndpointService
+    deliverer: Deliverer
+    deliveries: WebhookDeliveryService
+
+
+class Webhooks:
+    def __init__(
+        self,
+        container: Container,
+        settings: WebhookSettings | None = None,
+        *,
+        catalog: WebhookCatalog | None = None,
+        resolver: Resolver = system_resolver,
+        transport: WebhookTransport | None = None,
+    ) -> None:
+        self.container = container
+        self.settings = settings or container.settings.webhook
+        self.catalog = catalog or standard_catalog()
+        self.guard = UrlGuard(
+            allow_private=self.settings.allow_private_networks,
+            resolver=resolver,
+            resolve_timeout_s=self.settings.connect_timeout_s,
+        )
+        self._sender = HttpSender(
+            self.guard,
+            connect_timeout_s=self.settings.connect_timeout_s,
+            read_timeout_s=self.settings.read_timeout_s,
+        )
+        self.transport: WebhookTransport = transport or self._sender
+        self.keys = SecretKeys(self.settings.signing_key.get_secret_value())
+        self._cells = {cell.name: self._build(cell) for cell in container.router.all()}
+
+    def _build(self, cell: Cell) -> CellWebhooks:
+        pool = datastore(cell.database_url, pool_size=self.settings.delivery_lanes + 4)
+        queue = DeliveryQueue(pool)
+        endpoints = WebhookEndpointService(cell.store, self.catalog, self.guard, queue, self.keys)
+        deliverer = Deliverer(
+            queue,
+            self.transport,
+            endpoints,
+            self.keys,
+            schedule=self.settings.retry_schedule,
+            disable=self.settings.disable_policy,
+        )
+        deliveries = WebhookDeliveryService(endpoints, queue)
+        return CellWebhooks(cell, queue, endpoints, deliverer, deliveries)
+
+    def for_cell(self, cell: Cell) -> CellWebhooks:
+        return self._cells[cell.name]
+
+    def outbox(self, cell: Cell) -> WebhookOutbox:
+        """The outbox handler: run it under a `Follower` (a leased worker job)."""
+        view = WebhookOutboxView(self.for_cell(cell).queue.datastore)
+        return WebhookOutbox(cell.store, view, self.catalog)
+
+    def outbox_follower(self, cell: Cell) -> Follower:
+        settings = self.container.settings
+        return Follower(
+            cell.store,
+            self.outbox(cell),
+            wakeup=self.container.wakeup,
+            batch_size=settings.worker_batch_size,
+            poll_interval_s=settings.follower_poll_interval_s,
+        )
+
+    def delivery_worker(self, cell: Cell) -> DeliveryWorker:
+        """Delivery lanes: `run(stop)` until stopped. Any number may run, anywhere."""
+        settings = self.settings
+        return DeliveryWorker(
+            self.for_cell(cell).queue,
+            self.for_cell(cell).deliverer,
+            lanes=settings.delivery_lanes,
+            batch_size=settings.delivery_batch_size,
+            lease_s=settings.lease_s,
+            poll_interval_s=settings.poll_interval_s,
+            per_merchant=settings.max_in_flight_per_merchant,
+        )
+
+    def close(self) -> None:
+        self._sender.close()
+        for cell_webhooks in self._cells.values():
+            cell_webhooks.queue.datastore.close()

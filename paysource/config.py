@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from paysource.application.webhook_settings import DEVELOPMENT_SIGNING_KEY, WebhookSettings
+from paysource.application.webhooks.settings import DEVELOPMENT_SIGNING_KEY, WebhookSettings
 from paysource.domain.schedule import DailySchedule
 
 # Documented in the README so a developer can call the admin API at once. Refused at

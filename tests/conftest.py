@@ -16,13 +16,13 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from devtools.localservices import LocalPostgres, LocalRedis
 from paysource.adapters.clock import ManualClock
-from paysource.api.app import create_app
-from paysource.application.webhook_settings import WebhookSettings
+from paysource.adapters.postgres.migrations import migrate
+from paysource.application.webhooks.settings import WebhookSettings
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
-from paysource.localservices import LocalPostgres, LocalRedis
-from paysource.migrate import migrate
+from paysource.entrypoints.http.app import create_app
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
 WEBHOOK_SIGNING_KEY = "test-webhook-signing-key-0123456789abcdef"

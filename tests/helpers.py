@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 import uvicorn
 
-from paysource.api.app import create_app
-from paysource.application.follower import Follower, Wakeup, run_until_caught_up
-from paysource.application.processor import PaymentProcessor, RetryPolicy
+from devtools.localservices import free_port
+from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.bootstrap import Container
-from paysource.localservices import free_port
-from paysource.projections.view import ProjectionHandler
+from paysource.entrypoints.http.app import create_app
+from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
+from paysource.readmodels.view import ProjectionHandler
 from tests.conftest import ADMIN_KEY
 
 

@@ -34,7 +34,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
-from paysource.adapters.postgres import ThreadConnections
+from paysource.adapters.postgres.datastore import ThreadConnections
 from paysource.application.ports import (
     AcquirerRefused,
     AcquirerTimeout,

@@ -16,8 +16,8 @@ from uuid import UUID
 
 import psycopg
 
-from paysource.adapters.postgres import ThreadConnections
-from paysource.application.bank import BankTimeout, PayoutResult
+from paysource.adapters.postgres.datastore import ThreadConnections
+from paysource.application.ports import BankTimeout, PayoutResult
 from paysource.domain.money import Money
 
 _SCHEMA = """

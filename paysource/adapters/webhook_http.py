@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from paysource.application.webhook_ports import AttemptResult, WebhookUrlRefused
+from paysource.application.ports import AttemptResult, WebhookUrlRefused
 from paysource.domain.errors import InvalidValue
 from paysource.domain.webhook_endpoint import check_webhook_url
 

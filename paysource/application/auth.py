@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from paysource.application.errors import Forbidden, Unauthenticated
-from paysource.application.store import EventStore
+from paysource.application.eventlog import EventStore
 from paysource.domain.api_key import ApiKey, Role
 from paysource.domain.meta import ActorKind, Meta
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from uuid import UUID, uuid4
 
 from paysource.application.errors import NotFound
+from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
-from paysource.application.store import EventStore
 from paysource.domain.customer import Customer
 from paysource.domain.idempotency import claim_id
 from paysource.domain.meta import Meta

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from paysource.application.errors import ConcurrentModification, IdempotencyKeyReused
-from paysource.application.store import ConcurrencyConflict, EventStore
+from paysource.application.eventlog import ConcurrencyConflict, EventStore
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.idempotency import IdempotencyRecord, claim_id
 

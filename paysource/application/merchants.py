@@ -6,8 +6,8 @@ from uuid import UUID, uuid4
 
 from paysource.application.auth import Authenticator
 from paysource.application.errors import NotFound
+from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
-from paysource.application.store import EventStore
 from paysource.domain.api_key import ApiKey, Role
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.idempotency import claim_id

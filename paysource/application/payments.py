@@ -9,10 +9,10 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 
 from paysource.application.errors import InvalidSource, NotFound
+from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.merchants import MerchantFees
 from paysource.application.ports import CardVault, FeeLookup
-from paysource.application.store import EventStore
 from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.errors import PaysourceError

@@ -11,6 +11,7 @@ from typing import Protocol
 from uuid import UUID
 
 from paysource.domain.card import CardDetails
+from paysource.domain.errors import InvalidValue
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.money import Money
 
@@ -87,3 +88,71 @@ class RecentPayments(Protocol):
     def count_between(
         self, *, merchant_id: UUID, customer_id: UUID, since: datetime, until: datetime
     ) -> int: ...
+
+
+# The bank rail for payouts ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutResult:
+    accepted: bool
+    reference: str = ""
+    reason: str = ""
+
+
+class BankTimeout(Exception):
+    """The rail did not answer: the payout may or may not have been made."""
+
+
+class BankRail(Protocol):
+    """Every payout carries an idempotency key: the same key is paid at most once."""
+
+    def payout(self, *, idempotency_key: str, merchant_id: UUID, amount: Money) -> PayoutResult: ...
+
+    def settle_unknown(self, *, idempotency_key: str) -> PayoutResult | None:
+        """After timeouts: the payout's outcome if the rail made it; otherwise make sure
+        it never will (cancel the key) and return None."""
+        ...
+
+
+# Webhooks: a URL check and an HTTP transport ------------------------------------
+
+MAX_ERROR_LENGTH = 500
+
+
+class WebhookUrlRefused(InvalidValue):
+    """The URL is not one we deliver to (scheme, or where it resolves: SSRF)."""
+
+    code = "webhook_url_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """What one HTTP attempt got: a status code, or an error before any answer."""
+
+    status_code: int | None
+    latency_ms: int
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def summary(self) -> str:
+        if self.error is not None:
+            return self.error[:MAX_ERROR_LENGTH]
+        return f"HTTP {self.status_code}"
+
+
+class UrlCheck(Protocol):
+    def check(self, url: str) -> object:
+        """Raise WebhookUrlRefused unless `url` may receive webhooks now."""
+        ...
+
+
+class WebhookTransport(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> AttemptResult:
+        """POST `body` to `url` once (no redirects), checking the URL first; never raise
+        for what the receiver or the network does, report it in the result."""
+        ...

@@ -5,9 +5,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from paysource.application.errors import NotFound
+from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.payments import in_currency
-from paysource.application.store import EventStore
 from paysource.domain.idempotency import claim_id
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money

@@ -19,13 +19,10 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
-from paysource.application.bank import BankRail, BankTimeout, PayoutResult
 from paysource.application.errors import ApplicationError, NotFound
-from paysource.application.follower import Event
+from paysource.application.eventlog import Event, EventStore
 from paysource.application.idempotency import Outcome, with_conflict_retries
-from paysource.application.ports import Clock
-from paysource.application.processor import UnitOfWork
-from paysource.application.store import EventStore
+from paysource.application.ports import BankRail, BankTimeout, Clock, PayoutResult
 from paysource.domain.errors import InvalidValue
 from paysource.domain.meta import Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR, Money
@@ -38,6 +35,7 @@ from paysource.domain.settlement import (
     SettlementStatus,
     settlement_id,
 )
+from paysource.processes.pipeline import UnitOfWork
 
 log = logging.getLogger(__name__)
 

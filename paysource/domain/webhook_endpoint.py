@@ -4,7 +4,7 @@
        └─────────────────────────delete (merchant)───────────────────────▶ deleted
 
 The signing secret is not recorded: it is derived from a master key, the endpoint's
-id and `secret_generation` (see paysource.application.webhooks), so the immutable
+id and `secret_generation` (see paysource.application.webhooks.endpoints), so the immutable
 log never holds a secret and rotating it is one event.
 """
 

@@ -15,11 +15,11 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from paysource.api.app import create_app
+from devtools.localservices import LocalPostgres, LocalRedis
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
-from paysource.localservices import LocalPostgres, LocalRedis
-from paysource.worker import Worker
+from paysource.entrypoints.http.app import create_app
+from paysource.entrypoints.worker import Worker
 from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
 from tests.helpers import Api, admin, bearer, drain, live_server, new_key
 

@@ -18,10 +18,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from paysource.api.app import create_app
+from devtools.localservices import LocalPostgres, LocalRedis
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
-from paysource.localservices import LocalPostgres, LocalRedis
+from paysource.entrypoints.http.app import create_app
 from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
 from tests.helpers import Api, admin, drain, new_key
 

@@ -19,10 +19,10 @@ import httpx
 import psycopg
 import pytest
 
+from devtools.localservices import free_port, port_accepts, remove_postgres_data
 from paysource.bootstrap import Container
 from paysource.config import Settings
-from paysource.localservices import free_port, port_accepts, remove_postgres_data
-from paysource.projections.catalog import PROJECTIONS
+from paysource.readmodels.catalog import PROJECTIONS
 from tests.conftest import ADMIN_KEY, TEST_ENVIRONMENT
 
 
@@ -226,7 +226,7 @@ def test_projection_commands_report_status_rebuild_and_verify(
 ) -> None:
     from fastapi.testclient import TestClient  # noqa: PLC0415
 
-    from paysource.api.app import create_app  # noqa: PLC0415
+    from paysource.entrypoints.http.app import create_app  # noqa: PLC0415
     from tests.helpers import admin, drain  # noqa: PLC0415
 
     with TestClient(create_app(container)) as client:
@@ -264,7 +264,7 @@ def test_report_commands_print_what_the_api_serves(
 
     from fastapi.testclient import TestClient  # noqa: PLC0415
 
-    from paysource.api.app import create_app  # noqa: PLC0415
+    from paysource.entrypoints.http.app import create_app  # noqa: PLC0415
     from tests.helpers import admin, drain  # noqa: PLC0415
 
     today = datetime.now(UTC).date().isoformat()

@@ -164,7 +164,7 @@ def test_report_days_are_written_one_way(merchant: Api, day: str) -> None:
 def test_a_daily_volume_too_large_to_answer_says_so_instead_of_cutting_it(
     client: TestClient, merchant: Api, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from paysource.projections import reports  # noqa: PLC0415
+    from paysource.readmodels import reports  # noqa: PLC0415
 
     other = admin(client).merchant("Other")
     other.pay(700)

@@ -9,14 +9,14 @@ import httpx
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from paysource.api import schemas
-from paysource.api.routes.tokens import TokenOut
-from paysource.api.routes.webhooks import (
+from paysource.bootstrap import Container
+from paysource.entrypoints.http.rest import schemas
+from paysource.entrypoints.http.rest.routes.tokens import TokenOut
+from paysource.entrypoints.http.rest.routes.webhooks import (
     WebhookDeliveryList,
     WebhookEndpointList,
     WebhookEndpointOut,
 )
-from paysource.bootstrap import Container
 from tests.helpers import admin, bearer, drain, new_key
 
 

@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from paysource.api.app import create_app
-from paysource.api.ids import decode_prefixed
-from paysource.api.routes.webhooks import ENDPOINT_PREFIX, install
-from paysource.application.follower import Follower, Wakeup, run_until_caught_up
-from paysource.application.webhook_wiring import Webhooks
-from paysource.bootstrap import Container
+from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
+from paysource.application.ids import decode_prefixed
+from paysource.bootstrap import Container, Webhooks
 from paysource.domain.meta import Meta
-from paysource.webhooks import verify
+from paysource.entrypoints.http.app import create_app
+from paysource.entrypoints.http.rest.routes.webhooks import ENDPOINT_PREFIX, install
+from paysource.webhook_signature import verify
 from tests.helpers import Api, admin, drain, new_key
 from tests.integration.test_webhook_delivery import Receiver, Tarpit, webhook_settings
 

@@ -8,9 +8,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from paysource.api.app import create_app
 from paysource.bootstrap import Container
 from paysource.config import Mode, Settings
+from paysource.entrypoints.http.app import create_app
 from tests.conftest import ADMIN_KEY, TEST_WEBHOOK
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.application.settlements import PayoutProcessor, PayoutRetry
 from paysource.bootstrap import Container
 from tests.helpers import Api, admin, bearer, drain, new_key

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from devtools.localservices import LocalPostgres, LocalRedis
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
-from paysource.localservices import LocalPostgres, LocalRedis
 from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
 from tests.graphql.conftest import graphql_app
 from tests.graphql.helpers import Gql, Shop, open_shop, settle, token

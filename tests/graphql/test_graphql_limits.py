@@ -14,10 +14,15 @@ from graphql import OperationDefinitionNode, parse
 
 from paysource.bootstrap import Container
 from paysource.config import Mode
-from paysource.graphql import history, limits
-from paysource.graphql.cost import MAX_COST, cost
-from paysource.graphql.limits import MASKED_MESSAGE, MAX_ALIASES, MAX_DEPTH, UNAVAILABLE_MESSAGE
-from paysource.graphql.schema import build_schema
+from paysource.entrypoints.http.graphql import history, limits
+from paysource.entrypoints.http.graphql.cost import MAX_COST, cost
+from paysource.entrypoints.http.graphql.limits import (
+    MASKED_MESSAGE,
+    MAX_ALIASES,
+    MAX_DEPTH,
+    UNAVAILABLE_MESSAGE,
+)
+from paysource.entrypoints.http.graphql.schema import build_schema
 from tests.graphql.conftest import graphql_app
 from tests.graphql.helpers import Gql
 from tests.helpers import admin, bearer
@@ -124,7 +129,7 @@ def test_a_bug_while_validating_is_masked_and_logged(
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(limits, "_DEPTH_RULES", [broken])
-    with caplog.at_level(logging.ERROR, logger="paysource.graphql.limits"):
+    with caplog.at_level(logging.ERROR, logger="paysource.entrypoints.http.graphql.limits"):
         # A document seen by no other test: validation results are cached.
         body = gql.raw("{ viewer { broken: role } }").json()
     assert body == {

@@ -8,7 +8,7 @@ import pytest
 
 from paysource.application.auth import Principal
 from paysource.domain.api_key import Role
-from paysource.graphql.policy import Access, Detail, shown
+from paysource.entrypoints.http.graphql.policy import Access, Detail, shown
 
 MERCHANT = uuid4()
 SIDES = {

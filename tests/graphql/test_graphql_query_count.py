@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from paysource.adapters.postgres.reads import Row
 from paysource.bootstrap import Cell, Container
-from paysource.graphql import history
-from paysource.graphql.db import Row
+from paysource.entrypoints.http.graphql import history
 from tests.graphql.helpers import Gql
 from tests.helpers import admin, drain, new_key
 

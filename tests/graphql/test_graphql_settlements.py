@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
-from paysource.api.ids import Kind, decode
+from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Container
 from tests.conftest import ADMIN_KEY
 from tests.graphql.helpers import Gql, Shop, open_shop, settle, token

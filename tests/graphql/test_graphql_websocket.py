@@ -15,7 +15,7 @@ from starlette.testclient import WebSocketTestSession
 from paysource.application.errors import Unauthenticated
 from paysource.application.tokens import AUDIENCE, ISSUER, issuer_for
 from paysource.bootstrap import Container
-from paysource.graphql.websocket import TransportWS
+from paysource.entrypoints.http.graphql.websocket import TransportWS
 from tests.graphql.test_graphql_rate_limits import _limit
 from tests.graphql.test_graphql_subscriptions import SUBSCRIPTION
 from tests.helpers import Api, admin

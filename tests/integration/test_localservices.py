@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from paysource.localservices import (
+from devtools.localservices import (
     LocalPostgres,
     LocalRedis,
     LocalServiceError,
@@ -117,7 +117,7 @@ def test_missing_binaries_point_at_dev_setup(
 STARTER = """
 import sys, time
 from pathlib import Path
-from paysource.localservices import LocalPostgres, LocalRedis
+from devtools.localservices import LocalPostgres, LocalRedis
 base = Path(sys.argv[1])
 servers = [LocalRedis.start(base), LocalPostgres.start(base, ephemeral=False)]
 print(" ".join(str(server.port) for server in servers), flush=True)

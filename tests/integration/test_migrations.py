@@ -7,10 +7,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from paysource.adapters.postgres import eventsourcing_env
-from paysource.application.store import EventStore
-from paysource.localservices import LocalPostgres
-from paysource.migrate import MigrationError, migrate, pending
+from devtools.localservices import LocalPostgres
+from paysource.adapters.postgres.datastore import eventsourcing_env
+from paysource.adapters.postgres.migrations import MigrationError, migrate, pending
+from paysource.application.eventlog import EventStore
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 

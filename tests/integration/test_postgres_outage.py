@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from devtools.localservices import free_port
 from paysource.bootstrap import Container, build_container
 from paysource.config import Settings
-from paysource.localservices import free_port
 from tests.helpers import admin, drain, live_server, new_key
 
 

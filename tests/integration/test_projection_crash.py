@@ -22,8 +22,8 @@ from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod
-from paysource.projections.catalog import PROJECTIONS
-from paysource.projections.maintenance import status, verify
+from paysource.readmodels.catalog import PROJECTIONS
+from paysource.readmodels.maintenance import status, verify
 from tests.integration.test_worker_crash import wait_until, worker_env
 
 KILLS = 30

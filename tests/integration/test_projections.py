@@ -9,12 +9,16 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from paysource.application.follower import Follower, Wakeup, run_until_caught_up
-from paysource.application.store import ConcurrencyConflict
+from paysource.application.eventlog import (
+    ConcurrencyConflict,
+    Follower,
+    Wakeup,
+    run_until_caught_up,
+)
 from paysource.bootstrap import Cell, Container
-from paysource.projections.catalog import PROJECTIONS, build_projection
-from paysource.projections.maintenance import MaintenanceBusy, rebuild, status, verify
-from paysource.projections.view import ProjectionHandler
+from paysource.readmodels.catalog import PROJECTIONS, build_projection
+from paysource.readmodels.maintenance import MaintenanceBusy, rebuild, status, verify
+from paysource.readmodels.view import ProjectionHandler
 from tests.helpers import Api, admin, drain, new_key
 
 

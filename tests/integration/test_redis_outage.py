@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from devtools.localservices import LocalRedis
 from paysource.bootstrap import Container
-from paysource.localservices import LocalRedis
 from tests.helpers import admin, drain, live_server, new_key
 
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import ManualClock
-from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.application.settlements import (
     NothingToSettle,
     PayoutProcessor,

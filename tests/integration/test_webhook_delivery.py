@@ -23,19 +23,18 @@ from uuid import UUID
 
 import pytest
 
-from paysource.api import representations as rep
-from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.adapters.postgres.webhook_queue import Claimed, DeliveryQueue
+from paysource.application import representations as rep
+from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.application.idempotency import fingerprint
-from paysource.application.webhook_queue import Claimed, DeliveryQueue
-from paysource.application.webhook_settings import WebhookSettings
-from paysource.application.webhook_wiring import Webhooks
-from paysource.bootstrap import Container
+from paysource.application.webhooks.settings import WebhookSettings
+from paysource.bootstrap import Container, Webhooks
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment
 from paysource.domain.webhook_endpoint import EndpointStatus, WebhookEndpoint
-from paysource.webhooks import verify
+from paysource.webhook_signature import verify
 from tests.helpers import drain
 
 SIGNING_KEY = "test-webhook-signing-key-0123456789abcdef"

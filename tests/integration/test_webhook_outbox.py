@@ -12,9 +12,9 @@ from uuid import UUID
 
 import pytest
 
-from paysource.api import representations as rep
-from paysource.application.follower import Follower, Wakeup, run_until_caught_up
-from paysource.application.webhook_catalog import standard_catalog, webhook_event_id
+from paysource.application import representations as rep
+from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
+from paysource.application.webhooks.catalog import standard_catalog, webhook_event_id
 from paysource.bootstrap import Container
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money

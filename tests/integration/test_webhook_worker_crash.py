@@ -1,6 +1,6 @@
 """kill -9 of webhook worker processes while payments flow: no webhook event is lost.
 
-Two `python -m paysource.application.webhook_worker` processes run the outbox and
+Two `python -m paysource.entrypoints.webhook_worker` processes run the outbox and
 the delivery lanes; the test kills one with SIGKILL at random moments and starts
 another. A receiver on 127.0.0.1 (failing now and then, to exercise retries)
 records what arrives. At the end every state change of the log has reached it,
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from paysource.application.webhook_catalog import standard_catalog, webhook_event_id
+from paysource.application.webhooks.catalog import standard_catalog, webhook_event_id
 from paysource.bootstrap import Container
 from paysource.config import Settings
-from paysource.webhooks import verify
+from paysource.webhook_signature import verify
 from tests.helpers import drain
 from tests.integration.test_webhook_delivery import (
     SIGNING_KEY,
@@ -64,7 +64,7 @@ class WebhookWorkers:
         log = (self.log_dir / f"webhook-worker-{len(self.processes)}.log").open("wb")
         self.processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "paysource.application.webhook_worker"],
+                [sys.executable, "-m", "paysource.entrypoints.webhook_worker"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -210,9 +210,9 @@ def assert_acquirer_did_each_thing_once(
 def test_changing_the_partition_count_does_not_relay_history_again(
     container: Container, settings: Settings
 ) -> None:
-    from paysource.adapters.postgres import seed_partitions  # noqa: PLC0415
-    from paysource.application.follower import Follower, Wakeup, run_until_caught_up  # noqa: PLC0415
-    from paysource.application.processor import PaymentProcessor  # noqa: PLC0415
+    from paysource.adapters.postgres.datastore import seed_partitions  # noqa: PLC0415
+    from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up  # noqa: PLC0415
+    from paysource.processes.pipeline import PaymentProcessor  # noqa: PLC0415
     from tests.helpers import drain  # noqa: PLC0415
 
     outcome, _ = container.merchants.register_merchant(

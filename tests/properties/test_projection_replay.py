@@ -15,6 +15,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.localservices import LocalPostgres
 from paysource.application.errors import ApplicationError
 from paysource.application.idempotency import fingerprint
 from paysource.bootstrap import Container, build_container
@@ -24,9 +25,8 @@ from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment
-from paysource.localservices import LocalPostgres
-from paysource.projections.catalog import PROJECTIONS
-from paysource.projections.maintenance import verify
+from paysource.readmodels.catalog import PROJECTIONS
+from paysource.readmodels.maintenance import verify
 from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
 from tests.helpers import drain
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from paysource.application.webhook_settings import WebhookSettings
+from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import DEVELOPMENT_ADMIN_KEY, Mode, Settings
 
 STRONG_KEY = "k" * 40

@@ -1,4 +1,4 @@
-"""paysource.webhooks: what a receiver runs to trust a delivery."""
+"""paysource.webhook_signature: what a receiver runs to trust a delivery."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from paysource.webhooks import WebhookVerificationError, sign, signature, verify
+from paysource.webhook_signature import WebhookVerificationError, sign, signature, verify
 
 SECRET = "whsec_" + "ab" * 32
 BODY = json.dumps({"id": "evt_1", "type": "payment.succeeded", "object_version": 4}).encode()

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from paysource.adapters.webhook_http import BoundedResolver, UrlGuard, is_public
-from paysource.application.webhook_ports import WebhookUrlRefused
+from paysource.application.ports import WebhookUrlRefused
 
 PUBLIC_IP = "93.184.216.34"
 REFUSED = "does not resolve to public addresses only"

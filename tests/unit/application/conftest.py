@@ -12,10 +12,10 @@ from paysource.adapters.clock import ManualClock
 from paysource.adapters.vault import TestCardVault
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
+from paysource.application.eventlog import EventStore
 from paysource.application.merchants import MerchantService
 from paysource.application.payments import PaymentService
 from paysource.application.refunds import RefundService
-from paysource.application.store import EventStore
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 

@@ -7,10 +7,10 @@ from uuid import UUID, uuid4
 import pytest
 
 from paysource.application.errors import IdempotencyKeyReused, InvalidSource, NotFound
+from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Outcome, fingerprint
 from paysource.application.payments import PaymentService
 from paysource.application.refunds import RefundService
-from paysource.application.store import EventStore
 from paysource.domain.errors import IllegalTransition
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment, PaymentStatus

@@ -11,16 +11,15 @@ from eventsourcing.persistence import Tracking
 
 from paysource.adapters.acquirer_sim import SimulatedAcquirer
 from paysource.adapters.clock import ManualClock
-from paysource.application.expiry import HoldExpiry
-from paysource.application.follower import Follower, Wakeup, run_until_caught_up
+from paysource.application.eventlog import EventStore, Follower, Wakeup, run_until_caught_up
 from paysource.application.payments import PaymentService
 from paysource.application.ports import AcquirerRefused
-from paysource.application.processor import PaymentProcessor, RetryPolicy
 from paysource.application.refunds import RefundService
-from paysource.application.store import EventStore
 from paysource.domain.money import Money
 from paysource.domain.payment import CancellationReason, CaptureMethod, Payment, PaymentStatus
 from paysource.domain.refund import RefundStatus
+from paysource.processes.expiry import HoldExpiry
+from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
 from tests.unit.application.conftest import NoRecentPayments, merchant_meta
 from tests.unit.application.test_commands import create
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from paysource.application.webhook_settings import DEVELOPMENT_SIGNING_KEY, WebhookSettings
+from paysource.application.webhooks.settings import DEVELOPMENT_SIGNING_KEY, WebhookSettings
 from paysource.config import Mode, Settings
 
 STRONG_KEY = "w" * 40

@@ -32,7 +32,7 @@ def imported_modules(source: str, module: str, *, is_package: bool) -> Iterator[
     """Yield (line, absolute dotted name) for every name imported in `source`.
 
     `from a import b` yields `a.b`, so `from eventsourcing import domain` is judged as
-    `eventsourcing.domain` and `from .. import api` as `paysource.api`.
+    `eventsourcing.domain` and `from .. import api` as `paysource.entrypoints.http.rest`.
     """
     package = (module if is_package else module.rpartition(".")[0]).split(".")
     for node in ast.walk(ast.parse(source)):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paysource.graphql.scalars import _parse_minor_units
+from paysource.entrypoints.http.graphql.scalars import _parse_minor_units
 
 
 @given(st.integers(min_value=-(10**18), max_value=10**19 - 1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paysource.projections.maintenance import CellFigures, Status, metrics_text
+from paysource.readmodels.maintenance import CellFigures, Status, metrics_text
 
 
 def cell(name: str, relay_failed: int) -> CellFigures:

@@ -1,0 +1,67 @@
+"""The read side of GraphQL: an async psycopg pool per cell, and one choke point for SQL.
+
+Resolvers never touch aggregates (except `asOf` and `events`, which read the event
+store): every read goes through `ReadDb.fetch`, which also counts statements, so a
+test can hold the number of queries of a request constant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from paysource.adapters.postgres.datastore import RECONNECT_TIMEOUT_S
+from paysource.bootstrap import Cell
+
+Row = dict[str, Any]
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    # Timestamps in UTC whatever the server's TimeZone, so they render the same as REST's.
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+class ReadDb:
+    """Pools open lazily in the running event loop and close with the app."""
+
+    def __init__(self, cells: Sequence[Cell], *, max_size: int) -> None:
+        self._urls = {cell.name: cell.database_url for cell in cells}
+        self._max_size = max_size
+        self._pools: dict[str, AsyncConnectionPool[AsyncConnection[DictRow]]] = {}
+        self.statements = 0
+
+    async def fetch(self, cell: Cell, query: str, params: Sequence[Any] = ()) -> list[Row]:
+        self.statements += 1
+        pool = await self._pool(cell.name)
+        async with pool.connection() as conn:
+            cursor = await conn.execute(query, params)
+            return list(await cursor.fetchall())
+
+    async def _pool(self, name: str) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
+        pool = self._pools.get(name)
+        if pool is None:
+            pool = AsyncConnectionPool(
+                self._urls[name],
+                min_size=1,
+                max_size=self._max_size,
+                kwargs={"autocommit": True, "row_factory": dict_row},
+                configure=_configure,
+                connection_class=AsyncConnection[DictRow],
+                open=False,
+                timeout=5.0,
+                # See adapters.postgres.RECONNECT_TIMEOUT_S: recover soon after an outage.
+                reconnect_timeout=RECONNECT_TIMEOUT_S,
+                name=f"paysource-graphql-{name}",
+            )
+            self._pools[name] = pool
+            await pool.open(wait=False)
+        return pool
+
+    async def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()

@@ -1,0 +1,262 @@
+"""The event log of one cell, and following it.
+
+The store: every aggregate's events in one append-only log.
+
+A thin layer over an `eventsourcing` Application: typed loads, one atomic save of
+several aggregates (optionally with a tracking position), and infrastructure
+errors translated into the application's error tree at this boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import (
+    IntegrityError,
+    PersistenceError,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+)
+
+from paysource.application.errors import Unavailable
+from paysource.domain.aggregate import PaysourceAggregate
+
+log = logging.getLogger(__name__)
+
+A = TypeVar("A", bound=PaysourceAggregate)
+
+LOG_NAME = "paysource"
+
+
+class ConcurrencyConflict(Exception):  # a signal to retry, not a failure
+    """Another writer got there first (an aggregate version, a claim, a tracking row)."""
+
+
+class _EventLog(Application[UUID]):
+    name = LOG_NAME
+
+    def construct_recorder(self) -> ProcessRecorder:
+        # A process recorder can store a tracking position with the events, which the
+        # workers need; it is a plain application recorder otherwise.
+        return self.factory.process_recorder()
+
+
+class EventStore:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._app = _EventLog(env=dict(env))
+
+    @property
+    def recorder(self) -> ProcessRecorder:
+        recorder = self._app.recorder
+        assert isinstance(recorder, ProcessRecorder)
+        return recorder
+
+    def decode(self, notification: Any) -> DomainEventProtocol[UUID]:
+        return self._app.mapper.to_domain_event(notification)
+
+    def get(self, aggregate_id: UUID, kind: type[A], *, version: int | None = None) -> A | None:
+        """The aggregate (as of `version`), or None if absent or of another kind."""
+        try:
+            aggregate: object = self._app.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            return None
+        except PersistenceError as error:
+            raise _unavailable(error) from None
+        return aggregate if isinstance(aggregate, kind) else None
+
+    def history(
+        self, aggregate_id: UUID, *, limit: int | None = None
+    ) -> list[DomainEventProtocol[UUID]]:
+        try:
+            return list(self._app.events.get(aggregate_id, limit=limit))
+        except PersistenceError as error:
+            raise _unavailable(error) from None
+
+    def save(
+        self, *aggregates: PaysourceAggregate | None, tracking: Tracking | None = None
+    ) -> list[Recording[UUID]]:
+        """Append the pending events of `aggregates` in one transaction, or none of them.
+
+        Raises ConcurrencyConflict when any aggregate moved on since it was loaded.
+        """
+        events: list[DomainEventProtocol[UUID]] = []
+        for aggregate in aggregates:
+            if aggregate is not None:
+                events.extend(aggregate.collect_events())
+        if not events and tracking is None:
+            return []
+        try:
+            return self._app.events.put(events, tracking=tracking)
+        except IntegrityError:
+            raise ConcurrencyConflict from None
+        except PersistenceError as error:
+            raise _unavailable(error) from None
+
+    def head(self) -> int:
+        """The id of the newest notification in the log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    def position(self, follower_name: str) -> int:
+        return self.recorder.max_tracking_id(follower_name) or 0
+
+    def select(
+        self, *, after: int, limit: int, topics: Sequence[str] = ()
+    ) -> list[tuple[int, DomainEventProtocol[UUID]]]:
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, topics=topics, inclusive_of_start=False
+        )
+        return [(n.id, self.decode(n)) for n in notifications]
+
+    def close(self) -> None:
+        self._app.close()
+
+
+def _unavailable(error: Exception) -> Unavailable:
+    # The driver's message (hosts, ports) is for our logs, not for API clients.
+    log.warning("event store unavailable: %s", error)
+    return Unavailable("the event store is unavailable; retry shortly")
+
+
+# Following the log --------------------------------------------------------------
+# A `Follower` reads notifications after its handler's tracking position and hands
+# them over in batches; the handler applies a batch and records the batch's last
+# position in the same transaction, so each event takes effect exactly once, and a
+# crashed follower resumes where its last transaction committed. A handler that
+# fails stops the batch; the follower retries it with backoff and never moves past it.
+
+Event = DomainEventProtocol[UUID]
+
+
+class BatchHandler(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def topics(self) -> Sequence[str]: ...
+
+    def position(self) -> int:
+        """The last notification id whose effects are committed."""
+        ...
+
+    def handle_batch(self, events: Sequence[Event], tracking: Tracking) -> None:
+        """Apply `events` and record `tracking` atomically; raise to apply none."""
+        ...
+
+
+class Wakeup:
+    """Lets followers sleep until the log grows (a Postgres NOTIFY, a local save)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def notify(self) -> None:
+        with self._condition:
+            self._generation += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout_s: float) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: self._generation != seen, timeout=timeout_s)
+
+
+class Follower:
+    def __init__(
+        self,
+        store: EventStore,
+        handler: BatchHandler,
+        *,
+        wakeup: Wakeup,
+        batch_size: int = 200,
+        poll_interval_s: float = 1.0,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.handler = handler
+        self.wakeup = wakeup
+        self.batch_size = batch_size
+        # Waiting on NOTIFY alone can stall when a notification is lost (eventsourcing
+        # issue #305), so followers also poll on this timer.
+        self.poll_interval_s = poll_interval_s
+        self.max_backoff_s = max_backoff_s
+        self.failures = 0
+        self.last_error: str | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        scanned_to = self.handler.position()
+        while not stop.is_set():
+            generation = self.wakeup.generation
+            try:
+                scanned_to, worked = self.step(scanned_to)
+            except Exception as error:  # noqa: BLE001  # report, back off, retry: never skip
+                scanned_to = self._after_failure(error, scanned_to, stop)
+                continue
+            self.failures, self.last_error = 0, None
+            if not worked:
+                self.wakeup.wait(generation, self.poll_interval_s)
+
+    def step(self, scanned_to: int) -> tuple[int, bool]:
+        """Handle the next batch after `scanned_to`. Returns the new scan position and
+        whether there was anything to handle."""
+        head = self.store.head()
+        if head <= scanned_to:
+            return scanned_to, False
+        batch = self.store.select(
+            after=scanned_to, limit=self.batch_size, topics=self.handler.topics
+        )
+        batch = [(number, event) for number, event in batch if number <= head]
+        if not batch:
+            # Nothing of interest up to `head`: remember that in memory, so we do not
+            # scan those rows again. Commits happen in id order (eventsourcing locks
+            # the table to insert), so no earlier id can still appear.
+            return head, False
+        last_id = batch[-1][0]
+        try:
+            events = [event for _, event in batch]
+            self.handler.handle_batch(events, Tracking(self.handler.name, last_id))
+        except ConcurrencyConflict:
+            # Another writer changed an aggregate (or another copy of this follower
+            # advanced): nothing was applied; re-read the position and try again.
+            return self.handler.position(), True
+        return last_id, True
+
+    def _after_failure(self, error: Exception, scanned_to: int, stop: threading.Event) -> int:
+        self.failures += 1
+        self.last_error = f"{type(error).__name__}: {error}"
+        delay = min(self.max_backoff_s, 0.1 * 2 ** min(self.failures, 10))
+        log.error(
+            "follower %s failed (attempt %d), retrying in %.1fs: %s",
+            self.handler.name,
+            self.failures,
+            delay,
+            self.last_error,
+            exc_info=self.failures == 1,
+        )
+        stop.wait(delay)
+        try:
+            return self.handler.position()
+        except Exception:  # noqa: BLE001  # the store may still be down: the failed batch
+            return scanned_to  # was not applied, so the old position is still safe
+
+
+def run_until_caught_up(follower: Follower, *, timeout_s: float = 30.0) -> None:
+    """Handle batches until the follower reaches the head (tests, CLI tools)."""
+    deadline = time.monotonic() + timeout_s
+    scanned_to = follower.handler.position()
+    while time.monotonic() < deadline:
+        scanned_to, worked = follower.step(scanned_to)
+        if not worked and scanned_to >= follower.store.head():
+            return
+    raise TimeoutError(f"{follower.handler.name} did not catch up in {timeout_s}s")

@@ -1,0 +1,77 @@
+"""The Redis fast path for idempotent requests.
+
+Postgres alone guarantees that a key is answered once (see
+paysource.application.idempotency); Redis only makes retries cheap and lets a
+concurrent retry learn that the first request is still in flight (409). When Redis
+is down every request takes the Postgres path: slower, equally correct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from paysource.adapters.redis.cache import RedisCache
+from paysource.application.errors import IdempotencyKeyReused, RequestInFlight
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+IN_FLIGHT = b"in-flight"
+
+
+class FastPath:
+    """One Redis key per (merchant, Idempotency-Key): `SET NX` marks the request in
+    flight (and says whether an earlier one exists), then the answer replaces the
+    marker. Two round trips on the happy path."""
+
+    def __init__(self, cache: RedisCache | None, *, ttl_s: int, lock_ttl_s: int) -> None:
+        self._cache = cache
+        self._ttl_s = ttl_s
+        self._lock_ttl_s = lock_ttl_s
+
+    def answer(
+        self, *, scope: str, key: str | None, request_hash: str, command: Callable[[], Answer]
+    ) -> Answer:
+        if key is None or self._cache is None:
+            return command()
+        slot = f"idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+        claimed = self._cache.add(slot, IN_FLIGHT, ttl_s=self._lock_ttl_s)
+        if claimed is False:
+            return self._earlier(slot, request_hash, command)
+        try:
+            answer = command()
+        except BaseException:
+            if claimed:
+                self._cache.delete(slot)  # nothing was stored: the key is free again
+            raise
+        if claimed and 200 <= answer.status < 300:
+            stored = {"hash": request_hash, "status": answer.status, "body": answer.body}
+            self._cache.set(slot, json.dumps(stored).encode(), ttl_s=self._ttl_s)
+        elif claimed:
+            self._cache.delete(slot)
+        return answer
+
+    def _earlier(self, slot: str, request_hash: str, command: Callable[[], Answer]) -> Answer:
+        assert self._cache is not None
+        raw = self._cache.get(slot)
+        if raw == IN_FLIGHT:
+            raise RequestInFlight(
+                "a request with this Idempotency-Key is still in progress; retry shortly"
+            )
+        if raw is None:  # expired meanwhile, or Redis went away: Postgres decides
+            return command()
+        stored = json.loads(raw)
+        if stored["hash"] != request_hash:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different request; use a new key"
+            )
+        return Answer(int(stored["status"]), stored["body"], replayed=True)

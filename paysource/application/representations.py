@@ -1,0 +1,331 @@
+"""How objects look on the wire: one function per object, from aggregates or rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from paysource.application.ids import Kind, encode, encode_optional
+from paysource.domain.api_key import Role
+from paysource.domain.customer import Customer
+from paysource.domain.merchant import Merchant
+from paysource.domain.payment import Payment
+from paysource.domain.refund import Refund
+from paysource.domain.settlement import Settlement
+from paysource.readmodels.reports import Statement
+
+# Event fields that are envelope, not data.
+_ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def payment(p: Payment) -> dict[str, Any]:
+    risk = None
+    if p.risk is not None:
+        risk = {
+            "outcome": str(p.risk.outcome),
+            "score": p.risk.score,
+            "reasons": list(p.risk.reasons),
+        }
+    return {
+        "id": encode(Kind.PAYMENT, p.id),
+        "object": "payment",
+        "merchant": encode(Kind.MERCHANT, p.merchant_id),
+        "customer": encode_optional(Kind.CUSTOMER, p.customer_id),
+        "status": str(p.status),
+        "amount": p.amount_minor,
+        "amount_capturable": p.amount_capturable,
+        "amount_captured": p.amount_captured,
+        "amount_refunded": p.amount_refunded,
+        "amount_refund_pending": p.amount_refund_pending,
+        "fee": p.fee_minor,
+        "currency": p.currency,
+        "capture_method": str(p.capture_method),
+        "card": {"brand": p.card.brand, "bin": p.card.bin, "last4": p.card.last4},
+        "risk": risk,
+        "decline_code": p.decline_code,
+        "cancellation_reason": str(p.cancellation_reason) if p.cancellation_reason else None,
+        "description": p.description,
+        "metadata": p.metadata,
+        "relay_failures": list(p.relay_failures),
+        "created": timestamp(p.created_on),
+        "updated": timestamp(p.modified_on),
+        "version": p.version,
+    }
+
+
+def payment_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A payment from the `payments` read model (lists): the same shape as `payment`."""
+    risk = None
+    if row["risk_outcome"] is not None:
+        reasons = list(row["risk_reasons"] or [])
+        risk = {"outcome": row["risk_outcome"], "score": row["risk_score"], "reasons": reasons}
+    return {
+        "id": encode(Kind.PAYMENT, row["id"]),
+        "object": "payment",
+        "merchant": encode(Kind.MERCHANT, row["merchant_id"]),
+        "customer": encode_optional(Kind.CUSTOMER, row["customer_id"]),
+        "status": row["status"],
+        "amount": row["amount_minor"],
+        "amount_capturable": row["amount_capturable_minor"],
+        "amount_captured": row["amount_captured_minor"],
+        "amount_refunded": row["amount_refunded_minor"],
+        "amount_refund_pending": row["amount_refund_pending_minor"],
+        "fee": row["fee_minor"],
+        "currency": row["currency"],
+        "capture_method": row["capture_method"],
+        "card": {"brand": row["card_brand"], "bin": row["card_bin"], "last4": row["card_last4"]},
+        "risk": risk,
+        "decline_code": row["decline_code"],
+        "cancellation_reason": row["cancellation_reason"],
+        "description": row["description"],
+        "metadata": row["metadata"],
+        "relay_failures": list(row["relay_failures"]),
+        "created": timestamp(row["created_at"]),
+        "updated": timestamp(row["updated_at"]),
+        "version": row["version"],
+    }
+
+
+def refund(r: Refund) -> dict[str, Any]:
+    return {
+        "id": encode(Kind.REFUND, r.id),
+        "object": "refund",
+        "payment": encode(Kind.PAYMENT, r.payment_id),
+        "merchant": encode(Kind.MERCHANT, r.merchant_id),
+        "status": str(r.status),
+        "amount": r.amount_minor,
+        "currency": r.currency,
+        "reason": str(r.reason) if r.reason else None,
+        "failure_code": r.failure_code,
+        "created": timestamp(r.created_on),
+        "version": r.version,
+    }
+
+
+def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": encode(Kind.SETTLEMENT, s.id),
+        "object": "settlement",
+        "merchant": encode(Kind.MERCHANT, s.merchant_id),
+        "currency": s.currency,
+        "cutoff": timestamp(s.cutoff),
+        "status": str(s.status),
+        "gross": s.gross_minor,
+        "refunds": s.refunds_minor,
+        "fees": s.fees_minor,
+        "carried_in": s.carried_in_minor,
+        "net": s.net_minor,
+        "payout_reference": s.payout_reference,
+        "failure_reason": s.failure_reason,
+        "created": timestamp(s.created_on),
+        "version": s.version,
+    }
+    if with_items:
+        body["items"] = [
+            {
+                "kind": str(item.kind),
+                "payment": encode_optional(Kind.PAYMENT, item.payment_id),
+                "refund": encode(Kind.REFUND, item.ref_id) if item.kind == "refund" else None,
+                "settlement": encode(Kind.SETTLEMENT, item.ref_id)
+                if item.kind == "carried_forward"
+                else None,
+                "amount": item.amount_minor,
+                "fee": item.fee_minor,
+                "net": item.net_minor,
+            }
+            for item in s.items
+        ]
+    return body
+
+
+def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A settlement from the `settlements` read model (lists; without items)."""
+    return {
+        "id": encode(Kind.SETTLEMENT, row["id"]),
+        "object": "settlement",
+        "merchant": encode(Kind.MERCHANT, row["merchant_id"]),
+        "currency": row["currency"],
+        "cutoff": timestamp(row["cutoff"]),
+        "status": row["status"],
+        "gross": row["gross_minor"],
+        "refunds": row["refunds_minor"],
+        "fees": row["fees_minor"],
+        "carried_in": row["carried_in_minor"],
+        "net": row["net_minor"],
+        "payout_reference": row["payout_reference"],
+        "failure_reason": row["failure_reason"],
+        "created": timestamp(row["created_at"]),
+        "version": row["version"],
+        "items_count": row["items_count"],
+    }
+
+
+def customer(c: Customer) -> dict[str, Any]:
+    return {
+        "id": encode(Kind.CUSTOMER, c.id),
+        "object": "customer",
+        "merchant": encode(Kind.MERCHANT, c.merchant_id),
+        "name": c.name,
+        "email": c.email,
+        "metadata": c.metadata,
+        "created": timestamp(c.created_on),
+    }
+
+
+def api_key(
+    key_id: UUID,
+    role: Role,
+    merchant_id: UUID | None,
+    *,
+    secret: str | None = None,
+    revoked: bool = False,
+) -> dict[str, Any]:
+    """An API key; `secret` (the key itself) only in the answer that minted it."""
+    return {
+        "id": encode(Kind.API_KEY, key_id),
+        "object": "api_key",
+        "role": str(role),
+        "merchant": encode_optional(Kind.MERCHANT, merchant_id),
+        "api_key": secret,
+        "revoked": revoked,
+    }
+
+
+def merchant(m: Merchant, *, api_key: str | None = None) -> dict[str, Any]:
+    return {
+        "id": encode(Kind.MERCHANT, m.id),
+        "object": "merchant",
+        "name": m.name,
+        "email": m.email,
+        "settlement_currency": m.settlement_currency,
+        "fee_basis_points": m.fees.basis_points,
+        "fee_fixed_minor": m.fees.fixed_minor,
+        "created": timestamp(m.created_on),
+        "api_key": api_key,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return timestamp(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def event(e: Any) -> dict[str, Any]:
+    """An event as auditors see it: type, version, time, data and who acted."""
+    fields = {f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
+    return {
+        "type": type(e).__qualname__,
+        "version": e.originator_version,
+        "time": timestamp(e.timestamp),
+        "data": _jsonable({k: v for k, v in fields.items() if k not in _ENVELOPE}),
+        "metadata": dict(getattr(e, "meta", {})),
+    }
+
+
+DAILY_VOLUME_COLUMNS = (
+    "date",
+    "merchant",
+    "currency",
+    "captures_count",
+    "captures_amount",
+    "refunds_count",
+    "refunds_amount",
+    "fees",
+    "net",
+)
+STATEMENT_COLUMNS = (
+    "currency",
+    "time",
+    "type",
+    "payment",
+    "refund",
+    "amount",
+    "balance_after",
+    "settlement",
+)
+
+
+def daily_volume_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "date": row["day"].isoformat(),
+        "merchant": encode(Kind.MERCHANT, row["merchant_id"]),
+        "currency": row["currency"],
+        "captures_count": row["captures_count"],
+        "captures_amount": row["captures_minor"],
+        "refunds_count": row["refunds_count"],
+        "refunds_amount": row["refunds_minor"],
+        "fees": row["fees_minor"],
+        "net": row["net_minor"],
+    }
+
+
+def statement(s: Statement) -> dict[str, Any]:
+    return {
+        "object": "statement",
+        "merchant": encode(Kind.MERCHANT, s.merchant_id),
+        "from": s.since.isoformat(),
+        "to": s.until.isoformat(),
+        "reconciles": s.reconciles,
+        "currencies": [
+            {
+                "currency": c.currency,
+                "opening_balance": c.opening_minor,
+                "movements": c.movements_minor,
+                "closing_balance": c.closing_minor,
+                "reconciles": c.reconciles,
+                "lines": [
+                    {
+                        "time": timestamp(line.time),
+                        "type": line.type,
+                        "payment": encode_optional(Kind.PAYMENT, line.payment_id),
+                        "refund": encode_optional(Kind.REFUND, line.refund_id),
+                        "settlement": encode_optional(Kind.SETTLEMENT, line.settlement_id),
+                        "amount": line.amount_minor,
+                        "balance_after": line.balance_after_minor,
+                    }
+                    for line in c.lines
+                ],
+            }
+            for c in s.currencies
+        ],
+    }
+
+
+def statement_rows(body: dict[str, Any]) -> list[list[Any]]:
+    """The statement (as rendered by `statement`) as CSV rows, with its balances."""
+    rows: list[list[Any]] = []
+    for section in body["currencies"]:
+        currency = section["currency"]
+        rows.append(
+            [currency, body["from"], "opening_balance", "", "", "", section["opening_balance"], ""]
+        )
+        rows += [
+            [
+                currency,
+                ln["time"],
+                ln["type"],
+                ln["payment"] or "",
+                ln["refund"] or "",
+                ln["amount"],
+                ln["balance_after"],
+                ln["settlement"] or "",
+            ]
+            for ln in section["lines"]
+        ]
+        rows.append(
+            [currency, body["to"], "closing_balance", "", "", "", section["closing_balance"], ""]
+        )
+    return rows

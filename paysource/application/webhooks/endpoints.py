@@ -1,0 +1,164 @@
+"""Webhook endpoint commands: register, enable, rotate the secret, delete, disable.
+
+Secrets are derived, never stored: `whsec_` + HMAC-SHA256(master key,
+"<endpoint id>:<generation>"). The event log is immutable and copied to every
+replica and backup; a secret written there could never be erased. Deriving it
+keeps the one thing to guard in the settings (see docs/webhooks.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import Protocol
+from uuid import UUID, uuid4
+
+from paysource.application.errors import NotFound
+from paysource.application.eventlog import EventStore
+from paysource.application.idempotency import Claims, Outcome, with_conflict_retries
+from paysource.application.ports import UrlCheck
+from paysource.application.webhooks.catalog import WebhookCatalog
+from paysource.domain.errors import IllegalTransition
+from paysource.domain.idempotency import claim_id
+from paysource.domain.meta import Meta
+from paysource.domain.webhook_endpoint import WebhookEndpoint
+
+log = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"  # noqa: S105  # a prefix, not a secret
+MAX_ENDPOINTS_PER_MERCHANT = 16
+
+
+class SecretKeys:
+    def __init__(self, master_key: str) -> None:
+        assert len(master_key) >= 16, "the webhook signing key is checked by the settings"
+        self._master = master_key.encode()
+
+    def secret(self, endpoint: WebhookEndpoint) -> str:
+        return self.secret_for(endpoint.id, endpoint.secret_generation)
+
+    def secret_for(self, endpoint_id: UUID, generation: int) -> str:
+        message = f"{endpoint_id}:{generation}".encode()
+        return SECRET_PREFIX + hmac.new(self._master, message, hashlib.sha256).hexdigest()
+
+
+class EndpointCount(Protocol):
+    def count_endpoints(self, merchant_id: UUID) -> int: ...
+
+
+class WebhookEndpointService:
+    def __init__(
+        self,
+        store: EventStore,
+        catalog: WebhookCatalog,
+        guard: UrlCheck,
+        counts: EndpointCount,
+        keys: SecretKeys,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._guard = guard
+        self._counts = counts
+        self._keys = keys
+        self._claims = Claims(store)
+
+    def register(
+        self,
+        *,
+        merchant_id: UUID,
+        url: str,
+        events: list[str],
+        description: str | None,
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> tuple[Outcome[WebhookEndpoint], str]:
+        """Register an endpoint; return it and its signing secret (shown once)."""
+
+        def attempt() -> Outcome[WebhookEndpoint]:
+            self._guard.check(url)  # refuses bad URLs too: all as webhook_url_refused
+            # The count trails the log by milliseconds: a burst may pass the limit by a
+            # few, which is harmless; the limit is there to bound fan-out, not to bill.
+            if self._counts.count_endpoints(merchant_id) >= MAX_ENDPOINTS_PER_MERCHANT:
+                raise IllegalTransition(
+                    f"a merchant may have at most {MAX_ENDPOINTS_PER_MERCHANT} endpoints",
+                    code="webhook_endpoint_limit",
+                )
+            endpoint = WebhookEndpoint.register(
+                endpoint_id=claim_id(merchant_id, idempotency_key) if idempotency_key else uuid4(),
+                merchant_id=merchant_id,
+                url=url,
+                events=events,
+                known_types=self._catalog.event_types,
+                description=description,
+                request_hash=request_hash,
+                meta=meta,
+            )
+            self._store.save(endpoint)
+            return Outcome(endpoint)
+
+        outcome = self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=WebhookEndpoint,
+            attempt=attempt,
+        )
+        # A replay shows the secret again: it is the same answer to the same caller,
+        # and a client whose first response was lost would otherwise never learn it.
+        return outcome, self._keys.secret(outcome.value)
+
+    def get(self, *, merchant_id: UUID, endpoint_id: UUID) -> WebhookEndpoint:
+        """The endpoint, if `merchant_id` owns it and it is not deleted."""
+        endpoint = self._store.get(endpoint_id, WebhookEndpoint)
+        if endpoint is None or endpoint.merchant_id != merchant_id or endpoint.status == "deleted":
+            raise NotFound("no such webhook endpoint")
+        return endpoint
+
+    def enable(self, *, merchant_id: UUID, endpoint_id: UUID, meta: Meta) -> WebhookEndpoint:
+        def attempt() -> WebhookEndpoint:
+            endpoint = self.get(merchant_id=merchant_id, endpoint_id=endpoint_id)
+            self._guard.check(endpoint.url)
+            endpoint.enable(meta)
+            self._store.save(endpoint)
+            return endpoint
+
+        return with_conflict_retries(attempt)
+
+    def rotate_secret(
+        self, *, merchant_id: UUID, endpoint_id: UUID, meta: Meta
+    ) -> tuple[WebhookEndpoint, str]:
+        def attempt() -> WebhookEndpoint:
+            endpoint = self.get(merchant_id=merchant_id, endpoint_id=endpoint_id)
+            endpoint.rotate_secret(meta)
+            self._store.save(endpoint)
+            return endpoint
+
+        endpoint = with_conflict_retries(attempt)
+        return endpoint, self._keys.secret(endpoint)
+
+    def delete(self, *, merchant_id: UUID, endpoint_id: UUID, meta: Meta) -> WebhookEndpoint:
+        def attempt() -> WebhookEndpoint:
+            endpoint = self.get(merchant_id=merchant_id, endpoint_id=endpoint_id)
+            endpoint.delete(meta)
+            self._store.save(endpoint)
+            return endpoint
+
+        return with_conflict_retries(attempt)
+
+    def disable(self, endpoint_id: UUID, *, reason: str, meta: Meta) -> bool:
+        """Disable a failing endpoint (the delivery worker). False if it was not enabled."""
+
+        def attempt() -> bool:
+            endpoint = self._store.get(endpoint_id, WebhookEndpoint)
+            if endpoint is None or endpoint.status != "enabled":
+                return False
+            endpoint.disable(reason, meta)
+            self._store.save(endpoint)
+            return True
+
+        disabled = with_conflict_retries(attempt)
+        if disabled:
+            log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+        return disabled

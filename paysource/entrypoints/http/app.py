@@ -1,0 +1,77 @@
+"""The FastAPI application: routes, error handlers, middleware."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from paysource.adapters.postgres.datastore import DATABASE_DOWN
+from paysource.application.fastpath import FastPath
+from paysource.bootstrap import Container
+from paysource.domain.errors import PaysourceError
+from paysource.entrypoints.http import problems
+from paysource.entrypoints.http.graphql import mount_graphql
+from paysource.entrypoints.http.middleware import (
+    BodyLimitMiddleware,
+    OutageMiddleware,
+    RequestIdMiddleware,
+)
+from paysource.entrypoints.http.rest.routes import (
+    customers,
+    health,
+    merchants,
+    payments,
+    refunds,
+    reports,
+    settlements,
+    tokens,
+    webhooks,
+)
+
+DESCRIPTION = """
+An event-sourced payments core. Amounts are integers in minor units with an ISO 4217
+currency. Authenticate with `Authorization: Bearer <key>`. Every POST honours
+`Idempotency-Key` (required to create payments and refunds). Errors are
+`application/problem+json` (RFC 9457) with a stable `type`.
+"""
+
+
+def create_app(container: Container) -> FastAPI:
+    """The API over an already-built container (see paysource.bootstrap)."""
+    settings = container.settings
+    app = FastAPI(
+        title="paysource",
+        version="1.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        # `/v1/payments/` is not `/v1/payments`: a redirect would re-send a POST body.
+        redirect_slashes=False,
+    )
+    app.state.container = container
+    app.state.fast_path = FastPath(
+        container.cache,
+        ttl_s=settings.idempotency_cache_ttl_s,
+        lock_ttl_s=settings.idempotency_lock_ttl_s,
+    )
+    for router in (health.router, merchants.router, customers.router, payments.router):
+        app.include_router(router)
+    app.include_router(refunds.router)
+    app.include_router(reports.router)
+    app.include_router(settlements.router)
+    app.include_router(tokens.router)
+    webhooks.install(app, container, webhooks=container.webhooks)
+    mount_graphql(app, container)  # reuses app.state.fast_path, set above
+    app.add_exception_handler(PaysourceError, problems.on_paysource_error)
+    app.add_exception_handler(problems.Problem, problems.on_problem)
+    app.add_exception_handler(RequestValidationError, problems.on_validation_error)
+    app.add_exception_handler(HTTPException, problems.on_http_exception)
+    for kind in DATABASE_DOWN:
+        app.add_exception_handler(kind, problems.on_database_down)
+    app.add_exception_handler(Exception, problems.on_unexpected)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if container.gate is not None:
+        app.add_middleware(OutageMiddleware, gate=container.gate)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,80 @@
+"""Subscription `paymentUpdated`: the payment now, then again after every change.
+
+Changes come from Redis pub/sub (published by the worker's PaymentNotifier), so
+they reach this process whichever process wrote them. Each message names a version;
+the payment is shown exactly at that version, from the event store. Repeats and
+reordered messages are dropped by version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from uuid import UUID
+
+import strawberry
+
+from paysource.application.ids import Kind
+from paysource.entrypoints.http.graphql import fields, history, ids
+from paysource.entrypoints.http.graphql.context import Context
+from paysource.entrypoints.http.graphql.errors import NotFoundError, not_found
+from paysource.entrypoints.http.graphql.policy import Access
+from paysource.entrypoints.http.graphql.policy import Kind as Policy
+from paysource.entrypoints.http.graphql.results import PaymentResult
+from paysource.entrypoints.http.graphql.types.payment import Payment
+
+
+async def _visible(context: Context, payment_id: UUID, version: int | None) -> Payment | None:
+    row = await history.payment(context.loaders.reads.cells, payment_id, version=version)
+    if row is None or not context.access.sees(Policy.PAYMENT, row):
+        return None
+    return Payment.from_row(row)
+
+
+@strawberry.type
+class Subscription:
+    @fields.subscription(
+        "The payment as it is now, then after each change of its status or "
+        "refunds. NotFoundError (then the end) for an id the caller cannot see."
+    )
+    async def payment_updated(
+        self,
+        info: strawberry.Info[Context],
+        id: strawberry.ID,  # noqa: A002
+    ) -> AsyncGenerator[PaymentResult, None]:
+        context = info.context
+        payment_id = ids.parse(Kind.PAYMENT, id)
+        current = None if payment_id is None else await _visible(context, payment_id, None)
+        if payment_id is None or current is None:
+            yield not_found("payment")
+            return
+        feed = context.services.feed
+        if not feed.live:
+            yield current
+            return
+        # Subscribe, then read the state: a change between the two is not lost.
+        async with feed.changes(payment_id, owner=owner(context.access)) as changes:
+            current = await _visible(context, payment_id, None) or current
+            yield current
+            seen = current.version
+            async for change in changes:
+                if context.access.expired(datetime.now(UTC)):
+                    return  # the token's time is up (websocket.py closes the connection)
+                if change.version <= seen:
+                    continue
+                seen = change.version
+                context.fresh_loaders()  # nested fields must not show a cached past
+                update = await _visible(context, payment_id, change.version)
+                yield update if update is not None else _gone()
+
+
+def owner(access: Access) -> str:
+    """Whose subscription quota a subscription uses: its merchant's (whichever key or
+    token of the merchant opened it), else the staff key's."""
+    if access.merchant_id is not None:
+        return f"merchant:{access.merchant_id.hex}"
+    return f"key:{access.principal.key_id or access.principal.role}"
+
+
+def _gone() -> NotFoundError:
+    return not_found("payment")

@@ -1,0 +1,167 @@
+"""Viewer: the caller — a merchant, a customer token or a staff role — and its lists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+from paysource.application.ids import Kind
+from paysource.entrypoints.http.graphql import fields, ids
+from paysource.entrypoints.http.graphql.pagination import DEFAULT_FIRST, decode_cursor, page_size
+from paysource.entrypoints.http.graphql.policy import Access
+from paysource.entrypoints.http.graphql.reads import (
+    CUSTOMERS,
+    PAYMENTS,
+    REFUNDS,
+    SETTLEMENTS,
+    Listing,
+)
+from paysource.entrypoints.http.graphql.types.balance import Balance, per_currency
+from paysource.entrypoints.http.graphql.types.connection import Connection
+from paysource.entrypoints.http.graphql.types.customer import Customer
+from paysource.entrypoints.http.graphql.types.daily_volume import DailyVolume
+from paysource.entrypoints.http.graphql.types.merchant import Merchant
+from paysource.entrypoints.http.graphql.types.payment import Payment, PaymentStatus
+from paysource.entrypoints.http.graphql.types.refund import Refund
+from paysource.entrypoints.http.graphql.types.settlement import Settlement, SettlementStatus
+
+MAX_VOLUME_DAYS = 366
+T = TypeVar("T")
+
+
+@strawberry.enum
+class ViewerRole(Enum):
+    MERCHANT = "merchant"
+    CUSTOMER = "customer"
+    FINANCE = "finance"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@strawberry.input
+class PaymentFilter:
+    status: PaymentStatus | None = None
+    customer: strawberry.ID | None = None
+
+
+@strawberry.input
+class SettlementFilter:
+    status: SettlementStatus | None = None
+
+
+@strawberry.type(description="Who is calling. Lists hold only what the caller may see.")
+class Viewer:
+    access: strawberry.Private[Access]
+
+    @strawberry.field
+    def role(self) -> ViewerRole:
+        if self.access.customer_id is not None:
+            return ViewerRole.CUSTOMER
+        return ViewerRole(str(self.access.principal.role))
+
+    @fields.field("The caller's merchant; null for staff roles.")
+    async def merchant(self, info: strawberry.Info) -> Merchant | None:
+        if self.access.merchant_id is None:
+            return None
+        row = await info.context.loaders.merchant.load(self.access.merchant_id)
+        return None if row is None else Merchant.from_row(row)
+
+    @fields.field("The customer of a customer-scoped token.")
+    async def customer(self, info: strawberry.Info) -> Customer | None:
+        if self.access.customer_id is None:
+            return None
+        row = await info.context.loaders.customer.load(self.access.customer_id)
+        return None if row is None else Customer.from_row(row)
+
+    @fields.field("Per currency. Empty for customer tokens.")
+    async def balances(self, info: strawberry.Info) -> list[Balance]:
+        rows = await info.context.loaders.reads.balances()
+        return [Balance.from_row(row) for row in per_currency(rows)]
+
+    @fields.field("Newest first.")
+    async def payments(
+        self,
+        info: strawberry.Info,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+        filter: PaymentFilter | None = None,  # noqa: A002  # the GraphQL name
+    ) -> Connection[Payment]:
+        filters: dict[str, Any] = {}
+        if filter is not None and filter.status is not None:
+            filters["status"] = filter.status.value
+        if filter is not None and filter.customer is not None:
+            customer_id = ids.parse(Kind.CUSTOMER, filter.customer)
+            if customer_id is None:
+                return Connection.of(
+                    [], first=0, after=None, position=PAYMENTS.position, build=Payment.from_row
+                )
+            filters["customer_id"] = customer_id
+        return await _page(
+            info, PAYMENTS, first=first, after=after, filters=filters, build=Payment.from_row
+        )
+
+    @fields.field("Newest first.")
+    async def customers(
+        self, info: strawberry.Info, first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> Connection[Customer]:
+        return await _page(
+            info, CUSTOMERS, first=first, after=after, filters={}, build=Customer.from_row
+        )
+
+    @fields.field("Newest first.")
+    async def refunds(
+        self, info: strawberry.Info, first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> Connection[Refund]:
+        return await _page(
+            info, REFUNDS, first=first, after=after, filters={}, build=Refund.from_row
+        )
+
+    @fields.field(
+        "Newest first: the merchant's own, every merchant's for staff, none for customer tokens."
+    )
+    async def settlements(
+        self,
+        info: strawberry.Info,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+        filter: SettlementFilter | None = None,  # noqa: A002  # the GraphQL name
+    ) -> Connection[Settlement]:
+        filters: dict[str, Any] = {}
+        if filter is not None and filter.status is not None:
+            filters["status"] = filter.status.value
+        return await _page(
+            info, SETTLEMENTS, first=first, after=after, filters=filters, build=Settlement.from_row
+        )
+
+    @fields.field("Per UTC day and currency, newest day first (≤ 366 days).")
+    async def daily_volume(
+        self, info: strawberry.Info, since: date | None = None, until: date | None = None
+    ) -> list[DailyVolume]:
+        until = until or datetime.now(UTC).date()
+        since = since or until - timedelta(days=30)
+        if not timedelta(0) <= until - since <= timedelta(days=MAX_VOLUME_DAYS):
+            raise GraphQLError(
+                f"`since` must be before `until`, at most {MAX_VOLUME_DAYS} days apart",
+                extensions={"code": "invalid_argument"},
+            )
+        rows = await info.context.loaders.reads.daily_volume(since, until)
+        return [DailyVolume.from_row(row) for row in rows]
+
+
+async def _page(
+    info: strawberry.Info,
+    listing: Listing,
+    *,
+    first: int,
+    after: str | None,
+    filters: dict[str, Any],
+    build: Callable[[dict[str, Any]], T],
+) -> Connection[T]:
+    size, start = page_size(first), decode_cursor(after)
+    rows = await info.context.loaders.reads.page(listing, first=size, after=start, filters=filters)
+    return Connection.of(rows, first=size, after=start, position=listing.position, build=build)

@@ -1,0 +1,188 @@
+"""ASGI middleware: request ids, body size limits, JSON-only bodies.
+
+Plain ASGI (not BaseHTTPMiddleware) keeps the per-request cost low.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paysource.adapters.postgres.datastore import OutageGate
+from paysource.domain.card import contains_pan
+from paysource.entrypoints.http.problems import database_down_response, problem_response
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+MAX_JSON_DEPTH = 32
+
+
+class RequestIdMiddleware:
+    """Takes a sane `X-Request-Id` from the client or makes one; echoes it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-request-id")
+        # A request id is stored in events and logs: never one that looks like a PAN.
+        sane = given and _REQUEST_ID.match(given) and not contains_pan(given)
+        request_id = given if sane and given else f"req_{secrets.token_hex(12)}"
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class OutageMiddleware:
+    """While the database is known to be down, answer 503 at once (health probes
+    excepted) instead of letting every request wait out the driver's retries."""
+
+    def __init__(self, app: ASGIApp, *, gate: OutageGate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.gate.down and scope["path"] not in _PROBES:
+            await database_down_response(Request(scope))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+_PROBES = frozenset({"/healthz", "/readyz"})
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over `max_bytes` (413), non-JSON media types (415), and JSON with
+    duplicate keys or absurd nesting (400), before the app parses anything."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        problem = self._check_headers(scope)
+        if problem is not None:
+            await problem(scope, receive, send)
+            return
+        # Read the whole body first (it is small by definition), so a streamed body that
+        # grows past the limit is refused before the app sees any of it.
+        body = await self._read_limited(receive)
+        if body is None:
+            await self._too_large(Request(scope))(scope, receive, send)
+            return
+        if body and (trouble := json_trouble(body)) is not None:
+            await problem_response(Request(scope), 400, "malformed_json", trouble)(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, _replay(body), send)
+
+    def _check_headers(self, scope: Scope) -> Any:
+        request = Request(scope)
+        length = _header(scope, b"content-length")
+        if length is not None and not length.isdigit():
+            return problem_response(request, 400, "bad_request", "Content-Length is not a number")
+        if length is not None and int(length) > self.max_bytes:
+            return self._too_large(request)
+        media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        has_body = length not in (None, "0") or _header(scope, b"transfer-encoding") is not None
+        if has_body and media_type != "application/json":
+            return problem_response(
+                request, 415, "unsupported_media_type", "send the body as application/json"
+            )
+        return None
+
+    def _too_large(self, request: Request) -> Any:
+        return problem_response(
+            request, 413, "payload_too_large", f"the body exceeds {self.max_bytes} bytes"
+        )
+
+    async def _read_limited(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _DuplicateKey
+    return found
+
+
+def _depth(value: Any) -> int:
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            pending.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def json_trouble(body: bytes) -> str | None:
+    """Why `body` is not JSON we accept, or None. Duplicate keys are refused because
+    two parsers (a proxy and us) could each take a different value of one field."""
+    try:
+        document = json.loads(body, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey:
+        return "the body repeats a key in one object"
+    except (ValueError, RecursionError):
+        return "the body is not valid JSON"
+    if _depth(document) > MAX_JSON_DEPTH:
+        return f"the body nests deeper than {MAX_JSON_DEPTH} levels"
+    return None
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

@@ -1,0 +1,198 @@
+"""Request dependencies: who is calling, in which cell, with which request context.
+
+Authorization happens here once, not in each route: a route that needs a merchant
+asks for `MerchantCallDep`; ownership of objects is checked by the services, which
+answer 404 for another merchant's id. Dependencies that do no I/O are `async`, so
+FastAPI does not hand each of them to a thread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Header, Request
+
+from paysource.application.auth import Principal
+from paysource.application.errors import Unauthenticated
+from paysource.application.fastpath import Answer, FastPath
+from paysource.bootstrap import Cell, Container
+from paysource.domain.api_key import Role
+from paysource.domain.idempotency import check_idempotency_key
+from paysource.domain.meta import Meta
+from paysource.entrypoints.http.problems import Problem
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+# Preference names are case-insensitive (RFC 7240); the value is ASCII digits.
+_PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*([0-9]{1,4})(?:$|[;,\s])", re.IGNORECASE)
+
+
+async def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_fast_path(request: Request) -> FastPath:
+    fast_path: FastPath = request.app.state.fast_path
+    return fast_path
+
+
+FastPathDep = Annotated[FastPath, Depends(get_fast_path)]
+
+
+def get_principal(
+    request: Request,
+    container: ContainerDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send your API key as 'Authorization: Bearer <key>'")
+    principal = container.authenticator.authenticate(token.strip())
+    _rate_limit(container, principal)
+    request.state.principal = principal
+    return principal
+
+
+def _rate_limit(container: Container, principal: Principal) -> None:
+    """A fixed one-second window per key in Redis; without Redis, no limit (fail open)."""
+    if container.cache is None:
+        return
+    count = container.cache.hit(f"rate:{principal.key_id or principal.role}", window_s=1)
+    if count is not None and count > container.settings.rate_limit_per_s:
+        raise Problem(
+            429, "rate_limited", "too many requests for this API key; slow down", retry_after_s=1
+        )
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def require_admin(principal: CurrentPrincipal) -> Principal:
+    principal.require(Role.ADMIN)
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_admin)]
+
+
+def readable_cells(principal: Principal, container: Container) -> list[Cell]:
+    """A merchant reads in its own cell; staff roles read across all cells."""
+    if principal.merchant_id is not None:
+        return [container.router.for_merchant(principal.merchant_id)]
+    return container.router.all()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    request_id: str
+    traceparent: str | None
+    idempotency_key: str | None
+    prefer_wait_s: int
+
+    def meta(self, principal: Principal, container: Container) -> Meta:
+        return Meta(
+            principal.actor,
+            principal.actor_id,
+            request_id=self.request_id,
+            idempotency_key=self.idempotency_key,
+            traceparent=self.traceparent,
+            at=container.clock.now(),
+        )
+
+
+async def get_context(
+    request: Request,
+    container: ContainerDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    traceparent: Annotated[str | None, Header()] = None,
+    prefer: Annotated[str | None, Header()] = None,
+) -> RequestContext:
+    if len(request.headers.getlist("idempotency-key")) > 1:
+        raise Problem(400, "bad_request", "send one Idempotency-Key header, not several")
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+    wait_s = 0
+    if prefer and (match := _PREFER_WAIT.search(prefer)):
+        wait_s = min(int(match.group(1)), container.settings.prefer_wait_max_s)
+    return RequestContext(
+        request_id=request.state.request_id,
+        traceparent=traceparent if traceparent and _TRACEPARENT.match(traceparent) else None,
+        idempotency_key=idempotency_key,
+        prefer_wait_s=wait_s,
+    )
+
+
+Context = Annotated[RequestContext, Depends(get_context)]
+
+
+def required_key(context: RequestContext) -> str:
+    if context.idempotency_key is None:
+        raise Problem(
+            400,
+            "idempotency_key_required",
+            "this request moves money: send an Idempotency-Key header (e.g. a UUID) and "
+            "reuse it when you retry",
+        )
+    return context.idempotency_key
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Everything a route needs about the request it serves."""
+
+    principal: Principal
+    container: Container
+    context: RequestContext
+    fast_path: FastPath
+
+    @property
+    def meta(self) -> Meta:
+        return self.context.meta(self.principal, self.container)
+
+    @property
+    def cells(self) -> list[Cell]:
+        return readable_cells(self.principal, self.container)
+
+
+async def get_call(
+    principal: CurrentPrincipal, container: ContainerDep, context: Context, fast_path: FastPathDep
+) -> Call:
+    return Call(principal, container, context, fast_path)
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantCall(Call):
+    """A call made with a merchant key, in that merchant's cell."""
+
+    merchant_id: UUID
+    cell: Cell
+
+    def answer(
+        self, request_hash: str, command: Callable[[], Answer], *, key: str | None = None
+    ) -> Answer:
+        """Run `command` under the request's Idempotency-Key (if any), via the fast path."""
+        return self.fast_path.answer(
+            scope=str(self.merchant_id),
+            key=key or self.context.idempotency_key,
+            request_hash=request_hash,
+            command=command,
+        )
+
+
+async def get_merchant_call(call: Annotated[Call, Depends(get_call)]) -> MerchantCall:
+    merchant_id = call.principal.require_merchant()
+    cell = call.container.router.for_merchant(merchant_id)
+    return MerchantCall(
+        call.principal, call.container, call.context, call.fast_path, merchant_id, cell
+    )
+
+
+AnyCall = Annotated[Call, Depends(get_call)]
+MerchantCallDep = Annotated[MerchantCall, Depends(get_merchant_call)]

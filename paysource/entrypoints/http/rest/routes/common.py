@@ -1,0 +1,54 @@
+"""Helpers shared by routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from fastapi.responses import JSONResponse
+
+from paysource.application.errors import NotFound
+from paysource.application.fastpath import Answer
+from paysource.application.ids import Kind, decode
+from paysource.bootstrap import Cell
+from paysource.domain.api_key import Role
+from paysource.entrypoints.http.rest.deps import Call
+
+T = TypeVar("T")
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def respond(answer: Answer, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    all_headers = dict(headers or {})
+    if answer.replayed:
+        all_headers[REPLAYED_HEADER] = "true"
+    return JSONResponse(answer.body, status_code=answer.status, headers=all_headers)
+
+
+def find(cells: list[Cell], lookup: Callable[[Cell], T]) -> T:
+    """The first cell's answer that is not NotFound (staff reads span cells)."""
+    for cell in cells:
+        try:
+            return lookup(cell)
+        except NotFound:
+            if cell is cells[-1]:
+                raise
+    raise NotFound("no such object")
+
+
+def listing(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more}
+
+
+def merchant_scope(call: Call, merchant: str | None) -> UUID | None:
+    """Whose data: a merchant key's own (another's id is unknown), or, for staff, the
+    merchant asked for, or None for all."""
+    principal = call.principal
+    if principal.merchant_id is not None:
+        if merchant is not None and decode(Kind.MERCHANT, merchant) != principal.merchant_id:
+            raise NotFound("no such merchant")
+        return principal.merchant_id
+    principal.require(Role.FINANCE, Role.AUDITOR, Role.ADMIN)
+    return decode(Kind.MERCHANT, merchant) if merchant is not None else None

@@ -1,0 +1,46 @@
+"""Customers of a merchant."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from paysource.application import representations as rep
+from paysource.application.fastpath import Answer
+from paysource.application.idempotency import fingerprint
+from paysource.application.ids import Kind, decode
+from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep
+from paysource.entrypoints.http.rest.routes.common import find, respond
+from paysource.entrypoints.http.rest.schemas import CustomerIn, CustomerOut
+
+router = APIRouter(prefix="/v1", tags=["customers"])
+
+
+@router.post("/customers", status_code=201, response_model=CustomerOut, summary="Create a customer")
+def create_customer(body: CustomerIn, call: MerchantCallDep) -> JSONResponse:
+    request_hash = fingerprint("POST", "/v1/customers", body.fingerprint_body())
+
+    def command() -> Answer:
+        outcome = call.cell.customers.create_customer(
+            merchant_id=call.merchant_id,
+            name=body.name,
+            email=body.email,
+            metadata=dict(body.metadata),
+            idempotency_key=call.context.idempotency_key,
+            request_hash=request_hash,
+            meta=call.meta,
+        )
+        return Answer(201, rep.customer(outcome.value), outcome.replayed)
+
+    return respond(call.answer(request_hash, command))
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerOut, summary="Get a customer")
+def get_customer(customer_id: str, call: AnyCall) -> JSONResponse:
+    uuid = decode(Kind.CUSTOMER, customer_id)
+    merchant_id = call.principal.merchant_id
+    customer = find(
+        call.cells,
+        lambda cell: cell.customers.get_customer(merchant_id=merchant_id, customer_id=uuid),
+    )
+    return respond(Answer(200, rep.customer(customer)))

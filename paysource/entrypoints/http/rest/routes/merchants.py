@@ -1,0 +1,85 @@
+"""Admin: merchants and API keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from paysource.application import representations as rep
+from paysource.application.fastpath import Answer
+from paysource.application.idempotency import fingerprint
+from paysource.application.ids import Kind, decode
+from paysource.domain.api_key import Role
+from paysource.domain.fees import FeeSchedule
+from paysource.entrypoints.http.problems import Problem
+from paysource.entrypoints.http.rest.deps import AdminPrincipal, ContainerDep, Context
+from paysource.entrypoints.http.rest.routes.common import respond
+from paysource.entrypoints.http.rest.schemas import ApiKeyIn, ApiKeyOut, MerchantIn, MerchantOut
+
+router = APIRouter(prefix="/v1", tags=["merchants"])
+
+
+@router.post(
+    "/merchants",
+    status_code=201,
+    response_model=MerchantOut,
+    summary="Register a merchant and mint its first API key (admin)",
+    description="The API key is shown once. A replay with the same Idempotency-Key "
+    "returns the merchant with `api_key: null`: the key was never stored.",
+)
+def create_merchant(
+    body: MerchantIn, admin: AdminPrincipal, container: ContainerDep, context: Context
+) -> JSONResponse:
+    outcome, api_key = container.merchants.register_merchant(
+        name=body.name,
+        email=body.email,
+        settlement_currency=body.settlement_currency,
+        fees=FeeSchedule(body.fee_basis_points, body.fee_fixed_minor),
+        idempotency_key=context.idempotency_key,
+        request_hash=fingerprint("POST", "/v1/merchants", body.fingerprint_body()),
+        meta=context.meta(admin, container),
+    )
+    answer = Answer(201, rep.merchant(outcome.value, api_key=api_key), outcome.replayed)
+    return respond(answer)
+
+
+@router.post(
+    "/api_keys",
+    status_code=201,
+    response_model=ApiKeyOut,
+    summary="Mint an API key: a merchant's, or a read-only finance or auditor key (admin)",
+)
+def create_api_key(
+    body: ApiKeyIn, admin: AdminPrincipal, container: ContainerDep, context: Context
+) -> JSONResponse:
+    role = Role(body.role)
+    if (role is Role.MERCHANT) != (body.merchant is not None):
+        raise Problem(
+            422,
+            "validation_error",
+            "`merchant` is required for a merchant key and not allowed for other roles",
+            errors=[{"field": "merchant", "message": "required exactly for role=merchant"}],
+        )
+    merchant_id = decode(Kind.MERCHANT, body.merchant) if body.merchant else None
+    key_id, api_key = container.merchants.issue_api_key(
+        role=role,
+        merchant_id=merchant_id,
+        label=body.label,
+        meta=context.meta(admin, container),
+    )
+    return respond(Answer(201, rep.api_key(key_id, role, merchant_id, secret=api_key)))
+
+
+@router.delete(
+    "/api_keys/{key_id}",
+    response_model=ApiKeyOut,
+    summary="Revoke an API key (admin); other processes stop accepting it within 30 s",
+)
+def revoke_api_key(
+    key_id: str, admin: AdminPrincipal, container: ContainerDep, context: Context
+) -> JSONResponse:
+    api_key = container.merchants.revoke_api_key(
+        key_id=decode(Kind.API_KEY, key_id), meta=context.meta(admin, container)
+    )
+    body = rep.api_key(api_key.id, api_key.role, api_key.merchant_id, revoked=api_key.revoked)
+    return respond(Answer(200, body))

@@ -1,0 +1,207 @@
+"""Payments: create (202, authorized by the worker), read, list, capture, cancel, history."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from paysource.application import representations as rep
+from paysource.application.fastpath import Answer
+from paysource.application.idempotency import fingerprint
+from paysource.application.ids import Kind, decode
+from paysource.bootstrap import Cell
+from paysource.domain.money import Money
+from paysource.domain.payment import CaptureMethod, PaymentStatus
+from paysource.entrypoints.http.rest.deps import (
+    AnyCall,
+    MerchantCallDep,
+    RequestContext,
+    required_key,
+)
+from paysource.entrypoints.http.rest.routes.common import find, listing, respond
+from paysource.entrypoints.http.rest.schemas import (
+    CancelIn,
+    CaptureIn,
+    EventList,
+    PaymentIn,
+    PaymentList,
+    PaymentOut,
+)
+from paysource.readmodels.payments.projection import MAX_PAGE
+
+PROCESSING = str(PaymentStatus.PROCESSING)
+
+router = APIRouter(prefix="/v1", tags=["payments"])
+
+Status = Literal["processing", "requires_capture", "succeeded", "failed", "canceled"]
+
+
+@router.post(
+    "/payments",
+    status_code=202,
+    response_model=PaymentOut,
+    summary="Create a payment",
+    description="Records the payment as `processing` and answers 202 at once; the worker "
+    "runs risk rules, asks the acquirer and captures if `capture_method=automatic`. "
+    "Send `Prefer: wait=N` to wait up to N seconds for the outcome (then 200): a final "
+    "status, or `requires_capture` for a manual capture. "
+    "`Idempotency-Key` is required.",
+)
+async def create_payment(body: PaymentIn, call: MerchantCallDep) -> JSONResponse:
+    key = required_key(call.context)
+    request_hash = fingerprint("POST", "/v1/payments", body.fingerprint_body())
+
+    def command() -> Answer:
+        outcome = call.cell.payments.create_payment(
+            merchant_id=call.merchant_id,
+            idempotency_key=key,
+            request_hash=request_hash,
+            amount=Money(body.amount, body.currency),
+            source=body.source,
+            customer_id=decode(Kind.CUSTOMER, body.customer) if body.customer else None,
+            capture_method=CaptureMethod(body.capture_method),
+            description=body.description,
+            metadata=dict(body.metadata),
+            meta=call.meta,
+        )
+        return Answer(202, rep.payment(outcome.value), outcome.replayed)
+
+    answer = await run_in_threadpool(call.answer, request_hash, command, key=key)
+    if call.context.prefer_wait_s > 0:
+        return await _waited(answer, call.cell, call.context)
+    return respond(answer)
+
+
+async def _waited(answer: Answer, cell: Cell, context: RequestContext) -> JSONResponse:
+    """Poll the event store (without holding a thread) until the pipeline is done with
+    the payment (a final status, or requires_capture for a manual capture) or out of time."""
+    payment_id = decode(Kind.PAYMENT, answer.body["id"])
+    merchant_id = decode(Kind.MERCHANT, answer.body["merchant"])
+    deadline = time.monotonic() + context.prefer_wait_s
+    body, delay = answer.body, 0.01
+    while body["status"] == PROCESSING and time.monotonic() < deadline:
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.2)
+        payment = await run_in_threadpool(
+            cell.payments.get_payment, merchant_id=merchant_id, payment_id=payment_id
+        )
+        body = rep.payment(payment)
+    status = 202 if body["status"] == PROCESSING else 200
+    headers = {"Preference-Applied": f"wait={context.prefer_wait_s}"}
+    return respond(Answer(status, body, answer.replayed), headers=headers)
+
+
+@router.get("/payments/{payment_id}", response_model=PaymentOut, summary="Get a payment")
+def get_payment(payment_id: str, call: AnyCall) -> JSONResponse:
+    """Served from the event store: the latest committed state, read-your-writes."""
+    uuid = decode(Kind.PAYMENT, payment_id)
+    merchant_id = call.principal.merchant_id
+    payment = find(
+        call.cells,
+        lambda cell: cell.payments.get_payment(merchant_id=merchant_id, payment_id=uuid),
+    )
+    return respond(Answer(200, rep.payment(payment)))
+
+
+@router.get("/payments", response_model=PaymentList, summary="List payments, newest first")
+def list_payments(
+    call: AnyCall,
+    *,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
+    starting_after: Annotated[str | None, Query(max_length=100)] = None,
+    status: Status | None = None,
+    customer: Annotated[str | None, Query(max_length=100)] = None,
+    relay_failed: Annotated[
+        bool | None,
+        Query(description="Only payments with (true) or without (false) relay failures"),
+    ] = None,
+) -> JSONResponse:
+    """From the `payments` read model (eventually consistent, usually within ms)."""
+    cursor = decode(Kind.PAYMENT, starting_after) if starting_after else None
+    customer_id = decode(Kind.CUSTOMER, customer) if customer else None
+    rows: list[dict[str, object]] = []
+    has_more = False
+    for cell in call.cells:
+        page = cell.read.payments.list_payments(
+            merchant_id=call.principal.merchant_id,
+            limit=limit,
+            status=status,
+            customer_id=customer_id,
+            relay_failed=relay_failed,
+            starting_after=cursor,
+        )
+        rows += [rep.payment_row(row) for row in page.rows]
+        has_more = has_more or page.has_more
+    return respond(Answer(200, listing(rows[:limit], has_more=has_more or len(rows) > limit)))
+
+
+@router.post(
+    "/payments/{payment_id}/capture",
+    response_model=PaymentOut,
+    summary="Capture an authorized payment, in full or in part (once; the rest is released)",
+)
+def capture_payment(
+    payment_id: str, call: MerchantCallDep, body: CaptureIn | None = None
+) -> JSONResponse:
+    body = body or CaptureIn()
+    uuid = decode(Kind.PAYMENT, payment_id)
+    path = f"/v1/payments/{payment_id}/capture"
+    request_hash = fingerprint("POST", path, body.fingerprint_body())
+
+    def command() -> Answer:
+        outcome = call.cell.payments.capture_payment(
+            merchant_id=call.merchant_id,
+            payment_id=uuid,
+            amount=body.amount,
+            idempotency_key=call.context.idempotency_key,
+            request_hash=request_hash,
+            meta=call.meta,
+        )
+        return Answer(200, rep.payment(outcome.value), outcome.replayed)
+
+    return respond(call.answer(request_hash, command))
+
+
+@router.post(
+    "/payments/{payment_id}/cancel",
+    response_model=PaymentOut,
+    summary="Cancel an uncaptured payment (releases the hold)",
+)
+def cancel_payment(
+    payment_id: str, call: MerchantCallDep, body: CancelIn | None = None
+) -> JSONResponse:
+    uuid = decode(Kind.PAYMENT, payment_id)
+    path = f"/v1/payments/{payment_id}/cancel"
+    request_hash = fingerprint("POST", path, (body or CancelIn()).fingerprint_body())
+
+    def command() -> Answer:
+        outcome = call.cell.payments.cancel_payment(
+            merchant_id=call.merchant_id,
+            payment_id=uuid,
+            idempotency_key=call.context.idempotency_key,
+            request_hash=request_hash,
+            meta=call.meta,
+        )
+        return Answer(200, rep.payment(outcome.value), outcome.replayed)
+
+    return respond(call.answer(request_hash, command))
+
+
+@router.get(
+    "/payments/{payment_id}/events",
+    response_model=EventList,
+    summary="The payment's full event history: type, version, time, data, who acted",
+)
+def payment_events(payment_id: str, call: AnyCall) -> JSONResponse:
+    uuid = decode(Kind.PAYMENT, payment_id)
+    merchant_id = call.principal.merchant_id
+    events = find(
+        call.cells,
+        lambda cell: cell.payments.payment_history(merchant_id=merchant_id, payment_id=uuid),
+    )
+    return respond(Answer(200, listing([rep.event(e) for e in events], has_more=False)))

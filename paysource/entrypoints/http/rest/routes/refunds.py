@@ -1,0 +1,57 @@
+"""Refunds: created pending (the worker asks the acquirer), then read."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from paysource.application import representations as rep
+from paysource.application.fastpath import Answer
+from paysource.application.idempotency import fingerprint
+from paysource.application.ids import Kind, decode
+from paysource.domain.refund import RefundReason
+from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep, required_key
+from paysource.entrypoints.http.rest.routes.common import find, respond
+from paysource.entrypoints.http.rest.schemas import RefundIn, RefundOut
+
+router = APIRouter(prefix="/v1", tags=["refunds"])
+
+
+@router.post(
+    "/refunds",
+    status_code=202,
+    response_model=RefundOut,
+    summary="Refund all or part of a captured payment",
+    description="Reserves the amount on the payment at once (so refunds can never exceed "
+    "the capture, whatever the concurrency) and answers 202 with the refund `pending`; "
+    "the worker sends it to the acquirer. `Idempotency-Key` is required.",
+)
+def create_refund(body: RefundIn, call: MerchantCallDep) -> JSONResponse:
+    key = required_key(call.context)
+    request_hash = fingerprint("POST", "/v1/refunds", body.fingerprint_body())
+    payment_id = decode(Kind.PAYMENT, body.payment)
+
+    def command() -> Answer:
+        outcome = call.cell.refunds.create_refund(
+            merchant_id=call.merchant_id,
+            payment_id=payment_id,
+            amount=body.amount,
+            reason=RefundReason(body.reason) if body.reason else None,
+            idempotency_key=key,
+            request_hash=request_hash,
+            meta=call.meta,
+        )
+        return Answer(202, rep.refund(outcome.value), outcome.replayed)
+
+    return respond(call.answer(request_hash, command, key=key))
+
+
+@router.get("/refunds/{refund_id}", response_model=RefundOut, summary="Get a refund")
+def get_refund(refund_id: str, call: AnyCall) -> JSONResponse:
+    uuid = decode(Kind.REFUND, refund_id)
+    merchant_id = call.principal.merchant_id
+    refund = find(
+        call.cells,
+        lambda cell: cell.refunds.get_refund(merchant_id=merchant_id, refund_id=uuid),
+    )
+    return respond(Answer(200, rep.refund(refund)))

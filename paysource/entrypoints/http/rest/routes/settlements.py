@@ -1,0 +1,86 @@
+"""Settlements: closed on a schedule or on demand, paid out by the worker."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, Field
+
+from paysource.application import representations as rep
+from paysource.application.fastpath import Answer
+from paysource.application.ids import Kind, decode
+from paysource.application.settlements import check_cutoff
+from paysource.domain.api_key import Role
+from paysource.entrypoints.http.rest.deps import AnyCall
+from paysource.entrypoints.http.rest.routes.common import find, listing, merchant_scope, respond
+from paysource.entrypoints.http.rest.schemas import Body, Currency, ExternalId
+from paysource.readmodels.settlements.projection import MAX_PAGE
+
+router = APIRouter(prefix="/v1", tags=["settlements"])
+
+Status = Literal["open", "closed", "paid", "failed", "carried_forward"]
+
+
+class SettlementIn(Body):
+    merchant: ExternalId
+    currency: Currency
+    # JSON has no datetime type: parse the ISO 8601 string (strict mode would refuse it).
+    until: Annotated[AwareDatetime, Field(strict=False)]
+
+
+@router.post(
+    "/settlements",
+    status_code=201,
+    summary="Close a settlement now (admin, finance)",
+    description="Settles the merchant's captures and refunds in `currency` up to `until` "
+    "(an ISO 8601 time with a zone). One settlement per merchant, currency and cut-off: "
+    "asking again for the same cut-off returns it (200). The worker pays it out.",
+)
+def close_settlement(body: SettlementIn, call: AnyCall) -> JSONResponse:
+    call.principal.require(Role.ADMIN, Role.FINANCE)
+    merchant_id = decode(Kind.MERCHANT, body.merchant)
+    call.container.merchants.get_merchant(merchant_id)
+    cell = call.container.router.for_merchant(merchant_id)
+    until = check_cutoff(body.until, call.container.clock.now())
+    outcome = cell.settlements.close(
+        merchant_id=merchant_id, currency=body.currency, until=until, meta=call.meta
+    )
+    status = 200 if outcome.replayed else 201
+    return respond(Answer(status, rep.settlement(outcome.value), outcome.replayed))
+
+
+@router.get("/settlements", summary="List settlements, newest first")
+def list_settlements(
+    call: AnyCall,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
+    starting_after: Annotated[str | None, Query(max_length=100)] = None,
+    status: Status | None = None,
+    merchant: Annotated[str | None, Query(max_length=100)] = None,
+) -> JSONResponse:
+    merchant_id = merchant_scope(call, merchant)
+    cursor = decode(Kind.SETTLEMENT, starting_after) if starting_after else None
+    if cursor is not None:  # the cursor must be a settlement the caller may see
+        find(
+            call.cells,
+            lambda cell: cell.settlements.get(merchant_id=merchant_id, settlement=cursor),
+        )
+    rows, has_more = [], False
+    for cell in call.cells:
+        page, more = cell.read.settlements.page(
+            merchant_id=merchant_id, limit=limit, status=status, starting_after=cursor
+        )
+        rows += [rep.settlement_row(row) for row in page]
+        has_more = has_more or more
+    return respond(Answer(200, listing(rows[:limit], has_more=has_more or len(rows) > limit)))
+
+
+@router.get("/settlements/{settlement_id}", summary="A settlement with its items")
+def get_settlement(settlement_id: str, call: AnyCall) -> JSONResponse:
+    uuid = decode(Kind.SETTLEMENT, settlement_id)
+    merchant_id = call.principal.merchant_id
+    found = find(
+        call.cells, lambda cell: cell.settlements.get(merchant_id=merchant_id, settlement=uuid)
+    )
+    return respond(Answer(200, rep.settlement(found)))

@@ -1,0 +1,66 @@
+"""`python -m paysource.entrypoints.webhook_worker`: the webhook outbox and delivery
+lanes of every cell in one process, until SIGINT or SIGTERM.
+
+It reads the same `PAYSOURCE_*` settings as `paysource worker` (the database URL
+is required) plus `PAYSOURCE_WEBHOOK_*`. Any number may run: the outbox commits by
+compare-and-set and deliveries are claimed with SKIP LOCKED and a lease, so a
+second copy, or one killed with -9, neither doubles nor loses a webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+from paysource import logs
+from paysource.adapters.postgres.datastore import NotificationListener
+from paysource.bootstrap import Webhooks, build_container
+from paysource.config import Settings
+from paysource.entrypoints.supervise import stop_on_signals
+
+log = logging.getLogger(__name__)
+
+
+def run(webhooks: Webhooks, stop: threading.Event) -> None:
+    """Run the outbox and the delivery lanes of every cell until `stop` is set."""
+    threads = []
+    for cell in webhooks.container.router.all():
+        for name, target in (
+            (f"{cell.name}/webhook-outbox", webhooks.outbox_follower(cell).run),
+            (f"{cell.name}/webhook-delivery", webhooks.delivery_worker(cell).run),
+        ):
+            thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+            thread.start()
+            threads.append(thread)
+    stop.wait()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+def main() -> int:
+    settings = Settings()
+    logs.configure(settings.log_level)
+    if not settings.database_url:
+        print("webhook worker: set PAYSOURCE_DATABASE_URL", file=sys.stderr)
+        return 2
+    container = build_container(settings)
+    webhooks = container.webhooks  # built by the composition root, closed with it
+    assert webhooks is not None
+    stop = stop_on_signals()
+    listeners = [
+        NotificationListener(c.database_url, container.wakeup) for c in container.router.all()
+    ]
+    for listener in listeners:
+        listener.start()
+    try:
+        run(webhooks, stop)
+    finally:
+        for listener in listeners:
+            listener.stop()
+        container.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Publishes every change of a payment to Redis pub/sub, for live GraphQL updates.
+
+A log follower run by the worker: for each payment event it publishes a small
+message on the payment's channel, then records its position. Any API process
+subscribed to that channel (one per `paymentUpdated` subscription) hears it, so
+updates reach clients whichever process serves them.
+
+Delivery is at-least-once (a batch interrupted after publishing is published
+again) and messages carry the payment's version, so subscribers drop repeats. A
+publish that fails stops the batch and the follower retries it: never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import redis
+from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
+
+from paysource.application.eventlog import Event, EventStore
+from paysource.domain.payment import Payment
+
+CHANNEL_PREFIX = "paysource:payment:"
+
+# The events that change what a payment shows: its status, or its refunded amounts.
+_EVENTS: tuple[type[Payment.Event], ...] = (
+    Payment.Created,
+    Payment.Authorized,
+    Payment.Declined,
+    Payment.Captured,
+    Payment.Canceled,
+    Payment.RefundReserved,
+    Payment.RefundSettled,
+    Payment.RefundReleased,
+)
+
+Publish = Callable[[str, bytes], Any]
+
+
+def channel(payment_id: UUID) -> str:
+    return f"{CHANNEL_PREFIX}{payment_id.hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentChanged:
+    payment_id: UUID
+    version: int
+    event: str
+    at: datetime
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "payment": self.payment_id.hex,
+                "version": self.version,
+                "event": self.event,
+                "at": self.at.isoformat(),
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> PaymentChanged:
+        data = json.loads(raw)
+        return cls(
+            UUID(hex=data["payment"]),
+            int(data["version"]),
+            str(data["event"]),
+            datetime.fromisoformat(data["at"]),
+        )
+
+    @classmethod
+    def of(cls, event: Event) -> PaymentChanged:
+        assert isinstance(event, Payment.Event), "the notifier follows payment topics only"
+        return cls(
+            event.originator_id,
+            event.originator_version,
+            type(event).__qualname__,
+            event.timestamp,
+        )
+
+
+class PaymentNotifier:
+    """A BatchHandler (see application.follower) for one cell's log."""
+
+    name = "payment-notifier"
+    topics: tuple[str, ...] = tuple(sorted(get_topic(cls) for cls in _EVENTS))
+
+    def __init__(self, store: EventStore, publish: Publish) -> None:
+        self._store = store
+        self._publish = publish
+
+    @classmethod
+    def for_redis(cls, store: EventStore, redis_url: str) -> PaymentNotifier:
+        """Publishing through its own client: errors must raise (and stop the batch),
+        not fail soft as the idempotency cache does."""
+        client = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        return cls(store, client.publish)
+
+    def position(self) -> int:
+        return self._store.position(self.name)
+
+    def handle_batch(self, events: Sequence[Event], tracking: Tracking) -> None:
+        for event in events:
+            change = PaymentChanged.of(event)
+            self._publish(channel(change.payment_id), change.encode())
+        self._store.save(tracking=tracking)

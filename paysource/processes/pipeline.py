@@ -1,0 +1,305 @@
+"""The authorization pipeline: what the worker does with payment and refund events.
+
+    Payment.Created  → risk rules → acquirer authorization → capture if automatic
+    Payment.Captured → capture at the acquirer
+    Payment.Canceled → void the authorization at the acquirer
+    Refund.Created   → refund at the acquirer → succeeded, or failed (reservation released)
+
+Each acquirer call carries an idempotency key derived from the object, so a batch
+redone after a crash asks again with the same key and the acquirer answers as the
+first time: nothing is authorized, captured or refunded twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
+
+from paysource.application.eventlog import Event, EventStore
+from paysource.application.merchants import MerchantFees
+from paysource.application.ports import (
+    Acquirer,
+    AcquirerError,
+    AcquirerRefused,
+    AuthorizationResult,
+    Clock,
+    FeeLookup,
+    RecentPayments,
+    RefundResult,
+)
+from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.money import Money
+from paysource.domain.payment import CancellationReason, CaptureMethod, Payment, PaymentStatus
+from paysource.domain.refund import Refund, RefundStatus
+from paysource.domain.risk import RiskPolicy, assess
+
+log = logging.getLogger(__name__)
+
+A = TypeVar("A", bound=PaysourceAggregate)
+R = TypeVar("R")
+
+TIMEOUT_DECLINE_CODE = "acquirer_timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries of one acquirer call within a batch (same idempotency key each time)."""
+
+    attempts: int = 3
+    base_delay_s: float = 0.2
+
+    def call(self, operation: Callable[[], R]) -> R:
+        for attempt in range(self.attempts - 1):
+            try:
+                return operation()
+            except AcquirerError as error:
+                log.warning("acquirer call failed (attempt %d): %s", attempt + 1, error)
+                time.sleep(self.base_delay_s * 2**attempt)
+        return operation()
+
+
+class UnitOfWork:
+    """The aggregates one batch touches, each loaded once and saved together."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._loaded: dict[UUID, PaysourceAggregate | None] = {}
+        self._locks: dict[UUID, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        # One lock per aggregate, not one for all: a load is a database round trip,
+        # and the threads of a batch (different payments) must not queue behind it.
+        with self._lock:
+            lock = self._locks.setdefault(aggregate_id, threading.Lock())
+        with lock:
+            if aggregate_id not in self._loaded:
+                self._loaded[aggregate_id] = self._store.get(aggregate_id, kind)
+            found = self._loaded[aggregate_id]
+        return found if isinstance(found, kind) else None
+
+    def aggregates(self) -> list[PaysourceAggregate]:
+        return [aggregate for aggregate in self._loaded.values() if aggregate is not None]
+
+
+def payment_topics() -> tuple[str, ...]:
+    return tuple(
+        get_topic(cls)
+        for cls in (Payment.Created, Payment.Captured, Payment.Canceled, Refund.Created)
+    )
+
+
+class PaymentProcessor:
+    """One partition of the pipeline. Payments are spread over partitions by id (a
+    refund goes with its payment), so partitions run in parallel, in any number of
+    worker processes, while each payment's events are handled in order."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        acquirer: Acquirer,
+        recent_payments: RecentPayments,
+        clock: Clock,
+        *,
+        risk_policy: RiskPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        partition: int = 0,
+        partitions: int = 1,
+        pool: ThreadPoolExecutor | None = None,
+        fees: FeeLookup | None = None,
+    ) -> None:
+        assert 0 <= partition < partitions
+        self._store = store
+        self._fees = fees or MerchantFees(store)
+        self._acquirer = acquirer
+        self._recent = recent_payments
+        self._clock = clock
+        self._policy = risk_policy or RiskPolicy()
+        self._retry = retry or RetryPolicy()
+        self._partition = partition
+        self._partitions = partitions
+        self._pool = pool
+        self.name = self.partition_name(partition, partitions)
+        self.topics = payment_topics()
+
+    @staticmethod
+    def partition_name(partition: int, partitions: int) -> str:
+        return f"processor-{partition}-of-{partitions}"
+
+    def position(self) -> int:
+        return self._store.position(self.name)
+
+    def handle_batch(self, events: Sequence[Event], tracking: Tracking) -> None:
+        groups: dict[UUID, list[Event]] = defaultdict(list)
+        for event in events:
+            key = self._payment_id(event)
+            if key.int % self._partitions == self._partition:
+                groups[key].append(event)
+        uow = UnitOfWork(self._store)
+
+        def handle_group(group: list[Event]) -> None:
+            for event in group:
+                self.handle(event, uow)
+
+        # Payments in a batch are independent: their acquirer calls overlap.
+        if self._pool is not None and len(groups) > 1:
+            list(self._pool.map(handle_group, groups.values()))
+        else:
+            for group in groups.values():
+                handle_group(group)
+        self._store.save(*uow.aggregates(), tracking=tracking)
+
+    @staticmethod
+    def _payment_id(event: Event) -> UUID:
+        if isinstance(event, Refund.Created):
+            return event.payment_id
+        return event.originator_id
+
+    def handle(self, event: Event, uow: UnitOfWork) -> None:
+        meta = self._meta(event)
+        if isinstance(event, Payment.Created):
+            self._on_created(event, uow, meta)
+        elif isinstance(event, Payment.Captured):
+            self._on_captured(event, uow)
+        elif isinstance(event, Payment.Canceled):
+            self._on_canceled(event, uow)
+        elif isinstance(event, Refund.Created):
+            self._on_refund_created(event, uow, meta)
+
+    def _meta(self, cause: Event) -> Meta:
+        # Keep the request's id and trace on what the pipeline records in its wake.
+        cause_meta: dict[str, str] = getattr(cause, "meta", {})
+        return Meta(
+            ActorKind.SYSTEM,
+            "processor",
+            request_id=cause_meta.get("request_id"),
+            traceparent=cause_meta.get("traceparent"),
+            at=self._clock.now(),
+        )
+
+    def _on_created(self, event: Payment.Created, uow: UnitOfWork, meta: Meta) -> None:
+        payment = uow.get(event.originator_id, Payment)
+        if payment is None or payment.status is not PaymentStatus.PROCESSING:
+            return
+        recent = 0
+        if payment.customer_id is not None:
+            recent = self._recent.count_between(
+                merchant_id=payment.merchant_id,
+                customer_id=payment.customer_id,
+                since=event.timestamp - self._policy.velocity_window,
+                until=event.timestamp,
+            )
+        assessment = assess(
+            self._policy, amount=payment.amount, card=payment.card, recent_payments=recent
+        )
+        payment.assess_risk(assessment, meta)
+        if assessment.blocked:
+            return
+        result = self._authorize(payment)
+        if not result.approved:
+            payment.decline(decline_code=result.decline_code, message=result.message, meta=meta)
+            return
+        payment.authorize(
+            authorization_code=result.authorization_code,
+            acquirer_reference=result.reference,
+            meta=meta,
+        )
+        if payment.capture_method is CaptureMethod.AUTOMATIC:
+            payment.capture(None, self._fees(payment.merchant_id), meta)
+
+    def _authorize(self, payment: Payment) -> AuthorizationResult:
+        key = f"{payment.id}:authorize"
+        try:
+            return self._retry.call(
+                lambda: self._acquirer.authorize(
+                    idempotency_key=key,
+                    payment_id=payment.id,
+                    amount=payment.amount,
+                    card=payment.card,
+                )
+            )
+        except AcquirerError:
+            # No answer is not a decline: the acquirer may have authorized. Ask, and
+            # decline only once it has cancelled the key (no hold can appear later).
+            known = self._acquirer.resolve_authorization(idempotency_key=key)
+            return known or AuthorizationResult(
+                approved=False,
+                decline_code=TIMEOUT_DECLINE_CODE,
+                message="the acquirer did not answer; the authorization was cancelled",
+            )
+
+    def _on_captured(self, event: Payment.Captured, uow: UnitOfWork) -> None:
+        payment = uow.get(event.originator_id, Payment)
+        assert payment is not None
+        assert payment.acquirer_reference is not None, "captured and canceled were authorized"
+        reference = payment.acquirer_reference
+        # A capture is a decision already recorded: retry while the acquirer cannot be
+        # reached (the batch waits: everything would fail alike); a refusal is recorded.
+        self._relay(
+            payment,
+            "capture",
+            lambda: self._acquirer.capture(
+                idempotency_key=f"{event.originator_id}:capture",
+                reference=reference,
+                amount=Money(event.amount_minor, payment.currency),
+            ),
+        )
+
+    def _on_canceled(self, event: Payment.Canceled, uow: UnitOfWork) -> None:
+        if event.reason == CancellationReason.RISK:
+            return  # never authorized: nothing to void
+        payment = uow.get(event.originator_id, Payment)
+        assert payment is not None
+        assert payment.acquirer_reference is not None, "captured and canceled were authorized"
+        reference = payment.acquirer_reference
+        self._relay(
+            payment,
+            "void",
+            lambda: self._acquirer.void(
+                idempotency_key=f"{event.originator_id}:void", reference=reference
+            ),
+        )
+
+    def _relay(self, payment: Payment, operation: str, call: Callable[[], None]) -> None:
+        """Carry a recorded decision to the acquirer. One payment's refusal must not
+        hold up the partition: it is recorded on the payment and logged for people."""
+        try:
+            self._retry.call(call)
+        except AcquirerRefused as refusal:
+            log.error("acquirer refused the %s of payment %s: %s", operation, payment.id, refusal)
+            meta = Meta(ActorKind.SYSTEM, "processor", at=self._clock.now())
+            payment.record_relay_failure(operation=operation, reason=str(refusal), meta=meta)
+
+    def _on_refund_created(self, event: Refund.Created, uow: UnitOfWork, meta: Meta) -> None:
+        refund = uow.get(event.originator_id, Refund)
+        payment = uow.get(event.payment_id, Payment)
+        if refund is None or payment is None or refund.status is not RefundStatus.PENDING:
+            return
+        assert payment.acquirer_reference is not None, "only captured payments are refunded"
+        reference = payment.acquirer_reference
+        try:
+            result = self._retry.call(
+                lambda: self._acquirer.refund(
+                    idempotency_key=f"{refund.id}:refund", reference=reference, amount=refund.amount
+                )
+            )
+        except AcquirerError:
+            # Unknown, not failed: a refund made but unanswered must not be released
+            # (the merchant would refund again). Fail only once the key is cancelled.
+            known = self._acquirer.resolve_refund(idempotency_key=f"{refund.id}:refund")
+            result = known or RefundResult(succeeded=False, failure_code=TIMEOUT_DECLINE_CODE)
+        if result.succeeded:
+            refund.succeed(payment, acquirer_reference=result.reference, meta=meta)
+        else:
+            refund.fail(payment, failure_code=result.failure_code, meta=meta)

@@ -1,0 +1,119 @@
+"""The `directory` read model: merchant and customer profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from paysource.application.eventlog import Event
+from paysource.application.topics import event_topics
+from paysource.domain.customer import Customer
+from paysource.domain.merchant import Merchant
+from paysource.readmodels.rows import Rows
+from paysource.readmodels.view import View
+
+MERCHANT_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "settlement_currency",
+    "fee_basis_points",
+    "fee_fixed_minor",
+    "created_at",
+    "updated_at",
+    "version",
+)
+CUSTOMER_COLUMNS = (
+    "id",
+    "merchant_id",
+    "name",
+    "email",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "version",
+)
+
+
+class DirectoryView(View):
+    name: ClassVar[str] = "directory"
+    tables = ("merchants", "customers")
+
+    def begin_batch(self) -> None:
+        self.merchants = Rows("merchants", MERCHANT_COLUMNS)
+        self.customers = Rows("customers", CUSTOMER_COLUMNS, json_columns=("metadata",))
+
+    def prefetch(self, events: Sequence[Event]) -> None:
+        changed = [e.originator_id for e in events if isinstance(e, Merchant.FeeScheduleChanged)]
+        self.merchants.load(self.cursor, changed)
+
+    def flush(self) -> None:
+        self.merchants.flush(self.cursor)
+        self.customers.flush(self.cursor)
+
+    # Reads ---------------------------------------------------------------------------
+
+    def merchant(self, merchant_id: UUID) -> dict[str, Any] | None:
+        with self.datastore.cursor() as curs:
+            return curs.execute("SELECT * FROM merchants WHERE id = %s", (merchant_id,)).fetchone()
+
+    def merchant_names(self) -> dict[UUID, str]:
+        with self.datastore.cursor() as curs:
+            return {
+                row["id"]: row["name"] for row in curs.execute("SELECT id, name FROM merchants")
+            }
+
+
+class DirectoryProjection(Projection[DirectoryView]):
+    name = "directory"
+    topics = event_topics(Merchant, Customer)
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events that do not change profiles."""
+
+    @process_event.register
+    def _merchant(self, e: Merchant.Registered, _: Tracking) -> None:
+        self.view.merchants.add(
+            {
+                "id": e.originator_id,
+                "name": e.name,
+                "email": e.email,
+                "settlement_currency": e.settlement_currency,
+                "fee_basis_points": e.fee_basis_points,
+                "fee_fixed_minor": e.fee_fixed_minor,
+                "created_at": e.timestamp,
+                "updated_at": e.timestamp,
+                "version": e.originator_version,
+            }
+        )
+
+    @process_event.register
+    def _fees(self, e: Merchant.FeeScheduleChanged, _: Tracking) -> None:
+        self.view.merchants.change(
+            e.originator_id,
+            fee_basis_points=e.fee_basis_points,
+            fee_fixed_minor=e.fee_fixed_minor,
+            updated_at=e.timestamp,
+            version=e.originator_version,
+        )
+
+    @process_event.register
+    def _customer(self, e: Customer.Created, _: Tracking) -> None:
+        self.view.customers.add(
+            {
+                "id": e.originator_id,
+                "merchant_id": e.merchant_id,
+                "name": e.name,
+                "email": e.email,
+                "metadata": e.metadata,
+                "created_at": e.timestamp,
+                "updated_at": e.timestamp,
+                "version": e.originator_version,
+            }
+        )

@@ -1,0 +1,276 @@
+"""The `ledger` read model: journal entries, their postings, and account balances."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid5
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from paysource.application.eventlog import Event
+from paysource.application.topics import topics_of
+from paysource.domain import ledger
+from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.ledger import Entry, Phase, Side
+from paysource.domain.payment import Payment
+from paysource.domain.settlement import Settlement
+from paysource.readmodels.rows import Rows
+from paysource.readmodels.view import View, changed_ids
+
+# Entry ids derive from the event, so a rebuild writes exactly the same rows.
+_ENTRY_NAMESPACE = UUID("0d9b2a3e-58a4-4f7c-9a6e-1c2f3b4d5e6f")
+MAX_STATEMENT_LINES = 100_000
+
+
+def entry_id(event: Event) -> UUID:
+    return uuid5(_ENTRY_NAMESPACE, f"{event.originator_id}:{event.originator_version}")
+
+
+class LedgerView(View):
+    name: ClassVar[str] = "ledger"
+    tables = ("ledger_payments", "ledger_accounts", "journal_entries", "postings")
+
+    def begin_batch(self) -> None:
+        self.payments = Rows("ledger_payments", ("id", "merchant_id", "currency", "amount_minor"))
+        self._entries: list[tuple[Any, ...]] = []
+        self._postings: list[tuple[Any, ...]] = []
+        self._accounts: dict[tuple[str, str], dict[str, Any]] = {}
+        self._deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+
+    def prefetch(self, events: Sequence[Event]) -> None:
+        self.payments.load(self.cursor, changed_ids(events, Payment.Event, Payment.Created))
+
+    def record(
+        self,
+        event: PaysourceAggregate.Event,
+        posting: Entry | None,
+        *,
+        merchant_id: UUID,
+        refund_id: UUID | None = None,
+    ) -> None:
+        # `payment_id` of an entry is its event's originator: a payment, or a settlement.
+        """Buffer `posting` (if any) as the entry caused by `event`."""
+        if posting is None:
+            return
+        number = entry_id(event)
+        self._entries.append(
+            (
+                number,
+                posting.kind,
+                merchant_id,
+                event.originator_id,
+                refund_id,
+                event.timestamp,
+                f"{event.originator_id}:{event.originator_version}",
+            )
+        )
+        for line_number, line in enumerate(posting.lines, start=1):
+            account = line.account.name
+            self._postings.append(
+                (
+                    number,
+                    line_number,
+                    account,
+                    posting.currency,
+                    str(line.side),
+                    str(line.phase),
+                    line.amount_minor,
+                    event.timestamp,
+                )
+            )
+            key = (account, posting.currency)
+            self._accounts[key] = {
+                "kind": str(line.account.kind),
+                "merchant": line.account.merchant_id,
+            }
+            self._deltas[key][_field_index(line.side, line.phase)] += _signed(line)
+
+    def flush(self) -> None:
+        self.payments.flush(self.cursor)
+        # One statement each, so the balance trigger sees every entry whole.
+        with self.cursor.copy(
+            "COPY journal_entries (id, kind, merchant_id, payment_id, refund_id, occurred_at,"
+            " event_ref) FROM STDIN"
+        ) as copy:
+            for row in self._entries:
+                copy.write_row(row)
+        with self.cursor.copy(
+            "COPY postings (entry_id, line, account, currency, side, phase, amount_minor,"
+            " occurred_at) FROM STDIN"
+        ) as copy:
+            for row in self._postings:
+                copy.write_row(row)
+        accounts = sorted(self._accounts.items())
+        # Create missing accounts at zero first: Postgres checks a proposed INSERT row's
+        # CHECK constraints before ON CONFLICT, and a delta may well be negative.
+        self.cursor.executemany(
+            "INSERT INTO ledger_accounts (account, currency, kind, merchant_id)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (account, currency) DO NOTHING",
+            [(account, currency, m["kind"], m["merchant"]) for (account, currency), m in accounts],
+        )
+        self.cursor.executemany(
+            "UPDATE ledger_accounts SET debits_pending = debits_pending + %s,"
+            " debits_posted = debits_posted + %s, credits_pending = credits_pending + %s,"
+            " credits_posted = credits_posted + %s WHERE account = %s AND currency = %s",
+            [(*self._deltas[key], *key) for key, _ in accounts],
+        )
+
+    # Reads ---------------------------------------------------------------------------
+
+    def balances(self, merchant_id: UUID | None = None) -> list[dict[str, Any]]:
+        query = "SELECT * FROM merchant_balances"
+        params: tuple[Any, ...] = ()
+        if merchant_id is not None:
+            query += " WHERE merchant_id = %s"
+            params = (merchant_id,)
+        with self.datastore.cursor() as curs:
+            return list(curs.execute(query + " ORDER BY merchant_id, currency", params))
+
+    def posted_lines(
+        self, *, merchant_id: UUID, since: datetime, until: datetime
+    ) -> tuple[dict[str, int], dict[str, int], list[dict[str, Any]]]:
+        """For the merchant's balance account: the posted balance per currency before
+        `since` and before `until` (two separate sums, so a statement can reconcile),
+        and the posted lines in [since, until), oldest first."""
+        account = ledger.Account.balance(merchant_id).name
+        with self.datastore.transaction() as curs:
+            # One snapshot for the three reads, or a batch committing between them
+            # would make a correct ledger look as if it did not reconcile.
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            opening, closing = (
+                {
+                    row["currency"]: int(row["balance"])
+                    for row in curs.execute(
+                        "SELECT currency, sum(CASE side WHEN 'C' THEN amount_minor"
+                        " ELSE -amount_minor END) AS balance FROM postings"
+                        " WHERE account = %s AND phase = 'posted' AND occurred_at < %s"
+                        " GROUP BY currency",
+                        (account, moment),
+                    )
+                }
+                for moment in (since, until)
+            )
+            lines = list(
+                curs.execute(
+                    "SELECT p.occurred_at, p.currency, p.side, p.amount_minor, e.kind,"
+                    " e.payment_id, e.refund_id, e.id AS entry_id FROM postings p"
+                    " JOIN journal_entries e ON e.id = p.entry_id"
+                    " WHERE p.account = %s AND p.phase = 'posted'"
+                    " AND p.occurred_at >= %s AND p.occurred_at < %s"
+                    " ORDER BY p.occurred_at, p.entry_id, p.line LIMIT %s",
+                    (account, since, until, MAX_STATEMENT_LINES + 1),
+                )
+            )
+        if len(lines) > MAX_STATEMENT_LINES:
+            raise ValueError(
+                f"more than {MAX_STATEMENT_LINES} statement lines: ask for a shorter range"
+            )
+        return opening, closing, lines
+
+
+def _field_index(side: Side, phase: Phase) -> int:
+    base = 0 if side is Side.DEBIT else 2
+    return base + (0 if phase in (Phase.PENDING, Phase.RELEASE) else 1)
+
+
+def _signed(line: ledger.Line) -> int:
+    return -line.amount_minor if line.phase is Phase.RELEASE else line.amount_minor
+
+
+class LedgerProjection(Projection[LedgerView]):
+    name = "ledger"
+    topics = topics_of(
+        Payment.Created,
+        Payment.Authorized,
+        Payment.Captured,
+        Payment.Canceled,
+        Payment.RefundReserved,
+        Payment.RefundSettled,
+        Payment.RefundReleased,
+        Settlement.Closed,
+        Settlement.Paid,
+        Settlement.Failed,
+    )
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events that move no money."""
+
+    @process_event.register
+    def _created(self, e: Payment.Created, _: Tracking) -> None:
+        self.view.payments.add(
+            {
+                "id": e.originator_id,
+                "merchant_id": e.merchant_id,
+                "currency": e.currency,
+                "amount_minor": e.amount_minor,
+            }
+        )
+
+    def _payment(self, e: Payment.Event) -> tuple[UUID, str, int]:
+        row = self.view.payments.get(e.originator_id)
+        return row["merchant_id"], row["currency"], row["amount_minor"]
+
+    @process_event.register
+    def _authorized(self, e: Payment.Authorized, _: Tracking) -> None:
+        merchant, currency, amount = self._payment(e)
+        self.view.record(e, ledger.authorization(merchant, currency, amount), merchant_id=merchant)
+
+    @process_event.register
+    def _captured(self, e: Payment.Captured, _: Tracking) -> None:
+        merchant, currency, amount = self._payment(e)
+        posting = ledger.capture(
+            merchant,
+            currency,
+            held_minor=amount,
+            captured_minor=e.amount_minor,
+            fee_minor=e.fee_minor,
+        )
+        self.view.record(e, posting, merchant_id=merchant)
+
+    @process_event.register
+    def _canceled(self, e: Payment.Canceled, _: Tracking) -> None:
+        merchant, currency, _amount = self._payment(e)
+        kind = "expiry" if e.reason == "expired" else "void"
+        self.view.record(
+            e, ledger.void(merchant, currency, e.released_minor, kind=kind), merchant_id=merchant
+        )
+
+    @process_event.register
+    def _refund_reserved(self, e: Payment.RefundReserved, _: Tracking) -> None:
+        merchant, currency, _amount = self._payment(e)
+        posting = ledger.refund_reserved(merchant, currency, e.amount_minor)
+        self.view.record(e, posting, merchant_id=merchant, refund_id=e.refund_id)
+
+    @process_event.register
+    def _refund_settled(self, e: Payment.RefundSettled, _: Tracking) -> None:
+        merchant, currency, _amount = self._payment(e)
+        posting = ledger.refund_settled(merchant, currency, e.amount_minor)
+        self.view.record(e, posting, merchant_id=merchant, refund_id=e.refund_id)
+
+    @process_event.register
+    def _refund_released(self, e: Payment.RefundReleased, _: Tracking) -> None:
+        merchant, currency, _amount = self._payment(e)
+        posting = ledger.refund_released(merchant, currency, e.amount_minor)
+        self.view.record(e, posting, merchant_id=merchant, refund_id=e.refund_id)
+
+    @process_event.register
+    def _settlement_closed(self, e: Settlement.Closed, _: Tracking) -> None:
+        if e.net_minor > 0:  # a net of zero or less is carried forward, not paid out
+            posting = ledger.payout_pending(e.merchant_id, e.currency, e.net_minor)
+            self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    @process_event.register
+    def _settlement_paid(self, e: Settlement.Paid, _: Tracking) -> None:
+        posting = ledger.payout_paid(e.merchant_id, e.currency, e.amount_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    @process_event.register
+    def _settlement_failed(self, e: Settlement.Failed, _: Tracking) -> None:
+        posting = ledger.payout_failed(e.merchant_id, e.currency, e.amount_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)

@@ -1,0 +1,301 @@
+"""The `payments` read model: one row per payment and per refund, for lists and sweeps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from paysource.application.errors import NotFound
+from paysource.application.eventlog import Event
+from paysource.application.topics import event_topics
+from paysource.domain.payment import Payment, PaymentStatus
+from paysource.domain.refund import Refund, RefundStatus
+from paysource.readmodels.rows import Rows
+from paysource.readmodels.view import Page, View, changed_ids
+
+MAX_PAGE = 100
+
+PAYMENT_COLUMNS = (
+    "id",
+    "merchant_id",
+    "customer_id",
+    "status",
+    "amount_minor",
+    "currency",
+    "amount_capturable_minor",
+    "amount_captured_minor",
+    "amount_refunded_minor",
+    "amount_refund_pending_minor",
+    "fee_minor",
+    "capture_method",
+    "card_brand",
+    "card_bin",
+    "card_last4",
+    "risk_outcome",
+    "risk_score",
+    "risk_reasons",
+    "decline_code",
+    "cancellation_reason",
+    "description",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "authorized_at",
+    "version",
+    "relay_failures",
+)
+REFUND_COLUMNS = (
+    "id",
+    "payment_id",
+    "merchant_id",
+    "status",
+    "amount_minor",
+    "currency",
+    "reason",
+    "failure_code",
+    "created_at",
+    "updated_at",
+    "version",
+)
+
+
+class PaymentsView(View):
+    name: ClassVar[str] = "payments"
+    tables = ("payments", "refunds")
+
+    def begin_batch(self) -> None:
+        self.payments = Rows("payments", PAYMENT_COLUMNS, json_columns=("metadata",))
+        self.refunds = Rows("refunds", REFUND_COLUMNS)
+
+    def prefetch(self, events: Sequence[Event]) -> None:
+        self.payments.load(self.cursor, changed_ids(events, Payment.Event, Payment.Created))
+        self.refunds.load(self.cursor, changed_ids(events, Refund.Event, Refund.Created))
+
+    def flush(self) -> None:
+        self.payments.flush(self.cursor)
+        self.refunds.flush(self.cursor)
+
+    def change_payment(self, event: Payment.Event, **values: Any) -> dict[str, Any]:
+        return self.payments.change(
+            event.originator_id,
+            updated_at=event.timestamp,
+            version=event.originator_version,
+            **values,
+        )
+
+    def change_refund(self, event: Refund.Event, **values: Any) -> None:
+        self.refunds.change(
+            event.originator_id,
+            updated_at=event.timestamp,
+            version=event.originator_version,
+            **values,
+        )
+
+    # Reads ---------------------------------------------------------------------------
+
+    def list_payments(
+        self,
+        *,
+        merchant_id: UUID | None,
+        limit: int,
+        status: str | None = None,
+        customer_id: UUID | None = None,
+        relay_failed: bool | None = None,
+        starting_after: UUID | None = None,
+    ) -> Page:
+        """Newest first, keyset-paginated by (created_at, id). None merchant: all."""
+        where, params = ["TRUE"], []
+        for column, value in (
+            ("merchant_id", merchant_id),
+            ("status", status),
+            ("customer_id", customer_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        if relay_failed is not None:
+            where.append("relay_failures <> '{}'" if relay_failed else "relay_failures = '{}'")
+        if starting_after is not None:
+            where.append("(created_at, id) < (%s, %s)")
+            params += self._cursor_of(starting_after, merchant_id)
+        limit = max(1, min(limit, MAX_PAGE))
+        query = (
+            f"SELECT * FROM payments WHERE {' AND '.join(where)}"  # noqa: S608  # fixed columns
+            " ORDER BY created_at DESC, id DESC LIMIT %s"
+        )
+        with self.datastore.cursor() as curs:
+            rows = curs.execute(query, (*params, limit + 1)).fetchall()
+        return Page.of(rows, limit)
+
+    def _cursor_of(self, payment_id: UUID, merchant_id: UUID | None) -> list[Any]:
+        """The (created_at, id) of a cursor payment the caller may see, else NotFound."""
+        row = self.payment_row(payment_id)
+        if row is None or merchant_id not in (None, row["merchant_id"]):
+            raise NotFound("no such payment to start after")
+        return [row["created_at"], row["id"]]
+
+    def payment_row(self, payment_id: UUID) -> dict[str, Any] | None:
+        with self.datastore.cursor() as curs:
+            return curs.execute("SELECT * FROM payments WHERE id = %s", (payment_id,)).fetchone()
+
+    def count_between(
+        self, *, merchant_id: UUID, customer_id: UUID, since: datetime, until: datetime
+    ) -> int:
+        with self.datastore.cursor() as curs:
+            row = curs.execute(
+                "SELECT count(*) AS n FROM payments WHERE merchant_id = %s"
+                " AND customer_id = %s AND created_at >= %s AND created_at < %s",
+                (merchant_id, customer_id, since, until),
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
+    def count_relay_failed(self) -> int:
+        """Payments with a decision the acquirer refused (a partial index keeps it cheap)."""
+        with self.datastore.cursor() as curs:
+            row = curs.execute(
+                "SELECT count(*) AS n FROM payments WHERE relay_failures <> '{}'"
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
+    def expired_holds(self, *, authorized_before: datetime, limit: int) -> list[UUID]:
+        with self.datastore.cursor() as curs:
+            rows = curs.execute(
+                "SELECT id FROM payments WHERE status = 'requires_capture'"
+                " AND authorized_at < %s ORDER BY authorized_at LIMIT %s",
+                (authorized_before, limit),
+            ).fetchall()
+        return [row["id"] for row in rows]
+
+
+class PaymentsProjection(Projection[PaymentsView]):
+    name = "payments"
+    topics = event_topics(Payment, Refund)
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events that do not change this view."""
+
+    @process_event.register
+    def _created(self, e: Payment.Created, _: Tracking) -> None:
+        self.view.payments.add(
+            {
+                "id": e.originator_id,
+                "merchant_id": e.merchant_id,
+                "customer_id": e.customer_id,
+                "status": str(PaymentStatus.PROCESSING),
+                "amount_minor": e.amount_minor,
+                "currency": e.currency,
+                "amount_capturable_minor": 0,
+                "amount_captured_minor": 0,
+                "amount_refunded_minor": 0,
+                "amount_refund_pending_minor": 0,
+                "fee_minor": 0,
+                "capture_method": e.capture_method,
+                "card_brand": e.card["brand"],
+                "card_bin": e.card["bin"],
+                "card_last4": e.card["last4"],
+                "description": e.description,
+                "metadata": e.metadata,
+                "created_at": e.timestamp,
+                "updated_at": e.timestamp,
+                "version": e.originator_version,
+                "relay_failures": [],
+            }
+        )
+
+    @process_event.register
+    def _risk(self, e: Payment.RiskAssessed, _: Tracking) -> None:
+        self.view.change_payment(
+            e, risk_outcome=e.outcome, risk_score=e.score, risk_reasons=list(e.reasons)
+        )
+
+    @process_event.register
+    def _authorized(self, e: Payment.Authorized, _: Tracking) -> None:
+        row = self.view.payments.get(e.originator_id)
+        self.view.change_payment(
+            e,
+            status=str(PaymentStatus.REQUIRES_CAPTURE),
+            amount_capturable_minor=row["amount_minor"],
+            authorized_at=e.timestamp,
+        )
+
+    @process_event.register
+    def _declined(self, e: Payment.Declined, _: Tracking) -> None:
+        self.view.change_payment(e, status=str(PaymentStatus.FAILED), decline_code=e.decline_code)
+
+    @process_event.register
+    def _captured(self, e: Payment.Captured, _: Tracking) -> None:
+        self.view.change_payment(
+            e,
+            status=str(PaymentStatus.SUCCEEDED),
+            amount_captured_minor=e.amount_minor,
+            amount_capturable_minor=0,
+            fee_minor=e.fee_minor,
+        )
+
+    @process_event.register
+    def _canceled(self, e: Payment.Canceled, _: Tracking) -> None:
+        self.view.change_payment(
+            e,
+            status=str(PaymentStatus.CANCELED),
+            cancellation_reason=e.reason,
+            amount_capturable_minor=0,
+        )
+
+    @process_event.register
+    def _relay_failed(self, e: Payment.RelayFailed, _: Tracking) -> None:
+        row = self.view.payments.get(e.originator_id)
+        self.view.change_payment(e, relay_failures=[*row["relay_failures"], e.operation])
+
+    @process_event.register
+    def _refund_reserved(self, e: Payment.RefundReserved, _: Tracking) -> None:
+        row = self.view.payments.get(e.originator_id)
+        pending = row["amount_refund_pending_minor"] + e.amount_minor
+        self.view.change_payment(e, amount_refund_pending_minor=pending)
+
+    @process_event.register
+    def _refund_settled(self, e: Payment.RefundSettled, _: Tracking) -> None:
+        row = self.view.payments.get(e.originator_id)
+        self.view.change_payment(
+            e,
+            amount_refund_pending_minor=row["amount_refund_pending_minor"] - e.amount_minor,
+            amount_refunded_minor=row["amount_refunded_minor"] + e.amount_minor,
+        )
+
+    @process_event.register
+    def _refund_released(self, e: Payment.RefundReleased, _: Tracking) -> None:
+        row = self.view.payments.get(e.originator_id)
+        pending = row["amount_refund_pending_minor"] - e.amount_minor
+        self.view.change_payment(e, amount_refund_pending_minor=pending)
+
+    @process_event.register
+    def _refund_created(self, e: Refund.Created, _: Tracking) -> None:
+        self.view.refunds.add(
+            {
+                "id": e.originator_id,
+                "payment_id": e.payment_id,
+                "merchant_id": e.merchant_id,
+                "status": str(RefundStatus.PENDING),
+                "amount_minor": e.amount_minor,
+                "currency": e.currency,
+                "reason": e.reason,
+                "failure_code": None,
+                "created_at": e.timestamp,
+                "updated_at": e.timestamp,
+                "version": e.originator_version,
+            }
+        )
+
+    @process_event.register
+    def _refund_succeeded(self, e: Refund.Succeeded, _: Tracking) -> None:
+        self.view.change_refund(e, status=str(RefundStatus.SUCCEEDED))
+
+    @process_event.register
+    def _refund_failed(self, e: Refund.Failed, _: Tracking) -> None:
+        self.view.change_refund(e, status=str(RefundStatus.FAILED), failure_code=e.failure_code)

@@ -1,0 +1,286 @@
+"""The `settlements` read model: settleable items, and settlements with their totals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from paysource.application.eventlog import Event
+from paysource.application.topics import topics_of
+from paysource.domain.payment import Payment
+from paysource.domain.settlement import Item, ItemKind, Settlement, SettlementStatus
+from paysource.readmodels.rows import Rows
+from paysource.readmodels.view import View
+
+MAX_PAGE = 100
+ITEM_COLUMNS = (
+    "kind",
+    "ref_id",
+    "merchant_id",
+    "currency",
+    "payment_id",
+    "amount_minor",
+    "fee_minor",
+    "occurred_at",
+    "settlement_id",
+)
+SETTLEMENT_COLUMNS = (
+    "id",
+    "merchant_id",
+    "currency",
+    "cutoff",
+    "status",
+    "gross_minor",
+    "refunds_minor",
+    "fees_minor",
+    "carried_in_minor",
+    "net_minor",
+    "items_count",
+    "payout_reference",
+    "failure_reason",
+    "created_at",
+    "updated_at",
+    "version",
+)
+ItemKey = tuple[str, UUID]
+
+
+class SettlementsView(View):
+    name: ClassVar[str] = "settlements"
+    tables = ("settlement_payments", "settleable_items", "settlements")
+
+    def begin_batch(self) -> None:
+        self.payments = Rows("settlement_payments", ("id", "merchant_id", "currency"))
+        self.settlements = Rows("settlements", SETTLEMENT_COLUMNS)
+        self.items: dict[ItemKey, dict[str, Any]] = {}
+        self._dirty: set[ItemKey] = set()
+
+    def prefetch(self, events: Sequence[Event]) -> None:
+        payments = [e.originator_id for e in events if isinstance(e, Payment.Event)]
+        self.payments.load(self.cursor, payments)
+        settlements = [
+            e.originator_id
+            for e in events
+            if isinstance(e, Settlement.Event) and not isinstance(e, Settlement.Opened)
+        ]
+        self.settlements.load(self.cursor, settlements)
+        keys = [
+            (str(item["kind"]), UUID(item["ref_id"]))
+            for e in events
+            if isinstance(e, Settlement.Closed)
+            for item in e.items
+        ]
+        failed = [e.originator_id for e in events if isinstance(e, Settlement.Failed)]
+        rows = self.cursor.execute(
+            "SELECT * FROM settleable_items WHERE (kind, ref_id) IN"
+            " (SELECT * FROM unnest(%s::text[], %s::uuid[])) OR settlement_id = ANY(%s)",
+            ([k for k, _ in keys], [r for _, r in keys], failed),
+        ).fetchall()
+        for row in rows:
+            self.items.setdefault((row["kind"], row["ref_id"]), dict(row))
+
+    def add_item(self, row: dict[str, Any]) -> None:
+        key = (row["kind"], row["ref_id"])
+        self.items[key] = row
+        self._dirty.add(key)
+
+    def assign(self, key: ItemKey, settlement_id: UUID | None) -> None:
+        self.items[key]["settlement_id"] = settlement_id  # prefetched or added: else a bug
+        self._dirty.add(key)
+
+    def held_by(self, settlement_id: UUID) -> list[ItemKey]:
+        return [key for key, row in self.items.items() if row["settlement_id"] == settlement_id]
+
+    def flush(self) -> None:
+        self.payments.flush(self.cursor)
+        self.settlements.flush(self.cursor)
+        assignments = ", ".join(f"{c} = excluded.{c}" for c in ITEM_COLUMNS[2:])
+        self.cursor.executemany(
+            f"INSERT INTO settleable_items ({', '.join(ITEM_COLUMNS)})"  # noqa: S608
+            f" VALUES ({', '.join(['%s'] * len(ITEM_COLUMNS))})"
+            f" ON CONFLICT (kind, ref_id) DO UPDATE SET {assignments}",
+            [[self.items[key][c] for c in ITEM_COLUMNS] for key in sorted(self._dirty)],
+        )
+
+    # Reads ---------------------------------------------------------------------------
+
+    def waiting_items(
+        self, *, merchant_id: UUID, currency: str, until: datetime, limit: int
+    ) -> list[Item]:
+        """Items no settlement holds, that happened at or before `until`, oldest first."""
+        with self.datastore.cursor() as curs:
+            rows = curs.execute(
+                "SELECT * FROM settleable_items WHERE merchant_id = %s AND currency = %s"
+                " AND settlement_id IS NULL AND occurred_at <= %s"
+                " ORDER BY occurred_at, kind, ref_id LIMIT %s",
+                (merchant_id, currency, until, limit),
+            ).fetchall()
+        return [
+            Item(
+                ItemKind(r["kind"]), r["ref_id"], r["payment_id"], r["amount_minor"], r["fee_minor"]
+            )
+            for r in rows
+        ]
+
+    def due(self, *, until: datetime) -> list[tuple[UUID, str]]:
+        """(merchant, currency) pairs with captures or refunds waiting at `until`."""
+        with self.datastore.cursor() as curs:
+            rows = curs.execute(
+                "SELECT DISTINCT merchant_id, currency FROM settleable_items"
+                " WHERE settlement_id IS NULL AND occurred_at <= %s AND kind <> 'carried_forward'"
+                " ORDER BY merchant_id, currency",
+                (until,),
+            ).fetchall()
+        return [(row["merchant_id"], row["currency"]) for row in rows]
+
+    def page(
+        self,
+        *,
+        merchant_id: UUID | None,
+        limit: int,
+        status: str | None = None,
+        starting_after: UUID | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
+        for column, value in (("merchant_id", merchant_id), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        if starting_after is not None:
+            where.append(
+                "(created_at, id) < (SELECT created_at, id FROM settlements WHERE id = %s)"
+            )
+            params.append(starting_after)
+        limit = max(1, min(limit, MAX_PAGE))
+        with self.datastore.cursor() as curs:
+            rows = curs.execute(
+                f"SELECT * FROM settlements WHERE {' AND '.join(where)}"  # noqa: S608
+                " ORDER BY created_at DESC, id DESC LIMIT %s",
+                (*params, limit + 1),
+            ).fetchall()
+        return list(rows[:limit]), len(rows) > limit
+
+
+class SettlementsProjection(Projection[SettlementsView]):
+    name = "settlements"
+    topics = topics_of(
+        Payment.Created,
+        Payment.Captured,
+        Payment.RefundSettled,
+        Settlement.Opened,
+        Settlement.Closed,
+        Settlement.CarriedForward,
+        Settlement.Paid,
+        Settlement.Failed,
+    )
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events that settle nothing."""
+
+    @process_event.register
+    def _payment(self, e: Payment.Created, _: Tracking) -> None:
+        self.view.payments.add(
+            {"id": e.originator_id, "merchant_id": e.merchant_id, "currency": e.currency}
+        )
+
+    def _item(self, e: Payment.Event, kind: ItemKind, ref_id: UUID, amount: int, fee: int) -> None:
+        payment = self.view.payments.get(e.originator_id)
+        self.view.add_item(
+            {
+                "kind": str(kind),
+                "ref_id": ref_id,
+                "merchant_id": payment["merchant_id"],
+                "currency": payment["currency"],
+                "payment_id": e.originator_id,
+                "amount_minor": amount,
+                "fee_minor": fee,
+                "occurred_at": e.timestamp,
+                "settlement_id": None,
+            }
+        )
+
+    @process_event.register
+    def _captured(self, e: Payment.Captured, _: Tracking) -> None:
+        self._item(e, ItemKind.CAPTURE, e.originator_id, e.amount_minor, e.fee_minor)
+
+    @process_event.register
+    def _refunded(self, e: Payment.RefundSettled, _: Tracking) -> None:
+        self._item(e, ItemKind.REFUND, e.refund_id, e.amount_minor, 0)
+
+    @process_event.register
+    def _opened(self, e: Settlement.Opened, _: Tracking) -> None:
+        self.view.settlements.add(
+            {
+                "id": e.originator_id,
+                "merchant_id": e.merchant_id,
+                "currency": e.currency,
+                "cutoff": e.cutoff,
+                "status": str(SettlementStatus.OPEN),
+                "gross_minor": 0,
+                "refunds_minor": 0,
+                "fees_minor": 0,
+                "carried_in_minor": 0,
+                "net_minor": 0,
+                "items_count": 0,
+                "created_at": e.timestamp,
+                "updated_at": e.timestamp,
+                "version": e.originator_version,
+            }
+        )
+
+    def _change(self, e: Settlement.Event, **values: Any) -> dict[str, Any]:
+        return self.view.settlements.change(
+            e.originator_id, updated_at=e.timestamp, version=e.originator_version, **values
+        )
+
+    @process_event.register
+    def _closed(self, e: Settlement.Closed, _: Tracking) -> None:
+        self._change(
+            e,
+            status=str(SettlementStatus.CLOSED),
+            gross_minor=e.gross_minor,
+            refunds_minor=e.refunds_minor,
+            fees_minor=e.fees_minor,
+            carried_in_minor=e.carried_in_minor,
+            net_minor=e.net_minor,
+            items_count=len(e.items),
+        )
+        for item in e.items:
+            self.view.assign((str(item["kind"]), UUID(item["ref_id"])), e.originator_id)
+
+    @process_event.register
+    def _carried(self, e: Settlement.CarriedForward, _: Tracking) -> None:
+        row = self._change(e, status=str(SettlementStatus.CARRIED_FORWARD))
+        if e.amount_minor == 0:
+            return  # nothing to carry
+        self.view.add_item(
+            {
+                "kind": str(ItemKind.CARRIED_FORWARD),
+                "ref_id": e.originator_id,
+                "merchant_id": row["merchant_id"],
+                "currency": row["currency"],
+                "payment_id": None,
+                "amount_minor": e.amount_minor,
+                "fee_minor": 0,
+                "occurred_at": e.timestamp,
+                "settlement_id": None,
+            }
+        )
+
+    @process_event.register
+    def _paid(self, e: Settlement.Paid, _: Tracking) -> None:
+        self._change(e, status=str(SettlementStatus.PAID), payout_reference=e.payout_reference)
+
+    @process_event.register
+    def _failed(self, e: Settlement.Failed, _: Tracking) -> None:
+        self._change(e, status=str(SettlementStatus.FAILED), failure_reason=e.reason)
+        for key in self.view.held_by(e.originator_id):
+            self.view.assign(key, None)

@@ -1,0 +1,204 @@
+"""The `transactions` read model: one row per money movement, newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid5
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from paysource.application.errors import NotFound
+from paysource.application.eventlog import Event
+from paysource.application.topics import topics_of
+from paysource.domain.payment import Payment
+from paysource.domain.settlement import Settlement
+from paysource.readmodels.rows import Rows
+from paysource.readmodels.view import Page, View, changed_ids
+
+MAX_PAGE = 100
+_ROW_NAMESPACE = UUID("5b0f8f3c-2f7e-4f6a-8a1d-7c9e2b4a6d10")
+COLUMNS = (
+    "id",
+    "merchant_id",
+    "customer_id",
+    "payment_id",
+    "refund_id",
+    "kind",
+    "status",
+    "amount_minor",
+    "fee_minor",
+    "currency",
+    "occurred_at",
+    "settlement_id",
+)
+
+
+class TransactionsView(View):
+    name: ClassVar[str] = "transactions"
+    tables = ("transaction_payments", "transactions")
+
+    def begin_batch(self) -> None:
+        self.payments = Rows(
+            "transaction_payments", ("id", "merchant_id", "customer_id", "currency", "amount_minor")
+        )
+        self._rows: list[tuple[Any, ...]] = []
+
+    def prefetch(self, events: Sequence[Event]) -> None:
+        self.payments.load(self.cursor, changed_ids(events, Payment.Event, Payment.Created))
+
+    def movement(
+        self,
+        event: Payment.Event,
+        kind: str,
+        status: str,
+        amount_minor: int,
+        *,
+        fee_minor: int = 0,
+        refund_id: UUID | None = None,
+    ) -> None:
+        payment = self.payments.get(event.originator_id)
+        self._rows.append(
+            (
+                uuid5(_ROW_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
+                payment["merchant_id"],
+                payment["customer_id"],
+                event.originator_id,
+                refund_id,
+                kind,
+                status,
+                amount_minor,
+                fee_minor,
+                payment["currency"],
+                event.timestamp,
+                None,
+            )
+        )
+
+    def payout(self, event: Settlement.Paid | Settlement.Failed, status: str) -> None:
+        self._rows.append(
+            (
+                uuid5(_ROW_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
+                event.merchant_id,
+                None,
+                None,
+                None,
+                "payout",
+                status,
+                event.amount_minor,
+                0,
+                event.currency,
+                event.timestamp,
+                event.originator_id,
+            )
+        )
+
+    def flush(self) -> None:
+        self.payments.flush(self.cursor)
+        with self.cursor.copy(f"COPY transactions ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in self._rows:
+                copy.write_row(row)
+
+    # Reads ---------------------------------------------------------------------------
+
+    def page(
+        self,
+        *,
+        merchant_id: UUID | None,
+        limit: int,
+        customer_id: UUID | None = None,
+        after: tuple[datetime, UUID] | None = None,
+    ) -> Page:
+        """Newest first, keyset-paginated by (occurred_at, id)."""
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
+        if merchant_id is not None:
+            where.append("merchant_id = %s")
+            params.append(merchant_id)
+        if customer_id is not None:
+            where.append("customer_id = %s")
+            params.append(customer_id)
+        if after is not None:
+            where.append("(occurred_at, id) < (%s, %s)")
+            params += list(after)
+        limit = max(1, min(limit, MAX_PAGE))
+        query = (
+            f"SELECT * FROM transactions WHERE {' AND '.join(where)}"  # noqa: S608
+            " ORDER BY occurred_at DESC, id DESC LIMIT %s"
+        )
+        with self.datastore.cursor() as curs:
+            rows = curs.execute(query, (*params, limit + 1)).fetchall()
+        return Page.of(rows, limit)
+
+    def cursor_of(self, row_id: UUID, merchant_id: UUID | None) -> tuple[datetime, UUID]:
+        with self.datastore.cursor() as curs:
+            row = curs.execute(
+                "SELECT occurred_at, id, merchant_id FROM transactions WHERE id = %s", (row_id,)
+            ).fetchone()
+        if row is None or merchant_id not in (None, row["merchant_id"]):
+            raise NotFound("no such transaction to start after")
+        return row["occurred_at"], row["id"]
+
+
+class TransactionsProjection(Projection[TransactionsView]):
+    name = "transactions"
+    topics = topics_of(
+        Payment.Created,
+        Payment.Authorized,
+        Payment.Captured,
+        Payment.Canceled,
+        Payment.RefundSettled,
+        Payment.RefundReleased,
+        Settlement.Paid,
+        Settlement.Failed,
+    )
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events that move no money."""
+
+    @process_event.register
+    def _created(self, e: Payment.Created, _: Tracking) -> None:
+        self.view.payments.add(
+            {
+                "id": e.originator_id,
+                "merchant_id": e.merchant_id,
+                "customer_id": e.customer_id,
+                "currency": e.currency,
+                "amount_minor": e.amount_minor,
+            }
+        )
+
+    @process_event.register
+    def _authorized(self, e: Payment.Authorized, _: Tracking) -> None:
+        amount = self.view.payments.get(e.originator_id)["amount_minor"]
+        self.view.movement(e, "authorization", "succeeded", amount)
+
+    @process_event.register
+    def _captured(self, e: Payment.Captured, _: Tracking) -> None:
+        self.view.movement(e, "capture", "succeeded", e.amount_minor, fee_minor=e.fee_minor)
+
+    @process_event.register
+    def _canceled(self, e: Payment.Canceled, _: Tracking) -> None:
+        if e.released_minor > 0:  # a risk block never held money
+            kind = "expiry" if e.reason == "expired" else "cancellation"
+            self.view.movement(e, kind, "succeeded", e.released_minor)
+
+    @process_event.register
+    def _refund_settled(self, e: Payment.RefundSettled, _: Tracking) -> None:
+        self.view.movement(e, "refund", "succeeded", e.amount_minor, refund_id=e.refund_id)
+
+    @process_event.register
+    def _refund_released(self, e: Payment.RefundReleased, _: Tracking) -> None:
+        self.view.movement(e, "refund", "failed", e.amount_minor, refund_id=e.refund_id)
+
+    @process_event.register
+    def _payout(self, e: Settlement.Paid, _: Tracking) -> None:
+        self.view.payout(e, "succeeded")
+
+    @process_event.register
+    def _payout_failed(self, e: Settlement.Failed, _: Tracking) -> None:
+        self.view.payout(e, "failed")
