@@ -141,50 +141,58 @@ def void(merchant_id: UUID, currency: str, held_minor: int, *, kind: str) -> Ent
     return entry(kind, currency, transfer(receivable, balance, held_minor, Phase.RELEASE))
 
 
+def _pending(
+    kind: str, currency: str, debit: Account, credit: Account, amount: int
+) -> Entry | None:
+    """Money on its way from `debit` to `credit`: held, not yet moved."""
+    return entry(kind, currency, transfer(debit, credit, amount, Phase.PENDING))
+
+
+def _posted(kind: str, currency: str, debit: Account, credit: Account, amount: int) -> Entry | None:
+    """The pending lines released and the same amount posted: the money has moved."""
+    return entry(
+        kind,
+        currency,
+        transfer(debit, credit, amount, Phase.RELEASE),
+        transfer(debit, credit, amount, Phase.POSTED),
+    )
+
+
+def _released(
+    kind: str, currency: str, debit: Account, credit: Account, amount: int
+) -> Entry | None:
+    """The pending lines voided: balances as before the hold."""
+    return entry(kind, currency, transfer(debit, credit, amount, Phase.RELEASE))
+
+
 def refund_reserved(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
     """A refund in flight: pending, the other way round."""
-    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
-    return entry(
-        "refund_pending", currency, transfer(balance, receivable, amount_minor, Phase.PENDING)
-    )
+    balance, receivable = Account.balance(merchant_id), Account.receivable(merchant_id)
+    return _pending("refund_pending", currency, balance, receivable, amount_minor)
 
 
 def refund_settled(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
-    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
-    return entry(
-        "refund",
-        currency,
-        transfer(balance, receivable, amount_minor, Phase.RELEASE),
-        transfer(balance, receivable, amount_minor, Phase.POSTED),
-    )
+    balance, receivable = Account.balance(merchant_id), Account.receivable(merchant_id)
+    return _posted("refund", currency, balance, receivable, amount_minor)
 
 
 def refund_released(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
-    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
-    return entry(
-        "refund_failed", currency, transfer(balance, receivable, amount_minor, Phase.RELEASE)
-    )
+    balance, receivable = Account.balance(merchant_id), Account.receivable(merchant_id)
+    return _released("refund_failed", currency, balance, receivable, amount_minor)
 
 
 def payout_pending(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
     """A settlement closed: its net leaves the merchant's balance for payouts, pending."""
     balance, payouts = Account.balance(merchant_id), Account.payouts(merchant_id)
-    return entry(
-        "payout_pending", currency, transfer(balance, payouts, amount_minor, Phase.PENDING)
-    )
+    return _pending("payout_pending", currency, balance, payouts, amount_minor)
 
 
 def payout_paid(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
     balance, payouts = Account.balance(merchant_id), Account.payouts(merchant_id)
-    return entry(
-        "payout",
-        currency,
-        transfer(balance, payouts, amount_minor, Phase.RELEASE),
-        transfer(balance, payouts, amount_minor, Phase.POSTED),
-    )
+    return _posted("payout", currency, balance, payouts, amount_minor)
 
 
 def payout_failed(merchant_id: UUID, currency: str, amount_minor: int) -> Entry | None:
     """The rail refused the payout: the pending lines are voided, balances as before."""
     balance, payouts = Account.balance(merchant_id), Account.payouts(merchant_id)
-    return entry("payout_failed", currency, transfer(balance, payouts, amount_minor, Phase.RELEASE))
+    return _released("payout_failed", currency, balance, payouts, amount_minor)
