@@ -314,7 +314,7 @@ def _report_merchant(value: str | None) -> UUID | None:
 
 
 def cmd_report_daily_volume(settings: Settings, args: argparse.Namespace) -> None:
-    from paysource.application import representations as rep  # noqa: PLC0415
+    from paysource.entrypoints import reports as rep  # noqa: PLC0415
     from paysource.readmodels import reports  # noqa: PLC0415
 
     merchant_id = _report_merchant(args.merchant)
@@ -339,7 +339,7 @@ def cmd_report_daily_volume(settings: Settings, args: argparse.Namespace) -> Non
 
 
 def cmd_report_statement(settings: Settings, args: argparse.Namespace) -> None:
-    from paysource.application import representations as rep  # noqa: PLC0415
+    from paysource.entrypoints import reports as rep  # noqa: PLC0415
     from paysource.readmodels import reports  # noqa: PLC0415
 
     merchant_id = _report_merchant(args.merchant)

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 from paysource.adapters.postgres.datastore import Leases, NotificationListener, seed_partitions
 from paysource.application.eventlog import BatchHandler, Follower
-from paysource.application.settlements import PayoutProcessor, PayoutRetry, SettlementScheduler
 from paysource.bootstrap import Cell, Container
 from paysource.domain.schedule import DailySchedule
 from paysource.processes.expiry import HoldExpiry
 from paysource.processes.notifier import PaymentNotifier
+from paysource.processes.payouts import PayoutProcessor, PayoutRetry
 from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
+from paysource.processes.settlement_schedule import SettlementScheduler
 from paysource.readmodels.view import ProjectionHandler
 
 log = logging.getLogger(__name__)
