@@ -8,6 +8,7 @@ start from here.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from paysource.adapters.postgres.datastore import (
     bound_recorder_reconnects,
     datastore,
     eventsourcing_env,
+    seed_partitions,
 )
 from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.adapters.redis.cache import RedisCache
@@ -26,7 +28,7 @@ from paysource.adapters.vault import TestCardVault
 from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, system_resolver
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
-from paysource.application.eventlog import EventStore, Follower, Wakeup
+from paysource.application.eventlog import EventStore, Wakeup
 from paysource.application.merchants import MerchantFees, MerchantService
 from paysource.application.payments import PaymentService
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, WebhookTransport
@@ -37,6 +39,7 @@ from paysource.application.webhooks.deliveries import WebhookDeliveryService
 from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpointService
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import Settings
+from paysource.processes.catalog import CellProcessParts
 from paysource.processes.webhook_delivery import Deliverer, DeliveryWorker
 from paysource.processes.webhook_outbox import WebhookOutbox, WebhookOutboxView
 from paysource.readmodels.catalog import ReadModels
@@ -193,6 +196,31 @@ def build_container(
     return container
 
 
+def process_parts(
+    container: Container, cell: Cell, *, pool: ThreadPoolExecutor | None = None
+) -> CellProcessParts:
+    """What `processes.catalog` builds one cell's process managers from."""
+    webhooks = container.webhooks
+    return CellProcessParts(
+        store=cell.store,
+        payments=cell.read.payments,
+        settlements=cell.settlements,
+        waiting_items=cell.read.settlements,
+        fees=cell.fees,
+        acquirer=container.acquirer,
+        bank=container.bank,
+        clock=container.clock,
+        wakeup=container.wakeup,
+        seed_partitions=lambda names: seed_partitions(
+            cell.database_url, prefix="processor-", names=names
+        ),
+        pool=pool,
+        redis_url=container.settings.redis_url,
+        webhook_outbox=None if webhooks is None else webhooks.outbox(cell),
+        webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
+    )
+
+
 # Webhooks ----------------------------------------------------------------------
 
 
@@ -256,16 +284,6 @@ class Webhooks:
         """The outbox handler: run it under a `Follower` (a leased worker job)."""
         view = WebhookOutboxView(self.for_cell(cell).queue.datastore)
         return WebhookOutbox(cell.store, view, self.catalog)
-
-    def outbox_follower(self, cell: Cell) -> Follower:
-        settings = self.container.settings
-        return Follower(
-            cell.store,
-            self.outbox(cell),
-            wakeup=self.container.wakeup,
-            batch_size=settings.worker_batch_size,
-            poll_interval_s=settings.follower_poll_interval_s,
-        )
 
     def delivery_worker(self, cell: Cell) -> DeliveryWorker:
         """Delivery lanes: `run(stop)` until stopped. Any number may run, anywhere."""
