@@ -3,7 +3,8 @@
 A mutation and the REST call it mirrors are one request to paysource: the same
 idempotency key with the same input replays the same answer whichever API sent it
 first; another input with that key is refused (`idempotency_key_reused`). Inputs go
-through the REST request models, so both APIs refuse exactly the same things.
+through the request models REST uses (entrypoints/http/inputs.py), so both APIs
+refuse exactly the same things.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from paysource.entrypoints.http.graphql.context import Context
 from paysource.entrypoints.http.graphql.results import PaymentMutationResult, RefundMutationResult
 from paysource.entrypoints.http.graphql.scalars import MinorUnits
 from paysource.entrypoints.http.graphql.types.payment import CaptureMethod
-from paysource.entrypoints.http.rest.schemas import CancelIn, CaptureIn, PaymentIn, RefundIn
+from paysource.entrypoints.http.inputs import CancelIn, CaptureIn, PaymentIn, RefundIn
 
 
 @strawberry.enum

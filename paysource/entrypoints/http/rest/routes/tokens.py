@@ -16,9 +16,9 @@ from paysource.application.fastpath import Answer
 from paysource.application.ids import Kind, decode, encode_optional
 from paysource.application.representations import timestamp
 from paysource.application.tokens import DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S
+from paysource.entrypoints.http.inputs import Body, ExternalId
 from paysource.entrypoints.http.rest.deps import MerchantCallDep
 from paysource.entrypoints.http.rest.routes.common import respond
-from paysource.entrypoints.http.rest.schemas import Body, ExternalId
 
 router = APIRouter(prefix="/v1", tags=["tokens"])
 

@@ -23,9 +23,9 @@ from paysource.application.webhooks.queue import DELIVERY_ID_PREFIX, MAX_PAGE
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.bootstrap import CellWebhooks, Container, Webhooks
 from paysource.domain.webhook_endpoint import WebhookEndpoint
+from paysource.entrypoints.http.inputs import Body
 from paysource.entrypoints.http.rest.deps import MerchantCall, MerchantCallDep
 from paysource.entrypoints.http.rest.routes.common import listing, respond
-from paysource.entrypoints.http.rest.schemas import Body
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
