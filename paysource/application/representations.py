@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from paysource.application.ids import Kind, encode, encode_optional
+from paysource.application.results import CustomerState, PaymentState, RefundState
 from paysource.domain.api_key import Role
 from paysource.domain.customer import Customer
 from paysource.domain.merchant import Merchant
@@ -23,7 +24,7 @@ def timestamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def payment(p: Payment) -> dict[str, Any]:
+def payment(p: Payment | PaymentState) -> dict[str, Any]:
     risk = None
     if p.risk is not None:
         risk = {
@@ -91,7 +92,7 @@ def payment_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def refund(r: Refund) -> dict[str, Any]:
+def refund(r: Refund | RefundState) -> dict[str, Any]:
     return {
         "id": encode(Kind.REFUND, r.id),
         "object": "refund",
@@ -165,7 +166,7 @@ def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def customer(c: Customer) -> dict[str, Any]:
+def customer(c: Customer | CustomerState) -> dict[str, Any]:
     return {
         "id": encode(Kind.CUSTOMER, c.id),
         "object": "customer",
