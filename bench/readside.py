@@ -42,9 +42,9 @@ import payments
 from eventsourcing.persistence import Tracking
 
 from paysource.adapters.postgres.migrations import migrate
-from paysource.application.settlements import PayoutProcessor
 from paysource.bootstrap import Cell, build_cell
 from paysource.config import Settings
+from paysource.processes.payouts import PayoutProcessor
 from paysource.readmodels import maintenance
 from paysource.readmodels.catalog import PROJECTIONS
 

@@ -1,14 +1,18 @@
 """The composition root: the one place that builds paysource's objects and wires them.
 
 Nothing connects at import time; `build_container` opens pools, `Container.close`
-closes them. The API (`paysource.entrypoints.http.app.create_app`), the worker and the CLI all
-start from here.
+closes them. The API (`paysource.entrypoints.http.app.create_app`, REST and GraphQL),
+the worker, the webhook worker and the CLI all start from here: they take what they
+need from the container and build nothing themselves. The worker's jobs are the
+process catalog's (`paysource.processes.catalog`), built from `process_parts`.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from paysource.adapters.acquirer_sim import PostgresLedger, SimulatedAcquirer
@@ -19,6 +23,7 @@ from paysource.adapters.postgres.datastore import (
     bound_recorder_reconnects,
     datastore,
     eventsourcing_env,
+    seed_partitions,
 )
 from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.adapters.redis.cache import RedisCache
@@ -26,17 +31,23 @@ from paysource.adapters.vault import TestCardVault
 from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, system_resolver
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
-from paysource.application.eventlog import EventStore, Follower, Wakeup
+from paysource.application.eventlog import EventStore, Wakeup
+from paysource.application.fastpath import FastPath
 from paysource.application.merchants import MerchantFees, MerchantService
 from paysource.application.payments import PaymentService
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, WebhookTransport
 from paysource.application.refunds import RefundService
 from paysource.application.settlements import SettlementService
+from paysource.application.tokens import TokenIssuer, issuer_for
 from paysource.application.webhooks.catalog import WebhookCatalog, standard_catalog
 from paysource.application.webhooks.deliveries import WebhookDeliveryService
 from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpointService
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import Settings
+from paysource.processes.catalog import CellProcessParts
+
+if TYPE_CHECKING:
+    from paysource.adapters.postgres.reads import ReadDb
 from paysource.processes.webhook_delivery import Deliverer, DeliveryWorker
 from paysource.processes.webhook_outbox import WebhookOutbox, WebhookOutboxView
 from paysource.readmodels.catalog import ReadModels
@@ -98,11 +109,21 @@ class Container:
     bank: BankRail
     clock: Clock
     cache: RedisCache | None
+    fast_path: FastPath
+    tokens: TokenIssuer
     # Watches the directory cell's database: while it is known down, the API refuses
     # requests at once (503) instead of letting each wait out the driver's retries.
     gate: OutageGate | None = None
     wakeup: Wakeup = field(default_factory=Wakeup)
     webhooks: Webhooks | None = None
+
+    def async_reads(self) -> ReadDb:
+        """Async read pools for one app: a new one each time, because its pools open in
+        the event loop of the server that first uses them and close with that app."""
+        # Imported here: the reads adapter names this module's Cell at import time.
+        from paysource.adapters.postgres.reads import ReadDb  # noqa: PLC0415
+
+        return ReadDb(self.router.all(), max_size=self.settings.read_pool_size)
 
     def close(self) -> None:
         if self.webhooks is not None:
@@ -178,6 +199,7 @@ def build_container(
             PostgresLedger(settings.database_url),
             latency_s=settings.acquirer_latency_ms / 1000,
         )
+    cache = RedisCache(settings.redis_url) if settings.redis_url else None
     container = Container(
         settings=settings,
         router=router,
@@ -186,11 +208,42 @@ def build_container(
         acquirer=acquirer,
         bank=bank or build_bank(settings, settings.database_url),
         clock=clock or SystemClock(),
-        cache=RedisCache(settings.redis_url) if settings.redis_url else None,
+        cache=cache,
+        fast_path=FastPath(
+            cache,
+            ttl_s=settings.idempotency_cache_ttl_s,
+            lock_ttl_s=settings.idempotency_lock_ttl_s,
+        ),
+        tokens=issuer_for(settings),
         gate=OutageGate(router.directory.database_url),
     )
     container.webhooks = Webhooks(container, settings.webhook)
     return container
+
+
+def process_parts(
+    container: Container, cell: Cell, *, pool: ThreadPoolExecutor | None = None
+) -> CellProcessParts:
+    """What `processes.catalog` builds one cell's process managers from."""
+    webhooks = container.webhooks
+    return CellProcessParts(
+        store=cell.store,
+        payments=cell.read.payments,
+        settlements=cell.settlements,
+        waiting_items=cell.read.settlements,
+        fees=cell.fees,
+        acquirer=container.acquirer,
+        bank=container.bank,
+        clock=container.clock,
+        wakeup=container.wakeup,
+        seed_partitions=lambda names: seed_partitions(
+            cell.database_url, prefix="processor-", names=names
+        ),
+        pool=pool,
+        redis_url=container.settings.redis_url,
+        webhook_outbox=None if webhooks is None else webhooks.outbox(cell),
+        webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
+    )
 
 
 # Webhooks ----------------------------------------------------------------------
@@ -256,16 +309,6 @@ class Webhooks:
         """The outbox handler: run it under a `Follower` (a leased worker job)."""
         view = WebhookOutboxView(self.for_cell(cell).queue.datastore)
         return WebhookOutbox(cell.store, view, self.catalog)
-
-    def outbox_follower(self, cell: Cell) -> Follower:
-        settings = self.container.settings
-        return Follower(
-            cell.store,
-            self.outbox(cell),
-            wakeup=self.container.wakeup,
-            batch_size=settings.worker_batch_size,
-            poll_interval_s=settings.follower_poll_interval_s,
-        )
 
     def delivery_worker(self, cell: Cell) -> DeliveryWorker:
         """Delivery lanes: `run(stop)` until stopped. Any number may run, anywhere."""

@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
+from paysource.application.results import CustomerState
 from paysource.domain.customer import Customer
 from paysource.domain.idempotency import claim_id
 from paysource.domain.meta import Meta
@@ -27,7 +28,7 @@ class CustomerService:
         idempotency_key: str | None,
         request_hash: str,
         meta: Meta,
-    ) -> Outcome[Customer]:
+    ) -> Outcome[CustomerState]:
         def attempt() -> Outcome[Customer]:
             customer = Customer.create(
                 customer_id=claim_id(merchant_id, idempotency_key) if idempotency_key else uuid4(),
@@ -41,13 +42,14 @@ class CustomerService:
             self._store.save(customer)
             return Outcome(customer)
 
-        return self._claims.run(
+        outcome = self._claims.run(
             merchant_id=merchant_id,
             key=idempotency_key,
             request_hash=request_hash,
             kind=Customer,
             attempt=attempt,
         )
+        return Outcome(CustomerState.of(outcome.value), outcome.replayed)
 
     def get_customer(self, *, merchant_id: UUID | None, customer_id: UUID) -> Customer:
         """The customer, if `merchant_id` owns it (None: any merchant, for staff roles)."""

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from paysource.adapters.redis.cache import RedisCache
 from paysource.application.errors import IdempotencyKeyReused, RequestInFlight
+from paysource.application.ports import Cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class FastPath:
     flight (and says whether an earlier one exists), then the answer replaces the
     marker. Two round trips on the happy path."""
 
-    def __init__(self, cache: RedisCache | None, *, ttl_s: int, lock_ttl_s: int) -> None:
+    def __init__(self, cache: Cache | None, *, ttl_s: int, lock_ttl_s: int) -> None:
         self._cache = cache
         self._ttl_s = ttl_s
         self._lock_ttl_s = lock_ttl_s

@@ -17,6 +17,7 @@ from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.idempotency import IdempotencyRecord, claim_id
 
 T = TypeVar("T", bound=PaysourceAggregate)
+V = TypeVar("V")
 R = TypeVar("R")
 
 CONFLICT_ATTEMPTS = 6
@@ -35,11 +36,12 @@ def fingerprint(method: str, path: str, body: Mapping[str, Any] | None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome(Generic[T]):
-    """What a command left: the object as the command left it, and whether this answer
-    is a replay of an earlier request with the same idempotency key."""
+class Outcome(Generic[V]):
+    """What a command left: the object as the command left it (an aggregate inside the
+    application, a frozen result such as `results.PaymentState` at its edge), and
+    whether this answer is a replay of an earlier request with the same idempotency key."""
 
-    value: T
+    value: V
     replayed: bool = False
 
 

@@ -13,6 +13,7 @@ from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.merchants import MerchantFees
 from paysource.application.ports import CardVault, FeeLookup
+from paysource.application.results import PaymentState
 from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.errors import PaysourceError
@@ -29,6 +30,10 @@ def in_currency(amount: Money | int | None, currency: str) -> Money | None:
     if amount is None or isinstance(amount, Money):
         return amount
     return Money(amount, currency)
+
+
+def _result(outcome: Outcome[Payment]) -> Outcome[PaymentState]:
+    return Outcome(PaymentState.of(outcome.value), outcome.replayed)
 
 
 class PaymentService:
@@ -53,7 +58,7 @@ class PaymentService:
         description: str | None,
         metadata: dict[str, str],
         meta: Meta,
-    ) -> Outcome[Payment]:
+    ) -> Outcome[PaymentState]:
         """Record the payment as `processing`; the worker authorizes it."""
 
         def attempt() -> Outcome[Payment]:
@@ -86,13 +91,15 @@ class PaymentService:
             self._store.save(payment)
             return Outcome(payment)
 
-        return self._claims.run(
-            merchant_id=merchant_id,
-            key=idempotency_key,
-            request_hash=request_hash,
-            kind=Payment,
-            attempt=attempt,
-            look_first=False,
+        return _result(
+            self._claims.run(
+                merchant_id=merchant_id,
+                key=idempotency_key,
+                request_hash=request_hash,
+                kind=Payment,
+                attempt=attempt,
+                look_first=False,
+            )
         )
 
     def capture_payment(
@@ -104,7 +111,7 @@ class PaymentService:
         idempotency_key: str | None,
         request_hash: str,
         meta: Meta,
-    ) -> Outcome[Payment]:
+    ) -> Outcome[PaymentState]:
         """Capture `amount` (minor units of the payment's currency, or Money; None: all)."""
 
         def attempt() -> Outcome[Payment]:
@@ -122,7 +129,7 @@ class PaymentService:
         idempotency_key: str | None,
         request_hash: str,
         meta: Meta,
-    ) -> Outcome[Payment]:
+    ) -> Outcome[PaymentState]:
         def attempt() -> Outcome[Payment]:
             payment = self.get_payment(merchant_id=merchant_id, payment_id=payment_id)
             payment.cancel(meta)
@@ -136,13 +143,15 @@ class PaymentService:
         key: str | None,
         request_hash: str,
         attempt: Callable[[], Outcome[Payment]],
-    ) -> Outcome[Payment]:
-        return self._claims.run(
-            merchant_id=merchant_id,
-            key=key,
-            request_hash=request_hash,
-            kind=Payment,
-            attempt=attempt,
+    ) -> Outcome[PaymentState]:
+        return _result(
+            self._claims.run(
+                merchant_id=merchant_id,
+                key=key,
+                request_hash=request_hash,
+                kind=Payment,
+                attempt=attempt,
+            )
         )
 
     def _save_keyed(

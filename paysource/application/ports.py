@@ -6,10 +6,16 @@ Adapters live in `paysource.adapters`; fakes only stand in for external rails.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 from uuid import UUID
 
+from paysource.application.webhooks.queue import (
+    DEFAULT_PER_MERCHANT,
+    Claimed,
+    Health,
+    Verdict,
+)
 from paysource.domain.card import CardDetails
 from paysource.domain.errors import InvalidValue
 from paysource.domain.fees import FeeSchedule
@@ -80,6 +86,21 @@ class FeeLookup(Protocol):
     """A merchant's current fee schedule (from the directory of merchants)."""
 
     def __call__(self, merchant_id: UUID) -> FeeSchedule: ...
+
+
+class Cache(Protocol):
+    """A cache that may forget anything (Redis): each call degrades to "not there" rather
+    than raising, so callers keep a correct slow path."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes, *, ttl_s: int) -> None: ...
+
+    def add(self, key: str, value: bytes, *, ttl_s: int) -> bool | None:
+        """Store only if absent: True if stored, False if present, None if unknown."""
+        ...
+
+    def delete(self, key: str) -> None: ...
 
 
 class RecentPayments(Protocol):
@@ -156,3 +177,51 @@ class WebhookTransport(Protocol):
         """POST `body` to `url` once (no redirects), checking the URL first; never raise
         for what the receiver or the network does, report it in the result."""
         ...
+
+
+class DeliveryQueue(Protocol):
+    """Webhook deliveries waiting, leased and attempted (Postgres: the queue's limits
+    hold across every process). Leasing: `claim`, `release`, `record`; reads: the rest."""
+
+    def now(self) -> datetime:
+        """The queue's clock, which every worker agrees on."""
+        ...
+
+    def claim(
+        self, *, worker: str, limit: int, lease_s: float, per_merchant: int = DEFAULT_PER_MERCHANT
+    ) -> list[Claimed]: ...
+
+    def release(self, delivery_ids: list[UUID], *, worker: str) -> None: ...
+
+    def record(
+        self,
+        claimed: Claimed,
+        result: AttemptResult,
+        verdict: Verdict,
+        *,
+        worker: str,
+        trigger: str,
+    ) -> bool:
+        """False if the lease was lost meanwhile (the attempt is stored anyway)."""
+        ...
+
+    def record_health(
+        self, endpoint_id: UUID, *, succeeded: bool, disable_after: timedelta
+    ) -> Health: ...
+
+    def request_resend(self, endpoint_id: UUID, delivery_id: UUID) -> bool: ...
+
+    def list_deliveries(
+        self,
+        endpoint_id: UUID,
+        *,
+        limit: int,
+        starting_after: UUID | None = None,
+        status: str | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Raises KeyError for a cursor that is not one of the endpoint's deliveries."""
+        ...
+
+    def delivery(self, endpoint_id: UUID, delivery_id: UUID) -> dict[str, Any] | None: ...
+
+    def attempts(self, delivery_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]: ...

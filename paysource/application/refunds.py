@@ -8,6 +8,7 @@ from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.payments import in_currency
+from paysource.application.results import RefundState
 from paysource.domain.idempotency import claim_id
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
@@ -30,13 +31,16 @@ class RefundService:
         idempotency_key: str,
         request_hash: str,
         meta: Meta,
-    ) -> Outcome[Refund]:
+    ) -> Outcome[RefundState]:
         """Open a refund and reserve its amount on the payment, in one transaction."""
+
+        customers: list[UUID | None] = []  # the payment's customer, once loaded
 
         def attempt() -> Outcome[Refund]:
             payment = self._store.get(payment_id, Payment)
             if payment is None or payment.merchant_id != merchant_id:
                 raise NotFound("no such payment")
+            customers.append(payment.customer_id)
             refund = Refund.open(
                 refund_id=claim_id(merchant_id, idempotency_key),
                 payment=payment,
@@ -48,13 +52,18 @@ class RefundService:
             self._store.save(payment, refund)
             return Outcome(refund)
 
-        return self._claims.run(
+        outcome = self._claims.run(
             merchant_id=merchant_id,
             key=idempotency_key,
             request_hash=request_hash,
             kind=Refund,
             attempt=attempt,
         )
+        refund = outcome.value
+        if not customers:  # a replay: a payment's customer never changes, any version will do
+            payment = self._store.get(refund.payment_id, Payment)
+            customers.append(None if payment is None else payment.customer_id)
+        return Outcome(RefundState.of(refund, customer_id=customers[-1]), outcome.replayed)
 
     def get_refund(self, *, merchant_id: UUID | None, refund_id: UUID) -> Refund:
         refund = self._store.get(refund_id, Refund)

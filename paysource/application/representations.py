@@ -8,13 +8,13 @@ from typing import Any
 from uuid import UUID
 
 from paysource.application.ids import Kind, encode, encode_optional
+from paysource.application.results import CustomerState, PaymentState, RefundState
 from paysource.domain.api_key import Role
 from paysource.domain.customer import Customer
 from paysource.domain.merchant import Merchant
 from paysource.domain.payment import Payment
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import Settlement
-from paysource.readmodels.reports import Statement
 
 # Event fields that are envelope, not data.
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
@@ -24,7 +24,7 @@ def timestamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def payment(p: Payment) -> dict[str, Any]:
+def payment(p: Payment | PaymentState) -> dict[str, Any]:
     risk = None
     if p.risk is not None:
         risk = {
@@ -92,7 +92,7 @@ def payment_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def refund(r: Refund) -> dict[str, Any]:
+def refund(r: Refund | RefundState) -> dict[str, Any]:
     return {
         "id": encode(Kind.REFUND, r.id),
         "object": "refund",
@@ -166,7 +166,7 @@ def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def customer(c: Customer) -> dict[str, Any]:
+def customer(c: Customer | CustomerState) -> dict[str, Any]:
     return {
         "id": encode(Kind.CUSTOMER, c.id),
         "object": "customer",
@@ -233,99 +233,3 @@ def event(e: Any) -> dict[str, Any]:
         "data": _jsonable({k: v for k, v in fields.items() if k not in _ENVELOPE}),
         "metadata": dict(getattr(e, "meta", {})),
     }
-
-
-DAILY_VOLUME_COLUMNS = (
-    "date",
-    "merchant",
-    "currency",
-    "captures_count",
-    "captures_amount",
-    "refunds_count",
-    "refunds_amount",
-    "fees",
-    "net",
-)
-STATEMENT_COLUMNS = (
-    "currency",
-    "time",
-    "type",
-    "payment",
-    "refund",
-    "amount",
-    "balance_after",
-    "settlement",
-)
-
-
-def daily_volume_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "date": row["day"].isoformat(),
-        "merchant": encode(Kind.MERCHANT, row["merchant_id"]),
-        "currency": row["currency"],
-        "captures_count": row["captures_count"],
-        "captures_amount": row["captures_minor"],
-        "refunds_count": row["refunds_count"],
-        "refunds_amount": row["refunds_minor"],
-        "fees": row["fees_minor"],
-        "net": row["net_minor"],
-    }
-
-
-def statement(s: Statement) -> dict[str, Any]:
-    return {
-        "object": "statement",
-        "merchant": encode(Kind.MERCHANT, s.merchant_id),
-        "from": s.since.isoformat(),
-        "to": s.until.isoformat(),
-        "reconciles": s.reconciles,
-        "currencies": [
-            {
-                "currency": c.currency,
-                "opening_balance": c.opening_minor,
-                "movements": c.movements_minor,
-                "closing_balance": c.closing_minor,
-                "reconciles": c.reconciles,
-                "lines": [
-                    {
-                        "time": timestamp(line.time),
-                        "type": line.type,
-                        "payment": encode_optional(Kind.PAYMENT, line.payment_id),
-                        "refund": encode_optional(Kind.REFUND, line.refund_id),
-                        "settlement": encode_optional(Kind.SETTLEMENT, line.settlement_id),
-                        "amount": line.amount_minor,
-                        "balance_after": line.balance_after_minor,
-                    }
-                    for line in c.lines
-                ],
-            }
-            for c in s.currencies
-        ],
-    }
-
-
-def statement_rows(body: dict[str, Any]) -> list[list[Any]]:
-    """The statement (as rendered by `statement`) as CSV rows, with its balances."""
-    rows: list[list[Any]] = []
-    for section in body["currencies"]:
-        currency = section["currency"]
-        rows.append(
-            [currency, body["from"], "opening_balance", "", "", "", section["opening_balance"], ""]
-        )
-        rows += [
-            [
-                currency,
-                ln["time"],
-                ln["type"],
-                ln["payment"] or "",
-                ln["refund"] or "",
-                ln["amount"],
-                ln["balance_after"],
-                ln["settlement"] or "",
-            ]
-            for ln in section["lines"]
-        ]
-        rows.append(
-            [currency, body["to"], "closing_balance", "", "", "", section["closing_balance"], ""]
-        )
-    return rows

@@ -15,22 +15,22 @@ import threading
 
 from paysource import logs
 from paysource.adapters.postgres.datastore import NotificationListener
-from paysource.bootstrap import Webhooks, build_container
+from paysource.bootstrap import Container, build_container, process_parts
 from paysource.config import Settings
 from paysource.entrypoints.supervise import stop_on_signals
+from paysource.processes.catalog import webhook_jobs
 
 log = logging.getLogger(__name__)
 
 
-def run(webhooks: Webhooks, stop: threading.Event) -> None:
-    """Run the outbox and the delivery lanes of every cell until `stop` is set."""
+def run(container: Container, stop: threading.Event) -> None:
+    """Run the webhook jobs of the catalog (outbox and delivery lanes) of every cell until
+    `stop` is set: unleased, since both are safe to run in several processes at once."""
     threads = []
-    for cell in webhooks.container.router.all():
-        for name, target in (
-            (f"{cell.name}/webhook-outbox", webhooks.outbox_follower(cell).run),
-            (f"{cell.name}/webhook-delivery", webhooks.delivery_worker(cell).run),
-        ):
-            thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+    for cell in container.router.all():
+        for job in webhook_jobs(container.settings, process_parts(container, cell)):
+            name = f"{cell.name}/{job.name}"
+            thread = threading.Thread(target=job.run, args=(stop,), name=name, daemon=True)
             thread.start()
             threads.append(thread)
     stop.wait()
@@ -45,8 +45,6 @@ def main() -> int:
         print("webhook worker: set PAYSOURCE_DATABASE_URL", file=sys.stderr)
         return 2
     container = build_container(settings)
-    webhooks = container.webhooks  # built by the composition root, closed with it
-    assert webhooks is not None
     stop = stop_on_signals()
     listeners = [
         NotificationListener(c.database_url, container.wakeup) for c in container.router.all()
@@ -54,7 +52,7 @@ def main() -> int:
     for listener in listeners:
         listener.start()
     try:
-        run(webhooks, stop)
+        run(container, stop)
     finally:
         for listener in listeners:
             listener.stop()

@@ -13,7 +13,6 @@ first time: nothing is authorized, captured or refunded twice.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -37,16 +36,15 @@ from paysource.application.ports import (
     RecentPayments,
     RefundResult,
 )
-from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CancellationReason, CaptureMethod, Payment, PaymentStatus
 from paysource.domain.refund import Refund, RefundStatus
 from paysource.domain.risk import RiskPolicy, assess
+from paysource.processes.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-A = TypeVar("A", bound=PaysourceAggregate)
 R = TypeVar("R")
 
 TIMEOUT_DECLINE_CODE = "acquirer_timeout"
@@ -67,30 +65,6 @@ class RetryPolicy:
                 log.warning("acquirer call failed (attempt %d): %s", attempt + 1, error)
                 time.sleep(self.base_delay_s * 2**attempt)
         return operation()
-
-
-class UnitOfWork:
-    """The aggregates one batch touches, each loaded once and saved together."""
-
-    def __init__(self, store: EventStore) -> None:
-        self._store = store
-        self._loaded: dict[UUID, PaysourceAggregate | None] = {}
-        self._locks: dict[UUID, threading.Lock] = {}
-        self._lock = threading.Lock()
-
-    def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
-        # One lock per aggregate, not one for all: a load is a database round trip,
-        # and the threads of a batch (different payments) must not queue behind it.
-        with self._lock:
-            lock = self._locks.setdefault(aggregate_id, threading.Lock())
-        with lock:
-            if aggregate_id not in self._loaded:
-                self._loaded[aggregate_id] = self._store.get(aggregate_id, kind)
-            found = self._loaded[aggregate_id]
-        return found if isinstance(found, kind) else None
-
-    def aggregates(self) -> list[PaysourceAggregate]:
-        return [aggregate for aggregate in self._loaded.values() if aggregate is not None]
 
 
 def payment_topics() -> tuple[str, ...]:

@@ -26,55 +26,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from paysource.adapters.postgres.webhook_queue import (
-    DEFAULT_PER_MERCHANT,
-    Claimed,
-    DeliveryQueue,
-    Verdict,
-)
-from paysource.application.ports import AttemptResult, WebhookTransport
+from paysource.application.ports import AttemptResult, DeliveryQueue, WebhookTransport
 from paysource.application.webhooks.catalog import EVENT_ID_PREFIX
 from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpointService
+from paysource.application.webhooks.queue import (
+    DEFAULT_PER_MERCHANT,
+    DELIVERY_ID_PREFIX,
+    Claimed,
+    DisablePolicy,
+    RetrySchedule,
+    Verdict,
+)
 from paysource.domain.meta import Meta
 from paysource.webhook_signature import SCHEME, SIGNATURE_HEADER, signature
 
 log = logging.getLogger(__name__)
-
-DELIVERY_ID_PREFIX = "whd"
-
-
-@dataclass(frozen=True, slots=True)
-class RetrySchedule:
-    """Delays double from `base_delay_s` up to `max_delay_s`, each drawn uniformly
-    from [ceiling/2, ceiling] so receivers that failed together do not get their
-    retries together; the last retry happens at the end of `budget`."""
-
-    base_delay_s: float = 30.0
-    max_delay_s: float = 6 * 3600.0
-    budget: timedelta = timedelta(days=3)
-    max_attempts: int = 40
-
-    def ceiling_s(self, failures: int) -> float:
-        return float(min(self.max_delay_s, self.base_delay_s * 2 ** min(failures - 1, 40)))
-
-    def verdict(
-        self, *, failures: int, enqueued_at: datetime, now: datetime, rng: random.Random
-    ) -> Verdict:
-        deadline = enqueued_at + self.budget
-        if failures >= self.max_attempts or now >= deadline:
-            return Verdict("failed")
-        ceiling = self.ceiling_s(failures)
-        delay = timedelta(seconds=rng.uniform(ceiling / 2, ceiling))
-        return Verdict("pending", min(delay, deadline - now))
-
-
-@dataclass(frozen=True, slots=True)
-class DisablePolicy:
-    """Disable an endpoint after every attempt for `after` failed (and at least
-    `min_failures` of them, so one failure after a quiet week does not count)."""
-
-    after: timedelta = timedelta(days=3)
-    min_failures: int = 10
 
 
 @dataclass

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
-from paysource.application.settlements import PayoutProcessor, PayoutRetry
 from paysource.bootstrap import Container
+from paysource.processes.payouts import PayoutProcessor, PayoutRetry
 from tests.helpers import Api, admin, bearer, drain, new_key
 
 

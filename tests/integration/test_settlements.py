@@ -15,19 +15,14 @@ from fastapi.testclient import TestClient
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import ManualClock
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
-from paysource.application.settlements import (
-    NothingToSettle,
-    PayoutProcessor,
-    PayoutRetry,
-    SettlementScheduler,
-    SettlementService,
-    WaitingItems,
-)
+from paysource.application.settlements import NothingToSettle, SettlementService, WaitingItems
 from paysource.bootstrap import Cell, Container
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.schedule import DailySchedule
 from paysource.domain.settlement import Item, Settlement, SettlementStatus
+from paysource.processes.payouts import PayoutProcessor, PayoutRetry
+from paysource.processes.settlement_schedule import SettlementScheduler
 from tests.conftest import ADMIN_KEY
 from tests.helpers import Api, admin, drain, new_key
 

@@ -23,10 +23,11 @@ from uuid import UUID
 
 import pytest
 
-from paysource.adapters.postgres.webhook_queue import Claimed, DeliveryQueue
+from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.application import representations as rep
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.application.idempotency import fingerprint
+from paysource.application.webhooks.queue import Claimed
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.bootstrap import Container, Webhooks
 from paysource.domain.fees import FeeSchedule

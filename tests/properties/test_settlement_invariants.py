@@ -19,11 +19,12 @@ from devtools.localservices import LocalPostgres
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.application.errors import ApplicationError
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
-from paysource.application.settlements import NothingToSettle, PayoutProcessor, PayoutRetry
+from paysource.application.settlements import NothingToSettle
 from paysource.domain.errors import DomainError
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.payment import CaptureMethod, Payment, PaymentStatus
 from paysource.domain.settlement import ItemKind, Settlement, SettlementStatus
+from paysource.processes.payouts import PayoutProcessor, PayoutRetry
 from tests.helpers import drain
 from tests.properties.test_projection_replay import Run, fresh_container
 

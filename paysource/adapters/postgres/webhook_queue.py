@@ -22,8 +22,6 @@ so every worker agrees on them.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -31,10 +29,14 @@ from uuid import UUID
 from eventsourcing.postgres import PostgresDatastore
 
 from paysource.application.ports import AttemptResult
-
-MAX_PAGE = 100
-MAX_ATTEMPTS_SHOWN = 50
-DEFAULT_PER_MERCHANT = 2
+from paysource.application.webhooks.queue import (
+    DEFAULT_PER_MERCHANT,
+    MAX_ATTEMPTS_SHOWN,
+    MAX_PAGE,
+    Claimed,
+    Health,
+    Verdict,
+)
 
 _BEFORE_ALL = UUID(int=0)
 _AFTER_ALL = UUID(int=(1 << 128) - 1)
@@ -113,51 +115,9 @@ RETURNING {_CLAIMED}
 """  # noqa: S608  # fixed text
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A delivery this worker holds the lease of, with what it needs to send it."""
-
-    id: UUID
-    event_id: UUID
-    endpoint_id: UUID
-    merchant_id: UUID
-    event_type: str
-    status: str
-    attempts: int
-    enqueued_at: datetime
-    resend_at: datetime | None  # set: a resend asked for by hand (a manual attempt)
-    url: str
-    secret_generation: int
-    secret_rotated_at: datetime | None
-    payload: str
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Claimed:
-        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
-
-    @property
-    def trigger(self) -> str:
-        return "automatic" if self.resend_at is None else "manual"
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What becomes of a delivery after an attempt: its status and, if it is still
-    pending, when to try again."""
-
-    status: str
-    retry_in: timedelta | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Health:
-    failing_since: datetime | None
-    consecutive_failures: int
-    enabled: bool
-    failing_longer_than_allowed: bool = False
-
-
 class DeliveryQueue:
+    """The `DeliveryQueue` port (paysource.application.ports) in Postgres."""
+
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
         self._after = _BEFORE_ALL  # the endpoint served last: claims go round from there

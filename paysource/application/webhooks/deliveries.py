@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.application.errors import NotFound
+from paysource.application.ports import DeliveryQueue
 from paysource.application.webhooks.endpoints import WebhookEndpointService
 
 

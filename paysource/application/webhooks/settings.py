@@ -7,12 +7,10 @@ private networks outside development, where it knows the mode.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-if TYPE_CHECKING:  # imported lazily: config imports this module and must stay light
-    from paysource.processes.webhook_delivery import DisablePolicy, RetrySchedule
+from paysource.application.webhooks.queue import DisablePolicy, RetrySchedule
 
 # Derives every endpoint's secret in development; refused elsewhere.
 DEVELOPMENT_SIGNING_KEY = "whk_development_only_not_a_secret"
@@ -57,8 +55,6 @@ class WebhookSettings(BaseModel):
 
     @property
     def retry_schedule(self) -> RetrySchedule:
-        from paysource.processes.webhook_delivery import RetrySchedule  # noqa: PLC0415
-
         return RetrySchedule(
             base_delay_s=self.retry_base_delay_s,
             max_delay_s=self.retry_max_delay_s,
@@ -68,6 +64,4 @@ class WebhookSettings(BaseModel):
 
     @property
     def disable_policy(self) -> DisablePolicy:
-        from paysource.processes.webhook_delivery import DisablePolicy  # noqa: PLC0415
-
         return DisablePolicy(after=self.disable_after, min_failures=self.disable_min_failures)

@@ -7,7 +7,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from paysource.adapters.postgres.datastore import DATABASE_DOWN
-from paysource.application.fastpath import FastPath
 from paysource.bootstrap import Container
 from paysource.domain.errors import PaysourceError
 from paysource.entrypoints.http import problems
@@ -50,11 +49,7 @@ def create_app(container: Container) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.container = container
-    app.state.fast_path = FastPath(
-        container.cache,
-        ttl_s=settings.idempotency_cache_ttl_s,
-        lock_ttl_s=settings.idempotency_lock_ttl_s,
-    )
+    app.state.fast_path = container.fast_path
     for router in (health.router, merchants.router, customers.router, payments.router):
         app.include_router(router)
     app.include_router(refunds.router)
@@ -62,7 +57,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(settlements.router)
     app.include_router(tokens.router)
     webhooks.install(app, container, webhooks=container.webhooks)
-    mount_graphql(app, container)  # reuses app.state.fast_path, set above
+    mount_graphql(app, container)
     app.add_exception_handler(PaysourceError, problems.on_paysource_error)
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)

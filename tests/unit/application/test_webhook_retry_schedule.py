@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from paysource.processes.webhook_delivery import RetrySchedule
+from paysource.application.webhooks.queue import RetrySchedule
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 

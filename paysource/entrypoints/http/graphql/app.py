@@ -17,10 +17,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
-from paysource.adapters.postgres.reads import ReadDb
 from paysource.application.errors import Unauthenticated
-from paysource.application.fastpath import FastPath
-from paysource.application.tokens import issuer_for
 from paysource.bootstrap import Container
 from paysource.entrypoints.http.graphql.auth import authenticate
 from paysource.entrypoints.http.graphql.context import Context, Services, get_context
@@ -87,26 +84,23 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
         return await super().on_ws_connect(context)
 
 
-def services_for(app: FastAPI, container: Container) -> Services:
-    settings = container.settings
-    fast_path = getattr(app.state, "fast_path", None) or FastPath(
-        container.cache,
-        ttl_s=settings.idempotency_cache_ttl_s,
-        lock_ttl_s=settings.idempotency_lock_ttl_s,
-    )
+def services_for(container: Container) -> Services:
+    """What this app's GraphQL endpoint shares across requests, all from the container
+    but the feed: the subscribers' side of the notifier, a GraphQL object (its errors
+    are GraphQL errors) that connects to Redis with its first subscription."""
     return Services(
         container=container,
-        db=ReadDb(container.router.all(), max_size=settings.read_pool_size),
-        tokens=issuer_for(settings),
-        fast_path=fast_path,
-        feed=PaymentFeed(settings.redis_url),
+        db=container.async_reads(),
+        tokens=container.tokens,
+        fast_path=container.fast_path,
+        feed=PaymentFeed(container.settings.redis_url),
     )
 
 
 def mount_graphql(app: FastAPI, container: Container) -> None:
     """Serve GraphQL at /graphql on `app` (built by paysource.entrypoints.http.app.create_app)."""
     development = container.settings.development
-    services = services_for(app, container)
+    services = services_for(container)
     app.state.graphql = services
     router = PaysourceGraphQLRouter(
         build_schema(development=development),

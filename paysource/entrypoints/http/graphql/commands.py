@@ -1,31 +1,34 @@
 """Running a mutation's command: who may, the idempotency fast path, the result.
 
-Commands run in a thread (the application layer is synchronous) through REST's
-Redis fast path, which stores the REST answer; the mutation then shows the exact
-version of the object that answer names, read from the event store.
+Commands run in a thread (the application layer is synchronous) through the Redis
+fast path REST uses, which keeps the public JSON of the first answer, so one key
+replays one answer whichever API sent it first. The mutation shows the command's
+result (`application.results`) through its GraphQL type, as REST renders it once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 
-from paysource.adapters.postgres.reads import Row
-from paysource.application.errors import Forbidden, NotFound
+from paysource.application import representations as rep
+from paysource.application.errors import Forbidden
 from paysource.application.fastpath import Answer
-from paysource.application.ids import Kind, decode
+from paysource.application.idempotency import Outcome
+from paysource.application.results import PaymentState, RefundState
 from paysource.bootstrap import Cell
 from paysource.domain.meta import Meta
-from paysource.domain.payment import Payment as PaymentAggregate
-from paysource.domain.refund import Refund as RefundAggregate
 from paysource.entrypoints.http.graphql import history
 from paysource.entrypoints.http.graphql.context import Context
 from paysource.entrypoints.http.graphql.results import PaymentPayload, RefundPayload
 from paysource.entrypoints.http.graphql.types.payment import Payment
 from paysource.entrypoints.http.graphql.types.refund import Refund
+
+S = TypeVar("S")
 
 
 def writer(context: Context) -> tuple[UUID, Cell]:
@@ -53,36 +56,38 @@ class Command:
     def meta(self) -> Meta:
         return self.context.meta(idempotency_key=self.key)
 
-    async def payment(self, run: Callable[[], Answer]) -> PaymentPayload:
-        answer, row = await run_in_threadpool(self._answer, run, _payment_row)
-        return PaymentPayload(payment=Payment.from_row(row), replayed=answer.replayed)
+    async def payment(
+        self, run: Callable[[], Outcome[PaymentState]], *, status: int
+    ) -> PaymentPayload:
+        outcome = await run_in_threadpool(self._outcome, run, rep.payment, status)
+        payment = Payment.from_row(history.payment_row(outcome.value))
+        return PaymentPayload(payment=payment, replayed=outcome.replayed)
 
-    async def refund(self, run: Callable[[], Answer]) -> RefundPayload:
-        answer, row = await run_in_threadpool(self._answer, run, _refund_row)
-        return RefundPayload(refund=Refund.from_row(row), replayed=answer.replayed)
+    async def refund(self, run: Callable[[], Outcome[RefundState]]) -> RefundPayload:
+        outcome = await run_in_threadpool(self._outcome, run, rep.refund, 202)
+        state = outcome.value
+        refund = Refund.from_row(history.refund_row(state, customer_id=state.customer_id))
+        return RefundPayload(refund=refund, replayed=outcome.replayed)
 
-    def _answer(
-        self, run: Callable[[], Answer], load: Callable[[Cell, Answer], Row | None]
-    ) -> tuple[Answer, Row]:
-        answer = self.context.services.fast_path.answer(
-            scope=str(self.merchant_id), key=self.key, request_hash=self.request_hash, command=run
+    def _outcome(
+        self, run: Callable[[], Outcome[S]], render: Callable[[S], dict[str, Any]], status: int
+    ) -> Outcome[S]:
+        """Run the command once through the fast path, storing the answer REST gives."""
+        ran: list[Outcome[S]] = []
+
+        def command() -> Answer:
+            outcome = run()
+            ran.append(outcome)
+            return Answer(status, render(outcome.value), outcome.replayed)
+
+        self.context.services.fast_path.answer(
+            scope=str(self.merchant_id),
+            key=self.key,
+            request_hash=self.request_hash,
+            command=command,
         )
-        row = load(self.cell, answer)
-        if row is None:
-            raise NotFound("the object of this answer is gone")  # cannot happen: events stay
-        return answer, row
-
-
-def _payment_row(cell: Cell, answer: Answer) -> Row | None:
-    payment_id = decode(Kind.PAYMENT, answer.body["id"])
-    payment = cell.store.get(payment_id, PaymentAggregate, version=answer.body["version"])
-    return None if payment is None else history.payment_row(payment)
-
-
-def _refund_row(cell: Cell, answer: Answer) -> Row | None:
-    refund_id = decode(Kind.REFUND, answer.body["id"])
-    refund = cell.store.get(refund_id, RefundAggregate, version=answer.body["version"])
-    payment = None if refund is None else cell.store.get(refund.payment_id, PaymentAggregate)
-    if refund is None or payment is None:
-        return None
-    return history.refund_row(refund, customer_id=payment.customer_id)
+        if ran:
+            return ran[0]
+        # Redis answered for an earlier request with this key and input: the event store
+        # replays that same answer (the object at the version it left).
+        return run()

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from paysource.adapters.postgres.reads import Row
 from paysource.application import representations
 from paysource.application.payments import MAX_HISTORY_EVENTS
+from paysource.application.results import PaymentState, RefundState
 from paysource.bootstrap import Cell
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.payment import Payment
@@ -37,7 +38,7 @@ def _time(event: DomainEventProtocol[UUID]) -> datetime:
     return event.timestamp
 
 
-def payment_row(p: Payment) -> Row:
+def payment_row(p: Payment | PaymentState) -> Row:
     """The `payments` read-model row of this state of the payment."""
     risk = p.risk
     return {
@@ -71,7 +72,7 @@ def payment_row(p: Payment) -> Row:
     }
 
 
-def refund_row(r: Refund, *, customer_id: UUID | None) -> Row:
+def refund_row(r: Refund | RefundState, *, customer_id: UUID | None) -> Row:
     return {
         "id": r.id,
         "payment_id": r.payment_id,

@@ -3,7 +3,8 @@
 A mutation and the REST call it mirrors are one request to paysource: the same
 idempotency key with the same input replays the same answer whichever API sent it
 first; another input with that key is refused (`idempotency_key_reused`). Inputs go
-through the REST request models, so both APIs refuse exactly the same things.
+through the request models REST uses (entrypoints/http/inputs.py), so both APIs
+refuse exactly the same things.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import strawberry
 from pydantic import ValidationError as PydanticValidationError
 from strawberry.scalars import JSON
 
-from paysource.application import representations as rep
-from paysource.application.fastpath import Answer
-from paysource.application.idempotency import fingerprint
+from paysource.application.idempotency import Outcome, fingerprint
 from paysource.application.ids import Kind, decode
+from paysource.application.results import PaymentState, RefundState
 from paysource.domain.errors import PaysourceError
 from paysource.domain.idempotency import check_idempotency_key
 from paysource.domain.money import Money
@@ -32,7 +32,7 @@ from paysource.entrypoints.http.graphql.context import Context
 from paysource.entrypoints.http.graphql.results import PaymentMutationResult, RefundMutationResult
 from paysource.entrypoints.http.graphql.scalars import MinorUnits
 from paysource.entrypoints.http.graphql.types.payment import CaptureMethod
-from paysource.entrypoints.http.rest.schemas import CancelIn, CaptureIn, PaymentIn, RefundIn
+from paysource.entrypoints.http.inputs import CancelIn, CaptureIn, PaymentIn, RefundIn
 
 
 @strawberry.enum
@@ -105,7 +105,7 @@ class Mutation:
             )
             request_hash = fingerprint("POST", "/v1/payments", body.fingerprint_body())
             command = Command.of(info.context, _key(idempotency_key), request_hash)
-            return await command.payment(_create_payment(command, body))
+            return await command.payment(_create_payment(command, body), status=202)
 
         return await _guarded(run)  # type: ignore[no-any-return]
 
@@ -124,7 +124,7 @@ class Mutation:
             path = f"/v1/payments/{id}/capture"
             request_hash = fingerprint("POST", path, body.fingerprint_body())
             command = Command.of(info.context, _key(idempotency_key), request_hash)
-            return await command.payment(_capture(command, payment_id, body))
+            return await command.payment(_capture(command, payment_id, body), status=200)
 
         return await _guarded(run)  # type: ignore[no-any-return]
 
@@ -141,7 +141,7 @@ class Mutation:
             path = f"/v1/payments/{id}/cancel"
             request_hash = fingerprint("POST", path, CancelIn().fingerprint_body())
             command = Command.of(info.context, _key(idempotency_key), request_hash)
-            return await command.payment(_cancel(command, payment_id))
+            return await command.payment(_cancel(command, payment_id), status=200)
 
         return await _guarded(run)  # type: ignore[no-any-return]
 
@@ -164,14 +164,14 @@ class Mutation:
         return await _guarded(run)  # type: ignore[no-any-return]
 
 
-# The commands as the REST routes run them: each returns the REST answer, so the
-# Redis fast path holds one answer for both APIs.
+# The commands as the REST routes run them; each returns the command's result, which
+# Command renders (and stores in the fast path as REST's answer, for both APIs).
 
 
-def _create_payment(c: Command, body: PaymentIn) -> Callable[[], Answer]:
-    def run() -> Answer:
+def _create_payment(c: Command, body: PaymentIn) -> Callable[[], Outcome[PaymentState]]:
+    def run() -> Outcome[PaymentState]:
         assert c.key is not None, "creating a payment needs a key"
-        outcome = c.cell.payments.create_payment(
+        return c.cell.payments.create_payment(
             merchant_id=c.merchant_id,
             idempotency_key=c.key,
             request_hash=c.request_hash,
@@ -183,14 +183,13 @@ def _create_payment(c: Command, body: PaymentIn) -> Callable[[], Answer]:
             metadata=dict(body.metadata),
             meta=c.meta(),
         )
-        return Answer(202, rep.payment(outcome.value), outcome.replayed)
 
     return run
 
 
-def _capture(c: Command, payment_id: UUID, body: CaptureIn) -> Callable[[], Answer]:
-    def run() -> Answer:
-        outcome = c.cell.payments.capture_payment(
+def _capture(c: Command, payment_id: UUID, body: CaptureIn) -> Callable[[], Outcome[PaymentState]]:
+    def run() -> Outcome[PaymentState]:
+        return c.cell.payments.capture_payment(
             merchant_id=c.merchant_id,
             payment_id=payment_id,
             amount=body.amount,
@@ -198,30 +197,28 @@ def _capture(c: Command, payment_id: UUID, body: CaptureIn) -> Callable[[], Answ
             request_hash=c.request_hash,
             meta=c.meta(),
         )
-        return Answer(200, rep.payment(outcome.value), outcome.replayed)
 
     return run
 
 
-def _cancel(c: Command, payment_id: UUID) -> Callable[[], Answer]:
-    def run() -> Answer:
-        outcome = c.cell.payments.cancel_payment(
+def _cancel(c: Command, payment_id: UUID) -> Callable[[], Outcome[PaymentState]]:
+    def run() -> Outcome[PaymentState]:
+        return c.cell.payments.cancel_payment(
             merchant_id=c.merchant_id,
             payment_id=payment_id,
             idempotency_key=c.key,
             request_hash=c.request_hash,
             meta=c.meta(),
         )
-        return Answer(200, rep.payment(outcome.value), outcome.replayed)
 
     return run
 
 
-def _refund(c: Command, body: RefundIn) -> Callable[[], Answer]:
-    def run() -> Answer:
+def _refund(c: Command, body: RefundIn) -> Callable[[], Outcome[RefundState]]:
+    def run() -> Outcome[RefundState]:
         assert c.key is not None, "refunding needs a key"
         payment_id = decode(Kind.PAYMENT, body.payment)
-        outcome = c.cell.refunds.create_refund(
+        return c.cell.refunds.create_refund(
             merchant_id=c.merchant_id,
             payment_id=payment_id,
             amount=body.amount,
@@ -230,6 +227,5 @@ def _refund(c: Command, body: RefundIn) -> Callable[[], Answer]:
             request_hash=c.request_hash,
             meta=c.meta(),
         )
-        return Answer(202, rep.refund(outcome.value), outcome.replayed)
 
     return run

@@ -9,9 +9,10 @@ from paysource.application import representations as rep
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
+from paysource.entrypoints.http.inputs import CustomerIn
 from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep
 from paysource.entrypoints.http.rest.routes.common import find, respond
-from paysource.entrypoints.http.rest.schemas import CustomerIn, CustomerOut
+from paysource.entrypoints.http.rest.schemas import CustomerOut
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 

@@ -11,10 +11,11 @@ from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
 from paysource.domain.api_key import Role
 from paysource.domain.fees import FeeSchedule
+from paysource.entrypoints.http.inputs import ApiKeyIn, MerchantIn
 from paysource.entrypoints.http.problems import Problem
 from paysource.entrypoints.http.rest.deps import AdminPrincipal, ContainerDep, Context
 from paysource.entrypoints.http.rest.routes.common import respond
-from paysource.entrypoints.http.rest.schemas import ApiKeyIn, ApiKeyOut, MerchantIn, MerchantOut
+from paysource.entrypoints.http.rest.schemas import ApiKeyOut, MerchantOut
 
 router = APIRouter(prefix="/v1", tags=["merchants"])
 

@@ -17,6 +17,7 @@ from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Cell
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, PaymentStatus
+from paysource.entrypoints.http.inputs import CancelIn, CaptureIn, PaymentIn
 from paysource.entrypoints.http.rest.deps import (
     AnyCall,
     MerchantCallDep,
@@ -24,14 +25,7 @@ from paysource.entrypoints.http.rest.deps import (
     required_key,
 )
 from paysource.entrypoints.http.rest.routes.common import find, listing, respond
-from paysource.entrypoints.http.rest.schemas import (
-    CancelIn,
-    CaptureIn,
-    EventList,
-    PaymentIn,
-    PaymentList,
-    PaymentOut,
-)
+from paysource.entrypoints.http.rest.schemas import EventList, PaymentList, PaymentOut
 from paysource.readmodels.payments.projection import MAX_PAGE
 
 PROCESSING = str(PaymentStatus.PROCESSING)

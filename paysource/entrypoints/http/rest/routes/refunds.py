@@ -10,9 +10,10 @@ from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
 from paysource.domain.refund import RefundReason
+from paysource.entrypoints.http.inputs import RefundIn
 from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep, required_key
 from paysource.entrypoints.http.rest.routes.common import find, respond
-from paysource.entrypoints.http.rest.schemas import RefundIn, RefundOut
+from paysource.entrypoints.http.rest.schemas import RefundOut
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
 

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BeforeValidator
 
-from paysource.application import representations as rep
 from paysource.application.ids import Kind, encode
 from paysource.bootstrap import Cell
+from paysource.entrypoints import reports as rep
 from paysource.entrypoints.http.problems import Problem
 from paysource.entrypoints.http.rest.deps import AnyCall, Call
 from paysource.entrypoints.http.rest.routes.common import listing, merchant_scope

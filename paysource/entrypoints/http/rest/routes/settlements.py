@@ -13,9 +13,9 @@ from paysource.application.fastpath import Answer
 from paysource.application.ids import Kind, decode
 from paysource.application.settlements import check_cutoff
 from paysource.domain.api_key import Role
+from paysource.entrypoints.http.inputs import Body, Currency, ExternalId
 from paysource.entrypoints.http.rest.deps import AnyCall
 from paysource.entrypoints.http.rest.routes.common import find, listing, merchant_scope, respond
-from paysource.entrypoints.http.rest.schemas import Body, Currency, ExternalId
 from paysource.readmodels.settlements.projection import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["settlements"])

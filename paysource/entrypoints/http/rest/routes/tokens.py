@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field
 from paysource.application.fastpath import Answer
 from paysource.application.ids import Kind, decode, encode_optional
 from paysource.application.representations import timestamp
-from paysource.application.tokens import DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S, issuer_for
+from paysource.application.tokens import DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S
+from paysource.entrypoints.http.inputs import Body, ExternalId
 from paysource.entrypoints.http.rest.deps import MerchantCallDep
 from paysource.entrypoints.http.rest.routes.common import respond
-from paysource.entrypoints.http.rest.schemas import Body, ExternalId
 
 router = APIRouter(prefix="/v1", tags=["tokens"])
 
@@ -48,7 +48,7 @@ def create_token(body: TokenIn, call: MerchantCallDep) -> JSONResponse:
     if customer_id is not None:
         # Another merchant's customer is not found, exactly like an unknown one.
         call.cell.customers.get_customer(merchant_id=call.merchant_id, customer_id=customer_id)
-    minted = issuer_for(call.container.settings).mint(
+    minted = call.container.tokens.mint(
         merchant_id=call.merchant_id,
         key_id=call.principal.key_id,
         customer_id=customer_id,

@@ -13,20 +13,19 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 
-from paysource.adapters.postgres.webhook_queue import MAX_PAGE
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode_prefixed, encode
 from paysource.application.representations import timestamp
 from paysource.application.webhooks.catalog import EVENT_ID_PREFIX
 from paysource.application.webhooks.deliveries import DeliveryView
+from paysource.application.webhooks.queue import DELIVERY_ID_PREFIX, MAX_PAGE
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.bootstrap import CellWebhooks, Container, Webhooks
 from paysource.domain.webhook_endpoint import WebhookEndpoint
+from paysource.entrypoints.http.inputs import Body
 from paysource.entrypoints.http.rest.deps import MerchantCall, MerchantCallDep
 from paysource.entrypoints.http.rest.routes.common import listing, respond
-from paysource.entrypoints.http.rest.schemas import Body
-from paysource.processes.webhook_delivery import DELIVERY_ID_PREFIX
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 

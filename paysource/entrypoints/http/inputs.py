@@ -1,0 +1,138 @@
+"""Request bodies of the commands, shared by REST and GraphQL: both APIs refuse
+exactly the same things, and hash the same normalised body into the idempotency
+fingerprint, so a key answers once whichever API sent it first.
+
+Strict: integers are integers, unknown fields are errors. Bodies reject floats, strings
+and booleans for amounts instead of coercing them, and refuse anything that looks like
+a card number wherever it appears.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+from paysource.domain.card import contains_pan
+from paysource.domain.payment import MAX_PAYMENT_MINOR
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Email = Annotated[str, StringConstraints(max_length=254)]
+Metadata = dict[
+    Annotated[str, StringConstraints(min_length=1, max_length=40)],
+    Annotated[str, StringConstraints(max_length=500)],
+]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+PaymentAmount = Annotated[int, Field(ge=1, le=MAX_PAYMENT_MINOR, strict=True)]
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON value, keys included (iterative: depth cannot overflow)."""
+    found, pending = [], [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
+
+
+# Metadata keys that announce card data, compared without case or punctuation
+# ("card_cvv", "cardCvv" and "card-cvc" alike): refused whatever their value looks like.
+_CARD_DATA_KEYS = frozenset(
+    {"pan", "cid", "cvd", "cardno", "cardnum", "cardverification", "primaryaccountnumber"}
+)
+_CARD_DATA_SUFFIXES = (
+    "cvv",
+    "cvc",
+    "cvv2",
+    "cvc2",
+    "csc",
+    "cvn",
+    "cardnumber",
+    "cardcode",
+    "securitycode",
+)
+
+
+def _announces_card_data(key: str) -> bool:
+    name = re.sub(r"[^a-z0-9]", "", key.lower())
+    return name in _CARD_DATA_KEYS or name.endswith(_CARD_DATA_SUFFIXES)
+
+
+def _names_card_data(data: Any) -> bool:
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    if not isinstance(metadata, dict):
+        return False
+    return any(isinstance(key, str) and _announces_card_data(key) for key in metadata)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_card_numbers(cls, data: Any) -> Any:
+        # PCI scope stops at the edge: a PAN never reaches a log, an event or a model.
+        strings = _strings(data)
+        if any(contains_pan(text) for text in strings) or _names_card_data(data):
+            raise PydanticCustomError("card_number", "card numbers are not accepted")
+        # Postgres text cannot hold NUL; refused here, it can never stall a projection.
+        if any("\x00" in text for text in strings):
+            raise PydanticCustomError("nul_character", "text must not contain NUL characters")
+        return data
+
+    def fingerprint_body(self) -> dict[str, Any]:
+        """What the client sent, normalised: the basis of the idempotency fingerprint."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class MerchantIn(Body):
+    name: Name
+    email: Email | None = None
+    settlement_currency: Currency = "USD"
+    fee_basis_points: Annotated[int, Field(ge=0, le=10_000, strict=True)] = 290
+    fee_fixed_minor: Annotated[int, Field(ge=0, le=100_000, strict=True)] = 30
+
+
+class ApiKeyIn(Body):
+    role: Literal["merchant", "finance", "auditor"]
+    merchant: ExternalId | None = None
+    label: Annotated[str, StringConstraints(max_length=100)] = ""
+
+
+class CustomerIn(Body):
+    name: Name
+    email: Email | None = None
+    metadata: Metadata = Field(default_factory=dict, max_length=50)
+
+
+class PaymentIn(Body):
+    amount: PaymentAmount
+    currency: Currency
+    source: Annotated[str, StringConstraints(pattern=r"^tok_[A-Za-z0-9_]{1,64}$")]
+    customer: ExternalId | None = None
+    capture_method: Literal["automatic", "manual"] = "automatic"
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    metadata: Metadata = Field(default_factory=dict, max_length=50)
+
+
+class CaptureIn(Body):
+    amount: PaymentAmount | None = None
+
+
+class CancelIn(Body):
+    pass
+
+
+class RefundIn(Body):
+    payment: ExternalId
+    amount: PaymentAmount | None = None
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None

@@ -1,0 +1,188 @@
+"""Every process manager of a cell, as jobs (as `readmodels.catalog` lists projections).
+
+A job is `run(stop)` until stopped, under a name that is also its lease key within the
+cell (the worker leases `<cell>/<name>`), so renaming one moves its lease. Followers
+resume from their tracking position, so a job may move between processes at any time.
+
+    processor-<p>-of-<n>   the payment pipeline, one job per partition
+    payouts                pays closed settlements at the bank rail
+    settlement-schedule    closes due settlements at each cut-off (if scheduled)
+    hold-expiry            cancels authorizations nobody captured in time
+    payment-notifier       publishes payment changes for subscriptions (with Redis)
+    webhook-outbox         state changes → webhook deliveries, exactly once
+    webhook-delivery       the delivery lanes
+
+The worker takes them all (by `Group`); the webhook worker takes only the webhook
+jobs. Both get them from here, built from the parts the composition root wires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+
+from paysource.application.eventlog import BatchHandler, EventStore, Follower, Wakeup
+from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup
+from paysource.application.settlements import SettlementService, WaitingItems
+from paysource.config import Settings
+from paysource.domain.schedule import DailySchedule
+from paysource.processes.expiry import HoldExpiry
+from paysource.processes.notifier import PaymentNotifier
+from paysource.processes.payouts import PayoutProcessor, PayoutRetry
+from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
+from paysource.processes.settlement_schedule import SettlementScheduler
+from paysource.processes.webhook_delivery import DeliveryWorker
+from paysource.readmodels.payments.projection import PaymentsView
+
+log = logging.getLogger(__name__)
+
+Run = Callable[[threading.Event], None]
+
+
+class Group(StrEnum):
+    """Which switch of `paysource worker` a job belongs to (`--no-processor`...)."""
+
+    PROCESSOR = "processor"
+    SWEEPER = "sweeper"
+    PROJECTIONS = "projections"  # the notifier follows the log as projections do
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessJob:
+    name: str
+    run: Run
+    follower: Follower | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CellProcessParts:
+    """What one cell's process managers are built from (the composition root fills it)."""
+
+    store: EventStore
+    payments: PaymentsView
+    settlements: SettlementService
+    waiting_items: WaitingItems
+    fees: FeeLookup
+    acquirer: Acquirer
+    bank: BankRail
+    clock: Clock
+    wakeup: Wakeup
+    # Starts new processor partitions where the old layout left off (see the adapter).
+    seed_partitions: Callable[[list[str]], object]
+    pool: ThreadPoolExecutor | None = None
+    redis_url: str | None = None  # None: no notifier (subscriptions need Redis)
+    webhook_outbox: BatchHandler | None = None
+    webhook_delivery: DeliveryWorker | None = None
+
+
+def every(interval_s: float, task: Callable[[], object], what: str) -> Run:
+    """A job that runs `task` every `interval_s` until stopped, surviving its failures."""
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                task()
+            except Exception:
+                log.exception("%s failed; retrying next interval", what)
+            stop.wait(interval_s)
+
+    return run
+
+
+def follower_job(
+    settings: Settings, parts: CellProcessParts, handler: BatchHandler, name: str
+) -> ProcessJob:
+    """A job that follows the cell's log with `handler` (a process or a projection)."""
+    follower = Follower(
+        parts.store,
+        handler,
+        wakeup=parts.wakeup,
+        batch_size=settings.worker_batch_size,
+        poll_interval_s=settings.follower_poll_interval_s,
+    )
+    return ProcessJob(name, follower.run, follower)
+
+
+def pipeline_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
+    partitions = settings.worker_partitions
+    retry = RetryPolicy(
+        attempts=settings.acquirer_retry_attempts,
+        base_delay_s=settings.acquirer_retry_base_delay_s,
+    )
+    names = [PaymentProcessor.partition_name(p, partitions) for p in range(partitions)]
+    parts.seed_partitions(names)
+    jobs = []
+    for partition in range(partitions):
+        processor = PaymentProcessor(
+            parts.store,
+            parts.acquirer,
+            parts.payments,
+            parts.clock,
+            retry=retry,
+            partition=partition,
+            partitions=partitions,
+            pool=parts.pool,
+            fees=parts.fees,
+        )
+        jobs.append(follower_job(settings, parts, processor, processor.name))
+    return jobs
+
+
+def hold_expiry_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
+    expiry = HoldExpiry(parts.store, parts.payments, parts.clock, hold_ttl=settings.hold_ttl)
+    run = every(settings.expiry_sweep_interval_s, expiry.sweep, "hold expiry")
+    return [ProcessJob("hold-expiry", run)]
+
+
+def settlement_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
+    retry = PayoutRetry(settings.payout_retry_attempts, settings.payout_retry_base_delay_s)
+    payouts = PayoutProcessor(parts.store, parts.bank, parts.clock, retry=retry)
+    jobs = [follower_job(settings, parts, payouts, "payouts")]
+    schedule = DailySchedule.parse(settings.settlement_schedule)
+    if schedule is not None:
+        scheduler = SettlementScheduler(
+            parts.settlements, parts.waiting_items, parts.clock, schedule
+        )
+        run = every(settings.settlement_tick_s, scheduler.tick, "settlement schedule")
+        jobs.append(ProcessJob("settlement-schedule", run))
+    return jobs
+
+
+def notifier_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
+    """Publishes payment changes for GraphQL subscriptions (any API process listens)."""
+    if parts.redis_url is None:
+        return []
+    notifier = PaymentNotifier.for_redis(parts.store, parts.redis_url)
+    return [follower_job(settings, parts, notifier, "payment-notifier")]
+
+
+def webhook_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
+    """The outbox (state changes → deliveries, exactly once) and the delivery lanes."""
+    if parts.webhook_outbox is None or parts.webhook_delivery is None:
+        return []
+    outbox = follower_job(settings, parts, parts.webhook_outbox, "webhook-outbox")
+    delivery = ProcessJob("webhook-delivery", parts.webhook_delivery.run)
+    return [outbox, delivery]
+
+
+Build = Callable[[Settings, CellProcessParts], list[ProcessJob]]
+
+# Every process manager and its group, in the order the worker takes their leases.
+PROCESSES: tuple[tuple[Group, Build], ...] = (
+    (Group.PROCESSOR, pipeline_jobs),
+    (Group.SWEEPER, hold_expiry_jobs),
+    (Group.PROCESSOR, settlement_jobs),
+    (Group.PROJECTIONS, notifier_jobs),
+    (Group.PROCESSOR, webhook_jobs),
+)
+
+
+def process_jobs(
+    settings: Settings, parts: CellProcessParts, *, groups: frozenset[Group]
+) -> list[ProcessJob]:
+    """The jobs of every process manager of one cell that belongs to `groups`."""
+    return [job for group, build in PROCESSES if group in groups for job in build(settings, parts)]
