@@ -14,6 +14,8 @@ from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Cell
 from paysource.domain.api_key import Role
 from paysource.entrypoints.http.rest.deps import Call
+from paysource.readmodels.reader import Reader
+from paysource.readmodels.sql import Scope
 
 T = TypeVar("T")
 
@@ -36,6 +38,12 @@ def find(cells: list[Cell], lookup: Callable[[Cell], T]) -> T:
             if cell is cells[-1]:
                 raise
     raise NotFound("no such object")
+
+
+def reader(call: Call, merchant_id: UUID | None) -> Reader:
+    """The request's reads of the read models, for `merchant_id` (None: every
+    merchant's, for staff), across the cells that hold them."""
+    return Reader(call.container.router, Scope(merchant_id))
 
 
 def listing(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from paysource.entrypoints.http.rest.deps import (
     RequestContext,
     required_key,
 )
-from paysource.entrypoints.http.rest.routes.common import find, listing, respond
+from paysource.entrypoints.http.rest.routes.common import find, listing, reader, respond
 from paysource.entrypoints.http.rest.schemas import (
     CancelIn,
     CaptureIn,
@@ -32,7 +32,7 @@ from paysource.entrypoints.http.rest.schemas import (
     PaymentList,
     PaymentOut,
 )
-from paysource.readmodels.payments.projection import MAX_PAGE
+from paysource.readmodels.sql import MAX_PAGE
 
 PROCESSING = str(PaymentStatus.PROCESSING)
 
@@ -122,22 +122,15 @@ def list_payments(
     ] = None,
 ) -> JSONResponse:
     """From the `payments` read model (eventually consistent, usually within ms)."""
-    cursor = decode(Kind.PAYMENT, starting_after) if starting_after else None
-    customer_id = decode(Kind.CUSTOMER, customer) if customer else None
-    rows: list[dict[str, object]] = []
-    has_more = False
-    for cell in call.cells:
-        page = cell.read.payments.list_payments(
-            merchant_id=call.principal.merchant_id,
-            limit=limit,
-            status=status,
-            customer_id=customer_id,
-            relay_failed=relay_failed,
-            starting_after=cursor,
-        )
-        rows += [rep.payment_row(row) for row in page.rows]
-        has_more = has_more or page.has_more
-    return respond(Answer(200, listing(rows[:limit], has_more=has_more or len(rows) > limit)))
+    page = reader(call, call.principal.merchant_id).payments(
+        limit=limit,
+        starting_after=decode(Kind.PAYMENT, starting_after) if starting_after else None,
+        status=status,
+        customer_id=decode(Kind.CUSTOMER, customer) if customer else None,
+        relay_failed=relay_failed,
+    )
+    rows = [rep.payment_row(row) for row in page.rows]
+    return respond(Answer(200, listing(rows, has_more=page.has_more)))
 
 
 @router.post(
