@@ -14,6 +14,7 @@ from paysource.application import representations as rep
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
+from paysource.application.payments import MAX_HISTORY_EVENTS
 from paysource.bootstrap import Cell
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, PaymentStatus
@@ -23,7 +24,7 @@ from paysource.entrypoints.http.rest.deps import (
     RequestContext,
     required_key,
 )
-from paysource.entrypoints.http.rest.routes.common import find, listing, reader, respond
+from paysource.entrypoints.http.rest.routes.common import listing, owned, reader, respond
 from paysource.entrypoints.http.rest.schemas import (
     CancelIn,
     CaptureIn,
@@ -100,10 +101,11 @@ async def _waited(answer: Answer, cell: Cell, context: RequestContext) -> JSONRe
 def get_payment(payment_id: str, call: AnyCall) -> JSONResponse:
     """Served from the event store: the latest committed state, read-your-writes."""
     uuid = decode(Kind.PAYMENT, payment_id)
-    merchant_id = call.principal.merchant_id
-    payment = find(
-        call.cells,
-        lambda cell: cell.payments.get_payment(merchant_id=merchant_id, payment_id=uuid),
+    payment = owned(
+        call,
+        "payment",
+        uuid,
+        lambda cell, uuid: cell.payments.get_payment(merchant_id=None, payment_id=uuid),
     )
     return respond(Answer(200, rep.payment(payment)))
 
@@ -192,9 +194,13 @@ def cancel_payment(
 )
 def payment_events(payment_id: str, call: AnyCall) -> JSONResponse:
     uuid = decode(Kind.PAYMENT, payment_id)
-    merchant_id = call.principal.merchant_id
-    events = find(
-        call.cells,
-        lambda cell: cell.payments.payment_history(merchant_id=merchant_id, payment_id=uuid),
+    # Its first event says whose it is; then the whole history, from the same cell.
+    first = owned(
+        call,
+        "payment",
+        uuid,
+        lambda cell, uuid: cell.payments.get_payment(merchant_id=None, payment_id=uuid, version=1),
     )
+    cell = call.container.router.for_merchant(first.merchant_id)
+    events = cell.store.history(uuid, limit=MAX_HISTORY_EVENTS)
     return respond(Answer(200, listing([rep.event(e) for e in events], has_more=False)))

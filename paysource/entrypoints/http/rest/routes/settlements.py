@@ -15,9 +15,9 @@ from paysource.application.settlements import check_cutoff
 from paysource.domain.api_key import Role
 from paysource.entrypoints.http.rest.deps import AnyCall
 from paysource.entrypoints.http.rest.routes.common import (
-    find,
     listing,
     merchant_scope,
+    owned,
     reader,
     respond,
 )
@@ -77,8 +77,10 @@ def list_settlements(
 @router.get("/settlements/{settlement_id}", summary="A settlement with its items")
 def get_settlement(settlement_id: str, call: AnyCall) -> JSONResponse:
     uuid = decode(Kind.SETTLEMENT, settlement_id)
-    merchant_id = call.principal.merchant_id
-    found = find(
-        call.cells, lambda cell: cell.settlements.get(merchant_id=merchant_id, settlement=uuid)
+    found = owned(
+        call,
+        "settlement",
+        uuid,
+        lambda cell, uuid: cell.settlements.get(merchant_id=None, settlement=uuid),
     )
     return respond(Answer(200, rep.settlement(found)))
