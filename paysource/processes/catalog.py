@@ -36,7 +36,7 @@ from paysource.processes.payouts import PayoutProcessor, PayoutRetry
 from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
 from paysource.processes.settlement_schedule import SettlementScheduler
 from paysource.processes.webhook_delivery import DeliveryWorker
-from paysource.readmodels.payments.projection import PaymentsView
+from paysource.readmodels.payments.queries import PaymentsQueries
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class CellProcessParts:
     """What one cell's process managers are built from (the composition root fills it)."""
 
     store: EventStore
-    payments: PaymentsView
+    payments: PaymentsQueries
     settlements: SettlementService
     waiting_items: WaitingItems
     fees: FeeLookup

@@ -1,4 +1,4 @@
-"""Every read model of a cell, and the projection that keeps each."""
+"""Every read model of a cell: the projection that writes it, the queries that read it."""
 
 from __future__ import annotations
 
@@ -8,11 +8,24 @@ from typing import Any
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.projection import Projection
 
+from paysource.readmodels import sql
+from paysource.readmodels.directory import schema as directory_schema
 from paysource.readmodels.directory.projection import DirectoryProjection, DirectoryView
+from paysource.readmodels.directory.queries import DirectoryQueries
+from paysource.readmodels.finance import schema as finance_schema
 from paysource.readmodels.finance.projection import FinanceProjection, FinanceView
+from paysource.readmodels.finance.queries import FinanceQueries
+from paysource.readmodels.ledger import schema as ledger_schema
 from paysource.readmodels.ledger.projection import LedgerProjection, LedgerView
+from paysource.readmodels.ledger.queries import LedgerQueries
+from paysource.readmodels.payments import schema as payments_schema
 from paysource.readmodels.payments.projection import PaymentsProjection, PaymentsView
+from paysource.readmodels.payments.queries import PaymentsQueries
+from paysource.readmodels.settlements import schema as settlements_schema
 from paysource.readmodels.settlements.projection import SettlementsProjection, SettlementsView
+from paysource.readmodels.settlements.queries import SettlementsQueries
+from paysource.readmodels.sql import Row, Statement, Table
+from paysource.readmodels.transactions import schema as transactions_schema
 from paysource.readmodels.transactions.projection import TransactionsProjection, TransactionsView
 from paysource.readmodels.view import LIVE_SCHEMA, View
 
@@ -26,6 +39,16 @@ PROJECTIONS: dict[str, tuple[type[View], type[Projection[Any]]]] = {
     "settlements": (SettlementsView, SettlementsProjection),
 }
 
+# name → the tables (and views) of that read model, with their columns.
+TABLES: dict[str, tuple[Table, ...]] = {
+    "payments": payments_schema.TABLES,
+    "directory": directory_schema.TABLES,
+    "ledger": ledger_schema.TABLES,
+    "transactions": transactions_schema.TABLES,
+    "finance": finance_schema.TABLES,
+    "settlements": settlements_schema.TABLES,
+}
+
 
 def build_projection(
     name: str, datastore: PostgresDatastore, *, schema: str = LIVE_SCHEMA
@@ -36,27 +59,24 @@ def build_projection(
 
 @dataclass
 class ReadModels:
-    """The live read models of one cell, sharing one connection pool."""
+    """The live read models of one cell, sharing one connection pool: each attribute
+    is a read model's queries; `projections()` are their writers."""
 
     datastore: PostgresDatastore
 
     def __post_init__(self) -> None:
-        self.payments = PaymentsView(self.datastore)
-        self.directory = DirectoryView(self.datastore)
-        self.ledger = LedgerView(self.datastore)
-        self.transactions = TransactionsView(self.datastore)
-        self.finance = FinanceView(self.datastore)
-        self.settlements = SettlementsView(self.datastore)
+        self.payments = PaymentsQueries(self.datastore)
+        self.directory = DirectoryQueries(self.datastore)
+        self.ledger = LedgerQueries(self.datastore)
+        self.finance = FinanceQueries(self.datastore)
+        self.settlements = SettlementsQueries(self.datastore)
+
+    def run(self, statement: Statement) -> list[Row]:
+        """Any read model's statement, on this cell's synchronous pool."""
+        return sql.run(self.datastore, statement)
 
     def projections(self) -> list[Projection[Any]]:
-        return [
-            PaymentsProjection(self.payments),
-            DirectoryProjection(self.directory),
-            LedgerProjection(self.ledger),
-            TransactionsProjection(self.transactions),
-            FinanceProjection(self.finance),
-            SettlementsProjection(self.settlements),
-        ]
+        return [build_projection(name, self.datastore) for name in PROJECTIONS]
 
     def close(self) -> None:
         self.datastore.close()

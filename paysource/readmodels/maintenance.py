@@ -22,7 +22,6 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from paysource.adapters.postgres.datastore import datastore_beside
 from paysource.application.eventlog import EventStore
 from paysource.domain.errors import PaysourceError
 from paysource.readmodels.catalog import PROJECTIONS, build_projection
@@ -171,12 +170,33 @@ def _exclusive(name: str, datastore: PostgresDatastore) -> Iterator[None]:
             conn.commit()
 
 
+def _beside(other: PostgresDatastore, *, pool_size: int) -> PostgresDatastore:
+    """Another datastore on `other`'s database with a pool of its own, made with
+    eventsourcing directly: a read model imports no adapter of ours."""
+    params = other.pool.kwargs
+    assert isinstance(params, dict)  # eventsourcing passes the connection keywords
+    wanted = ("dbname", "host", "port", "user", "password", "connect_timeout")
+    found = {key: str(params[key]) for key in wanted if params.get(key)}
+    return PostgresDatastore(
+        dbname=found.get("dbname", "paysource"),
+        host=found.get("host", "127.0.0.1"),
+        port=found.get("port", "5432"),
+        user=found.get("user", "postgres"),
+        password=found.get("password", ""),
+        connect_timeout=float(found.get("connect_timeout", "2")),
+        pool_size=pool_size,
+        max_overflow=0,
+        pre_ping=True,
+        idle_in_transaction_session_timeout=30,
+    )
+
+
 @contextmanager
 def _own_pool(datastore: PostgresDatastore) -> Iterator[PostgresDatastore]:
     """A small pool of its own for the scratch side: rebuild and verify hold one live
     connection locked while scratch catches up, and the live pool (shared with the
     API, a blocked live writer, other projections) must not starve that catch-up."""
-    own = datastore_beside(datastore, pool_size=3)  # the lock's, the replay's, a spare
+    own = _beside(datastore, pool_size=3)  # the lock's, the replay's, a spare
     try:
         yield own
     finally:

@@ -17,8 +17,8 @@ from typing import Any
 from uuid import UUID
 
 from paysource.domain.errors import InvalidValue
-from paysource.readmodels.finance.projection import FinanceView
-from paysource.readmodels.ledger.projection import LedgerView
+from paysource.readmodels.finance.queries import FinanceQueries
+from paysource.readmodels.ledger.queries import LedgerQueries
 
 MAX_RANGE_DAYS = 366
 
@@ -115,7 +115,7 @@ class Statement:
         return all(c.reconciles for c in self.currencies)
 
 
-def statement(ledger: LedgerView, *, merchant_id: UUID, since: date, until: date) -> Statement:
+def statement(ledger: LedgerQueries, *, merchant_id: UUID, since: date, until: date) -> Statement:
     """The merchant's available balance from `since` to `until` (UTC days, inclusive)."""
     check_range(since, until)
     opening, closing, rows = ledger.posted_lines(
@@ -148,7 +148,7 @@ def statement(ledger: LedgerView, *, merchant_id: UUID, since: date, until: date
 
 
 def daily_volume(
-    views: Iterable[FinanceView],
+    views: Iterable[FinanceQueries],
     *,
     merchant_id: UUID | None,
     since: date,

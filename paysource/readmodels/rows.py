@@ -15,19 +15,19 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from paysource.readmodels.sql import Table
+
 
 class Rows:
-    def __init__(
-        self, table: str, columns: tuple[str, ...], *, json_columns: tuple[str, ...] = ()
-    ) -> None:
-        self.table = table
-        self.columns = columns
+    def __init__(self, table: Table, *, json_columns: tuple[str, ...] = ()) -> None:
+        self.table = table.name
+        self.columns = columns = table.written
         self.json_columns = json_columns
         self._rows: dict[UUID, dict[str, Any]] = {}
         self._dirty: set[UUID] = set()
         assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
         self._upsert = (
-            f"INSERT INTO {table} ({', '.join(columns)})"  # noqa: S608  # fixed names
+            f"INSERT INTO {table.name} ({', '.join(columns)})"  # noqa: S608  # fixed names
             f" VALUES ({', '.join(['%s'] * len(columns))})"
             f" ON CONFLICT (id) DO UPDATE SET {assignments}"
         )

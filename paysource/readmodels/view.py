@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -28,18 +27,6 @@ from paysource.application.eventlog import ConcurrencyConflict, Event
 
 TRACKING_TABLE = "projection_tracking"
 LIVE_SCHEMA = "public"
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a keyset-paginated read: fetch `limit + 1` rows, keep `limit`."""
-
-    rows: list[dict[str, Any]]
-    has_more: bool
-
-    @classmethod
-    def of(cls, rows: Sequence[dict[str, Any]], limit: int) -> Page:
-        return cls(rows=list(rows[:limit]), has_more=len(rows) > limit)
 
 
 def changed_ids(events: Sequence[Event], kind: type[Any], created: type[Any]) -> list[UUID]:

@@ -1,8 +1,8 @@
-"""The read side of GraphQL: an async psycopg pool per cell, and one choke point for SQL.
+"""The async runner of read-model statements: an async psycopg pool per cell.
 
-Resolvers never touch aggregates (except `asOf` and `events`, which read the event
-store): every read goes through `ReadDb.fetch`, which also counts statements, so a
-test can hold the number of queries of a request constant.
+GraphQL runs the read models' statements (readmodels/<name>/queries.py) here; every
+read goes through `ReadDb.fetch`, which also counts statements, so a test can hold
+the number of queries of a request constant.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ class ReadDb:
         self._pools: dict[str, AsyncConnectionPool[AsyncConnection[DictRow]]] = {}
         self.statements = 0
 
-    async def fetch(self, cell: Cell, query: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def fetch(self, cell_name: str, query: str, params: Sequence[Any] = ()) -> list[Row]:
         self.statements += 1
-        pool = await self._pool(cell.name)
+        pool = await self._pool(cell_name)
         async with pool.connection() as conn:
             cursor = await conn.execute(query, params)
             return list(await cursor.fetchall())

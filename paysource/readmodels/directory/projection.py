@@ -1,10 +1,9 @@
-"""The `directory` read model: merchant and customer profiles."""
+"""The `directory` read model's writer: merchant and customer profiles."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, ClassVar
-from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
@@ -14,39 +13,18 @@ from paysource.application.eventlog import Event
 from paysource.application.topics import event_topics
 from paysource.domain.customer import Customer
 from paysource.domain.merchant import Merchant
+from paysource.readmodels.directory.schema import CUSTOMERS, MERCHANTS
 from paysource.readmodels.rows import Rows
 from paysource.readmodels.view import View
-
-MERCHANT_COLUMNS = (
-    "id",
-    "name",
-    "email",
-    "settlement_currency",
-    "fee_basis_points",
-    "fee_fixed_minor",
-    "created_at",
-    "updated_at",
-    "version",
-)
-CUSTOMER_COLUMNS = (
-    "id",
-    "merchant_id",
-    "name",
-    "email",
-    "metadata",
-    "created_at",
-    "updated_at",
-    "version",
-)
 
 
 class DirectoryView(View):
     name: ClassVar[str] = "directory"
-    tables = ("merchants", "customers")
+    tables = (MERCHANTS.name, CUSTOMERS.name)
 
     def begin_batch(self) -> None:
-        self.merchants = Rows("merchants", MERCHANT_COLUMNS)
-        self.customers = Rows("customers", CUSTOMER_COLUMNS, json_columns=("metadata",))
+        self.merchants = Rows(MERCHANTS)
+        self.customers = Rows(CUSTOMERS, json_columns=("metadata",))
 
     def prefetch(self, events: Sequence[Event]) -> None:
         changed = [e.originator_id for e in events if isinstance(e, Merchant.FeeScheduleChanged)]
@@ -55,18 +33,6 @@ class DirectoryView(View):
     def flush(self) -> None:
         self.merchants.flush(self.cursor)
         self.customers.flush(self.cursor)
-
-    # Reads ---------------------------------------------------------------------------
-
-    def merchant(self, merchant_id: UUID) -> dict[str, Any] | None:
-        with self.datastore.cursor() as curs:
-            return curs.execute("SELECT * FROM merchants WHERE id = %s", (merchant_id,)).fetchone()
-
-    def merchant_names(self) -> dict[UUID, str]:
-        with self.datastore.cursor() as curs:
-            return {
-                row["id"]: row["name"] for row in curs.execute("SELECT id, name FROM merchants")
-            }
 
 
 class DirectoryProjection(Projection[DirectoryView]):

@@ -1,4 +1,4 @@
-"""The `finance` read model: daily volume per merchant, currency and UTC day."""
+"""The `finance` read model's writer: daily volume per merchant, currency and UTC day."""
 
 from __future__ import annotations
 
@@ -15,18 +15,17 @@ from eventsourcing.projection import Projection
 from paysource.application.eventlog import Event
 from paysource.application.topics import topics_of
 from paysource.domain.payment import Payment
+from paysource.readmodels.finance.schema import AMOUNTS, DAILY_VOLUME, PAYMENTS
 from paysource.readmodels.rows import Rows
 from paysource.readmodels.view import View, changed_ids
-
-_FIELDS = ("captures_count", "captures_minor", "refunds_count", "refunds_minor", "fees_minor")
 
 
 class FinanceView(View):
     name: ClassVar[str] = "finance"
-    tables = ("finance_payments", "daily_volume")
+    tables = (PAYMENTS.name, DAILY_VOLUME.name)
 
     def begin_batch(self) -> None:
-        self.payments = Rows("finance_payments", ("id", "merchant_id", "currency"))
+        self.payments = Rows(PAYMENTS)
         self._deltas: dict[tuple[UUID, str, date], list[int]] = defaultdict(lambda: [0] * 5)
 
     def prefetch(self, events: Sequence[Event]) -> None:
@@ -37,44 +36,17 @@ class FinanceView(View):
         key = (payment["merchant_id"], payment["currency"], event.timestamp.date())
         deltas = self._deltas[key]
         for name, value in amounts.items():
-            deltas[_FIELDS.index(name)] += value
+            deltas[AMOUNTS.index(name)] += value
 
     def flush(self) -> None:
         self.payments.flush(self.cursor)
-        increments = ", ".join(f"{f} = daily_volume.{f} + excluded.{f}" for f in _FIELDS)
+        increments = ", ".join(f"{f} = daily_volume.{f} + excluded.{f}" for f in AMOUNTS)
         self.cursor.executemany(
-            f"INSERT INTO daily_volume (merchant_id, currency, day, {', '.join(_FIELDS)})"  # noqa: S608
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            f"INSERT INTO daily_volume ({', '.join(DAILY_VOLUME.written)})"  # noqa: S608
+            f" VALUES ({', '.join(['%s'] * len(DAILY_VOLUME.written))})"
             f" ON CONFLICT (merchant_id, currency, day) DO UPDATE SET {increments}",
             [(*key, *deltas) for key, deltas in sorted(self._deltas.items())],
         )
-
-    # Reads ---------------------------------------------------------------------------
-
-    def daily_volume(
-        self,
-        *,
-        merchant_id: UUID | None,
-        since: date,
-        until: date,
-        currency: str | None = None,
-        limit: int = 10_000,
-    ) -> list[dict[str, Any]]:
-        """Rows for days in [since, until], by day then merchant and currency."""
-        where = ["day >= %s", "day <= %s"]
-        params: list[Any] = [since, until]
-        if merchant_id is not None:
-            where.append("merchant_id = %s")
-            params.append(merchant_id)
-        if currency is not None:
-            where.append("currency = %s")
-            params.append(currency)
-        query = (
-            f"SELECT * FROM daily_volume WHERE {' AND '.join(where)}"  # noqa: S608
-            " ORDER BY day, merchant_id, currency LIMIT %s"
-        )
-        with self.datastore.cursor() as curs:
-            return list(curs.execute(query, (*params, limit)))
 
 
 class FinanceProjection(Projection[FinanceView]):

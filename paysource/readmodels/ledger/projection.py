@@ -1,10 +1,9 @@
-"""The `ledger` read model: journal entries, their postings, and account balances."""
+"""The `ledger` read model's writer: journal entries, their postings, account balances."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
@@ -19,12 +18,12 @@ from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.ledger import Entry, Phase, Side
 from paysource.domain.payment import Payment
 from paysource.domain.settlement import Settlement
+from paysource.readmodels.ledger.schema import ACCOUNTS, ENTRIES, PAYMENTS, POSTINGS
 from paysource.readmodels.rows import Rows
 from paysource.readmodels.view import View, changed_ids
 
 # Entry ids derive from the event, so a rebuild writes exactly the same rows.
 _ENTRY_NAMESPACE = UUID("0d9b2a3e-58a4-4f7c-9a6e-1c2f3b4d5e6f")
-MAX_STATEMENT_LINES = 100_000
 
 
 def entry_id(event: Event) -> UUID:
@@ -33,10 +32,10 @@ def entry_id(event: Event) -> UUID:
 
 class LedgerView(View):
     name: ClassVar[str] = "ledger"
-    tables = ("ledger_payments", "ledger_accounts", "journal_entries", "postings")
+    tables = (PAYMENTS.name, ACCOUNTS.name, ENTRIES.name, POSTINGS.name)
 
     def begin_batch(self) -> None:
-        self.payments = Rows("ledger_payments", ("id", "merchant_id", "currency", "amount_minor"))
+        self.payments = Rows(PAYMENTS)
         self._entries: list[tuple[Any, ...]] = []
         self._postings: list[tuple[Any, ...]] = []
         self._accounts: dict[tuple[str, str], dict[str, Any]] = {}
@@ -94,14 +93,12 @@ class LedgerView(View):
         self.payments.flush(self.cursor)
         # One statement each, so the balance trigger sees every entry whole.
         with self.cursor.copy(
-            "COPY journal_entries (id, kind, merchant_id, payment_id, refund_id, occurred_at,"
-            " event_ref) FROM STDIN"
+            f"COPY {ENTRIES.name} ({', '.join(ENTRIES.columns)}) FROM STDIN"
         ) as copy:
             for row in self._entries:
                 copy.write_row(row)
         with self.cursor.copy(
-            "COPY postings (entry_id, line, account, currency, side, phase, amount_minor,"
-            " occurred_at) FROM STDIN"
+            f"COPY {POSTINGS.name} ({', '.join(POSTINGS.columns)}) FROM STDIN"
         ) as copy:
             for row in self._postings:
                 copy.write_row(row)
@@ -119,58 +116,6 @@ class LedgerView(View):
             " credits_posted = credits_posted + %s WHERE account = %s AND currency = %s",
             [(*self._deltas[key], *key) for key, _ in accounts],
         )
-
-    # Reads ---------------------------------------------------------------------------
-
-    def balances(self, merchant_id: UUID | None = None) -> list[dict[str, Any]]:
-        query = "SELECT * FROM merchant_balances"
-        params: tuple[Any, ...] = ()
-        if merchant_id is not None:
-            query += " WHERE merchant_id = %s"
-            params = (merchant_id,)
-        with self.datastore.cursor() as curs:
-            return list(curs.execute(query + " ORDER BY merchant_id, currency", params))
-
-    def posted_lines(
-        self, *, merchant_id: UUID, since: datetime, until: datetime
-    ) -> tuple[dict[str, int], dict[str, int], list[dict[str, Any]]]:
-        """For the merchant's balance account: the posted balance per currency before
-        `since` and before `until` (two separate sums, so a statement can reconcile),
-        and the posted lines in [since, until), oldest first."""
-        account = ledger.Account.balance(merchant_id).name
-        with self.datastore.transaction() as curs:
-            # One snapshot for the three reads, or a batch committing between them
-            # would make a correct ledger look as if it did not reconcile.
-            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            opening, closing = (
-                {
-                    row["currency"]: int(row["balance"])
-                    for row in curs.execute(
-                        "SELECT currency, sum(CASE side WHEN 'C' THEN amount_minor"
-                        " ELSE -amount_minor END) AS balance FROM postings"
-                        " WHERE account = %s AND phase = 'posted' AND occurred_at < %s"
-                        " GROUP BY currency",
-                        (account, moment),
-                    )
-                }
-                for moment in (since, until)
-            )
-            lines = list(
-                curs.execute(
-                    "SELECT p.occurred_at, p.currency, p.side, p.amount_minor, e.kind,"
-                    " e.payment_id, e.refund_id, e.id AS entry_id FROM postings p"
-                    " JOIN journal_entries e ON e.id = p.entry_id"
-                    " WHERE p.account = %s AND p.phase = 'posted'"
-                    " AND p.occurred_at >= %s AND p.occurred_at < %s"
-                    " ORDER BY p.occurred_at, p.entry_id, p.line LIMIT %s",
-                    (account, since, until, MAX_STATEMENT_LINES + 1),
-                )
-            )
-        if len(lines) > MAX_STATEMENT_LINES:
-            raise ValueError(
-                f"more than {MAX_STATEMENT_LINES} statement lines: ask for a shorter range"
-            )
-        return opening, closing, lines
 
 
 def _field_index(side: Side, phase: Phase) -> int:

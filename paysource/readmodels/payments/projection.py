@@ -1,77 +1,30 @@
-"""The `payments` read model: one row per payment and per refund, for lists and sweeps."""
+"""The `payments` read model's writer: one row per payment and per refund."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, ClassVar
-from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from paysource.application.errors import NotFound
 from paysource.application.eventlog import Event
 from paysource.application.topics import event_topics
 from paysource.domain.payment import Payment, PaymentStatus
 from paysource.domain.refund import Refund, RefundStatus
+from paysource.readmodels.payments.schema import PAYMENTS, REFUNDS
 from paysource.readmodels.rows import Rows
-from paysource.readmodels.view import Page, View, changed_ids
-
-MAX_PAGE = 100
-
-PAYMENT_COLUMNS = (
-    "id",
-    "merchant_id",
-    "customer_id",
-    "status",
-    "amount_minor",
-    "currency",
-    "amount_capturable_minor",
-    "amount_captured_minor",
-    "amount_refunded_minor",
-    "amount_refund_pending_minor",
-    "fee_minor",
-    "capture_method",
-    "card_brand",
-    "card_bin",
-    "card_last4",
-    "risk_outcome",
-    "risk_score",
-    "risk_reasons",
-    "decline_code",
-    "cancellation_reason",
-    "description",
-    "metadata",
-    "created_at",
-    "updated_at",
-    "authorized_at",
-    "version",
-    "relay_failures",
-)
-REFUND_COLUMNS = (
-    "id",
-    "payment_id",
-    "merchant_id",
-    "status",
-    "amount_minor",
-    "currency",
-    "reason",
-    "failure_code",
-    "created_at",
-    "updated_at",
-    "version",
-)
+from paysource.readmodels.view import View, changed_ids
 
 
 class PaymentsView(View):
     name: ClassVar[str] = "payments"
-    tables = ("payments", "refunds")
+    tables = (PAYMENTS.name, REFUNDS.name)
 
     def begin_batch(self) -> None:
-        self.payments = Rows("payments", PAYMENT_COLUMNS, json_columns=("metadata",))
-        self.refunds = Rows("refunds", REFUND_COLUMNS)
+        self.payments = Rows(PAYMENTS, json_columns=("metadata",))
+        self.refunds = Rows(REFUNDS)
 
     def prefetch(self, events: Sequence[Event]) -> None:
         self.payments.load(self.cursor, changed_ids(events, Payment.Event, Payment.Created))
@@ -96,81 +49,6 @@ class PaymentsView(View):
             version=event.originator_version,
             **values,
         )
-
-    # Reads ---------------------------------------------------------------------------
-
-    def list_payments(
-        self,
-        *,
-        merchant_id: UUID | None,
-        limit: int,
-        status: str | None = None,
-        customer_id: UUID | None = None,
-        relay_failed: bool | None = None,
-        starting_after: UUID | None = None,
-    ) -> Page:
-        """Newest first, keyset-paginated by (created_at, id). None merchant: all."""
-        where, params = ["TRUE"], []
-        for column, value in (
-            ("merchant_id", merchant_id),
-            ("status", status),
-            ("customer_id", customer_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if relay_failed is not None:
-            where.append("relay_failures <> '{}'" if relay_failed else "relay_failures = '{}'")
-        if starting_after is not None:
-            where.append("(created_at, id) < (%s, %s)")
-            params += self._cursor_of(starting_after, merchant_id)
-        limit = max(1, min(limit, MAX_PAGE))
-        query = (
-            f"SELECT * FROM payments WHERE {' AND '.join(where)}"  # noqa: S608  # fixed columns
-            " ORDER BY created_at DESC, id DESC LIMIT %s"
-        )
-        with self.datastore.cursor() as curs:
-            rows = curs.execute(query, (*params, limit + 1)).fetchall()
-        return Page.of(rows, limit)
-
-    def _cursor_of(self, payment_id: UUID, merchant_id: UUID | None) -> list[Any]:
-        """The (created_at, id) of a cursor payment the caller may see, else NotFound."""
-        row = self.payment_row(payment_id)
-        if row is None or merchant_id not in (None, row["merchant_id"]):
-            raise NotFound("no such payment to start after")
-        return [row["created_at"], row["id"]]
-
-    def payment_row(self, payment_id: UUID) -> dict[str, Any] | None:
-        with self.datastore.cursor() as curs:
-            return curs.execute("SELECT * FROM payments WHERE id = %s", (payment_id,)).fetchone()
-
-    def count_between(
-        self, *, merchant_id: UUID, customer_id: UUID, since: datetime, until: datetime
-    ) -> int:
-        with self.datastore.cursor() as curs:
-            row = curs.execute(
-                "SELECT count(*) AS n FROM payments WHERE merchant_id = %s"
-                " AND customer_id = %s AND created_at >= %s AND created_at < %s",
-                (merchant_id, customer_id, since, until),
-            ).fetchone()
-        return int(row["n"]) if row else 0
-
-    def count_relay_failed(self) -> int:
-        """Payments with a decision the acquirer refused (a partial index keeps it cheap)."""
-        with self.datastore.cursor() as curs:
-            row = curs.execute(
-                "SELECT count(*) AS n FROM payments WHERE relay_failures <> '{}'"
-            ).fetchone()
-        return int(row["n"]) if row else 0
-
-    def expired_holds(self, *, authorized_before: datetime, limit: int) -> list[UUID]:
-        with self.datastore.cursor() as curs:
-            rows = curs.execute(
-                "SELECT id FROM payments WHERE status = 'requires_capture'"
-                " AND authorized_at < %s ORDER BY authorized_at LIMIT %s",
-                (authorized_before, limit),
-            ).fetchall()
-        return [row["id"] for row in rows]
 
 
 class PaymentsProjection(Projection[PaymentsView]):

@@ -1,9 +1,8 @@
-"""The `settlements` read model: settleable items, and settlements with their totals."""
+"""The `settlements` read model's writer: settleable items, and settlements' totals."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -14,50 +13,21 @@ from eventsourcing.projection import Projection
 from paysource.application.eventlog import Event
 from paysource.application.topics import topics_of
 from paysource.domain.payment import Payment
-from paysource.domain.settlement import Item, ItemKind, Settlement, SettlementStatus
+from paysource.domain.settlement import ItemKind, Settlement, SettlementStatus
 from paysource.readmodels.rows import Rows
+from paysource.readmodels.settlements.schema import ITEMS, PAYMENTS, SETTLEMENTS
 from paysource.readmodels.view import View
 
-MAX_PAGE = 100
-ITEM_COLUMNS = (
-    "kind",
-    "ref_id",
-    "merchant_id",
-    "currency",
-    "payment_id",
-    "amount_minor",
-    "fee_minor",
-    "occurred_at",
-    "settlement_id",
-)
-SETTLEMENT_COLUMNS = (
-    "id",
-    "merchant_id",
-    "currency",
-    "cutoff",
-    "status",
-    "gross_minor",
-    "refunds_minor",
-    "fees_minor",
-    "carried_in_minor",
-    "net_minor",
-    "items_count",
-    "payout_reference",
-    "failure_reason",
-    "created_at",
-    "updated_at",
-    "version",
-)
 ItemKey = tuple[str, UUID]
 
 
 class SettlementsView(View):
     name: ClassVar[str] = "settlements"
-    tables = ("settlement_payments", "settleable_items", "settlements")
+    tables = (PAYMENTS.name, ITEMS.name, SETTLEMENTS.name)
 
     def begin_batch(self) -> None:
-        self.payments = Rows("settlement_payments", ("id", "merchant_id", "currency"))
-        self.settlements = Rows("settlements", SETTLEMENT_COLUMNS)
+        self.payments = Rows(PAYMENTS)
+        self.settlements = Rows(SETTLEMENTS)
         self.items: dict[ItemKey, dict[str, Any]] = {}
         self._dirty: set[ItemKey] = set()
 
@@ -100,72 +70,13 @@ class SettlementsView(View):
     def flush(self) -> None:
         self.payments.flush(self.cursor)
         self.settlements.flush(self.cursor)
-        assignments = ", ".join(f"{c} = excluded.{c}" for c in ITEM_COLUMNS[2:])
+        assignments = ", ".join(f"{c} = excluded.{c}" for c in ITEMS.columns[2:])
         self.cursor.executemany(
-            f"INSERT INTO settleable_items ({', '.join(ITEM_COLUMNS)})"  # noqa: S608
-            f" VALUES ({', '.join(['%s'] * len(ITEM_COLUMNS))})"
+            f"INSERT INTO settleable_items ({', '.join(ITEMS.columns)})"  # noqa: S608
+            f" VALUES ({', '.join(['%s'] * len(ITEMS.columns))})"
             f" ON CONFLICT (kind, ref_id) DO UPDATE SET {assignments}",
-            [[self.items[key][c] for c in ITEM_COLUMNS] for key in sorted(self._dirty)],
+            [[self.items[key][c] for c in ITEMS.columns] for key in sorted(self._dirty)],
         )
-
-    # Reads ---------------------------------------------------------------------------
-
-    def waiting_items(
-        self, *, merchant_id: UUID, currency: str, until: datetime, limit: int
-    ) -> list[Item]:
-        """Items no settlement holds, that happened at or before `until`, oldest first."""
-        with self.datastore.cursor() as curs:
-            rows = curs.execute(
-                "SELECT * FROM settleable_items WHERE merchant_id = %s AND currency = %s"
-                " AND settlement_id IS NULL AND occurred_at <= %s"
-                " ORDER BY occurred_at, kind, ref_id LIMIT %s",
-                (merchant_id, currency, until, limit),
-            ).fetchall()
-        return [
-            Item(
-                ItemKind(r["kind"]), r["ref_id"], r["payment_id"], r["amount_minor"], r["fee_minor"]
-            )
-            for r in rows
-        ]
-
-    def due(self, *, until: datetime) -> list[tuple[UUID, str]]:
-        """(merchant, currency) pairs with captures or refunds waiting at `until`."""
-        with self.datastore.cursor() as curs:
-            rows = curs.execute(
-                "SELECT DISTINCT merchant_id, currency FROM settleable_items"
-                " WHERE settlement_id IS NULL AND occurred_at <= %s AND kind <> 'carried_forward'"
-                " ORDER BY merchant_id, currency",
-                (until,),
-            ).fetchall()
-        return [(row["merchant_id"], row["currency"]) for row in rows]
-
-    def page(
-        self,
-        *,
-        merchant_id: UUID | None,
-        limit: int,
-        status: str | None = None,
-        starting_after: UUID | None = None,
-    ) -> tuple[list[dict[str, Any]], bool]:
-        where: list[str] = ["TRUE"]
-        params: list[Any] = []
-        for column, value in (("merchant_id", merchant_id), ("status", status)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if starting_after is not None:
-            where.append(
-                "(created_at, id) < (SELECT created_at, id FROM settlements WHERE id = %s)"
-            )
-            params.append(starting_after)
-        limit = max(1, min(limit, MAX_PAGE))
-        with self.datastore.cursor() as curs:
-            rows = curs.execute(
-                f"SELECT * FROM settlements WHERE {' AND '.join(where)}"  # noqa: S608
-                " ORDER BY created_at DESC, id DESC LIMIT %s",
-                (*params, limit + 1),
-            ).fetchall()
-        return list(rows[:limit]), len(rows) > limit
 
 
 class SettlementsProjection(Projection[SettlementsView]):

@@ -1,9 +1,8 @@
-"""The `transactions` read model: one row per money movement, newest first."""
+"""The `transactions` read model's writer: one row per money movement."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
@@ -11,40 +10,23 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from paysource.application.errors import NotFound
 from paysource.application.eventlog import Event
 from paysource.application.topics import topics_of
 from paysource.domain.payment import Payment
 from paysource.domain.settlement import Settlement
 from paysource.readmodels.rows import Rows
-from paysource.readmodels.view import Page, View, changed_ids
+from paysource.readmodels.transactions.schema import PAYMENTS, TRANSACTIONS
+from paysource.readmodels.view import View, changed_ids
 
-MAX_PAGE = 100
 _ROW_NAMESPACE = UUID("5b0f8f3c-2f7e-4f6a-8a1d-7c9e2b4a6d10")
-COLUMNS = (
-    "id",
-    "merchant_id",
-    "customer_id",
-    "payment_id",
-    "refund_id",
-    "kind",
-    "status",
-    "amount_minor",
-    "fee_minor",
-    "currency",
-    "occurred_at",
-    "settlement_id",
-)
 
 
 class TransactionsView(View):
     name: ClassVar[str] = "transactions"
-    tables = ("transaction_payments", "transactions")
+    tables = (PAYMENTS.name, TRANSACTIONS.name)
 
     def begin_batch(self) -> None:
-        self.payments = Rows(
-            "transaction_payments", ("id", "merchant_id", "customer_id", "currency", "amount_minor")
-        )
+        self.payments = Rows(PAYMENTS)
         self._rows: list[tuple[Any, ...]] = []
 
     def prefetch(self, events: Sequence[Event]) -> None:
@@ -98,49 +80,11 @@ class TransactionsView(View):
 
     def flush(self) -> None:
         self.payments.flush(self.cursor)
-        with self.cursor.copy(f"COPY transactions ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        with self.cursor.copy(
+            f"COPY {TRANSACTIONS.name} ({', '.join(TRANSACTIONS.columns)}) FROM STDIN"
+        ) as copy:
             for row in self._rows:
                 copy.write_row(row)
-
-    # Reads ---------------------------------------------------------------------------
-
-    def page(
-        self,
-        *,
-        merchant_id: UUID | None,
-        limit: int,
-        customer_id: UUID | None = None,
-        after: tuple[datetime, UUID] | None = None,
-    ) -> Page:
-        """Newest first, keyset-paginated by (occurred_at, id)."""
-        where: list[str] = ["TRUE"]
-        params: list[Any] = []
-        if merchant_id is not None:
-            where.append("merchant_id = %s")
-            params.append(merchant_id)
-        if customer_id is not None:
-            where.append("customer_id = %s")
-            params.append(customer_id)
-        if after is not None:
-            where.append("(occurred_at, id) < (%s, %s)")
-            params += list(after)
-        limit = max(1, min(limit, MAX_PAGE))
-        query = (
-            f"SELECT * FROM transactions WHERE {' AND '.join(where)}"  # noqa: S608
-            " ORDER BY occurred_at DESC, id DESC LIMIT %s"
-        )
-        with self.datastore.cursor() as curs:
-            rows = curs.execute(query, (*params, limit + 1)).fetchall()
-        return Page.of(rows, limit)
-
-    def cursor_of(self, row_id: UUID, merchant_id: UUID | None) -> tuple[datetime, UUID]:
-        with self.datastore.cursor() as curs:
-            row = curs.execute(
-                "SELECT occurred_at, id, merchant_id FROM transactions WHERE id = %s", (row_id,)
-            ).fetchone()
-        if row is None or merchant_id not in (None, row["merchant_id"]):
-            raise NotFound("no such transaction to start after")
-        return row["occurred_at"], row["id"]
 
 
 class TransactionsProjection(Projection[TransactionsView]):

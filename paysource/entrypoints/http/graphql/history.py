@@ -28,6 +28,7 @@ from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.payment import Payment
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import Item, ItemKind, Settlement
+from paysource.readmodels.reader import owns
 
 Events = list[DomainEventProtocol[UUID]]
 
@@ -156,7 +157,7 @@ def _settlement_items(owners: Sequence[tuple[Cell, UUID, UUID]]) -> list[list[Ro
     for cell, merchant_id, settlement_id in owners:
         s = cell.store.get(settlement_id, Settlement)
         # The caller was authorized on the read-model row; the aggregate must agree.
-        if s is None or s.merchant_id != merchant_id:
+        if s is None or not owns(merchant_id, s):
             found.append([])
         else:
             found.append([item_row(s, item) for item in s.items])

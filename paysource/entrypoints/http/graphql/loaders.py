@@ -17,17 +17,12 @@ from strawberry.dataloader import DataLoader
 
 from paysource.adapters.postgres.reads import Row
 from paysource.entrypoints.http.graphql import history
-from paysource.entrypoints.http.graphql.pagination import Keyset
-from paysource.entrypoints.http.graphql.reads import (
-    CUSTOMERS,
-    MERCHANTS,
-    PAYMENTS,
-    REFUNDS,
-    SETTLEMENTS,
-    TRANSACTIONS,
-    Listing,
-    Reads,
-)
+from paysource.entrypoints.http.graphql.reads import Reads
+from paysource.readmodels.directory.queries import CUSTOMER_LIST, MERCHANT_LIST
+from paysource.readmodels.payments.queries import PAYMENT_LIST, REFUND_LIST
+from paysource.readmodels.settlements.queries import SETTLEMENT_LIST
+from paysource.readmodels.sql import Keyset, Listing
+from paysource.readmodels.transactions.queries import TRANSACTION_LIST
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -47,17 +42,17 @@ def _loader(load: Callable[[Sequence[K]], Awaitable[Sequence[V]]]) -> DataLoader
 class Loaders:
     def __init__(self, reads: Reads) -> None:
         self.reads = reads
-        self.payment = _loader(self._by_id(PAYMENTS))
-        self.customer = _loader(self._by_id(CUSTOMERS))
-        self.refund = _loader(self._by_id(REFUNDS))
-        self.merchant = _loader(self._by_id(MERCHANTS))
-        self.settlement = _loader(self._by_id(SETTLEMENTS))
+        self.payment = _loader(self._by_id(PAYMENT_LIST))
+        self.customer = _loader(self._by_id(CUSTOMER_LIST))
+        self.refund = _loader(self._by_id(REFUND_LIST))
+        self.merchant = _loader(self._by_id(MERCHANT_LIST))
+        self.settlement = _loader(self._by_id(SETTLEMENT_LIST))
         self.settlement_items = _loader(self._settlement_items)
         self.payment_events = _loader(self._payment_events)
         self.refunds_of_payment = _loader(self._refunds_of)
         self.customer_totals = _loader(self._totals)
-        self.customer_payments = _loader(self._pages(PAYMENTS))
-        self.customer_transactions = _loader(self._pages(TRANSACTIONS))
+        self.customer_payments = _loader(self._pages(PAYMENT_LIST))
+        self.customer_transactions = _loader(self._pages(TRANSACTION_LIST))
 
     def _by_id(self, listing: Listing) -> Callable[[Sequence[UUID]], Awaitable[list[Row | None]]]:
         async def load(ids: Sequence[UUID]) -> list[Row | None]:

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from graphql import GraphQLError
 
+from paysource.readmodels.sql import Keyset
+
 MAX_FIRST = 100
 DEFAULT_FIRST = 20
 _VERSION = "k1"
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Keyset:
-    """A row's place in a newest-first list: its time, then its id."""
-
-    at: datetime
-    id: UUID
 
 
 def encode_cursor(position: Keyset) -> str:

@@ -23,6 +23,7 @@ from uuid import UUID
 
 from paysource.application.auth import Principal
 from paysource.domain.api_key import Role
+from paysource.readmodels.reader import owns
 
 T = TypeVar("T")
 
@@ -84,8 +85,9 @@ class Access:
         """Whether fields of this kind of detail are shown, or answer null."""
         return detail not in _HIDDEN_FROM_CUSTOMERS or self.customer_id is None
 
-    def _owns(self, merchant_id: UUID) -> bool:
-        return self.merchant_id is None or self.merchant_id == merchant_id
+    def _owns(self, row: dict[str, Any], owner: str = "merchant_id") -> bool:
+        # The one ownership rule of every read path (readmodels.reader.owns).
+        return owns(self.merchant_id, row, owner)
 
     def _customer(self, customer_id: UUID | None) -> bool:
         return self.customer_id is None or self.customer_id == customer_id
@@ -94,17 +96,15 @@ class Access:
 _HIDDEN_FROM_CUSTOMERS = frozenset(Detail)
 
 _RULES: dict[Kind, Callable[[Access, dict[str, Any]], bool]] = {
-    Kind.MERCHANT: lambda a, row: a._owns(row["id"]),
-    Kind.CUSTOMER: lambda a, row: a._owns(row["merchant_id"]) and a._customer(row["id"]),
-    # Refund rows carry their payment's customer (see reads.REFUND_SELECT).
-    Kind.PAYMENT: lambda a, row: a._owns(row["merchant_id"]) and a._customer(row["customer_id"]),
-    Kind.REFUND: lambda a, row: a._owns(row["merchant_id"]) and a._customer(row["customer_id"]),
-    Kind.TRANSACTION: lambda a, row: (
-        a._owns(row["merchant_id"]) and a._customer(row["customer_id"])
-    ),
+    Kind.MERCHANT: lambda a, row: a._owns(row, "id"),
+    Kind.CUSTOMER: lambda a, row: a._owns(row) and a._customer(row["id"]),
+    # Refund rows carry their payment's customer (see payments.queries.REFUND_LIST).
+    Kind.PAYMENT: lambda a, row: a._owns(row) and a._customer(row["customer_id"]),
+    Kind.REFUND: lambda a, row: a._owns(row) and a._customer(row["customer_id"]),
+    Kind.TRANSACTION: lambda a, row: a._owns(row) and a._customer(row["customer_id"]),
     # A settlement belongs to no customer: a customer token sees none, not even its
     # merchant's.
-    Kind.SETTLEMENT: lambda a, row: a._owns(row["merchant_id"]) and a.sees_merchant_totals,
+    Kind.SETTLEMENT: lambda a, row: a._owns(row) and a.sees_merchant_totals,
 }
 
 

@@ -8,7 +8,8 @@ from typing import Any, Generic, TypeVar
 import strawberry
 
 from paysource.entrypoints.http.graphql import fields
-from paysource.entrypoints.http.graphql.pagination import Keyset, encode_cursor
+from paysource.entrypoints.http.graphql.pagination import encode_cursor
+from paysource.readmodels.sql import Keyset
 
 T = TypeVar("T")
 

@@ -13,12 +13,13 @@ from paysource.application.ids import Kind, encode
 from paysource.entrypoints.http.graphql import fields
 from paysource.entrypoints.http.graphql.pagination import DEFAULT_FIRST, decode_cursor, page_size
 from paysource.entrypoints.http.graphql.policy import Detail, shown
-from paysource.entrypoints.http.graphql.reads import PAYMENTS, TRANSACTIONS
 from paysource.entrypoints.http.graphql.types.connection import Connection
 from paysource.entrypoints.http.graphql.types.money import Money
 from paysource.entrypoints.http.graphql.types.node import Node
 from paysource.entrypoints.http.graphql.types.payment import Payment
 from paysource.entrypoints.http.graphql.types.transaction import Transaction
+from paysource.readmodels.payments.queries import PAYMENT_LIST
+from paysource.readmodels.transactions.queries import TRANSACTION_LIST
 
 
 @strawberry.type(description="A customer's payments in one currency.")
@@ -81,7 +82,7 @@ class Customer(Node):
             rows,
             first=size,
             after=start,
-            position=TRANSACTIONS.position,
+            position=TRANSACTION_LIST.position,
             build=Transaction.from_row,
         )
 
@@ -93,5 +94,5 @@ class Customer(Node):
         key = (self.merchant_id, self.uuid, size, start)
         rows = await info.context.loaders.customer_payments.load(key)
         return Connection.of(
-            rows, first=size, after=start, position=PAYMENTS.position, build=Payment.from_row
+            rows, first=size, after=start, position=PAYMENT_LIST.position, build=Payment.from_row
         )

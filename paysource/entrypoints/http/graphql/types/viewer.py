@@ -14,13 +14,6 @@ from paysource.application.ids import Kind
 from paysource.entrypoints.http.graphql import fields, ids
 from paysource.entrypoints.http.graphql.pagination import DEFAULT_FIRST, decode_cursor, page_size
 from paysource.entrypoints.http.graphql.policy import Access
-from paysource.entrypoints.http.graphql.reads import (
-    CUSTOMERS,
-    PAYMENTS,
-    REFUNDS,
-    SETTLEMENTS,
-    Listing,
-)
 from paysource.entrypoints.http.graphql.types.balance import Balance, per_currency
 from paysource.entrypoints.http.graphql.types.connection import Connection
 from paysource.entrypoints.http.graphql.types.customer import Customer
@@ -29,6 +22,10 @@ from paysource.entrypoints.http.graphql.types.merchant import Merchant
 from paysource.entrypoints.http.graphql.types.payment import Payment, PaymentStatus
 from paysource.entrypoints.http.graphql.types.refund import Refund
 from paysource.entrypoints.http.graphql.types.settlement import Settlement, SettlementStatus
+from paysource.readmodels.directory.queries import CUSTOMER_LIST
+from paysource.readmodels.payments.queries import PAYMENT_LIST, REFUND_LIST
+from paysource.readmodels.settlements.queries import SETTLEMENT_LIST
+from paysource.readmodels.sql import Listing
 
 MAX_VOLUME_DAYS = 366
 T = TypeVar("T")
@@ -98,11 +95,11 @@ class Viewer:
             customer_id = ids.parse(Kind.CUSTOMER, filter.customer)
             if customer_id is None:
                 return Connection.of(
-                    [], first=0, after=None, position=PAYMENTS.position, build=Payment.from_row
+                    [], first=0, after=None, position=PAYMENT_LIST.position, build=Payment.from_row
                 )
             filters["customer_id"] = customer_id
         return await _page(
-            info, PAYMENTS, first=first, after=after, filters=filters, build=Payment.from_row
+            info, PAYMENT_LIST, first=first, after=after, filters=filters, build=Payment.from_row
         )
 
     @fields.field("Newest first.")
@@ -110,7 +107,7 @@ class Viewer:
         self, info: strawberry.Info, first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Customer]:
         return await _page(
-            info, CUSTOMERS, first=first, after=after, filters={}, build=Customer.from_row
+            info, CUSTOMER_LIST, first=first, after=after, filters={}, build=Customer.from_row
         )
 
     @fields.field("Newest first.")
@@ -118,7 +115,7 @@ class Viewer:
         self, info: strawberry.Info, first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Refund]:
         return await _page(
-            info, REFUNDS, first=first, after=after, filters={}, build=Refund.from_row
+            info, REFUND_LIST, first=first, after=after, filters={}, build=Refund.from_row
         )
 
     @fields.field(
@@ -135,7 +132,12 @@ class Viewer:
         if filter is not None and filter.status is not None:
             filters["status"] = filter.status.value
         return await _page(
-            info, SETTLEMENTS, first=first, after=after, filters=filters, build=Settlement.from_row
+            info,
+            SETTLEMENT_LIST,
+            first=first,
+            after=after,
+            filters=filters,
+            build=Settlement.from_row,
         )
 
     @fields.field("Per UTC day and currency, newest day first (≤ 366 days).")

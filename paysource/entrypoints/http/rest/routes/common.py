@@ -14,6 +14,8 @@ from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Cell
 from paysource.domain.api_key import Role
 from paysource.entrypoints.http.rest.deps import Call
+from paysource.readmodels.reader import Reader, get_owned
+from paysource.readmodels.sql import Scope
 
 T = TypeVar("T")
 
@@ -27,15 +29,28 @@ def respond(answer: Answer, *, headers: dict[str, str] | None = None) -> JSONRes
     return JSONResponse(answer.body, status_code=answer.status, headers=all_headers)
 
 
-def find(cells: list[Cell], lookup: Callable[[Cell], T]) -> T:
-    """The first cell's answer that is not NotFound (staff reads span cells)."""
-    for cell in cells:
-        try:
-            return lookup(cell)
-        except NotFound:
-            if cell is cells[-1]:
-                raise
-    raise NotFound("no such object")
+def owned(call: Call, kind: str, uuid: UUID, load: Callable[[Cell, UUID], T]) -> T:
+    """The object of `kind` from the event store (its latest committed state), if the
+    caller's merchant owns it: `get_owned`'s rule, the one of every read path. `load`
+    reads it without an owner (staff style) and raises NotFound when it is absent."""
+
+    def lookup_in(cell: Cell) -> Callable[[UUID], T | None]:
+        def lookup(object_id: UUID) -> T | None:
+            try:
+                return load(cell, object_id)
+            except NotFound:
+                return None
+
+        return lookup
+
+    lookups = [lookup_in(cell) for cell in call.cells]
+    return get_owned(kind, uuid, call.principal.merchant_id, lookups)
+
+
+def reader(call: Call, merchant_id: UUID | None) -> Reader:
+    """The request's reads of the read models, for `merchant_id` (None: every
+    merchant's, for staff), across the cells that hold them."""
+    return Reader(call.container.router, Scope(merchant_id))
 
 
 def listing(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
 from paysource.entrypoints.http.inputs import CustomerIn
 from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep
-from paysource.entrypoints.http.rest.routes.common import find, respond
+from paysource.entrypoints.http.rest.routes.common import owned, respond
 from paysource.entrypoints.http.rest.schemas import CustomerOut
 
 router = APIRouter(prefix="/v1", tags=["customers"])
@@ -39,9 +39,10 @@ def create_customer(body: CustomerIn, call: MerchantCallDep) -> JSONResponse:
 @router.get("/customers/{customer_id}", response_model=CustomerOut, summary="Get a customer")
 def get_customer(customer_id: str, call: AnyCall) -> JSONResponse:
     uuid = decode(Kind.CUSTOMER, customer_id)
-    merchant_id = call.principal.merchant_id
-    customer = find(
-        call.cells,
-        lambda cell: cell.customers.get_customer(merchant_id=merchant_id, customer_id=uuid),
+    customer = owned(
+        call,
+        "customer",
+        uuid,
+        lambda cell, uuid: cell.customers.get_customer(merchant_id=None, customer_id=uuid),
     )
     return respond(Answer(200, rep.customer(customer)))

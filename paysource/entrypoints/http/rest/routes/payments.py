@@ -14,6 +14,7 @@ from paysource.application import representations as rep
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
+from paysource.application.payments import MAX_HISTORY_EVENTS
 from paysource.bootstrap import Cell
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, PaymentStatus
@@ -24,9 +25,9 @@ from paysource.entrypoints.http.rest.deps import (
     RequestContext,
     required_key,
 )
-from paysource.entrypoints.http.rest.routes.common import find, listing, respond
+from paysource.entrypoints.http.rest.routes.common import listing, owned, reader, respond
 from paysource.entrypoints.http.rest.schemas import EventList, PaymentList, PaymentOut
-from paysource.readmodels.payments.projection import MAX_PAGE
+from paysource.readmodels.sql import MAX_PAGE
 
 PROCESSING = str(PaymentStatus.PROCESSING)
 
@@ -94,10 +95,11 @@ async def _waited(answer: Answer, cell: Cell, context: RequestContext) -> JSONRe
 def get_payment(payment_id: str, call: AnyCall) -> JSONResponse:
     """Served from the event store: the latest committed state, read-your-writes."""
     uuid = decode(Kind.PAYMENT, payment_id)
-    merchant_id = call.principal.merchant_id
-    payment = find(
-        call.cells,
-        lambda cell: cell.payments.get_payment(merchant_id=merchant_id, payment_id=uuid),
+    payment = owned(
+        call,
+        "payment",
+        uuid,
+        lambda cell, uuid: cell.payments.get_payment(merchant_id=None, payment_id=uuid),
     )
     return respond(Answer(200, rep.payment(payment)))
 
@@ -116,22 +118,15 @@ def list_payments(
     ] = None,
 ) -> JSONResponse:
     """From the `payments` read model (eventually consistent, usually within ms)."""
-    cursor = decode(Kind.PAYMENT, starting_after) if starting_after else None
-    customer_id = decode(Kind.CUSTOMER, customer) if customer else None
-    rows: list[dict[str, object]] = []
-    has_more = False
-    for cell in call.cells:
-        page = cell.read.payments.list_payments(
-            merchant_id=call.principal.merchant_id,
-            limit=limit,
-            status=status,
-            customer_id=customer_id,
-            relay_failed=relay_failed,
-            starting_after=cursor,
-        )
-        rows += [rep.payment_row(row) for row in page.rows]
-        has_more = has_more or page.has_more
-    return respond(Answer(200, listing(rows[:limit], has_more=has_more or len(rows) > limit)))
+    page = reader(call, call.principal.merchant_id).payments(
+        limit=limit,
+        starting_after=decode(Kind.PAYMENT, starting_after) if starting_after else None,
+        status=status,
+        customer_id=decode(Kind.CUSTOMER, customer) if customer else None,
+        relay_failed=relay_failed,
+    )
+    rows = [rep.payment_row(row) for row in page.rows]
+    return respond(Answer(200, listing(rows, has_more=page.has_more)))
 
 
 @router.post(
@@ -193,9 +188,13 @@ def cancel_payment(
 )
 def payment_events(payment_id: str, call: AnyCall) -> JSONResponse:
     uuid = decode(Kind.PAYMENT, payment_id)
-    merchant_id = call.principal.merchant_id
-    events = find(
-        call.cells,
-        lambda cell: cell.payments.payment_history(merchant_id=merchant_id, payment_id=uuid),
+    # Its first event says whose it is; then the whole history, from the same cell.
+    first = owned(
+        call,
+        "payment",
+        uuid,
+        lambda cell, uuid: cell.payments.get_payment(merchant_id=None, payment_id=uuid, version=1),
     )
+    cell = call.container.router.for_merchant(first.merchant_id)
+    events = cell.store.history(uuid, limit=MAX_HISTORY_EVENTS)
     return respond(Answer(200, listing([rep.event(e) for e in events], has_more=False)))

@@ -12,7 +12,7 @@ from paysource.application.ids import Kind, decode
 from paysource.domain.refund import RefundReason
 from paysource.entrypoints.http.inputs import RefundIn
 from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep, required_key
-from paysource.entrypoints.http.rest.routes.common import find, respond
+from paysource.entrypoints.http.rest.routes.common import owned, respond
 from paysource.entrypoints.http.rest.schemas import RefundOut
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
@@ -50,9 +50,10 @@ def create_refund(body: RefundIn, call: MerchantCallDep) -> JSONResponse:
 @router.get("/refunds/{refund_id}", response_model=RefundOut, summary="Get a refund")
 def get_refund(refund_id: str, call: AnyCall) -> JSONResponse:
     uuid = decode(Kind.REFUND, refund_id)
-    merchant_id = call.principal.merchant_id
-    refund = find(
-        call.cells,
-        lambda cell: cell.refunds.get_refund(merchant_id=merchant_id, refund_id=uuid),
+    refund = owned(
+        call,
+        "refund",
+        uuid,
+        lambda cell, uuid: cell.refunds.get_refund(merchant_id=None, refund_id=uuid),
     )
     return respond(Answer(200, rep.refund(refund)))

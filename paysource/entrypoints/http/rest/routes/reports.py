@@ -15,12 +15,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BeforeValidator
 
 from paysource.application.ids import Kind, encode
-from paysource.bootstrap import Cell
 from paysource.entrypoints import reports as rep
 from paysource.entrypoints.http.problems import Problem
 from paysource.entrypoints.http.rest.deps import AnyCall, Call
-from paysource.entrypoints.http.rest.routes.common import listing, merchant_scope
+from paysource.entrypoints.http.rest.routes.common import listing, merchant_scope, reader
 from paysource.readmodels import reports
+from paysource.readmodels.reader import Reader
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
@@ -44,12 +44,12 @@ MerchantParam = Annotated[str | None, Query(max_length=100)]
 CurrencyParam = Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")]
 
 
-def _cells(call: Call, merchant_id: UUID | None) -> list[Cell]:
-    if merchant_id is None:
-        return call.container.router.all()
-    if merchant_id != call.principal.merchant_id:
+def _reader(call: Call, merchant_id: UUID | None) -> Reader:
+    """Reads of `merchant_id` (from merchant_scope: the caller's own, or one a staff
+    role asked for, which must exist; None: every merchant's)."""
+    if merchant_id is not None and merchant_id != call.principal.merchant_id:
         call.container.merchants.get_merchant(merchant_id)  # staff asked: must exist
-    return [call.container.router.for_merchant(merchant_id)]
+    return reader(call, merchant_id)
 
 
 def _wants_csv(request: Request) -> bool:
@@ -105,7 +105,7 @@ def daily_volume(
     rows = [
         rep.daily_volume_row(row)
         for row in reports.daily_volume(
-            [cell.read.finance for cell in _cells(call, merchant_id)],
+            [cell.read.finance for cell in _reader(call, merchant_id).cells],
             merchant_id=merchant_id,
             since=since,
             until=until,
@@ -134,7 +134,7 @@ def statement(
             "a statement is for one merchant: pass `merchant`",
             errors=[{"field": "merchant", "message": "required for this key"}],
         )
-    (cell,) = _cells(call, merchant_id)
+    (cell,) = _reader(call, merchant_id).cells
     body = rep.statement(
         reports.statement(cell.read.ledger, merchant_id=merchant_id, since=since, until=until)
     )
@@ -148,7 +148,7 @@ def balance(call: AnyCall, merchant: MerchantParam = None) -> JSONResponse:
     merchant_id = merchant_scope(call, merchant)
     if merchant_id is None:
         raise Problem(422, "validation_error", "pass `merchant` with a staff key")
-    (cell,) = _cells(call, merchant_id)
+    (cell,) = _reader(call, merchant_id).cells
     rows = cell.read.ledger.balances(merchant_id)
     return JSONResponse(
         {

@@ -15,8 +15,14 @@ from paysource.application.settlements import check_cutoff
 from paysource.domain.api_key import Role
 from paysource.entrypoints.http.inputs import Body, Currency, ExternalId
 from paysource.entrypoints.http.rest.deps import AnyCall
-from paysource.entrypoints.http.rest.routes.common import find, listing, merchant_scope, respond
-from paysource.readmodels.settlements.projection import MAX_PAGE
+from paysource.entrypoints.http.rest.routes.common import (
+    listing,
+    merchant_scope,
+    owned,
+    reader,
+    respond,
+)
+from paysource.readmodels.sql import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["settlements"])
 
@@ -59,28 +65,22 @@ def list_settlements(
     status: Status | None = None,
     merchant: Annotated[str | None, Query(max_length=100)] = None,
 ) -> JSONResponse:
-    merchant_id = merchant_scope(call, merchant)
-    cursor = decode(Kind.SETTLEMENT, starting_after) if starting_after else None
-    if cursor is not None:  # the cursor must be a settlement the caller may see
-        find(
-            call.cells,
-            lambda cell: cell.settlements.get(merchant_id=merchant_id, settlement=cursor),
-        )
-    rows, has_more = [], False
-    for cell in call.cells:
-        page, more = cell.read.settlements.page(
-            merchant_id=merchant_id, limit=limit, status=status, starting_after=cursor
-        )
-        rows += [rep.settlement_row(row) for row in page]
-        has_more = has_more or more
-    return respond(Answer(200, listing(rows[:limit], has_more=has_more or len(rows) > limit)))
+    page = reader(call, merchant_scope(call, merchant)).settlements(
+        limit=limit,
+        starting_after=decode(Kind.SETTLEMENT, starting_after) if starting_after else None,
+        status=status,
+    )
+    rows = [rep.settlement_row(row) for row in page.rows]
+    return respond(Answer(200, listing(rows, has_more=page.has_more)))
 
 
 @router.get("/settlements/{settlement_id}", summary="A settlement with its items")
 def get_settlement(settlement_id: str, call: AnyCall) -> JSONResponse:
     uuid = decode(Kind.SETTLEMENT, settlement_id)
-    merchant_id = call.principal.merchant_id
-    found = find(
-        call.cells, lambda cell: cell.settlements.get(merchant_id=merchant_id, settlement=uuid)
+    found = owned(
+        call,
+        "settlement",
+        uuid,
+        lambda cell, uuid: cell.settlements.get(merchant_id=None, settlement=uuid),
     )
     return respond(Answer(200, rep.settlement(found)))

@@ -1,0 +1,30 @@
+"""The reads of the `directory` read model: merchant and customer profiles."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.postgres import PostgresDatastore
+
+from paysource.readmodels import sql
+from paysource.readmodels.directory.schema import CUSTOMERS, MERCHANTS
+from paysource.readmodels.sql import Keyset, Listing, Row, Scope, Statement, Where
+
+CUSTOMER_LIST = Listing("customer", CUSTOMERS, "c", "created_at", "c.id")
+# A merchant row is its own merchant, and belongs to no customer.
+MERCHANT_LIST = Listing("merchant", MERCHANTS, "m", "created_at", "NULL", owner="id")
+
+
+def customer_page(scope: Scope, *, limit: int, after: Keyset | None = None) -> Statement:
+    where = Where().scoped(CUSTOMER_LIST, scope).before(CUSTOMER_LIST, after)
+    return sql.page(CUSTOMER_LIST, where, limit=limit)
+
+
+class DirectoryQueries:
+    """The statements above, run on a cell's synchronous pool."""
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        self.datastore = datastore
+
+    def merchant(self, merchant_id: UUID) -> Row | None:
+        return sql.first(sql.run(self.datastore, sql.by_ids(MERCHANT_LIST, [merchant_id])))

@@ -1,0 +1,53 @@
+"""The tables of the `payments` read model (migrations 002 and 010)."""
+
+from paysource.readmodels.sql import Table
+
+PAYMENTS = Table(
+    "payments",
+    (
+        "id",
+        "merchant_id",
+        "customer_id",
+        "status",
+        "amount_minor",
+        "currency",
+        "amount_capturable_minor",
+        "amount_captured_minor",
+        "amount_refunded_minor",
+        "amount_refund_pending_minor",
+        "fee_minor",
+        "capture_method",
+        "card_brand",
+        "card_bin",
+        "card_last4",
+        "risk_outcome",
+        "risk_score",
+        "risk_reasons",
+        "decline_code",
+        "cancellation_reason",
+        "description",
+        "metadata",
+        "created_at",
+        "updated_at",
+        "authorized_at",
+        "version",
+        "relay_failures",
+    ),
+)
+REFUNDS = Table(
+    "refunds",
+    (
+        "id",
+        "payment_id",
+        "merchant_id",
+        "status",
+        "amount_minor",
+        "currency",
+        "reason",
+        "failure_code",
+        "created_at",
+        "updated_at",
+        "version",
+    ),
+)
+TABLES = (PAYMENTS, REFUNDS)

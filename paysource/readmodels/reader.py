@@ -1,0 +1,225 @@
+"""One caller's reads, whatever cell holds the rows: the one place that spans cells.
+
+A `Reader` is made per request for one `Scope` (a merchant, or every merchant for
+staff; optionally one customer). It runs the statements of `readmodels/<name>/queries`
+in the caller's cells and merges their pages newest first by keyset (`merge`), so
+REST and GraphQL page across cells the same way. Its plain methods run on each cell's
+synchronous pool (REST); its `async` methods run the same statements through `fetch`
+(GraphQL's async pool, which counts them).
+
+`get_owned` is the one "not yours is not found" rule: another merchant's object is
+answered exactly as an unknown id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+from paysource.application.errors import NotFound
+from paysource.readmodels import sql
+from paysource.readmodels.catalog import ReadModels
+from paysource.readmodels.directory.queries import CUSTOMER_LIST, MERCHANT_LIST
+from paysource.readmodels.payments.queries import PAYMENT_LIST, REFUND_LIST
+from paysource.readmodels.settlements.queries import SETTLEMENT_LIST
+from paysource.readmodels.sql import Keyset, Listing, Page, Row, Scope, Statement
+from paysource.readmodels.transactions.queries import TRANSACTION_LIST
+
+T = TypeVar("T")
+
+# Every kind of row a read can be asked for by id, by its name.
+LISTINGS: dict[str, Listing] = {
+    listing.kind: listing
+    for listing in (
+        PAYMENT_LIST,
+        REFUND_LIST,
+        CUSTOMER_LIST,
+        MERCHANT_LIST,
+        SETTLEMENT_LIST,
+        TRANSACTION_LIST,
+    )
+}
+
+
+class ReadCell(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def read(self) -> ReadModels: ...
+
+
+class Cells(Protocol):
+    """Which cell holds a merchant (bootstrap's CellRouter)."""
+
+    def for_merchant(self, merchant_id: UUID) -> ReadCell: ...
+
+    def all(self) -> Sequence[ReadCell]: ...
+
+    @property
+    def directory(self) -> ReadCell: ...
+
+
+Fetch = Callable[[ReadCell, Statement], Awaitable[list[Row]]]
+
+
+def merchant_of(found: object, owner: str = "merchant_id") -> UUID:
+    """The merchant of a read-model row or of an aggregate (`owner`: the field that
+    names it, "id" for a merchant itself)."""
+    if isinstance(found, Mapping):
+        merchant: UUID = found[owner]
+    else:
+        merchant = getattr(found, owner)
+    return merchant
+
+
+def owns(merchant: UUID | None, found: object, owner: str = "merchant_id") -> bool:
+    """Whether a caller of `merchant` (None: staff, any merchant) may see `found`."""
+    return merchant is None or merchant_of(found, owner) == merchant
+
+
+def get_owned(
+    kind: str,
+    id: UUID,  # noqa: A002  # the object's id, as every caller names it
+    merchant: UUID | None,
+    lookups: Iterable[Callable[[UUID], T | None]],
+    *,
+    missing: str | None = None,
+    owner: str = "merchant_id",
+) -> T:
+    """The object of `kind` with this id, found by the first lookup that knows it
+    (one per cell), if `merchant` owns it; else NotFound, the same for another
+    merchant's object as for an unknown id."""
+    for lookup in lookups:
+        found = lookup(id)
+        if found is not None:
+            if owns(merchant, found, owner):
+                return found
+            break
+    raise NotFound(missing or f"no such {kind}")
+
+
+def merge(listing: Listing, pages: Iterable[Sequence[Row]], limit: int) -> list[Row]:
+    """The newest limit + 1 rows of pages that are each newest first. Keyset
+    positions are global, so each cell's best rows merge into the best page."""
+    merged = heapq.merge(*pages, key=listing.position, reverse=True)
+    return list(merged)[: limit + 1]
+
+
+class Reader:
+    def __init__(self, cells: Cells, scope: Scope, *, fetch: Fetch | None = None) -> None:
+        self.scope = scope
+        self._router = cells
+        self._fetch = fetch
+        merchant = scope.merchant_id
+        # A merchant reads in its own cell; staff roles read across every cell.
+        self.cells = [cells.for_merchant(merchant)] if merchant else list(cells.all())
+
+    def cell_of(self, merchant_id: UUID) -> ReadCell:
+        """The cell of a merchant whose row the caller was already allowed to see."""
+        return self._router.for_merchant(merchant_id)
+
+    def _cells_for(self, listing: Listing) -> list[ReadCell]:
+        # Merchants live in the directory cell only.
+        return [self._router.directory] if listing is MERCHANT_LIST else self.cells
+
+    # Synchronous reads, on each cell's pool (REST) -------------------------------------
+
+    def get_owned(self, kind: str, id: UUID, *, missing: str | None = None) -> Row:  # noqa: A002
+        """The read-model row of `kind` with this id, if this reader's merchant owns it."""
+        listing = LISTINGS[kind]
+
+        def lookup_in(cell: ReadCell) -> Callable[[UUID], Row | None]:
+            return lambda uuid: sql.first(cell.read.run(sql.by_ids(listing, [uuid])))
+
+        lookups = [lookup_in(cell) for cell in self._cells_for(listing)]
+        merchant = self.scope.merchant_id
+        return get_owned(kind, id, merchant, lookups, missing=missing, owner=listing.owner)
+
+    def position(
+        self,
+        kind: str,
+        id: UUID | None,  # noqa: A002
+        *,
+        missing: str | None = None,
+    ) -> Keyset | None:
+        """Where a page starts after `id`: an object the caller may see, else NotFound."""
+        if id is None:
+            return None
+        row = self.get_owned(kind, id, missing=missing or f"no such {kind} to start after")
+        return LISTINGS[kind].position(row)
+
+    def payments(
+        self,
+        *,
+        limit: int,
+        starting_after: UUID | None = None,
+        status: str | None = None,
+        customer_id: UUID | None = None,
+        relay_failed: bool | None = None,
+    ) -> Page:
+        after = self.position(PAYMENT_LIST.kind, starting_after)
+        pages = [
+            cell.read.payments.list_payments(
+                merchant_id=self.scope.merchant_id,
+                limit=limit,
+                status=status,
+                customer_id=customer_id,
+                relay_failed=relay_failed,
+                after=after,
+            )
+            for cell in self.cells
+        ]
+        return self._merged(PAYMENT_LIST, pages, limit)
+
+    def settlements(
+        self, *, limit: int, starting_after: UUID | None = None, status: str | None = None
+    ) -> Page:
+        # Answered as a GET of that settlement would be, when it is not the caller's.
+        after = self.position(SETTLEMENT_LIST.kind, starting_after, missing="no such settlement")
+        pages = []
+        for cell in self.cells:
+            rows, more = cell.read.settlements.page(
+                merchant_id=self.scope.merchant_id, limit=limit, status=status, after=after
+            )
+            pages.append(Page(rows, more))
+        return self._merged(SETTLEMENT_LIST, pages, limit)
+
+    @staticmethod
+    def _merged(listing: Listing, pages: Sequence[Page], limit: int) -> Page:
+        rows = merge(listing, [page.rows for page in pages], limit)
+        more = any(page.has_more for page in pages) or len(rows) > limit
+        return Page(rows[:limit], more)
+
+    # Asynchronous reads, through `fetch` (GraphQL) -------------------------------------
+
+    async def _run(self, cell: ReadCell, statement: Statement) -> list[Row]:
+        assert self._fetch is not None, "async reads need a fetch"
+        return await self._fetch(cell, statement)
+
+    async def everywhere(self, statement: Statement) -> list[Row]:
+        """The statement's rows from every cell of the caller, one cell after another."""
+        pages = await asyncio.gather(*(self._run(cell, statement) for cell in self.cells))
+        return [row for page in pages for row in page]
+
+    async def newest(self, listing: Listing, statement: Statement, *, limit: int) -> list[Row]:
+        """Up to limit + 1 rows of a page statement of `listing`, merged across cells."""
+        pages = await asyncio.gather(*(self._run(cell, statement) for cell in self.cells))
+        return merge(listing, pages, limit)
+
+    async def by_ids(self, kind: str, ids: Sequence[UUID]) -> dict[UUID, Row]:
+        """The rows of these ids that the caller's merchant owns."""
+        listing = LISTINGS[kind]
+        statement = sql.by_ids(listing, ids)
+        cells = self._cells_for(listing)
+        pages = await asyncio.gather(*(self._run(cell, statement) for cell in cells))
+        merchant = self.scope.merchant_id
+        return {
+            row["id"]: row for page in pages for row in page if owns(merchant, row, listing.owner)
+        }
+
+    def __repr__(self) -> str:
+        return f"Reader({self.scope!r}, cells={[cell.name for cell in self.cells]})"

@@ -1,0 +1,85 @@
+"""The reads of the `settlements` read model: waiting items, and settlements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.postgres import PostgresDatastore
+
+from paysource.domain.settlement import Item, ItemKind
+from paysource.readmodels import sql
+from paysource.readmodels.settlements.schema import ITEMS, SETTLEMENTS
+from paysource.readmodels.sql import Keyset, Listing, Row, Scope, Statement, Where
+
+# A settlement belongs to no customer: "NULL = %s" selects none for a customer.
+SETTLEMENT_LIST = Listing("settlement", SETTLEMENTS, "s", "created_at", "NULL")
+
+
+def page(
+    scope: Scope, *, limit: int, after: Keyset | None = None, status: str | None = None
+) -> Statement:
+    """Newest first, keyset-paginated by (created_at, id)."""
+    where = Where().scoped(SETTLEMENT_LIST, scope).equal("s.status", status)
+    return sql.page(SETTLEMENT_LIST, where.before(SETTLEMENT_LIST, after), limit=limit)
+
+
+def waiting_items(*, merchant_id: UUID, currency: str, until: datetime, limit: int) -> Statement:
+    """Items no settlement holds, that happened at or before `until`, oldest first."""
+    return Statement(
+        f"SELECT {ITEMS.select('i')} FROM {ITEMS.name} i"  # noqa: S608
+        " WHERE i.merchant_id = %s AND i.currency = %s"
+        " AND i.settlement_id IS NULL AND i.occurred_at <= %s"
+        " ORDER BY i.occurred_at, i.kind, i.ref_id LIMIT %s",
+        (merchant_id, currency, until, limit),
+    )
+
+
+def due(*, until: datetime) -> Statement:
+    """(merchant, currency) pairs with captures or refunds waiting at `until`."""
+    return Statement(
+        "SELECT DISTINCT merchant_id, currency FROM settleable_items"
+        " WHERE settlement_id IS NULL AND occurred_at <= %s AND kind <> 'carried_forward'"
+        " ORDER BY merchant_id, currency",
+        (until,),
+    )
+
+
+class SettlementsQueries:
+    """The statements above, run on a cell's synchronous pool."""
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        self.datastore = datastore
+
+    def waiting_items(
+        self, *, merchant_id: UUID, currency: str, until: datetime, limit: int
+    ) -> list[Item]:
+        statement = waiting_items(
+            merchant_id=merchant_id, currency=currency, until=until, limit=limit
+        )
+        return [
+            Item(
+                ItemKind(r["kind"]), r["ref_id"], r["payment_id"], r["amount_minor"], r["fee_minor"]
+            )
+            for r in sql.run(self.datastore, statement)
+        ]
+
+    def due(self, *, until: datetime) -> list[tuple[UUID, str]]:
+        rows = sql.run(self.datastore, due(until=until))
+        return [(row["merchant_id"], row["currency"]) for row in rows]
+
+    def page(
+        self,
+        *,
+        merchant_id: UUID | None,
+        limit: int,
+        status: str | None = None,
+        after: Keyset | None = None,
+    ) -> tuple[list[Row], bool]:
+        limit = sql.clamp(limit)
+        statement = page(Scope(merchant_id), limit=limit, after=after, status=status)
+        found = sql.Page.of(sql.run(self.datastore, statement), limit)
+        return found.rows, found.has_more
+
+    def settlement_row(self, settlement_id: UUID) -> Row | None:
+        return sql.first(sql.run(self.datastore, sql.by_ids(SETTLEMENT_LIST, [settlement_id])))

@@ -1,0 +1,41 @@
+"""The tables of the `settlements` read model (migration 007)."""
+
+from paysource.readmodels.sql import Table
+
+PAYMENTS = Table("settlement_payments", ("id", "merchant_id", "currency"))
+ITEMS = Table(
+    "settleable_items",
+    (
+        "kind",
+        "ref_id",
+        "merchant_id",
+        "currency",
+        "payment_id",
+        "amount_minor",
+        "fee_minor",
+        "occurred_at",
+        "settlement_id",
+    ),
+)
+SETTLEMENTS = Table(
+    "settlements",
+    (
+        "id",
+        "merchant_id",
+        "currency",
+        "cutoff",
+        "status",
+        "gross_minor",
+        "refunds_minor",
+        "fees_minor",
+        "carried_in_minor",
+        "net_minor",
+        "items_count",
+        "payout_reference",
+        "failure_reason",
+        "created_at",
+        "updated_at",
+        "version",
+    ),
+)
+TABLES = (PAYMENTS, ITEMS, SETTLEMENTS)
