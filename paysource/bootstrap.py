@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from paysource.adapters.acquirer_sim import PostgresLedger, SimulatedAcquirer
@@ -25,8 +24,10 @@ from paysource.adapters.postgres.datastore import (
     eventsourcing_env,
     seed_partitions,
 )
+from paysource.adapters.postgres.reads import ReadDb
 from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.adapters.redis.cache import RedisCache
+from paysource.adapters.redis.publisher import redis_publisher
 from paysource.adapters.vault import TestCardVault
 from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, system_resolver
 from paysource.application.auth import Authenticator
@@ -45,9 +46,6 @@ from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpoint
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import Settings
 from paysource.processes.catalog import CellProcessParts
-
-if TYPE_CHECKING:
-    from paysource.adapters.postgres.reads import ReadDb
 from paysource.processes.webhook_delivery import Deliverer, DeliveryWorker
 from paysource.processes.webhook_outbox import WebhookOutbox, WebhookOutboxView
 from paysource.readmodels.catalog import ReadModels
@@ -120,10 +118,8 @@ class Container:
     def async_reads(self) -> ReadDb:
         """Async read pools for one app: a new one each time, because its pools open in
         the event loop of the server that first uses them and close with that app."""
-        # Imported here: the reads adapter names this module's Cell at import time.
-        from paysource.adapters.postgres.reads import ReadDb  # noqa: PLC0415
-
-        return ReadDb(self.router.all(), max_size=self.settings.read_pool_size)
+        urls = {cell.name: cell.database_url for cell in self.router.all()}
+        return ReadDb(urls, max_size=self.settings.read_pool_size)
 
     def close(self) -> None:
         if self.webhooks is not None:
@@ -226,6 +222,7 @@ def process_parts(
 ) -> CellProcessParts:
     """What `processes.catalog` builds one cell's process managers from."""
     webhooks = container.webhooks
+    redis_url = container.settings.redis_url
     return CellProcessParts(
         store=cell.store,
         payments=cell.read.payments,
@@ -240,7 +237,7 @@ def process_parts(
             cell.database_url, prefix="processor-", names=names
         ),
         pool=pool,
-        redis_url=container.settings.redis_url,
+        publish=redis_publisher(redis_url) if redis_url else None,
         webhook_outbox=None if webhooks is None else webhooks.outbox(cell),
         webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
     )

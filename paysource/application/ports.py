@@ -5,6 +5,7 @@ Adapters live in `paysource.adapters`; fakes only stand in for external rails.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -225,3 +226,9 @@ class DeliveryQueue(Protocol):
     def delivery(self, endpoint_id: UUID, delivery_id: UUID) -> dict[str, Any] | None: ...
 
     def attempts(self, delivery_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]: ...
+
+
+# Live updates ------------------------------------------------------------------
+
+# (channel, message): Redis pub/sub in production (adapters.redis.publisher).
+Publish = Callable[[str, bytes], Any]

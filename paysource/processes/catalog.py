@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from paysource.application.eventlog import BatchHandler, EventStore, Follower, Wakeup
-from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup
+from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, Publish
 from paysource.application.settlements import SettlementService, WaitingItems
 from paysource.config import Settings
 from paysource.domain.schedule import DailySchedule
@@ -74,7 +74,7 @@ class CellProcessParts:
     # Starts new processor partitions where the old layout left off (see the adapter).
     seed_partitions: Callable[[list[str]], object]
     pool: ThreadPoolExecutor | None = None
-    redis_url: str | None = None  # None: no notifier (subscriptions need Redis)
+    publish: Publish | None = None  # None: no notifier (subscriptions need Redis)
     webhook_outbox: BatchHandler | None = None
     webhook_delivery: DeliveryWorker | None = None
 
@@ -154,9 +154,9 @@ def settlement_jobs(settings: Settings, parts: CellProcessParts) -> list[Process
 
 def notifier_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
     """Publishes payment changes for GraphQL subscriptions (any API process listens)."""
-    if parts.redis_url is None:
+    if parts.publish is None:
         return []
-    notifier = PaymentNotifier.for_redis(parts.store, parts.redis_url)
+    notifier = PaymentNotifier(parts.store, parts.publish)
     return [follower_job(settings, parts, notifier, "payment-notifier")]
 
 

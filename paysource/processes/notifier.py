@@ -13,17 +13,16 @@ publish that fails stops the batch and the follower retries it: never skipped.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-import redis
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
 from paysource.application.eventlog import Event, EventStore
+from paysource.application.ports import Publish
 from paysource.domain.payment import Payment
 
 CHANNEL_PREFIX = "paysource:payment:"
@@ -39,8 +38,6 @@ _EVENTS: tuple[type[Payment.Event], ...] = (
     Payment.RefundSettled,
     Payment.RefundReleased,
 )
-
-Publish = Callable[[str, bytes], Any]
 
 
 def channel(payment_id: UUID) -> str:
@@ -94,13 +91,6 @@ class PaymentNotifier:
     def __init__(self, store: EventStore, publish: Publish) -> None:
         self._store = store
         self._publish = publish
-
-    @classmethod
-    def for_redis(cls, store: EventStore, redis_url: str) -> PaymentNotifier:
-        """Publishing through its own client: errors must raise (and stop the batch),
-        not fail soft as the idempotency cache does."""
-        client = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        return cls(store, client.publish)
 
     def position(self) -> int:
         return self._store.position(self.name)

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
+from paysource.adapters.redis.publisher import redis_publisher
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.bootstrap import Container
 from paysource.entrypoints.http.graphql import websocket
@@ -33,7 +34,7 @@ def _notify(container: Container) -> None:
     """What the worker's notifier job does, run to the head of the log."""
     assert container.settings.redis_url
     for cell in container.router.all():
-        notifier = PaymentNotifier.for_redis(cell.store, container.settings.redis_url)
+        notifier = PaymentNotifier(cell.store, redis_publisher(container.settings.redis_url))
         run_until_caught_up(Follower(cell.store, notifier, wakeup=Wakeup()))
 
 

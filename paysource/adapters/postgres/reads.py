@@ -7,7 +7,7 @@ the number of queries of a request constant.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -15,7 +15,6 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from paysource.adapters.postgres.datastore import RECONNECT_TIMEOUT_S
-from paysource.bootstrap import Cell
 
 Row = dict[str, Any]
 
@@ -28,8 +27,8 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 class ReadDb:
     """Pools open lazily in the running event loop and close with the app."""
 
-    def __init__(self, cells: Sequence[Cell], *, max_size: int) -> None:
-        self._urls = {cell.name: cell.database_url for cell in cells}
+    def __init__(self, urls: Mapping[str, str], *, max_size: int) -> None:
+        self._urls = dict(urls)  # cell name -> database URL
         self._max_size = max_size
         self._pools: dict[str, AsyncConnectionPool[AsyncConnection[DictRow]]] = {}
         self.statements = 0
