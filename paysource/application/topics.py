@@ -26,3 +26,12 @@ def event_topics(*aggregates: type[PaysourceAggregate]) -> tuple[str, ...]:
 
 def topics_of(*event_classes: type[CanMutateAggregate[Any]]) -> tuple[str, ...]:
     return tuple(sorted(get_topic(cls) for cls in event_classes))
+
+
+def handled_topics(process_event: Any) -> tuple[str, ...]:
+    """The topics of the events a `singledispatchmethod` has a handler for.
+
+    Set at the end of a projection's class body, so it follows exactly the events it
+    handles: a handler cannot be added without its topic, nor a topic without use."""
+    registry = process_event.dispatcher.registry
+    return topics_of(*(cls for cls in registry if cls is not object))

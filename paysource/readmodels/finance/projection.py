@@ -13,7 +13,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from paysource.application.eventlog import Event
-from paysource.application.topics import topics_of
+from paysource.application.topics import handled_topics
 from paysource.domain.payment import Payment
 from paysource.readmodels.finance.schema import AMOUNTS, DAILY_VOLUME, PAYMENTS
 from paysource.readmodels.rows import Rows
@@ -51,7 +51,6 @@ class FinanceView(View):
 
 class FinanceProjection(Projection[FinanceView]):
     name = "finance"
-    topics = topics_of(Payment.Created, Payment.Captured, Payment.RefundSettled)
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -70,3 +69,6 @@ class FinanceProjection(Projection[FinanceView]):
     @process_event.register
     def _refund_settled(self, e: Payment.RefundSettled, _: Tracking) -> None:
         self.view.add(e, refunds_count=1, refunds_minor=e.amount_minor)
+
+    # Last: follows exactly the events handled above.
+    topics = handled_topics(process_event)

@@ -12,7 +12,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from paysource.application.eventlog import Event
-from paysource.application.topics import topics_of
+from paysource.application.topics import handled_topics
 from paysource.domain import ledger
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.ledger import Entry, Phase, Side
@@ -129,18 +129,6 @@ def _signed(line: ledger.Line) -> int:
 
 class LedgerProjection(Projection[LedgerView]):
     name = "ledger"
-    topics = topics_of(
-        Payment.Created,
-        Payment.Authorized,
-        Payment.Captured,
-        Payment.Canceled,
-        Payment.RefundReserved,
-        Payment.RefundSettled,
-        Payment.RefundReleased,
-        Settlement.Closed,
-        Settlement.Paid,
-        Settlement.Failed,
-    )
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -219,3 +207,6 @@ class LedgerProjection(Projection[LedgerView]):
     def _settlement_failed(self, e: Settlement.Failed, _: Tracking) -> None:
         posting = ledger.payout_failed(e.merchant_id, e.currency, e.amount_minor)
         self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    # Last: follows exactly the events handled above.
+    topics = handled_topics(process_event)

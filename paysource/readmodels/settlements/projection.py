@@ -11,7 +11,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from paysource.application.eventlog import Event
-from paysource.application.topics import topics_of
+from paysource.application.topics import handled_topics
 from paysource.domain.payment import Payment
 from paysource.domain.settlement import ItemKind, Settlement, SettlementStatus
 from paysource.readmodels.rows import Rows
@@ -81,16 +81,6 @@ class SettlementsView(View):
 
 class SettlementsProjection(Projection[SettlementsView]):
     name = "settlements"
-    topics = topics_of(
-        Payment.Created,
-        Payment.Captured,
-        Payment.RefundSettled,
-        Settlement.Opened,
-        Settlement.Closed,
-        Settlement.CarriedForward,
-        Settlement.Paid,
-        Settlement.Failed,
-    )
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -195,3 +185,6 @@ class SettlementsProjection(Projection[SettlementsView]):
         self._change(e, status=str(SettlementStatus.FAILED), failure_reason=e.reason)
         for key in self.view.held_by(e.originator_id):
             self.view.assign(key, None)
+
+    # Last: follows exactly the events handled above.
+    topics = handled_topics(process_event)

@@ -11,7 +11,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from paysource.application.eventlog import Event
-from paysource.application.topics import topics_of
+from paysource.application.topics import handled_topics
 from paysource.domain.payment import Payment
 from paysource.domain.settlement import Settlement
 from paysource.readmodels.rows import Rows
@@ -89,16 +89,6 @@ class TransactionsView(View):
 
 class TransactionsProjection(Projection[TransactionsView]):
     name = "transactions"
-    topics = topics_of(
-        Payment.Created,
-        Payment.Authorized,
-        Payment.Captured,
-        Payment.Canceled,
-        Payment.RefundSettled,
-        Payment.RefundReleased,
-        Settlement.Paid,
-        Settlement.Failed,
-    )
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -146,3 +136,6 @@ class TransactionsProjection(Projection[TransactionsView]):
     @process_event.register
     def _payout_failed(self, e: Settlement.Failed, _: Tracking) -> None:
         self.view.payout(e, "failed")
+
+    # Last: follows exactly the events handled above.
+    topics = handled_topics(process_event)
