@@ -22,9 +22,9 @@ class Customer(PaysourceAggregate):
         *,
         merchant_id: UUID,
         name: str,
-        email: str | None,
         metadata: dict[str, str],
         request_hash: str,
+        email: str | None,
     ) -> None:
         self.merchant_id = merchant_id
         self.name = name
@@ -38,8 +38,8 @@ class Customer(PaysourceAggregate):
         *,
         customer_id: UUID,
         merchant_id: UUID,
-        name: str,
         email: str | None,
+        name: str,
         metadata: dict[str, str],
         request_hash: str,
         meta: Meta,

@@ -67,6 +67,8 @@ class IdempotencyRecord(PaysourceAggregate):
         target_id: UUID,
         target_version: int,
     ) -> None:
+        # eventsourcing calls this with the Created event's fields, on creation and on
+        # every replay: state only, no checks (those ran in `record`).
         self.merchant_id = merchant_id
         self.operation = operation
         self.request_hash = request_hash

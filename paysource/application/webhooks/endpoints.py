@@ -57,11 +57,11 @@ class WebhookEndpointService:
         keys: SecretKeys,
     ) -> None:
         self._store = store
+        self._claims = Claims(store)
         self._catalog = catalog
         self._guard = guard
         self._counts = counts
         self._keys = keys
-        self._claims = Claims(store)
 
     def register(
         self,
