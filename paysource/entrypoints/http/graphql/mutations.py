@@ -27,7 +27,6 @@ from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod as DomainCaptureMethod
 from paysource.domain.refund import RefundReason as DomainRefundReason
 from paysource.entrypoints.http.graphql import errors, fields
-from paysource.entrypoints.http.rest import schemas as _rest_schemas  # noqa: F401
 from paysource.entrypoints.http.graphql.commands import Command, writer
 from paysource.entrypoints.http.graphql.context import Context
 from paysource.entrypoints.http.graphql.results import PaymentMutationResult, RefundMutationResult
