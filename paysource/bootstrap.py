@@ -32,7 +32,7 @@ from paysource.adapters.vault import TestCardVault
 from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, system_resolver
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
-from paysource.application.eventlog import EventStore, Wakeup
+from paysource.application.eventlog import EventStore, GroupCommitSettings, Wakeup
 from paysource.application.fastpath import FastPath
 from paysource.application.merchants import MerchantFees, MerchantService
 from paysource.application.payments import PaymentService
@@ -141,7 +141,13 @@ def build_cell(
     store = EventStore(
         eventsourcing_env(
             database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        ),
+        group_commit=GroupCommitSettings(
+            window_s=settings.group_commit_window_ms / 1000,
+            max_batch=settings.group_commit_max_batch,
         )
+        if settings.group_commit
+        else None,
     )
     bound_recorder_reconnects(store.recorder)
     read = ReadModels(datastore(database_url, pool_size=settings.read_pool_size))

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     read_pool_size: int = Field(default=10, ge=1, le=200)
 
+    # Group commit (application/group_commit.py): saves waiting together share one
+    # transaction and one lock of the log. A batch waits at most this long for company.
+    group_commit: bool = True
+    group_commit_window_ms: float = Field(default=1.0, ge=0, le=50)
+    group_commit_max_batch: int = Field(default=64, ge=1, le=1000)
+
     hold_ttl: timedelta = timedelta(days=7)
     expiry_sweep_interval_s: float = Field(default=60.0, gt=0)
     worker_partitions: int = Field(default=4, ge=1, le=64)

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -20,13 +21,21 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     IntegrityError,
+    Notification,
     PersistenceError,
     ProcessRecorder,
     Recording,
+    StoredEvent,
     Tracking,
 )
 
 from paysource.application.errors import Unavailable
+from paysource.application.group_commit import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_WINDOW_S,
+    BatchStats,
+    GroupCommitter,
+)
 from paysource.domain.aggregate import PaysourceAggregate
 
 log = logging.getLogger(__name__)
@@ -49,9 +58,26 @@ class _EventLog(Application[UUID]):
         return self.factory.process_recorder()
 
 
+@dataclass(frozen=True, slots=True)
+class GroupCommitSettings:
+    window_s: float = DEFAULT_WINDOW_S
+    max_batch: int = DEFAULT_MAX_BATCH
+
+
 class EventStore:
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, env: Mapping[str, str], *, group_commit: GroupCommitSettings | None = None
+    ) -> None:
         self._app = _EventLog(env=dict(env))
+        # Saves without a tracking position (commands) share transactions; a process's
+        # save with its tracking position stays its own transaction.
+        self._group = (
+            None
+            if group_commit is None
+            else GroupCommitter(
+                self.recorder, window_s=group_commit.window_s, max_batch=group_commit.max_batch
+            )
+        )
 
     @property
     def recorder(self) -> ProcessRecorder:
@@ -93,12 +119,33 @@ class EventStore:
                 events.extend(aggregate.collect_events())
         if not events and tracking is None:
             return []
+        if tracking is None and self._group is not None:
+            return self._save_grouped(events)
         try:
             return self._app.events.put(events, tracking=tracking)
         except IntegrityError:
             raise ConcurrencyConflict from None
         except PersistenceError as error:
             raise _unavailable(error) from None
+
+    def _save_grouped(self, events: list[DomainEventProtocol[UUID]]) -> list[Recording[UUID]]:
+        assert self._group is not None
+        # Mapping (and any error in it) stays in the caller's thread, with its request.
+        stored = [self._app.mapper.to_stored_event(event) for event in events]
+        try:
+            ids = self._group.save(stored)
+        except IntegrityError:
+            raise ConcurrencyConflict from None
+        except PersistenceError as error:
+            raise _unavailable(error) from None
+        return [
+            Recording(event, _notification(row, notification_id))
+            for event, row, notification_id in zip(events, stored, ids, strict=True)
+        ]
+
+    def group_commit_stats(self) -> BatchStats | None:
+        """How much sharing group commit did (None: saves commit one by one)."""
+        return None if self._group is None else self._group.stats()
 
     def head(self) -> int:
         """The id of the newest notification in the log (0 when empty)."""
@@ -116,7 +163,19 @@ class EventStore:
         return [(n.id, self.decode(n)) for n in notifications]
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
         self._app.close()
+
+
+def _notification(row: StoredEvent, notification_id: int) -> Notification:
+    return Notification(
+        originator_id=row.originator_id,
+        originator_version=row.originator_version,
+        topic=row.topic,
+        state=row.state,
+        id=notification_id,
+    )
 
 
 def _unavailable(error: Exception) -> Unavailable:
