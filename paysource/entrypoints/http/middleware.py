@@ -21,8 +21,8 @@ from paysource.entrypoints.http.problems import database_down_response, problem_
 # a card number pasted by mistake never has its shape), or 64 characters of letters,
 # digits and `._-` that never put 12 digits in a row with only `._-` between them (a
 # PAN has at least 13). Anything else is replaced by an id of ours.
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _DIGIT_RUN = re.compile(r"[0-9](?:[._-]*[0-9]){11}")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 MAX_JSON_DEPTH = 32
@@ -55,7 +55,10 @@ class RequestIdMiddleware:
 def is_safe_request_id(value: str | None) -> TypeGuard[str]:
     if not value:
         return False
-    return bool(_UUID.match(value) or (_REQUEST_ID.match(value) and not _DIGIT_RUN.search(value)))
+    # fullmatch: `$` would let a trailing newline through.
+    if _UUID.fullmatch(value):
+        return True
+    return bool(_REQUEST_ID.fullmatch(value) and not _DIGIT_RUN.search(value))
 
 
 def new_request_id() -> str:
