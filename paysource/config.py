@@ -6,6 +6,8 @@ only safe on a developer's machine are refused outside development mode.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -55,6 +57,9 @@ class Settings(BaseSettings):
     # Signs the short-lived JWTs merchants mint for their frontends (POST /v1/tokens).
     # Unset: derived from the admin key (development); required outside development.
     jwt_secret: SecretStr | None = None
+    # Keys the HMAC that events store instead of the Idempotency-Key. Unset: derived
+    # from the admin key; set it so digests stay comparable when the admin key rotates.
+    idempotency_key_secret: SecretStr | None = None
 
     # Event store connections per process (eventsourcing's pool) and read connections.
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -148,3 +153,10 @@ class Settings(BaseSettings):
     @property
     def development(self) -> bool:
         return self.env is Mode.DEVELOPMENT
+
+    @property
+    def idempotency_key_hmac_secret(self) -> bytes:
+        if self.idempotency_key_secret and self.idempotency_key_secret.get_secret_value():
+            return self.idempotency_key_secret.get_secret_value().encode()
+        admin_key = self.admin_key.get_secret_value().encode()
+        return hmac.new(admin_key, b"paysource-idempotency-key-v1", hashlib.sha256).digest()

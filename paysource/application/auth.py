@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 from paysource.application.errors import Forbidden, Unauthenticated
 from paysource.application.eventlog import EventStore
 from paysource.domain.api_key import ApiKey, Role
-from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.meta import ActorKind, KeyDigest, Meta
 
 KEY_PREFIX = "psk_"
 _CACHE_TTL_S = 30.0
@@ -43,14 +43,14 @@ class Principal:
         self,
         *,
         request_id: str | None = None,
-        idempotency_key: str | None = None,
+        idempotency_key_hmac: KeyDigest | None = None,
         traceparent: str | None = None,
     ) -> Meta:
         return Meta(
             self.actor,
             self.actor_id,
             request_id=request_id,
-            idempotency_key=idempotency_key,
+            idempotency_key_hmac=idempotency_key_hmac,
             traceparent=traceparent,
         )
 

@@ -690,19 +690,15 @@ def test_a_trailing_slash_is_an_unknown_route_not_a_redirect(
     assert_problem(response, 404, "not_found")
 
 
-def test_an_idempotency_key_that_looks_like_a_card_number_is_refused(
-    client: TestClient, merchant: Api, container: Container
+def test_an_idempotency_key_of_luhn_valid_digits_is_accepted_and_never_echoed(
+    client: TestClient, merchant: Api
 ) -> None:
-    with nothing_written(container):
-        response = post_raw(
-            client,
-            merchant,
-            "/v1/payments",
-            payment_body(),
-            **{"Idempotency-Key": "4242424242424242"},
-        )
-    assert_problem(response, 422, "card_number_refused")
-    assert "4242424242424242" not in response.text
+    # Issue 12: keys are checked by shape only (events keep their keyed hash).
+    response = post_raw(
+        client, merchant, "/v1/payments", payment_body(), **{"Idempotency-Key": PAN}
+    )
+    assert response.status_code == 202, response.text
+    assert PAN not in response.text
 
 
 @pytest.mark.parametrize("given", ["4111-1111-1111-1111", "req_4242424242424242"])

@@ -128,7 +128,7 @@ def test_a_bug_while_validating_is_masked_and_logged(
     def broken(_: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(limits, "_DEPTH_RULES", [broken])
+    monkeypatch.setattr(limits, "shape_of", broken)
     with caplog.at_level(logging.ERROR, logger="paysource.entrypoints.http.graphql.limits"):
         # A document seen by no other test: validation results are cached.
         body = gql.raw("{ viewer { broken: role } }").json()

@@ -28,7 +28,8 @@ WIDE = GroupCommitSettings(window_s=0.25, max_batch=64)
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[EventStore]:
-    built = EventStore(eventsourcing_env(database_url, pool_size=4, max_overflow=16), group_commit=WIDE)
+    env = eventsourcing_env(database_url, pool_size=4, max_overflow=16)
+    built = EventStore(env, group_commit=WIDE)
     yield built
     built.close()
 

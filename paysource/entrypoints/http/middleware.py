@@ -8,16 +8,22 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from typing import Any
+from typing import Any, TypeGuard
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paysource.adapters.postgres.datastore import OutageGate
-from paysource.domain.card import contains_pan
 from paysource.entrypoints.http.problems import database_down_response, problem_response
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# A request id is echoed and stored in every event's meta: accepted only in a shape
+# that cannot hold a card number, not scanned for one. A UUID (the usual request id;
+# a card number pasted by mistake never has its shape), or 64 characters of letters,
+# digits and `._-` that never put 12 digits in a row with only `._-` between them (a
+# PAN has at least 13). Anything else is replaced by an id of ours.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_DIGIT_RUN = re.compile(r"[0-9](?:[._-]*[0-9]){11}")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 MAX_JSON_DEPTH = 32
 
@@ -33,9 +39,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id")
-        # A request id is stored in events and logs: never one that looks like a PAN.
-        sane = given and _REQUEST_ID.match(given) and not contains_pan(given)
-        request_id = given if sane and given else f"req_{secrets.token_hex(12)}"
+        request_id = given if is_safe_request_id(given) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
@@ -46,6 +50,19 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def is_safe_request_id(value: str | None) -> TypeGuard[str]:
+    if not value:
+        return False
+    # fullmatch: `$` would let a trailing newline through.
+    if _UUID.fullmatch(value):
+        return True
+    return bool(_REQUEST_ID.fullmatch(value) and not _DIGIT_RUN.search(value))
+
+
+def new_request_id() -> str:
+    return f"req_{secrets.token_hex(12)}"
 
 
 class OutageMiddleware:

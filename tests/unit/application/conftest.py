@@ -17,6 +17,7 @@ from paysource.application.merchants import MerchantService
 from paysource.application.payments import PaymentService
 from paysource.application.refunds import RefundService
 from paysource.domain.fees import FeeSchedule
+from paysource.domain.idempotency import key_digest
 from paysource.domain.meta import ActorKind, Meta
 
 ADMIN_KEY = "unit-admin-key-0123456789abcdef0123456789"
@@ -84,4 +85,7 @@ def merchant_id(merchants: MerchantService) -> UUID:
 
 
 def merchant_meta(merchant_id: UUID, key: str | None = None) -> Meta:
-    return Meta(ActorKind.MERCHANT, str(merchant_id), request_id="req_1", idempotency_key=key)
+    digest = None if key is None else key_digest(key, b"test")  # events keep no plaintext key
+    return Meta(
+        ActorKind.MERCHANT, str(merchant_id), request_id="req_1", idempotency_key_hmac=digest
+    )

@@ -16,7 +16,7 @@ from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.api_key import ApiKey, Role
 from paysource.domain.customer import Customer
 from paysource.domain.fees import FeeSchedule
-from paysource.domain.idempotency import IdempotencyRecord
+from paysource.domain.idempotency import IdempotencyRecord, key_digest
 from paysource.domain.merchant import Merchant
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.payment import CaptureMethod, Payment
@@ -29,7 +29,7 @@ META = Meta(
     ActorKind.FINANCE,
     "user-7",
     request_id="req-1",
-    idempotency_key="idem-1",
+    idempotency_key_hmac=key_digest("idem-1", b"secret"),
     traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     at=AT,
 )
@@ -37,7 +37,7 @@ STORED_META = {
     "actor": "finance",
     "actor_id": "user-7",
     "request_id": "req-1",
-    "idempotency_key": "idem-1",
+    "idempotency_key_hmac": key_digest("idem-1", b"secret"),  # never the key itself
     "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 }
 

@@ -82,7 +82,7 @@ class Command:
 
         self.context.services.fast_path.answer(
             scope=str(self.merchant_id),
-            key=self.key,
+            key=self.context.digest(self.key),  # Redis keeps no plaintext key either
             request_hash=self.request_hash,
             command=command,
         )

@@ -20,7 +20,8 @@ from paysource.adapters.postgres.reads import ReadDb
 from paysource.application.fastpath import FastPath
 from paysource.application.tokens import TokenIssuer
 from paysource.bootstrap import Container
-from paysource.domain.meta import Meta
+from paysource.domain.idempotency import key_digest
+from paysource.domain.meta import KeyDigest, Meta
 from paysource.entrypoints.http.graphql.auth import authenticate
 from paysource.entrypoints.http.graphql.feed import PaymentFeed
 from paysource.entrypoints.http.graphql.loaders import Loaders
@@ -87,13 +88,18 @@ class Context(BaseContext):
         assert self._loaders is not None
         return self._loaders
 
+    def digest(self, key: str | None) -> KeyDigest | None:
+        """What may be stored of a key (events, Redis): its keyed hash, never the key."""
+        secret = self.container.settings.idempotency_key_hmac_secret
+        return None if key is None else key_digest(key, secret)
+
     def meta(self, *, idempotency_key: str | None) -> Meta:
         principal = self.access.principal
         return Meta(
             principal.actor,
             principal.actor_id,
             request_id=self.request_id,
-            idempotency_key=idempotency_key,
+            idempotency_key_hmac=self.digest(idempotency_key),
             traceparent=self.traceparent,
             at=self.container.clock.now(),
         )

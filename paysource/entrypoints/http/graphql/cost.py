@@ -11,6 +11,8 @@ and every member of a union as if it matched (an upper bound).
 
 The cost depends on the variables (`first: $n`), so it is computed per request, after
 validation (whose results are cached per document) and before any resolver runs.
+The walk recurses, but only as deep as the document nests (shape.MAX_NESTING, checked
+before validation); a deeper document, should one ever get here, costs too much.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from graphql import (
 )
 
 from paysource.entrypoints.http.graphql.pagination import MAX_FIRST
+from paysource.entrypoints.http.graphql.shape import MAX_NESTING
 
 MAX_COST = 10_000
 # Extra cost of a field, per object it is asked on: each reads the event store.
@@ -68,9 +71,17 @@ def cost(
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0
-    return _Cost(schema, document, operation, variables or {}).selections(
-        root, operation.selection_set
-    )
+    try:
+        return _Cost(schema, document, operation, variables or {}).selections(
+            root, operation.selection_set
+        )
+    except _TooNested:
+        return MAX_COST + 1
+
+
+class _TooNested(Exception):
+    """Raised past MAX_NESTING nested selection sets: the walk stays far from the
+    interpreter's recursion limit whoever calls it."""
 
 
 class _Cost:
@@ -94,8 +105,18 @@ class _Cost:
         # spreading fragments into fragments costs linear time, not exponential).
         self.known: dict[str, int] = {}
         self.open: set[str] = set()
+        self.level = 0
 
     def selections(self, parent: GraphQLNamedType, selection_set: SelectionSetNode) -> int:
+        self.level += 1
+        try:
+            if self.level > MAX_NESTING:  # shape.py counts selection sets the same way
+                raise _TooNested
+            return self._selections(parent, selection_set)
+        finally:
+            self.level -= 1
+
+    def _selections(self, parent: GraphQLNamedType, selection_set: SelectionSetNode) -> int:
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):

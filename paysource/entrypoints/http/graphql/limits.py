@@ -1,75 +1,123 @@
 """Limits and error policy, on by default; development relaxes only what helps people.
 
-Depth, aliases and tokens are checked before anything executes (at parse and
-validation time), so an abusive document costs no resolver and no SQL. Batching is
-off (the schema has no batching config). Outside development: no introspection,
-no field suggestions, and bugs reach clients as a masked message only, whether they
-happen while parsing, validating or resolving; they are logged with a traceback.
+Fragment spreads, nesting, depth, aliases and tokens are checked before anything
+executes (at parse time, then before validation), so an abusive document costs no
+resolver and no SQL. The shape limits are measured without recursion (shape.py)
+before any rule walks the document: a chain or cycle of fragment spreads is refused,
+it cannot overflow the stack. Batching is off (the schema has no batching config).
+Outside development: no introspection, no field suggestions, and bugs reach clients
+as a masked message only, whether they happen while parsing, validating or
+resolving; they are logged with a traceback.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
-    ValidationContext,
-    ValidationRule,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
 
 from paysource.adapters.postgres.datastore import DATABASE_DOWN
 from paysource.entrypoints.http.graphql.cost import MAX_COST, cost
+from paysource.entrypoints.http.graphql.shape import MAX_NESTING, shape_of
 
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5_000
+# Fragment spreads written in one document: a screen built of fragments has a few
+# dozen. The chain that overflowed the stack had 234.
+MAX_FRAGMENT_SPREADS = 100
 # Distinct documents kept parsed and validated; bounded, so unique documents sent by
 # a client cannot grow memory without limit.
 CACHE_SIZE = 512
 MASKED_MESSAGE = "Internal error. It has been logged; quote the request id when you ask."
+# One warning line per interval about refused documents, however many arrive.
+REFUSAL_LOG_INTERVAL_S = 60.0
 
-# Built once: a limiter builds its rule class on construction, and the validation
-# cache keys on the rule classes, so rules made per request would never hit it.
-_DEPTH_RULES = QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules
-
-
-class DepthLimit(ValidationRule):
-    """strawberry's depth limiter, minus its KeyError on a spread of an unknown
-    fragment: graphql-core's KnownFragmentNames reports that one, as a client error."""
-
-    def __init__(self, context: ValidationContext) -> None:
-        super().__init__(context)
-        try:
-            for rule in _DEPTH_RULES:
-                rule(context)  # reports through `context` while it is built
-        except KeyError:
-            pass
-
-
-_LIMIT_RULES: list[type[ASTValidationRule]] = [
-    DepthLimit,
-    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
-]
-_PRODUCTION_RULES = [*_LIMIT_RULES, NoSchemaIntrospectionCustomRule]
+_PRODUCTION_RULES: list[type[ASTValidationRule]] = [NoSchemaIntrospectionCustomRule]
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.DOTALL)
+
+
+class LimitRefusal(GraphQLError):
+    """A document refused by a shape limit: logged here, once per interval."""
+
+
+class RefusalLog:
+    """A warning about refused documents, at most one line per `interval_s`: each
+    refused document costs us little, and its log line must not cost more."""
+
+    def __init__(self, interval_s: float = REFUSAL_LOG_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._next_at = 0.0
+        self._suppressed = 0
+
+    def refused(self, reason: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_at:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed = self._suppressed, 0
+            self._next_at = now + self.interval_s
+        log.warning(
+            "graphql: refused a document: %s (%d more refused since the last such line)",
+            reason,
+            suppressed,
+        )
+
+
+REFUSALS = RefusalLog()
+
+
+def shape_errors(document: DocumentNode) -> list[GraphQLError]:
+    """The shape limits `document` exceeds; measured without recursion (shape.py)."""
+    shape = shape_of(document)
+    errors: list[GraphQLError] = []
+    if shape.spreads > MAX_FRAGMENT_SPREADS:
+        message = f"{shape.spreads} fragment spreads found. Allowed: {MAX_FRAGMENT_SPREADS}"
+        extensions = {"code": "too_many_fragment_spreads", "limit": MAX_FRAGMENT_SPREADS}
+        errors.append(LimitRefusal(message, extensions=extensions))
+    if shape.nesting > MAX_NESTING:
+        message = (
+            f"Selections and fragment spreads nest {shape.nesting} levels deep. "
+            f"Allowed: {MAX_NESTING}"
+        )
+        extensions = {"code": "query_too_nested", "limit": MAX_NESTING}
+        errors.append(LimitRefusal(message, extensions=extensions))
+    for name, totals in shape.operations.items():
+        if totals.depth > MAX_DEPTH:  # strawberry's message, which clients may know
+            message = f"'{name}' exceeds maximum operation depth of {MAX_DEPTH}"
+            extensions = {"code": "query_too_deep", "limit": MAX_DEPTH}
+            errors.append(LimitRefusal(message, extensions=extensions))
+    aliases = sum(totals.aliases for totals in shape.operations.values())
+    if aliases > MAX_ALIASES:
+        message = f"{aliases} aliases found. Allowed: {MAX_ALIASES}"
+        extensions = {"code": "too_many_aliases", "limit": MAX_ALIASES}
+        errors.append(LimitRefusal(message, extensions=extensions))
+    if errors:
+        REFUSALS.refused(errors[0].message)
+    return errors
 
 
 def is_database_down(error: GraphQLError) -> bool:
@@ -146,8 +194,9 @@ class Parse(ParserCache):
 
 
 class Validate(ValidationCache):
-    """The validation cache, then what validation rules cannot see (they get neither
-    `operationName` nor variables, and cached results are shared by all requests):
+    """The shape limits (shape_errors, before any rule recurses), the validation
+    cache, then what validation rules cannot see (they get neither `operationName`
+    nor variables, and cached results are shared by all requests):
 
     - a document of several operations must say which to run (`operationName`);
       graphql-core would otherwise run the first one;
@@ -163,9 +212,12 @@ class Validate(ValidationCache):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        document = context.graphql_document
+        assert document is not None  # strawberry validates only what parsed
         try:
-            errors = self.cached_validate_document(
-                context.schema._schema, context.graphql_document, context.validation_rules
+            # The shape first: graphql-core's rules recurse through fragments.
+            errors = shape_errors(document) or self.cached_validate_document(
+                context.schema._schema, document, context.validation_rules
             )
         except Exception as error:  # noqa: BLE001  # logged with its traceback
             errors = [_bug("validation", error, development=self.development)]
@@ -224,7 +276,7 @@ class HideSuggestions(SchemaExtension):
 
 def extensions(*, development: bool) -> list[Callable[[], SchemaExtension]]:
     """Factories: strawberry builds fresh extensions per request (they hold state)."""
-    rules = _LIMIT_RULES if development else _PRODUCTION_RULES
+    rules: list[type[ASTValidationRule]] = [] if development else _PRODUCTION_RULES
     found: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: AddValidationRules(rules),

@@ -10,7 +10,12 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from paysource.entrypoints.http.graphql.limits import extensions, is_bug, is_database_down
+from paysource.entrypoints.http.graphql.limits import (
+    LimitRefusal,
+    extensions,
+    is_bug,
+    is_database_down,
+)
 from paysource.entrypoints.http.graphql.mutations import Mutation
 from paysource.entrypoints.http.graphql.query import Query
 from paysource.entrypoints.http.graphql.scalars import MINOR_UNITS, MinorUnits
@@ -34,6 +39,8 @@ class PaysourceSchema(strawberry.Schema):
         for error in errors:
             if is_bug(error):
                 log.error("graphql: %s", error.message, exc_info=error.original_error)
+            elif isinstance(error, LimitRefusal):
+                continue  # logged where refused, one line per interval
             elif is_database_down(error):
                 log.warning("graphql: database unavailable: %s", error.message)
             else:

@@ -21,8 +21,8 @@ from paysource.application.errors import Unauthenticated
 from paysource.application.fastpath import Answer, FastPath
 from paysource.bootstrap import Cell, Container
 from paysource.domain.api_key import Role
-from paysource.domain.idempotency import check_idempotency_key
-from paysource.domain.meta import Meta
+from paysource.domain.idempotency import check_idempotency_key, key_digest
+from paysource.domain.meta import KeyDigest, Meta
 from paysource.entrypoints.http.problems import Problem
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -101,10 +101,16 @@ class RequestContext:
             principal.actor,
             principal.actor_id,
             request_id=self.request_id,
-            idempotency_key=self.idempotency_key,
+            idempotency_key_hmac=digest_of(self.idempotency_key, container),
             traceparent=self.traceparent,
             at=container.clock.now(),
         )
+
+
+def digest_of(key: str | None, container: Container) -> KeyDigest | None:
+    """What may be stored of a key (events, Redis): its keyed hash, never the key."""
+    secret = container.settings.idempotency_key_hmac_secret
+    return None if key is None else key_digest(key, secret)
 
 
 async def get_context(
@@ -180,7 +186,7 @@ class MerchantCall(Call):
         """Run `command` under the request's Idempotency-Key (if any), via the fast path."""
         return self.fast_path.answer(
             scope=str(self.merchant_id),
-            key=key or self.context.idempotency_key,
+            key=digest_of(key or self.context.idempotency_key, self.container),
             request_hash=request_hash,
             command=command,
         )
