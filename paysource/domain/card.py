@@ -38,6 +38,12 @@ _DATE = r"20[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.,](?:[0-9]{3}){1,3})?)?"
 _DATE_TIME = rf"{_DATE}(?: {_TIME}(?:[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?"
 _DATE_TIMES = re.compile(rf"{_DATE_TIME}(?:[^0-9A-Za-z]+{_DATE_TIME})*")
+# ISO 8601 puts a "T" (a letter, so the end of a run) between date and time: the time
+# then stands alone, with seconds, maybe a fraction and an offset ("15:22:31.123456+00:00").
+_CLOCK = re.compile(
+    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:[.,](?:[0-9]{3}){1,3})?"
+    r"(?:[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?"
+)
 MIN_PAN_DIGITS, MAX_PAN_DIGITS = 13, 19
 # Within a longer run, groups of one or two digits (dates, times, expiries) end a
 # window; a run that is PAN-long as a whole is checked whatever its groups ("42 42 …").
@@ -131,7 +137,7 @@ def _as_ascii(char: str) -> str:
 
 
 def _holds_pan(run: str) -> bool:
-    if _DATE_TIMES.fullmatch(run):
+    if _DATE_TIMES.fullmatch(run) or _CLOCK.fullmatch(run):
         return False
     groups = _GROUP.findall(run)
     return _is_pan("".join(groups)) or _window_holds_pan(groups)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from uuid import UUID
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paysource.domain.card import CardDetails, contains_pan, luhn_valid, redact_pans
@@ -215,6 +215,23 @@ THIS_CENTURY = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)
 def test_no_range_of_iso_dates_is_a_card_number(first: date, second: date) -> None:
     assert not contains_pan(f"{first.isoformat()} - {second.isoformat()}")
     assert not contains_pan(f"{first.isoformat()}T10:00 {second.isoformat()}")
+
+
+OFFSETS = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+MOMENTS = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=OFFSETS
+)
+
+
+@settings(max_examples=2000)
+@given(MOMENTS)
+def test_no_iso_8601_moment_is_a_card_number(moment: datetime) -> None:
+    # What `datetime.isoformat()` writes (a "T", microseconds, an offset) is a common
+    # value of a cut-off or a metadata field: "15:22:31.123456+00:00" holds 16 digits.
+    for spelling in (moment.isoformat(), moment.astimezone(UTC).isoformat(), str(moment)):
+        assert not contains_pan(spelling), spelling
 
 
 def test_uuids_are_not_card_numbers_whatever_their_digits() -> None:
