@@ -27,6 +27,7 @@ from paysource.adapters.postgres.datastore import (
 from paysource.adapters.postgres.reads import ReadDb
 from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.adapters.redis.cache import RedisCache
+from paysource.adapters.redis.feed import PaymentFeed
 from paysource.adapters.redis.publisher import redis_publisher
 from paysource.adapters.vault import TestCardVault
 from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, system_resolver
@@ -120,6 +121,11 @@ class Container:
         the event loop of the server that first uses them and close with that app."""
         urls = {cell.name: cell.database_url for cell in self.router.all()}
         return ReadDb(urls, max_size=self.settings.read_pool_size)
+
+    def payment_feed(self) -> PaymentFeed:
+        """Live payment changes for one app's subscriptions (Redis pub/sub); it opens
+        its connection with the first subscription, in that app's event loop."""
+        return PaymentFeed(self.settings.redis_url)
 
     def close(self) -> None:
         if self.webhooks is not None:

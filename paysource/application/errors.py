@@ -61,3 +61,16 @@ class Unavailable(ApplicationError):
     def __init__(self, detail: str, *, retry_after_s: int = 2) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class TooManySubscriptions(ApplicationError):
+    """One owner holds as many live subscriptions in this process as it may."""
+
+    code = "too_many_subscriptions"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Too many open subscriptions ({limit} at most for one merchant or key): "
+            "complete some first."
+        )
+        self.limit = limit

@@ -48,7 +48,7 @@ class Setup:
 
 def make_setup(container: Container, **settings: Any) -> Iterator[Setup]:
     app = create_app(container)
-    webhooks = install(app, container, webhook_settings(**settings))
+    webhooks = install(app, Webhooks(container, webhook_settings(**settings)))
     with TestClient(app) as client:
         yield Setup(client, webhooks, container)
     webhooks.close()

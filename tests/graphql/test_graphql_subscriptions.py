@@ -15,11 +15,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
+from paysource.adapters.redis.feed import PaymentFeed
 from paysource.adapters.redis.publisher import redis_publisher
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.bootstrap import Container
 from paysource.entrypoints.http.graphql import websocket
-from paysource.entrypoints.http.graphql.feed import PaymentFeed
 from paysource.processes.notifier import PaymentChanged, PaymentNotifier, channel
 from tests.graphql.helpers import token
 from tests.helpers import admin, drain

@@ -56,7 +56,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(settlements.router)
     app.include_router(tokens.router)
-    webhooks.install(app, container, webhooks=container.webhooks)
+    assert container.webhooks is not None, "build_container wires the webhooks"
+    webhooks.install(app, container.webhooks)
     mount_graphql(app, container)
     app.add_exception_handler(PaysourceError, problems.on_paysource_error)
     app.add_exception_handler(problems.Problem, problems.on_problem)

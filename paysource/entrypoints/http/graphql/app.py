@@ -21,7 +21,6 @@ from paysource.application.errors import Unauthenticated
 from paysource.bootstrap import Container
 from paysource.entrypoints.http.graphql.auth import authenticate
 from paysource.entrypoints.http.graphql.context import Context, Services, get_context
-from paysource.entrypoints.http.graphql.feed import PaymentFeed
 from paysource.entrypoints.http.graphql.schema import build_schema
 from paysource.entrypoints.http.graphql.websocket import (
     MAX_SUBSCRIPTIONS_PER_CONNECTION,
@@ -86,14 +85,13 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
 
 def services_for(container: Container) -> Services:
     """What this app's GraphQL endpoint shares across requests, all from the container
-    but the feed: the subscribers' side of the notifier, a GraphQL object (its errors
-    are GraphQL errors) that connects to Redis with its first subscription."""
+    (read pools and the payment feed are new per app: they bind to its event loop)."""
     return Services(
         container=container,
         db=container.async_reads(),
         tokens=container.tokens,
         fast_path=container.fast_path,
-        feed=PaymentFeed(container.settings.redis_url),
+        feed=container.payment_feed(),
     )
 
 

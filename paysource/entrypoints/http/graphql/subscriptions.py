@@ -8,12 +8,16 @@ reordered messages are dropped by version.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from uuid import UUID
 
 import strawberry
+from graphql import GraphQLError
 
+from paysource.adapters.redis.feed import PaymentFeed
+from paysource.application.errors import TooManySubscriptions
 from paysource.application.ids import Kind
 from paysource.entrypoints.http.graphql import fields, history, ids
 from paysource.entrypoints.http.graphql.context import Context
@@ -22,6 +26,7 @@ from paysource.entrypoints.http.graphql.policy import Access
 from paysource.entrypoints.http.graphql.policy import Kind as Policy
 from paysource.entrypoints.http.graphql.results import PaymentResult
 from paysource.entrypoints.http.graphql.types.payment import Payment
+from paysource.processes.notifier import PaymentChanged
 
 
 async def _visible(context: Context, payment_id: UUID, version: int | None) -> Payment | None:
@@ -53,7 +58,7 @@ class Subscription:
             yield current
             return
         # Subscribe, then read the state: a change between the two is not lost.
-        async with feed.changes(payment_id, owner=owner(context.access)) as changes:
+        async with _subscribed(feed, payment_id, owner(context.access)) as changes:
             current = await _visible(context, payment_id, None) or current
             yield current
             seen = current.version
@@ -66,6 +71,19 @@ class Subscription:
                 context.fresh_loaders()  # nested fields must not show a cached past
                 update = await _visible(context, payment_id, change.version)
                 yield update if update is not None else _gone()
+
+
+@asynccontextmanager
+async def _subscribed(
+    feed: PaymentFeed, payment_id: UUID, who: str
+) -> AsyncIterator[AsyncIterator[PaymentChanged]]:
+    """The feed's subscription; its quota refusal as the GraphQL error clients know."""
+    try:
+        async with feed.changes(payment_id, owner=who) as changes:
+            yield changes
+    except TooManySubscriptions as error:
+        extensions = {"code": error.code, "limit": error.limit}
+        raise GraphQLError(str(error), extensions=extensions) from None
 
 
 def owner(access: Access) -> str:

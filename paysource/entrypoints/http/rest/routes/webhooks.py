@@ -1,7 +1,7 @@
 """Webhook endpoints and their deliveries (merchant keys; another merchant's ids are 404).
 
-Wire it with `install(app, container, settings)`: it builds the webhook services
-(`app.state.webhooks`) and includes `router`.
+Wire it with `install(app, webhooks)`: the webhook services the composition root built
+(`app.state.webhooks`), and `router`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from paysource.application.representations import timestamp
 from paysource.application.webhooks.catalog import EVENT_ID_PREFIX
 from paysource.application.webhooks.deliveries import DeliveryView
 from paysource.application.webhooks.queue import DELIVERY_ID_PREFIX, MAX_PAGE
-from paysource.application.webhooks.settings import WebhookSettings
-from paysource.bootstrap import CellWebhooks, Container, Webhooks
+from paysource.bootstrap import CellWebhooks, Webhooks
 from paysource.domain.webhook_endpoint import WebhookEndpoint
 from paysource.entrypoints.http.inputs import Body
 from paysource.entrypoints.http.rest.deps import MerchantCall, MerchantCallDep
@@ -33,16 +32,8 @@ ENDPOINT_PREFIX = "we"
 DeliveryStatus = Literal["pending", "succeeded", "failed", "canceled"]
 
 
-def install(
-    app: FastAPI,
-    container: Container,
-    settings: WebhookSettings | None = None,
-    *,
-    webhooks: Webhooks | None = None,
-) -> Webhooks:
-    """Serve the routes on `app` with `webhooks` (built here from `settings` if None;
-    then the caller closes it)."""
-    webhooks = webhooks or Webhooks(container, settings)
+def install(app: FastAPI, webhooks: Webhooks) -> Webhooks:
+    """Serve the routes on `app` with `webhooks` (built by bootstrap)."""
     app.state.webhooks = webhooks
     app.include_router(router)
     return webhooks

@@ -22,9 +22,9 @@ from typing import Any
 from uuid import UUID
 
 import redis.asyncio as aioredis
-from graphql import GraphQLError
 from redis.asyncio.client import PubSub
 
+from paysource.application.errors import TooManySubscriptions
 from paysource.processes.notifier import PaymentChanged, channel
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,11 @@ class PaymentFeed:
         self, payment_id: UUID, *, owner: str
     ) -> AsyncIterator[AsyncIterator[PaymentChanged]]:
         """Subscribed (and confirmed by Redis) on entry, so nothing published after
-        entry is missed. GraphQLError `too_many_subscriptions` past the owner's cap."""
+        entry is missed. TooManySubscriptions past the owner's cap."""
         assert self._url is not None, "live updates need Redis (PAYSOURCE_REDIS_URL)"
         self._same_loop()
         if self._owners[owner] >= self.max_per_owner:
-            raise GraphQLError(
-                f"Too many open subscriptions ({self.max_per_owner} at most for one merchant "
-                "or key): complete some first.",
-                extensions={"code": "too_many_subscriptions", "limit": self.max_per_owner},
-            )
+            raise TooManySubscriptions(self.max_per_owner)
         self._owners[owner] += 1
         queue: asyncio.Queue[PaymentChanged] = asyncio.Queue(maxsize=QUEUE_SIZE)
         name = channel(payment_id).encode()
