@@ -3,8 +3,10 @@
 Its jobs are every process manager (`processes.catalog`) and every projection
 (`readmodels.catalog`); this module only leases, starts and stops them. Any number of
 worker processes may run: each job is leased through a Postgres advisory lock, so
-exactly one process runs it, and when that process dies its jobs move to another
-within a lease interval.
+exactly one process runs it. Workers share the jobs: each counts the live workers of
+a cell that run the same jobs (member locks, adapters/postgres/leases.py), holds its
+fair share and gives back what it holds beyond it, so a joining worker gets work
+within a few lease intervals and a dead worker's jobs move to the others within one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from paysource.adapters.postgres.datastore import Leases, NotificationListener
+from paysource.adapters.postgres.datastore import NotificationListener
+from paysource.adapters.postgres.leases import Leases, fair_share, holders
 from paysource.application.eventlog import Follower
 from paysource.bootstrap import Cell, Container, process_parts
 from paysource.processes.catalog import (
@@ -78,7 +81,7 @@ class Worker:
             if projections:
                 found += self._projection_jobs(cell, parts)
             jobs = [Job.of(cell, job) for job in found]
-            self._leases.append((Leases(cell.database_url), jobs))
+            self._leases.append((Leases(cell.database_url, [j.name for j in jobs]), jobs))
         self._thread = threading.Thread(target=self._lease_loop, name="worker-leases", daemon=True)
 
     def _projection_jobs(self, cell: Cell, parts: CellProcessParts) -> list[ProcessJob]:
@@ -111,6 +114,10 @@ class Worker:
             listener.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def close(self) -> None:
+        """Release what a worker that never started holds (its thread pool)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def jobs(self) -> list[Job]:
         return [job for _, jobs in self._leases for job in jobs]
 
@@ -129,9 +136,24 @@ class Worker:
             log.warning("lost the job leases; stopping jobs and taking leases again")
             self._stop_jobs(jobs)
             leases.release_all()
+        leases.join()
+        share = fair_share(len(jobs), leases.members())
+        self._give_back(leases, [job for job in jobs if job.name in leases.held][share:])
         for job in jobs:
-            if not job.running and leases.try_acquire(job.name):
+            if len(leases.held) >= share and job.name not in leases.held:
+                continue
+            if leases.try_acquire(job.name) and not job.running:
                 self._start_job(job)
+
+    def _give_back(self, leases: Leases, extra: list[Job]) -> None:
+        """Stop the jobs beyond our share, then free their leases: stopped first, so
+        no job ever runs in two workers at once."""
+        self._stop_jobs(extra)
+        for job in extra:
+            if job.running:  # did not stop in time: keep it (and its lease) for now
+                continue
+            leases.release(job.name)
+            log.info("gave back %s", job.name)
 
     @staticmethod
     def _start_job(job: Job) -> None:
@@ -147,4 +169,38 @@ class Worker:
         for job in jobs:
             if job.thread is not None:
                 job.thread.join(timeout=30)
-            job.thread = None
+                if not job.thread.is_alive():
+                    job.thread = None  # a thread still running keeps `running` true
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """One job as `paysource jobs` shows it: where it runs and how far behind it is."""
+
+    cell: str
+    job: str
+    held_by: str  # "<host>:<pid>", or "-" when no worker holds it
+    lag_events: int | None  # events of the log after its position (followers only)
+
+
+def job_statuses(container: Container) -> list[JobStatus]:
+    """Every job a full worker would run, with its holder and lag, read from Postgres."""
+    worker = Worker(container)
+    try:
+        found = []
+        for cell in container.router.all():
+            jobs = [job for job in worker.jobs() if job.name.startswith(f"{cell.name}/")]
+            head = cell.store.head()
+            where = {h.job: h.where for h in holders(cell.database_url, [j.name for j in jobs])}
+            found += [
+                JobStatus(cell.name, job.name, where[job.name], _lag(job, head)) for job in jobs
+            ]
+        return found
+    finally:
+        worker.close()
+
+
+def _lag(job: Job, head: int) -> int | None:
+    if job.follower is None:
+        return None
+    return max(0, head - job.follower.handler.position())

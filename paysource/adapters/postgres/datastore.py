@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-import zlib
 from typing import Any
 
 import psycopg
@@ -179,62 +177,6 @@ class NotificationListener:
             while not self._stop.is_set():
                 for _ in conn.notifies(timeout=0.5, stop_after=1):
                     self._wakeup.notify()
-
-
-class Leases:
-    """Named jobs this process may run, held as Postgres advisory locks.
-
-    A lock lives as long as this object's connection, so when a worker dies (even by
-    kill -9) its jobs are free for another worker at once. Jobs are the processor's
-    partitions, each projection, the hold sweeper: one runner each across all workers.
-    """
-
-    _NAMESPACE = zlib.crc32(b"paysource-leases") & 0x7FFFFFFF
-
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
-        self._held: set[str] = set()
-        self._lock = threading.Lock()
-
-    def try_acquire(self, name: str) -> bool:
-        with self._lock:
-            if name in self._held:
-                return True
-            row = (
-                self._connection()
-                .execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (self._NAMESPACE, name))
-                .fetchone()
-            )
-            if row and row[0]:
-                self._held.add(name)
-                return True
-            return False
-
-    def healthy(self) -> bool:
-        """False when the connection (and so every lease) is lost."""
-        with self._lock:
-            if self._conn is None or self._conn.closed:
-                return not self._held
-            try:
-                self._conn.execute("SELECT 1")
-            except psycopg.Error:
-                return False
-            return True
-
-    def release_all(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(psycopg.Error):
-                    self._conn.close()
-            self._conn = None
-            self._held.clear()
-
-    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
-        if self._conn is None or self._conn.closed:
-            self._held.clear()
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
-        return self._conn
 
 
 def datastore(database_url: str, *, pool_size: int, max_overflow: int = 0) -> PostgresDatastore:
