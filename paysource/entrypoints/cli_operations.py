@@ -149,9 +149,10 @@ def projections_rebuild(settings: Settings, name: str | None, every: bool, batch
     """
     from paysource.readmodels.maintenance import rebuild  # noqa: PLC0415
 
+    names = _names(name, every)  # before any server is started or reached
     with _container(settings) as container:
         for cell in container.router.all():
-            for each in _names(name, every):
+            for each in names:
                 with console.progress(f"{cell.name} {each}") as show:
                     report = rebuild(
                         each, cell.store, cell.read.datastore, batch_size=batch_size, progress=show
@@ -178,10 +179,10 @@ def projections_verify(settings: Settings, name: str | None, every: bool, batch_
     """
     from paysource.readmodels.maintenance import verify  # noqa: PLC0415
 
-    differences = 0
+    differences, names = 0, _names(name, every)
     with _container(settings) as container:
         for cell in container.router.all():
-            for each in _names(name, every):
+            for each in names:
                 with console.progress(f"{cell.name} {each}") as show:
                     found = verify(
                         each, cell.store, cell.read.datastore, batch_size=batch_size, progress=show

@@ -3,6 +3,8 @@ and quiet about progress when nobody watches a terminal."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from fastapi.testclient import TestClient
 
@@ -60,11 +62,16 @@ def test_a_bad_cut_off_says_what_a_date_looks_like() -> None:
     assert "_aware" not in result.stderr
 
 
-def test_verify_and_rebuild_want_a_name_or_all() -> None:
-    result = paysource("projections", "verify", env=env_for(None))
+def test_verify_and_rebuild_want_a_name_or_all_before_starting_any_server(
+    tmp_path: Path,
+) -> None:
+    env = env_for(None, PAYSOURCE_LOCAL_DIR=str(tmp_path / "local"))
+    for action in ("verify", "rebuild"):
+        result = paysource("projections", action, env=env)
 
-    assert result.returncode == 2
-    assert "name one read model, or give --all" in result.stderr
+        assert result.returncode == 2
+        assert "name one read model, or give --all" in result.stderr
+    assert not (tmp_path / "local").exists()
 
 
 def test_all_read_models_rebuild_and_verify_without_carriage_returns_off_a_terminal(
