@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from devtools.localservices import LocalPostgres, LocalRedis, free_port  # noqa: E402
 from paysource.adapters.postgres.migrations import migrate  # noqa: E402
+from paysource.config import MIGRATIONS_DIR  # noqa: E402
 
 # Test mode, so the server runs production's limits and error masking.
 ADMIN_KEY = "bench-admin-key-" + "0123456789abcdef" * 3
@@ -226,7 +227,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
             stack.callback(pg.stop)
             redis = stack.enter_context(LocalRedis.start(work))
             db_url, redis_url = pg.url, redis.url
-            migrate(db_url, REPO / "migrations")
+            migrate(db_url, MIGRATIONS_DIR)
         proc, base = start_server(work, db_url, redis_url)
         stack.callback(_stop, proc)
         key, customer = seed(base)

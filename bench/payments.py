@@ -42,6 +42,7 @@ import loadgen
 
 from devtools.localservices import LocalPostgres, LocalRedis, free_port
 from paysource.adapters.postgres.migrations import migrate
+from paysource.config import MIGRATIONS_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "psk_admin_development_only"
@@ -268,7 +269,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
     with contextlib.ExitStack() as stack:
         servers = services(stack, work, durable=args.durable)
         figure("postgres", servers.postgres)
-        migrate(servers.db_url, REPO / "migrations")
+        migrate(servers.db_url, MIGRATIONS_DIR)
         pgbench_tps = measure_db(servers, args)
         load = measure_api(stack, work, servers, args)
     # Three decimals: through the API the ratio is in the hundredths.

@@ -43,7 +43,7 @@ from eventsourcing.persistence import Tracking
 
 from paysource.adapters.postgres.migrations import migrate
 from paysource.bootstrap import Cell, build_cell
-from paysource.config import Settings
+from paysource.config import MIGRATIONS_DIR, Settings
 from paysource.processes.payouts import PayoutProcessor
 from paysource.readmodels import maintenance
 from paysource.readmodels.catalog import PROJECTIONS
@@ -313,7 +313,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
     with contextlib.ExitStack() as stack:
         servers = payments.services(stack, work, durable=args.durable)
         figure("postgres", servers.postgres)
-        migrate(servers.db_url, REPO / "migrations")
+        migrate(servers.db_url, MIGRATIONS_DIR)
         cell = build_cell(cell_settings(servers), servers.db_url)
         stack.callback(cell.close)
         fill_log(cell, servers, args)

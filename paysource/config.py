@@ -12,8 +12,9 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paysource.application.webhooks.settings import DEVELOPMENT_SIGNING_KEY, WebhookSettings
@@ -25,6 +26,10 @@ DEVELOPMENT_ADMIN_KEY = "psk_admin_development_only"
 MIN_ADMIN_KEY_LENGTH = 32
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Inside the package, so a wheel ships them (see pyproject's package data).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DATABASE_SCHEMES = frozenset({"postgresql", "postgres"})
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 
 class Mode(StrEnum):
@@ -49,7 +54,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     local_dir: Path = PROJECT_ROOT / ".local"
-    migrations_dir: Path = PROJECT_ROOT / "migrations"
+    migrations_dir: Path = MIGRATIONS_DIR
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -108,47 +113,83 @@ class Settings(BaseSettings):
     serve_worker: Literal["process", "thread", "off"] = "process"
     log_level: str = "INFO"
 
-    @model_validator(mode="after")
-    def _check_schedule(self) -> Settings:
-        DailySchedule.parse(self.settlement_schedule)  # fails fast on a typo
-        return self
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, url: str | None) -> str | None:
+        # The message names the rule, never the value: a URL may carry a password.
+        if url is not None and urlsplit(url).scheme not in DATABASE_SCHEMES:
+            raise ValueError("use postgresql://user:password@host:port/database")
+        return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, url: str | None) -> str | None:
+        if url is not None and urlsplit(url).scheme not in REDIS_SCHEMES:
+            raise ValueError("use redis://host:port/0 (or rediss://, unix://)")
+        return url
+
+    @field_validator("settlement_schedule")
+    @classmethod
+    def _check_schedule(cls, text: str) -> str:
+        try:
+            DailySchedule.parse(text)  # fails fast on a typo
+        except ValueError:
+            raise ValueError("use 'daily@HH:MM' (UTC) or 'off'") from None
+        return text
 
     @model_validator(mode="after")
     def _refuse_unsafe_values(self) -> Settings:
+        # Every problem at once, one line each: an operator fixes them in one go.
+        problems = self._loopback_problems() + self._secret_problems() + self._production_problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _loopback_problems(self) -> list[str]:
+        if self.env is Mode.DEVELOPMENT and self.host not in LOOPBACK_HOSTS:
+            # Development's keys are documented: serve them to this machine only.
+            return [
+                "PAYSOURCE_HOST: development mode serves loopback only;"
+                " set PAYSOURCE_ENV=production (or test) to listen on another address"
+            ]
+        return []
+
+    def _secret_problems(self) -> list[str]:
         if self.env is Mode.DEVELOPMENT:
-            if self.host not in LOOPBACK_HOSTS:
-                # Development's keys are documented: serve them to this machine only.
-                raise ValueError(
-                    f"PAYSOURCE_HOST={self.host} needs PAYSOURCE_ENV=production (or test):"
-                    " development mode serves loopback only"
-                )
-            return self
+            return []
+        problems = []
         admin_key = self.admin_key.get_secret_value()
         if admin_key == DEVELOPMENT_ADMIN_KEY:
-            raise ValueError(
+            problems.append(
                 f"PAYSOURCE_ADMIN_KEY is the development default; set a secret of at least "
                 f"{MIN_ADMIN_KEY_LENGTH} characters for PAYSOURCE_ENV={self.env}"
             )
-        if len(admin_key) < MIN_ADMIN_KEY_LENGTH:
-            raise ValueError(f"PAYSOURCE_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} chars")
+        elif len(admin_key) < MIN_ADMIN_KEY_LENGTH:
+            problems.append(f"PAYSOURCE_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} chars")
         if self.webhook.signing_key.get_secret_value() == DEVELOPMENT_SIGNING_KEY:
-            raise ValueError(
+            problems.append(
                 "PAYSOURCE_WEBHOOK_SIGNING_KEY is the development default; set a secret of"
                 f" at least {MIN_ADMIN_KEY_LENGTH} characters for PAYSOURCE_ENV={self.env}"
             )
-        if self.env is Mode.PRODUCTION and self.webhook.allow_private_networks:
-            raise ValueError("PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS is refused in production")
-        if self.env is Mode.PRODUCTION and not (self.database_url and self.redis_url):
-            raise ValueError(
+        return problems
+
+    def _production_problems(self) -> list[str]:
+        if self.env is not Mode.PRODUCTION:
+            return []
+        problems = []
+        if self.webhook.allow_private_networks:
+            problems.append("PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS is refused in production")
+        if not (self.database_url and self.redis_url):
+            problems.append(
                 "PAYSOURCE_DATABASE_URL and PAYSOURCE_REDIS_URL are required in production"
             )
         jwt_secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
-        if self.env is Mode.PRODUCTION and len(jwt_secret) < MIN_ADMIN_KEY_LENGTH:
-            raise ValueError(
+        if len(jwt_secret) < MIN_ADMIN_KEY_LENGTH:
+            problems.append(
                 f"PAYSOURCE_JWT_SECRET must be set to at least {MIN_ADMIN_KEY_LENGTH} characters"
                 " in production"
             )
-        return self
+        return problems
 
     @property
     def development(self) -> bool:
@@ -160,3 +201,13 @@ class Settings(BaseSettings):
             return self.idempotency_key_secret.get_secret_value().encode()
         admin_key = self.admin_key.get_secret_value().encode()
         return hmac.new(admin_key, b"paysource-idempotency-key-v1", hashlib.sha256).digest()
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by `***`, fit to print or log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=user + host))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,7 +20,7 @@ from paysource.adapters.clock import ManualClock
 from paysource.adapters.postgres.migrations import migrate
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.bootstrap import Container, build_container
-from paysource.config import Mode, Settings
+from paysource.config import MIGRATIONS_DIR, Mode, Settings
 from paysource.entrypoints.http.app import create_app
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
@@ -56,7 +55,7 @@ def template_url(postgres: LocalPostgres) -> str:
     with psycopg.connect(postgres.url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {TEMPLATE}")
     url = postgres.url.rsplit("/", 1)[0] + f"/{TEMPLATE}"
-    migrate(url, Path(__file__).resolve().parent.parent / "migrations")
+    migrate(url, MIGRATIONS_DIR)
     return url
 
 

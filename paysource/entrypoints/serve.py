@@ -1,69 +1,30 @@
 """Running paysource: `serve` (the API and its worker), `worker`, `migrate`.
 
-Without PAYSOURCE_DATABASE_URL / PAYSOURCE_REDIS_URL, `serve` starts local servers
-under `.local/` (and writes their URLs to `.local/services.json`, so other commands
-in another terminal find them); the other commands use those, or start their own.
+Which servers each uses is decided in `servers.py`; every check that can fail at start
+(port, a serve already running, the database answering) runs before anything starts.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import dataclasses
-import json
 import os
+import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from devtools.localservices import LocalPostgres, LocalRedis, port_accepts
-from paysource.config import DEVELOPMENT_ADMIN_KEY, Settings
+from paysource.config import DEVELOPMENT_ADMIN_KEY, PROJECT_ROOT, Settings, mask_url
+from paysource.entrypoints.servers import (
+    check_database,
+    check_not_running,
+    check_port_free,
+    resolved,
+    warn_if_redis_is_down,
+)
 
 if TYPE_CHECKING:
     from paysource.bootstrap import Container
-
-
-def _services_file(settings: Settings) -> Path:
-    return settings.local_dir / "services.json"
-
-
-def _running_services(settings: Settings) -> dict[str, str] | None:
-    """URLs of the local servers a running `paysource serve` started, if any."""
-    path = _services_file(settings)
-    try:
-        urls: dict[str, str] = json.loads(path.read_text())
-        alive = all(port_accepts(int(port)) for port in urls.get("ports", "").split(",") if port)
-    except (OSError, ValueError):
-        return None
-    return urls if alive else None
-
-
-@contextlib.contextmanager
-def resolved(settings: Settings, *, publish: bool = False) -> Iterator[Settings]:
-    """Settings with database and Redis URLs: configured, already running, or started here."""
-    if settings.database_url and settings.redis_url:
-        yield settings
-        return
-    running = None if publish else _running_services(settings)
-    if running is not None:
-        yield settings.model_copy(update={k: v for k, v in running.items() if k != "ports"})
-        return
-    with contextlib.ExitStack() as stack:
-        update: dict[str, str] = {}
-        ports: list[str] = []
-        if not settings.database_url:
-            print("starting a local PostgreSQL under", settings.local_dir, file=sys.stderr)
-            pg = stack.enter_context(LocalPostgres.start(settings.local_dir, ephemeral=False))
-            update["database_url"], ports = pg.url, [*ports, str(pg.port)]
-        if not settings.redis_url:
-            print("starting a local Redis under", settings.local_dir, file=sys.stderr)
-            redis = stack.enter_context(LocalRedis.start(settings.local_dir))
-            update["redis_url"], ports = redis.url, [*ports, str(redis.port)]
-        if publish:
-            _services_file(settings).write_text(json.dumps({**update, "ports": ",".join(ports)}))
-            stack.callback(_services_file(settings).unlink, missing_ok=True)
-        yield settings.model_copy(update=update)
 
 
 def apply_migrations(settings: Settings, *, out: TextIO = sys.stderr) -> None:
@@ -75,23 +36,37 @@ def apply_migrations(settings: Settings, *, out: TextIO = sys.stderr) -> None:
     print(f"migrations: {len(applied)} applied{names}", file=out)
 
 
-def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
-    with resolved(settings) as ready:
+def cmd_migrate(settings: Settings) -> None:
+    with resolved(settings, redis_needed=False) as ready:
+        assert ready.database_url
+        check_database(ready.database_url)
         apply_migrations(ready, out=sys.stdout)
 
 
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+def check_connections(ready: Settings) -> None:
+    """The database must answer; Redis only warns, as the service runs without it."""
+    assert ready.database_url
+    assert ready.redis_url
+    check_database(ready.database_url)
+    warn_if_redis_is_down(ready.redis_url)
+
+
+def cmd_serve(settings: Settings, *, port: int | None, mode: str | None) -> None:
     import uvicorn  # noqa: PLC0415
 
     from paysource.bootstrap import build_container  # noqa: PLC0415
     from paysource.entrypoints.http.app import create_app  # noqa: PLC0415
 
-    port = args.port or settings.port
-    mode = "off" if args.no_worker else (args.worker or settings.serve_worker)
-    with resolved(settings, publish=True) as ready:
+    port = port or settings.port
+    url = f"http://{settings.host}:{port}"
+    check_port_free(settings.host, port, settings)
+    check_not_running(settings)
+    with resolved(settings, publish_as=url) as ready:
+        check_connections(ready)
         apply_migrations(ready)
         container = build_container(ready)
-        worker = _serve_worker(mode, ready, container)
+        worker = _serve_worker(mode or settings.serve_worker, ready, container)
+        watch = _watch_redis(container)
         try:
             _banner(ready, port, worker.describe())
             app = create_app(container)
@@ -105,6 +80,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             )
         finally:
             print("\nstopping…", file=sys.stderr)
+            watch()
             worker.stop()
             container.close()
 
@@ -157,7 +133,7 @@ def _banner(settings: Settings, port: int, worker: str) -> None:
         f"\npaysource is serving {base}  (worker: {worker})\n"
         f"  API docs:     {base}/docs\n"
         f"  health:       {base}/readyz\n"
-        f"  get a key:    paysource merchants create --name 'Acme'\n"
+        f"  get a key:    {cli_name()} merchants create --name 'Acme'\n"
         f"                or POST {base}/v1/merchants with the admin key;\n"
         f"                {admin}\n"
         f"  stop:         Ctrl-C\n",
@@ -166,21 +142,45 @@ def _banner(settings: Settings, port: int, worker: str) -> None:
     )
 
 
-def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
+def cli_name() -> str:
+    """How to call `paysource` from here: on PATH, through ./dev, or by its full path."""
+    if shutil.which("paysource"):
+        return "paysource"
+    dev = PROJECT_ROOT / "dev"
+    if dev.is_file():
+        return "./dev paysource" if Path.cwd() == PROJECT_ROOT else f"{dev} paysource"
+    return str(Path(sys.argv[0]).resolve())
+
+
+def _watch_redis(container: Container) -> Callable[[], None]:
+    """Warn while Redis is down (not only once at start); return what stops the watch."""
+    from paysource.adapters.redis.watch import RedisWatch  # noqa: PLC0415
+
+    if container.cache is None or container.settings.redis_url is None:
+        return lambda: None
+    watch = RedisWatch(container.cache, mask_url(container.settings.redis_url))
+    watch.start()
+    return watch.stop
+
+
+def cmd_worker(
+    settings: Settings, *, processor: bool, projections: bool, parent_pid: int | None
+) -> None:
     from paysource.bootstrap import build_container  # noqa: PLC0415
     from paysource.entrypoints.supervise import stop_on_signals, watch_parent  # noqa: PLC0415
     from paysource.entrypoints.worker import Worker  # noqa: PLC0415
 
     with resolved(settings) as ready:
+        check_connections(ready)
         container = build_container(ready)
-        worker = Worker(
-            container, processor=not args.no_processor, projections=not args.no_projections
-        )
+        worker = Worker(container, processor=processor, projections=projections)
         stop = stop_on_signals()
-        if args.parent_pid is not None:
-            watch_parent(stop, args.parent_pid)
+        if parent_pid is not None:
+            watch_parent(stop, parent_pid)
+        unwatch = _watch_redis(container)
         worker.start()
         print("worker running; Ctrl-C stops it", file=sys.stderr, flush=True)
         stop.wait()
+        unwatch()
         worker.stop()
         container.close()

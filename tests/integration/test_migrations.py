@@ -11,8 +11,9 @@ from devtools.localservices import LocalPostgres
 from paysource.adapters.postgres.datastore import eventsourcing_env
 from paysource.adapters.postgres.migrations import MigrationError, migrate, pending
 from paysource.application.eventlog import EventStore
+from paysource.config import MIGRATIONS_DIR
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS = MIGRATIONS_DIR
 
 
 def fresh_database(postgres: LocalPostgres, name: str) -> str:

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from paysource.application.webhooks.settings import WebhookSettings
-from paysource.config import DEVELOPMENT_ADMIN_KEY, Mode, Settings
+from paysource.config import DEVELOPMENT_ADMIN_KEY, Mode, Settings, mask_url
 
 STRONG_KEY = "k" * 40
 STRONG_WEBHOOK = WebhookSettings(signing_key="w" * 40)
@@ -85,3 +85,26 @@ def test_development_mode_refuses_to_listen_beyond_loopback(
         Settings(host="0.0.0.0")
 
     assert Settings(host="localhost").host == "localhost"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:s3cret@db:5432/paysource", "postgresql://app:***@db:5432/paysource"),
+        ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
+        (
+            "postgresql://postgres@127.0.0.1:5432/paysource",
+            "postgresql://postgres@127.0.0.1:5432/paysource",
+        ),
+    ],
+)
+def test_a_printed_url_never_shows_its_password(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_a_url_of_the_wrong_kind_is_refused_without_quoting_it() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(database_url="mysql://app:s3cret@db/x", redis_url="http://cache")
+
+    assert "s3cret" not in str(refused.value.errors(include_input=False))
+    assert {error["loc"][0] for error in refused.value.errors()} == {"database_url", "redis_url"}

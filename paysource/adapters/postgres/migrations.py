@@ -1,4 +1,4 @@
-"""Apply the numbered SQL files in `migrations/`, once each, in order.
+"""Apply the numbered SQL files in `paysource/migrations/`, once each, in order.
 
 Each file runs in its own transaction with its record in `schema_migrations`; an
 advisory lock makes concurrent `paysource migrate` runs take turns. A file that

@@ -44,6 +44,9 @@ class RedisCache:
         self._failures = 0
         self._down_until = 0.0
         self._lock = threading.Lock()
+        # Last known health, for metrics and readiness: False from a failed ping or an
+        # open breaker until Redis answers again.
+        self.healthy = True
 
     @property
     def available(self) -> bool:
@@ -58,6 +61,7 @@ class RedisCache:
             self._failed(error)
             return default
         self._failures = 0
+        self.healthy = True
         return result
 
     def _failed(self, error: Exception) -> None:
@@ -71,13 +75,22 @@ class RedisCache:
                 error,
             )
             self._down_until = time.monotonic() + self._cooldown_s
+            self.healthy = False
 
     def ping(self) -> bool:
         """Ask Redis even while the breaker is open (health checks)."""
+        self.healthy = self.ping_reason() is None
+        return self.healthy
+
+    def ping_reason(self) -> str | None:
+        """None when Redis answers PING, else the error's text (for a warning)."""
         try:
-            return bool(self._client.ping())
-        except (redis.RedisError, OSError):
-            return False
+            self._client.ping()
+        except (redis.RedisError, OSError) as error:
+            self.healthy = False
+            return str(error).splitlines()[0] if str(error) else type(error).__name__
+        self.healthy = True
+        return None
 
     def get(self, key: str) -> bytes | None:
         value = self._call(lambda client: client.get(key), None)

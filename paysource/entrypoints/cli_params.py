@@ -1,0 +1,67 @@
+"""What the CLI's commands share: settings read at run time, and parameter types whose
+errors say what is expected (`--until garbage` → "a moment in ISO 8601, e.g. …")."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Concatenate, ParamSpec, TypeVar
+
+import click
+
+from paysource import logs
+from paysource.config import Settings
+from paysource.entrypoints.configuration import load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def with_settings(command: Callable[Concatenate[Settings, P], R]) -> Callable[P, R]:
+    """Read the settings when the command runs, not before: `--help` works on a bad config."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        settings = load_settings()
+        logs.configure(settings.log_level)
+        return command(settings, *args, **kwargs)
+
+    return run
+
+
+# Option callbacks rather than ParamType subclasses: ParamType is generic only in recent click.
+
+
+def moment(_: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 date-time; one without an offset is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "expected a moment in ISO 8601, e.g. 2026-11-24T00:00:00Z", param=param
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def day(_: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    """A report day, YYYY-MM-DD (UTC)."""
+    from paysource.readmodels.reports import parse_day  # noqa: PLC0415  # keep --help fast
+
+    if value is None:
+        return None
+    try:
+        return parse_day(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param=param) from None
+
+
+def currency(_: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"[A-Za-z]{3}", value):
+        raise click.BadParameter("a currency is a three-letter ISO 4217 code", param=param)
+    return value.upper()

@@ -1,0 +1,93 @@
+"""The CLI as a tool: described, versioned, every read model at once, clear about bad input,
+and quiet about progress when nobody watches a terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from fastapi.testclient import TestClient
+
+from paysource import __version__
+from paysource.bootstrap import Container
+from paysource.config import Settings
+from paysource.entrypoints.cli import cli
+from paysource.entrypoints.http.app import create_app
+from paysource.readmodels.catalog import PROJECTIONS
+from tests.e2e.test_cli import env_for, paysource
+from tests.helpers import admin, drain
+
+
+def commands(group: click.Group, prefix: str = "paysource") -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            found += commands(command, path)
+    return found
+
+
+def test_every_command_has_a_description_and_every_leaf_an_example() -> None:
+    every = commands(cli)
+
+    assert {path for path, _ in every} >= {
+        "paysource serve",
+        "paysource worker",
+        "paysource migrate",
+        "paysource merchants create",
+        "paysource projections verify",
+        "paysource report statement",
+        "paysource settle",
+    }
+    assert [path for path, command in every if not command.short_help and not command.help] == []
+    leaves = [(path, command) for path, command in every if not isinstance(command, click.Group)]
+    assert [path for path, command in leaves if "Example" not in (command.help or "")] == []
+
+
+def test_version_prints_the_package_version() -> None:
+    result = paysource("--version", env=env_for(None))
+
+    assert (result.returncode, result.stdout.strip()) == (0, f"paysource, version {__version__}")
+
+
+def test_a_bad_cut_off_says_what_a_date_looks_like() -> None:
+    result = paysource(
+        "settle", "--merchant", "mer_x", "--currency", "USD", "--until", "garbage",
+        env=env_for(None),
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert "Invalid value for '--until': expected a moment in ISO 8601" in result.stderr
+    assert "_aware" not in result.stderr
+
+
+def test_verify_and_rebuild_want_a_name_or_all_before_starting_any_server(
+    tmp_path: Path,
+) -> None:
+    env = env_for(None, PAYSOURCE_LOCAL_DIR=str(tmp_path / "local"))
+    for action in ("verify", "rebuild"):
+        result = paysource("projections", action, env=env)
+
+        assert result.returncode == 2
+        assert "name one read model, or give --all" in result.stderr
+    assert not (tmp_path / "local").exists()
+
+
+def test_all_read_models_rebuild_and_verify_without_carriage_returns_off_a_terminal(
+    settings: Settings, container: Container
+) -> None:
+    with TestClient(create_app(container)) as client:
+        merchant = admin(client).merchant()
+        merchant.pay(1500)
+        drain(container)
+    env = env_for(settings)
+
+    rebuilt = paysource("projections", "rebuild", "--all", "--batch-size", "2", env=env)
+    verified = paysource("projections", "verify", "--all", env=env)
+
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert {line.split()[1].rstrip(":") for line in rebuilt.stdout.splitlines()} == set(PROJECTIONS)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.count("identical to a full replay") == len(PROJECTIONS)
+    assert "\r" not in rebuilt.stderr + verified.stderr
