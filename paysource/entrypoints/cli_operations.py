@@ -346,4 +346,30 @@ def settle(settings: Settings, merchant: str, currency: str, until: datetime) ->
     click.echo(json.dumps(rep.settlement(outcome.value), indent=2))
 
 
-COMMANDS = (merchants, projections, report, settle)
+@click.command()
+@with_settings
+def jobs(settings: Settings) -> None:
+    """Every worker job: which host and process holds it, and how far behind it is.
+
+    Workers share the jobs evenly; a job held by "-" waits for a worker to take it.
+
+    \b
+    Example:
+      paysource jobs
+    """
+    from paysource.entrypoints.worker import job_statuses  # noqa: PLC0415
+
+    with _container(settings) as container:
+        rows = [
+            (
+                s.cell,
+                s.job.partition("/")[2],
+                s.held_by,
+                "-" if s.lag_events is None else s.lag_events,
+            )
+            for s in job_statuses(container)
+        ]
+    console.stdout().print(console.table(("cell", "job", "held by", "lag"), rows))
+
+
+COMMANDS = (jobs, merchants, projections, report, settle)

@@ -4,6 +4,7 @@ within seconds, with nothing applied twice."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -23,7 +24,11 @@ from paysource.entrypoints.worker import job_statuses
 from paysource.readmodels import maintenance
 from paysource.readmodels.catalog import PROJECTIONS
 from tests.integration.test_projection_crash import start_worker
-from tests.integration.test_worker_crash import assert_acquirer_did_each_thing_once, wait_until
+from tests.integration.test_worker_crash import (
+    assert_acquirer_did_each_thing_once,
+    wait_until,
+    worker_env,
+)
 
 
 @pytest.fixture
@@ -87,6 +92,15 @@ def test_two_workers_share_the_jobs_and_a_killed_ones_move_within_five_seconds(
     cell = container.router.for_merchant(merchant_id)
     wait_until(lambda: shared_evenly(container, 2), 30, "both workers to hold their share")
     assert {pid_of(h) for h in held_by(container)} == {p.pid for p in two_workers}
+    listed = subprocess.run(
+        [sys.executable, "-m", "paysource", "jobs"],
+        env=worker_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert all(f":{process.pid}" in listed for process in two_workers), listed
 
     payment_ids: list[UUID] = []
     flowing = threading.Event()
