@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     read_pool_size: int = Field(default=10, ge=1, le=200)
+    # The most an API request waits for Postgres, all checkouts and retries included;
+    # past it the client gets 503 + Retry-After (docs/operations.md). Workers have none.
+    db_request_budget_s: float = Field(default=2.0, gt=0, le=60)
 
     hold_ttl: timedelta = timedelta(days=7)
     expiry_sweep_interval_s: float = Field(default=60.0, gt=0)
