@@ -22,7 +22,7 @@ from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
 from paysource.entrypoints.http.app import create_app
 from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
-from tests.helpers import Api, admin, bearer, drain, new_key
+from tests.helpers import Api, admin, bearer, drain, new_key, probes_fail, wait_for
 
 PAN = "4242424242424242"
 UNKNOWN_HEX = "0" * 31 + "1"
@@ -788,11 +788,7 @@ def test_a_database_outage_is_a_503_that_says_retry_and_later_requests_fail_fast
     monkeypatch.setattr(container.router.all()[0].read.payments, "list_payments", down)
     gate = container.gate
     assert gate is not None
-    # Postgres answers here, and a gate closes only when its probe cannot connect
-    # either: tell the probe it cannot while the test looks, then let the gate open
-    # again, pass or fail (the module's other tests share it).
-    monkeypatch.setattr(PoolHealth, "_reachable", lambda _: False)
-    request.addfinalizer(lambda: _reopen(gate, monkeypatch))
+    probes_fail(gate, monkeypatch, request)  # Postgres answers here: say it does not
 
     response = merchant.get("/v1/payments")
 
@@ -801,21 +797,10 @@ def test_a_database_outage_is_a_503_that_says_retry_and_later_requests_fail_fast
     assert "127.0.0.1" not in body["detail"]
     assert "sec" not in body["detail"]
     # Now known down: the next request is refused before it reaches the database.
-    deadline = time.monotonic() + 5
-    while not gate.down:  # the probe's verdict, a moment after the first 503
-        assert time.monotonic() < deadline, "the gate never closed"
-        time.sleep(0.01)
+    wait_for(lambda: gate.down, "the gate never closed")  # the probe's verdict
     assert_problem(merchant.get("/v1/payments"), 503, "service_unavailable")
     assert len(calls) == 1
     assert merchant.client.get("/healthz").status_code == 200  # probes still answer
-
-
-def _reopen(gate: OutageGate, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.undo()
-    deadline = time.monotonic() + 10
-    while gate.down:
-        assert time.monotonic() < deadline, "the gate did not open again"
-        time.sleep(0.02)
 
 
 def test_a_report_while_postgres_answers_does_not_close_the_gate(container: Container) -> None:
