@@ -183,6 +183,7 @@ class LocalPostgres:
     bin_dir: Path
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _remove_on_stop: list[Path] = field(default_factory=list, repr=False)
+    _ephemeral: bool = field(default=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -210,6 +211,7 @@ class LocalPostgres:
         return server
 
     def _launch(self, run_as: _RunAs, *, ephemeral: bool) -> None:
+        self._ephemeral = ephemeral
         sock_dir, sock_is_temp = _socket_dir(self.data_dir.parent, run_as)
         if sock_is_temp:
             self._remove_on_stop.append(sock_dir)
@@ -278,6 +280,25 @@ class LocalPostgres:
 
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def crash(self) -> None:
+        """Stop as `pg_ctl stop -m immediate` does (SIGQUIT): every connection is cut,
+        nothing is checkpointed, and the next start runs crash recovery (fault tests)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop_process(proc, signal.SIGQUIT)
+
+    def start_again(self) -> None:
+        """Start on the same data and port after `crash` (as `pg_ctl start -w`)."""
+        assert self._proc is None, "still running"
+        run_as = _RunAs.for_postgres()
+        sock_dir, _ = _socket_dir(self.data_dir.parent, run_as)
+        self._prepare_data_dir(run_as, fresh=False)
+        argv = self._server_argv(sock_dir, ephemeral=self._ephemeral)
+        self._proc = _spawn(
+            argv, self.log_path, cwd="/", die_with_parent=signal.SIGINT, **run_as.popen_kwargs()
+        )
+        _wait_ready(self._proc, self._accepts_connections, self.log_path, "postgres")
 
     def stop(self) -> None:
         """Fast shutdown (rolls back open transactions), then wait; safe to call twice."""
@@ -356,6 +377,11 @@ class LocalRedis:
     def kill(self) -> None:
         """Die at once, as in a crash: clients see their connections drop."""
         self._halt(signal.SIGKILL)
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """SIGSTOP / SIGCONT: a server that hangs without closing a connection (fault tests)."""
+        assert self._proc is not None, "not running"
+        self._proc.send_signal(sig)
 
     def restart(self) -> None:
         """Stop if running, then start again on the same port, so existing URLs stay valid."""

@@ -12,18 +12,15 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from paysource.adapters.acquirer_sim import PostgresLedger, SimulatedAcquirer
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import SystemClock
-from paysource.adapters.postgres.datastore import (
-    OutageGate,
-    bound_recorder_reconnects,
-    datastore,
-    eventsourcing_env,
-    seed_partitions,
-)
+from paysource.adapters.postgres.datastore import datastore, eventsourcing_env, seed_partitions
+from paysource.adapters.postgres.health import OutageGate
+from paysource.adapters.postgres.pools import budgeted_recorder
 from paysource.adapters.postgres.reads import ReadDb
 from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.adapters.redis.cache import RedisCache
@@ -120,7 +117,12 @@ class Container:
         """Async read pools for one app: a new one each time, because its pools open in
         the event loop of the server that first uses them and close with that app."""
         urls = {cell.name: cell.database_url for cell in self.router.all()}
-        return ReadDb(urls, max_size=self.settings.read_pool_size)
+        gate = self.gate
+        return ReadDb(
+            urls,
+            max_size=self.settings.read_pool_size,
+            recoveries=(lambda: gate.recoveries) if gate is not None else (lambda: 0),
+        )
 
     def payment_feed(self) -> PaymentFeed:
         """Live payment changes for one app's subscriptions (Redis pub/sub); it opens
@@ -155,7 +157,7 @@ def build_cell(
         if settings.group_commit
         else None,
     )
-    bound_recorder_reconnects(store.recorder)
+    budgeted_recorder(store.recorder)
     read = ReadModels(datastore(database_url, pool_size=settings.read_pool_size))
     fees = MerchantFees(directory or store)
     return Cell(
@@ -226,7 +228,22 @@ def build_container(
         gate=OutageGate(router.directory.database_url),
     )
     container.webhooks = Webhooks(container, settings.webhook)
+    _watch_pools(container)
     return container
+
+
+def _watch_pools(container: Container) -> None:
+    """One health state per pool of the directory cell, which the API's gate watches."""
+    assert container.gate is not None
+    cell = container.router.directory
+    container.gate.watch("events", _pool_of(cell.store.recorder))
+    container.gate.watch("reads", cell.read.datastore.pool)
+    if container.webhooks is not None:
+        container.gate.watch("webhooks", container.webhooks.for_cell(cell).queue.datastore.pool)
+
+
+def _pool_of(recorder: object) -> Any:
+    return getattr(getattr(recorder, "datastore", None), "pool", None)
 
 
 def process_parts(

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     read_pool_size: int = Field(default=10, ge=1, le=200)
+    # The most an API request waits for Postgres, all checkouts and retries included;
+    # past it the client gets 503 + Retry-After (docs/operations.md). Workers have none.
+    db_request_budget_s: float = Field(default=2.0, gt=0, le=60)
 
     # Group commit (application/group_commit.py): saves waiting together share one
     # transaction and one lock of the log. A batch waits at most this long for company.

@@ -5,14 +5,16 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from devtools.localservices import free_port
+from paysource.adapters.postgres.health import OutageGate, PoolHealth
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.bootstrap import Container
 from paysource.entrypoints.http.app import create_app
@@ -98,3 +100,23 @@ def live_server(container: Container) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_for(condition: Callable[[], bool], what: str, *, within_s: float = 10.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def probes_fail(gate: OutageGate, monkeypatch: pytest.MonkeyPatch, request: Any) -> None:
+    """A gate closes only when its probe cannot connect either (issue 12: a failed request
+    alone does not close it). Make the probes fail while the test looks, then let the gate
+    open again, pass or fail: other tests share it."""
+    monkeypatch.setattr(PoolHealth, "_reachable", lambda _: False)
+
+    def reopen() -> None:
+        monkeypatch.undo()
+        wait_for(lambda: not gate.down, "the gate did not open again")
+
+    request.addfinalizer(reopen)

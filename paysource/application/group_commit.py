@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
@@ -34,6 +35,8 @@ from eventsourcing.persistence import (
     OperationalError,
     StoredEvent,
 )
+
+from paysource.application.deadlines import remaining_s, spent
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,13 @@ class GroupCommitter:
         self.start()
         item = _Save(events)
         self._queue.put(item)
-        return item.answer.result()
+        # A request waits no longer than its database budget (the committer thread has
+        # none of its own); past it the log decides: a retry replays what committed.
+        left = remaining_s()
+        try:
+            return item.answer.result(timeout=None if left is None else max(0.0, left))
+        except FutureTimeout:
+            raise spent() from None
 
     def stats(self) -> BatchStats:
         return BatchStats(self._batches, self._saves, self._isolated)

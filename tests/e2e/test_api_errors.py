@@ -17,11 +17,12 @@ from fastapi.testclient import TestClient
 
 from devtools.localservices import LocalPostgres, LocalRedis
 from paysource.adapters.postgres.datastore import OutageGate
+from paysource.adapters.postgres.health import PoolHealth
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
 from paysource.entrypoints.http.app import create_app
 from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
-from tests.helpers import Api, admin, bearer, drain, new_key
+from tests.helpers import Api, admin, bearer, drain, new_key, probes_fail, wait_for
 
 PAN = "4242424242424242"
 UNKNOWN_HEX = "0" * 31 + "1"
@@ -783,10 +784,7 @@ def test_a_database_outage_is_a_503_that_says_retry_and_later_requests_fail_fast
     monkeypatch.setattr(container.router.all()[0].read.payments, "list_payments", down)
     gate = container.gate
     assert gate is not None
-    # Postgres answers the probe here, so keep the gate shut while the test looks at it,
-    # and open it afterwards, pass or fail: the module's other tests share it.
-    monkeypatch.setattr(gate, "_interval", 3600)
-    request.addfinalizer(lambda: setattr(gate, "_down", False))
+    probes_fail(gate, monkeypatch, request)  # Postgres answers here: say it does not
 
     response = merchant.get("/v1/payments")
 
@@ -795,19 +793,38 @@ def test_a_database_outage_is_a_503_that_says_retry_and_later_requests_fail_fast
     assert "127.0.0.1" not in body["detail"]
     assert "sec" not in body["detail"]
     # Now known down: the next request is refused before it reaches the database.
+    wait_for(lambda: gate.down, "the gate never closed")  # the probe's verdict
     assert_problem(merchant.get("/v1/payments"), 503, "service_unavailable")
     assert len(calls) == 1
     assert merchant.client.get("/healthz").status_code == 200  # probes still answer
 
 
-def test_the_gate_opens_again_once_postgres_answers(container: Container) -> None:
+def test_a_report_while_postgres_answers_does_not_close_the_gate(container: Container) -> None:
+    # Hysteresis (issue 12): one failed request, say on a connection left broken by a
+    # restart, makes the pool suspect; only a probe that cannot connect closes the gate.
     gate = OutageGate(container.settings.database_url or "", probe_interval_s=0.05)
     gate.report()
-    assert gate.down
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        assert not gate.down
+        time.sleep(0.01)
+    assert gate.recoveries == 1  # the probe connected, and the pool was validated
+
+
+def test_the_gate_opens_again_once_postgres_answers(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = iter([False, False, False])
+    monkeypatch.setattr(PoolHealth, "_reachable", lambda _: next(answers, True))
+    gate = OutageGate(container.settings.database_url or "", probe_interval_s=0.05)
+    gate.report()
+    deadline = time.monotonic() + 2
+    while not gate.down:
+        assert time.monotonic() < deadline, "the probe never closed the gate"
+        time.sleep(0.005)
     while gate.down:
         assert time.monotonic() < deadline, "the probe never saw Postgres"
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
 def test_a_gate_on_an_unreachable_database_stays_shut() -> None:

@@ -25,7 +25,7 @@ from paysource.entrypoints.http.graphql.limits import (
 from paysource.entrypoints.http.graphql.schema import build_schema
 from tests.graphql.conftest import graphql_app
 from tests.graphql.helpers import Gql
-from tests.helpers import admin, bearer
+from tests.helpers import admin, bearer, probes_fail, wait_for
 
 PAYMENTS = "viewer { payments { nodes { id } } }"
 
@@ -253,8 +253,7 @@ def test_a_database_outage_is_a_retryable_error_not_the_drivers_message(
     app = graphql_app(container)
     gate = container.gate
     assert gate is not None
-    monkeypatch.setattr(gate, "_interval", 3600)  # keep it shut while we look
-    request.addfinalizer(lambda: setattr(gate, "_down", False))
+    probes_fail(gate, monkeypatch, request)  # keep it shut while we look
     with TestClient(app) as client:
         gql = Gql(client, admin(client).merchant().key)
 
@@ -269,5 +268,5 @@ def test_a_database_outage_is_a_retryable_error_not_the_drivers_message(
         [error] = body["errors"]
         assert error["message"] == UNAVAILABLE_MESSAGE
         assert error["extensions"] == {"code": "service_unavailable", "retryAfterSeconds": 2}
-        assert gate.down  # the next requests are refused at once
+        wait_for(lambda: gate.down, "the gate never closed")  # then requests are refused
         assert client.post("/graphql", json={"query": "{ viewer { role } }"}).status_code == 503

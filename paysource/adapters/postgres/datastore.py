@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 import psycopg
@@ -13,7 +12,12 @@ from eventsourcing import persistence as es_persistence
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from paysource.adapters.postgres.health import OutageGate
+from paysource.adapters.postgres.pools import budgeted
+from paysource.application.deadlines import DatabaseBudgetSpent
 from paysource.application.eventlog import LOG_NAME, Wakeup
+
+__all__ = ["DATABASE_DOWN", "OutageGate", "datastore", "eventsourcing_env"]
 
 log = logging.getLogger(__name__)
 
@@ -29,64 +33,9 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     psycopg_pool.PoolTimeout,
     es_persistence.OperationalError,
     es_persistence.InterfaceError,
+    DatabaseBudgetSpent,
 )
 CONNECT_TIMEOUT_S = 2
-# psycopg_pool retries a lost connection with exponential backoff for 5 minutes by
-# default: after a long outage the next try could be a minute away. Giving up sooner
-# lets the next request start a fresh try at once (measured: recovery in 57 to 88 s
-# after a 150 s outage before this).
-RECONNECT_TIMEOUT_S = 10.0
-
-
-def bound_reconnects(pool: psycopg_pool.ConnectionPool[Any]) -> None:
-    pool.reconnect_timeout = RECONNECT_TIMEOUT_S
-
-
-def bound_recorder_reconnects(recorder: object) -> None:
-    """The same for the pool inside an eventsourcing recorder (not configurable there)."""
-    datastore = getattr(recorder, "datastore", None)
-    if isinstance(datastore, PostgresDatastore):
-        bound_reconnects(datastore.pool)
-
-
-class OutageGate:
-    """Fails requests fast while the database is known to be down.
-
-    A request that meets a database error reports it; from then on requests are
-    refused at once (503) instead of each waiting out the driver's retries, and one
-    probe connects every `probe_interval_s` until Postgres answers again.
-    """
-
-    def __init__(self, database_url: str, *, probe_interval_s: float = 0.5) -> None:
-        self._url = database_url
-        self._interval = probe_interval_s
-        self._lock = threading.Lock()
-        self._down = False
-
-    @property
-    def down(self) -> bool:
-        return self._down
-
-    def report(self) -> None:
-        with self._lock:
-            if self._down:
-                return
-            self._down = True
-        log.warning("database unreachable: refusing requests until it answers again")
-        threading.Thread(target=self._probe, name="database-probe", daemon=True).start()
-
-    def _probe(self) -> None:
-        while True:
-            time.sleep(self._interval)
-            try:
-                with psycopg.connect(self._url, connect_timeout=1, autocommit=True) as conn:
-                    conn.execute("SELECT 1")
-            except psycopg.Error:
-                continue
-            with self._lock:
-                self._down = False
-            log.warning("database reachable again: serving requests")
-            return
 
 
 def eventsourcing_env(
@@ -107,8 +56,8 @@ def eventsourcing_env(
         "POSTGRES_PASSWORD": str(params.get("password", "")),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(max_overflow),
-        # Also the wait for a pooled connection; eventsourcing tries 10 times, so this
-        # bounds how long a request hangs when Postgres is gone (10 times 2 s).
+        # Also the wait for a pooled connection. eventsourcing tries 10 times; under a
+        # request budget (pools.py) the tries share the budget instead.
         "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_S),
         "POSTGRES_PRE_PING": "y",
         # Bound the wait for the events table lock, so a stuck writer shows up as an
@@ -194,7 +143,7 @@ def datastore(database_url: str, *, pool_size: int, max_overflow: int = 0) -> Po
         pre_ping=True,
         idle_in_transaction_session_timeout=30,
     )
-    bound_reconnects(found.pool)
+    budgeted(found)
     return found
 
 

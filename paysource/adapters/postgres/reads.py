@@ -7,14 +7,15 @@ the number of queries of a request constant.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from paysource.adapters.postgres.datastore import RECONNECT_TIMEOUT_S
+from paysource.adapters.postgres.pools import RECONNECT_TIMEOUT_S, statement_limit_ms
+from paysource.application.deadlines import bounded_wait_s, remaining_s, spent
 
 Row = dict[str, Any]
 
@@ -24,21 +25,41 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
 
 
+async def _check_and_limit(conn: AsyncConnection[Any]) -> None:
+    # As pools.check_and_limit: proves the connection alive and bounds its statements.
+    await conn.execute(sql.SQL("SET statement_timeout = {}").format(statement_limit_ms()))
+
+
 class ReadDb:
     """Pools open lazily in the running event loop and close with the app."""
 
-    def __init__(self, urls: Mapping[str, str], *, max_size: int) -> None:
+    def __init__(
+        self,
+        urls: Mapping[str, str],
+        *,
+        max_size: int,
+        recoveries: Callable[[], int] = lambda: 0,
+    ) -> None:
         self._urls = dict(urls)  # cell name -> database URL
         self._max_size = max_size
         self._pools: dict[str, AsyncConnectionPool[AsyncConnection[DictRow]]] = {}
+        # The outage gate's recovery count: when it moves, idle connections are checked
+        # once (they died with the outage) instead of one by one at checkout.
+        self._recoveries = recoveries
+        self._validated: dict[str, int] = {}
         self.statements = 0
 
     async def fetch(self, cell_name: str, query: str, params: Sequence[Any] = ()) -> list[Row]:
         self.statements += 1
         pool = await self._pool(cell_name)
-        async with pool.connection() as conn:
-            cursor = await conn.execute(query, params)
-            return list(await cursor.fetchall())
+        try:
+            async with pool.connection(bounded_wait_s(pool.timeout)) as conn:
+                cursor = await conn.execute(query, params)
+                return list(await cursor.fetchall())
+        except PoolTimeout:
+            if (left := remaining_s()) is not None and left <= 0.01:
+                raise spent() from None
+            raise
 
     async def _pool(self, name: str) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
         pool = self._pools.get(name)
@@ -52,12 +73,17 @@ class ReadDb:
                 connection_class=AsyncConnection[DictRow],
                 open=False,
                 timeout=5.0,
-                # See adapters.postgres.RECONNECT_TIMEOUT_S: recover soon after an outage.
+                check=_check_and_limit,
+                # See pools.RECONNECT_TIMEOUT_S: recover soon after an outage.
                 reconnect_timeout=RECONNECT_TIMEOUT_S,
                 name=f"paysource-graphql-{name}",
             )
             self._pools[name] = pool
+            self._validated[name] = self._recoveries()
             await pool.open(wait=False)
+        if (seen := self._recoveries()) != self._validated[name]:
+            self._validated[name] = seen
+            await pool.check()
         return pool
 
     async def close(self) -> None:

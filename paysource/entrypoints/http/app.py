@@ -68,6 +68,8 @@ def create_app(container: Container) -> FastAPI:
     app.add_exception_handler(Exception, problems.on_unexpected)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if container.gate is not None:
-        app.add_middleware(OutageMiddleware, gate=container.gate)
+        app.add_middleware(
+            OutageMiddleware, gate=container.gate, budget_s=settings.db_request_budget_s
+        )
     app.add_middleware(RequestIdMiddleware)
     return app

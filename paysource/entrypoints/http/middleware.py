@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paysource.adapters.postgres.datastore import OutageGate
+from paysource.application.deadlines import database_budget
 from paysource.entrypoints.http.problems import database_down_response, problem_response
 
 # A request id is echoed and stored in every event's meta: accepted only in a shape
@@ -67,17 +68,23 @@ def new_request_id() -> str:
 
 class OutageMiddleware:
     """While the database is known to be down, answer 503 at once (health probes
-    excepted) instead of letting every request wait out the driver's retries."""
+    excepted) instead of letting every request wait out the driver's retries; and give
+    every request its database budget (application.deadlines)."""
 
-    def __init__(self, app: ASGIApp, *, gate: OutageGate) -> None:
+    def __init__(self, app: ASGIApp, *, gate: OutageGate, budget_s: float = 2.0) -> None:
         self.app = app
         self.gate = gate
+        self.budget_s = budget_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.gate.down and scope["path"] not in _PROBES:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.gate.down and scope["path"] not in _PROBES:
             await database_down_response(Request(scope))(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        with database_budget(self.budget_s):
+            await self.app(scope, receive, send)
 
 
 _PROBES = frozenset({"/healthz", "/readyz"})

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from paysource.application import representations as rep
+from paysource.application.deadlines import extend_budget
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
@@ -78,6 +79,7 @@ async def _waited(answer: Answer, cell: Cell, context: RequestContext) -> JSONRe
     payment_id = decode(Kind.PAYMENT, answer.body["id"])
     merchant_id = decode(Kind.MERCHANT, answer.body["merchant"])
     deadline = time.monotonic() + context.prefer_wait_s
+    extend_budget(context.prefer_wait_s)  # the wait asked for, on top of the budget
     body, delay = answer.body, 0.01
     while body["status"] == PROCESSING and time.monotonic() < deadline:
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
