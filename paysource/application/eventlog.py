@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
 )
 
 from paysource.application.errors import Unavailable
+from paysource.application.tracing import span
 from paysource.domain.aggregate import PaysourceAggregate
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class EventStore:
     def get(self, aggregate_id: UUID, kind: type[A], *, version: int | None = None) -> A | None:
         """The aggregate (as of `version`), or None if absent or of another kind."""
         try:
-            aggregate: object = self._app.repository.get(aggregate_id, version=version)
+            with span("db load_aggregate", attributes={"db.system": "postgresql"}):
+                aggregate: object = self._app.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             return None
         except PersistenceError as error:
@@ -79,6 +81,14 @@ class EventStore:
             return list(self._app.events.get(aggregate_id, limit=limit))
         except PersistenceError as error:
             raise _unavailable(error) from None
+
+    def event(self, aggregate_id: UUID, version: int) -> DomainEventProtocol[UUID] | None:
+        """Version `version`'s event of the aggregate (None if absent)."""
+        try:
+            found = list(self._app.events.get(aggregate_id, gt=version - 1, lte=version))
+        except PersistenceError as error:
+            raise _unavailable(error) from None
+        return found[0] if found else None
 
     def save(
         self, *aggregates: PaysourceAggregate | None, tracking: Tracking | None = None
@@ -94,7 +104,10 @@ class EventStore:
         if not events and tracking is None:
             return []
         try:
-            return self._app.events.put(events, tracking=tracking)
+            with span(
+                "db append_events", attributes={"db.system": "postgresql", "events": len(events)}
+            ):
+                return self._app.events.put(events, tracking=tracking)
         except IntegrityError:
             raise ConcurrencyConflict from None
         except PersistenceError as error:

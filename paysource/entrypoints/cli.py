@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"paysource: invalid configuration:\n{error}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level)
+    logs.configure_for(settings)
     # SIGTERM becomes SystemExit, so local servers we started are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
