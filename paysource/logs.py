@@ -56,9 +56,21 @@ def _present(fields: dict[str, str | None]) -> dict[str, str]:
     return {name: value for name, value in fields.items() if value}
 
 
+class ContextFilter(logging.Filter):
+    """Stamps the work's fields on a record when it is logged, in the logging thread:
+    a handler that formats later or elsewhere (a queue, a test's capture) still
+    writes the fields of the work that logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "context"):
+            record.context = bound()
+        return True
+
+
 def _line_fields(record: logging.LogRecord) -> dict[str, Any]:
+    context: dict[str, str] | None = getattr(record, "context", None)
     extra: dict[str, Any] = getattr(record, "fields", None) or {}
-    return {**bound(), **extra}
+    return {**(bound() if context is None else context), **extra}
 
 
 class RedactingFormatter(logging.Formatter):
@@ -97,6 +109,7 @@ def configure(level: str = "INFO", *, json_lines: bool = False) -> None:
         else RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
     handler.setFormatter(formatter)
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -207,11 +207,14 @@ class PaymentProcessor:
         )
         payment.assess_risk(assessment, meta)
         if assessment.blocked:
+            log.info("payment blocked by the risk rules")
             return
         result = self._authorize(payment)
         if not result.approved:
+            log.info("payment declined: %s", result.decline_code)
             payment.decline(decline_code=result.decline_code, message=result.message, meta=meta)
             return
+        log.info("payment authorized")
         payment.authorize(
             authorization_code=result.authorization_code,
             acquirer_reference=result.reference,
