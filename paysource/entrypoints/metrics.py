@@ -144,12 +144,13 @@ def _projection_families(cells: Sequence[CellFigures]) -> list[Metric]:
 def _backlog_families(cells: Sequence[CellFigures]) -> list[Metric]:
     events = _gauge(
         "paysource_processor_backlog_events",
-        "Payment and refund events a pipeline partition has yet to process.",
+        "Payment and refund events a pipeline partition has yet to read (each reads all"
+        " of them and handles its share).",
         ["cell", "partition"],
     )
     seconds = _gauge(
         "paysource_processor_lag_seconds",
-        "Age of the oldest event a pipeline partition has yet to process.",
+        "Age of the oldest event a pipeline partition has yet to read.",
         ["cell", "partition"],
     )
     pending = _gauge(
