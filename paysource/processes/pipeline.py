@@ -282,7 +282,8 @@ class PaymentProcessor:
         try:
             self._retry.call(call)
         except AcquirerRefused as refusal:
-            log.error("acquirer refused the %s of payment %s: %s", operation, payment.id, refusal)
+            payment_id = encode(Kind.PAYMENT, payment.id)
+            log.error("acquirer refused the %s of payment %s: %s", operation, payment_id, refusal)
             meta = Meta(ActorKind.SYSTEM, "processor", at=self._clock.now())
             payment.record_relay_failure(operation=operation, reason=str(refusal), meta=meta)
 

@@ -99,7 +99,8 @@ class Deliverer:
         verdict = self._verdict(claimed, result)
         trigger = claimed.trigger
         if not self.queue.record(claimed, result, verdict, worker=worker, trigger=trigger):
-            log.warning("webhook delivery %s: lease lost during the attempt", claimed.id)
+            delivery_id = f"{DELIVERY_ID_PREFIX}_{claimed.id.hex}"
+            log.warning("webhook delivery %s: lease lost during the attempt", delivery_id)
         self._track_health(claimed, result)
         return result
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from fastapi.testclient import TestClient
 from paysource.bootstrap import Container
 from paysource.logs import ContextFilter, JsonFormatter
 from tests.helpers import Api, admin, drain
+
+RAW_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture
@@ -84,6 +87,23 @@ def test_the_workers_lines_about_a_payment_carry_its_request_id_and_ids(
     assert pipeline[0]["payment"] == response.json()["id"]
     assert pipeline[0]["request_id"] == response.headers["x-request-id"]
     assert pipeline[0]["merchant"].startswith("mer_")
+
+
+def test_lines_name_objects_by_their_api_ids_never_by_raw_uuids(
+    client: TestClient, merchant: Api, container: Container
+) -> None:
+    payment_id = merchant.pay(900, source="tok_capture_refused").json()["id"]
+    stream, handler = _capture()
+    try:
+        drain(container)  # the acquirer refuses the capture: an ERROR line names it
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = _parse(stream)
+
+    refused = [line for line in lines if line["level"] == "ERROR"]
+    assert len(refused) == 1
+    assert payment_id in refused[0]["message"]
+    assert not [line for line in lines if RAW_UUID.search(json.dumps(line))]
 
 
 def test_a_card_number_never_reaches_a_json_line(client: TestClient, merchant: Api) -> None:
