@@ -44,7 +44,7 @@ from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpoint
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import Settings
 from paysource.processes.catalog import CellProcessParts
-from paysource.processes.webhook_delivery import Deliverer, DeliveryWorker
+from paysource.processes.webhook_delivery import Deliverer, DeliveryWorker, stored_traceparent
 from paysource.processes.webhook_outbox import WebhookOutbox, WebhookOutboxView
 from paysource.readmodels.catalog import ReadModels
 
@@ -324,6 +324,7 @@ class Webhooks:
             self.keys,
             schedule=self.settings.retry_schedule,
             disable=self.settings.disable_policy,
+            trace_of=stored_traceparent(cell.store),
         )
         deliveries = WebhookDeliveryService(endpoints, queue)
         return CellWebhooks(cell, queue, endpoints, deliverer, deliveries)

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     # core and GIL: the default), in the API's process ("thread"), or nothing ("off").
     serve_worker: Literal["process", "thread", "off"] = "process"
     log_level: str = "INFO"
+    # "auto": JSON lines in production, readable lines elsewhere (docs/observability.md).
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # Traces: spans are always made (every event gets a traceparent); exported over
+    # OTLP/HTTP only when an endpoint is set, to the console only when asked.
+    otlp_endpoint: str | None = None
+    trace_console: bool = False
 
     @field_validator("database_url")
     @classmethod

@@ -36,6 +36,7 @@ from paysource.application.group_commit import (
     BatchStats,
     GroupCommitter,
 )
+from paysource.application.tracing import span
 from paysource.domain.aggregate import PaysourceAggregate
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ class EventStore:
     def get(self, aggregate_id: UUID, kind: type[A], *, version: int | None = None) -> A | None:
         """The aggregate (as of `version`), or None if absent or of another kind."""
         try:
-            aggregate: object = self._app.repository.get(aggregate_id, version=version)
+            with span("db load_aggregate", attributes={"db.system": "postgresql"}):
+                aggregate: object = self._app.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             return None
         except PersistenceError as error:
@@ -106,6 +108,14 @@ class EventStore:
         except PersistenceError as error:
             raise _unavailable(error) from None
 
+    def event(self, aggregate_id: UUID, version: int) -> DomainEventProtocol[UUID] | None:
+        """Version `version`'s event of the aggregate (None if absent)."""
+        try:
+            found = list(self._app.events.get(aggregate_id, gt=version - 1, lte=version))
+        except PersistenceError as error:
+            raise _unavailable(error) from None
+        return found[0] if found else None
+
     def save(
         self, *aggregates: PaysourceAggregate | None, tracking: Tracking | None = None
     ) -> list[Recording[UUID]]:
@@ -119,10 +129,13 @@ class EventStore:
                 events.extend(aggregate.collect_events())
         if not events and tracking is None:
             return []
+        attributes: dict[str, str | int | bool] = {"db.system": "postgresql", "events": len(events)}
         if tracking is None and self._group is not None:
-            return self._save_grouped(events)
+            with span("db append_events", attributes={**attributes, "group_commit": True}):
+                return self._save_grouped(events)
         try:
-            return self._app.events.put(events, tracking=tracking)
+            with span("db append_events", attributes=attributes):
+                return self._app.events.put(events, tracking=tracking)
         except IntegrityError:
             raise ConcurrencyConflict from None
         except PersistenceError as error:

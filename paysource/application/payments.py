@@ -8,12 +8,15 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
+from paysource import logs
 from paysource.application.errors import InvalidSource, NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
+from paysource.application.ids import Kind, encode
 from paysource.application.merchants import MerchantFees
 from paysource.application.ports import CardVault, FeeLookup
 from paysource.application.results import PaymentState
+from paysource.application.tracing import traced
 from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.errors import PaysourceError
@@ -45,6 +48,7 @@ class PaymentService:
         self._fees = fees or MerchantFees(store)
         self._claims = Claims(store)
 
+    @traced("command create_payment")
     def create_payment(
         self,
         *,
@@ -60,6 +64,7 @@ class PaymentService:
         meta: Meta,
     ) -> Outcome[PaymentState]:
         """Record the payment as `processing`; the worker authorizes it."""
+        logs.bind(payment=encode(Kind.PAYMENT, claim_id(merchant_id, idempotency_key)))
 
         def attempt() -> Outcome[Payment]:
             try:
@@ -102,6 +107,7 @@ class PaymentService:
             )
         )
 
+    @traced("command capture_payment")
     def capture_payment(
         self,
         *,
@@ -121,6 +127,7 @@ class PaymentService:
 
         return self._run(merchant_id, idempotency_key, request_hash, attempt)
 
+    @traced("command cancel_payment")
     def cancel_payment(
         self,
         *,

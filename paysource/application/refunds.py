@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from paysource import logs
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
+from paysource.application.ids import Kind, encode
 from paysource.application.payments import in_currency
 from paysource.application.results import RefundState
+from paysource.application.tracing import traced
 from paysource.domain.idempotency import claim_id
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
@@ -21,6 +24,7 @@ class RefundService:
         self._store = store
         self._claims = Claims(store)
 
+    @traced("command create_refund")
     def create_refund(
         self,
         *,
@@ -33,6 +37,7 @@ class RefundService:
         meta: Meta,
     ) -> Outcome[RefundState]:
         """Open a refund and reserve its amount on the payment, in one transaction."""
+        logs.bind(refund=encode(Kind.REFUND, claim_id(merchant_id, idempotency_key)))
 
         customers: list[UUID | None] = []  # the payment's customer, once loaded
 

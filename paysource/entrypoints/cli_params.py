@@ -25,7 +25,7 @@ def with_settings(command: Callable[Concatenate[Settings, P], R]) -> Callable[P,
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         settings = load_settings()
-        logs.configure(settings.log_level)
+        logs.configure_for(settings)
         return command(settings, *args, **kwargs)
 
     return run

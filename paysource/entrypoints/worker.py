@@ -20,6 +20,7 @@ from paysource.adapters.postgres.datastore import NotificationListener
 from paysource.adapters.postgres.leases import Leases, fair_share, holders
 from paysource.application.eventlog import Follower
 from paysource.bootstrap import Cell, Container, process_parts
+from paysource.entrypoints.telemetry import install_tracing
 from paysource.processes.catalog import (
     CellProcessParts,
     Group,
@@ -98,6 +99,7 @@ class Worker:
     # Running ------------------------------------------------------------------------
 
     def start(self) -> None:
+        install_tracing(self._settings)  # its spans carry each payment's trace onwards
         for cell in self._container.router.all():
             listener = NotificationListener(cell.database_url, self._container.wakeup)
             listener.start()

@@ -16,6 +16,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
 from paysource.application.eventlog import Event, EventStore
+from paysource.application.ids import Kind, encode
 from paysource.application.ports import BankRail, BankTimeout, Clock, PayoutResult
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
@@ -64,7 +65,8 @@ class PayoutProcessor:
         if result.accepted:
             settlement.mark_paid(payout_reference=result.reference, meta=meta)
             return
-        log.warning("payout of settlement %s failed: %s", settlement.id, result.reason)
+        settlement_id = encode(Kind.SETTLEMENT, settlement.id)
+        log.warning("payout of settlement %s failed: %s", settlement_id, result.reason)
         settlement.mark_failed(reason=result.reason, meta=meta)
         for item in settlement.items:  # compensation: release for the next settlement
             claim = uow.get(item.claim_id, ItemClaim)
@@ -80,7 +82,12 @@ class PayoutProcessor:
                     idempotency_key=key, merchant_id=settlement.merchant_id, amount=amount
                 )
             except BankTimeout as error:
-                log.warning("payout %s: no answer (attempt %d): %s", key, attempt + 1, error)
+                log.warning(
+                    "payout of settlement %s: no answer (attempt %d): %s",
+                    encode(Kind.SETTLEMENT, settlement.id),
+                    attempt + 1,
+                    error,
+                )
                 time.sleep(self._retry.base_delay_s * 2**attempt)
         # Past the retry budget: learn whether the rail made the payout after all; if
         # not, the rail cancels the key so a late arrival can never pay twice.

@@ -24,7 +24,10 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
+from paysource import logs
+from paysource.application import tracing
 from paysource.application.eventlog import Event, EventStore
+from paysource.application.ids import Kind, encode, encode_optional
 from paysource.application.merchants import MerchantFees
 from paysource.application.ports import (
     Acquirer,
@@ -65,6 +68,10 @@ class RetryPolicy:
                 log.warning("acquirer call failed (attempt %d): %s", attempt + 1, error)
                 time.sleep(self.base_delay_s * 2**attempt)
         return operation()
+
+
+def _is_refund(event: Event) -> bool:
+    return isinstance(event, Refund.Created)
 
 
 def payment_topics() -> tuple[str, ...]:
@@ -141,7 +148,27 @@ class PaymentProcessor:
         return event.originator_id
 
     def handle(self, event: Event, uow: UnitOfWork) -> None:
-        meta = self._meta(event)
+        cause: dict[str, str] = getattr(event, "meta", {})
+        payment_id = encode(Kind.PAYMENT, self._payment_id(event))
+        refund_id = encode(Kind.REFUND, event.originator_id) if _is_refund(event) else None
+        merchant_id: UUID | None = getattr(event, "merchant_id", None)
+        # The request's trace and log fields follow its payment into the worker.
+        with (
+            logs.scope(
+                request_id=cause.get("request_id"),
+                merchant=encode_optional(Kind.MERCHANT, merchant_id),
+                payment=payment_id,
+                refund=refund_id,
+            ),
+            tracing.span(
+                f"process {type(event).__qualname__}",
+                traceparent=cause.get("traceparent"),
+                attributes={"paysource.payment": payment_id, "paysource.refund": refund_id},
+            ),
+        ):
+            self._dispatch(event, uow, self._meta(event))
+
+    def _dispatch(self, event: Event, uow: UnitOfWork, meta: Meta) -> None:
         if isinstance(event, Payment.Created):
             self._on_created(event, uow, meta)
         elif isinstance(event, Payment.Captured):
@@ -152,13 +179,14 @@ class PaymentProcessor:
             self._on_refund_created(event, uow, meta)
 
     def _meta(self, cause: Event) -> Meta:
-        # Keep the request's id and trace on what the pipeline records in its wake.
+        # Keep the request's id and trace on what the pipeline records in its wake: the
+        # trace of this processing (a child of the request's) when spans are made.
         cause_meta: dict[str, str] = getattr(cause, "meta", {})
         return Meta(
             ActorKind.SYSTEM,
             "processor",
             request_id=cause_meta.get("request_id"),
-            traceparent=cause_meta.get("traceparent"),
+            traceparent=tracing.current_traceparent() or cause_meta.get("traceparent"),
             at=self._clock.now(),
         )
 
@@ -179,11 +207,14 @@ class PaymentProcessor:
         )
         payment.assess_risk(assessment, meta)
         if assessment.blocked:
+            log.info("payment blocked by the risk rules")
             return
         result = self._authorize(payment)
         if not result.approved:
+            log.info("payment declined: %s", result.decline_code)
             payment.decline(decline_code=result.decline_code, message=result.message, meta=meta)
             return
+        log.info("payment authorized")
         payment.authorize(
             authorization_code=result.authorization_code,
             acquirer_reference=result.reference,
@@ -251,7 +282,8 @@ class PaymentProcessor:
         try:
             self._retry.call(call)
         except AcquirerRefused as refusal:
-            log.error("acquirer refused the %s of payment %s: %s", operation, payment.id, refusal)
+            payment_id = encode(Kind.PAYMENT, payment.id)
+            log.error("acquirer refused the %s of payment %s: %s", operation, payment_id, refusal)
             meta = Meta(ActorKind.SYSTEM, "processor", at=self._clock.now())
             payment.record_relay_failure(operation=operation, reason=str(refusal), meta=meta)
 

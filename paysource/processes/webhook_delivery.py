@@ -22,10 +22,18 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+from opentelemetry.trace import SpanKind
+
+from paysource import logs
+from paysource.application import tracing
+from paysource.application.errors import Unavailable
+from paysource.application.eventlog import EventStore
+from paysource.application.ids import Kind, encode
 from paysource.application.ports import AttemptResult, DeliveryQueue, WebhookTransport
 from paysource.application.webhooks.catalog import EVENT_ID_PREFIX
 from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpointService
@@ -55,15 +63,44 @@ class Deliverer:
     # switch secrets without dropping deliveries.
     rotation_overlap: timedelta = timedelta(hours=24)
     rng: random.Random = field(default_factory=random.Random)
+    # (object id, version) → the traceparent stored with that event, if any.
+    trace_of: Callable[[UUID, int], str | None] | None = None
 
     def deliver(self, claimed: Claimed, *, worker: str) -> AttemptResult:
         """Attempt a claimed delivery once: automatic, or manual for a resend."""
+        delivery_id = f"{DELIVERY_ID_PREFIX}_{claimed.id.hex}"
+        with (
+            logs.scope(merchant=encode(Kind.MERCHANT, claimed.merchant_id), delivery=delivery_id),
+            tracing.span(
+                "webhook deliver",
+                traceparent=self._traceparent(claimed),
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "paysource.delivery": delivery_id,
+                    "paysource.event_type": claimed.event_type,
+                },
+            ) as span,
+        ):
+            result = self._attempt(claimed, worker)
+            span.set_attribute("paysource.succeeded", result.succeeded)
+            return result
+
+    def _traceparent(self, claimed: Claimed) -> str | None:
+        if self.trace_of is None or claimed.object_id is None:
+            return None
+        try:
+            return self.trace_of(claimed.object_id, claimed.object_version)
+        except Unavailable:
+            return None  # a trace is not worth failing a delivery for
+
+    def _attempt(self, claimed: Claimed, worker: str) -> AttemptResult:
         body = claimed.payload.encode()
         result = self.transport.post(claimed.url, body, self.headers(claimed, body))
         verdict = self._verdict(claimed, result)
         trigger = claimed.trigger
         if not self.queue.record(claimed, result, verdict, worker=worker, trigger=trigger):
-            log.warning("webhook delivery %s: lease lost during the attempt", claimed.id)
+            delivery_id = f"{DELIVERY_ID_PREFIX}_{claimed.id.hex}"
+            log.warning("webhook delivery %s: lease lost during the attempt", delivery_id)
         self._track_health(claimed, result)
         return result
 
@@ -183,3 +220,14 @@ class DeliveryWorker:
                 break
             self.deliverer.deliver(delivery, worker=lane)
         return len(claimed)
+
+
+def stored_traceparent(store: EventStore) -> Callable[[UUID, int], str | None]:
+    """Reads the traceparent an object's version was recorded with (Deliverer.trace_of)."""
+
+    def trace_of(object_id: UUID, version: int) -> str | None:
+        event = store.event(object_id, version)
+        meta: dict[str, str] = getattr(event, "meta", None) or {}
+        return meta.get("traceparent")
+
+    return trace_of

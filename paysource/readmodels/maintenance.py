@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +25,7 @@ from psycopg.sql import SQL, Identifier
 from paysource.application.eventlog import EventStore
 from paysource.domain.errors import PaysourceError
 from paysource.readmodels.catalog import PROJECTIONS, build_projection
+from paysource.readmodels.figures import count_after
 from paysource.readmodels.view import LIVE_SCHEMA, TRACKING_TABLE, ProjectionHandler, View
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def status(store: EventStore, datastore: PostgresDatastore) -> list[Status]:
     head = store.head()  # after the positions: a head read first could be behind them
     found = []
     for name, projection, position in zip(PROJECTIONS, projections, positions, strict=True):
-        lag_events = _count_after(datastore, position, projection.topics)
+        lag_events = count_after(datastore, position, projection.topics)
         lag_seconds = 0.0
         if lag_events:
             oldest = store.select(after=position, limit=1, topics=projection.topics)
@@ -78,45 +79,6 @@ def status(store: EventStore, datastore: PostgresDatastore) -> list[Status]:
                 lag_seconds = max(0.0, (datetime.now(UTC) - timestamp).total_seconds())
         found.append(Status(name, position, head, lag_events, lag_seconds))
     return found
-
-
-def _count_after(datastore: PostgresDatastore, position: int, topics: tuple[str, ...]) -> int:
-    with datastore.cursor() as curs:
-        row = curs.execute(
-            "SELECT count(*) AS n FROM paysource_events"
-            " WHERE notification_id > %s AND topic = ANY(%s)",
-            (position, list(topics)),
-        ).fetchone()
-    return int(row["n"]) if row else 0
-
-
-def metrics_text(cells: Sequence[CellFigures]) -> str:
-    """The figures of every cell in Prometheus' text format (one TYPE line per metric,
-    as the format requires, however many cells)."""
-    lines = []
-    for metric, kind in (
-        ("paysource_projection_position", "position"),
-        ("paysource_projection_lag_events", "lag_events"),
-        ("paysource_projection_lag_seconds", "lag_seconds"),
-    ):
-        lines.append(f"# TYPE {metric} gauge")
-        lines += [
-            f'{metric}{{cell="{cell.name}",projection="{s.name}"}} {getattr(s, kind)}'
-            for cell in cells
-            for s in cell.statuses
-        ]
-    metric = "paysource_payments_relay_failed"
-    lines.append(f"# HELP {metric} Payments with a decision the acquirer refused to carry out.")
-    lines.append(f"# TYPE {metric} gauge")
-    lines += [f'{metric}{{cell="{cell.name}"}} {cell.relay_failed}' for cell in cells]
-    return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True, slots=True)
-class CellFigures:
-    name: str
-    statuses: list[Status]
-    relay_failed: int
 
 
 # Scratch copies -------------------------------------------------------------------------

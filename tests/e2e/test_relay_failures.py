@@ -64,10 +64,11 @@ def test_metrics_count_payments_with_relay_failures(
     merchant.pay(900, source="tok_capture_refused")
     drain(container)
 
-    text = client.get("/metrics").text
+    # /metrics needs the admin key since issue 14; prometheus-client writes floats.
+    text = admin(client).get("/metrics").text
 
     cell = container.router.all()[0].name
-    assert f'paysource_payments_relay_failed{{cell="{cell}"}} 2' in text.splitlines()
+    assert f'paysource_payments_relay_failed{{cell="{cell}"}} 2.0' in text.splitlines()
     assert text.count("# TYPE paysource_projection_lag_events gauge") == 1
 
 

@@ -44,7 +44,7 @@ _CLAIM_LOCK = "SELECT pg_advisory_xact_lock(hashtext('webhook-delivery-claims'))
 _CLAIMED = (
     "d.id, d.event_id, d.endpoint_id, d.merchant_id, d.event_type, d.status, d.attempts,"
     " d.enqueued_at, d.resend_at, e.url, e.secret_generation, e.secret_rotated_at,"
-    " ev.payload"
+    " ev.payload, d.object_id, d.object_version"
 )
 # One delivery, under _CLAIM_LOCK: a resend asked for, else the next due delivery of
 # the first endpoint in (%(after)s, %(until)s] (in id order) that has one, has no attempt in
@@ -252,6 +252,16 @@ class DeliveryQueue:
         )
 
     # Reads (the API) ------------------------------------------------------------------
+
+    def backlog(self) -> tuple[int, float]:
+        """Pending deliveries, and the age in seconds of the oldest one (for /metrics)."""
+        with self.datastore.cursor() as curs:
+            row = curs.execute(
+                "SELECT count(*) AS n,"
+                " coalesce(extract(epoch FROM now() - min(enqueued_at)), 0) AS age"
+                " FROM webhook_deliveries WHERE status = 'pending'"
+            ).fetchone()
+        return (int(row["n"]), float(row["age"])) if row else (0, 0.0)
 
     def count_endpoints(self, merchant_id: UUID) -> int:
         with self.datastore.cursor() as curs:

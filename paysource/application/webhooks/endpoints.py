@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome, with_conflict_retries
+from paysource.application.ids import encode
 from paysource.application.ports import UrlCheck
 from paysource.application.webhooks.catalog import WebhookCatalog
 from paysource.domain.errors import IllegalTransition
@@ -26,6 +27,8 @@ from paysource.domain.webhook_endpoint import WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
+# The API's id of an endpoint is `we_<hex>`; logs show it so too.
+ENDPOINT_ID_PREFIX = "we"
 SECRET_PREFIX = "whsec_"  # noqa: S105  # a prefix, not a secret
 MAX_ENDPOINTS_PER_MERCHANT = 16
 
@@ -160,5 +163,6 @@ class WebhookEndpointService:
 
         disabled = with_conflict_retries(attempt)
         if disabled:
-            log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+            external = encode(ENDPOINT_ID_PREFIX, endpoint_id)
+            log.warning("webhook endpoint %s disabled: %s", external, reason)
         return disabled

@@ -38,10 +38,14 @@ class Claimed:
     secret_generation: int
     secret_rotated_at: datetime | None
     payload: str
+    # The object and version whose event this delivers: its stored trace context links
+    # the delivery's span to the request that caused it.
+    object_id: UUID | None = None
+    object_version: int = 0
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claimed:
-        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in row})
 
     @property
     def trigger(self) -> str:

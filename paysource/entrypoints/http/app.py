@@ -16,6 +16,7 @@ from paysource.entrypoints.http.middleware import (
     OutageMiddleware,
     RequestIdMiddleware,
 )
+from paysource.entrypoints.http.observability import ObservabilityMiddleware
 from paysource.entrypoints.http.rest.routes import (
     customers,
     health,
@@ -27,6 +28,8 @@ from paysource.entrypoints.http.rest.routes import (
     tokens,
     webhooks,
 )
+from paysource.entrypoints.metrics import Metrics, gatherer
+from paysource.entrypoints.telemetry import install_tracing
 
 DESCRIPTION = """
 An event-sourced payments core. Amounts are integers in minor units with an ISO 4217
@@ -50,6 +53,8 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.fast_path = container.fast_path
+    app.state.metrics = Metrics(gatherer(container))
+    install_tracing(settings)
     for router in (health.router, merchants.router, customers.router, payments.router):
         app.include_router(router)
     app.include_router(refunds.router)
@@ -71,5 +76,6 @@ def create_app(container: Container) -> FastAPI:
         app.add_middleware(
             OutageMiddleware, gate=container.gate, budget_s=settings.db_request_budget_s
         )
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

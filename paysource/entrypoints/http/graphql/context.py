@@ -16,9 +16,11 @@ from graphql import GraphQLError
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
+from paysource import logs
 from paysource.adapters.postgres.reads import ReadDb
 from paysource.adapters.redis.feed import PaymentFeed
 from paysource.application.fastpath import FastPath
+from paysource.application.ids import Kind, encode_optional
 from paysource.application.tokens import TokenIssuer
 from paysource.bootstrap import Container
 from paysource.domain.idempotency import key_digest
@@ -120,8 +122,11 @@ async def get_context(connection: HTTPConnection) -> Context:
     is_post = connection.scope["type"] == "http" and connection.scope["method"] == "POST"
     if is_post or (authorization and connection.scope["type"] == "http"):
         access = await authenticate(services.container, services.tokens, authorization)
-    traceparent = connection.headers.get("traceparent")
-    return Context(services, access, request_id=request_id, traceparent=_sane(traceparent))
+        logs.bind(merchant=encode_optional(Kind.MERCHANT, access.principal.merchant_id))
+    # The request span's (every event gets one), else the client's if well-formed.
+    made = connection.scope.get("state", {}).get("traceparent")
+    traceparent = made or _sane(connection.headers.get("traceparent"))
+    return Context(services, access, request_id=request_id, traceparent=traceparent)
 
 
 def _sane(traceparent: str | None) -> str | None:

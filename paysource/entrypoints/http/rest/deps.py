@@ -16,9 +16,11 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Request
 
+from paysource import logs
 from paysource.application.auth import Principal
 from paysource.application.errors import Unauthenticated
 from paysource.application.fastpath import Answer, FastPath
+from paysource.application.ids import Kind, encode_optional
 from paysource.bootstrap import Cell, Container
 from paysource.domain.api_key import Role
 from paysource.domain.idempotency import check_idempotency_key, key_digest
@@ -55,6 +57,10 @@ def get_principal(
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send your API key as 'Authorization: Bearer <key>'")
     principal = container.authenticator.authenticate(token.strip())
+    logs.bind(
+        merchant=encode_optional(Kind.MERCHANT, principal.merchant_id),
+        api_key=encode_optional(Kind.API_KEY, principal.key_id),
+    )
     _rate_limit(container, principal)
     request.state.principal = principal
     return principal
@@ -129,10 +135,17 @@ async def get_context(
         wait_s = min(int(match.group(1)), container.settings.prefer_wait_max_s)
     return RequestContext(
         request_id=request.state.request_id,
-        traceparent=traceparent if traceparent and _TRACEPARENT.match(traceparent) else None,
+        traceparent=_traceparent(request, traceparent),
         idempotency_key=idempotency_key,
         prefer_wait_s=wait_s,
     )
+
+
+def _traceparent(request: Request, sent: str | None) -> str | None:
+    """The request span's (made by the observability middleware, so every event gets
+    one); without that middleware, the client's if well-formed."""
+    made: str | None = getattr(request.state, "traceparent", None)
+    return made or (sent if sent and _TRACEPARENT.match(sent) else None)
 
 
 Context = Annotated[RequestContext, Depends(get_context)]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
 from paysource.adapters.postgres.migrations import pending
-from paysource.entrypoints.http.rest.deps import ContainerDep
-from paysource.readmodels.maintenance import CellFigures, metrics_text, status
+from paysource.entrypoints.http.rest.deps import AdminPrincipal, ContainerDep
+from paysource.entrypoints.metrics import CONTENT_TYPE, Metrics
 
 router = APIRouter(tags=["health"])
 
@@ -43,15 +43,9 @@ def readyz(container: ContainerDep) -> JSONResponse:
 
 @router.get(
     "/metrics",
-    summary="Projection lag and payments needing attention, per cell, in Prometheus' format",
+    summary="Request, business, backlog and health metrics in Prometheus' format (admin key)",
 )
-def metrics(container: ContainerDep) -> PlainTextResponse:
-    cells = [
-        CellFigures(
-            name=cell.name,
-            statuses=status(cell.store, cell.read.datastore),
-            relay_failed=cell.read.payments.count_relay_failed(),
-        )
-        for cell in container.router.all()
-    ]
-    return PlainTextResponse(metrics_text(cells), media_type="text/plain; version=0.0.4")
+def metrics(request: Request, _: AdminPrincipal) -> Response:
+    # Behind the admin key (docs/observability.md): the figures describe every merchant.
+    found: Metrics = request.app.state.metrics
+    return Response(found.text(), media_type=CONTENT_TYPE)

@@ -19,6 +19,7 @@ from paysource.application.ids import Kind, decode_prefixed, encode
 from paysource.application.representations import timestamp
 from paysource.application.webhooks.catalog import EVENT_ID_PREFIX
 from paysource.application.webhooks.deliveries import DeliveryView
+from paysource.application.webhooks.endpoints import ENDPOINT_ID_PREFIX
 from paysource.application.webhooks.queue import DELIVERY_ID_PREFIX, MAX_PAGE
 from paysource.bootstrap import CellWebhooks, Webhooks
 from paysource.domain.webhook_endpoint import WebhookEndpoint
@@ -28,7 +29,7 @@ from paysource.entrypoints.http.rest.routes.common import listing, respond
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
-ENDPOINT_PREFIX = "we"
+ENDPOINT_PREFIX = ENDPOINT_ID_PREFIX
 DeliveryStatus = Literal["pending", "succeeded", "failed", "canceled"]
 
 
