@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from paysource.adapters.postgres.datastore import DATABASE_DOWN
 from paysource.bootstrap import Container
 from paysource.domain.errors import PaysourceError
-from paysource.entrypoints.http import problems
+from paysource.entrypoints.http import docs_pages, problems
 from paysource.entrypoints.http.graphql import mount_graphql
 from paysource.entrypoints.http.middleware import (
     BodyLimitMiddleware,
@@ -43,7 +43,8 @@ def create_app(container: Container) -> FastAPI:
         title="paysource",
         version="1.0",
         description=DESCRIPTION,
-        docs_url="/docs",
+        # Served by docs_pages from files we ship (FastAPI's own pages load CDNs).
+        docs_url=None,
         redoc_url=None,
         # `/v1/payments/` is not `/v1/payments`: a redirect would re-send a POST body.
         redirect_slashes=False,
@@ -58,6 +59,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(tokens.router)
     webhooks.install(app, container, webhooks=container.webhooks)
     mount_graphql(app, container)
+    docs_pages.install(app, graphiql=settings.development)
     app.add_exception_handler(PaysourceError, problems.on_paysource_error)
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)
