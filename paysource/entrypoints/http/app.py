@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
@@ -16,6 +16,7 @@ from paysource.entrypoints.http.middleware import (
     OutageMiddleware,
     RequestIdMiddleware,
 )
+from paysource.entrypoints.http.rest.lists import reject_unknown
 from paysource.entrypoints.http.rest.routes import (
     customers,
     health,
@@ -26,6 +27,17 @@ from paysource.entrypoints.http.rest.routes import (
     settlements,
     tokens,
     webhooks,
+)
+
+REST_ROUTERS = (
+    health.router,
+    merchants.router,
+    customers.router,
+    payments.router,
+    refunds.router,
+    reports.router,
+    settlements.router,
+    tokens.router,
 )
 
 DESCRIPTION = """
@@ -51,13 +63,12 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.fast_path = container.fast_path
-    for router in (health.router, merchants.router, customers.router, payments.router):
-        app.include_router(router)
-    app.include_router(refunds.router)
-    app.include_router(reports.router)
-    app.include_router(settlements.router)
-    app.include_router(tokens.router)
-    webhooks.install(app, container, webhooks=container.webhooks)
+    # REST refuses query parameters a route does not take (GraphQL is not REST: its
+    # GraphiQL page keeps its own query string).
+    strict = [Depends(reject_unknown)]
+    for router in REST_ROUTERS:
+        app.include_router(router, dependencies=strict)
+    webhooks.install(app, container, webhooks=container.webhooks, dependencies=strict)
     mount_graphql(app, container)
     docs_pages.install(app, graphiql=settings.development)
     app.add_exception_handler(PaysourceError, problems.on_paysource_error)

@@ -25,9 +25,9 @@ from paysource.entrypoints.http.rest.deps import (
     RequestContext,
     required_key,
 )
+from paysource.entrypoints.http.rest.lists import ListedWithMetadata
 from paysource.entrypoints.http.rest.routes.common import listing, owned, reader, respond
 from paysource.entrypoints.http.rest.schemas import EventList, PaymentList, PaymentOut
-from paysource.readmodels.sql import MAX_PAGE
 
 PROCESSING = str(PaymentStatus.PROCESSING)
 
@@ -107,9 +107,8 @@ def get_payment(payment_id: str, call: AnyCall) -> JSONResponse:
 @router.get("/payments", response_model=PaymentList, summary="List payments, newest first")
 def list_payments(
     call: AnyCall,
+    params: ListedWithMetadata,
     *,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
-    starting_after: Annotated[str | None, Query(max_length=100)] = None,
     status: Status | None = None,
     customer: Annotated[str | None, Query(max_length=100)] = None,
     relay_failed: Annotated[
@@ -118,9 +117,9 @@ def list_payments(
     ] = None,
 ) -> JSONResponse:
     """From the `payments` read model (eventually consistent, usually within ms)."""
-    page = reader(call, call.principal.merchant_id).payments(
-        limit=limit,
-        starting_after=decode(Kind.PAYMENT, starting_after) if starting_after else None,
+    read = reader(call, call.principal.merchant_id)
+    page = read.payments(
+        params.window(read, Kind.PAYMENT, "payment"),
         status=status,
         customer_id=decode(Kind.CUSTOMER, customer) if customer else None,
         relay_failed=relay_failed,

@@ -6,6 +6,7 @@ Wire it with `install(app, container, settings)`: it builds the webhook services
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -39,12 +40,13 @@ def install(
     settings: WebhookSettings | None = None,
     *,
     webhooks: Webhooks | None = None,
+    dependencies: Sequence[Any] = (),
 ) -> Webhooks:
     """Serve the routes on `app` with `webhooks` (built here from `settings` if None;
-    then the caller closes it)."""
+    then the caller closes it), each also depending on `dependencies`."""
     webhooks = webhooks or Webhooks(container, settings)
     app.state.webhooks = webhooks
-    app.include_router(router)
+    app.include_router(router, dependencies=list(dependencies))
     return webhooks
 
 
