@@ -120,9 +120,7 @@ def test_ending_before_pages_back_towards_the_newest(merchant: Api, container: C
     assert both.status_code == 400
 
 
-def test_refunds_and_customers_are_listed_newest_first(
-    merchant: Api, container: Container
-) -> None:
+def test_refunds_and_customers_are_listed_newest_first(merchant: Api, container: Container) -> None:
     first, second = paid(merchant, container, 2)
     refunds = [
         merchant.post("/v1/refunds", {"payment": p, "amount": 100}, Idempotency_Key=new_key())
