@@ -176,14 +176,21 @@ class MerchantCall(Call):
     cell: Cell
 
     def answer(
-        self, request_hash: str, command: Callable[[], Answer], *, key: str | None = None
+        self,
+        request_hash: str,
+        command: Callable[[], Answer],
+        *,
+        key: str | None = None,
+        hold_s: int = 0,
     ) -> Answer:
-        """Run `command` under the request's Idempotency-Key (if any), via the fast path."""
+        """Run `command` under the request's Idempotency-Key (if any), via the fast path
+        (`hold_s`: see `FastPath.answer`)."""
         return self.fast_path.answer(
             scope=str(self.merchant_id),
             key=key or self.context.idempotency_key,
             request_hash=request_hash,
             command=command,
+            hold_s=hold_s,
         )
 
 
