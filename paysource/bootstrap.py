@@ -35,6 +35,7 @@ from paysource.application.fastpath import FastPath
 from paysource.application.merchants import MerchantFees, MerchantService
 from paysource.application.payments import PaymentService
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, WebhookTransport
+from paysource.application.rate_limits import RateLimits
 from paysource.application.refunds import RefundService
 from paysource.application.settlements import SettlementService
 from paysource.application.tokens import TokenIssuer, issuer_for
@@ -107,6 +108,7 @@ class Container:
     cache: RedisCache | None
     fast_path: FastPath
     tokens: TokenIssuer
+    rate_limits: RateLimits
     # Watches the directory cell's database: while it is known down, the API refuses
     # requests at once (503) instead of letting each wait out the driver's retries.
     gate: OutageGate | None = None
@@ -225,6 +227,7 @@ def build_container(
             lock_ttl_s=settings.idempotency_lock_ttl_s,
         ),
         tokens=issuer_for(settings),
+        rate_limits=RateLimits(directory),
         gate=OutageGate(router.directory.database_url),
     )
     container.webhooks = Webhooks(container, settings.webhook)

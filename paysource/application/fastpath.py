@@ -39,12 +39,22 @@ class FastPath:
         self._lock_ttl_s = lock_ttl_s
 
     def answer(
-        self, *, scope: str, key: str | None, request_hash: str, command: Callable[[], Answer]
+        self,
+        *,
+        scope: str,
+        key: str | None,
+        request_hash: str,
+        command: Callable[[], Answer],
+        hold_s: int = 0,
     ) -> Answer:
+        """The command's answer, or the first answer to this key. With `hold_s`, a new
+        answer is not the final one (the caller waits up to `hold_s` for more and then
+        `remember`s it): the key stays in flight meanwhile, so a concurrent retry gets
+        409 rather than an answer the first request never gave."""
         if key is None or self._cache is None:
             return command()
-        slot = f"idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-        claimed = self._cache.add(slot, IN_FLIGHT, ttl_s=self._lock_ttl_s)
+        slot = self._slot(scope, key)
+        claimed = self._cache.add(slot, IN_FLIGHT, ttl_s=self._lock_ttl_s + hold_s)
         if claimed is False:
             return self._earlier(slot, request_hash, command)
         try:
@@ -54,11 +64,25 @@ class FastPath:
                 self._cache.delete(slot)  # nothing was stored: the key is free again
             raise
         if claimed and 200 <= answer.status < 300:
-            stored = {"hash": request_hash, "status": answer.status, "body": answer.body}
-            self._cache.set(slot, json.dumps(stored).encode(), ttl_s=self._ttl_s)
+            if not (hold_s and not answer.replayed):
+                self._store(slot, request_hash, answer)
         elif claimed:
             self._cache.delete(slot)
         return answer
+
+    def remember(self, *, scope: str, key: str, request_hash: str, answer: Answer) -> None:
+        """Store the final answer of a request answered with `hold_s`."""
+        if self._cache is not None:
+            self._store(self._slot(scope, key), request_hash, answer)
+
+    def _store(self, slot: str, request_hash: str, answer: Answer) -> None:
+        assert self._cache is not None
+        stored = {"hash": request_hash, "status": answer.status, "body": answer.body}
+        self._cache.set(slot, json.dumps(stored).encode(), ttl_s=self._ttl_s)
+
+    @staticmethod
+    def _slot(scope: str, key: str) -> str:
+        return f"idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
     def _earlier(self, slot: str, request_hash: str, command: Callable[[], Answer]) -> Answer:
         assert self._cache is not None

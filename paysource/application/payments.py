@@ -10,7 +10,7 @@ from eventsourcing.domain import DomainEventProtocol
 
 from paysource import logs
 from paysource.application.errors import InvalidSource, NotFound
-from paysource.application.eventlog import EventStore
+from paysource.application.eventlog import ConcurrencyConflict, EventStore
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.ids import Kind, encode
 from paysource.application.merchants import MerchantFees
@@ -20,7 +20,7 @@ from paysource.application.tracing import traced
 from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.errors import PaysourceError
-from paysource.domain.idempotency import IdempotencyRecord, claim_id
+from paysource.domain.idempotency import IdempotencyRecord, answer_id, claim_id
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment
@@ -198,6 +198,30 @@ class PaymentService:
     ) -> list[DomainEventProtocol[UUID]]:
         self.get_payment(merchant_id=merchant_id, payment_id=payment_id, version=1)
         return self._store.history(payment_id, limit=MAX_HISTORY_EVENTS)
+
+    def record_answer(self, *, payment: Payment, request_hash: str, meta: Meta) -> Payment:
+        """Record `payment` (as a `Prefer: wait` creation showed it) as the answer to its
+        idempotency key, unless an answer was recorded first: then that one. Replays
+        answer with it, whatever the payment became since (`answered`)."""
+        record = IdempotencyRecord.answered(
+            merchant_id=payment.merchant_id,
+            operation="create_payment_waited",
+            request_hash=request_hash,
+            target=payment,
+            meta=meta,
+        )
+        try:
+            self._store.save(record)
+        except ConcurrencyConflict:
+            return self.answered(payment.id) or payment
+        return payment
+
+    def answered(self, payment_id: UUID) -> Payment | None:
+        """The payment as the recorded answer to its creation showed it, if one was."""
+        record = self._store.get(answer_id(payment_id), IdempotencyRecord)
+        if record is None:
+            return None
+        return self._store.get(payment_id, Payment, version=record.target_version)
 
     def wait_until_final(self, *, merchant_id: UUID, payment_id: UUID, timeout_s: float) -> Payment:
         """The payment once final, or as it is when `timeout_s` runs out."""

@@ -108,6 +108,23 @@ def refund(r: Refund | RefundState) -> dict[str, Any]:
     }
 
 
+def refund_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A refund from the `payments` read model's refunds (lists): the shape of `refund`."""
+    return {
+        "id": encode(Kind.REFUND, row["id"]),
+        "object": "refund",
+        "payment": encode(Kind.PAYMENT, row["payment_id"]),
+        "merchant": encode(Kind.MERCHANT, row["merchant_id"]),
+        "status": row["status"],
+        "amount": row["amount_minor"],
+        "currency": row["currency"],
+        "reason": row["reason"],
+        "failure_code": row["failure_code"],
+        "created": timestamp(row["created_at"]),
+        "version": row["version"],
+    }
+
+
 def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": encode(Kind.SETTLEMENT, s.id),
@@ -175,6 +192,19 @@ def customer(c: Customer | CustomerState) -> dict[str, Any]:
         "email": c.email,
         "metadata": c.metadata,
         "created": timestamp(c.created_on),
+    }
+
+
+def customer_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A customer from the `directory` read model (lists): the shape of `customer`."""
+    return {
+        "id": encode(Kind.CUSTOMER, row["id"]),
+        "object": "customer",
+        "merchant": encode(Kind.MERCHANT, row["merchant_id"]),
+        "name": row["name"],
+        "email": row["email"],
+        "metadata": row["metadata"],
+        "created": timestamp(row["created_at"]),
     }
 
 

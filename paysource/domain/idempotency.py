@@ -107,3 +107,31 @@ class IdempotencyRecord(PaysourceAggregate):
             target_id=target.id,
             target_version=target.version,
         )
+
+    @classmethod
+    def answered(
+        cls,
+        *,
+        merchant_id: UUID,
+        operation: str,
+        request_hash: str,
+        target: PaysourceAggregate,
+        meta: Meta,
+    ) -> IdempotencyRecord:
+        """The answer a keyed request gave after waiting (`Prefer: wait`): the object at
+        the version it was shown. One per object (`answer_id`): the first one written is
+        the answer every replay gives."""
+        return cls._open(
+            cls.Created,
+            aggregate_id=answer_id(target.id),
+            meta=meta,
+            merchant_id=merchant_id,
+            operation=operation,
+            request_hash=request_hash,
+            target_id=target.id,
+            target_version=target.version,
+        )
+
+
+def answer_id(target_id: UUID) -> UUID:
+    return uuid5(_NAMESPACE, f"{target_id}:answered")

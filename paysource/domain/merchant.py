@@ -5,10 +5,23 @@ from __future__ import annotations
 from uuid import UUID
 
 from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.errors import InvalidValue
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import Meta
 from paysource.domain.money import check_currency
 from paysource.domain.profile import check_email, check_name
+
+MAX_RATE_LIMIT_PER_S = 100_000
+
+
+def check_rate_limit(per_s: int | None) -> int | None:
+    """A merchant's own request limit: 1 to 100,000 a second, or None (the default)."""
+    if per_s is not None and not 1 <= per_s <= MAX_RATE_LIMIT_PER_S:
+        raise InvalidValue(
+            f"rate_limit_per_s must be 1 to {MAX_RATE_LIMIT_PER_S}, or null for the default",
+            field="rate_limit_per_s",
+        )
+    return per_s
 
 
 class Merchant(PaysourceAggregate):
@@ -27,6 +40,15 @@ class Merchant(PaysourceAggregate):
         def apply(self, aggregate: Merchant) -> None:
             aggregate.fees = FeeSchedule(self.fee_basis_points, self.fee_fixed_minor)
 
+    class RateLimitChanged(PaysourceAggregate.Event):
+        """An admin set the merchant's requests per second (None: back to the default),
+        shared by all of its keys and tokens."""
+
+        rate_limit_per_s: int | None
+
+        def apply(self, aggregate: Merchant) -> None:
+            aggregate.rate_limit_per_s = self.rate_limit_per_s
+
     def __init__(
         self,
         *,
@@ -42,6 +64,7 @@ class Merchant(PaysourceAggregate):
         self.settlement_currency = settlement_currency
         self.fees = FeeSchedule(fee_basis_points, fee_fixed_minor)
         self.request_hash = request_hash
+        self.rate_limit_per_s: int | None = None
 
     @classmethod
     def register(
@@ -74,3 +97,6 @@ class Merchant(PaysourceAggregate):
             fee_basis_points=fees.basis_points,
             fee_fixed_minor=fees.fixed_minor,
         )
+
+    def change_rate_limit(self, per_s: int | None, meta: Meta) -> None:
+        self._record(self.RateLimitChanged, meta, rate_limit_per_s=check_rate_limit(per_s))

@@ -25,7 +25,17 @@ from paysource.readmodels.catalog import ReadModels
 from paysource.readmodels.directory.queries import CUSTOMER_LIST, MERCHANT_LIST
 from paysource.readmodels.payments.queries import PAYMENT_LIST, REFUND_LIST
 from paysource.readmodels.settlements.queries import SETTLEMENT_LIST
-from paysource.readmodels.sql import Keyset, Listing, Page, Row, Scope, Statement
+from paysource.readmodels.sql import (
+    NO_FILTERS,
+    Filters,
+    Keyset,
+    Listing,
+    Page,
+    Row,
+    Scope,
+    Statement,
+    Window,
+)
 from paysource.readmodels.transactions.queries import TRANSACTION_LIST
 
 T = TypeVar("T")
@@ -152,44 +162,78 @@ class Reader:
         row = self.get_owned(kind, id, missing=missing or f"no such {kind} to start after")
         return LISTINGS[kind].position(row)
 
-    def payments(
+    def window(
         self,
+        kind: str,
         *,
         limit: int,
         starting_after: UUID | None = None,
+        ending_before: UUID | None = None,
+        filters: Filters = NO_FILTERS,
+    ) -> Window:
+        """A page of `kind` from the cursors' ids (objects the caller may see)."""
+        missing = f"no such {kind}"  # as a GET of that object would answer
+        return Window(
+            sql.clamp(limit),
+            after=self.position(kind, starting_after, missing=missing),
+            before=self.position(kind, ending_before, missing=missing),
+            filters=filters,
+        )
+
+    def payments(
+        self,
+        window: Window,
+        *,
         status: str | None = None,
         customer_id: UUID | None = None,
         relay_failed: bool | None = None,
     ) -> Page:
-        after = self.position(PAYMENT_LIST.kind, starting_after)
         pages = [
             cell.read.payments.list_payments(
                 merchant_id=self.scope.merchant_id,
-                limit=limit,
+                limit=window.limit,
                 status=status,
                 customer_id=customer_id,
                 relay_failed=relay_failed,
-                after=after,
+                after=window.after,
+                before=window.before,
+                filters=window.filters,
             )
             for cell in self.cells
         ]
-        return self._merged(PAYMENT_LIST, pages, limit)
+        return self._merged(PAYMENT_LIST, pages, window)
 
-    def settlements(
-        self, *, limit: int, starting_after: UUID | None = None, status: str | None = None
-    ) -> Page:
-        # Answered as a GET of that settlement would be, when it is not the caller's.
-        after = self.position(SETTLEMENT_LIST.kind, starting_after, missing="no such settlement")
+    def refunds(self, window: Window) -> Page:
+        pages = [cell.read.payments.list_refunds(self.scope, window) for cell in self.cells]
+        return self._merged(REFUND_LIST, pages, window)
+
+    def customers(self, window: Window) -> Page:
+        pages = [cell.read.directory.list_customers(self.scope, window) for cell in self.cells]
+        return self._merged(CUSTOMER_LIST, pages, window)
+
+    def settlements(self, window: Window, *, status: str | None = None) -> Page:
         pages = []
         for cell in self.cells:
             rows, more = cell.read.settlements.page(
-                merchant_id=self.scope.merchant_id, limit=limit, status=status, after=after
+                merchant_id=self.scope.merchant_id,
+                limit=window.limit,
+                status=status,
+                after=window.after,
+                before=window.before,
+                filters=window.filters,
             )
             pages.append(Page(rows, more))
-        return self._merged(SETTLEMENT_LIST, pages, limit)
+        return self._merged(SETTLEMENT_LIST, pages, window)
 
     @staticmethod
-    def _merged(listing: Listing, pages: Sequence[Page], limit: int) -> Page:
+    def _merged(listing: Listing, pages: Sequence[Page], window: Window) -> Page:
+        limit = window.limit
+        if window.oldest_first:
+            # Each cell's page holds its rows just newer than the cursor: the page is
+            # the `limit` of them nearest the cursor, the oldest of the merged rows.
+            rows = merge(listing, [page.rows for page in pages], len(pages) * limit)
+            more = any(page.has_more for page in pages) or len(rows) > limit
+            return Page(rows[-limit:], more)
         rows = merge(listing, [page.rows for page in pages], limit)
         more = any(page.has_more for page in pages) or len(rows) > limit
         return Page(rows[:limit], more)

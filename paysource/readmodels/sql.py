@@ -8,6 +8,7 @@ pool. Either way the SQL is the same text, written in one place (docs/decisions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +64,37 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
+class Filters:
+    """What every list may be narrowed by: its time (`created[gte|gt|lte|lt]`) and,
+    for the kinds that carry metadata, metadata values (`metadata[key]=value`)."""
+
+    created_gte: datetime | None = None
+    created_gt: datetime | None = None
+    created_lte: datetime | None = None
+    created_lt: datetime | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+NO_FILTERS = Filters()
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which page of a list: the rows just older than `after` (`starting_after`), or
+    just newer than `before` (`ending_before`), or the newest; filtered."""
+
+    limit: int
+    after: Keyset | None = None
+    before: Keyset | None = None
+    filters: Filters = NO_FILTERS
+
+    @property
+    def oldest_first(self) -> bool:
+        # Rows just newer than `before` are the oldest of the newer ones.
+        return self.before is not None and self.after is None
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a keyset-paginated read: fetch `limit + 1` rows, keep `limit`."""
 
@@ -70,8 +102,10 @@ class Page:
     has_more: bool
 
     @classmethod
-    def of(cls, rows: Sequence[Row], limit: int) -> Page:
-        return cls(rows=list(rows[:limit]), has_more=len(rows) > limit)
+    def of(cls, rows: Sequence[Row], limit: int, *, oldest_first: bool = False) -> Page:
+        kept = list(rows[:limit])
+        # A page is always shown newest first, whichever end it was read from.
+        return cls(rows=kept[::-1] if oldest_first else kept, has_more=len(rows) > limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,19 +163,51 @@ class Where:
         alias = listing.alias
         return self.add(f"({alias}.{listing.time}, {alias}.id) < (%s, %s)", after.at, after.id)
 
+    def newer_than(self, listing: Listing, before: Keyset | None) -> Where:
+        if before is None:
+            return self
+        alias = listing.alias
+        return self.add(f"({alias}.{listing.time}, {alias}.id) > (%s, %s)", before.at, before.id)
+
+    def filtered(self, listing: Listing, filters: Filters) -> Where:
+        column = f"{listing.alias}.{listing.time}"
+        for operator, bound in (
+            (">=", filters.created_gte),
+            (">", filters.created_gt),
+            ("<=", filters.created_lte),
+            ("<", filters.created_lt),
+        ):
+            if bound is not None:
+                self.add(f"{column} {operator} %s", bound)
+        if filters.metadata:
+            if "metadata" not in listing.table.columns:
+                raise ValueError(f"{listing.kind} rows carry no metadata")
+            # jsonb containment: served by the GIN index where there is one.
+            self.add(f"{listing.alias}.metadata @> %s::jsonb", json.dumps(dict(filters.metadata)))
+        return self
+
     @property
     def text(self) -> str:
         return " AND ".join(self.clauses)
 
 
-def page(listing: Listing, where: Where, *, limit: int) -> Statement:
-    """Up to limit + 1 rows (the extra one says there are more), newest first."""
+def page(listing: Listing, where: Where, *, limit: int, oldest_first: bool = False) -> Statement:
+    """Up to limit + 1 rows (the extra one says there are more), newest first (or
+    oldest first, for a page read back from `ending_before`)."""
     alias, time = listing.alias, listing.time
+    order = "ASC" if oldest_first else "DESC"
     return Statement(
         f"{listing.select} WHERE {where.text}"  # fixed names, values bound
-        f" ORDER BY {alias}.{time} DESC, {alias}.id DESC LIMIT %s",
+        f" ORDER BY {alias}.{time} {order}, {alias}.id {order} LIMIT %s",
         (*where.params, limit + 1),
     )
+
+
+def windowed(listing: Listing, where: Where, window: Window) -> Statement:
+    """`where`, narrowed to the window's filters and keyset bounds, as a page."""
+    where.filtered(listing, window.filters).before(listing, window.after)
+    where.newer_than(listing, window.before)
+    return page(listing, where, limit=window.limit, oldest_first=window.oldest_first)
 
 
 def by_ids(listing: Listing, ids: Iterable[UUID]) -> Statement:

@@ -237,6 +237,46 @@ def test_paging_after_another_merchants_payment_reads_like_an_unknown_cursor(
     assert without_request_id(after_theirs) == without_request_id(after_unknown)
 
 
+LISTS = {"customers": "customer", "refunds": "refund", "payments": "payment"}
+
+
+@pytest.mark.parametrize("path", list(LISTS))
+def test_a_merchants_list_never_holds_another_merchants_objects(
+    world: World, container: Container, path: str
+) -> None:
+    created(world.b.post("/v1/customers", {"name": "Bo", "metadata": {"tier": "gold"}}))
+    drain(container)
+    theirs = world.b.get(f"/v1/{path}", limit=100)
+    assert theirs.status_code == 200, theirs.text
+    assert world.ids()[LISTS[path]] not in {row["id"] for row in theirs.json()["data"]}
+    ours = world.a.get(f"/v1/{path}", limit=100).json()["data"]
+    assert world.ids()[LISTS[path]] in {row["id"] for row in ours}
+    assert {row["merchant"] for row in ours} == {ours[0]["merchant"]}
+
+
+@pytest.mark.parametrize("path", list(LISTS))
+@pytest.mark.parametrize("cursor", ["starting_after", "ending_before"])
+def test_paging_from_another_merchants_object_reads_like_an_unknown_cursor(
+    world: World, path: str, cursor: str
+) -> None:
+    theirs_id = world.ids()[LISTS[path]]
+    unknown_id = f"{theirs_id.split('_')[0]}_{UNKNOWN_HEX}"
+    theirs = world.b.get(f"/v1/{path}", **{cursor: theirs_id})
+    unknown = world.b.get(f"/v1/{path}", **{cursor: unknown_id})
+    assert theirs.status_code == 404, theirs.text
+    assert without_request_id(theirs) == without_request_id(unknown)
+
+
+def test_a_metadata_filter_never_reaches_another_merchants_customers(
+    world: World, container: Container
+) -> None:
+    created(world.a.post("/v1/customers", {"name": "Al", "metadata": {"vip": "yes"}}))
+    drain(container)
+    assert world.a.get("/v1/customers", **{"metadata[vip]": "yes"}).json()["data"]
+    listed = world.b.get("/v1/customers", **{"metadata[vip]": "yes"})
+    assert listed.json() == {"object": "list", "data": [], "has_more": False}
+
+
 def without_request_id(response: httpx.Response) -> tuple[int, Any]:
     body = response.json()
     body.pop("request_id", None)

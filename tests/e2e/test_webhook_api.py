@@ -315,3 +315,13 @@ def test_a_merchant_cannot_see_or_touch_another_merchants_webhooks(setup: Setup)
     assert b.get(f"{ENDPOINTS}/{own['id']}/deliveries").json()["data"] == []
     assert staff.get(theirs).status_code == 403, "webhooks are the merchant's own business"
     assert a.get(theirs).json()["status"] == "enabled", "nothing changed"
+
+
+def test_a_17th_endpoint_is_refused_409_as_both_docs_say(setup: Setup) -> None:
+    merchant = admin(setup.client).merchant()
+    for number in range(16):
+        register(merchant, f"http://127.0.0.1:9/hooks/{number}")
+    setup.process()  # the count comes from the outbox's table
+    refused = merchant.post(ENDPOINTS, {"url": "http://127.0.0.1:9/hooks/16", "events": ["*"]})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"] == "https://paysource.dev/problems/webhook_endpoint_limit"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from paysource.adapters.postgres.datastore import DATABASE_DOWN
 from paysource.bootstrap import Container
 from paysource.domain.errors import PaysourceError
-from paysource.entrypoints.http import problems
+from paysource.entrypoints.http import docs_pages, problems
 from paysource.entrypoints.http.graphql import mount_graphql
 from paysource.entrypoints.http.middleware import (
     BodyLimitMiddleware,
@@ -17,6 +17,7 @@ from paysource.entrypoints.http.middleware import (
     RequestIdMiddleware,
 )
 from paysource.entrypoints.http.observability import ObservabilityMiddleware
+from paysource.entrypoints.http.rest.lists import reject_unknown
 from paysource.entrypoints.http.rest.routes import (
     customers,
     health,
@@ -30,6 +31,17 @@ from paysource.entrypoints.http.rest.routes import (
 )
 from paysource.entrypoints.metrics import Metrics, gatherer
 from paysource.entrypoints.telemetry import install_tracing
+
+REST_ROUTERS = (
+    health.router,
+    merchants.router,
+    customers.router,
+    payments.router,
+    refunds.router,
+    reports.router,
+    settlements.router,
+    tokens.router,
+)
 
 DESCRIPTION = """
 An event-sourced payments core. Amounts are integers in minor units with an ISO 4217
@@ -46,7 +58,8 @@ def create_app(container: Container) -> FastAPI:
         title="paysource",
         version="1.0",
         description=DESCRIPTION,
-        docs_url="/docs",
+        # Served by docs_pages from files we ship (FastAPI's own pages load CDNs).
+        docs_url=None,
         redoc_url=None,
         # `/v1/payments/` is not `/v1/payments`: a redirect would re-send a POST body.
         redirect_slashes=False,
@@ -55,15 +68,15 @@ def create_app(container: Container) -> FastAPI:
     app.state.fast_path = container.fast_path
     app.state.metrics = Metrics(gatherer(container))
     install_tracing(settings)
-    for router in (health.router, merchants.router, customers.router, payments.router):
-        app.include_router(router)
-    app.include_router(refunds.router)
-    app.include_router(reports.router)
-    app.include_router(settlements.router)
-    app.include_router(tokens.router)
+    # REST refuses query parameters a route does not take (GraphQL is not REST: its
+    # GraphiQL page keeps its own query string).
+    strict = [Depends(reject_unknown)]
+    for router in REST_ROUTERS:
+        app.include_router(router, dependencies=strict)
     assert container.webhooks is not None, "build_container wires the webhooks"
-    webhooks.install(app, container.webhooks)
+    webhooks.install(app, container.webhooks, dependencies=strict)
     mount_graphql(app, container)
+    docs_pages.install(app, graphiql=settings.development)
     app.add_exception_handler(PaysourceError, problems.on_paysource_error)
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)

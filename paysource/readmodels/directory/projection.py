@@ -27,7 +27,8 @@ class DirectoryView(View):
         self.customers = Rows(CUSTOMERS, json_columns=("metadata",))
 
     def prefetch(self, events: Sequence[Event]) -> None:
-        changed = [e.originator_id for e in events if isinstance(e, Merchant.FeeScheduleChanged)]
+        changes = (Merchant.FeeScheduleChanged, Merchant.RateLimitChanged)
+        changed = [e.originator_id for e in events if isinstance(e, changes)]
         self.merchants.load(self.cursor, changed)
 
     def flush(self) -> None:
@@ -67,6 +68,14 @@ class DirectoryProjection(Projection[DirectoryView]):
             fee_fixed_minor=e.fee_fixed_minor,
             updated_at=e.timestamp,
             version=e.originator_version,
+        )
+
+    @process_event.register
+    def _rate_limit(self, e: Merchant.RateLimitChanged, _: Tracking) -> None:
+        # No column of its own (the limit is read from the merchant): the row's
+        # version still follows the aggregate's.
+        self.view.merchants.change(
+            e.originator_id, updated_at=e.timestamp, version=e.originator_version
         )
 
     @process_event.register

@@ -8,16 +8,34 @@ from eventsourcing.postgres import PostgresDatastore
 
 from paysource.readmodels import sql
 from paysource.readmodels.directory.schema import CUSTOMERS, MERCHANTS
-from paysource.readmodels.sql import Keyset, Listing, Row, Scope, Statement, Where
+from paysource.readmodels.sql import (
+    NO_FILTERS,
+    Filters,
+    Keyset,
+    Listing,
+    Page,
+    Row,
+    Scope,
+    Statement,
+    Where,
+    Window,
+)
 
 CUSTOMER_LIST = Listing("customer", CUSTOMERS, "c", "created_at", "c.id")
 # A merchant row is its own merchant, and belongs to no customer.
 MERCHANT_LIST = Listing("merchant", MERCHANTS, "m", "created_at", "NULL", owner="id")
 
 
-def customer_page(scope: Scope, *, limit: int, after: Keyset | None = None) -> Statement:
-    where = Where().scoped(CUSTOMER_LIST, scope).before(CUSTOMER_LIST, after)
-    return sql.page(CUSTOMER_LIST, where, limit=limit)
+def customer_page(
+    scope: Scope,
+    *,
+    limit: int,
+    after: Keyset | None = None,
+    before: Keyset | None = None,
+    filters: Filters = NO_FILTERS,
+) -> Statement:
+    where = Where().scoped(CUSTOMER_LIST, scope)
+    return sql.windowed(CUSTOMER_LIST, where, Window(limit, after, before, filters))
 
 
 class DirectoryQueries:
@@ -25,6 +43,17 @@ class DirectoryQueries:
 
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
+
+    def list_customers(self, scope: Scope, window: Window) -> Page:
+        statement = customer_page(
+            scope,
+            limit=window.limit,
+            after=window.after,
+            before=window.before,
+            filters=window.filters,
+        )
+        rows = sql.run(self.datastore, statement)
+        return Page.of(rows, window.limit, oldest_first=window.oldest_first)
 
     def merchant(self, merchant_id: UUID) -> Row | None:
         return sql.first(sql.run(self.datastore, sql.by_ids(MERCHANT_LIST, [merchant_id])))

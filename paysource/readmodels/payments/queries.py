@@ -14,7 +14,18 @@ from eventsourcing.postgres import PostgresDatastore
 
 from paysource.readmodels import sql
 from paysource.readmodels.payments.schema import PAYMENTS, REFUNDS
-from paysource.readmodels.sql import Keyset, Listing, Page, Row, Scope, Statement, Where
+from paysource.readmodels.sql import (
+    NO_FILTERS,
+    Filters,
+    Keyset,
+    Listing,
+    Page,
+    Row,
+    Scope,
+    Statement,
+    Where,
+    Window,
+)
 
 PAYMENT_LIST = Listing("payment", PAYMENTS, "p", "created_at", "p.customer_id")
 # A refund row carries its payment's customer: ownership by customer needs it.
@@ -37,18 +48,27 @@ def page(
     status: str | None = None,
     customer_id: UUID | None = None,
     relay_failed: bool | None = None,
+    before: Keyset | None = None,
+    filters: Filters = NO_FILTERS,
 ) -> Statement:
     """Newest first, keyset-paginated by (created_at, id)."""
     where = Where().scoped(PAYMENT_LIST, scope).equal("p.status", status)
     where.equal("p.customer_id", customer_id)
     if relay_failed is not None:
         where.add("p.relay_failures <> '{}'" if relay_failed else "p.relay_failures = '{}'")
-    return sql.page(PAYMENT_LIST, where.before(PAYMENT_LIST, after), limit=limit)
+    return sql.windowed(PAYMENT_LIST, where, Window(limit, after, before, filters))
 
 
-def refund_page(scope: Scope, *, limit: int, after: Keyset | None = None) -> Statement:
-    where = Where().scoped(REFUND_LIST, scope).before(REFUND_LIST, after)
-    return sql.page(REFUND_LIST, where, limit=limit)
+def refund_page(
+    scope: Scope,
+    *,
+    limit: int,
+    after: Keyset | None = None,
+    before: Keyset | None = None,
+    filters: Filters = NO_FILTERS,
+) -> Statement:
+    where = Where().scoped(REFUND_LIST, scope)
+    return sql.windowed(REFUND_LIST, where, Window(limit, after, before, filters))
 
 
 def refunds_of(payment_ids: Sequence[UUID]) -> Statement:
@@ -108,18 +128,34 @@ class PaymentsQueries:
         customer_id: UUID | None = None,
         relay_failed: bool | None = None,
         after: Keyset | None = None,
+        before: Keyset | None = None,
+        filters: Filters = NO_FILTERS,
     ) -> Page:
-        """Newest first, after `after`. None merchant: every merchant's."""
-        limit = sql.clamp(limit)
+        """Newest first, after `after` (or before `before`). None merchant: every merchant's."""
+        window = Window(sql.clamp(limit), after, before, filters)
         statement = page(
             Scope(merchant_id),
-            limit=limit,
+            limit=window.limit,
             after=after,
             status=status,
             customer_id=customer_id,
             relay_failed=relay_failed,
+            before=before,
+            filters=filters,
         )
-        return Page.of(sql.run(self.datastore, statement), limit)
+        rows = sql.run(self.datastore, statement)
+        return Page.of(rows, window.limit, oldest_first=window.oldest_first)
+
+    def list_refunds(self, scope: Scope, window: Window) -> Page:
+        statement = refund_page(
+            scope,
+            limit=window.limit,
+            after=window.after,
+            before=window.before,
+            filters=window.filters,
+        )
+        rows = sql.run(self.datastore, statement)
+        return Page.of(rows, window.limit, oldest_first=window.oldest_first)
 
     def payment_row(self, payment_id: UUID) -> Row | None:
         return sql.first(sql.run(self.datastore, sql.by_ids(PAYMENT_LIST, [payment_id])))

@@ -10,18 +10,34 @@ from eventsourcing.postgres import PostgresDatastore
 from paysource.domain.settlement import Item, ItemKind
 from paysource.readmodels import sql
 from paysource.readmodels.settlements.schema import ITEMS, SETTLEMENTS
-from paysource.readmodels.sql import Keyset, Listing, Row, Scope, Statement, Where
+from paysource.readmodels.sql import (
+    NO_FILTERS,
+    Filters,
+    Keyset,
+    Listing,
+    Row,
+    Scope,
+    Statement,
+    Where,
+    Window,
+)
 
 # A settlement belongs to no customer: "NULL = %s" selects none for a customer.
 SETTLEMENT_LIST = Listing("settlement", SETTLEMENTS, "s", "created_at", "NULL")
 
 
 def page(
-    scope: Scope, *, limit: int, after: Keyset | None = None, status: str | None = None
+    scope: Scope,
+    *,
+    limit: int,
+    after: Keyset | None = None,
+    status: str | None = None,
+    before: Keyset | None = None,
+    filters: Filters = NO_FILTERS,
 ) -> Statement:
     """Newest first, keyset-paginated by (created_at, id)."""
     where = Where().scoped(SETTLEMENT_LIST, scope).equal("s.status", status)
-    return sql.page(SETTLEMENT_LIST, where.before(SETTLEMENT_LIST, after), limit=limit)
+    return sql.windowed(SETTLEMENT_LIST, where, Window(limit, after, before, filters))
 
 
 def waiting_items(*, merchant_id: UUID, currency: str, until: datetime, limit: int) -> Statement:
@@ -75,10 +91,20 @@ class SettlementsQueries:
         limit: int,
         status: str | None = None,
         after: Keyset | None = None,
+        before: Keyset | None = None,
+        filters: Filters = NO_FILTERS,
     ) -> tuple[list[Row], bool]:
-        limit = sql.clamp(limit)
-        statement = page(Scope(merchant_id), limit=limit, after=after, status=status)
-        found = sql.Page.of(sql.run(self.datastore, statement), limit)
+        window = Window(sql.clamp(limit), after, before, filters)
+        statement = page(
+            Scope(merchant_id),
+            limit=window.limit,
+            after=after,
+            status=status,
+            before=before,
+            filters=filters,
+        )
+        rows = sql.run(self.datastore, statement)
+        found = sql.Page.of(rows, window.limit, oldest_first=window.oldest_first)
         return found.rows, found.has_more
 
     def settlement_row(self, settlement_id: UUID) -> Row | None:

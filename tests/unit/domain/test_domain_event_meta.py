@@ -74,6 +74,7 @@ def profile_aggregates() -> list[PaysourceAggregate]:
         meta=META,
     )
     merchant.change_fees(FeeSchedule(100, 0), META)
+    merchant.change_rate_limit(500, META)
     customer = Customer.create(
         customer_id=uuid4(),
         merchant_id=MERCHANT_ID,

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from cross_web import HTTPException
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -19,6 +20,7 @@ from strawberry.types.unset import UnsetType
 
 from paysource.application.errors import Unauthenticated
 from paysource.bootstrap import Container
+from paysource.entrypoints.http import static
 from paysource.entrypoints.http.graphql.auth import authenticate
 from paysource.entrypoints.http.graphql.context import Context, Services, get_context
 from paysource.entrypoints.http.graphql.schema import build_schema
@@ -58,6 +60,14 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
             if error.reason.startswith("Unable to parse request body as JSON"):
                 code = "malformed_json"
             raise Problem(error.status_code, code, error.reason) from None
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # strawberry's page loads GraphiQL from a CDN: blank without internet.
+        return static.localized(super().graphql_ide_html)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(self.graphql_ide_html, headers=static.CSP)
 
     def parse_json(self, data: str | bytes) -> Any:
         # strawberry reads fields with .get(): a body of `5` or `null` became a 500.

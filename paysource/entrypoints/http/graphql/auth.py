@@ -15,8 +15,9 @@ from paysource.application.errors import Unauthenticated
 from paysource.application.tokens import TokenIssuer, looks_like_jwt
 from paysource.bootstrap import Container
 from paysource.domain.api_key import Role
+from paysource.entrypoints.http import rate_limit
 from paysource.entrypoints.http.graphql.policy import Access
-from paysource.entrypoints.http.problems import Problem
+from paysource.entrypoints.http.rate_limit import merchant_bucket
 
 
 def bearer_credential(authorization: str | None) -> str:
@@ -60,18 +61,8 @@ def buckets(access: Access) -> list[str]:
         bucket += f":{access.customer_id.hex}"
     if principal.merchant_id is None:
         return [bucket]
-    return [bucket, f"rate:merchant:{principal.merchant_id.hex}"]
+    return [bucket, merchant_bucket(principal.merchant_id)]
 
 
 def _rate_limit(container: Container, access: Access) -> None:
-    cache = container.cache
-    if cache is None:
-        return
-    limit = container.settings.rate_limit_per_s
-    # Every window counts the request, refused or not: a client that ignores 429s
-    # keeps its windows full.
-    counts = [cache.hit(bucket, window_s=1) for bucket in buckets(access)]
-    if any(count is not None and count > limit for count in counts):
-        raise Problem(
-            429, "rate_limited", "too many requests for this API key; slow down", retry_after_s=1
-        )
+    rate_limit.enforce(container, buckets(access), access.principal.merchant_id)

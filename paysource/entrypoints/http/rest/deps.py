@@ -25,7 +25,9 @@ from paysource.bootstrap import Cell, Container
 from paysource.domain.api_key import Role
 from paysource.domain.idempotency import check_idempotency_key, key_digest
 from paysource.domain.meta import KeyDigest, Meta
+from paysource.entrypoints.http import rate_limit
 from paysource.entrypoints.http.problems import Problem
+from paysource.entrypoints.http.rate_limit import merchant_bucket
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 # Preference names are case-insensitive (RFC 7240); the value is ASCII digits.
@@ -67,14 +69,13 @@ def get_principal(
 
 
 def _rate_limit(container: Container, principal: Principal) -> None:
-    """A fixed one-second window per key in Redis; without Redis, no limit (fail open)."""
-    if container.cache is None:
-        return
-    count = container.cache.hit(f"rate:{principal.key_id or principal.role}", window_s=1)
-    if count is not None and count > container.settings.rate_limit_per_s:
-        raise Problem(
-            429, "rate_limited", "too many requests for this API key; slow down", retry_after_s=1
-        )
+    """A merchant's keys share its window (and GraphQL's); a staff key has its own."""
+    merchant_id = principal.merchant_id
+    if merchant_id is not None:
+        bucket = merchant_bucket(merchant_id)
+    else:
+        bucket = f"rate:{principal.key_id or principal.role}"
+    rate_limit.enforce(container, [bucket], merchant_id)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -194,14 +195,21 @@ class MerchantCall(Call):
     cell: Cell
 
     def answer(
-        self, request_hash: str, command: Callable[[], Answer], *, key: str | None = None
+        self,
+        request_hash: str,
+        command: Callable[[], Answer],
+        *,
+        key: str | None = None,
+        hold_s: int = 0,
     ) -> Answer:
-        """Run `command` under the request's Idempotency-Key (if any), via the fast path."""
+        """Run `command` under the request's Idempotency-Key (if any), via the fast path
+        (`hold_s`: see `FastPath.answer`)."""
         return self.fast_path.answer(
             scope=str(self.merchant_id),
             key=digest_of(key or self.context.idempotency_key, self.container),
             request_hash=request_hash,
             command=command,
+            hold_s=hold_s,
         )
 
 

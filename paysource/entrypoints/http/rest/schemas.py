@@ -108,6 +108,18 @@ class PaymentList(BaseModel):
     has_more: bool
 
 
+class RefundList(BaseModel):
+    object: Literal["list"]
+    data: list[RefundOut]
+    has_more: bool
+
+
+class CustomerList(BaseModel):
+    object: Literal["list"]
+    data: list[CustomerOut]
+    has_more: bool
+
+
 class EventList(BaseModel):
     object: Literal["list"]
     data: list[EventOut]

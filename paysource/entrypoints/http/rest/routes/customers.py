@@ -11,8 +11,9 @@ from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
 from paysource.entrypoints.http.inputs import CustomerIn
 from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep
-from paysource.entrypoints.http.rest.routes.common import owned, respond
-from paysource.entrypoints.http.rest.schemas import CustomerOut
+from paysource.entrypoints.http.rest.lists import ListedWithMetadata
+from paysource.entrypoints.http.rest.routes.common import listing, owned, reader, respond
+from paysource.entrypoints.http.rest.schemas import CustomerList, CustomerOut
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 
@@ -46,3 +47,13 @@ def get_customer(customer_id: str, call: AnyCall) -> JSONResponse:
         lambda cell, uuid: cell.customers.get_customer(merchant_id=None, customer_id=uuid),
     )
     return respond(Answer(200, rep.customer(customer)))
+
+
+@router.get("/customers", response_model=CustomerList, summary="List customers, newest first")
+def list_customers(call: AnyCall, params: ListedWithMetadata) -> JSONResponse:
+    """From the `directory` read model (eventually consistent, usually within ms): a
+    merchant's own customers; staff roles see every merchant's."""
+    read = reader(call, call.principal.merchant_id)
+    page = read.customers(params.window(read, Kind.CUSTOMER, "customer"))
+    rows = [rep.customer_row(row) for row in page.rows]
+    return respond(Answer(200, listing(rows, has_more=page.has_more)))

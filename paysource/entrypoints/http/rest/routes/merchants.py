@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+from uuid import UUID
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from paysource.application import representations as rep
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
-from paysource.application.ids import Kind, decode
+from paysource.application.ids import Kind, decode, encode
+from paysource.bootstrap import Container
 from paysource.domain.api_key import Role
 from paysource.domain.fees import FeeSchedule
-from paysource.entrypoints.http.inputs import ApiKeyIn, MerchantIn
+from paysource.entrypoints.http.inputs import ApiKeyIn, Body, MerchantIn
 from paysource.entrypoints.http.problems import Problem
 from paysource.entrypoints.http.rest.deps import AdminPrincipal, ContainerDep, Context
 from paysource.entrypoints.http.rest.routes.common import respond
@@ -84,3 +89,61 @@ def revoke_api_key(
     )
     body = rep.api_key(api_key.id, api_key.role, api_key.merchant_id, revoked=api_key.revoked)
     return respond(Answer(200, body))
+
+
+class RateLimitIn(Body):
+    # None: back to the default (PAYSOURCE_RATE_LIMIT_PER_S). The domain checks the range.
+    rate_limit_per_s: int | None
+
+
+class RateLimitOut(BaseModel):
+    object: Literal["rate_limit"]
+    merchant: str
+    rate_limit_per_s: int
+    default: bool
+
+
+def _rate_limit_body(container: Container, merchant_id: UUID, own: int | None) -> dict[str, Any]:
+    default = container.settings.rate_limit_per_s
+    return {
+        "object": "rate_limit",
+        "merchant": encode(Kind.MERCHANT, merchant_id),
+        "rate_limit_per_s": default if own is None else own,
+        "default": own is None,
+    }
+
+
+@router.put(
+    "/merchants/{merchant_id}/rate_limit",
+    response_model=RateLimitOut,
+    summary="Set a merchant's requests per second, shared by all its keys (admin)",
+    description='`{"rate_limit_per_s": null}` returns the merchant to the default. '
+    "Applies at once in this process and within 30 s in the others.",
+)
+def set_rate_limit(
+    merchant_id: str,
+    body: RateLimitIn,
+    admin: AdminPrincipal,
+    container: ContainerDep,
+    context: Context,
+) -> JSONResponse:
+    merchant = container.rate_limits.set_limit(
+        merchant_id=decode(Kind.MERCHANT, merchant_id),
+        per_s=body.rate_limit_per_s,
+        meta=context.meta(admin, container),
+    )
+    own = merchant.rate_limit_per_s
+    return respond(Answer(200, _rate_limit_body(container, merchant.id, own)))
+
+
+@router.get(
+    "/merchants/{merchant_id}/rate_limit",
+    response_model=RateLimitOut,
+    summary="A merchant's requests per second (admin)",
+)
+def get_rate_limit(
+    merchant_id: str, admin: AdminPrincipal, container: ContainerDep
+) -> JSONResponse:
+    merchant = container.merchants.get_merchant(decode(Kind.MERCHANT, merchant_id))
+    own = merchant.rate_limit_per_s
+    return respond(Answer(200, _rate_limit_body(container, merchant.id, own)))

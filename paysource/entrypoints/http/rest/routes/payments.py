@@ -18,19 +18,18 @@ from paysource.application.ids import Kind, decode
 from paysource.application.payments import MAX_HISTORY_EVENTS
 from paysource.bootstrap import Cell
 from paysource.domain.money import Money
-from paysource.domain.payment import CaptureMethod, PaymentStatus
+from paysource.domain.payment import CaptureMethod, Payment, PaymentStatus
 from paysource.entrypoints.http.inputs import CancelIn, CaptureIn, PaymentIn
 from paysource.entrypoints.http.rest.deps import (
     AnyCall,
+    MerchantCall,
     MerchantCallDep,
-    RequestContext,
+    digest_of,
     required_key,
 )
+from paysource.entrypoints.http.rest.lists import ListedWithMetadata
 from paysource.entrypoints.http.rest.routes.common import listing, owned, reader, respond
 from paysource.entrypoints.http.rest.schemas import EventList, PaymentList, PaymentOut
-from paysource.readmodels.sql import MAX_PAGE
-
-PROCESSING = str(PaymentStatus.PROCESSING)
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 
@@ -51,6 +50,7 @@ Status = Literal["processing", "requires_capture", "succeeded", "failed", "cance
 async def create_payment(body: PaymentIn, call: MerchantCallDep) -> JSONResponse:
     key = required_key(call.context)
     request_hash = fingerprint("POST", "/v1/payments", body.fingerprint_body())
+    wait_s = call.context.prefer_wait_s
 
     def command() -> Answer:
         outcome = call.cell.payments.create_payment(
@@ -65,32 +65,57 @@ async def create_payment(body: PaymentIn, call: MerchantCallDep) -> JSONResponse
             metadata=dict(body.metadata),
             meta=call.meta,
         )
+        if outcome.replayed:
+            # A creation that waited answered with what it saw: replays say the same.
+            answered = call.cell.payments.answered(outcome.value.id)
+            if answered is not None:
+                return _answer(answered, replayed=True)
         return Answer(202, rep.payment(outcome.value), outcome.replayed)
 
-    answer = await run_in_threadpool(call.answer, request_hash, command, key=key)
-    if call.context.prefer_wait_s > 0:
-        return await _waited(answer, call.cell, call.context)
-    return respond(answer)
+    answer = await run_in_threadpool(call.answer, request_hash, command, key=key, hold_s=wait_s)
+    if wait_s == 0 or answer.replayed:
+        return respond(answer)
+    payment = await _waited(call.cell, answer, wait_s)
+    answer = await run_in_threadpool(_remembered, call, payment, key, request_hash)
+    return respond(answer, headers={"Preference-Applied": f"wait={wait_s}"})
 
 
-async def _waited(answer: Answer, cell: Cell, context: RequestContext) -> JSONResponse:
+def _answer(payment: Payment, *, replayed: bool = False) -> Answer:
+    status = 202 if payment.status == PaymentStatus.PROCESSING else 200
+    return Answer(status, rep.payment(payment), replayed)
+
+
+def _remembered(call: MerchantCall, payment: Payment, key: str, request_hash: str) -> Answer:
+    """Record what the wait saw as the answer to `key` (or the one recorded first), in
+    Postgres and on the fast path: replays give exactly this answer."""
+    recorded = call.cell.payments.record_answer(
+        payment=payment, request_hash=request_hash, meta=call.meta
+    )
+    answer = _answer(recorded)
+    scope = str(call.merchant_id)
+    slot = digest_of(key, call.container)  # the same keyed hash the first answer used
+    assert slot is not None  # a key was given: only keyed requests are remembered
+    call.fast_path.remember(scope=scope, key=slot, request_hash=request_hash, answer=answer)
+    return answer
+
+
+async def _waited(cell: Cell, answer: Answer, wait_s: int) -> Payment:
     """Poll the event store (without holding a thread) until the pipeline is done with
     the payment (a final status, or requires_capture for a manual capture) or out of time."""
     payment_id = decode(Kind.PAYMENT, answer.body["id"])
     merchant_id = decode(Kind.MERCHANT, answer.body["merchant"])
-    deadline = time.monotonic() + context.prefer_wait_s
-    extend_budget(context.prefer_wait_s)  # the wait asked for, on top of the budget
-    body, delay = answer.body, 0.01
-    while body["status"] == PROCESSING and time.monotonic() < deadline:
-        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.2)
+    deadline = time.monotonic() + wait_s
+    extend_budget(wait_s)  # the wait asked for, on top of the database budget
+    delay = 0.01
+    while True:
         payment = await run_in_threadpool(
             cell.payments.get_payment, merchant_id=merchant_id, payment_id=payment_id
         )
-        body = rep.payment(payment)
-    status = 202 if body["status"] == PROCESSING else 200
-    headers = {"Preference-Applied": f"wait={context.prefer_wait_s}"}
-    return respond(Answer(status, body, answer.replayed), headers=headers)
+        remaining = deadline - time.monotonic()
+        if payment.status != PaymentStatus.PROCESSING or remaining <= 0:
+            return payment
+        await asyncio.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.2)
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentOut, summary="Get a payment")
@@ -109,9 +134,8 @@ def get_payment(payment_id: str, call: AnyCall) -> JSONResponse:
 @router.get("/payments", response_model=PaymentList, summary="List payments, newest first")
 def list_payments(
     call: AnyCall,
+    params: ListedWithMetadata,
     *,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
-    starting_after: Annotated[str | None, Query(max_length=100)] = None,
     status: Status | None = None,
     customer: Annotated[str | None, Query(max_length=100)] = None,
     relay_failed: Annotated[
@@ -120,9 +144,9 @@ def list_payments(
     ] = None,
 ) -> JSONResponse:
     """From the `payments` read model (eventually consistent, usually within ms)."""
-    page = reader(call, call.principal.merchant_id).payments(
-        limit=limit,
-        starting_after=decode(Kind.PAYMENT, starting_after) if starting_after else None,
+    read = reader(call, call.principal.merchant_id)
+    page = read.payments(
+        params.window(read, Kind.PAYMENT, "payment"),
         status=status,
         customer_id=decode(Kind.CUSTOMER, customer) if customer else None,
         relay_failed=relay_failed,

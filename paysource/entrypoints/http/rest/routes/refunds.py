@@ -12,8 +12,9 @@ from paysource.application.ids import Kind, decode
 from paysource.domain.refund import RefundReason
 from paysource.entrypoints.http.inputs import RefundIn
 from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep, required_key
-from paysource.entrypoints.http.rest.routes.common import owned, respond
-from paysource.entrypoints.http.rest.schemas import RefundOut
+from paysource.entrypoints.http.rest.lists import Listed
+from paysource.entrypoints.http.rest.routes.common import listing, owned, reader, respond
+from paysource.entrypoints.http.rest.schemas import RefundList, RefundOut
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
 
@@ -57,3 +58,13 @@ def get_refund(refund_id: str, call: AnyCall) -> JSONResponse:
         lambda cell, uuid: cell.refunds.get_refund(merchant_id=None, refund_id=uuid),
     )
     return respond(Answer(200, rep.refund(refund)))
+
+
+@router.get("/refunds", response_model=RefundList, summary="List refunds, newest first")
+def list_refunds(call: AnyCall, params: Listed) -> JSONResponse:
+    """From the `payments` read model (eventually consistent, usually within ms): a
+    merchant's own refunds; staff roles see every merchant's."""
+    read = reader(call, call.principal.merchant_id)
+    page = read.refunds(params.window(read, Kind.REFUND, "refund"))
+    rows = [rep.refund_row(row) for row in page.rows]
+    return respond(Answer(200, listing(rows, has_more=page.has_more)))

@@ -15,6 +15,7 @@ from paysource.application.settlements import check_cutoff
 from paysource.domain.api_key import Role
 from paysource.entrypoints.http.inputs import Body, Currency, ExternalId
 from paysource.entrypoints.http.rest.deps import AnyCall
+from paysource.entrypoints.http.rest.lists import Listed
 from paysource.entrypoints.http.rest.routes.common import (
     listing,
     merchant_scope,
@@ -22,7 +23,6 @@ from paysource.entrypoints.http.rest.routes.common import (
     reader,
     respond,
 )
-from paysource.readmodels.sql import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["settlements"])
 
@@ -60,16 +60,12 @@ def close_settlement(body: SettlementIn, call: AnyCall) -> JSONResponse:
 @router.get("/settlements", summary="List settlements, newest first")
 def list_settlements(
     call: AnyCall,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
-    starting_after: Annotated[str | None, Query(max_length=100)] = None,
+    params: Listed,
     status: Status | None = None,
     merchant: Annotated[str | None, Query(max_length=100)] = None,
 ) -> JSONResponse:
-    page = reader(call, merchant_scope(call, merchant)).settlements(
-        limit=limit,
-        starting_after=decode(Kind.SETTLEMENT, starting_after) if starting_after else None,
-        status=status,
-    )
+    read = reader(call, merchant_scope(call, merchant))
+    page = read.settlements(params.window(read, Kind.SETTLEMENT, "settlement"), status=status)
     rows = [rep.settlement_row(row) for row in page.rows]
     return respond(Answer(200, listing(rows, has_more=page.has_more)))
 

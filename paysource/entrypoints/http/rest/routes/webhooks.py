@@ -6,6 +6,7 @@ Wire it with `install(app, webhooks)`: the webhook services the composition root
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -33,10 +34,11 @@ ENDPOINT_PREFIX = ENDPOINT_ID_PREFIX
 DeliveryStatus = Literal["pending", "succeeded", "failed", "canceled"]
 
 
-def install(app: FastAPI, webhooks: Webhooks) -> Webhooks:
-    """Serve the routes on `app` with `webhooks` (built by bootstrap)."""
+def install(app: FastAPI, webhooks: Webhooks, *, dependencies: Sequence[Any] = ()) -> Webhooks:
+    """Serve the routes on `app` with `webhooks` (built by bootstrap), each route also
+    depending on `dependencies`."""
     app.state.webhooks = webhooks
-    app.include_router(router)
+    app.include_router(router, dependencies=list(dependencies))
     return webhooks
 
 
