@@ -48,6 +48,16 @@ def create_refund(body: RefundIn, call: MerchantCallDep) -> JSONResponse:
     return respond(call.answer(request_hash, command, key=key))
 
 
+@router.get("/refunds", response_model=RefundList, summary="List refunds, newest first")
+def list_refunds(call: AnyCall, params: Listed) -> JSONResponse:
+    """From the `payments` read model (eventually consistent, usually within ms): a
+    merchant's own refunds; staff roles see every merchant's."""
+    read = reader(call, call.principal.merchant_id)
+    page = read.refunds(params.window(read, Kind.REFUND, "refund"))
+    rows = [rep.refund_row(row) for row in page.rows]
+    return respond(Answer(200, listing(rows, has_more=page.has_more)))
+
+
 @router.get("/refunds/{refund_id}", response_model=RefundOut, summary="Get a refund")
 def get_refund(refund_id: str, call: AnyCall) -> JSONResponse:
     uuid = decode(Kind.REFUND, refund_id)
@@ -58,13 +68,3 @@ def get_refund(refund_id: str, call: AnyCall) -> JSONResponse:
         lambda cell, uuid: cell.refunds.get_refund(merchant_id=None, refund_id=uuid),
     )
     return respond(Answer(200, rep.refund(refund)))
-
-
-@router.get("/refunds", response_model=RefundList, summary="List refunds, newest first")
-def list_refunds(call: AnyCall, params: Listed) -> JSONResponse:
-    """From the `payments` read model (eventually consistent, usually within ms): a
-    merchant's own refunds; staff roles see every merchant's."""
-    read = reader(call, call.principal.merchant_id)
-    page = read.refunds(params.window(read, Kind.REFUND, "refund"))
-    rows = [rep.refund_row(row) for row in page.rows]
-    return respond(Answer(200, listing(rows, has_more=page.has_more)))
