@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -155,6 +155,11 @@ class EventStore:
             Recording(event, _notification(row, notification_id))
             for event, row, notification_id in zip(events, stored, ids, strict=True)
         ]
+
+    def observe_group_commits(self, observer: Callable[[int], None]) -> None:
+        """Call `observer` with each group commit's size (no-op without group commit)."""
+        if self._group is not None:
+            self._group.observe(observer)
 
     def group_commit_stats(self) -> BatchStats | None:
         """How much sharing group commit did (None: saves commit one by one)."""

@@ -22,7 +22,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -89,6 +89,7 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._batches = self._saves = self._isolated = 0
+        self._observers: list[Callable[[int], None]] = []
 
     def start(self) -> None:
         with self._lock:
@@ -109,6 +110,10 @@ class GroupCommitter:
             return item.answer.result(timeout=None if left is None else max(0.0, left))
         except FutureTimeout:
             raise spent() from None
+
+    def observe(self, observer: Callable[[int], None]) -> None:
+        """Call `observer` with the size of every batch committed from now on (metrics)."""
+        self._observers.append(observer)
 
     def stats(self) -> BatchStats:
         return BatchStats(self._batches, self._saves, self._isolated)
@@ -149,6 +154,8 @@ class GroupCommitter:
     def _commit(self, batch: list[_Save]) -> None:
         self._batches += 1
         self._saves += len(batch)
+        for observer in self._observers:
+            observer(len(batch))
         runnable = _refuse_twins(batch)
         try:
             ids = self._recorder.insert_events([e for item in runnable for e in item.events])

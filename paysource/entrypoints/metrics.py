@@ -71,9 +71,8 @@ class Metrics:
         self.latency.labels(method, route, str(status)).observe(seconds)
 
     def observe_group_commit(self, size: int) -> None:
-        """The hook for group commit (issue 14: not built yet): call it with each
-        committed group's size. Made on first use, so no empty histogram is shown
-        before group commit exists."""
+        """Each group commit's size (create_app registers it with every cell's store).
+        Made on first use, so a process that commits nothing shows no empty histogram."""
         if self._batch_sizes is None:
             self._batch_sizes = Histogram(
                 "paysource_group_commit_batch_size",

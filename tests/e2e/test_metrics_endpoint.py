@@ -91,3 +91,14 @@ def test_business_backlog_and_health_figures_follow_the_log(
     assert after["paysource_postgres_up"] == {labels(cell=cell): 1}
     assert after["paysource_redis_up"] == {labels(): 1}
     assert after["paysource_webhook_deliveries_pending"] == {labels(cell=cell): 0}
+
+
+def test_group_commit_batch_sizes_are_a_histogram(client: TestClient, merchant: Api) -> None:
+    merchant.pay(1500)
+    merchant.pay(1700)
+
+    samples = scrape(client)
+
+    # The merchant's creation and two payments at least, in batches of one or more.
+    assert samples["paysource_group_commit_batch_size_sum"][labels()] >= 3
+    assert samples["paysource_group_commit_batch_size_count"][labels()] >= 1

@@ -63,6 +63,8 @@ def together(calls: list[Callable[[], object]]) -> list[object]:
 
 def test_saves_released_together_share_one_transaction(store: EventStore) -> None:
     customers = [customer() for _ in range(12)]
+    sizes: list[int] = []
+    store.observe_group_commits(sizes.append)
 
     answers = together([lambda c=c: store.save(c) for c in customers])
 
@@ -72,6 +74,8 @@ def test_saves_released_together_share_one_transaction(store: EventStore) -> Non
     assert stats is not None
     assert stats.saves == 12
     assert stats.batches < 12, stats  # shared, not one commit each
+    assert sum(sizes) == 12
+    assert len(sizes) == stats.batches
     ids = [answer[0].notification.id for answer in answers if isinstance(answer, list)]
     assert len(set(ids)) == 12
 

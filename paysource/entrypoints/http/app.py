@@ -67,6 +67,8 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     app.state.fast_path = container.fast_path
     app.state.metrics = Metrics(gatherer(container))
+    for cell in container.router.all():
+        cell.store.observe_group_commits(app.state.metrics.observe_group_commit)
     install_tracing(settings)
     # REST refuses query parameters a route does not take (GraphQL is not REST: its
     # GraphiQL page keeps its own query string).
