@@ -9,7 +9,7 @@ pool. Either way the SQL is the same text, written in one place (docs/decisions.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -222,6 +222,26 @@ def run(datastore: PostgresDatastore, statement: Statement) -> list[Row]:
     """Run a statement on a cell's synchronous pool."""
     with datastore.cursor() as curs:
         return list(curs.execute(statement.text, statement.params).fetchall())
+
+
+def run_page(
+    datastore: PostgresDatastore,
+    build: Callable[..., Statement],
+    scope: Scope,
+    window: Window,
+    **criteria: Any,
+) -> Page:
+    """One page of `build`'s listing for `window` (and any other `criteria`), run on a
+    cell's synchronous pool and cut to the window's limit."""
+    statement = build(
+        scope,
+        limit=window.limit,
+        after=window.after,
+        before=window.before,
+        filters=window.filters,
+        **criteria,
+    )
+    return Page.of(run(datastore, statement), window.limit, oldest_first=window.oldest_first)
 
 
 def first(rows: Sequence[Row]) -> Row | None:

@@ -45,15 +45,7 @@ class DirectoryQueries:
         self.datastore = datastore
 
     def list_customers(self, scope: Scope, window: Window) -> Page:
-        statement = customer_page(
-            scope,
-            limit=window.limit,
-            after=window.after,
-            before=window.before,
-            filters=window.filters,
-        )
-        rows = sql.run(self.datastore, statement)
-        return Page.of(rows, window.limit, oldest_first=window.oldest_first)
+        return sql.run_page(self.datastore, customer_page, scope, window)
 
     def merchant(self, merchant_id: UUID) -> Row | None:
         return sql.first(sql.run(self.datastore, sql.by_ids(MERCHANT_LIST, [merchant_id])))

@@ -133,29 +133,18 @@ class PaymentsQueries:
     ) -> Page:
         """Newest first, after `after` (or before `before`). None merchant: every merchant's."""
         window = Window(sql.clamp(limit), after, before, filters)
-        statement = page(
+        return sql.run_page(
+            self.datastore,
+            page,
             Scope(merchant_id),
-            limit=window.limit,
-            after=after,
+            window,
             status=status,
             customer_id=customer_id,
             relay_failed=relay_failed,
-            before=before,
-            filters=filters,
         )
-        rows = sql.run(self.datastore, statement)
-        return Page.of(rows, window.limit, oldest_first=window.oldest_first)
 
     def list_refunds(self, scope: Scope, window: Window) -> Page:
-        statement = refund_page(
-            scope,
-            limit=window.limit,
-            after=window.after,
-            before=window.before,
-            filters=window.filters,
-        )
-        rows = sql.run(self.datastore, statement)
-        return Page.of(rows, window.limit, oldest_first=window.oldest_first)
+        return sql.run_page(self.datastore, refund_page, scope, window)
 
     def payment_row(self, payment_id: UUID) -> Row | None:
         return sql.first(sql.run(self.datastore, sql.by_ids(PAYMENT_LIST, [payment_id])))

@@ -95,16 +95,7 @@ class SettlementsQueries:
         filters: Filters = NO_FILTERS,
     ) -> tuple[list[Row], bool]:
         window = Window(sql.clamp(limit), after, before, filters)
-        statement = page(
-            Scope(merchant_id),
-            limit=window.limit,
-            after=after,
-            status=status,
-            before=before,
-            filters=filters,
-        )
-        rows = sql.run(self.datastore, statement)
-        found = sql.Page.of(rows, window.limit, oldest_first=window.oldest_first)
+        found = sql.run_page(self.datastore, page, Scope(merchant_id), window, status=status)
         return found.rows, found.has_more
 
     def settlement_row(self, settlement_id: UUID) -> Row | None:
