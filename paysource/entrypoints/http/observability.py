@@ -64,10 +64,13 @@ class ObservabilityMiddleware:
 
     def _finish(self, scope: Scope, span: Span, status: int, seconds: float) -> None:
         method, route = scope["method"], route_of(scope, status)
-        span.update_name(f"{method} {route}")
-        span.set_attribute("http.request.method", method)
-        span.set_attribute("http.route", route)
-        span.set_attribute("http.response.status_code", status)
+        # FastAPI's own server span (when we reused it) may have ended already: writing to
+        # it then is dropped with a warning per attribute, three log lines per request.
+        if span.is_recording():
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.request.method", method)
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status)
         self.metrics.observe_request(method, route, status, seconds)
         fields = {"method": method, "route": route, "status": status}
         access_log.info(
