@@ -39,6 +39,7 @@ from pathlib import Path
 import cpuuse
 import dbceiling
 import loadgen
+import psycopg
 
 from devtools.localservices import LocalPostgres, LocalRedis, free_port
 from paysource.adapters.postgres.migrations import migrate
@@ -215,8 +216,22 @@ def measure_api(
     with cpuuse.phase(api_pid, servers.db_pid) as used:
         load = generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.seconds)
     report_api(load, used[0], measured_db=servers.db_pid is not None)
+    report_audit_lag(servers.db_url)
     report_log(work / "serve.log")
     return load
+
+
+def report_audit_lag(db_url: str) -> None:
+    """How many events the worker's `audit-log` job (the Merkle tree) trails the log by
+    at the end of the run (the whole log with --worker off: nothing appends then)."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT coalesce(max(notification_id), 0) FROM paysource_events),"
+            " (SELECT coalesce(max(notification_id), 0) FROM projection_tracking"
+            "  WHERE application_name = 'audit-log')"
+        ).fetchone()
+    assert row is not None
+    figure("audit_lag_events", max(0, int(row[0]) - int(row[1])))
 
 
 def report_log(log_path: Path) -> None:

@@ -20,6 +20,7 @@ from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import SystemClock
 from paysource.adapters.postgres.datastore import datastore, eventsourcing_env, seed_partitions
 from paysource.adapters.postgres.health import OutageGate
+from paysource.adapters.postgres.pii_vault import PostgresPersonalDataVault
 from paysource.adapters.postgres.pools import budgeted_recorder
 from paysource.adapters.postgres.reads import ReadDb
 from paysource.adapters.postgres.webhook_queue import DeliveryQueue
@@ -28,6 +29,7 @@ from paysource.adapters.redis.feed import PaymentFeed
 from paysource.adapters.redis.publisher import redis_publisher
 from paysource.adapters.vault import TestCardVault
 from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, system_resolver
+from paysource.application.audit import AuditService, Signer
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
 from paysource.application.eventlog import EventStore, GroupCommitSettings, Wakeup
@@ -44,6 +46,7 @@ from paysource.application.webhooks.deliveries import WebhookDeliveryService
 from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpointService
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import Settings
+from paysource.processes.audit_log import AuditLog, AuditLogView
 from paysource.processes.catalog import CellProcessParts
 from paysource.processes.webhook_delivery import Deliverer, DeliveryWorker, stored_traceparent
 from paysource.processes.webhook_outbox import WebhookOutbox, WebhookOutboxView
@@ -65,10 +68,14 @@ class Cell:
     refunds: RefundService
     settlements: SettlementService
     fees: FeeLookup
+    vault: PostgresPersonalDataVault
+    audit_log: AuditLogView
+    audit: AuditService
 
     def close(self) -> None:
         self.store.close()
         self.read.close()
+        self.vault.close()
 
 
 class CellRouter:
@@ -148,6 +155,10 @@ def build_cell(
     directory: EventStore | None = None,
 ) -> Cell:
     """A cell; `directory` is the store of merchants and keys (None: this cell's own)."""
+    # Customers' keys live beside their events: erasure is local to the cell.
+    vault = PostgresPersonalDataVault(
+        datastore(database_url, pool_size=2, max_overflow=8), settings.pii_master_key_bytes
+    )
     store = EventStore(
         eventsourcing_env(
             database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
@@ -158,20 +169,25 @@ def build_cell(
         )
         if settings.group_commit
         else None,
+        vault=vault,
     )
     budgeted_recorder(store.recorder)
     read = ReadModels(datastore(database_url, pool_size=settings.read_pool_size))
     fees = MerchantFees(directory or store)
+    audit_log = AuditLogView(read.datastore)
     return Cell(
         name=name,
         database_url=database_url,
         store=store,
         read=read,
-        customers=CustomerService(store),
+        customers=CustomerService(store, vault),
         payments=PaymentService(store, TestCardVault(), fees=fees),
         refunds=RefundService(store),
         settlements=SettlementService(store, read.settlements),
         fees=fees,
+        vault=vault,
+        audit_log=audit_log,
+        audit=AuditService(audit_log, Signer(settings.audit_seed)),
     )
 
 
@@ -272,6 +288,13 @@ def process_parts(
         publish=redis_publisher(redis_url) if redis_url else None,
         webhook_outbox=None if webhooks is None else webhooks.outbox(cell),
         webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
+        audit=AuditLog(
+            cell.audit_log,
+            cell.audit.signer,
+            container.clock,
+            log_id=cell.name,
+            head_every_s=container.settings.audit_head_interval_s,
+        ),
     )
 
 

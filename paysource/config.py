@@ -6,6 +6,8 @@ only safe on a developer's machine are refused outside development mode.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from datetime import timedelta
@@ -17,7 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from paysource.application.audit import DEVELOPMENT_AUDIT_SEED, parse_seed
 from paysource.application.webhooks.settings import DEVELOPMENT_SIGNING_KEY, WebhookSettings
+from paysource.domain.errors import InvalidValue
 from paysource.domain.schedule import DailySchedule
 
 # Documented in the README so a developer can call the admin API at once. Refused at
@@ -28,6 +32,10 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Inside the package, so a wheel ships them (see pyproject's package data).
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Wraps the per-customer keys of personal data (docs/audit.md, "Erasing personal data").
+# Documented, so refused in production; 32 bytes, base64.
+DEVELOPMENT_PII_MASTER_KEY = base64.b64encode(b"paysource-development-pii-key-32").decode()
+PII_MASTER_KEY_BYTES = 32
 DATABASE_SCHEMES = frozenset({"postgresql", "postgres"})
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
@@ -65,6 +73,10 @@ class Settings(BaseSettings):
     # Keys the HMAC that events store instead of the Idempotency-Key. Unset: derived
     # from the admin key; set it so digests stay comparable when the admin key rotates.
     idempotency_key_secret: SecretStr | None = None
+    # Wraps every customer's data key: 32 random bytes in base64 (`openssl rand -base64
+    # 32`). Unset: the development key; required in production. Losing it loses every
+    # customer's personal data, as if all were erased: keep it like a database backup.
+    pii_master_key: SecretStr | None = None
 
     # Event store connections per process (eventsourcing's pool) and read connections.
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -111,6 +123,13 @@ class Settings(BaseSettings):
     # Webhooks: PAYSOURCE_WEBHOOK_* (see docs/webhooks.md).
     webhook: WebhookSettings = WebhookSettings()
 
+    # The audit log (docs/audit.md): the Ed25519 seed that signs tree heads (64 hex digits
+    # or base64; unset: a public development seed, refused in production), how often a
+    # head is signed, and how many positions of the log one append batch covers.
+    audit_signing_key: SecretStr | None = None
+    audit_head_interval_s: float = Field(default=10.0, ge=0, le=3600)
+    audit_batch_size: int = Field(default=2000, ge=1, le=100_000)
+
     # What `paysource serve` runs beside the API: the worker as a child process (its own
     # core and GIL: the default), in the API's process ("thread"), or nothing ("off").
     serve_worker: Literal["process", "thread", "off"] = "process"
@@ -145,6 +164,20 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("use 'daily@HH:MM' (UTC) or 'off'") from None
         return text
+
+    @field_validator("pii_master_key")
+    @classmethod
+    def _check_pii_master_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and _key_bytes(key.get_secret_value()) is None:
+            raise ValueError(f"use {PII_MASTER_KEY_BYTES} random bytes in base64")
+        return key
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _check_audit_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            parse_seed(key.get_secret_value())  # the message names the rule, not the key
+        return key
 
     @model_validator(mode="after")
     def _refuse_unsafe_values(self) -> Settings:
@@ -198,6 +231,12 @@ class Settings(BaseSettings):
                 f"PAYSOURCE_JWT_SECRET must be set to at least {MIN_ADMIN_KEY_LENGTH} characters"
                 " in production"
             )
+        if self.pii_master_key is None or self.pii_master_key_bytes == _key_bytes(
+            DEVELOPMENT_PII_MASTER_KEY
+        ):
+            problems.append(
+                "PAYSOURCE_PII_MASTER_KEY must be set (32 random bytes, base64) in production"
+            )
         return problems
 
     @property
@@ -205,11 +244,43 @@ class Settings(BaseSettings):
         return self.env is Mode.DEVELOPMENT
 
     @property
+    def pii_master_key_bytes(self) -> bytes:
+        configured = self.pii_master_key
+        text = configured.get_secret_value() if configured else DEVELOPMENT_PII_MASTER_KEY
+        key = _key_bytes(text)
+        assert key is not None, "checked by _check_pii_master_key"
+        return key
+
+    @property
+    def audit_seed(self) -> bytes:
+        """The seed that signs tree heads. Checked when a container is built, not by the
+        validator above: production settings without it stay valid for commands that
+        sign nothing (and for the checks that list production's problems)."""
+        key = self.audit_signing_key
+        seed = parse_seed(key.get_secret_value() if key else DEVELOPMENT_AUDIT_SEED)
+        # Test mode keeps the public seed, so test suites need no key of their own.
+        if self.env is Mode.PRODUCTION and seed == parse_seed(DEVELOPMENT_AUDIT_SEED):
+            raise InvalidValue(
+                "PAYSOURCE_AUDIT_SIGNING_KEY must be set in production (a 32-byte Ed25519"
+                " seed, 64 hex digits): the development key is public",
+                field="PAYSOURCE_AUDIT_SIGNING_KEY",
+            )
+        return seed
+
+    @property
     def idempotency_key_hmac_secret(self) -> bytes:
         if self.idempotency_key_secret and self.idempotency_key_secret.get_secret_value():
             return self.idempotency_key_secret.get_secret_value().encode()
         admin_key = self.admin_key.get_secret_value().encode()
         return hmac.new(admin_key, b"paysource-idempotency-key-v1", hashlib.sha256).digest()
+
+
+def _key_bytes(text: str) -> bytes | None:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == PII_MASTER_KEY_BYTES else None
 
 
 def mask_url(url: str) -> str:

@@ -74,3 +74,9 @@ class TooManySubscriptions(ApplicationError):
             "complete some first."
         )
         self.limit = limit
+
+
+class SubjectErased(ApplicationError):
+    """Personal data of an erased customer cannot be written again."""
+
+    code = "customer_erased"

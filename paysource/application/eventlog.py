@@ -21,6 +21,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     IntegrityError,
+    Mapper,
     Notification,
     PersistenceError,
     ProcessRecorder,
@@ -36,8 +37,11 @@ from paysource.application.group_commit import (
     BatchStats,
     GroupCommitter,
 )
+from paysource.application.personal_data import SealingMapper
+from paysource.application.ports import PersonalDataVault
 from paysource.application.tracing import span
 from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.customer import PERSONAL
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,15 @@ class ConcurrencyConflict(Exception):  # a signal to retry, not a failure
 class _EventLog(Application[UUID]):
     name = LOG_NAME
 
+    def __init__(self, env: dict[str, str], vault: PersonalDataVault | None) -> None:
+        self._vault = vault  # read by construct_mapper, which the base __init__ calls
+        super().__init__(env=env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        mapper = super().construct_mapper()
+        # Without a vault (unit tests on the in-memory store) events are stored as is.
+        return mapper if self._vault is None else SealingMapper(mapper, self._vault, PERSONAL)
+
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder can store a tracking position with the events, which the
         # workers need; it is a plain application recorder otherwise.
@@ -67,9 +80,13 @@ class GroupCommitSettings:
 
 class EventStore:
     def __init__(
-        self, env: Mapping[str, str], *, group_commit: GroupCommitSettings | None = None
+        self,
+        env: Mapping[str, str],
+        *,
+        group_commit: GroupCommitSettings | None = None,
+        vault: PersonalDataVault | None = None,
     ) -> None:
-        self._app = _EventLog(env=dict(env))
+        self._app = _EventLog(dict(env), vault)
         # Saves without a tracking position (commands) share transactions; a process's
         # save with its tracking position stays its own transaction.
         self._group = (
@@ -143,9 +160,10 @@ class EventStore:
 
     def _save_grouped(self, events: list[DomainEventProtocol[UUID]]) -> list[Recording[UUID]]:
         assert self._group is not None
-        # Mapping (and any error in it) stays in the caller's thread, with its request.
-        stored = [self._app.mapper.to_stored_event(event) for event in events]
         try:
+            # Mapping (and any error in it) stays in the caller's thread, with its
+            # request; it may read the personal-data vault, hence inside the try.
+            stored = [self._app.mapper.to_stored_event(event) for event in events]
             ids = self._group.save(stored)
         except IntegrityError:
             raise ConcurrencyConflict from None

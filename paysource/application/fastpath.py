@@ -46,11 +46,14 @@ class FastPath:
         request_hash: str,
         command: Callable[[], Answer],
         hold_s: int = 0,
+        keep_body: bool = True,
     ) -> Answer:
         """The command's answer, or the first answer to this key. With `hold_s`, a new
         answer is not the final one (the caller waits up to `hold_s` for more and then
         `remember`s it): the key stays in flight meanwhile, so a concurrent retry gets
-        409 rather than an answer the first request never gave."""
+        409 rather than an answer the first request never gave. `keep_body=False` for
+        answers holding personal data, which must never reach Redis (an erasure could
+        not find it there): a retry then replays from Postgres."""
         if key is None or self._cache is None:
             return command()
         slot = self._slot(scope, key)
@@ -65,7 +68,7 @@ class FastPath:
             raise
         if claimed and 200 <= answer.status < 300:
             if not (hold_s and not answer.replayed):
-                self._store(slot, request_hash, answer)
+                self._store(slot, request_hash, answer, keep_body=keep_body)
         elif claimed:
             self._cache.delete(slot)
         return answer
@@ -75,9 +78,13 @@ class FastPath:
         if self._cache is not None:
             self._store(self._slot(scope, key), request_hash, answer)
 
-    def _store(self, slot: str, request_hash: str, answer: Answer) -> None:
+    def _store(
+        self, slot: str, request_hash: str, answer: Answer, *, keep_body: bool = True
+    ) -> None:
         assert self._cache is not None
-        stored = {"hash": request_hash, "status": answer.status, "body": answer.body}
+        stored: dict[str, Any] = {"hash": request_hash, "status": answer.status}
+        if keep_body:
+            stored["body"] = answer.body
         self._cache.set(slot, json.dumps(stored).encode(), ttl_s=self._ttl_s)
 
     @staticmethod
@@ -98,4 +105,8 @@ class FastPath:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was used with a different request; use a new key"
             )
+        if "body" not in stored:  # kept out of Redis (personal data): Postgres replays
+            return command()
+        if "body" not in stored:  # kept out of Redis (personal data): Postgres replays
+            return command()
         return Answer(int(stored["status"]), stored["body"], replayed=True)

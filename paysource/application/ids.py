@@ -22,6 +22,7 @@ class Kind(StrEnum):
     REFUND = "re"
     API_KEY = "key"
     SETTLEMENT = "stl"
+    WEBHOOK_ENDPOINT = "we"
 
 
 _NOUN = {
@@ -31,6 +32,7 @@ _NOUN = {
     Kind.REFUND: "refund",
     Kind.API_KEY: "API key",
     Kind.SETTLEMENT: "settlement",
+    Kind.WEBHOOK_ENDPOINT: "webhook endpoint",
 }
 
 

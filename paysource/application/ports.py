@@ -232,3 +232,25 @@ class DeliveryQueue(Protocol):
 
 # (channel, message): Redis pub/sub in production (adapters.redis.publisher).
 Publish = Callable[[str, bytes], Any]
+
+
+# Personal data (crypto-shredding) ----------------------------------------------
+
+
+class PersonalDataVault(Protocol):
+    """Seals personal data with a key per data subject (a customer), kept wrapped by a
+    master key. Destroying the key erases everything sealed with it, in every copy of
+    every event, at once: the log stays append-only and still replays."""
+
+    def seal(self, subject_id: UUID, plaintext: bytes, *, context: bytes) -> bytes:
+        """Encrypt under the subject's key (made on first use); `context` is bound to
+        the ciphertext (authenticated, not stored). Raises SubjectErased after `destroy`."""
+        ...
+
+    def open(self, subject_id: UUID, sealed: bytes, *, context: bytes) -> bytes | None:
+        """The plaintext, or None when the subject's key was destroyed."""
+        ...
+
+    def destroy(self, subject_id: UUID) -> None:
+        """Destroy the subject's key for good (idempotent); later seals are refused."""
+        ...

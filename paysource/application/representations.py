@@ -13,6 +13,7 @@ from paysource.domain.api_key import Role
 from paysource.domain.customer import Customer
 from paysource.domain.merchant import Merchant
 from paysource.domain.payment import Payment
+from paysource.domain.personal import ERASED
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import Settlement
 
@@ -192,6 +193,7 @@ def customer(c: Customer | CustomerState) -> dict[str, Any]:
         "email": c.email,
         "metadata": c.metadata,
         "created": timestamp(c.created_on),
+        "erased": c.erased,
     }
 
 
@@ -205,6 +207,9 @@ def customer_row(row: dict[str, Any]) -> dict[str, Any]:
         "email": row["email"],
         "metadata": row["metadata"],
         "created": timestamp(row["created_at"]),
+        # The read model keeps no flag of its own: erasure overwrites the name with
+        # ERASED (a customer actually named "[erased]" would also list as erased).
+        "erased": row["name"] == ERASED,
     }
 
 

@@ -122,6 +122,7 @@ class CustomerState:
     email: str | None
     metadata: dict[str, str]
     created_on: datetime
+    erased: bool = False
 
     @classmethod
     def of(cls, c: Customer) -> CustomerState:
@@ -133,4 +134,5 @@ class CustomerState:
             email=c.email,
             metadata=dict(c.metadata),
             created_on=c.created_on,
+            erased=c.erased,
         )

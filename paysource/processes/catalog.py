@@ -11,6 +11,7 @@ resume from their tracking position, so a job may move between processes at any 
     payment-notifier       publishes payment changes for subscriptions (with Redis)
     webhook-outbox         state changes → webhook deliveries, exactly once
     webhook-delivery       the delivery lanes
+    audit-log              appends every event to the Merkle tree, signs tree heads
 
 The worker takes them all (by `Group`); the webhook worker takes only the webhook
 jobs. Both get them from here, built from the parts the composition root wires.
@@ -30,6 +31,7 @@ from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, Pu
 from paysource.application.settlements import SettlementService, WaitingItems
 from paysource.config import Settings
 from paysource.domain.schedule import DailySchedule
+from paysource.processes.audit_log import AUDIT_NAME, AuditFollower, AuditLog
 from paysource.processes.expiry import HoldExpiry
 from paysource.processes.notifier import PaymentNotifier
 from paysource.processes.payouts import PayoutProcessor, PayoutRetry
@@ -77,6 +79,7 @@ class CellProcessParts:
     publish: Publish | None = None  # None: no notifier (subscriptions need Redis)
     webhook_outbox: BatchHandler | None = None
     webhook_delivery: DeliveryWorker | None = None
+    audit: AuditLog | None = None
 
 
 def every(interval_s: float, task: Callable[[], object], what: str) -> Run:
@@ -169,6 +172,20 @@ def webhook_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob
     return [outbox, delivery]
 
 
+def audit_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
+    """The tamper-evident log: leaves in log order, a signed head on a schedule."""
+    if parts.audit is None:
+        return []
+    follower = AuditFollower(
+        parts.store,
+        parts.audit,
+        wakeup=parts.wakeup,
+        batch_size=settings.audit_batch_size,
+        poll_interval_s=settings.follower_poll_interval_s,
+    )
+    return [ProcessJob(AUDIT_NAME, follower.run, follower)]
+
+
 Build = Callable[[Settings, CellProcessParts], list[ProcessJob]]
 
 # Every process manager and its group, in the order the worker takes their leases.
@@ -178,6 +195,7 @@ PROCESSES: tuple[tuple[Group, Build], ...] = (
     (Group.PROCESSOR, settlement_jobs),
     (Group.PROJECTIONS, notifier_jobs),
     (Group.PROCESSOR, webhook_jobs),
+    (Group.PROJECTIONS, audit_jobs),  # follows the log as projections do
 )
 
 

@@ -12,6 +12,9 @@ from paysource.readmodels import sql
 from paysource.readmodels.directory import schema as directory_schema
 from paysource.readmodels.directory.projection import DirectoryProjection, DirectoryView
 from paysource.readmodels.directory.queries import DirectoryQueries
+from paysource.readmodels.events import schema as events_schema
+from paysource.readmodels.events.projection import EventsProjection, EventsView
+from paysource.readmodels.events.queries import EventsQueries
 from paysource.readmodels.finance import schema as finance_schema
 from paysource.readmodels.finance.projection import FinanceProjection, FinanceView
 from paysource.readmodels.finance.queries import FinanceQueries
@@ -37,6 +40,7 @@ PROJECTIONS: dict[str, tuple[type[View], type[Projection[Any]]]] = {
     "transactions": (TransactionsView, TransactionsProjection),
     "finance": (FinanceView, FinanceProjection),
     "settlements": (SettlementsView, SettlementsProjection),
+    "events": (EventsView, EventsProjection),
 }
 
 # name → the tables (and views) of that read model, with their columns.
@@ -47,6 +51,7 @@ TABLES: dict[str, tuple[Table, ...]] = {
     "transactions": transactions_schema.TABLES,
     "finance": finance_schema.TABLES,
     "settlements": settlements_schema.TABLES,
+    "events": events_schema.TABLES,
 }
 
 
@@ -70,6 +75,7 @@ class ReadModels:
         self.ledger = LedgerQueries(self.datastore)
         self.finance = FinanceQueries(self.datastore)
         self.settlements = SettlementsQueries(self.datastore)
+        self.events = EventsQueries(self.datastore)
 
     def run(self, statement: Statement) -> list[Row]:
         """Any read model's statement, on this cell's synchronous pool."""

@@ -121,9 +121,13 @@ class View(PostgresTrackingRecorder):
 
     def advance(self, curs: Cursor[DictRow], *, expected: int, to: int) -> None:
         if expected == 0:
+            # The row may already be there at 0 (a batch that moved nothing, as the audit
+            # log's first signing pass): moving it on from 0 is still this batch's right.
             row = curs.execute(
-                f"INSERT INTO {TRACKING_TABLE} (application_name, notification_id)"  # noqa: S608
-                " VALUES (%s, %s) ON CONFLICT (application_name) DO NOTHING RETURNING 1",
+                f"INSERT INTO {TRACKING_TABLE} AS t (application_name, notification_id)"  # noqa: S608
+                " VALUES (%s, %s) ON CONFLICT (application_name) DO UPDATE"
+                " SET notification_id = EXCLUDED.notification_id"
+                " WHERE t.notification_id = 0 RETURNING 1",
                 (self.name, to),
             ).fetchone()
         else:

@@ -90,6 +90,7 @@ def test_every_configuration_problem_is_reported_at_once_one_line_each_without_v
         "PAYSOURCE_WEBHOOK_SIGNING_KEY",
         "PAYSOURCE_DATABASE_URL",
         "PAYSOURCE_JWT_SECRET",
+        "PAYSOURCE_PII_MASTER_KEY",
     ]
     assert SECRET not in result.stderr
     assert "99999" not in result.stderr

@@ -95,13 +95,16 @@ DOCUMENTED = {doc.name: examples(doc) for doc in sorted(DOCS.glob("*.md"))}
 WITH_EXAMPLES = [name for name, found in DOCUMENTED.items() if found]
 
 
-def bash(command: str, env: dict[str, str], *, strict: bool) -> subprocess.CompletedProcess[str]:
+def bash(
+    command: str, env: dict[str, str], *, strict: bool, cwd: Path
+) -> subprocess.CompletedProcess[str]:
     prelude = "set -o pipefail\n"
     if strict:
         prelude += 'curl() { command curl --fail-with-body "$@"; }\n'
     return subprocess.run(
         ["bash", "-c", prelude + command],
         env={**os.environ, **env},
+        cwd=cwd,  # examples write files (key.json…): keep them out of the checkout
         capture_output=True,
         text=True,
         timeout=60,
@@ -150,6 +153,7 @@ def seeded(client: httpx.Client, url: str) -> Run:
     )
     run.learn(json.dumps([merchant["id"], customer["id"], payment["id"], endpoint["id"]]))
     run.learn(first_delivery(client, auth, endpoint["id"]))
+    wait_for_a_signed_head(client, admin)
     return run
 
 
@@ -163,18 +167,28 @@ def first_delivery(client: httpx.Client, auth: dict[str, str], endpoint: str) ->
     raise AssertionError("no webhook delivery was queued")
 
 
+def wait_for_a_signed_head(client: httpx.Client, admin: dict[str, str]) -> None:
+    """audit.md's examples verify proofs against the latest signed tree head."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if client.get("/v1/audit/tree_heads?limit=1", headers=admin).json()["data"]:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the worker signed no tree head")
+
+
 def test_the_docs_have_curl_examples() -> None:
     assert len(WITH_EXAMPLES) >= 4, DOCUMENTED.keys()
     assert sum(len(found) for found in DOCUMENTED.values()) >= 12
 
 
 @pytest.mark.parametrize("doc", WITH_EXAMPLES)
-def test_every_curl_example_of_the_doc_works(run: Run, doc: str) -> None:
+def test_every_curl_example_of_the_doc_works(run: Run, doc: str, tmp_path: Path) -> None:
     failures = []
     for example in DOCUMENTED[doc]:
         command = run.prepared(example.command)
         refusal = next((code for path, code in REFUSALS.items() if path in command), None)
-        done = bash(command, run.env, strict=refusal is None)
+        done = bash(command, run.env, strict=refusal is None, cwd=tmp_path)
         output = done.stdout + done.stderr
         ok = refusal in output if refusal is not None else done.returncode == 0
         if not ok:

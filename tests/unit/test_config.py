@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import ValidationError
 
 from paysource.application.webhooks.settings import WebhookSettings
-from paysource.config import DEVELOPMENT_ADMIN_KEY, Mode, Settings, mask_url
+from paysource.config import (
+    DEVELOPMENT_ADMIN_KEY,
+    DEVELOPMENT_PII_MASTER_KEY,
+    Mode,
+    Settings,
+    mask_url,
+)
 
 STRONG_KEY = "k" * 40
 STRONG_WEBHOOK = WebhookSettings(signing_key="w" * 40)
+STRONG_PII_KEY = base64.b64encode(b"p" * 32).decode()
 
 
 def test_development_mode_runs_with_safe_local_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,6 +51,7 @@ def test_production_requires_explicit_database_and_redis() -> None:
         env=Mode.PRODUCTION,
         admin_key=STRONG_KEY,
         jwt_secret=STRONG_KEY,
+        pii_master_key=STRONG_PII_KEY,
         webhook=STRONG_WEBHOOK,
         database_url="postgresql://db/paysource",
         redis_url="redis://cache:6379/0",
@@ -58,6 +68,30 @@ def test_production_requires_a_jwt_secret() -> None:
             database_url="postgresql://db/paysource",
             redis_url="redis://cache:6379/0",
         )
+
+
+@pytest.mark.parametrize("key", [None, DEVELOPMENT_PII_MASTER_KEY])
+def test_production_requires_its_own_pii_master_key(key: str | None) -> None:
+    with pytest.raises(ValidationError, match="PAYSOURCE_PII_MASTER_KEY"):
+        Settings(
+            env=Mode.PRODUCTION,
+            admin_key=STRONG_KEY,
+            jwt_secret=STRONG_KEY,
+            pii_master_key=key,
+            webhook=STRONG_WEBHOOK,
+            database_url="postgresql://db/paysource",
+            redis_url="redis://cache:6379/0",
+        )
+
+
+@pytest.mark.parametrize("key", ["short", base64.b64encode(b"k" * 16).decode(), "!" * 44])
+def test_a_pii_master_key_that_is_not_32_bytes_of_base64_is_refused(key: str) -> None:
+    with pytest.raises(ValidationError, match="32 random bytes in base64"):
+        Settings(pii_master_key=key)
+
+
+def test_development_and_test_modes_fall_back_to_the_development_pii_key() -> None:
+    assert Settings().pii_master_key_bytes == base64.b64decode(DEVELOPMENT_PII_MASTER_KEY)
 
 
 def test_settings_are_read_from_paysource_environment_variables(

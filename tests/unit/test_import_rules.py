@@ -121,7 +121,12 @@ RULES = (
     ),
 )
 # Modules outside every layer: the shared foundations below all of them.
-FOUNDATIONS = ("paysource.config", "paysource.logs", "paysource.webhook_signature")
+FOUNDATIONS = (
+    "paysource.config",
+    "paysource.logs",
+    "paysource.webhook_signature",
+    "paysource.audit_verifier",
+)
 
 
 def broken_rules(source: str, module: str, *, is_package: bool = False) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
@@ -111,6 +112,7 @@ def test_production_logs_json_and_development_readable_lines_unless_told(
         admin_key=secret,
         jwt_secret=secret,
         webhook=WebhookSettings(signing_key=secret),
+        pii_master_key=base64.b64encode(b"p" * 32).decode(),
         database_url="postgresql://db/paysource",
         redis_url="redis://cache",
     )

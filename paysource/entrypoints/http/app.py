@@ -19,7 +19,9 @@ from paysource.entrypoints.http.middleware import (
 from paysource.entrypoints.http.observability import ObservabilityMiddleware
 from paysource.entrypoints.http.rest.lists import reject_unknown
 from paysource.entrypoints.http.rest.routes import (
+    audit,
     customers,
+    events,
     health,
     merchants,
     payments,
@@ -41,6 +43,8 @@ REST_ROUTERS = (
     reports.router,
     settlements.router,
     tokens.router,
+    audit.router,
+    events.router,
 )
 
 DESCRIPTION = """

@@ -114,6 +114,15 @@ class CustomerIn(Body):
     metadata: Metadata = Field(default_factory=dict, max_length=50)
 
 
+class CustomerUpdateIn(Body):
+    """Only the fields sent change; `"email": null` removes the e-mail and a metadata
+    value of "" removes its key."""
+
+    name: Name | None = None
+    email: Email | None = None
+    metadata: Metadata = Field(default_factory=dict, max_length=50)
+
+
 class PaymentIn(Body):
     amount: PaymentAmount
     currency: Currency

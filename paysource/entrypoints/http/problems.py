@@ -21,6 +21,7 @@ from paysource.application.errors import (
     IdempotencyKeyReused,
     NotFound,
     RequestInFlight,
+    SubjectErased,
     Unauthenticated,
     Unavailable,
 )
@@ -46,6 +47,7 @@ _STATUS: list[tuple[type[PaysourceError], int]] = [
     (IdempotencyKeyReused, 422),
     (RequestInFlight, 409),
     (ConcurrentModification, 409),
+    (SubjectErased, 409),
     (Unavailable, 503),
     (NothingToSettle, 422),
     (IllegalTransition, 409),

@@ -13,6 +13,7 @@ from paysource.application.eventlog import Event
 from paysource.application.topics import event_topics
 from paysource.domain.customer import Customer
 from paysource.domain.merchant import Merchant
+from paysource.domain.personal import ERASED, erase_metadata
 from paysource.readmodels.directory.schema import CUSTOMERS, MERCHANTS
 from paysource.readmodels.rows import Rows
 from paysource.readmodels.view import View
@@ -30,6 +31,10 @@ class DirectoryView(View):
         changes = (Merchant.FeeScheduleChanged, Merchant.RateLimitChanged)
         changed = [e.originator_id for e in events if isinstance(e, changes)]
         self.merchants.load(self.cursor, changed)
+        profiles = (Customer.Updated, Customer.Erased)
+        self.customers.load(
+            self.cursor, [e.originator_id for e in events if isinstance(e, profiles)]
+        )
 
     def flush(self) -> None:
         self.merchants.flush(self.cursor)
@@ -47,17 +52,14 @@ class DirectoryProjection(Projection[DirectoryView]):
     @process_event.register
     def _merchant(self, e: Merchant.Registered, _: Tracking) -> None:
         self.view.merchants.add(
-            {
-                "id": e.originator_id,
-                "name": e.name,
-                "email": e.email,
-                "settlement_currency": e.settlement_currency,
-                "fee_basis_points": e.fee_basis_points,
-                "fee_fixed_minor": e.fee_fixed_minor,
-                "created_at": e.timestamp,
-                "updated_at": e.timestamp,
-                "version": e.originator_version,
-            }
+            _first_row(
+                e,
+                name=e.name,
+                email=e.email,
+                settlement_currency=e.settlement_currency,
+                fee_basis_points=e.fee_basis_points,
+                fee_fixed_minor=e.fee_fixed_minor,
+            )
         )
 
     @process_event.register
@@ -81,14 +83,43 @@ class DirectoryProjection(Projection[DirectoryView]):
     @process_event.register
     def _customer(self, e: Customer.Created, _: Tracking) -> None:
         self.view.customers.add(
-            {
-                "id": e.originator_id,
-                "merchant_id": e.merchant_id,
-                "name": e.name,
-                "email": e.email,
-                "metadata": e.metadata,
-                "created_at": e.timestamp,
-                "updated_at": e.timestamp,
-                "version": e.originator_version,
-            }
+            _first_row(
+                e, merchant_id=e.merchant_id, name=e.name, email=e.email, metadata=e.metadata
+            )
         )
+
+    @process_event.register
+    def _customer_updated(self, e: Customer.Updated, _: Tracking) -> None:
+        self.view.customers.change(
+            e.originator_id,
+            name=e.name,
+            email=e.email,
+            metadata=e.metadata,
+            updated_at=e.timestamp,
+            version=e.originator_version,
+        )
+
+    @process_event.register
+    def _customer_erased(self, e: Customer.Erased, _: Tracking) -> None:
+        # Overwrites the row in place: no copy of the personal values stays live here
+        # (a rebuild reads the sealed events, which decode erased by then anyway).
+        row = self.view.customers.get(e.originator_id)
+        self.view.customers.change(
+            e.originator_id,
+            name=ERASED,
+            email=None if row["email"] is None else ERASED,
+            metadata=erase_metadata(row["metadata"]),
+            updated_at=e.timestamp,
+            version=e.originator_version,
+        )
+
+
+def _first_row(e: Any, **columns: Any) -> dict[str, Any]:
+    """A profile's row from its first event: `columns` plus id, times and version."""
+    return {
+        "id": e.originator_id,
+        **columns,
+        "created_at": e.timestamp,
+        "updated_at": e.timestamp,
+        "version": e.originator_version,
+    }

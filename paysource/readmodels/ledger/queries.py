@@ -26,6 +26,32 @@ def balances(merchant_id: UUID | None = None) -> Statement:
     )
 
 
+def balances_as_of(merchant_id: UUID | None, moment: datetime) -> Statement:
+    """`merchant_balances` rows as of `moment` (one merchant's, or every merchant's):
+    the balance and payouts accounts' lines up to then, summed as the projection sums
+    them into the accounts (a release takes back a pending line; see LedgerView). Each
+    line carries its event's time, so these are the balances a replay of the events
+    up to `moment` leaves (tests/properties/test_balance_as_of.py)."""
+    where = Where().add("p.occurred_at <= %s", moment).equal("a.merchant_id", merchant_id)
+    signed = "CASE p.side WHEN 'C' THEN p.amount_minor ELSE -p.amount_minor END"
+    balance, payouts = "a.kind = 'merchant_balance'", "a.kind = 'payouts'"
+    return Statement(
+        f"SELECT a.merchant_id, p.currency,"  # noqa: S608  # fixed text, values bound
+        f" sum(CASE WHEN {balance} AND p.phase = 'pending' THEN {signed}"
+        f" WHEN {balance} AND p.phase = 'release' THEN -({signed}) ELSE 0 END)::bigint"
+        " AS pending_minor,"
+        f" sum(CASE WHEN {balance} AND p.phase = 'posted' THEN {signed} ELSE 0 END)::bigint"
+        " AS available_minor,"
+        f" sum(CASE WHEN {payouts} AND p.phase = 'posted' THEN {signed} ELSE 0 END)::bigint"
+        " AS paid_out_minor"
+        " FROM ledger_accounts a"
+        " JOIN postings p ON p.account = a.account AND p.currency = a.currency"
+        f" WHERE a.kind IN ('merchant_balance', 'payouts') AND {where.text}"
+        " GROUP BY a.merchant_id, p.currency ORDER BY a.merchant_id, p.currency",
+        tuple(where.params),
+    )
+
+
 def _sums(account: str, moment: datetime) -> Statement:
     return Statement(
         "SELECT currency, sum(CASE side WHEN 'C' THEN amount_minor"
@@ -56,6 +82,9 @@ class LedgerQueries:
 
     def balances(self, merchant_id: UUID | None = None) -> list[Row]:
         return sql.run(self.datastore, balances(merchant_id))
+
+    def balances_as_of(self, merchant_id: UUID | None, moment: datetime) -> list[Row]:
+        return sql.run(self.datastore, balances_as_of(merchant_id, moment))
 
     def posted_lines(
         self, *, merchant_id: UUID, since: datetime, until: datetime

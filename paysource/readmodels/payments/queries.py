@@ -91,6 +91,15 @@ def customer_totals(owners: Sequence[tuple[UUID, UUID]]) -> Statement:
     )
 
 
+def customer_payment_ids(merchant_id: UUID, customer_id: UUID, *, limit: int) -> Statement:
+    """Up to `limit` of a customer's payments (for totals as of a moment, rebuilt
+    from their events)."""
+    return Statement(
+        "SELECT id FROM payments WHERE merchant_id = %s AND customer_id = %s LIMIT %s",
+        (merchant_id, customer_id, limit),
+    )
+
+
 def count_between(
     *, merchant_id: UUID, customer_id: UUID, since: datetime, until: datetime
 ) -> Statement:

@@ -84,6 +84,8 @@ def profile_aggregates() -> list[PaysourceAggregate]:
         request_hash="h",
         meta=META,
     )
+    customer.update(name="Ada L.", email="ada@example.test", metadata={}, meta=META)
+    customer.erase(META)
     key = ApiKey.issue(
         key_id=uuid4(), role=Role.ADMIN, merchant_id=None, key_digest="d", label="l", meta=META
     )

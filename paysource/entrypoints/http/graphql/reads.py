@@ -9,7 +9,7 @@ in `get_owned`'s rule; the policy checks them again (see policy.py): two locks, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -94,11 +94,18 @@ class Reads:
     async def customer_totals(self, owners: Sequence[tuple[UUID, UUID]]) -> list[Row]:
         return await self.reader.everywhere(payments.customer_totals(owners))
 
-    async def balances(self) -> list[Row]:
-        """Rows of the `merchant_balances` view (all merchants' for staff)."""
+    async def balances(self, as_of: datetime | None = None) -> list[Row]:
+        """Rows of the `merchant_balances` view (all merchants' for staff), or (`as_of`)
+        the same as they were at that moment."""
         if not self.access.sees_merchant_totals:
             return []
-        return await self.reader.everywhere(ledger.balances(self.access.merchant_id))
+        merchant_id = self.access.merchant_id
+        statement = (
+            ledger.balances(merchant_id)
+            if as_of is None
+            else ledger.balances_as_of(merchant_id, as_of)
+        )
+        return await self.reader.everywhere(statement)
 
     async def daily_volume(self, since: date, until: date) -> list[Row]:
         """Per day and currency, newest day first (summed over merchants for staff)."""

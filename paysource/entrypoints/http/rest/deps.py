@@ -201,15 +201,17 @@ class MerchantCall(Call):
         *,
         key: str | None = None,
         hold_s: int = 0,
+        keep_body: bool = True,
     ) -> Answer:
         """Run `command` under the request's Idempotency-Key (if any), via the fast path
-        (`hold_s`: see `FastPath.answer`)."""
+        (`hold_s`, `keep_body`: see `FastPath.answer`)."""
         return self.fast_path.answer(
             scope=str(self.merchant_id),
             key=digest_of(key or self.context.idempotency_key, self.container),
             request_hash=request_hash,
             command=command,
             hold_s=hold_s,
+            keep_body=keep_body,
         )
 
 

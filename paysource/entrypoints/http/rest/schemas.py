@@ -71,6 +71,7 @@ class CustomerOut(BaseModel):
     email: str | None
     metadata: dict[str, str]
     created: str
+    erased: bool  # personal fields read "[erased]" once true (DELETE /v1/customers/{id})
 
 
 class MerchantOut(BaseModel):
@@ -100,6 +101,31 @@ class EventOut(BaseModel):
     time: str
     data: dict[str, Any]
     metadata: dict[str, str]
+
+
+class ActorOut(BaseModel):
+    kind: str
+    id: str
+
+
+class FeedEventOut(BaseModel):
+    object: Literal["event"]
+    position: int
+    type: str
+    object_kind: str
+    object_id: str
+    version: int
+    merchant: str
+    actor: ActorOut
+    request_id: str | None
+    traceparent: str | None
+    time: str
+
+
+class FeedList(BaseModel):
+    object: Literal["list"]
+    data: list[FeedEventOut]
+    has_more: bool
 
 
 class PaymentList(BaseModel):

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from paysource.application.ids import Kind, encode
+from paysource.entrypoints.http.graphql import as_of as as_of_reads
 from paysource.entrypoints.http.graphql import fields
 from paysource.entrypoints.http.graphql.pagination import DEFAULT_FIRST, decode_cursor, page_size
 from paysource.entrypoints.http.graphql.policy import Detail, shown
@@ -66,8 +67,17 @@ class Customer(Node):
     def metadata(self, info: strawberry.Info) -> JSON | None:
         return shown(info.context.access, Detail.MERCHANT_NOTES, JSON(self.notes))
 
-    @fields.field("Per currency, from the payments read model.")
-    async def totals(self, info: strawberry.Info) -> list[CustomerTotal]:
+    @fields.field(
+        "Per currency, from the payments read model; with `asOf`, from each payment's "
+        "events up to that moment."
+    )
+    async def totals(
+        self, info: strawberry.Info, as_of: datetime | None = None
+    ) -> list[CustomerTotal]:
+        if as_of is not None:
+            reads = info.context.loaders.reads
+            rows = await as_of_reads.customer_totals(reads, self.merchant_id, self.uuid, as_of)
+            return [CustomerTotal.from_row(row) for row in rows]
         rows = await info.context.loaders.customer_totals.load((self.merchant_id, self.uuid))
         return [CustomerTotal.from_row(row) for row in rows]
 

@@ -11,13 +11,14 @@ import strawberry
 from graphql import GraphQLError
 
 from paysource.application.ids import Kind
-from paysource.entrypoints.http.graphql import fields, ids
+from paysource.entrypoints.http.graphql import feed, fields, ids
 from paysource.entrypoints.http.graphql.pagination import DEFAULT_FIRST, decode_cursor, page_size
 from paysource.entrypoints.http.graphql.policy import Access
 from paysource.entrypoints.http.graphql.types.balance import Balance, per_currency
 from paysource.entrypoints.http.graphql.types.connection import Connection
 from paysource.entrypoints.http.graphql.types.customer import Customer
 from paysource.entrypoints.http.graphql.types.daily_volume import DailyVolume
+from paysource.entrypoints.http.graphql.types.feed_event import FeedConnection
 from paysource.entrypoints.http.graphql.types.merchant import Merchant
 from paysource.entrypoints.http.graphql.types.payment import Payment, PaymentStatus
 from paysource.entrypoints.http.graphql.types.refund import Refund
@@ -75,10 +76,28 @@ class Viewer:
         row = await info.context.loaders.customer.load(self.access.customer_id)
         return None if row is None else Customer.from_row(row)
 
-    @fields.field("Per currency. Empty for customer tokens.")
-    async def balances(self, info: strawberry.Info) -> list[Balance]:
-        rows = await info.context.loaders.reads.balances()
+    @fields.field(
+        "Per currency. Empty for customer tokens. With `asOf`, as they were at that "
+        "moment (the ledger's lines up to then: what a replay of the events leaves)."
+    )
+    async def balances(self, info: strawberry.Info, as_of: datetime | None = None) -> list[Balance]:
+        rows = await info.context.loaders.reads.balances(as_of)
         return [Balance.from_row(row) for row in per_currency(rows)]
+
+    @fields.field(
+        "Every event of the caller's objects, oldest first by log position: the "
+        "merchant's own, every merchant's for auditors and admins, none otherwise."
+    )
+    async def events(
+        self,
+        info: strawberry.Info,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+        type: list[str] | None = None,  # noqa: A002  # the GraphQL name
+        object: strawberry.ID | None = None,  # noqa: A002  # the GraphQL name
+    ) -> FeedConnection:
+        reads = info.context.loaders.reads
+        return await feed.events(reads, first=first, after=after, types=type, object=object)
 
     @fields.field("Newest first.")
     async def payments(

@@ -28,6 +28,7 @@ from paysource.entrypoints.http.rest.deps import (
     required_key,
 )
 from paysource.entrypoints.http.rest.lists import ListedWithMetadata
+from paysource.entrypoints.http.rest.moments import AsOf, loader
 from paysource.entrypoints.http.rest.routes.common import listing, owned, reader, respond
 from paysource.entrypoints.http.rest.schemas import EventList, PaymentList, PaymentOut
 
@@ -119,14 +120,19 @@ async def _waited(cell: Cell, answer: Answer, wait_s: int) -> Payment:
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentOut, summary="Get a payment")
-def get_payment(payment_id: str, call: AnyCall) -> JSONResponse:
-    """Served from the event store: the latest committed state, read-your-writes."""
+def get_payment(payment_id: str, call: AnyCall, as_of: AsOf = None) -> JSONResponse:
+    """Served from the event store: the latest committed state, read-your-writes
+    (or, with `as_of`, the state its events up to then left)."""
     uuid = decode(Kind.PAYMENT, payment_id)
     payment = owned(
         call,
         "payment",
         uuid,
-        lambda cell, uuid: cell.payments.get_payment(merchant_id=None, payment_id=uuid),
+        loader(
+            as_of,
+            Payment,
+            lambda cell, uuid: cell.payments.get_payment(merchant_id=None, payment_id=uuid),
+        ),
     )
     return respond(Answer(200, rep.payment(payment)))
 

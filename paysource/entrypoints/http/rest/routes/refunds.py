@@ -9,10 +9,11 @@ from paysource.application import representations as rep
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
-from paysource.domain.refund import RefundReason
+from paysource.domain.refund import Refund, RefundReason
 from paysource.entrypoints.http.inputs import RefundIn
 from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep, required_key
 from paysource.entrypoints.http.rest.lists import Listed
+from paysource.entrypoints.http.rest.moments import AsOf, loader
 from paysource.entrypoints.http.rest.routes.common import listing, owned, reader, respond
 from paysource.entrypoints.http.rest.schemas import RefundList, RefundOut
 
@@ -59,12 +60,16 @@ def list_refunds(call: AnyCall, params: Listed) -> JSONResponse:
 
 
 @router.get("/refunds/{refund_id}", response_model=RefundOut, summary="Get a refund")
-def get_refund(refund_id: str, call: AnyCall) -> JSONResponse:
+def get_refund(refund_id: str, call: AnyCall, as_of: AsOf = None) -> JSONResponse:
     uuid = decode(Kind.REFUND, refund_id)
     refund = owned(
         call,
         "refund",
         uuid,
-        lambda cell, uuid: cell.refunds.get_refund(merchant_id=None, refund_id=uuid),
+        loader(
+            as_of,
+            Refund,
+            lambda cell, uuid: cell.refunds.get_refund(merchant_id=None, refund_id=uuid),
+        ),
     )
     return respond(Answer(200, rep.refund(refund)))

@@ -18,6 +18,7 @@ from paysource.application.ids import Kind, encode
 from paysource.entrypoints import reports as rep
 from paysource.entrypoints.http.problems import Problem
 from paysource.entrypoints.http.rest.deps import AnyCall, Call
+from paysource.entrypoints.http.rest.moments import AsOf
 from paysource.entrypoints.http.rest.routes.common import listing, merchant_scope, reader
 from paysource.readmodels import reports
 from paysource.readmodels.reader import Reader
@@ -144,12 +145,16 @@ def statement(
 
 
 @router.get("/balance", summary="Pending, available and paid-out balance per currency")
-def balance(call: AnyCall, merchant: MerchantParam = None) -> JSONResponse:
+def balance(call: AnyCall, merchant: MerchantParam = None, as_of: AsOf = None) -> JSONResponse:
+    """From the ledger read model; with `as_of`, its lines up to that moment."""
     merchant_id = merchant_scope(call, merchant)
     if merchant_id is None:
         raise Problem(422, "validation_error", "pass `merchant` with a staff key")
     (cell,) = _reader(call, merchant_id).cells
-    rows = cell.read.ledger.balances(merchant_id)
+    ledger = cell.read.ledger
+    rows = (
+        ledger.balances(merchant_id) if as_of is None else ledger.balances_as_of(merchant_id, as_of)
+    )
     return JSONResponse(
         {
             "object": "balance",

@@ -13,9 +13,11 @@ from paysource.application.fastpath import Answer
 from paysource.application.ids import Kind, decode
 from paysource.application.settlements import check_cutoff
 from paysource.domain.api_key import Role
+from paysource.domain.settlement import Settlement
 from paysource.entrypoints.http.inputs import Body, Currency, ExternalId
 from paysource.entrypoints.http.rest.deps import AnyCall
 from paysource.entrypoints.http.rest.lists import Listed
+from paysource.entrypoints.http.rest.moments import AsOf, loader
 from paysource.entrypoints.http.rest.routes.common import (
     listing,
     merchant_scope,
@@ -71,12 +73,16 @@ def list_settlements(
 
 
 @router.get("/settlements/{settlement_id}", summary="A settlement with its items")
-def get_settlement(settlement_id: str, call: AnyCall) -> JSONResponse:
+def get_settlement(settlement_id: str, call: AnyCall, as_of: AsOf = None) -> JSONResponse:
     uuid = decode(Kind.SETTLEMENT, settlement_id)
     found = owned(
         call,
         "settlement",
         uuid,
-        lambda cell, uuid: cell.settlements.get(merchant_id=None, settlement=uuid),
+        loader(
+            as_of,
+            Settlement,
+            lambda cell, uuid: cell.settlements.get(merchant_id=None, settlement=uuid),
+        ),
     )
     return respond(Answer(200, rep.settlement(found)))

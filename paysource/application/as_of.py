@@ -1,0 +1,63 @@
+"""An aggregate as it was at a moment: the version its last event up to then left.
+
+Every event carries its command's time, and an aggregate's versions are in time
+order, so the state "as of" a moment is a replay of the events up to it — exactly
+what loading that version does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from paysource.application.errors import NotFound
+from paysource.application.eventlog import EventStore
+from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.payment import Payment
+
+A = TypeVar("A", bound=PaysourceAggregate)
+
+# Enough for any object's history (a payment's is the longest: tens of events).
+MAX_EVENTS = 10_000
+
+
+def version_at(store: EventStore, aggregate_id: UUID, moment: datetime) -> int | None:
+    """The version the aggregate had at `moment` (None: it did not exist yet)."""
+    versions = [
+        e.originator_version
+        for e in store.history(aggregate_id, limit=MAX_EVENTS)
+        if e.timestamp <= moment  # type: ignore[attr-defined]  # every event has one
+    ]
+    return max(versions) if versions else None
+
+
+def load_as_of(store: EventStore, aggregate_id: UUID, kind: type[A], moment: datetime) -> A:
+    """The aggregate at `moment`; NotFound when absent then (or of another kind)."""
+    version = version_at(store, aggregate_id, moment)
+    found = None if version is None else store.get(aggregate_id, kind, version=version)
+    if found is None:
+        raise NotFound(f"no such {kind.__name__.lower()}")
+    return found
+
+
+def payment_totals_as_of(
+    store: EventStore, payment_ids: Sequence[UUID], moment: datetime
+) -> list[dict[str, Any]]:
+    """Per currency, as the payments read model sums them (count, captured, refunded),
+    but from each payment's state at `moment`: those created later do not count."""
+    totals: dict[str, dict[str, Any]] = {}
+    for payment_id in payment_ids:
+        version = version_at(store, payment_id, moment)
+        payment = None if version is None else store.get(payment_id, Payment, version=version)
+        if payment is None:
+            continue
+        total = totals.setdefault(
+            payment.currency,
+            {"currency": payment.currency, "payments": 0, "captured_minor": 0, "refunded_minor": 0},
+        )
+        total["payments"] += 1
+        total["captured_minor"] += payment.amount_captured
+        total["refunded_minor"] += payment.amount_refunded
+    return [totals[currency] for currency in sorted(totals)]

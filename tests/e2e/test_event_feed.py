@@ -1,0 +1,120 @@
+"""The event feed (`GET /v1/events`) and every object's history (`/{objects}/{id}/events`):
+a merchant sees its own events only; auditors and admins see every merchant's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from paysource.bootstrap import Container
+from tests.helpers import Api, admin, drain, new_key
+
+
+def _world(client: TestClient, container: Container) -> tuple[Api, Api, dict[str, str]]:
+    staff = admin(client)
+    mine, theirs = staff.merchant("Mine"), staff.merchant("Theirs")
+    payment = mine.pay(2500, key=new_key()).json()["id"]
+    customer = mine.post("/v1/customers", {"name": "Ada"}, Idempotency_Key=new_key()).json()["id"]
+    endpoint = mine.post(
+        "/v1/webhook_endpoints", {"url": "http://127.0.0.1:9/hooks", "events": ["*"]}
+    ).json()["id"]
+    theirs.pay(999)
+    drain(container)
+    refund = mine.post(
+        "/v1/refunds", {"payment": payment, "amount": 500}, Idempotency_Key=new_key()
+    ).json()["id"]
+    drain(container)
+    ids = {"payment": payment, "customer": customer, "endpoint": endpoint, "refund": refund}
+    return mine, theirs, ids
+
+
+def _feed(api: Api, **params: Any) -> list[dict[str, Any]]:
+    response = api.get("/v1/events", **params)
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+def test_a_merchant_sees_every_kind_of_its_own_objects_events_and_no_one_elses(
+    client: TestClient, container: Container
+) -> None:
+    mine, theirs, ids = _world(client, container)
+    events = _feed(mine, limit=100)
+
+    merchants = {e["merchant"] for e in events}
+    assert len(merchants) == 1
+    assert {e["object_kind"] for e in events} == {
+        "merchant", "payment", "customer", "webhook_endpoint", "refund",
+    }  # fmt: skip
+    assert [e["position"] for e in events] == sorted({e["position"] for e in events})
+    created = next(e for e in events if e["object_id"] == ids["payment"])
+    assert (created["type"], created["version"]) == ("Payment.Created", 1)
+    assert created["actor"]["kind"] == "merchant"
+    assert created["request_id"]
+    assert not {e["object_id"] for e in _feed(theirs, limit=100)} & set(ids.values())
+
+
+def test_staff_see_every_merchant_and_filter_by_type_object_and_time(
+    client: TestClient, container: Container
+) -> None:
+    mine, _theirs, ids = _world(client, container)
+    auditor = Api(client, admin(client).post("/v1/api_keys", {"role": "auditor"}).json()["api_key"])
+    everything = _feed(auditor, limit=100)
+    assert len({e["merchant"] for e in everything}) == 2
+
+    captured = _feed(mine, type="Payment.Captured")
+    assert [e["object_id"] for e in captured] == [ids["payment"]]
+    of_refund = _feed(mine, object=ids["refund"])
+    assert {e["object_id"] for e in of_refund} == {ids["refund"]}
+    moment = of_refund[0]["time"]
+    assert all(e["time"] >= moment for e in _feed(mine, since=moment, limit=100))
+    assert all(e["time"] <= moment for e in _feed(mine, until=moment, limit=100))
+    first = _feed(mine, limit=2)
+    assert _feed(mine, limit=1, starting_after=first[0]["position"]) == first[1:]
+
+
+def test_every_object_has_its_history_and_another_merchants_is_not_found(
+    client: TestClient, container: Container
+) -> None:
+    mine, theirs, ids = _world(client, container)
+    merchant = _feed(mine, type="Merchant.Registered")[0]["object_id"]
+    paths = [
+        f"/v1/refunds/{ids['refund']}/events",
+        f"/v1/customers/{ids['customer']}/events",
+        f"/v1/webhook_endpoints/{ids['endpoint']}/events",
+        f"/v1/merchants/{merchant}/events",
+        f"/v1/payments/{ids['payment']}/events",
+    ]
+    for path in paths:
+        mine_answer = mine.get(path)
+        assert mine_answer.status_code == 200, (path, mine_answer.text)
+        assert mine_answer.json()["data"][0]["version"] == 1
+        assert theirs.get(path).status_code == 404, path
+        assert admin(client).get(path).status_code == 200, path
+
+
+def test_bad_feed_parameters_are_problems_not_failures(
+    client: TestClient, container: Container
+) -> None:
+    staff = admin(client)
+    merchant = staff.merchant()
+    finance = Api(client, staff.post("/v1/api_keys", {"role": "finance"}).json()["api_key"])
+    for params in (
+        {"starting_after": -1},
+        {"starting_after": 2**63},
+        {"starting_after": "pay_1"},
+        {"limit": 101},
+        {"since": "yesterday"},
+        {"until": "1700000000"},
+        {"since": "2026-01-01T00:00:00"},  # no offset: which moment?
+    ):
+        response = merchant.get("/v1/events", **params)
+        assert response.status_code == 422, params
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert merchant.get("/v1/events", object="xyz_123").status_code == 404
+    for extreme in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        assert merchant.get("/v1/events", since=extreme, until=extreme).status_code == 200
+        assert merchant.get("/v1/balance", as_of=extreme).status_code == 200
+    assert merchant.get("/v1/events", starting_after=2**63 - 1).json()["data"] == []
+    assert finance.get("/v1/events").status_code == 403

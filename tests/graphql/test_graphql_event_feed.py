@@ -1,0 +1,88 @@
+"""`viewer.events` (the feed) and `asOf` on balances and customer totals."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from paysource.bootstrap import Container
+from tests.graphql.helpers import Gql, token
+from tests.helpers import Api, admin, drain, new_key
+
+EVENTS = (
+    "query($type: [String!], $object: ID) { viewer { events(first: 100, type: $type,"
+    " object: $object) { nodes { position type objectKind objectId version merchant"
+    " actor { kind } requestId time } } } }"
+)
+BALANCES = (
+    "query($at: DateTime) { viewer { balances(asOf: $at) {"
+    " currency available { amountMinor } pending { amountMinor } } } }"
+)
+TOTALS = (
+    "query($id: ID!, $at: DateTime) { customer(id: $id) { ... on Customer {"
+    " totals(asOf: $at) { currency paymentCount spent { amountMinor } } } } }"
+)
+
+
+def _events(gql: Gql, **variables: Any) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = gql(EVENTS, **variables)["viewer"]["events"]["nodes"]
+    return nodes
+
+
+def test_the_feed_shows_a_merchant_its_own_events_and_customers_none(
+    client: TestClient, container: Container
+) -> None:
+    staff = admin(client)
+    mine, theirs = staff.merchant(), staff.merchant()
+    payment = mine.pay(1200).json()["id"]
+    theirs.pay(800)
+    drain(container)
+
+    events = _events(Gql(client, mine.key))
+    assert len({e["merchant"] for e in events}) == 1
+    assert payment in {e["objectId"] for e in events}
+    history = _events(Gql(client, mine.key), object=payment)
+    assert [e["version"] for e in history] == list(range(1, len(history) + 1))
+    assert history[0]["type"] == "Payment.Created"
+    assert payment not in {e["objectId"] for e in _events(Gql(client, theirs.key))}
+    assert _events(Gql(client, theirs.key), object=payment) == []
+    assert _events(Gql(client, token(mine, customer=_customer(mine)))) == []
+    assert len({e["merchant"] for e in _events(Gql(client, staff.key))}) == 2
+    huge = base64.urlsafe_b64encode(f"e1|{2**63}".encode()).decode()
+    for cursor in ("nope", huge):
+        bad = Gql(client, mine.key).raw(EVENTS.replace("first: 100", f'after: "{cursor}"'))
+        assert bad.json()["errors"][0]["extensions"]["code"] == "invalid_cursor"
+
+
+def _customer(api: Api) -> str:
+    body = api.post("/v1/customers", {"name": "Ada"}, Idempotency_Key=new_key()).json()
+    customer: str = body["id"]
+    return customer
+
+
+def test_balances_and_customer_totals_as_of_before_and_after_a_capture(
+    client: TestClient, container: Container
+) -> None:
+    api = admin(client).merchant()
+    customer = _customer(api)
+    payment = api.pay(3000, capture_method="manual", customer=customer).json()["id"]
+    drain(container)
+    assert api.post(f"/v1/payments/{payment}/capture").status_code == 200
+    drain(container)
+    times = {e["type"]: e["time"] for e in api.get(f"/v1/payments/{payment}/events").json()["data"]}
+    gql = Gql(client, api.key)
+
+    held = gql(BALANCES, at=times["Payment.Authorized"])["viewer"]["balances"]
+    assert [(b["pending"]["amountMinor"], b["available"]["amountMinor"]) for b in held] == [
+        ("3000", "0")  # amounts are strings in GraphQL (beyond 2^53)
+    ]
+    now = gql(BALANCES)["viewer"]["balances"]
+    assert gql(BALANCES, at=times["Payment.Captured"])["viewer"]["balances"] == now
+
+    before = gql(TOTALS, id=customer, at=times["Payment.Authorized"])["customer"]["totals"]
+    after = gql(TOTALS, id=customer, at=times["Payment.Captured"])["customer"]["totals"]
+    assert [(t["paymentCount"], t["spent"]["amountMinor"]) for t in before] == [(1, "0")]
+    assert after == gql(TOTALS, id=customer)["customer"]["totals"]
+    assert gql(TOTALS, id=customer, at="2000-01-01T00:00:00Z")["customer"]["totals"] == []
