@@ -18,6 +18,7 @@ from uuid import UUID
 from paysource.adapters.acquirer_sim import PostgresLedger, SimulatedAcquirer
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import SystemClock
+from paysource.adapters.nats.jetstream import JetStreamStream
 from paysource.adapters.postgres.datastore import datastore, eventsourcing_env, seed_partitions
 from paysource.adapters.postgres.health import OutageGate
 from paysource.adapters.postgres.pii_vault import PostgresPersonalDataVault
@@ -48,9 +49,11 @@ from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import Settings
 from paysource.processes.audit_log import AuditLog, AuditLogView
 from paysource.processes.catalog import CellProcessParts
+from paysource.processes.relay import EventRelay
 from paysource.processes.webhook_delivery import Deliverer, DeliveryWorker, stored_traceparent
 from paysource.processes.webhook_outbox import WebhookOutbox, WebhookOutboxView
 from paysource.readmodels.catalog import ReadModels
+from paysource.readmodels.events.queries import RelayQueries
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +291,7 @@ def process_parts(
         publish=redis_publisher(redis_url) if redis_url else None,
         webhook_outbox=None if webhooks is None else webhooks.outbox(cell),
         webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
+        relay=event_relay(container.settings, cell),
         audit=AuditLog(
             cell.audit_log,
             cell.audit.signer,
@@ -296,6 +300,21 @@ def process_parts(
             head_every_s=container.settings.audit_head_interval_s,
         ),
     )
+
+
+def event_relay(settings: Settings, cell: Cell) -> EventRelay | None:
+    """The cell's relay to NATS JetStream, when a NATS URL is set (else none)."""
+    if settings.nats_url is None:
+        return None
+    stream = JetStreamStream(
+        [url.strip() for url in settings.nats_url.get_secret_value().split(",") if url.strip()],
+        f"{settings.nats_stream_prefix}_{cell.name.upper().replace('-', '_')}",
+        cell.name,
+        replicas=settings.nats_replicas,
+        timeout_s=settings.nats_timeout_s,
+    )
+    rows = RelayQueries(cell.read.datastore)
+    return EventRelay(cell.name, rows, stream, batch_size=settings.nats_batch_size)
 
 
 # Webhooks ----------------------------------------------------------------------

@@ -130,6 +130,15 @@ class Settings(BaseSettings):
     audit_head_interval_s: float = Field(default=10.0, ge=0, le=3600)
     audit_batch_size: int = Field(default=2000, ge=1, le=100_000)
 
+    # The event relay to NATS JetStream (docs/operations.md), off unless a URL is set:
+    # servers comma-separated (nats://h1:4222,nats://h2:4222), one stream per cell named
+    # <prefix>_<CELL>, stored on `nats_replicas` servers.
+    nats_url: SecretStr | None = None
+    nats_stream_prefix: str = Field(default="PAYSOURCE", pattern=r"^[A-Z][A-Z0-9_]{0,31}$")
+    nats_replicas: int = Field(default=1, ge=1, le=5)
+    nats_batch_size: int = Field(default=500, ge=1, le=10_000)
+    nats_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
     # What `paysource serve` runs beside the API: the worker as a child process (its own
     # core and GIL: the default), in the API's process ("thread"), or nothing ("off").
     serve_worker: Literal["process", "thread", "off"] = "process"

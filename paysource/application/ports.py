@@ -254,3 +254,30 @@ class PersonalDataVault(Protocol):
     def destroy(self, subject_id: UUID) -> None:
         """Destroy the subject's key for good (idempotent); later seals are refused."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class RelayMessage:
+    """One event on its way to an event bus: a subject, an id the bus dedupes on and
+    orders by (the cell and the log position), and the body."""
+
+    subject: str
+    msg_id: str
+    body: bytes
+
+
+class EventStream(Protocol):
+    """A cell's stream on an event bus (NATS JetStream; Kafka the same way)."""
+
+    def last_msg_id(self) -> str | None:
+        """The id of the newest message in the stream (None: it is empty)."""
+        ...
+
+    def append(self, messages: list[RelayMessage], *, after: str | None) -> None:
+        """Append in order, each only if the stream's last message is its predecessor
+        (the first's is `after`); raise if any is not stored."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the connection (the relay's job stopped)."""
+        ...

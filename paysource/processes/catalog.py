@@ -12,6 +12,7 @@ resume from their tracking position, so a job may move between processes at any 
     webhook-outbox         state changes → webhook deliveries, exactly once
     webhook-delivery       the delivery lanes
     audit-log              appends every event to the Merkle tree, signs tree heads
+    event-relay            indexed events onto NATS JetStream (when a NATS URL is set)
 
 The worker takes them all (by `Group`); the webhook worker takes only the webhook
 jobs. Both get them from here, built from the parts the composition root wires.
@@ -36,6 +37,7 @@ from paysource.processes.expiry import HoldExpiry
 from paysource.processes.notifier import PaymentNotifier
 from paysource.processes.payouts import PayoutProcessor, PayoutRetry
 from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
+from paysource.processes.relay import RELAY_NAME, EventRelay, RelayFollower
 from paysource.processes.settlement_schedule import SettlementScheduler
 from paysource.processes.webhook_delivery import DeliveryWorker
 from paysource.readmodels.payments.queries import PaymentsQueries
@@ -80,6 +82,7 @@ class CellProcessParts:
     webhook_outbox: BatchHandler | None = None
     webhook_delivery: DeliveryWorker | None = None
     audit: AuditLog | None = None
+    relay: EventRelay | None = None  # None: no NATS URL set
 
 
 def every(interval_s: float, task: Callable[[], object], what: str) -> Run:
@@ -186,6 +189,19 @@ def audit_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
     return [ProcessJob(AUDIT_NAME, follower.run, follower)]
 
 
+def relay_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
+    """The event relay to NATS JetStream: indexed events, in log order, once each."""
+    if parts.relay is None:
+        return []
+    follower = RelayFollower(
+        parts.store,
+        parts.relay,
+        wakeup=parts.wakeup,
+        poll_interval_s=settings.follower_poll_interval_s,
+    )
+    return [ProcessJob(RELAY_NAME, follower.run, follower)]
+
+
 Build = Callable[[Settings, CellProcessParts], list[ProcessJob]]
 
 # Every process manager and its group, in the order the worker takes their leases.
@@ -196,6 +212,7 @@ PROCESSES: tuple[tuple[Group, Build], ...] = (
     (Group.PROJECTIONS, notifier_jobs),
     (Group.PROCESSOR, webhook_jobs),
     (Group.PROJECTIONS, audit_jobs),  # follows the log as projections do
+    (Group.PROJECTIONS, relay_jobs),  # follows the events read model
 )
 
 

@@ -56,3 +56,42 @@ class EventsQueries:
 
     def page(self, where: FeedFilter, *, limit: int) -> Page:
         return Page.of(sql.run(self.datastore, feed_page(where, limit=limit)), limit)
+
+
+# The relay reads only what the events projection has committed (its tracking row), so
+# it sees a gap-free prefix of the log: rows commit in position order, batch by batch.
+_RELAY_PAGE = (
+    f"SELECT {EVENT_INDEX.select('x')} FROM {EVENT_INDEX.name} x"  # noqa: S608  # fixed names
+    " WHERE x.position > %s AND x.position <= coalesce((SELECT notification_id"
+    " FROM projection_tracking WHERE application_name = 'events'), 0)"
+    " ORDER BY x.position LIMIT %s"
+)
+_TRACK = (
+    "INSERT INTO projection_tracking (application_name, notification_id) VALUES (%s, %s)"
+    " ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id"
+)
+
+
+class RelayQueries:
+    """What the event relay reads (indexed events, in log order) and where it notes
+    how far it got (for `paysource jobs`; the stream itself is the truth)."""
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        self.datastore = datastore
+
+    def after(self, position: int, *, limit: int) -> list[sql.Row]:
+        return sql.run(self.datastore, Statement(_RELAY_PAGE, (position, limit)))
+
+    def note_position(self, name: str, position: int) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(_TRACK, (name, position))
+
+    def position(self, name: str) -> int:
+        rows = sql.run(
+            self.datastore,
+            Statement(
+                "SELECT notification_id FROM projection_tracking WHERE application_name = %s",
+                (name,),
+            ),
+        )
+        return int(rows[0]["notification_id"]) if rows else 0
