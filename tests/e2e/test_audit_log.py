@@ -18,7 +18,7 @@ from paysource.bootstrap import Cell, Container
 from paysource.config import Settings
 from paysource.processes.audit_log import AuditFollower, AuditLog, run_audit_until_caught_up
 from tests.e2e.test_cli import env_for, paysource
-from tests.helpers import Api, admin, drain
+from tests.helpers import Api, admin, bearer, drain
 
 
 @pytest.fixture
@@ -220,3 +220,29 @@ def test_the_worker_leases_the_audit_job(container: Container) -> None:
         assert "cell-0/audit-log" in [job.name for job in worker.jobs()]
     finally:
         worker.close()
+
+
+def test_erasing_a_customer_changes_no_leaf_and_every_signed_head_still_verifies(
+    client: TestClient, container: Container, cell: Cell, settings: Settings
+) -> None:
+    merchant = trade(client, container)
+    made = merchant.post("/v1/customers", {"name": "Ada Lovelace", "email": "ada@example.com"})
+    assert made.status_code == 201, made.text
+    assert merchant.pay(4200, customer=made.json()["id"]).status_code in (201, 202)
+    drain(container)
+    audit(container, cell)
+    head_before = cell.audit_log.head(None)
+    assert head_before is not None
+
+    erased = client.delete(f"/v1/customers/{made.json()['id']}", headers=bearer(merchant.key))
+    assert erased.status_code == 200, erased.text
+    drain(container)
+    audit(container, cell)
+    result = paysource("audit", "verify", env=env_for(settings))
+
+    # verify recomputes every leaf from the stored rows: erasure destroyed a key, not a row
+    assert result.returncode == 0, result.stderr
+    assert cell.audit_log.head(head_before.tree_size) == head_before
+    latest = cell.audit_log.head(None)
+    assert latest is not None
+    assert latest.tree_size > head_before.tree_size  # the erasure is itself an event
