@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.postgres import PostgresDatastore
+
 from paysource.adapters.acquirer_sim import PostgresLedger, SimulatedAcquirer
 from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.adapters.clock import SystemClock
@@ -24,6 +26,7 @@ from paysource.adapters.postgres.health import OutageGate
 from paysource.adapters.postgres.pii_vault import PostgresPersonalDataVault
 from paysource.adapters.postgres.pools import budgeted_recorder
 from paysource.adapters.postgres.reads import ReadDb
+from paysource.adapters.postgres.replicas import ReplicaLag, ReplicaRoute
 from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.adapters.redis.cache import RedisCache
 from paysource.adapters.redis.feed import PaymentFeed
@@ -74,11 +77,14 @@ class Cell:
     vault: PostgresPersonalDataVault
     audit_log: AuditLogView
     audit: AuditService
+    replicas: ReplicaRoute | None = None  # hot standbys for lists and reports
 
     def close(self) -> None:
         self.store.close()
         self.read.close()
         self.vault.close()
+        if self.replicas is not None:
+            self.replicas.close()
 
 
 class CellRouter:
@@ -132,6 +138,7 @@ class Container:
         gate = self.gate
         return ReadDb(
             urls,
+            replicas={c.name: c.replicas for c in self.router.all() if c.replicas is not None},
             max_size=self.settings.read_pool_size,
             recoveries=(lambda: gate.recoveries) if gate is not None else (lambda: 0),
         )
@@ -175,7 +182,9 @@ def build_cell(
         vault=vault,
     )
     budgeted_recorder(store.recorder)
-    read = ReadModels(datastore(database_url, pool_size=settings.read_pool_size))
+    primary = datastore(database_url, pool_size=settings.read_pool_size)
+    replicas = replica_route(settings, database_url, primary)
+    read = ReadModels(primary, replicas.for_lists if replicas else None)
     fees = MerchantFees(directory or store)
     audit_log = AuditLogView(read.datastore)
     return Cell(
@@ -191,7 +200,26 @@ def build_cell(
         vault=vault,
         audit_log=audit_log,
         audit=AuditService(audit_log, Signer(settings.audit_seed)),
+        replicas=replicas,
     )
+
+
+def replica_route(
+    settings: Settings, database_url: str, primary: PostgresDatastore
+) -> ReplicaRoute | None:
+    """The cell's hot standbys for lists and reports, if any are configured."""
+    if settings.read_replica_urls is None:
+        return None
+    urls = [u.strip() for u in settings.read_replica_urls.get_secret_value().split(",")]
+    lags = [
+        (
+            datastore(url, pool_size=settings.read_pool_size),
+            ReplicaLag(database_url, url, max_lag_s=settings.replica_max_lag_s),
+        )
+        for url in urls
+        if url
+    ]
+    return ReplicaRoute(primary, lags)
 
 
 def _merchant_ids(text: str) -> frozenset[UUID]:

@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     audit_head_interval_s: float = Field(default=10.0, ge=0, le=3600)
     audit_batch_size: int = Field(default=2000, ge=1, le=100_000)
 
+    # Hot-standby reads (docs/operations.md): streaming replicas of the cell, comma-
+    # separated URLs; lists and reports read from one whose replay is within
+    # `replica_max_lag_s` of the primary, else from the primary.
+    read_replica_urls: SecretStr | None = None
+    replica_max_lag_s: float = Field(default=1.0, gt=0, le=300)
+
     # The event relay to NATS JetStream (docs/operations.md), off unless a URL is set:
     # servers comma-separated (nats://h1:4222,nats://h2:4222), one stream per cell named
     # <prefix>_<CELL>, stored on `nats_replicas` servers.

@@ -68,13 +68,16 @@ class ReadModels:
     is a read model's queries; `projections()` are their writers."""
 
     datastore: PostgresDatastore
+    # Where lists and reports read from (a hot standby when fresh); default: `datastore`.
+    lists: sql.Lists | None = None
 
     def __post_init__(self) -> None:
-        self.payments = PaymentsQueries(self.datastore)
-        self.directory = DirectoryQueries(self.datastore)
+        lists = self.lists
+        self.payments = PaymentsQueries(self.datastore, lists)
+        self.directory = DirectoryQueries(self.datastore, lists)
         self.ledger = LedgerQueries(self.datastore)
-        self.finance = FinanceQueries(self.datastore)
-        self.settlements = SettlementsQueries(self.datastore)
+        self.finance = FinanceQueries(self.datastore, lists)
+        self.settlements = SettlementsQueries(self.datastore, lists)
         self.events = EventsQueries(self.datastore)
 
     def run(self, statement: Statement) -> list[Row]:

@@ -73,7 +73,13 @@ class Cells(Protocol):
     def directory(self) -> ReadCell: ...
 
 
-Fetch = Callable[[ReadCell, Statement], Awaitable[list[Row]]]
+class Fetch(Protocol):
+    """Runs a statement in a cell; a `listing` (a list, a report) may be served by a
+    fresh hot standby, other reads by the primary (read-your-writes)."""
+
+    def __call__(
+        self, cell: ReadCell, statement: Statement, *, listing: bool = False
+    ) -> Awaitable[list[Row]]: ...
 
 
 def merchant_of(found: object, owner: str = "merchant_id") -> UUID:
@@ -240,19 +246,22 @@ class Reader:
 
     # Asynchronous reads, through `fetch` (GraphQL) -------------------------------------
 
-    async def _run(self, cell: ReadCell, statement: Statement) -> list[Row]:
+    async def _run(
+        self, cell: ReadCell, statement: Statement, *, listing: bool = False
+    ) -> list[Row]:
         assert self._fetch is not None, "async reads need a fetch"
-        return await self._fetch(cell, statement)
+        return await self._fetch(cell, statement, listing=listing)
 
-    async def everywhere(self, statement: Statement) -> list[Row]:
+    async def everywhere(self, statement: Statement, *, listing: bool = False) -> list[Row]:
         """The statement's rows from every cell of the caller, one cell after another."""
-        pages = await asyncio.gather(*(self._run(cell, statement) for cell in self.cells))
+        runs = (self._run(cell, statement, listing=listing) for cell in self.cells)
+        pages = await asyncio.gather(*runs)
         return [row for page in pages for row in page]
 
     async def newest(self, listing: Listing, statement: Statement, *, limit: int) -> list[Row]:
         """Up to limit + 1 rows of a page statement of `listing`, merged across cells."""
-        pages = await asyncio.gather(*(self._run(cell, statement) for cell in self.cells))
-        return merge(listing, pages, limit)
+        runs = (self._run(cell, statement, listing=True) for cell in self.cells)
+        return merge(listing, await asyncio.gather(*runs), limit)
 
     async def by_ids(self, kind: str, ids: Sequence[UUID]) -> dict[UUID, Row]:
         """The rows of these ids that the caller's merchant owns."""

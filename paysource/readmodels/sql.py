@@ -18,6 +18,9 @@ from uuid import UUID
 from eventsourcing.postgres import PostgresDatastore
 
 Row = dict[str, Any]
+# Where a list reads from, asked at each read: the cell's pool, or a fresh hot standby
+# (adapters/postgres/replicas.py) when the composition root configured one.
+Lists = Callable[[], PostgresDatastore]
 MAX_PAGE = 100
 
 

@@ -15,6 +15,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from paysource.adapters.postgres.pools import RECONNECT_TIMEOUT_S, statement_limit_ms
+from paysource.adapters.postgres.replicas import ReplicaRoute
 from paysource.application.deadlines import bounded_wait_s, remaining_s, spent
 
 Row = dict[str, Any]
@@ -39,8 +40,10 @@ class ReadDb:
         *,
         max_size: int,
         recoveries: Callable[[], int] = lambda: 0,
+        replicas: Mapping[str, ReplicaRoute] | None = None,
     ) -> None:
-        self._urls = dict(urls)  # cell name -> database URL
+        self._urls = dict(urls)  # cell name (or a replica's URL) -> database URL
+        self._replicas = dict(replicas or {})  # cell name -> its hot standbys
         self._max_size = max_size
         self._pools: dict[str, AsyncConnectionPool[AsyncConnection[DictRow]]] = {}
         # The outage gate's recovery count: when it moves, idle connections are checked
@@ -49,9 +52,12 @@ class ReadDb:
         self._validated: dict[str, int] = {}
         self.statements = 0
 
-    async def fetch(self, cell_name: str, query: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def fetch(
+        self, cell_name: str, query: str, params: Sequence[Any] = (), *, listing: bool = False
+    ) -> list[Row]:
+        """Run a read; a `listing` (a list, a report) may be served by a fresh standby."""
         self.statements += 1
-        pool = await self._pool(cell_name)
+        pool = await self._pool(self._source(cell_name) if listing else cell_name)
         try:
             async with pool.connection(bounded_wait_s(pool.timeout)) as conn:
                 cursor = await conn.execute(query, params)
@@ -60,6 +66,14 @@ class ReadDb:
             if (left := remaining_s()) is not None and left <= 0.01:
                 raise spent() from None
             raise
+
+    def _source(self, cell_name: str) -> str:
+        route = self._replicas.get(cell_name)
+        url = route.fresh_replica_url() if route is not None else None
+        if url is None:
+            return cell_name
+        self._urls.setdefault(url, url)  # a replica's pool is keyed by its URL
+        return url
 
     async def _pool(self, name: str) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
         pool = self._pools.get(name)

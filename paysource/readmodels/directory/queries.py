@@ -41,11 +41,12 @@ def customer_page(
 class DirectoryQueries:
     """The statements above, run on a cell's synchronous pool."""
 
-    def __init__(self, datastore: PostgresDatastore) -> None:
+    def __init__(self, datastore: PostgresDatastore, lists: sql.Lists | None = None) -> None:
         self.datastore = datastore
+        self.lists = lists or (lambda: datastore)
 
     def list_customers(self, scope: Scope, window: Window) -> Page:
-        return sql.run_page(self.datastore, customer_page, scope, window)
+        return sql.run_page(self.lists(), customer_page, scope, window)
 
     def merchant(self, merchant_id: UUID) -> Row | None:
         return sql.first(sql.run(self.datastore, sql.by_ids(MERCHANT_LIST, [merchant_id])))

@@ -125,8 +125,9 @@ def expired_holds(*, authorized_before: datetime, limit: int) -> Statement:
 class PaymentsQueries:
     """The statements above, run on a cell's synchronous pool."""
 
-    def __init__(self, datastore: PostgresDatastore) -> None:
+    def __init__(self, datastore: PostgresDatastore, lists: sql.Lists | None = None) -> None:
         self.datastore = datastore
+        self.lists = lists or (lambda: datastore)
 
     def list_payments(
         self,
@@ -143,7 +144,7 @@ class PaymentsQueries:
         """Newest first, after `after` (or before `before`). None merchant: every merchant's."""
         window = Window(sql.clamp(limit), after, before, filters)
         return sql.run_page(
-            self.datastore,
+            self.lists(),
             page,
             Scope(merchant_id),
             window,
@@ -153,7 +154,7 @@ class PaymentsQueries:
         )
 
     def list_refunds(self, scope: Scope, window: Window) -> Page:
-        return sql.run_page(self.datastore, refund_page, scope, window)
+        return sql.run_page(self.lists(), refund_page, scope, window)
 
     def payment_row(self, payment_id: UUID) -> Row | None:
         return sql.first(sql.run(self.datastore, sql.by_ids(PAYMENT_LIST, [payment_id])))

@@ -64,8 +64,9 @@ def due(*, until: datetime) -> Statement:
 class SettlementsQueries:
     """The statements above, run on a cell's synchronous pool."""
 
-    def __init__(self, datastore: PostgresDatastore) -> None:
+    def __init__(self, datastore: PostgresDatastore, lists: sql.Lists | None = None) -> None:
         self.datastore = datastore
+        self.lists = lists or (lambda: datastore)
 
     def waiting_items(
         self, *, merchant_id: UUID, currency: str, until: datetime, limit: int
@@ -95,7 +96,7 @@ class SettlementsQueries:
         filters: Filters = NO_FILTERS,
     ) -> tuple[list[Row], bool]:
         window = Window(sql.clamp(limit), after, before, filters)
-        found = sql.run_page(self.datastore, page, Scope(merchant_id), window, status=status)
+        found = sql.run_page(self.lists(), page, Scope(merchant_id), window, status=status)
         return found.rows, found.has_more
 
     def settlement_row(self, settlement_id: UUID) -> Row | None:

@@ -41,8 +41,10 @@ class Reads:
         self.access = access
         self._router = container.router
 
-        async def fetch(cell: ReadCell, statement: Statement) -> list[Row]:
-            return await db.fetch(cell.name, statement.text, statement.params)
+        async def fetch(
+            cell: ReadCell, statement: Statement, *, listing: bool = False
+        ) -> list[Row]:
+            return await db.fetch(cell.name, statement.text, statement.params, listing=listing)
 
         scope = Scope(access.merchant_id, access.customer_id)
         self.reader = Reader(container.router, scope, fetch=fetch)
@@ -89,7 +91,8 @@ class Reads:
         """The first + 1 newest rows of each (merchant, customer) in `owners`, in one
         statement per cell."""
         statement = sql.customer_pages(listing, owners, limit=first, after=after)
-        return self._visible(listing.kind, await self.reader.everywhere(statement))
+        rows = await self.reader.everywhere(statement, listing=True)
+        return self._visible(listing.kind, rows)
 
     async def customer_totals(self, owners: Sequence[tuple[UUID, UUID]]) -> list[Row]:
         return await self.reader.everywhere(payments.customer_totals(owners))
@@ -114,4 +117,4 @@ class Reads:
         statement = finance.daily_volume(
             merchant_id=self.access.merchant_id, since=since, until=until
         )
-        return finance.per_day(await self.reader.everywhere(statement))
+        return finance.per_day(await self.reader.everywhere(statement, listing=True))
