@@ -181,7 +181,7 @@ def build_cell(
         else None,
         vault=vault,
     )
-    budgeted_recorder(store.recorder)
+    budgeted_recorder(store.recorder, database_url)
     primary = datastore(database_url, pool_size=settings.read_pool_size)
     replicas = replica_route(settings, database_url, primary)
     read = ReadModels(primary, replicas.for_lists if replicas else None)

@@ -143,7 +143,7 @@ def datastore(database_url: str, *, pool_size: int, max_overflow: int = 0) -> Po
         pre_ping=True,
         idle_in_transaction_session_timeout=30,
     )
-    budgeted(found)
+    budgeted(found, database_url)
     return found
 
 

@@ -17,6 +17,7 @@ import psycopg
 import psycopg_pool
 from eventsourcing.postgres import ConnectionPool, PostgresDatastore
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from paysource.application.deadlines import bounded_wait_s, remaining_s, spent
 
@@ -52,13 +53,33 @@ class BudgetedPool(ConnectionPool[Any]):
             raise
 
 
-def budgeted(datastore: PostgresDatastore) -> BudgetedPool:
-    """Give `datastore` a BudgetedPool with the settings of its own (before any request:
-    eventsourcing may have opened it while setting up its recorder)."""
+# What eventsourcing's datastore takes itself; every other parameter of a database URL
+# (target_session_attrs, sslmode, application_name…) is passed on by `budgeted`.
+OWN_PARAMETERS = frozenset({"dbname", "host", "port", "user", "password"})
+
+
+def connection_extras(database_url: str | None) -> dict[str, str]:
+    """The URL's other connection parameters: `target_session_attrs=read-write` on a
+    multi-host URL is what makes a failover cluster's new primary found (docs)."""
+    if not database_url:
+        return {}
+    params = conninfo_to_dict(database_url)
+    return {key: str(value) for key, value in params.items() if key not in OWN_PARAMETERS}
+
+
+def _kwargs(pool: ConnectionPool[Any]) -> dict[str, Any]:
+    kwargs = pool.kwargs() if callable(pool.kwargs) else pool.kwargs
+    return dict(kwargs or {})
+
+
+def budgeted(datastore: PostgresDatastore, database_url: str | None = None) -> BudgetedPool:
+    """Give `datastore` a BudgetedPool with the settings of its own, plus the URL's other
+    parameters (before any request: eventsourcing may have opened it while setting up
+    its recorder)."""
     old = datastore.pool
     pool = BudgetedPool(
         connection_class=old.connection_class,
-        kwargs=old.kwargs,
+        kwargs={**_kwargs(old), **connection_extras(database_url)},
         min_size=old.min_size,
         max_size=old.max_size,
         open=False,
@@ -78,7 +99,9 @@ def budgeted(datastore: PostgresDatastore) -> BudgetedPool:
     return pool
 
 
-def budgeted_recorder(recorder: object) -> BudgetedPool | None:
+def budgeted_recorder(recorder: object, database_url: str | None = None) -> BudgetedPool | None:
     """The same for the datastore inside an eventsourcing recorder."""
     datastore = getattr(recorder, "datastore", None)
-    return budgeted(datastore) if isinstance(datastore, PostgresDatastore) else None
+    if not isinstance(datastore, PostgresDatastore):
+        return None
+    return budgeted(datastore, database_url)
