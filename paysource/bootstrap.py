@@ -24,6 +24,7 @@ from paysource.adapters.nats.jetstream import JetStreamStream
 from paysource.adapters.postgres.datastore import datastore, eventsourcing_env, seed_partitions
 from paysource.adapters.postgres.health import OutageGate
 from paysource.adapters.postgres.pii_vault import PostgresPersonalDataVault
+from paysource.adapters.postgres.placements import PostgresPlacements
 from paysource.adapters.postgres.pools import budgeted_recorder
 from paysource.adapters.postgres.reads import ReadDb
 from paysource.adapters.postgres.replicas import ReplicaLag, ReplicaRoute
@@ -95,13 +96,21 @@ class CellRouter:
     to look the merchant up in a directory instead.
     """
 
-    def __init__(self, cells: list[Cell]) -> None:
+    def __init__(self, cells: list[Cell], placements: PostgresPlacements | None = None) -> None:
         assert cells, "at least one cell"
         self._cells = cells
+        self._by_name = {cell.name: cell for cell in cells}
+        self.placements = placements  # None: one cell holds every merchant
 
     def for_merchant(self, merchant_id: UUID) -> Cell:
-        del merchant_id  # one cell holds every merchant for now
-        return self._cells[0]
+        if self.placements is None:
+            return self._cells[0]
+        name = self.placements.cell_of(merchant_id)
+        # Unplaced: a merchant from before cells, in the directory cell.
+        return self._by_name[name] if name in self._by_name else self._cells[0]
+
+    def named(self, name: str) -> Cell | None:
+        return self._by_name.get(name)
 
     @property
     def directory(self) -> Cell:
@@ -240,6 +249,21 @@ def build_bank(settings: Settings, database_url: str) -> SimulatedBank:
     )
 
 
+def build_router(settings: Settings, database_url: str) -> CellRouter:
+    """The directory cell (`cell-0`, on the database URL) and any others (PAYSOURCE_CELLS),
+    each keeping its own merchants' objects; merchants and keys live in the directory."""
+    directory = build_cell(settings, database_url)
+    extra = settings.extra_cells()
+    others = [
+        build_cell(settings, url, name=name, directory=directory.store)
+        for name, url in extra.items()
+    ]
+    if not others:
+        return CellRouter([directory])
+    placements = PostgresPlacements(database_url, [directory.name, *extra])
+    return CellRouter([directory, *others], placements)
+
+
 def build_container(
     settings: Settings,
     *,
@@ -249,8 +273,7 @@ def build_container(
 ) -> Container:
     """Wire paysource for `settings`, whose database URL must be set by now."""
     assert settings.database_url, "the CLI resolves the database URL before building"
-    cell = build_cell(settings, settings.database_url)
-    router = CellRouter([cell])
+    router = build_router(settings, settings.database_url)
     directory = router.directory.store
     authenticator = Authenticator(directory, admin_key=settings.admin_key.get_secret_value())
     if acquirer is None:
@@ -263,7 +286,7 @@ def build_container(
         settings=settings,
         router=router,
         authenticator=authenticator,
-        merchants=MerchantService(directory, authenticator),
+        merchants=MerchantService(directory, authenticator, router.placements),
         acquirer=acquirer,
         bank=bank or build_bank(settings, settings.database_url),
         clock=clock or SystemClock(),

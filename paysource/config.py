@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -130,6 +131,11 @@ class Settings(BaseSettings):
     audit_head_interval_s: float = Field(default=10.0, ge=0, le=3600)
     audit_batch_size: int = Field(default=2000, ge=1, le=100_000)
 
+    # More cells (docs/operations.md, "Cells"): "cell-1=postgresql://…;cell-2=postgresql://…"
+    # (";" between cells: a cell's own URL may name several hosts with commas).
+    # The database URL above is the directory cell, `cell-0`.
+    cells: SecretStr | None = None
+
     # Hot-standby reads (docs/operations.md): streaming replicas of the cell, comma-
     # separated URLs; lists and reports read from one whose replay is within
     # `replica_max_lag_s` of the primary, else from the primary.
@@ -155,6 +161,17 @@ class Settings(BaseSettings):
     # OTLP/HTTP only when an endpoint is set, to the console only when asked.
     otlp_endpoint: str | None = None
     trace_console: bool = False
+
+    @field_validator("cells")
+    @classmethod
+    def _check_cells(cls, cells: SecretStr | None) -> SecretStr | None:
+        if cells is not None:
+            parse_cells(cells.get_secret_value())  # the message names the rule, not a URL
+        return cells
+
+    def extra_cells(self) -> dict[str, str]:
+        """The cells besides the directory cell: name → database URL."""
+        return parse_cells(self.cells.get_secret_value()) if self.cells else {}
 
     @field_validator("database_url")
     @classmethod
@@ -306,3 +323,21 @@ def mask_url(url: str) -> str:
     user = f"{parts.username}:***@" if parts.username else ":***@"
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=user + host))
+
+
+CELL_NAME = re.compile(r"^cell-[a-z0-9][a-z0-9-]{0,30}$")
+
+
+def parse_cells(text: str) -> dict[str, str]:
+    """ "cell-1=postgresql://…;cell-2=…" → {name: url}; raises ValueError on a bad entry."""
+    found: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in text.split(";"))):
+        name, _, url = entry.partition("=")
+        if not CELL_NAME.match(name) or name == "cell-0" or name in found:
+            raise ValueError(
+                "use cell-<name>=postgresql://… (unique names; cell-0 is the directory)"
+            )
+        if urlsplit(url).scheme not in DATABASE_SCHEMES:
+            raise ValueError("each cell needs a postgresql://user:password@host:port/database URL")
+        found[name] = url
+    return found

@@ -33,6 +33,7 @@ def drain(container: Container, *, rounds: int = 20, batch_size: int = 200) -> N
                 cell.read.payments,
                 container.clock,
                 retry=RetryPolicy(attempts=2, base_delay_s=0.01),
+                fees=cell.fees,  # from the directory, whichever cell this is
             ),
             *[ProjectionHandler(projection) for projection in cell.read.projections()],
         ]

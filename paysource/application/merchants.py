@@ -8,7 +8,9 @@ from paysource.application.auth import Authenticator
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
+from paysource.application.ports import Placement
 from paysource.domain.api_key import ApiKey, Role
+from paysource.domain.errors import InvalidValue
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.idempotency import claim_id
 from paysource.domain.merchant import Merchant
@@ -19,10 +21,13 @@ PLATFORM_SCOPE = UUID(int=0)
 
 
 class MerchantService:
-    def __init__(self, store: EventStore, authenticator: Authenticator) -> None:
+    def __init__(
+        self, store: EventStore, authenticator: Authenticator, placement: Placement | None = None
+    ) -> None:
         self._store = store
         self._claims = Claims(store)
         self._auth = authenticator
+        self._placement = placement  # None: one cell, nothing to place
 
     def register_merchant(
         self,
@@ -34,6 +39,7 @@ class MerchantService:
         idempotency_key: str | None,
         request_hash: str,
         meta: Meta,
+        cell: str | None = None,
     ) -> tuple[Outcome[Merchant], str | None]:
         """Register a merchant and mint its first API key (returned once, in plaintext).
 
@@ -55,6 +61,11 @@ class MerchantService:
             api_key, plaintext = self._auth.issue(
                 role=Role.MERCHANT, merchant_id=merchant.id, label="default", meta=meta
             )
+            if self._placement is not None:
+                # Before the merchant exists: no request of it can reach a cell unplaced.
+                self._placement.place(merchant.id, cell)
+            elif cell not in (None, "cell-0"):
+                raise InvalidValue(f"no cell named {cell!r}: this is one cell", field="cell")
             self._store.save(merchant, api_key)
             minted.append(plaintext)
             return Outcome(merchant)

@@ -281,3 +281,16 @@ class EventStream(Protocol):
     def close(self) -> None:
         """Let go of the connection (the relay's job stopped)."""
         ...
+
+
+class Placement(Protocol):
+    """Which cell a merchant's objects live in (a directory in the directory cell)."""
+
+    def place(self, merchant_id: UUID, cell: str | None) -> str:
+        """Place a new merchant: in `cell`, or (None) by the placement policy. Placing
+        a merchant again (a retried registration) answers where it already is."""
+        ...
+
+    def cell_of(self, merchant_id: UUID) -> str | None:
+        """The merchant's cell, or None for one placed before cells existed."""
+        ...

@@ -31,9 +31,12 @@ def apply_migrations(settings: Settings, *, out: TextIO = sys.stderr) -> None:
     from paysource.adapters.postgres.migrations import migrate  # noqa: PLC0415  # keep `--help` fast
 
     assert settings.database_url
-    applied = migrate(settings.database_url, settings.migrations_dir)
-    names = f" ({', '.join(applied)})" if applied else ""
-    print(f"migrations: {len(applied)} applied{names}", file=out)
+    cells = {"cell-0": settings.database_url, **settings.extra_cells()}
+    for cell, url in cells.items():  # every cell has every table: a cell is a whole paysource
+        applied = migrate(url, settings.migrations_dir)
+        names = f" ({', '.join(applied)})" if applied else ""
+        where = f" in {cell}" if len(cells) > 1 else ""
+        print(f"migrations: {len(applied)} applied{where}{names}", file=out)
 
 
 def cmd_migrate(settings: Settings) -> None:

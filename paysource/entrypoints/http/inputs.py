@@ -100,6 +100,11 @@ class MerchantIn(Body):
     settlement_currency: Currency = "USD"
     fee_basis_points: Annotated[int, Field(ge=0, le=10_000, strict=True)] = 290
     fee_fixed_minor: Annotated[int, Field(ge=0, le=100_000, strict=True)] = 30
+    # The cell that keeps the merchant's objects (several cells only); default: the
+    # least loaded one.
+    cell: Annotated[str, StringConstraints(max_length=40, pattern=r"^cell-[a-z0-9-]+$")] | None = (
+        None
+    )
 
 
 class ApiKeyIn(Body):

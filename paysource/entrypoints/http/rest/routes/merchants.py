@@ -44,6 +44,7 @@ def create_merchant(
         idempotency_key=context.idempotency_key,
         request_hash=fingerprint("POST", "/v1/merchants", body.fingerprint_body()),
         meta=context.meta(admin, container),
+        cell=body.cell,
     )
     answer = Answer(201, rep.merchant(outcome.value, api_key=api_key), outcome.replayed)
     return respond(answer)
