@@ -257,7 +257,7 @@ def test_a_database_outage_is_a_retryable_error_not_the_drivers_message(
     with TestClient(app) as client:
         gql = Gql(client, admin(client).merchant().key)
 
-        async def down(*_: object) -> None:
+        async def down(*_: object, **__: object) -> None:
             raise psycopg.OperationalError("terminating connection due to administrator command")
 
         assert gql("{ viewer { role } }") == {"viewer": {"role": "MERCHANT"}}
