@@ -66,12 +66,16 @@ function connect() {
     });
     current.addEventListener("message", (event) => {
       const message = JSON.parse(event.data);
-      if (message.type === "connection_ack") resolve(current);
+      if (message.type === "connection_ack") {
+        document.body.dataset.live = "connected"; // what tests and styles can see
+        resolve(current);
+      }
       else if (message.type === "ping") current.send(JSON.stringify({ type: "pong" }));
       else dispatch(message);
     });
     current.addEventListener("close", (event) => {
       reject(new GraphQLError(`live updates closed (${event.code})`));
+      delete document.body.dataset.live;
       if (socket === current) { socket = null; ready = null; }
       for (const handlers of operations.values()) handlers.closed(event.code);
       operations.clear();

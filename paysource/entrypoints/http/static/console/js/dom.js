@@ -14,7 +14,7 @@ export function h(tag, attributes = {}, ...children) {
 }
 
 export function append(element, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     element.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -31,7 +31,7 @@ const SVG = "http://www.w3.org/2000/svg";
 export function svg(tag, attributes = {}, ...children) {
   const element = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     element.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return element;
@@ -44,7 +44,7 @@ export function status(value) {
 
 export function time(iso) {
   if (!iso) return "";
-  const shown = iso.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC");
+  const shown = iso.replace("T", " ").replace(/(\.\d{3})\d+/, "$1").replace("+00:00", " UTC");
   return h("time", { datetime: iso }, shown);
 }
 
