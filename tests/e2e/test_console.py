@@ -28,6 +28,8 @@ pytestmark = pytest.mark.skipif(
 
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
 SCREENSHOT = Path(os.environ.get("PAYSOURCE_CONSOLE_SCREENSHOT", "/tmp/console-payment.png"))
+_SHOTS = os.environ.get("PAYSOURCE_CONSOLE_SHOTS")
+SHOTS = None if _SHOTS is None else Path(_SHOTS)
 
 
 @dataclass
@@ -206,6 +208,8 @@ def test_every_page_passes_axe_with_no_critical_finding(page: Page, site: Site) 
         visit(page, section)
         page.wait_for(f"document.querySelector({json.dumps(ready)})", section)
         assert critical_findings(page) == [], section
+        if SHOTS is not None:  # to look at the pages (PAYSOURCE_CONSOLE_SHOTS=<folder>)
+            (SHOTS / f"{section.replace('/', '-')}.png").write_bytes(page.screenshot())
     assert page.problems() == []
 
 

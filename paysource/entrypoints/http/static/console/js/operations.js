@@ -15,7 +15,7 @@ function table(id, caption, headers, rows) {
   return h("table", { id },
     h("caption", {}, caption),
     h("thead", {}, h("tr", {}, headers.map(([label, num]) => h("th", { scope: "col", class: num ? "num" : null }, label)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c, i) => h(i ? "td" : "th", { scope: i ? null : "row", class: typeof c === "number" ? "num" : null }, c))))));
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c, i) => h(i ? "td" : "th", { scope: i ? null : "row", class: headers[i][1] ? "num" : null }, c))))));
 }
 
 export function operationsPage() {
