@@ -95,7 +95,7 @@ def external_links(html: str) -> list[str]:
     return [link for link in _LINKS.findall(html) if _ABSOLUTE.match(link)]
 
 
-@pytest.mark.parametrize("path", ["/", "/docs", "/redoc", "/graphql"])
+@pytest.mark.parametrize("path", ["/", "/docs", "/redoc", "/graphql", "/console"])
 def test_browser_pages_reference_no_other_host(base_url: str, path: str) -> None:
     response = httpx.get(base_url + path, headers={"Accept": "text/html"})
     assert response.status_code == 200, response.text
@@ -133,5 +133,5 @@ def test_graphiql_renders_offline(base_url: str, tmp_path: Path) -> None:
 
 def test_home_page_links_the_tools(base_url: str, tmp_path: Path) -> None:
     dom = browse(base_url + "/", tmp_path / "net.json")
-    for link in ("/docs", "/redoc", "/graphql", "/healthz", "/metrics"):
+    for link in ("/docs", "/redoc", "/graphql", "/healthz", "/metrics", "/console"):
         assert f'href="{link}"' in dom

@@ -183,6 +183,13 @@ def test_another_merchant_sees_none_of_it(page: Page, site: Site) -> None:
     visit(page, "payments")
     page.wait_for(f"document.querySelector('tr[data-id=\"{site.b_payment}\"]')", "B's payment")
     assert table_ids(page) == [site.b_payment]
+    page.wait_for("document.body.dataset.live === 'connected'", "the live connection")
+    time.sleep(1.0)  # the server confirms its Redis subscription after the ack
+    a_later = site.a.pay(1400)
+    b_later = site.b.pay(1500)  # announced after A's: the notifier follows the log in order
+    page.wait_for(f"document.querySelector('tr[data-id=\"{b_later}\"]')", "B's new payment")
+    assert table_ids(page) == [b_later, site.b_payment]
+    assert a_later not in page.evaluate("document.body.textContent")
     visit(page, f"payments/{payment}")
     page.wait_for("document.querySelector('#view [role=alert]')", "the refusal")
     assert page.evaluate("document.getElementById('payment-summary')") is None
