@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from paysource.bootstrap import Container
+from paysource.entrypoints.http import console_page
 from paysource.entrypoints.worker import Worker
 from tests.conftest import ADMIN_KEY
 from tests.e2e.cdp import CHROMIUM, Page, chromium, distinct_colours
@@ -121,6 +122,8 @@ def critical_findings(page: Page) -> list[str]:
 def test_a_merchant_watches_a_payment_arrive_and_rewinds_it(page: Page, site: Site) -> None:
     sign_in(page, site, site.a.key)
     assert page.evaluate("document.getElementById('credential').value") == ""
+    stored = "[localStorage.length, sessionStorage.length, document.cookie, location.href]"
+    assert page.evaluate(stored) == [0, 0, "", f"{site.url}/console"]
     visit(page, "payments")
     page.wait_for(
         "document.querySelector('#t-payments caption')?.textContent.includes('page 1')",
@@ -230,3 +233,29 @@ def test_the_console_page_is_confined_by_its_csp(site: Site) -> None:
     assert response.headers["cache-control"] == "no-store"
     assert "<script>" not in response.text
     assert "style=" not in response.text
+
+
+def test_the_console_code_keeps_no_credential_and_writes_no_markup() -> None:
+    """What the browser test cannot see on every path: no storage API and no HTML
+    parsing of data anywhere in the shipped code."""
+    code = Path(console_page.PAGE).parent / "js"
+    sources = {path.name: _without_comments(path.read_text()) for path in code.glob("*.js")}
+    assert "api.js" in sources
+    for name, source in sources.items():
+        for forbidden in (
+            "localStorage",
+            "sessionStorage",
+            "document.cookie",
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "eval(",
+            "new Function",
+        ):
+            assert forbidden not in source, (name, forbidden)
+
+
+def _without_comments(source: str) -> str:
+    """The code's lines without `//` comments (which name what the code avoids)."""
+    lines = (line.split(" // ")[0] for line in source.splitlines())
+    return "\n".join(line for line in lines if not line.lstrip().startswith("//"))
