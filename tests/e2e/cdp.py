@@ -24,6 +24,19 @@ import httpx
 from websockets.sync.client import ClientConnection, connect
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Headless, sandbox-free (containers), quiet (no updater, sync or sign-in traffic), and
+# every host but 127.0.0.1 unresolvable: a page that needs the internet shows it.
+OFFLINE_HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+)
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 
 
@@ -89,15 +102,7 @@ def chromium(profile: Path) -> Iterator[Page]:
     assert CHROMIUM is not None
     command = [
         CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        *OFFLINE_HEADLESS,
         "--remote-debugging-port=0",
         f"--user-data-dir={profile}",
         "--window-size=1200,900",

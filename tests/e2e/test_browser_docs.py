@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,9 @@ import pytest
 
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
+from tests.e2e.cdp import CHROMIUM, OFFLINE_HEADLESS
 from tests.helpers import live_server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # `./dev test` installs it; CI must not pass by skipping.
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"), reason="chromium is not installed (./dev test)"
@@ -50,15 +49,7 @@ def browse(url: str, net_log: Path) -> str:
     assert CHROMIUM is not None
     command = [
         CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        *OFFLINE_HEADLESS,
         f"--log-net-log={net_log}",
         "--virtual-time-budget=15000",
         "--dump-dom",
