@@ -26,6 +26,10 @@ from paysource.application.ports import Publish
 from paysource.domain.payment import Payment
 
 CHANNEL_PREFIX = "paysource:payment:"
+# New payments, for `paymentCreated`: one channel per merchant (its subscribers hear
+# only their own) and one for staff, who see every merchant's.
+NEW_PAYMENTS_PREFIX = "paysource:new-payments:"
+ALL_NEW_PAYMENTS = "paysource:new-payments:all"
 
 # The events that change what a payment shows: its status, or its refunded amounts.
 _EVENTS: tuple[type[Payment.Event], ...] = (
@@ -42,6 +46,11 @@ _EVENTS: tuple[type[Payment.Event], ...] = (
 
 def channel(payment_id: UUID) -> str:
     return f"{CHANNEL_PREFIX}{payment_id.hex}"
+
+
+def new_payments_channel(merchant_id: UUID | None) -> str:
+    """Where a merchant's new payments are announced; `None`: every merchant's."""
+    return ALL_NEW_PAYMENTS if merchant_id is None else f"{NEW_PAYMENTS_PREFIX}{merchant_id.hex}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,4 +108,7 @@ class PaymentNotifier:
         for event in events:
             change = PaymentChanged.of(event)
             self._publish(channel(change.payment_id), change.encode())
+            if isinstance(event, Payment.Created):
+                self._publish(new_payments_channel(event.merchant_id), change.encode())
+                self._publish(new_payments_channel(None), change.encode())
         self._store.save(tracking=tracking)

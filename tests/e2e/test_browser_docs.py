@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,9 @@ import pytest
 
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
+from tests.e2e.cdp import CHROMIUM, OFFLINE_HEADLESS
 from tests.helpers import live_server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # `./dev test` installs it; CI must not pass by skipping.
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"), reason="chromium is not installed (./dev test)"
@@ -50,15 +49,7 @@ def browse(url: str, net_log: Path) -> str:
     assert CHROMIUM is not None
     command = [
         CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        *OFFLINE_HEADLESS,
         f"--log-net-log={net_log}",
         "--virtual-time-budget=15000",
         "--dump-dom",
@@ -95,7 +86,7 @@ def external_links(html: str) -> list[str]:
     return [link for link in _LINKS.findall(html) if _ABSOLUTE.match(link)]
 
 
-@pytest.mark.parametrize("path", ["/", "/docs", "/redoc", "/graphql"])
+@pytest.mark.parametrize("path", ["/", "/docs", "/redoc", "/graphql", "/console"])
 def test_browser_pages_reference_no_other_host(base_url: str, path: str) -> None:
     response = httpx.get(base_url + path, headers={"Accept": "text/html"})
     assert response.status_code == 200, response.text
@@ -133,5 +124,5 @@ def test_graphiql_renders_offline(base_url: str, tmp_path: Path) -> None:
 
 def test_home_page_links_the_tools(base_url: str, tmp_path: Path) -> None:
     dom = browse(base_url + "/", tmp_path / "net.json")
-    for link in ("/docs", "/redoc", "/graphql", "/healthz", "/metrics"):
+    for link in ("/docs", "/redoc", "/graphql", "/healthz", "/metrics", "/console"):
         assert f'href="{link}"' in dom

@@ -20,7 +20,13 @@ from paysource.adapters.redis.publisher import redis_publisher
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.bootstrap import Container
 from paysource.entrypoints.http.graphql import websocket
-from paysource.processes.notifier import PaymentChanged, PaymentNotifier, channel
+from paysource.processes.notifier import (
+    NEW_PAYMENTS_PREFIX,
+    PaymentChanged,
+    PaymentNotifier,
+    channel,
+    new_payments_channel,
+)
 from tests.graphql.helpers import token
 from tests.helpers import admin, drain
 
@@ -95,16 +101,19 @@ def test_the_notifier_publishes_each_change_once_per_batch_and_keeps_its_positio
     notifier = PaymentNotifier(cell.store, lambda name, message: published.append((name, message)))
     run_until_caught_up(Follower(cell.store, notifier, wakeup=Wakeup()))
     changes = [PaymentChanged.decode(message) for _, message in published]
-    assert [c.event for c in changes] == [
-        "Payment.Created",
+    assert [c.event for c in changes if c.event != "Payment.Created"] == [
         "Payment.Authorized",
         "Payment.Captured",
     ]
-    assert {name for name, _ in published} == {channel(changes[0].payment_id)}
+    merchant_channels = {new_payments_channel(None)} | {
+        name for name, _ in published if name.startswith(NEW_PAYMENTS_PREFIX)
+    }
+    assert {name for name, _ in published} == {channel(changes[0].payment_id), *merchant_channels}
+    assert len(merchant_channels) == 2  # the merchant's and staff's, for Created only
     assert changes[0].payment_id.hex == payment.removeprefix("pay_")
     assert notifier.position() == cell.store.head()
     run_until_caught_up(Follower(cell.store, notifier, wakeup=Wakeup()))
-    assert len(published) == 3  # resumed from its position: nothing twice
+    assert len(published) == 5  # resumed from its position: nothing twice
 
 
 def test_one_redis_connection_serves_every_subscription_of_a_process(redis_url: str) -> None:

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -65,19 +65,26 @@ class PaymentFeed:
         """Open subscriptions of `owner` in this process."""
         return self._owners.get(owner, 0)
 
-    @asynccontextmanager
-    async def changes(
+    def changes(
         self, payment_id: UUID, *, owner: str
+    ) -> AbstractAsyncContextManager[AsyncIterator[PaymentChanged]]:
+        """One payment's changes (see `changes_on`)."""
+        return self.changes_on(channel(payment_id), owner=owner)
+
+    @asynccontextmanager
+    async def changes_on(
+        self, channel_name: str, *, owner: str
     ) -> AsyncIterator[AsyncIterator[PaymentChanged]]:
-        """Subscribed (and confirmed by Redis) on entry, so nothing published after
-        entry is missed. TooManySubscriptions past the owner's cap."""
+        """The changes published on `channel_name`, subscribed (and confirmed by Redis)
+        on entry, so nothing published after entry is missed. TooManySubscriptions past
+        the owner's cap."""
         assert self._url is not None, "live updates need Redis (PAYSOURCE_REDIS_URL)"
         self._same_loop()
         if self._owners[owner] >= self.max_per_owner:
             raise TooManySubscriptions(self.max_per_owner)
         self._owners[owner] += 1
         queue: asyncio.Queue[PaymentChanged] = asyncio.Queue(maxsize=QUEUE_SIZE)
-        name = channel(payment_id).encode()
+        name = channel_name.encode()
         try:
             await self._add(name, queue)
             yield _drain(queue)

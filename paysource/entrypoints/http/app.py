@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from paysource.adapters.postgres.datastore import DATABASE_DOWN
 from paysource.bootstrap import Container
 from paysource.domain.errors import PaysourceError
-from paysource.entrypoints.http import docs_pages, problems
+from paysource.entrypoints.http import console_page, docs_pages, problems
 from paysource.entrypoints.http.graphql import mount_graphql
 from paysource.entrypoints.http.middleware import (
     BodyLimitMiddleware,
@@ -83,6 +83,7 @@ def create_app(container: Container) -> FastAPI:
     webhooks.install(app, container.webhooks, dependencies=strict)
     mount_graphql(app, container)
     docs_pages.install(app, graphiql=settings.development)
+    console_page.install(app)
     app.add_exception_handler(PaysourceError, problems.on_paysource_error)
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)

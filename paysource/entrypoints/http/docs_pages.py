@@ -24,6 +24,7 @@ _HOME = """<!doctype html>
 <li><a href="/openapi.json">OpenAPI document</a></li>
 {graphiql}<li><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></li>
 <li><a href="/metrics">Metrics</a> (Prometheus)</li>
+<li><a href="/console">Console</a> (finance and operations, sign in with a key)</li>
 </ul>
 </body>
 </html>

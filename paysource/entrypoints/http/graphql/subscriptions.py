@@ -1,4 +1,5 @@
-"""Subscription `paymentUpdated`: the payment now, then again after every change.
+"""Subscriptions `paymentUpdated` (the payment now, then again after every change) and
+`paymentCreated` (each new payment the caller may see).
 
 Changes come from Redis pub/sub (published by the worker's PaymentNotifier), so
 they reach this process whichever process wrote them. Each message names a version;
@@ -26,7 +27,7 @@ from paysource.entrypoints.http.graphql.policy import Access
 from paysource.entrypoints.http.graphql.policy import Kind as Policy
 from paysource.entrypoints.http.graphql.results import PaymentResult
 from paysource.entrypoints.http.graphql.types.payment import Payment
-from paysource.processes.notifier import PaymentChanged
+from paysource.processes.notifier import PaymentChanged, new_payments_channel
 
 
 async def _visible(context: Context, payment_id: UUID, version: int | None) -> Payment | None:
@@ -72,14 +73,42 @@ class Subscription:
                 update = await _visible(context, payment_id, change.version)
                 yield update if update is not None else _gone()
 
+    @fields.subscription(
+        "Each new payment the caller may see, as it was created (then follow it with "
+        "`paymentUpdated`): the merchant's own, every merchant's for staff. Nothing "
+        "before the subscription started; read `viewer.payments` for those."
+    )
+    async def payment_created(
+        self, info: strawberry.Info[Context]
+    ) -> AsyncGenerator[Payment, None]:
+        context = info.context
+        feed = context.services.feed
+        if not feed.live or context.access.customer_id is not None:
+            return  # no live updates without Redis; a shopper's payments are its own doing
+        name = new_payments_channel(context.access.merchant_id)
+        async with _subscribed(feed, name, owner(context.access)) as changes:
+            async for change in changes:
+                if context.access.expired(datetime.now(UTC)):
+                    return
+                context.fresh_loaders()
+                created = await _visible(context, change.payment_id, change.version)
+                if created is not None:
+                    yield created
+
 
 @asynccontextmanager
 async def _subscribed(
-    feed: PaymentFeed, payment_id: UUID, who: str
+    feed: PaymentFeed, target: UUID | str, who: str
 ) -> AsyncIterator[AsyncIterator[PaymentChanged]]:
-    """The feed's subscription; its quota refusal as the GraphQL error clients know."""
+    """The feed's subscription to one payment, or to a channel by name; its quota
+    refusal as the GraphQL error clients know."""
+    subscription = (
+        feed.changes(target, owner=who)
+        if isinstance(target, UUID)
+        else feed.changes_on(target, owner=who)
+    )
     try:
-        async with feed.changes(payment_id, owner=who) as changes:
+        async with subscription as changes:
             yield changes
     except TooManySubscriptions as error:
         extensions = {"code": error.code, "limit": error.limit}

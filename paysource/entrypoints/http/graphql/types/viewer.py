@@ -20,6 +20,11 @@ from paysource.entrypoints.http.graphql.types.customer import Customer
 from paysource.entrypoints.http.graphql.types.daily_volume import DailyVolume
 from paysource.entrypoints.http.graphql.types.feed_event import FeedConnection
 from paysource.entrypoints.http.graphql.types.merchant import Merchant
+from paysource.entrypoints.http.graphql.types.operations import (
+    Operations,
+    next_cutoff,
+    operations_for,
+)
 from paysource.entrypoints.http.graphql.types.payment import Payment, PaymentStatus
 from paysource.entrypoints.http.graphql.types.refund import Refund
 from paysource.entrypoints.http.graphql.types.settlement import Settlement, SettlementStatus
@@ -45,6 +50,10 @@ class ViewerRole(Enum):
 class PaymentFilter:
     status: PaymentStatus | None = None
     customer: strawberry.ID | None = None
+    relay_failed: bool | None = strawberry.field(
+        default=None,
+        description="Only payments with (true) or without (false) relay failures.",
+    )
 
 
 @strawberry.input
@@ -84,6 +93,14 @@ class Viewer:
         rows = await info.context.loaders.reads.balances(as_of)
         return [Balance.from_row(row) for row in per_currency(rows)]
 
+    @fields.field("What operators watch (projections, jobs, backlogs). Admin keys only.")
+    def operations(self, info: strawberry.Info) -> Operations | None:
+        return operations_for(self.access, info.context.services.container)
+
+    @fields.field("The settlement schedule's next cut-off (UTC); null when it is off.")
+    def next_settlement_cutoff(self, info: strawberry.Info) -> datetime | None:
+        return next_cutoff(info.context.services.container.settings, datetime.now(UTC))
+
     @fields.field(
         "Every event of the caller's objects, oldest first by log position: the "
         "merchant's own, every merchant's for auditors and admins, none otherwise."
@@ -110,6 +127,8 @@ class Viewer:
         filters: dict[str, Any] = {}
         if filter is not None and filter.status is not None:
             filters["status"] = filter.status.value
+        if filter is not None and filter.relay_failed is not None:
+            filters["relay_failed"] = filter.relay_failed
         if filter is not None and filter.customer is not None:
             customer_id = ids.parse(Kind.CUSTOMER, filter.customer)
             if customer_id is None:
