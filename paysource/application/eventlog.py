@@ -126,8 +126,7 @@ class EventStore:
         return aggregate if isinstance(aggregate, kind) else None
 
     def get_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, PaysourceAggregate]:
-        """The latest state of each aggregate found, read in one query (a batch's worth:
-        one round trip instead of one per aggregate). Absent ids are left out."""
+        """Each aggregate found, latest state, all read in one query (not one per id)."""
         wanted = list(dict.fromkeys(aggregate_ids))
         if not wanted:
             return {}
@@ -309,8 +308,10 @@ class Follower:
         batch_size: int = 200,
         poll_interval_s: float = 1.0,
         max_backoff_s: float = 10.0,
+        linger_s: float = 0.0,
     ) -> None:
         self.store = store
+        self.linger_s = linger_s
         self.handler = handler
         self.wakeup = wakeup
         self.batch_size = batch_size
@@ -334,6 +335,8 @@ class Follower:
             self.failures, self.last_error = 0, None
             if not worked:
                 self.wakeup.wait(generation, self.poll_interval_s)
+                if self.linger_s and self.wakeup.generation != generation:
+                    stop.wait(self.linger_s)  # let that moment's commits make one batch
 
     def step(self, scanned_to: int) -> tuple[int, bool]:
         """Handle the next batch after `scanned_to`. Returns the new scan position and
