@@ -264,6 +264,8 @@ def report_pipeline(load: loadgen.Load, watch: pipelinewatch.Watch) -> None:
     worst = samples.worst_seconds()
     figure("readmodel_lag_p50_s", f"{pct(worst, 50):.2f}")
     figure("readmodel_lag_p99_s", f"{pct(worst, 99):.2f}")
+    by_model = {name: pct(lags, 99) for name, lags in samples.seconds.items()}
+    note("read-model lag p99 by model: " + ", ".join(f"{k} {v:.2f}s" for k, v in by_model.items()))
     figure("audit_lag_events_p50", f"{pct(audit, 50):.0f}")
     figure("audit_lag_events_p99", f"{pct(audit, 99):.0f}")
 
