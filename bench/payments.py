@@ -212,12 +212,14 @@ def measure_api(
     """(b): a fresh merchant's payments through `paysource serve`, after a warm-up."""
     base, api_pid = start_api(stack, work, servers, worker=args.worker)
     api_key = create_merchant(base)
+    watch = None if args.worker == "off" else pipelinewatch.Watch(servers.db_url, servers.redis_url)
+    if watch is not None:  # the worker takes its jobs seconds after serve is ready
+        stack.callback(watch.close)
+        figure("worker_ready_s", f"{watch.wait_for_worker():.1f}")
     generate = loadgen.with_wrk if args.generator == "wrk" else loadgen.with_asyncio
     if args.warmup > 0:
         generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.warmup)
-    watch = None if args.worker == "off" else pipelinewatch.Watch(servers.db_url, servers.redis_url)
     if watch is not None:
-        stack.callback(watch.close)
         watch.start()
     worker_pid = cpuuse.worker_child(api_pid) if args.worker == "process" else None
     worker_before = cpuuse.tree_cpu_s(worker_pid)

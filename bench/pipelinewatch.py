@@ -89,6 +89,16 @@ class Watch:
         self._sampler = _Sampler(self.cell)
         self._head_start = self._head_end = 0
 
+    def wait_for_worker(self) -> float:
+        """Seconds until every read model has applied the log (the new merchant): the
+        worker has taken its jobs, so the lags measured next are not its start-up."""
+        waited = lagwatch.wait_caught_up(
+            self.cell.store, self.cell.read.datastore, timeout_s=60.0, quiet_s=0.2
+        )
+        if waited is None:
+            raise RuntimeError("the worker did not apply the log within 60 s")
+        return waited
+
     def start(self) -> None:
         self._head_start = self.cell.store.head()
         self._sampler.start()
