@@ -41,7 +41,7 @@ def check_and_limit(conn: psycopg.Connection[Any]) -> None:
 
     Outside a budget (workers, the CLI) a connection already unlimited is handed out
     without it: a worker checks out a connection for every batch of every follower, and
-    the round trip was a third of its queries. A dead connection then fails its first
+    the round trip doubled each of those checkouts. A dead connection then fails its first
     statement instead: eventsourcing's recorders retry, followers back off and retry.
     """
     limit_ms = statement_limit_ms()
