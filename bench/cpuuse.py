@@ -92,3 +92,14 @@ def phase(api_pid: int | None, db_pid: int | None) -> Iterator[list[CpuUse]]:
     start = reading(api_pid, db_pid)
     yield found
     found.append(reading(api_pid, db_pid) - start)
+
+
+def worker_child(pid: int) -> int | None:
+    """The `paysource worker` child of `paysource serve` (pid `pid`), if it runs one."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if int(_stat(int(entry.name))[1]) == pid and b"worker" in argv:
+                    return int(entry.name)
+    return None

@@ -38,7 +38,9 @@ from pathlib import Path
 
 import cpuuse
 import dbceiling
+import lagwatch
 import loadgen
+import pipelinewatch
 import psycopg
 
 from devtools.localservices import LocalPostgres, LocalRedis, free_port
@@ -210,15 +212,64 @@ def measure_api(
     """(b): a fresh merchant's payments through `paysource serve`, after a warm-up."""
     base, api_pid = start_api(stack, work, servers, worker=args.worker)
     api_key = create_merchant(base)
+    watch = None if args.worker == "off" else pipelinewatch.Watch(servers.db_url, servers.redis_url)
+    if watch is not None:  # the worker takes its jobs seconds after serve is ready
+        stack.callback(watch.close)
+        figure("worker_ready_s", f"{watch.wait_for_worker():.1f}")
     generate = loadgen.with_wrk if args.generator == "wrk" else loadgen.with_asyncio
     if args.warmup > 0:
         generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.warmup)
+    if watch is not None:
+        watch.start()
+    worker_pid = cpuuse.worker_child(api_pid) if args.worker == "process" else None
+    worker_before = cpuuse.tree_cpu_s(worker_pid)
     with cpuuse.phase(api_pid, servers.db_pid) as used:
         load = generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.seconds)
+    worker_s = cpuuse.tree_cpu_s(worker_pid) - worker_before
     report_api(load, used[0], measured_db=servers.db_pid is not None)
+    report_processes(load, used[0], worker_s if worker_pid is not None else None)
     report_audit_lag(servers.db_url)
+    if watch is not None:
+        report_pipeline(load, watch)
     report_log(work / "serve.log")
     return load
+
+
+def report_processes(load: loadgen.Load, use: cpuuse.CpuUse, worker_s: float | None) -> None:
+    """CPU per accepted payment of each process: the API (serve without its worker child),
+    the worker, Postgres, and their sum (the end-to-end cost of a payment)."""
+    if not load.accepted:
+        return
+    api_s = use.api_s - (worker_s or 0.0)
+    figure("api_only_cpu_ms_per_payment", f"{1000 * api_s / load.accepted:.2f}")
+    if worker_s is not None:
+        figure("worker_cores", f"{use.cores(worker_s):.2f}")
+        figure("worker_cpu_ms_per_payment", f"{1000 * worker_s / load.accepted:.2f}")
+    figure("total_cpu_ms_per_payment", f"{1000 * (use.api_s + use.db_s) / load.accepted:.2f}")
+
+
+def report_pipeline(load: loadgen.Load, watch: pipelinewatch.Watch) -> None:
+    """Captures per second during the load, each payment's accepted → succeeded lag,
+    and the read models' and the audit log's lag, sampled while the load ran."""
+    samples, audit = watch.stop()
+    found = watch.figures()
+    pct = lagwatch.percentile
+    captured_per_s = found.captured / load.seconds if load.seconds else 0.0
+    figure("captured_per_s", f"{captured_per_s:.0f}")
+    accepted = load.accepted_per_s
+    figure("captured_over_accepted", f"{captured_per_s / accepted:.2f}" if accepted else "-")
+    figure("pipeline_lag_p50_s", f"{pct(found.lags_s, 50):.2f}")
+    figure("pipeline_lag_p99_s", f"{pct(found.lags_s, 99):.2f}")
+    figure("pipeline_lag_max_s", f"{max(found.lags_s, default=0.0):.2f}")
+    figure("pipeline_never_captured", found.never_captured)
+    figure("pipeline_drain_s", f"{found.drain_s:.1f}")
+    worst = samples.worst_seconds()
+    figure("readmodel_lag_p50_s", f"{pct(worst, 50):.2f}")
+    figure("readmodel_lag_p99_s", f"{pct(worst, 99):.2f}")
+    by_model = {name: pct(lags, 99) for name, lags in samples.seconds.items()}
+    note("read-model lag p99 by model: " + ", ".join(f"{k} {v:.2f}s" for k, v in by_model.items()))
+    figure("audit_lag_events_p50", f"{pct(audit, 50):.0f}")
+    figure("audit_lag_events_p99", f"{pct(audit, 99):.0f}")
 
 
 def report_audit_lag(db_url: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -31,12 +31,14 @@ from eventsourcing.persistence import (
 )
 
 from paysource.application.errors import Unavailable
+from paysource.application.event_rows import fold, stored_events
 from paysource.application.group_commit import (
     DEFAULT_MAX_BATCH,
     DEFAULT_WINDOW_S,
     BatchStats,
     GroupCommitter,
 )
+from paysource.application.logtail import LogTail
 from paysource.application.personal_data import SealingMapper
 from paysource.application.ports import PersonalDataVault
 from paysource.application.tracing import span
@@ -87,6 +89,12 @@ class EventStore:
         vault: PersonalDataVault | None = None,
     ) -> None:
         self._app = _EventLog(dict(env), vault)
+        # The newest events, read and decoded once for every follower of this process.
+        self.tail = LogTail(
+            lambda after, n: self.recorder.select_notifications(after, n, inclusive_of_start=False),
+            self.decode,
+            self.head,
+        )
         # Saves without a tracking position (commands) share transactions; a process's
         # save with its tracking position stays its own transaction.
         self._group = (
@@ -117,6 +125,22 @@ class EventStore:
             raise _unavailable(error) from None
         return aggregate if isinstance(aggregate, kind) else None
 
+    def get_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, PaysourceAggregate]:
+        """Each aggregate found, latest state, all read in one query (not one per id)."""
+        wanted = list(dict.fromkeys(aggregate_ids))
+        if not wanted:
+            return {}
+        try:
+            with span("db load_aggregates", attributes={"db.system": "postgresql"}):
+                rows = stored_events(self.recorder, wanted)
+        except PersistenceError as error:
+            raise _unavailable(error) from None
+        if rows is None:  # not Postgres (the in-memory store of unit tests): one by one
+            found = {i: self.get(i, PaysourceAggregate) for i in wanted}
+            return {i: a for i, a in found.items() if a is not None}
+        folded = fold(self._app.mapper.to_domain_event(row) for row in rows)
+        return {i: a for i, a in folded.items() if isinstance(a, PaysourceAggregate)}
+
     def history(
         self, aggregate_id: UUID, *, limit: int | None = None
     ) -> list[DomainEventProtocol[UUID]]:
@@ -144,6 +168,13 @@ class EventStore:
         for aggregate in aggregates:
             if aggregate is not None:
                 events.extend(aggregate.collect_events())
+        return self.append(events, tracking=tracking)
+
+    def append(
+        self, events: Sequence[DomainEventProtocol[UUID]], *, tracking: Tracking | None = None
+    ) -> list[Recording[UUID]]:
+        """Append `events` (collected from their aggregates) as `save` does."""
+        events = list(events)
         if not events and tracking is None:
             return []
         attributes: dict[str, str | int | bool] = {"db.system": "postgresql", "events": len(events)}
@@ -277,8 +308,10 @@ class Follower:
         batch_size: int = 200,
         poll_interval_s: float = 1.0,
         max_backoff_s: float = 10.0,
+        linger_s: float = 0.0,
     ) -> None:
         self.store = store
+        self.linger_s = linger_s
         self.handler = handler
         self.wakeup = wakeup
         self.batch_size = batch_size
@@ -288,11 +321,12 @@ class Follower:
         self.max_backoff_s = max_backoff_s
         self.failures = 0
         self.last_error: str | None = None
+        self._seen: int | None = None  # the wake-up generation `run` saw; None: read anew
 
     def run(self, stop: threading.Event) -> None:
         scanned_to = self.handler.position()
         while not stop.is_set():
-            generation = self.wakeup.generation
+            generation = self._seen = self.wakeup.generation
             try:
                 scanned_to, worked = self.step(scanned_to)
             except Exception as error:  # noqa: BLE001  # report, back off, retry: never skip
@@ -301,22 +335,21 @@ class Follower:
             self.failures, self.last_error = 0, None
             if not worked:
                 self.wakeup.wait(generation, self.poll_interval_s)
+                if self.linger_s and self.wakeup.generation != generation:
+                    stop.wait(self.linger_s)  # let that moment's commits make one batch
 
     def step(self, scanned_to: int) -> tuple[int, bool]:
         """Handle the next batch after `scanned_to`. Returns the new scan position and
         whether there was anything to handle."""
-        head = self.store.head()
-        if head <= scanned_to:
-            return scanned_to, False
-        batch = self.store.select(
-            after=scanned_to, limit=self.batch_size, topics=self.handler.topics
+        found = self.store.tail.select(
+            after=scanned_to, limit=self.batch_size, topics=self.handler.topics, seen=self._seen
         )
-        batch = [(number, event) for number, event in batch if number <= head]
+        batch, head = found if found is not None else self._select(scanned_to)
         if not batch:
             # Nothing of interest up to `head`: remember that in memory, so we do not
             # scan those rows again. Commits happen in id order (eventsourcing locks
             # the table to insert), so no earlier id can still appear.
-            return head, False
+            return max(head, scanned_to), False
         last_id = batch[-1][0]
         try:
             events = [event for _, event in batch]
@@ -326,6 +359,16 @@ class Follower:
             # advanced): nothing was applied; re-read the position and try again.
             return self.handler.position(), True
         return last_id, True
+
+    def _select(self, scanned_to: int) -> tuple[list[tuple[int, Event]], int]:
+        """The next batch from the database (behind the tail), and the head it read to."""
+        head = self.store.head()
+        if head <= scanned_to:
+            return [], scanned_to
+        batch = self.store.select(
+            after=scanned_to, limit=self.batch_size, topics=self.handler.topics
+        )
+        return [(number, event) for number, event in batch if number <= head], head
 
     def _after_failure(self, error: Exception, scanned_to: int, stop: threading.Event) -> int:
         self.failures += 1

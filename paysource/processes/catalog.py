@@ -109,6 +109,7 @@ def follower_job(
         wakeup=parts.wakeup,
         batch_size=settings.worker_batch_size,
         poll_interval_s=settings.follower_poll_interval_s,
+        linger_s=settings.follower_linger_s,
     )
     return ProcessJob(name, follower.run, follower)
 
@@ -185,6 +186,7 @@ def audit_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
         wakeup=parts.wakeup,
         batch_size=settings.audit_batch_size,
         poll_interval_s=settings.follower_poll_interval_s,
+        linger_s=settings.follower_linger_s,
     )
     return [ProcessJob(AUDIT_NAME, follower.run, follower)]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from paysource.domain.money import Money
 from paysource.domain.payment import CancellationReason, CaptureMethod, Payment, PaymentStatus
 from paysource.domain.refund import Refund, RefundStatus
 from paysource.domain.risk import RiskPolicy, assess
+from paysource.processes.batch import Lane, run_batch
 from paysource.processes.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -122,24 +122,17 @@ class PaymentProcessor:
         return self._store.position(self.name)
 
     def handle_batch(self, events: Sequence[Event], tracking: Tracking) -> None:
-        groups: dict[UUID, list[Event]] = defaultdict(list)
+        """One lane per payment of this partition (its refunds go with it), run as
+        `batch.run_batch` says: loaded in one query, acquirer calls overlapping, one
+        append with the tracking position, a failing or conflicting payment isolated."""
+        lanes: dict[UUID, Lane] = {}
         for event in events:
             key = self._payment_id(event)
             if key.int % self._partitions == self._partition:
-                groups[key].append(event)
-        uow = UnitOfWork(self._store)
-
-        def handle_group(group: list[Event]) -> None:
-            for event in group:
-                self.handle(event, uow)
-
-        # Payments in a batch are independent: their acquirer calls overlap.
-        if self._pool is not None and len(groups) > 1:
-            list(self._pool.map(handle_group, groups.values()))
-        else:
-            for group in groups.values():
-                handle_group(group)
-        self._store.save(*uow.aggregates(), tracking=tracking)
+                lane = lanes.setdefault(key, Lane(key, aggregate_ids={key}))
+                lane.events.append(event)
+                lane.aggregate_ids.add(event.originator_id)
+        run_batch(self._store, list(lanes.values()), tracking, self.handle, self._pool)
 
     @staticmethod
     def _payment_id(event: Event) -> UUID:
@@ -221,7 +214,9 @@ class PaymentProcessor:
             meta=meta,
         )
         if payment.capture_method is CaptureMethod.AUTOMATIC:
-            payment.capture(None, self._fees(payment.merchant_id), meta)
+            # A batch reads each merchant's fee schedule once, not once per payment.
+            fees = uow.remember(("fees", payment.merchant_id), self._fees, payment.merchant_id)
+            payment.capture(None, fees, meta)
 
     def _authorize(self, payment: Payment) -> AuthorizationResult:
         key = f"{payment.id}:authorize"
@@ -279,6 +274,8 @@ class PaymentProcessor:
     def _relay(self, payment: Payment, operation: str, call: Callable[[], None]) -> None:
         """Carry a recorded decision to the acquirer. One payment's refusal must not
         hold up the partition: it is recorded on the payment and logged for people."""
+        if operation in payment.relay_failures:
+            return  # a batch redone after its refusal was recorded: record it once
         try:
             self._retry.call(call)
         except AcquirerRefused as refusal:

@@ -11,6 +11,7 @@ and statements are not limited.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import psycopg
@@ -37,8 +38,22 @@ def statement_limit_ms() -> int:
 
 def check_and_limit(conn: psycopg.Connection[Any]) -> None:
     """The checkout check: one round trip, as `check_connection`, that proves the
-    connection alive and sets this checkout's statement timeout."""
-    conn.execute(sql.SQL("SET statement_timeout = {}").format(statement_limit_ms()))
+    connection alive and sets this checkout's statement timeout.
+
+    Outside a budget (workers, the CLI) a connection already unlimited is handed out
+    without it: a worker checks out a connection for every batch of every follower, and
+    the round trip doubled each of those checkouts. A dead connection then fails its first
+    statement instead: eventsourcing's recorders retry, followers back off and retry.
+    """
+    limit_ms = statement_limit_ms()
+    if limit_ms == 0 and _UNLIMITED.get(conn):
+        return
+    conn.execute(sql.SQL("SET statement_timeout = {}").format(limit_ms))
+    _UNLIMITED[conn] = limit_ms == 0
+
+
+# Connections whose statement timeout is known to be 0 (set by check_and_limit).
+_UNLIMITED: weakref.WeakKeyDictionary[psycopg.Connection[Any], bool] = weakref.WeakKeyDictionary()
 
 
 class BudgetedPool(ConnectionPool[Any]):

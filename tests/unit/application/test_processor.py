@@ -109,15 +109,15 @@ def test_a_batch_redone_after_a_crash_asks_the_acquirer_with_the_same_keys(
     class Crash(Exception):
         pass
 
-    original_save = store.save
+    original_append = store.append
 
-    def crash_on_save(*args: object, **kwargs: object) -> object:
+    def crash_on_append(*args: object, **kwargs: object) -> object:
         raise Crash
 
-    store.save = crash_on_save  # type: ignore[method-assign,assignment]
+    store.append = crash_on_append  # type: ignore[method-assign,assignment]
     with pytest.raises(Crash):
         processor.handle_batch(events, Tracking(processor.name, 3))
-    store.save = original_save  # type: ignore[method-assign]
+    store.append = original_append  # type: ignore[method-assign]
     run(store, processor)
 
     for payment_id in ids:
