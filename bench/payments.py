@@ -104,7 +104,12 @@ def stop_postgres(pg: LocalPostgres, work: Path) -> None:
 
 
 def start_api(
-    stack: contextlib.ExitStack, work: Path, servers: Servers, *, worker: str
+    stack: contextlib.ExitStack,
+    work: Path,
+    servers: Servers,
+    *,
+    worker: str,
+    processes: int | None = None,
 ) -> tuple[str, int]:
     """`paysource serve` in its own session, stopped on the way out; its URL and pid."""
     port = free_port()
@@ -118,6 +123,8 @@ def start_api(
         "PAYSOURCE_LOCAL_DIR": str(work / "local"),
     }
     argv = [sys.executable, "-m", "paysource", "serve", "--port", str(port)]
+    if processes:  # else serve's default: one API process per core
+        argv += ["--processes", str(processes)]
     log_path = work / "serve.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -208,7 +215,9 @@ def measure_api(
     stack: contextlib.ExitStack, work: Path, servers: Servers, args: argparse.Namespace
 ) -> loadgen.Load:
     """(b): a fresh merchant's payments through `paysource serve`, after a warm-up."""
-    base, api_pid = start_api(stack, work, servers, worker=args.worker)
+    base, api_pid = start_api(
+        stack, work, servers, worker=args.worker, processes=args.api_processes
+    )
     api_key = create_merchant(base)
     generate = loadgen.with_wrk if args.generator == "wrk" else loadgen.with_asyncio
     if args.warmup > 0:
@@ -306,6 +315,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-worker", dest="worker", action="store_const", const="off", help="--worker off"
     )
+    parser.add_argument("--api-processes", type=int, help="serve --processes (its default)")
     parser.add_argument(
         "--no-locked",
         dest="locked",
