@@ -106,7 +106,12 @@ def stop_postgres(pg: LocalPostgres, work: Path) -> None:
 
 
 def start_api(
-    stack: contextlib.ExitStack, work: Path, servers: Servers, *, worker: str
+    stack: contextlib.ExitStack,
+    work: Path,
+    servers: Servers,
+    *,
+    worker: str,
+    processes: int | None = None,
 ) -> tuple[str, int]:
     """`paysource serve` in its own session, stopped on the way out; its URL and pid."""
     port = free_port()
@@ -120,6 +125,8 @@ def start_api(
         "PAYSOURCE_LOCAL_DIR": str(work / "local"),
     }
     argv = [sys.executable, "-m", "paysource", "serve", "--port", str(port)]
+    if processes:  # else serve's default: one API process per core
+        argv += ["--processes", str(processes)]
     log_path = work / "serve.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -210,7 +217,9 @@ def measure_api(
     stack: contextlib.ExitStack, work: Path, servers: Servers, args: argparse.Namespace
 ) -> loadgen.Load:
     """(b): a fresh merchant's payments through `paysource serve`, after a warm-up."""
-    base, api_pid = start_api(stack, work, servers, worker=args.worker)
+    base, api_pid = start_api(
+        stack, work, servers, worker=args.worker, processes=args.api_processes
+    )
     api_key = create_merchant(base)
     watch = None if args.worker == "off" else pipelinewatch.Watch(servers.db_url, servers.redis_url)
     if watch is not None:  # the worker takes its jobs seconds after serve is ready
@@ -357,6 +366,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-worker", dest="worker", action="store_const", const="off", help="--worker off"
     )
+    parser.add_argument("--api-processes", type=int, help="serve --processes (its default)")
     parser.add_argument(
         "--no-locked",
         dest="locked",

@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     # What `paysource serve` runs beside the API: the worker as a child process (its own
     # core and GIL: the default), in the API's process ("thread"), or nothing ("off").
     serve_worker: Literal["process", "thread", "off"] = "process"
+    # API processes `paysource serve` runs behind its one port, each with its own pools
+    # (unset: one per core, `os.cpu_count()`).
+    processes: int | None = Field(default=None, ge=1, le=64)
     log_level: str = "INFO"
     # "auto": JSON lines in production, readable lines elsewhere (docs/observability.md).
     log_format: Literal["auto", "json", "text"] = "auto"

@@ -33,6 +33,9 @@ TEST_ENVIRONMENT = {
     "PAYSOURCE_ADMIN_KEY": ADMIN_KEY,
     "PAYSOURCE_WEBHOOK_SIGNING_KEY": WEBHOOK_SIGNING_KEY,
     "PAYSOURCE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+    # One API process per `serve` the tests start (they count its children); the tests
+    # of several processes ask for them (tests/e2e/test_serve_processes.py).
+    "PAYSOURCE_PROCESSES": "1",
 }
 TEMPLATE = "paysource_template"
 _database_numbers = itertools.count()

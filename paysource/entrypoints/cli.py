@@ -47,8 +47,20 @@ def cli() -> None:
     " process), a thread in the API's process, or none.",
 )
 @click.option("--no-worker", is_flag=True, help="API only (same as --worker off).")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    help="API processes behind the one port, each with its own pools (default:"
+    " PAYSOURCE_PROCESSES or one per core; --worker thread runs one).",
+)
 @with_settings
-def serve(settings: Settings, port: int | None, worker: str | None, no_worker: bool) -> None:
+def serve(
+    settings: Settings,
+    port: int | None,
+    worker: str | None,
+    no_worker: bool,
+    processes: int | None,
+) -> None:
     """Run the API and a worker until Ctrl-C.
 
     Without PAYSOURCE_DATABASE_URL / PAYSOURCE_REDIS_URL it starts local servers under
@@ -58,11 +70,12 @@ def serve(settings: Settings, port: int | None, worker: str | None, no_worker: b
     Examples:
       paysource serve
       paysource serve --port 8080 --worker thread
+      paysource serve --processes 4   # four API processes on one port
       paysource serve --no-worker     # behind a load balancer, with `paysource worker`s
     """
     from paysource.entrypoints.serve import cmd_serve  # noqa: PLC0415  # keep --help fast
 
-    cmd_serve(settings, port=port, mode="off" if no_worker else worker)
+    cmd_serve(settings, port=port, mode="off" if no_worker else worker, processes=processes)
 
 
 @cli.command()

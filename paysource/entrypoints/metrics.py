@@ -13,10 +13,11 @@ two apps must not collide on metric names.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -64,6 +65,13 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(FiguresCollector(gather))
+        # Several API processes share a port (`serve --processes`): each scrape is
+        # answered by one of them, and its request counters are that process's own.
+        Info(
+            "paysource_api_process",
+            "The API process that answered this scrape.",
+            registry=self.registry,
+        ).info({"pid": str(os.getpid())})
         self._batch_sizes: Histogram | None = None
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -54,38 +54,65 @@ def check_connections(ready: Settings) -> None:
     warn_if_redis_is_down(ready.redis_url)
 
 
-def cmd_serve(settings: Settings, *, port: int | None, mode: str | None) -> None:
-    import uvicorn  # noqa: PLC0415
-
-    from paysource.bootstrap import build_container  # noqa: PLC0415
-    from paysource.entrypoints.http.app import create_app  # noqa: PLC0415
+def cmd_serve(
+    settings: Settings, *, port: int | None, mode: str | None, processes: int | None = None
+) -> None:
+    from paysource.entrypoints.api_processes import process_count  # noqa: PLC0415
 
     port = port or settings.port
     url = f"http://{settings.host}:{port}"
+    count = process_count(settings, processes)
     check_port_free(settings.host, port, settings)
     check_not_running(settings)
     with resolved(settings, publish_as=url) as ready:
         check_connections(ready)
         apply_migrations(ready)
-        container = build_container(ready)
-        worker = _serve_worker(mode or settings.serve_worker, ready, container)
-        watch = _watch_redis(container)
-        try:
-            _banner(ready, port, worker.describe())
-            app = create_app(container)
-            uvicorn.run(
-                app,
-                host=ready.host,
-                port=port,
-                log_config=None,
-                access_log=False,
-                ws_max_size=ready.max_body_bytes,  # websocket messages obey the body limit
-            )
-        finally:
-            print("\nstopping…", file=sys.stderr)
-            watch()
-            worker.stop()
-            container.close()
+        mode = mode or settings.serve_worker
+        if count == 1 or mode == "thread":
+            _serve_in_process(ready, port, mode)  # the thread worker needs the API's container
+        else:
+            _serve_processes(ready, port, mode, count)
+
+
+def _serve_in_process(ready: Settings, port: int, mode: str) -> None:
+    """One API process: the app runs in this process, on this process's container."""
+    import uvicorn  # noqa: PLC0415
+
+    from paysource.bootstrap import build_container  # noqa: PLC0415
+    from paysource.entrypoints.http.app import create_app  # noqa: PLC0415
+
+    container = build_container(ready)
+    worker = _serve_worker(mode, ready, container)
+    watch = watch_redis(container)
+    try:
+        _banner(ready, port, worker.describe())
+        app = create_app(container)
+        uvicorn.run(
+            app,
+            host=ready.host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            ws_max_size=ready.max_body_bytes,  # websocket messages obey the body limit
+        )
+    finally:
+        print("\nstopping…", file=sys.stderr)
+        watch()
+        worker.stop()
+        container.close()
+
+
+def _serve_processes(ready: Settings, port: int, mode: str, count: int) -> None:
+    """`count` API processes, each building its own container; this one supervises."""
+    from paysource.entrypoints.api_processes import run_processes  # noqa: PLC0415
+
+    worker = _serve_worker(mode, ready, None)
+    try:
+        _banner(ready, port, f"{worker.describe()}; API processes: {count}")
+        run_processes(ready, port=port, processes=count)
+    finally:
+        print("\nstopping…", file=sys.stderr)
+        worker.stop()
 
 
 @dataclasses.dataclass
@@ -100,8 +127,9 @@ class _ServedWorker:
         return f"process {self.pid()}" if self.mode == "process" else self.mode
 
 
-def _serve_worker(mode: str, ready: Settings, container: Container) -> _ServedWorker:
+def _serve_worker(mode: str, ready: Settings, container: Container | None) -> _ServedWorker:
     if mode == "thread":
+        assert container is not None, "a thread worker runs on the API's container"
         from paysource.entrypoints.worker import Worker  # noqa: PLC0415
 
         in_process = Worker(container)
@@ -155,7 +183,7 @@ def cli_name() -> str:
     return str(Path(sys.argv[0]).resolve())
 
 
-def _watch_redis(container: Container) -> Callable[[], None]:
+def watch_redis(container: Container) -> Callable[[], None]:
     """Warn while Redis is down (not only once at start); return what stops the watch."""
     from paysource.adapters.redis.watch import RedisWatch  # noqa: PLC0415
 
@@ -180,7 +208,7 @@ def cmd_worker(
         stop = stop_on_signals()
         if parent_pid is not None:
             watch_parent(stop, parent_pid)
-        unwatch = _watch_redis(container)
+        unwatch = watch_redis(container)
         worker.start()
         print("worker running; Ctrl-C stops it", file=sys.stderr, flush=True)
         stop.wait()

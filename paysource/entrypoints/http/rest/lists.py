@@ -103,6 +103,8 @@ ListedWithMetadata = Annotated[ListParams, Depends(with_metadata)]
 
 async def reject_unknown(request: Request) -> None:
     """400 for query parameters the matched route does not take."""
+    if not request.scope.get("query_string"):  # most requests: no QueryParams to build
+        return
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
