@@ -25,7 +25,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
 from psycopg.errors import LockNotAvailable
@@ -285,7 +285,9 @@ def _swap_in(
             target.hold_seconds = time.monotonic() - held
             target.position = head
             return
-        except LockNotAvailable:
+        except OperationalError as error:
+            if not isinstance(error.__cause__, LockNotAvailable):  # eventsourcing wraps it
+                raise
             # A long read holds a live table: let it finish rather than queue readers
             # behind the swap (or be the one a deadlock check aborts), and try again.
             log.warning("swap of %s waited too long for a lock (attempt %d)", target.name, attempt)

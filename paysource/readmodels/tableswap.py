@@ -133,10 +133,12 @@ def swap(
     the views over them re-pointed. Raises psycopg.errors.LockNotAvailable when a lock
     takes longer than LOCK_TIMEOUT_MS (nothing is changed: the caller rolls back)."""
     curs.execute(SQL("SET LOCAL lock_timeout = {}").format(Literal(f"{LOCK_TIMEOUT_MS}ms")))
+    # Views first, then tables, in one statement: the order a reader of a view takes
+    # them in (the other order deadlocks with it, for the length of the lock timeout).
+    names = [name for name, _ in found.views] + list(tables)
     live = SQL(", ").join(
-        SQL("{}.{}").format(Identifier(LIVE_SCHEMA), Identifier(t)) for t in tables
+        SQL("{}.{}").format(Identifier(LIVE_SCHEMA), Identifier(t)) for t in names
     )
-    # All at once, in one statement: a reader holds either none of them or waits.
     curs.execute(SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(live))
     for table in tables:
         curs.execute(
