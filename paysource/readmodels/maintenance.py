@@ -1,9 +1,10 @@
 """Operating the read side: status, rebuild and verify of one read model.
 
 Rebuild and verify replay the log into a scratch schema (`scratch_<name>`), in large
-batches, while the live read model keeps serving. Rebuild then swaps the rows in one
-transaction that blocks only the projection's writer, never readers; verify compares
-scratch and live at the same log position and reports every difference.
+batches, while the live read model keeps serving. Rebuild (`rebuilding`: any number of
+read models in one read of the log) then swaps the tables in by renaming them;
+verify compares scratch and live at the same log position and reports every
+difference.
 """
 
 from __future__ import annotations

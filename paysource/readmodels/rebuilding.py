@@ -274,6 +274,8 @@ def _swap_in(
     batch_size: int,
 ) -> None:
     for attempt in range(SWAP_ATTEMPTS):
+        # Unlocked first, so that little is left to apply while the live one waits.
+        _replay(store, [target], until=store.head(), batch_size=batch_size)
         try:
             with own.transaction(commit=True) as curs:
                 held = _hold_live(curs, target.name)
