@@ -10,6 +10,7 @@ events take seconds, and the log holds every kind of event the read models follo
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.merchant import Merchant
-from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.meta import ActorKind, KeyDigest, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment, PaymentStatus
 from paysource.domain.refund import Refund, RefundReason
@@ -164,7 +165,12 @@ def create_payment(rng: random.Random, cards: Cards, shop: Shop) -> Payment:
         description=f"Order {order}" if rng.random() < 0.5 else None,
         metadata={"order_id": str(order)} if rng.random() < 0.3 else {},
         request_hash=f"{order:064x}",
-        meta=Meta(ActorKind.MERCHANT, str(merchant.id), idempotency_key=f"order-{order}"),
+        # As idempotency.key_digest stores it: a keyed hash, never the key.
+        meta=Meta(
+            ActorKind.MERCHANT,
+            str(merchant.id),
+            idempotency_key_hmac=KeyDigest(hashlib.sha256(f"order-{order}".encode()).hexdigest()),
+        ),
     )
 
 

@@ -7,8 +7,10 @@ In one run on one machine it
      the event store (bench/eventgen.py: no HTTP, hundreds of aggregates per save);
   2. scans the whole log as a rebuild would read it: fetching only, then fetching and
      decoding every event (`raw_decode_events_per_s`, the most a rebuild could reach);
-  3. rebuilds every read model from the first event (`maintenance.rebuild`) and prints
-     its rate and its ratio to (2), then verifies some against a full replay;
+  3. rebuilds every read model from the first event in one read of the log
+     (`projections rebuild --all`; `--one-by-one`: each on its own) and prints the
+     rates, their ratio to (2) and how long each swap held the live projection, then
+     verifies some against a full replay;
   4. runs the payment load of bench/payments.py against `paysource serve` (its embedded
      worker, or `--worker separate`) on the same database, sampling every projection's
      lag, and the processor's, every 200 ms.
@@ -45,7 +47,7 @@ from paysource.adapters.postgres.migrations import migrate
 from paysource.bootstrap import Cell, build_cell
 from paysource.config import MIGRATIONS_DIR, Settings
 from paysource.processes.payouts import PayoutProcessor
-from paysource.readmodels import maintenance
+from paysource.readmodels import maintenance, rebuilding
 from paysource.readmodels.catalog import PROJECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,38 +130,44 @@ def rebuild_all(
     cell: Cell, servers: payments.Servers, args: argparse.Namespace, decode_rate: float
 ) -> None:
     for batch_size in args.batch_sizes:
-        for name in PROJECTIONS:
-            prefix = f"rebuild_{name}" + ("" if len(args.batch_sizes) == 1 else f"_b{batch_size}")
-            rebuild_one(name, prefix, batch_size, cell, servers, decode_rate)
+        suffix = "" if len(args.batch_sizes) == 1 else f"_b{batch_size}"
+        if args.one_by_one:
+            for name in PROJECTIONS:
+                rebuild_some([name], suffix, batch_size, cell, servers, decode_rate)
+        else:
+            rebuild_some(list(PROJECTIONS), suffix, batch_size, cell, servers, decode_rate)
 
 
-def rebuild_one(
-    name: str,
-    prefix: str,
+def rebuild_some(
+    names: list[str],
+    suffix: str,
     batch_size: int,
     cell: Cell,
     servers: payments.Servers,
     decode_rate: float,
 ) -> None:
-    replayed = [time.monotonic()]  # when the last batch of the replay into scratch ended
-
-    def progress(position: int, head: int, rate: float) -> None:
-        replayed[0] = time.monotonic()
-
+    """`projections rebuild --all` (one read of the log for all), or one read model."""
+    phase = f"rebuild_{names[0] if len(names) == 1 else 'all'}{suffix}"
     with cpuuse.phase(None, servers.db_pid) as used:
-        report = maintenance.rebuild(
-            name, cell.store, cell.read.datastore, batch_size=batch_size, progress=progress
+        reports = rebuilding.rebuild_all(
+            names, cell.store, cell.read.datastore, batch_size=batch_size
         )
-        ended = time.monotonic()
-    figure(f"{prefix}_events", report.events)
-    figure(f"{prefix}_seconds", f"{report.seconds:.2f}")
-    # The swap: the rows copied from scratch into the live tables, under the lock.
-    figure(f"{prefix}_swap_seconds", f"{ended - replayed[0]:.2f}")
-    figure(f"{prefix}_events_per_s", f"{report.events_per_second:.0f}")
-    figure(f"{prefix}_ratio", f"{report.events_per_second / decode_rate:.2f}")
-    # The whole log is scanned, whatever share of it the read model follows.
-    figure(f"{prefix}_log_events_per_s", f"{cell.store.head() / report.seconds:.0f}")
-    report_cpu(prefix, used[0], servers, report.events)
+    seconds = reports[0].seconds  # the same pass for all
+    log_rate = cell.store.head() / seconds  # the whole log is read, whatever each follows
+    if len(names) > 1:
+        figure(f"{phase}_seconds", f"{seconds:.2f}")
+        figure(f"{phase}_log_events_per_s", f"{log_rate:.0f}")
+        figure(f"{phase}_ratio", f"{log_rate / decode_rate:.2f}")
+    for report in reports:
+        prefix = f"rebuild_{report.name}{suffix}"
+        figure(f"{prefix}_events", report.events)
+        figure(f"{prefix}_seconds", f"{report.seconds:.2f}")
+        # How long the live projection waited for the swap (its tracking row held).
+        figure(f"{prefix}_swap_seconds", f"{report.hold_seconds:.3f}")
+        figure(f"{prefix}_events_per_s", f"{report.events_per_second:.0f}")
+        figure(f"{prefix}_ratio", f"{report.events_per_second / decode_rate:.2f}")
+        figure(f"{prefix}_log_events_per_s", f"{log_rate:.0f}")
+    report_cpu(phase, used[0], servers, cell.store.head())
 
 
 def verify_some(cell: Cell, names: list[str]) -> None:
@@ -339,6 +347,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         action="append",
         help="events per rebuild transaction; repeat to compare (5000)",
+    )
+    parser.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="rebuild each read model on its own (a read of the log each), not all in one",
     )
     parser.add_argument(
         "--verify",

@@ -130,7 +130,9 @@ def _names(name: str | None, every: bool) -> list[str]:
 NAME = click.argument(
     "name", required=False, metavar="[NAME]", type=click.Choice(sorted(PROJECTIONS))
 )
-ALL = click.option("--all", "every", is_flag=True, help="Every read model, one after another.")
+ALL = click.option(
+    "--all", "every", is_flag=True, help="Every read model (rebuild: in one read of the log)."
+)
 BATCH = click.option("--batch-size", type=click.IntRange(1), default=5000, show_default=True)
 
 
@@ -142,25 +144,30 @@ BATCH = click.option("--batch-size", type=click.IntRange(1), default=5000, show_
 def projections_rebuild(settings: Settings, name: str | None, every: bool, batch_size: int) -> None:
     """Replay a read model from the first event (the live one keeps serving meanwhile).
 
+    With --all the log is read once for every read model. Each is swapped in by
+    renaming its rebuilt tables, which holds its live projection for milliseconds.
+
     \b
     Examples:
       paysource projections rebuild ledger
       paysource projections rebuild --all --batch-size 10000
     """
-    from paysource.readmodels.maintenance import rebuild  # noqa: PLC0415
+    from paysource.readmodels.rebuilding import rebuild_all  # noqa: PLC0415
 
     names = _names(name, every)  # before any server is started or reached
     with _container(settings) as container:
         for cell in container.router.all():
-            for each in names:
-                with console.progress(f"{cell.name} {each}") as show:
-                    report = rebuild(
-                        each, cell.store, cell.read.datastore, batch_size=batch_size, progress=show
-                    )
+            label = f"{cell.name} {'all' if every else names[0]}"
+            with console.progress(label) as show:
+                reports = rebuild_all(
+                    names, cell.store, cell.read.datastore, batch_size=batch_size, progress=show
+                )
+            for report in reports:
                 click.echo(
-                    f"{cell.name} {each}: rebuilt from {report.events} events in"
+                    f"{cell.name} {report.name}: rebuilt from {report.events} events in"
                     f" {report.seconds:.1f}s ({report.events_per_second:,.0f} events/s),"
-                    f" position {report.position}"
+                    f" position {report.position}, live projection held"
+                    f" {1000 * report.hold_seconds:.0f} ms"
                 )
 
 

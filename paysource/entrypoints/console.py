@@ -14,7 +14,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 Show = Callable[[int, int, float], None]
@@ -53,6 +60,7 @@ def progress(label: str, console: Console | None = None) -> Iterator[Show]:
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:,.0f} events/s"),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console) as bar, _logs_above_the_bar():
         task = bar.add_task(label, total=None, rate=0.0)
@@ -95,8 +103,9 @@ def _plain(label: str) -> Show:
             return
         last[0] = now
         share = position / head if head else 1.0
+        eta = f", ETA {(head - position) / rate:.0f}s" if rate > 0 and position < head else ""
         print(
-            f"{label}: {position}/{head} events ({share:.0%}), {rate:,.0f} events/s",
+            f"{label}: {position}/{head} events ({share:.0%}), {rate:,.0f} events/s{eta}",
             file=sys.stderr,
             flush=True,
         )

@@ -1,16 +1,17 @@
 """Operating the read side: status, rebuild and verify of one read model.
 
 Rebuild and verify replay the log into a scratch schema (`scratch_<name>`), in large
-batches, while the live read model keeps serving. Rebuild then swaps the rows in one
-transaction that blocks only the projection's writer, never readers; verify compares
-scratch and live at the same log position and reports every difference.
+batches, while the live read model keeps serving. Rebuild (`rebuilding`: any number of
+read models in one read of the log) then swaps the tables in by renaming them;
+verify compares scratch and live at the same log position and reports every
+difference.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,14 +24,15 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from paysource.application.eventlog import EventStore
-from paysource.domain.errors import PaysourceError
 from paysource.readmodels.catalog import PROJECTIONS, build_projection
 from paysource.readmodels.figures import count_after
+from paysource.readmodels.rebuilding import Progress, RebuildReport, rebuild_all
+from paysource.readmodels.scratchpool import MaintenanceBusy, exclusive, own_pool
+
+__all__ = ["MaintenanceBusy", "RebuildReport", "rebuild", "status", "verify"]
 from paysource.readmodels.view import LIVE_SCHEMA, TRACKING_TABLE, ProjectionHandler, View
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int, float], None]  # (position, head, events per second)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +50,6 @@ class Difference:
     only_live: int
     only_rebuilt: int
     examples: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class RebuildReport:
-    name: str
-    events: int
-    seconds: float
-    position: int
-
-    @property
-    def events_per_second(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
 def status(store: EventStore, datastore: PostgresDatastore) -> list[Status]:
@@ -111,65 +101,11 @@ def _drop_scratch(datastore: PostgresDatastore, schema: str) -> None:
         curs.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
 
 
-class MaintenanceBusy(PaysourceError):
-    code = "maintenance_busy"
-
-
-@contextmanager
-def _exclusive(name: str, datastore: PostgresDatastore) -> Iterator[None]:
-    """One rebuild or verify of a read model at a time, in any process: they share
-    its scratch schema. A session advisory lock, held on a connection of its own."""
-    key = f"paysource-maintenance:{name}"
-    with datastore.get_connection() as conn:
-        row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", (key,)).fetchone()
-        conn.commit()
-        if not (row and row["ok"]):
-            raise MaintenanceBusy(f"another rebuild or verify of {name} is running; try later")
-        try:
-            yield
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
-            conn.commit()
-
-
-def _beside(other: PostgresDatastore, *, pool_size: int) -> PostgresDatastore:
-    """Another datastore on `other`'s database with a pool of its own, made with
-    eventsourcing directly: a read model imports no adapter of ours."""
-    params = other.pool.kwargs
-    assert isinstance(params, dict)  # eventsourcing passes the connection keywords
-    wanted = ("dbname", "host", "port", "user", "password", "connect_timeout")
-    found = {key: str(params[key]) for key in wanted if params.get(key)}
-    return PostgresDatastore(
-        dbname=found.get("dbname", "paysource"),
-        host=found.get("host", "127.0.0.1"),
-        port=found.get("port", "5432"),
-        user=found.get("user", "postgres"),
-        password=found.get("password", ""),
-        connect_timeout=float(found.get("connect_timeout", "2")),
-        pool_size=pool_size,
-        max_overflow=0,
-        pre_ping=True,
-        idle_in_transaction_session_timeout=30,
-    )
-
-
-@contextmanager
-def _own_pool(datastore: PostgresDatastore) -> Iterator[PostgresDatastore]:
-    """A small pool of its own for the scratch side: rebuild and verify hold one live
-    connection locked while scratch catches up, and the live pool (shared with the
-    API, a blocked live writer, other projections) must not starve that catch-up."""
-    own = _beside(datastore, pool_size=3)  # the lock's, the replay's, a spare
-    try:
-        yield own
-    finally:
-        own.close()
-
-
 @contextmanager
 def scratch(name: str, datastore: PostgresDatastore) -> Iterator[ProjectionHandler[Any]]:
     schema = scratch_schema(name)
     live = build_projection(name, datastore).view
-    with _own_pool(datastore) as own, _exclusive(name, own):
+    with own_pool(datastore) as own, exclusive([name], own):
         _create_scratch(own, live, schema)
         try:
             yield ProjectionHandler(build_projection(name, own, schema=schema))
@@ -212,23 +148,9 @@ def rebuild(
     batch_size: int = 5000,
     progress: Progress | None = None,
 ) -> RebuildReport:
-    """Replay `name` from the first event into scratch, then swap it in."""
-    started = time.monotonic()
-    with scratch(name, datastore) as handler:
-        events = replay(
-            store, handler, until=store.head(), batch_size=batch_size, progress=progress
-        )
-        live = build_projection(name, datastore).view
-        with live.transaction() as curs:
-            _lock_live(curs, live)
-            # The live writer is blocked now: apply what arrived meanwhile, then swap.
-            events += replay(store, handler, until=store.head(), batch_size=batch_size)
-            position = handler.position()
-            _copy_rows(curs, live, scratch_schema(name))
-            _set_position(curs, name, position)
-    elapsed = time.monotonic() - started
-    log.info("rebuilt %s: %d events in %.1fs", name, events, elapsed)
-    return RebuildReport(name, events, elapsed, position)
+    """Replay `name` from the first event into fresh tables, then swap them in."""
+    (report,) = rebuild_all([name], store, datastore, batch_size=batch_size, progress=progress)
+    return report
 
 
 def _lock_live(curs: Cursor[DictRow], live: View) -> int:
@@ -242,34 +164,6 @@ def _lock_live(curs: Cursor[DictRow], live: View) -> int:
     tables = SQL(", ").join(Identifier(t) for t in live.tables)
     curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(tables))
     return int(row["notification_id"]) if row else 0
-
-
-def _copy_rows(curs: Cursor[DictRow], live: View, schema: str) -> None:
-    for table in live.tables:
-        columns = SQL(", ").join(Identifier(c) for c in _stored_columns(curs, table))
-        curs.execute(SQL("DELETE FROM {}").format(Identifier(table)))
-        curs.execute(
-            SQL("INSERT INTO {} ({}) SELECT {} FROM {}.{}").format(
-                Identifier(table), columns, columns, Identifier(schema), Identifier(table)
-            )
-        )
-
-
-def _stored_columns(curs: Cursor[DictRow], table: str) -> list[str]:
-    rows = curs.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
-        " AND table_name = %s AND is_generated = 'NEVER' ORDER BY ordinal_position",
-        (table,),
-    ).fetchall()
-    return [row["column_name"] for row in rows]
-
-
-def _set_position(curs: Cursor[DictRow], name: str, position: int) -> None:
-    curs.execute(
-        f"INSERT INTO {TRACKING_TABLE} (application_name, notification_id) VALUES (%s, %s)"  # noqa: S608
-        " ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id",
-        (name, position),
-    )
 
 
 # Verify --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Only creating events name their merchant (a merchant's own events are its id), so a
 later event finds it in the index row of its aggregate's first event — written in an
 earlier batch, or earlier in this one. Positions are not on decoded events: the rows
-are inserted joined with `paysource_events` on (originator id, version), its primary
+look their position up in `paysource_events` by (originator id, version), its primary
 key, which gives each event's notification id in the same statement.
 """
 
@@ -43,22 +43,32 @@ OBJECT_KINDS: dict[type[PaysourceAggregate], str] = {
 _COLUMNS = ", ".join(EVENT_INDEX.columns)
 _INSERT = (
     f"INSERT INTO {EVENT_INDEX.name} ({_COLUMNS})"  # noqa: S608  # fixed names
-    " SELECT e.notification_id, v.merchant_id, v.object_kind, v.object_id, v.version,"
+    # A lookup of the primary key per row: as a join, the planner (which cannot see
+    # how long the arrays are) hashed the whole log for every batch of a rebuild.
+    " SELECT (SELECT e.notification_id FROM paysource_events e"
+    " WHERE e.originator_id = v.object_id AND e.originator_version = v.version),"
+    " v.merchant_id, v.object_kind, v.object_id, v.version,"
     " v.type, v.occurred_at, v.actor, v.actor_id, v.request_id, v.traceparent"
     " FROM unnest(%s::uuid[], %s::text[], %s::uuid[], %s::bigint[], %s::text[],"
     " %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[])"
     " AS v(merchant_id, object_kind, object_id, version, type, occurred_at, actor,"
     " actor_id, request_id, traceparent)"
-    " JOIN paysource_events e"
-    " ON e.originator_id = v.object_id AND e.originator_version = v.version"
 )
 
 
 def object_kind(event: Event) -> str:
+    try:
+        return _KIND_OF_TYPE[type(event)]
+    except KeyError:
+        pass
     for aggregate, kind in OBJECT_KINDS.items():
         if isinstance(event, aggregate.Event):
+            _KIND_OF_TYPE[type(event)] = kind  # once per event class: a rebuild asks often
             return kind
     raise AssertionError(f"not a public object's event: {type(event).__qualname__}")
+
+
+_KIND_OF_TYPE: dict[type[Any], str] = {}
 
 
 def _own_merchant(event: Event) -> UUID | None:

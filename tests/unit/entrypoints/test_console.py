@@ -61,7 +61,7 @@ def test_off_a_terminal_progress_is_plain_lines_without_carriage_returns(
     err = capsys.readouterr().err
     assert "\r" not in err
     assert err.splitlines() == [
-        "main ledger: 10/100 events (10%), 500 events/s",
+        "main ledger: 10/100 events (10%), 500 events/s, ETA 0s",
         "main ledger: 100/100 events (100%), 500 events/s",
     ]
 
