@@ -38,6 +38,7 @@ from paysource.application.merchants import MerchantFees, MerchantService
 from paysource.application.payments import PaymentService
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, WebhookTransport
 from paysource.application.rate_limits import RateLimits
+from paysource.application.reconciliation import ReconciliationService
 from paysource.application.refunds import RefundService
 from paysource.application.settlements import SettlementService
 from paysource.application.tokens import TokenIssuer, issuer_for
@@ -71,6 +72,7 @@ class Cell:
     vault: PostgresPersonalDataVault
     audit_log: AuditLogView
     audit: AuditService
+    reconciliation: ReconciliationService
 
     def close(self) -> None:
         self.store.close()
@@ -188,6 +190,7 @@ def build_cell(
         vault=vault,
         audit_log=audit_log,
         audit=AuditService(audit_log, Signer(settings.audit_seed)),
+        reconciliation=ReconciliationService(store, read.reconciliation),
     )
 
 
