@@ -26,6 +26,7 @@ from paysource.domain.reconciliation import (
     ItemKey,
     ReconciliationImport,
     Source,
+    StatementLine,
     clearing_id,
     import_id,
     match,
@@ -93,9 +94,8 @@ class ReconciliationService:
 
         return with_conflict_retries(attempt)
 
-    def _cleared(self, items: frozenset[ItemKey]) -> frozenset[ItemKey]:
-        """The items an earlier file cleared: the event store decides, not a read model,
-        so an item is never cleared twice."""
-        return frozenset(
-            item for item in items if self._store.get(clearing_id(item), Clearing) is not None
-        )
+    def _cleared(self, items: frozenset[ItemKey]) -> dict[ItemKey, StatementLine]:
+        """The items an earlier file cleared, with the line that did: the event store
+        decides, not a read model, so an item is never cleared twice."""
+        found = {item: self._store.get(clearing_id(item), Clearing) for item in items}
+        return {item: clearing.fact for item, clearing in found.items() if clearing is not None}

@@ -5,7 +5,8 @@ A statement (the acquirer's settlement file, the bank's statement) is a list of
 pairs them by (kind, key) and names every disagreement a `Break`:
 
     missing         in our ledger (for the statement's days), in no line
-    extra           a line for nothing in our ledger, or for an item already cleared
+    extra           a line for nothing in our ledger, or for an item an earlier file
+                    cleared with another line (the same line again is no news)
     amount_differs  a line for an item, with another amount or currency
 
 Each matched line clears its item once and for all: a `Clearing` aggregate per item,
@@ -21,7 +22,7 @@ a posting rule in `domain/ledger.py` and a ledger query in the read model.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -165,11 +166,12 @@ def match(
     lines: Iterable[StatementLine],
     expected: Iterable[Expected],
     *,
-    cleared: frozenset[ItemKey],
+    cleared: Mapping[ItemKey, StatementLine],
     days: frozenset[date],
 ) -> Matching:
-    """Pair `lines` with `expected` items. The same fact repeated counts once, and the
-    result depends on no line order: lines are taken by content, never by position."""
+    """Pair `lines` with `expected` items; `cleared` holds the fact that cleared each
+    item an earlier file cleared. The same fact repeated counts once, and the result
+    depends on no line order: lines are taken by content, never by position."""
     first_line: dict[StatementLine, int] = {}
     for line in lines:
         fact = line.fact
@@ -183,14 +185,16 @@ def match(
     for key in sorted(by_item):
         numbered = [_numbered(fact, first_line[fact]) for fact in by_item[key]]
         found = items.get(key)
-        if found is None or key in cleared:
-            why = "already cleared by an earlier file" if found else "not in our ledger"
-            breaks.extend(_extra(line, why) for line in numbered)
-            continue
-        pair, more = _pair(numbered, found)
-        matched.extend(pair)
-        breaks.extend(more)
-    breaks.extend(_missing(items.values(), set(by_item) | cleared, days))
+        if key in cleared:
+            why = "the item was cleared by another line of an earlier file"
+            breaks.extend(_extra(ln, why) for ln in numbered if ln.fact != cleared[key])
+        elif found is None:
+            breaks.extend(_extra(line, "not in our ledger") for line in numbered)
+        else:
+            pair, more = _pair(numbered, found)
+            matched.extend(pair)
+            breaks.extend(more)
+    breaks.extend(_missing(items.values(), set(by_item) | set(cleared), days))
     return Matching(tuple(matched), tuple(breaks))
 
 
@@ -318,11 +322,17 @@ class Clearing(PaysourceAggregate):
         import_id: UUID
         line: int
         reference: str
+        day: str
 
-    def __init__(self, *, kind: str, key: UUID, import_id: UUID) -> None:
-        self.kind = kind
-        self.key = key
+    def __init__(
+        self, *, kind: str, key: UUID, import_id: UUID, reference: str, currency: str,
+        gross_minor: int, fee_minor: int, day: str,
+    ) -> None:  # fmt: skip
         self.import_id = import_id
+        # The line that cleared the item, as a fact: the same line again is no news.
+        self.fact = StatementLine(
+            kind, key, reference, currency, gross_minor, fee_minor, date.fromisoformat(day)
+        )
 
     @classmethod
     def clear(cls, matched: Matched, *, source: Source, import_of: UUID, meta: Meta) -> Self:
@@ -341,4 +351,5 @@ class Clearing(PaysourceAggregate):
             import_id=import_of,
             line=line.number,
             reference=line.reference,
+            day=line.day.isoformat(),
         )

@@ -66,10 +66,14 @@ def test_any_permutation_or_duplication_of_the_file_gives_the_same_result(
     expected: list[Expected], file: list[StatementLine], data: st.DataObject
 ) -> None:
     days = frozenset([DAY])
-    cleared = frozenset(
-        data.draw(st.sets(st.sampled_from([item.item for item in expected])))
-        if expected
-        else frozenset()
+    # Items an earlier file cleared, each by one of this file's lines or by another.
+    cleared = (
+        {
+            line.item: line.fact if keep else dataclasses.replace(line.fact, reference="earlier")
+            for line, keep in data.draw(st.lists(st.tuples(st.sampled_from(file), st.booleans())))
+        }
+        if file
+        else {}
     )
     first = match(numbered(file), expected, cleared=cleared, days=days)
     shuffled = data.draw(st.permutations(file))
@@ -82,7 +86,7 @@ def test_any_permutation_or_duplication_of_the_file_gives_the_same_result(
 def test_every_distinct_line_is_matched_or_a_break_and_no_item_is_matched_twice(
     expected: list[Expected], file: list[StatementLine]
 ) -> None:
-    result = match(numbered(file), expected, cleared=frozenset(), days=frozenset([DAY]))
+    result = match(numbered(file), expected, cleared={}, days=frozenset([DAY]))
     facts = {line.fact for line in file}
     from_lines = [b for b in result.breaks if b.kind is not BreakKind.MISSING]
     assert len(result.matched) + len(from_lines) == len(facts)
