@@ -14,7 +14,7 @@ CREATE TABLE reconciliation_imports (
 );
 
 CREATE TABLE reconciliation_breaks (
-    import_id uuid NOT NULL REFERENCES reconciliation_imports (id),
+    import_id uuid NOT NULL,
     number integer NOT NULL,
     source text NOT NULL,
     kind text NOT NULL,
