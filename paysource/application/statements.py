@@ -67,7 +67,11 @@ def parse(source: Source, text: str, *, day: date | None = None) -> Statement:
     """Read a whole file; `day` is its date, required only when it has no line."""
     if "\x00" in text:
         raise MalformedStatement(1, "the file holds a NUL character")
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as error:  # an unclosed quote, a field over csv's size limit
+        raise MalformedStatement(reader.line_num, f"not CSV: {error}") from None
     if not rows or tuple(cell.strip() for cell in rows[0]) != COLUMNS[source]:
         raise MalformedStatement(1, f"the header must be {','.join(COLUMNS[source])}")
     if len(rows) - 1 > MAX_LINES:

@@ -4,6 +4,7 @@ breaks report (docs/reconciliation.md)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -40,9 +41,7 @@ def simulate_acquirer_file(settings: Settings, on: date | None) -> None:
     """
     from paysource.adapters.sim_files import acquirer_file  # noqa: PLC0415
 
-    with resolved(settings, redis_needed=False) as ready:
-        assert ready.database_url is not None
-        click.echo(acquirer_file(ready.database_url, _today(on)), nl=False)
+    _print_file(settings, lambda url: acquirer_file(url, _today(on)))
 
 
 @simulate.command("bank-statement")
@@ -57,9 +56,14 @@ def simulate_bank_statement(settings: Settings, on: date | None) -> None:
     """
     from paysource.adapters.sim_files import bank_statement  # noqa: PLC0415
 
+    _print_file(settings, lambda url: bank_statement(url, _today(on)))
+
+
+def _print_file(settings: Settings, write: Callable[[str], str]) -> None:
+    """Print what `write` makes of the simulators' records in the resolved database."""
     with resolved(settings, redis_needed=False) as ready:
         assert ready.database_url is not None
-        click.echo(bank_statement(ready.database_url, _today(on)), nl=False)
+        click.echo(write(ready.database_url), nl=False)
 
 
 @click.group()

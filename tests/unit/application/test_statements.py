@@ -65,3 +65,9 @@ def test_a_wrong_header_or_an_empty_file_without_its_date_is_refused_at_line_1()
     with pytest.raises(MalformedStatement, match="line 1: a file with no line needs its date"):
         parse(Source.ACQUIRER, f"{HEADER}\n")
     assert parse(Source.ACQUIRER, f"{HEADER}\n", day=DAY).days == frozenset([DAY])
+
+
+def test_a_field_too_large_for_csv_is_a_malformed_line_not_a_crash() -> None:
+    text = f"{HEADER}\n2026-12-04,capture,{PAY},,{'r' * 200_000},USD,1,0,1\n"
+    with pytest.raises(MalformedStatement, match="line 2: not CSV"):
+        parse(Source.ACQUIRER, text)
