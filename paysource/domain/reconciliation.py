@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 from typing import Any, Self
@@ -89,10 +89,7 @@ class StatementLine:
     @property
     def fact(self) -> StatementLine:
         """The line without its position: the same fact twice is one fact."""
-        return StatementLine(
-            self.kind, self.key, self.reference, self.currency, self.amount_minor,
-            self.fee_minor, self.day,
-        )  # fmt: skip
+        return replace(self, number=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +180,7 @@ def match(
     matched: list[Matched] = []
     breaks: list[Break] = []
     for key in sorted(by_item):
-        numbered = [_numbered(fact, first_line[fact]) for fact in by_item[key]]
+        numbered = [replace(fact, number=first_line[fact]) for fact in by_item[key]]
         found = items.get(key)
         if key in cleared:
             why = "the item was cleared by another line of an earlier file"
@@ -196,13 +193,6 @@ def match(
             breaks.extend(more)
     breaks.extend(_missing(items.values(), set(by_item) | set(cleared), days))
     return Matching(tuple(matched), tuple(breaks))
-
-
-def _numbered(fact: StatementLine, number: int) -> StatementLine:
-    return StatementLine(
-        fact.kind, fact.key, fact.reference, fact.currency, fact.amount_minor, fact.fee_minor,
-        fact.day, number,
-    )  # fmt: skip
 
 
 def _pair(lines: list[StatementLine], item: Expected) -> tuple[list[Matched], list[Break]]:
