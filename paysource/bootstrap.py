@@ -43,6 +43,7 @@ from paysource.application.merchants import MerchantFees, MerchantService
 from paysource.application.payments import PaymentService
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, WebhookTransport
 from paysource.application.rate_limits import RateLimits
+from paysource.application.reconciliation import ReconciliationService
 from paysource.application.refunds import RefundService
 from paysource.application.settlements import SettlementService
 from paysource.application.tokens import TokenIssuer, issuer_for
@@ -78,6 +79,7 @@ class Cell:
     vault: PostgresPersonalDataVault
     audit_log: AuditLogView
     audit: AuditService
+    reconciliation: ReconciliationService
     replicas: ReplicaRoute | None = None  # hot standbys for lists and reports
 
     def close(self) -> None:
@@ -209,6 +211,7 @@ def build_cell(
         vault=vault,
         audit_log=audit_log,
         audit=AuditService(audit_log, Signer(settings.audit_seed)),
+        reconciliation=ReconciliationService(store, read.reconciliation),
         replicas=replicas,
     )
 

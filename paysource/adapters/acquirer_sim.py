@@ -63,6 +63,7 @@ class Operation:
     amount_minor: int
     result: dict[str, Any]
     requests: int = 1
+    currency: str = ""  # of captures and refunds: the settlement file reports it
 
 
 class _Ledger(Protocol):
@@ -113,7 +114,9 @@ CREATE TABLE IF NOT EXISTS acquirer_sim.operations (
 );
 CREATE INDEX IF NOT EXISTS operations_payment ON acquirer_sim.operations (payment_id);
 CREATE INDEX IF NOT EXISTS operations_reference ON acquirer_sim.operations (reference, kind);
+ALTER TABLE acquirer_sim.operations ADD COLUMN IF NOT EXISTS currency text NOT NULL DEFAULT '';
 """
+_COLUMNS = "key, kind, payment_id, reference, amount_minor, result, requests, currency"
 
 
 class PostgresLedger:
@@ -131,10 +134,11 @@ class PostgresLedger:
             .execute(
                 """
                 INSERT INTO acquirer_sim.operations
-                    (key, kind, payment_id, reference, amount_minor, result)
-                VALUES (%s, %s, %s, %s, %s, %s)
+                    (key, kind, payment_id, reference, amount_minor, result, currency)
+                VALUES (%s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (key) DO UPDATE SET requests = operations.requests + 1
-                RETURNING key, kind, payment_id, reference, amount_minor, result, requests
+                RETURNING key, kind, payment_id, reference, amount_minor, result, requests,
+                    currency
                 """,
                 (
                     operation.key,
@@ -143,6 +147,7 @@ class PostgresLedger:
                     operation.reference,
                     operation.amount_minor,
                     Jsonb(operation.result),
+                    operation.currency,
                 ),
             )
             .fetchone()
@@ -154,8 +159,8 @@ class PostgresLedger:
         rows = (
             self._conn()
             .execute(
-                "SELECT key, kind, payment_id, reference, amount_minor, result, requests "
-                "FROM acquirer_sim.operations WHERE reference = %s AND kind = %s",
+                f"SELECT {_COLUMNS} FROM acquirer_sim.operations"  # noqa: S608
+                " WHERE reference = %s AND kind = %s",
                 (reference, kind),
             )
             .fetchall()
@@ -166,8 +171,8 @@ class PostgresLedger:
         rows = (
             self._conn()
             .execute(
-                "SELECT key, kind, payment_id, reference, amount_minor, result, requests "
-                "FROM acquirer_sim.operations WHERE payment_id = %s ORDER BY created_at",
+                f"SELECT {_COLUMNS} FROM acquirer_sim.operations"  # noqa: S608
+                " WHERE payment_id = %s ORDER BY created_at",
                 (payment_id,),
             )
             .fetchall()
@@ -230,6 +235,7 @@ class SimulatedAcquirer:
                 reference,
                 amount.amount_minor,
                 {},
+                currency=amount.currency,
             )
         )
 
@@ -266,6 +272,7 @@ class SimulatedAcquirer:
                 reference,
                 amount.amount_minor,
                 result | {"refund_reference": f"simre_{secrets.token_hex(12)}"},
+                currency=amount.currency,
             )
         )
         if token == REFUND_LOST_TOKEN:

@@ -20,6 +20,8 @@ class AccountKind(StrEnum):
     ACQUIRER_RECEIVABLE = "acquirer_receivable"  # asset: what the acquirer owes us
     PLATFORM_FEES = "platform_fees"  # revenue: our fees
     PAYOUTS = "payouts"  # what was paid out to the merchant's bank (credit: paid out)
+    SETTLEMENT_CASH = "settlement_cash"  # asset: what the acquirer paid into our bank
+    ACQUIRER_FEES = "acquirer_fees"  # expense: what the acquirer charged us
 
 
 class Side(StrEnum):
@@ -61,6 +63,14 @@ class Account:
     @classmethod
     def payouts(cls, merchant_id: UUID) -> Account:
         return cls(AccountKind.PAYOUTS, merchant_id)
+
+    @classmethod
+    def settlement_cash(cls) -> Account:
+        return cls(AccountKind.SETTLEMENT_CASH)
+
+    @classmethod
+    def acquirer_fees(cls) -> Account:
+        return cls(AccountKind.ACQUIRER_FEES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,3 +206,46 @@ def payout_failed(merchant_id: UUID, currency: str, amount_minor: int) -> Entry 
     """The rail refused the payout: the pending lines are voided, balances as before."""
     balance, payouts = Account.balance(merchant_id), Account.payouts(merchant_id)
     return _released("payout_failed", currency, balance, payouts, amount_minor)
+
+
+# Reconciliation: the acquirer confirms what it moved ---------------------------------
+
+
+def acquirer_settled(
+    merchant_id: UUID, currency: str, gross_minor: int, fee_minor: int
+) -> Entry | None:
+    """A capture in the acquirer's settlement file: the receivable is paid, into our
+    bank less the acquirer's fee (docs/ledger.md, "Clearing")."""
+    receivable = Account.receivable(merchant_id)
+    return entry(
+        "acquirer_settled",
+        currency,
+        transfer(Account.settlement_cash(), receivable, gross_minor - fee_minor, Phase.POSTED),
+        transfer(Account.acquirer_fees(), receivable, fee_minor, Phase.POSTED),
+    )
+
+
+def acquirer_refunded(
+    merchant_id: UUID, currency: str, gross_minor: int, fee_minor: int
+) -> Entry | None:
+    """A refund in the acquirer's settlement file: the acquirer took it (and its fee)
+    from our bank, and owes us the refund no more."""
+    receivable = Account.receivable(merchant_id)
+    return entry(
+        "acquirer_refunded",
+        currency,
+        transfer(receivable, Account.settlement_cash(), gross_minor, Phase.POSTED),
+        transfer(Account.acquirer_fees(), Account.settlement_cash(), fee_minor, Phase.POSTED),
+    )
+
+
+_CLEARING_RULES = {"capture": acquirer_settled, "refund": acquirer_refunded}
+
+
+def cleared(
+    kind: str, merchant_id: UUID, currency: str, gross_minor: int, fee_minor: int
+) -> Entry | None:
+    """The entry of a cleared statement line; none for kinds that move no account of
+    ours (a bank line confirms a payout the ledger posted when it was paid)."""
+    rule = _CLEARING_RULES.get(kind)
+    return None if rule is None else rule(merchant_id, currency, gross_minor, fee_minor)

@@ -17,7 +17,13 @@ from devtools.localservices import LocalServiceError
 from paysource import __version__
 from paysource.config import Settings
 from paysource.domain.errors import PaysourceError
-from paysource.entrypoints import cli_audit, cli_cells, cli_customers, cli_operations
+from paysource.entrypoints import (
+    cli_audit,
+    cli_cells,
+    cli_customers,
+    cli_operations,
+    cli_reconcile,
+)
 from paysource.entrypoints.cli_params import with_settings
 from paysource.entrypoints.configuration import ConfigurationError
 from paysource.entrypoints.servers import StartupError
@@ -120,7 +126,12 @@ def migrate(settings: Settings) -> None:
     cmd_migrate(settings)
 
 
-for _command in (*cli_operations.COMMANDS, *cli_audit.COMMANDS, *cli_cells.COMMANDS):
+for _command in (
+    *cli_operations.COMMANDS,
+    *cli_audit.COMMANDS,
+    *cli_cells.COMMANDS,
+    *cli_reconcile.COMMANDS,
+):
     cli.add_command(_command)
 cli.add_command(cli_customers.customers)
 

@@ -43,6 +43,7 @@ class CellFigures:
     processors: list[Lag] = field(default_factory=list)
     webhook_pending: int = 0
     webhook_oldest_s: float = 0.0
+    breaks_open: list[tuple[str, str, int]] = field(default_factory=list)  # source, kind, n
 
 
 class Metrics:
@@ -108,6 +109,7 @@ class FiguresCollector(Collector):
 
 def families(cells: Sequence[CellFigures], redis_up: bool | None) -> list[Metric]:
     found = [*_projection_families(cells), *_backlog_families(cells), *_object_families(cells)]
+    found.append(_breaks_family(cells))
     up = GaugeMetricFamily(
         "paysource_postgres_up", "1 when the cell's Postgres answered this scrape.", labels=["cell"]
     )
@@ -192,6 +194,18 @@ def _object_families(cells: Sequence[CellFigures]) -> list[Metric]:
     return list(gauges.values())
 
 
+def _breaks_family(cells: Sequence[CellFigures]) -> Metric:
+    gauge = _gauge(
+        "paysource_reconciliation_breaks_open",
+        "Reconciliation breaks no later file has cleared, by source and kind.",
+        ["cell", "source", "kind"],
+    )
+    for cell in cells:
+        for source, kind, count in cell.breaks_open:
+            gauge.add_metric([cell.name, source, kind], count)
+    return gauge
+
+
 # Gathering, at scrape time ---------------------------------------------------------
 
 
@@ -228,4 +242,8 @@ def _read_figures(container: Container, cell: Cell) -> CellFigures:
         processors=[lag(cell.store, datastore, name, topics) for name in names],
         webhook_pending=pending,
         webhook_oldest_s=oldest_s,
+        breaks_open=[
+            (row["source"], row["kind"], row["count"])
+            for row in cell.read.reconciliation.open_by_kind()
+        ],
     )

@@ -24,6 +24,12 @@ from paysource.readmodels.ledger.queries import LedgerQueries
 from paysource.readmodels.payments import schema as payments_schema
 from paysource.readmodels.payments.projection import PaymentsProjection, PaymentsView
 from paysource.readmodels.payments.queries import PaymentsQueries
+from paysource.readmodels.reconciliation import schema as reconciliation_schema
+from paysource.readmodels.reconciliation.projection import (
+    ReconciliationProjection,
+    ReconciliationView,
+)
+from paysource.readmodels.reconciliation.queries import ReconciliationQueries
 from paysource.readmodels.settlements import schema as settlements_schema
 from paysource.readmodels.settlements.projection import SettlementsProjection, SettlementsView
 from paysource.readmodels.settlements.queries import SettlementsQueries
@@ -41,6 +47,7 @@ PROJECTIONS: dict[str, tuple[type[View], type[Projection[Any]]]] = {
     "finance": (FinanceView, FinanceProjection),
     "settlements": (SettlementsView, SettlementsProjection),
     "events": (EventsView, EventsProjection),
+    "reconciliation": (ReconciliationView, ReconciliationProjection),
 }
 
 # name → the tables (and views) of that read model, with their columns.
@@ -52,6 +59,7 @@ TABLES: dict[str, tuple[Table, ...]] = {
     "finance": finance_schema.TABLES,
     "settlements": settlements_schema.TABLES,
     "events": events_schema.TABLES,
+    "reconciliation": reconciliation_schema.TABLES,
 }
 
 
@@ -79,6 +87,7 @@ class ReadModels:
         self.finance = FinanceQueries(self.datastore, lists)
         self.settlements = SettlementsQueries(self.datastore, lists)
         self.events = EventsQueries(self.datastore)
+        self.reconciliation = ReconciliationQueries(self.datastore)
 
     def run(self, statement: Statement) -> list[Row]:
         """Any read model's statement, on this cell's synchronous pool."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from paysource.adapters import sim_files
 from paysource.application.eventlog import (
     ConcurrencyConflict,
     Follower,
@@ -16,6 +18,8 @@ from paysource.application.eventlog import (
     run_until_caught_up,
 )
 from paysource.bootstrap import Cell, Container
+from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.reconciliation import Source
 from paysource.readmodels.catalog import PROJECTIONS, build_projection
 from paysource.readmodels.maintenance import MaintenanceBusy, rebuild, status, verify
 from paysource.readmodels.view import ProjectionHandler
@@ -29,7 +33,7 @@ def cell(container: Container) -> Cell:
 
 def trade(merchant: Api, container: Container, payments: int = 12) -> list[str]:
     """Some captures, a hold, a decline, a capture the acquirer refuses, refunds that
-    succeed and one that fails."""
+    succeed and one that fails; and the acquirer's file of the day reconciled."""
     ids = [merchant.pay(1000 + n).json()["id"] for n in range(payments)]
     merchant.pay(5000, capture_method="manual")
     merchant.pay(700, source="tok_decline")
@@ -42,7 +46,18 @@ def trade(merchant: Api, container: Container, payments: int = 12) -> list[str]:
         )
         assert refund.status_code == 202, refund.text
     drain(container)
+    reconcile_today(container)
     return ids
+
+
+def reconcile_today(container: Container) -> None:
+    """Clear what the acquirer settled today (the refused capture is a `missing` break)."""
+    assert container.settings.database_url
+    text = sim_files.acquirer_file(container.settings.database_url, datetime.now(UTC).date())
+    container.router.directory.reconciliation.import_file(
+        source=Source.ACQUIRER, text=text, meta=Meta(ActorKind.FINANCE, "test")
+    )
+    drain(container)
 
 
 @pytest.mark.parametrize("name", sorted(PROJECTIONS))

@@ -8,8 +8,8 @@ paused); single-object reads always see the caller's own writes.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest

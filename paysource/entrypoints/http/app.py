@@ -25,6 +25,7 @@ from paysource.entrypoints.http.rest.routes import (
     health,
     merchants,
     payments,
+    reconciliation,
     refunds,
     reports,
     settlements,
@@ -45,6 +46,7 @@ REST_ROUTERS = (
     tokens.router,
     audit.router,
     events.router,
+    reconciliation.router,
 )
 
 DESCRIPTION = """

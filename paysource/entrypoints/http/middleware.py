@@ -26,6 +26,8 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _DIGIT_RUN = re.compile(r"[0-9](?:[._-]*[0-9]){11}")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Routes whose body is a file the rails send, not JSON (docs/reconciliation.md).
+CSV_PATHS = frozenset({"/v1/reconciliation/imports"})
 MAX_JSON_DEPTH = 32
 
 
@@ -112,7 +114,8 @@ class BodyLimitMiddleware:
         if body is None:
             await self._too_large(Request(scope))(scope, receive, send)
             return
-        if body and (trouble := json_trouble(body)) is not None:
+        csv_body = scope["path"] in CSV_PATHS
+        if body and not csv_body and (trouble := json_trouble(body)) is not None:
             await problem_response(Request(scope), 400, "malformed_json", trouble)(
                 scope, receive, send
             )
@@ -128,9 +131,10 @@ class BodyLimitMiddleware:
             return self._too_large(request)
         media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         has_body = length not in (None, "0") or _header(scope, b"transfer-encoding") is not None
-        if has_body and media_type != "application/json":
+        expected = "text/csv" if scope["path"] in CSV_PATHS else "application/json"
+        if has_body and media_type != expected:
             return problem_response(
-                request, 415, "unsupported_media_type", "send the body as application/json"
+                request, 415, "unsupported_media_type", f"send the body as {expected}"
             )
         return None
 

@@ -17,6 +17,7 @@ from paysource.domain import ledger
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.ledger import Entry, Phase, Side
 from paysource.domain.payment import Payment
+from paysource.domain.reconciliation import Clearing
 from paysource.domain.settlement import Settlement
 from paysource.readmodels.ledger.schema import ACCOUNTS, ENTRIES, PAYMENTS, POSTINGS
 from paysource.readmodels.rows import Rows
@@ -206,6 +207,11 @@ class LedgerProjection(Projection[LedgerView]):
     @process_event.register
     def _settlement_failed(self, e: Settlement.Failed, _: Tracking) -> None:
         posting = ledger.payout_failed(e.merchant_id, e.currency, e.amount_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    @process_event.register
+    def _cleared(self, e: Clearing.Cleared, _: Tracking) -> None:
+        posting = ledger.cleared(e.kind, e.merchant_id, e.currency, e.gross_minor, e.fee_minor)
         self.view.record(e, posting, merchant_id=e.merchant_id)
 
     # Last: follows exactly the events handled above.

@@ -20,6 +20,14 @@ from paysource.domain.idempotency import IdempotencyRecord, key_digest
 from paysource.domain.merchant import Merchant
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.payment import CaptureMethod, Payment
+from paysource.domain.reconciliation import (
+    Clearing,
+    Expected,
+    ReconciliationImport,
+    Source,
+    StatementLine,
+    match,
+)
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement
 from paysource.domain.webhook_endpoint import WebhookEndpoint
@@ -158,6 +166,24 @@ def endpoint_aggregates() -> list[PaysourceAggregate]:
     return [endpoint]
 
 
+def reconciliation_aggregates() -> list[PaysourceAggregate]:
+    item = Expected("capture", uuid4(), MERCHANT_ID, "USD", 2500, T0.date())
+    line = StatementLine("capture", item.key, "sim_1", "USD", 2500, 0, T0.date(), 2)
+    matching = match([line], [item], cleared={}, days=frozenset([T0.date()]))
+    record = ReconciliationImport.record(
+        source=Source.ACQUIRER,
+        digest="d",
+        days=frozenset([T0.date()]),
+        lines=1,
+        matching=matching,
+        meta=META,
+    )
+    clearing = Clearing.clear(
+        matching.matched[0], source=Source.ACQUIRER, import_of=record.id, meta=META
+    )
+    return [record, clearing]
+
+
 def declared_events(aggregate: type[PaysourceAggregate]) -> set[type[PaysourceAggregate.Event]]:
     """The events an aggregate class declares, without the `Event` base and the default
     `Created` that eventsourcing adds to every aggregate class."""
@@ -193,6 +219,7 @@ def recorded() -> list[PaysourceAggregate.Event]:
         + payment_aggregates()
         + settlement_aggregates()
         + endpoint_aggregates()
+        + reconciliation_aggregates()
     )
     return [event for aggregate in aggregates for event in aggregate.collect_events()]  # type: ignore[misc]
 

@@ -1,0 +1,101 @@
+"""Importing the acquirer's and the bank's files: match, clear, record the breaks.
+
+import ─▶ parse the whole file (a malformed line refuses it: nothing written)
+       ─▶ the file's digest names the import: imported before → the same answer
+       ─▶ the ledger's items for the file's day and lines (the read model nominates)
+       ─▶ match (domain) ─▶ one Clearing per matched item + the import, one save
+
+An item cleared by another file meanwhile conflicts on save (its Clearing's version
+1), and the import runs again, seeing it cleared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from paysource.application import statements
+from paysource.application.eventlog import EventStore
+from paysource.application.idempotency import with_conflict_retries
+from paysource.domain.meta import Meta
+from paysource.domain.reconciliation import (
+    Break,
+    Clearing,
+    Expected,
+    ItemKey,
+    ReconciliationImport,
+    Source,
+    StatementLine,
+    clearing_id,
+    import_id,
+    match,
+)
+
+
+class LedgerItems(Protocol):
+    def expected(
+        self, *, source: Source, days: frozenset[date], items: frozenset[ItemKey]
+    ) -> list[Expected]:
+        """The ledger's items of `source`'s kinds dated on `days`, or named in `items`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    id: str
+    source: Source
+    days: tuple[date, ...]
+    lines: int
+    matched: int
+    breaks: tuple[Break, ...]
+    replayed: bool = False
+
+    @classmethod
+    def of(cls, found: ReconciliationImport, *, replayed: bool) -> ImportResult:
+        return cls(
+            str(found.id), found.source, tuple(found.days), found.lines, found.matched,
+            tuple(found.breaks), replayed,
+        )  # fmt: skip
+
+
+class ReconciliationService:
+    def __init__(self, store: EventStore, items: LedgerItems) -> None:
+        self._store = store
+        self._items = items
+
+    def import_file(
+        self, *, source: Source, text: str, meta: Meta, day: date | None = None
+    ) -> ImportResult:
+        """Import one file. The same file again changes nothing and answers the same."""
+        statement = statements.parse(source, text, day=day)
+
+        def attempt() -> ImportResult:
+            existing = self._store.get(import_id(source, statement.digest), ReconciliationImport)
+            if existing is not None:
+                return ImportResult.of(existing, replayed=True)
+            expected = self._items.expected(
+                source=source, days=statement.days, items=statement.items
+            )
+            named = statement.items | {item.item for item in expected}
+            matching = match(
+                statement.lines, expected, cleared=self._cleared(named), days=statement.days
+            )
+            record = ReconciliationImport.record(
+                source=source, digest=statement.digest, days=statement.days,
+                lines=len(statement.lines), matching=matching, meta=meta,
+            )  # fmt: skip
+            clearings = [
+                Clearing.clear(pair, source=source, import_of=record.id, meta=meta)
+                for pair in matching.matched
+            ]
+            self._store.save(record, *clearings)
+            return ImportResult.of(record, replayed=False)
+
+        return with_conflict_retries(attempt)
+
+    def _cleared(self, items: frozenset[ItemKey]) -> dict[ItemKey, StatementLine]:
+        """The items an earlier file cleared, with the line that did: the event store
+        decides, not a read model, so an item is never cleared twice."""
+        found = {item: self._store.get(clearing_id(item), Clearing) for item in items}
+        return {item: clearing.fact for item, clearing in found.items() if clearing is not None}

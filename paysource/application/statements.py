@@ -1,0 +1,208 @@
+"""The two CSV files reconciliation reads (docs/reconciliation.md describes them).
+
+The acquirer's settlement file, one line per capture or refund it moved:
+
+    date,type,payment,refund,acquirer_reference,currency,gross_minor,fee_minor,net_minor
+
+The bank's statement, one line per payout it credited:
+
+    date,bank_reference,payout_reference,currency,amount_minor
+
+A file is read whole before anything is done with it: the first malformed line
+refuses the file (`MalformedStatement`, with the line number and the reason).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
+
+from paysource.application.ids import Kind, encode
+from paysource.domain.errors import InvalidValue, PaysourceError
+from paysource.domain.money import MAX_AMOUNT_MINOR, check_currency
+from paysource.domain.reconciliation import LINE_KINDS, ItemKey, Source, StatementLine
+
+ACQUIRER_COLUMNS = (
+    "date", "type", "payment", "refund", "acquirer_reference", "currency",
+    "gross_minor", "fee_minor", "net_minor",
+)  # fmt: skip
+BANK_COLUMNS = ("date", "bank_reference", "payout_reference", "currency", "amount_minor")
+COLUMNS = {Source.ACQUIRER: ACQUIRER_COLUMNS, Source.BANK: BANK_COLUMNS}
+MAX_LINES = 100_000
+MAX_TEXT = 200
+
+
+class MalformedStatement(InvalidValue):
+    """A statement file that cannot be read: nothing of it is imported."""
+
+    code = "malformed_statement"
+
+    def __init__(self, line: int, reason: str, *, field: str | None = None) -> None:
+        super().__init__(f"line {line}: {reason}", field=field)
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    source: Source
+    digest: str
+    days: frozenset[date]
+    lines: tuple[StatementLine, ...]
+
+    @property
+    def items(self) -> frozenset[ItemKey]:
+        return frozenset(line.item for line in self.lines)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse(source: Source, text: str, *, day: date | None = None) -> Statement:
+    """Read a whole file; `day` is its date, required only when it has no line."""
+    if "\x00" in text:
+        raise MalformedStatement(1, "the file holds a NUL character")
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as error:  # an unclosed quote, a field over csv's size limit
+        raise MalformedStatement(reader.line_num, f"not CSV: {error}") from None
+    if not rows or tuple(cell.strip() for cell in rows[0]) != COLUMNS[source]:
+        raise MalformedStatement(1, f"the header must be {','.join(COLUMNS[source])}")
+    if len(rows) - 1 > MAX_LINES:
+        raise MalformedStatement(MAX_LINES + 2, f"more than {MAX_LINES} lines")
+    read = _acquirer_line if source is Source.ACQUIRER else _bank_line
+    lines = tuple(
+        _line(read, row, number, COLUMNS[source])
+        for number, row in enumerate(rows[1:], start=2)
+        if row  # a blank line is no line
+    )
+    return Statement(source, digest(text), _days(lines, day), lines)
+
+
+def _days(lines: tuple[StatementLine, ...], day: date | None) -> frozenset[date]:
+    """A file covers one day: every line's date, and the given one if any."""
+    if day is None and not lines:
+        raise MalformedStatement(1, "a file with no line needs its date (--date, ?date=)")
+    covered = day or lines[0].day
+    for line in lines:
+        if line.day != covered:
+            raise MalformedStatement(
+                line.number, f"date {line.day}: the file is of {covered}", field="date"
+            )
+    return frozenset([covered])
+
+
+def _line(
+    read: Callable[[dict[str, str], int], StatementLine],
+    row: list[str],
+    number: int,
+    columns: tuple[str, ...],
+) -> StatementLine:
+    if len(row) != len(columns):
+        raise MalformedStatement(number, f"{len(row)} fields, expected {len(columns)}")
+    cells = {name: value.strip() for name, value in zip(columns, row, strict=True)}
+    for name, value in cells.items():
+        if len(value) > MAX_TEXT:
+            raise MalformedStatement(number, f"{name} is longer than {MAX_TEXT}", field=name)
+    try:
+        return read(cells, number)
+    except MalformedStatement:
+        raise
+    except PaysourceError as error:
+        raise MalformedStatement(
+            number, error.detail, field=getattr(error, "field", None)
+        ) from None
+
+
+def _acquirer_line(cells: dict[str, str], number: int) -> StatementLine:
+    kind = LINE_KINDS.get(cells["type"])
+    if kind is None or kind.source is not Source.ACQUIRER:
+        raise MalformedStatement(number, "type must be capture or refund", field="type")
+    gross, fee = _amount(cells, "gross_minor", number), _amount(cells, "fee_minor", number)
+    net = _integer(cells, "net_minor", number)
+    if net != kind.net_sign * gross - fee:
+        expected = "gross - fee" if kind.net_sign > 0 else "-(gross + fee)"
+        raise MalformedStatement(number, f"net_minor must be {expected}", field="net_minor")
+    if kind.name == "capture":
+        key = _id(Kind.PAYMENT, cells, "payment", number)
+    else:
+        key = _id(Kind.REFUND, cells, "refund", number)
+    return StatementLine(
+        kind.name, key, cells["acquirer_reference"], check_currency(cells["currency"]),
+        gross, fee, _day(cells, number), number,
+    )  # fmt: skip
+
+
+def _bank_line(cells: dict[str, str], number: int) -> StatementLine:
+    return StatementLine(
+        "payout", _id(Kind.SETTLEMENT, cells, "payout_reference", number),
+        cells["bank_reference"], check_currency(cells["currency"]),
+        _amount(cells, "amount_minor", number), 0, _day(cells, number), number,
+    )  # fmt: skip
+
+
+def _day(cells: dict[str, str], number: int) -> date:
+    try:
+        return date.fromisoformat(cells["date"])
+    except ValueError:
+        raise MalformedStatement(number, "date must be YYYY-MM-DD", field="date") from None
+
+
+def _integer(cells: dict[str, str], name: str, number: int) -> int:
+    text = cells[name]
+    if not text.lstrip("-").isascii() or not text.lstrip("-").isdigit():
+        raise MalformedStatement(number, f"{name} must be an integer (minor units)", field=name)
+    value = int(text)
+    if abs(value) > 2 * MAX_AMOUNT_MINOR:
+        raise MalformedStatement(number, f"{name} is out of range", field=name)
+    return value
+
+
+def _amount(cells: dict[str, str], name: str, number: int) -> int:
+    value = _integer(cells, name, number)
+    if not 0 <= value <= MAX_AMOUNT_MINOR:
+        raise MalformedStatement(
+            number, f"{name} must be between 0 and {MAX_AMOUNT_MINOR}", field=name
+        )
+    return value
+
+
+def _id(kind: Kind, cells: dict[str, str], name: str, number: int) -> UUID:
+    head, _, rest = cells[name].partition("_")
+    if head != kind.value or len(rest) != 32 or not all(c in "0123456789abcdef" for c in rest):
+        raise MalformedStatement(number, f"{name} must be a {kind.value}_… id", field=name)
+    return UUID(hex=rest)
+
+
+# Writing (the simulators' files) -----------------------------------------------------
+
+
+def to_csv(source: Source, rows: Iterable[Iterable[object]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS[source])
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def acquirer_row(line: StatementLine) -> list[object]:
+    """A capture or refund line; the acquirer's net follows from gross and fee."""
+    kind = LINE_KINDS[line.kind]
+    payment = encode(Kind.PAYMENT, line.key) if line.kind == "capture" else ""
+    refund = encode(Kind.REFUND, line.key) if line.kind == "refund" else ""
+    net = kind.net_sign * line.amount_minor - line.fee_minor
+    return [
+        line.day.isoformat(), line.kind, payment, refund, line.reference, line.currency,
+        line.amount_minor, line.fee_minor, net,
+    ]  # fmt: skip
+
+
+def bank_row(line: StatementLine) -> list[object]:
+    settlement = encode(Kind.SETTLEMENT, line.key)
+    return [line.day.isoformat(), line.reference, settlement, line.currency, line.amount_minor]

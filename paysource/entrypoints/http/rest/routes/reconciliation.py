@@ -1,0 +1,78 @@
+"""Reconciliation for finance: import the acquirer's and the bank's files, list breaks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+
+from paysource.application import reconciliation_shapes as shapes
+from paysource.application.fastpath import Answer
+from paysource.application.statements import MalformedStatement
+from paysource.domain.api_key import Role
+from paysource.domain.reconciliation import Source
+from paysource.entrypoints.http.rest.deps import AnyCall
+from paysource.entrypoints.http.rest.routes.common import listing, respond
+
+router = APIRouter(prefix="/v1", tags=["reconciliation"])
+
+SourceName = Literal["acquirer", "bank"]
+CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post(
+    "/reconciliation/imports",
+    status_code=201,
+    summary="Import the acquirer's settlement file or the bank's statement (finance, admin)",
+    description="The body is the CSV file (`Content-Type: text/csv`; formats in "
+    "docs/reconciliation.md). Matched acquirer lines clear `acquirer_receivable`; every "
+    "break is recorded. The same file again changes nothing (200, `Idempotent-Replayed`); "
+    "a malformed file is refused whole (422 `malformed_statement`, with its line).",
+    openapi_extra=CSV_BODY,
+)
+def import_statement(
+    call: AnyCall,
+    source: SourceName,
+    body: Annotated[bytes, Body(media_type="text/csv")] = b"",
+    date: dt.date | None = None,
+) -> JSONResponse:
+    call.principal.require(Role.ADMIN, Role.FINANCE)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedStatement(1, "the file is not UTF-8 text") from None
+    cell = call.container.router.directory
+    result = cell.reconciliation.import_file(
+        source=Source(source), text=text, meta=call.meta, day=date
+    )
+    status = 200 if result.replayed else 201
+    return respond(Answer(status, shapes.import_result(result), result.replayed))
+
+
+@router.get(
+    "/reconciliation/breaks",
+    summary="Reconciliation breaks (finance, admin)",
+    description="Breaks by day, oldest first: `missing`, `extra`, `amount_differs`. "
+    "`status=open` (default) lists those no later file has cleared; `all` lists every one.",
+)
+def list_breaks(
+    call: AnyCall,
+    date: dt.date | None = None,
+    status: Literal["open", "resolved", "all"] = "open",
+    source: SourceName | None = None,
+) -> JSONResponse:
+    call.principal.require(Role.ADMIN, Role.FINANCE)
+    read = call.container.router.directory.read.reconciliation
+    rows = read.breaks(
+        day=date,
+        status=None if status == "all" else status,
+        source=None if source is None else Source(source),
+    )
+    return respond(Answer(200, listing([shapes.break_row(r) for r in rows], has_more=False)))

@@ -1,0 +1,144 @@
+"""Reconciliation through REST, /metrics and the CLI: finance imports the rails' files,
+reads the breaks, sees them counted; merchants may do neither."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from paysource.adapters import sim_files
+from paysource.bootstrap import Container
+from paysource.config import Settings
+from paysource.readmodels.maintenance import verify
+from tests.e2e.test_cli import env_for, paysource
+from tests.e2e.test_metrics_endpoint import labels, scrape
+from tests.helpers import Api, admin, bearer, drain
+from tests.integration.test_reconciliation import a_day_of_activity
+
+CSV = {"Content-Type": "text/csv"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"worker_partitions": 1})  # as `drain` runs it
+
+
+@pytest.fixture
+def finance(client: TestClient) -> dict[str, str]:
+    created = admin(client).post("/v1/api_keys", {"role": "finance"})
+    assert created.status_code == 201, created.text
+    return bearer(created.json()["api_key"])
+
+
+def post_file(
+    client: TestClient, headers: dict[str, str], source: str, text: str
+) -> httpx.Response:
+    return client.post(
+        f"/v1/reconciliation/imports?source={source}", content=text, headers={**headers, **CSV}
+    )
+
+
+def doctored(text: str) -> str:
+    """One amount altered, the last line dropped, a line for an unknown payment added."""
+    header, *lines = text.splitlines()
+    altered = lines[0].split(",")
+    altered[6], altered[8] = str(int(altered[6]) + 7), str(int(altered[8]) + 7)
+    stranger = [*altered]
+    stranger[2], stranger[4] = "pay_" + "ab" * 16, "sim_unknown"
+    return "\n".join([header, ",".join(altered), *lines[1:-1], ",".join(stranger)]) + "\n"
+
+
+def test_finance_imports_the_rails_files_and_a_replay_changes_nothing(
+    client: TestClient, container: Container, finance: dict[str, str], database_url: str
+) -> None:
+    a_day_of_activity(client, container, container.router.directory)
+    day = datetime.now(UTC).date()
+    text = sim_files.acquirer_file(database_url, day)
+
+    first = post_file(client, finance, "acquirer", text)
+    again = post_file(client, finance, "acquirer", text)
+    bank = post_file(client, finance, "bank", sim_files.bank_statement(database_url, day))
+
+    assert first.status_code == 201, first.text
+    assert (first.json()["matched"], first.json()["breaks"]) == (4, [])
+    assert first.json()["id"].startswith("rci_")
+    assert again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert (bank.status_code, bank.json()["breaks"]) == (201, [])
+
+
+def test_a_doctored_file_shows_three_breaks_in_the_list_and_the_metric(
+    client: TestClient, container: Container, finance: dict[str, str], database_url: str
+) -> None:
+    cell = container.router.directory
+    a_day_of_activity(client, container, cell)
+    text = doctored(sim_files.acquirer_file(database_url, datetime.now(UTC).date()))
+
+    imported = post_file(client, finance, "acquirer", text)
+    drain(container)
+    listed = client.get("/v1/reconciliation/breaks", headers=finance).json()["data"]
+    metric = scrape(client)["paysource_reconciliation_breaks_open"]
+
+    assert imported.status_code == 201, imported.text
+    assert sorted(b["kind"] for b in listed) == ["amount_differs", "extra", "missing"]
+    differs = next(b for b in listed if b["kind"] == "amount_differs")
+    assert (differs["actual_amount"] - differs["expected_amount"], differs["line"]) == (7, 2)
+    assert differs["item"]["id"].startswith(("pay_", "re_"))
+    for kind in ("amount_differs", "extra", "missing"):
+        assert metric[labels(cell=cell.name, source="acquirer", kind=kind)] == 1
+    for name in ("reconciliation", "ledger"):
+        assert verify(name, cell.store, cell.read.datastore) == []
+
+
+def test_a_malformed_file_is_a_problem_naming_its_line_and_nothing_is_written(
+    client: TestClient, container: Container, finance: dict[str, str]
+) -> None:
+    header = "date,type,payment,refund,acquirer_reference,currency,gross_minor,fee_minor,net_minor"
+    good = f"2026-12-04,capture,pay_{'0' * 32},,sim_1,USD,100,0,100"
+    bad = f"2026-12-04,capture,pay_{'1' * 32},,sim_2,USD,100,3,100"
+    head = container.router.directory.store.head()
+
+    refused = post_file(client, finance, "acquirer", f"{header}\n{good}\n{bad}\n")
+    not_csv = client.post("/v1/reconciliation/imports?source=bank", json={"a": 1}, headers=finance)
+
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert problem["type"].endswith("/malformed_statement")
+    assert problem["detail"] == "line 3: net_minor must be gross - fee"
+    assert container.router.directory.store.head() == head
+    assert not_csv.status_code == 415
+
+
+def test_merchants_may_neither_import_nor_read_breaks(client: TestClient) -> None:
+    merchant: Api = admin(client).merchant()
+    own = bearer(merchant.key)
+    assert post_file(client, own, "bank", "x").status_code == 403
+    assert client.get("/v1/reconciliation/breaks", headers=own).status_code == 403
+
+
+def test_the_cli_writes_the_simulated_file_imports_it_and_reports_no_break(
+    settings: Settings, client: TestClient, container: Container, tmp_path: object
+) -> None:
+    a_day_of_activity(client, container, container.router.directory)
+    env = env_for(settings)
+    written = paysource("simulate", "acquirer-file", env=env)
+    assert written.returncode == 0, written.stderr
+    path = f"{tmp_path}/acquirer.csv"
+    with open(path, "w") as file:
+        file.write(written.stdout)
+
+    imported = paysource("reconcile", "import", "acquirer", path, env=env)
+    report = paysource("reconcile", "report", "--format", "csv", env=env)
+
+    assert imported.returncode == 0, imported.stderr
+    assert '"matched": 4' in imported.stdout
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.splitlines() == [
+        "date,source,kind,item_type,item,merchant,currency,expected_amount,actual_amount,"
+        "line,reference,detail,status,import"
+    ]

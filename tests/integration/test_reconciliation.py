@@ -1,0 +1,159 @@
+"""Reconciliation on Postgres: a simulated day against the acquirer's and the bank's
+files, the breaks of a doctored file, re-imports, and malformed files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+
+from paysource.adapters import sim_files
+from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
+from paysource.application.reconciliation import ImportResult
+from paysource.application.statements import MalformedStatement
+from paysource.bootstrap import Cell, Container
+from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.reconciliation import BreakKind, Source
+from paysource.processes.payouts import PayoutProcessor, PayoutRetry
+from tests.helpers import Api, admin, drain, new_key
+
+META = Meta(ActorKind.FINANCE, "test")
+
+
+@pytest.fixture
+def cell(container: Container) -> Cell:
+    return container.router.directory
+
+
+def merchant_id(merchant: Api) -> UUID:
+    return UUID(hex=merchant.get("/v1/balance").json()["merchant"].removeprefix("mer_"))
+
+
+def a_day_of_activity(client: TestClient, container: Container, cell: Cell) -> Api:
+    """Captures, a refund, a hold, a decline, and a settlement paid out."""
+    merchant = admin(client).merchant()
+    paid = [merchant.pay(amount).json()["id"] for amount in (10_000, 4_000, 2_500)]
+    merchant.pay(3_000, capture_method="manual")  # a hold: nobody moves money for it
+    merchant.pay(1_000, source="tok_decline")
+    drain(container)
+    refund = {"payment": paid[0], "amount": 1_500}
+    assert merchant.post("/v1/refunds", refund, Idempotency_Key=new_key()).status_code == 202
+    drain(container)
+    cell.settlements.close(
+        merchant_id=merchant_id(merchant),
+        currency="USD",
+        until=datetime.now(UTC) + timedelta(seconds=1),
+        meta=META,
+    )
+    processor = PayoutProcessor(
+        cell.store, container.bank, container.clock, retry=PayoutRetry(2, 0.01)
+    )
+    run_until_caught_up(Follower(cell.store, processor, wakeup=Wakeup()))
+    drain(container)
+    return merchant
+
+
+def today() -> datetime:
+    return datetime.now(UTC)
+
+
+def account(cell: Cell, name: str) -> tuple[int, int]:
+    """(debits_posted, credits_posted) of an account."""
+    with cell.read.datastore.cursor() as curs:
+        row = curs.execute(
+            "SELECT debits_posted, credits_posted FROM ledger_accounts WHERE account = %s",
+            (name,),
+        ).fetchone()
+    return (row["debits_posted"], row["credits_posted"]) if row else (0, 0)
+
+
+def import_file(cell: Cell, source: Source, text: str) -> ImportResult:
+    return cell.reconciliation.import_file(source=source, text=text, meta=META)
+
+
+def test_a_day_of_simulated_activity_reconciles_to_zero_breaks_and_clears_the_receivable(
+    client: TestClient, container: Container, cell: Cell, database_url: str
+) -> None:
+    merchant = a_day_of_activity(client, container, cell)
+    owner = merchant_id(merchant)
+    day = today().date()
+
+    acquirer = import_file(cell, Source.ACQUIRER, sim_files.acquirer_file(database_url, day))
+    bank = import_file(cell, Source.BANK, sim_files.bank_statement(database_url, day))
+    drain(container)
+
+    assert (acquirer.lines, acquirer.matched, acquirer.breaks) == (4, 4, ())
+    assert (bank.lines, bank.matched, bank.breaks) == (1, 1, ())
+    debited, credited = account(cell, f"acquirer_receivable:{owner}")
+    assert debited == credited == 16_500 + 1_500  # captures + refund, both ways: cleared
+    cash_in, cash_out = account(cell, "settlement_cash:platform")
+    assert cash_in - cash_out == 16_500 - 1_500
+    assert cell.read.reconciliation.breaks() == []
+
+
+def test_an_altered_amount_a_missing_line_and_an_extra_line_are_exactly_three_breaks(
+    client: TestClient, container: Container, cell: Cell, database_url: str
+) -> None:
+    a_day_of_activity(client, container, cell)
+    header, *lines = sim_files.acquirer_file(database_url, today().date()).splitlines()
+    altered = lines[0].split(",")
+    altered[6], altered[8] = str(int(altered[6]) + 1), str(int(altered[8]) + 1)
+    extra = lines[1].split(",")
+    extra[1], extra[2], extra[3] = "capture", f"pay_{uuid4().hex}", ""
+    extra[8] = extra[6] = "777"
+    doctored = [header, ",".join(altered), *lines[1:-1], ",".join(extra)]
+    missing_line = lines[-1].split(",")
+
+    result = import_file(cell, Source.ACQUIRER, "\n".join(doctored) + "\n")
+    drain(container)
+
+    found = sorted((b.kind, b.line) for b in result.breaks)
+    assert found == sorted(
+        [(BreakKind.AMOUNT_DIFFERS, 2), (BreakKind.EXTRA, len(doctored)), (BreakKind.MISSING, None)]
+    )
+    missing = next(b for b in result.breaks if b.kind is BreakKind.MISSING)
+    assert (missing.reference, missing.item_kind) == ("", missing_line[1])
+    assert len(cell.read.reconciliation.breaks()) == 3
+    counts = {(r["source"], r["kind"]): r["count"] for r in cell.read.reconciliation.open_by_kind()}
+    assert counts == {("acquirer", k): 1 for k in ("amount_differs", "extra", "missing")}
+
+    # The rail's true file later clears the two items: their breaks are resolved.
+    import_file(cell, Source.ACQUIRER, sim_files.acquirer_file(database_url, today().date()))
+    drain(container)
+    assert [b["kind"] for b in cell.read.reconciliation.breaks()] == ["extra"]
+
+
+def test_importing_the_same_file_again_changes_nothing(
+    client: TestClient, container: Container, cell: Cell, database_url: str
+) -> None:
+    a_day_of_activity(client, container, cell)
+    text = sim_files.acquirer_file(database_url, today().date())
+    first = import_file(cell, Source.ACQUIRER, text)
+    drain(container)
+    head = cell.store.head()
+
+    again = import_file(cell, Source.ACQUIRER, text)
+
+    assert (again.replayed, first.replayed) == (True, False)
+    assert (again.id, again.matched, again.breaks) == (first.id, first.matched, first.breaks)
+    assert cell.store.head() == head
+
+
+def test_a_malformed_file_is_refused_whole_with_its_line_and_reason(
+    client: TestClient, container: Container, cell: Cell, database_url: str
+) -> None:
+    a_day_of_activity(client, container, cell)
+    header, *lines = sim_files.acquirer_file(database_url, today().date()).splitlines()
+    broken = lines[1].split(",")
+    broken[6] = "12.50"
+    text = "\n".join([header, lines[0], ",".join(broken), *lines[2:]]) + "\n"
+    head = cell.store.head()
+
+    with pytest.raises(MalformedStatement) as refused:
+        import_file(cell, Source.ACQUIRER, text)
+
+    assert refused.value.line == 3
+    assert refused.value.detail == "line 3: gross_minor must be an integer (minor units)"
+    assert cell.store.head() == head
