@@ -125,6 +125,9 @@ class LocalFailover:
             "pgautofailover.health_check_max_retries = 1",
             "pgautofailover.health_check_retry_delay = 500",
             "pgautofailover.node_considered_unhealthy_timeout = 3000",
+            # How long the monitor waits for a dead primary to demote itself before it
+            # promotes the secondary (default 30 s: the whole test budget).
+            "pgautofailover.primary_demote_timeout = 3000",
         ):
             self.psql(self.monitor.port, f"ALTER SYSTEM SET {setting}", "pg_auto_failover")
         self.psql(self.monitor.port, "SELECT pg_reload_conf()", "pg_auto_failover")
