@@ -194,7 +194,7 @@ def build_cell(
     )
     budgeted_recorder(store.recorder, database_url)
     primary = datastore(database_url, pool_size=settings.read_pool_size)
-    replicas = replica_route(settings, database_url, primary)
+    replicas = replica_route(settings, name, database_url, primary)
     read = ReadModels(primary, replicas.for_lists if replicas else None)
     fees = MerchantFees(directory or store)
     audit_log = AuditLogView(read.datastore)
@@ -217,19 +217,18 @@ def build_cell(
 
 
 def replica_route(
-    settings: Settings, database_url: str, primary: PostgresDatastore
+    settings: Settings, cell: str, database_url: str, primary: PostgresDatastore
 ) -> ReplicaRoute | None:
     """The cell's hot standbys for lists and reports, if any are configured."""
-    if settings.read_replica_urls is None:
+    urls = settings.replica_urls_for(cell)
+    if not urls:
         return None
-    urls = [u.strip() for u in settings.read_replica_urls.get_secret_value().split(",")]
     lags = [
         (
             datastore(url, pool_size=settings.read_pool_size),
             ReplicaLag(database_url, url, max_lag_s=settings.replica_max_lag_s),
         )
         for url in urls
-        if url
     ]
     return ReplicaRoute(primary, lags)
 
