@@ -37,6 +37,7 @@ from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, syst
 from paysource.application.audit import AuditService, Signer
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
+from paysource.application.disputes import DisputeService
 from paysource.application.eventlog import EventStore, GroupCommitSettings, Wakeup
 from paysource.application.fastpath import FastPath
 from paysource.application.merchants import MerchantFees, MerchantService
@@ -80,6 +81,7 @@ class Cell:
     audit_log: AuditLogView
     audit: AuditService
     reconciliation: ReconciliationService
+    disputes: DisputeService
     replicas: ReplicaRoute | None = None  # hot standbys for lists and reports
 
     def close(self) -> None:
@@ -212,6 +214,7 @@ def build_cell(
         audit_log=audit_log,
         audit=AuditService(audit_log, Signer(settings.audit_seed)),
         reconciliation=ReconciliationService(store, read.reconciliation),
+        disputes=DisputeService(store),
         replicas=replicas,
     )
 

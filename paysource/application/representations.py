@@ -15,7 +15,7 @@ from paysource.domain.merchant import Merchant
 from paysource.domain.payment import Payment
 from paysource.domain.personal import ERASED
 from paysource.domain.refund import Refund
-from paysource.domain.settlement import Settlement
+from paysource.domain.settlement import DISPUTE_KINDS, Settlement
 
 # Event fields that are envelope, not data.
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
@@ -138,6 +138,7 @@ def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
         "refunds": s.refunds_minor,
         "fees": s.fees_minor,
         "carried_in": s.carried_in_minor,
+        "disputes": s.disputes_minor,
         "net": s.net_minor,
         "payout_reference": s.payout_reference,
         "failure_reason": s.failure_reason,
@@ -152,6 +153,9 @@ def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
                 "refund": encode(Kind.REFUND, item.ref_id) if item.kind == "refund" else None,
                 "settlement": encode(Kind.SETTLEMENT, item.ref_id)
                 if item.kind == "carried_forward"
+                else None,
+                "dispute": encode(Kind.DISPUTE, item.ref_id)
+                if item.kind in DISPUTE_KINDS
                 else None,
                 "amount": item.amount_minor,
                 "fee": item.fee_minor,
@@ -175,6 +179,7 @@ def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
         "refunds": row["refunds_minor"],
         "fees": row["fees_minor"],
         "carried_in": row["carried_in_minor"],
+        "disputes": row["disputes_minor"],
         "net": row["net_minor"],
         "payout_reference": row["payout_reference"],
         "failure_reason": row["failure_reason"],
