@@ -37,7 +37,7 @@ from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, syst
 from paysource.application.audit import AuditService, Signer
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
-from paysource.application.disputes import DisputeService
+from paysource.application.disputes import DisputeNotices, DisputeService
 from paysource.application.eventlog import EventStore, GroupCommitSettings, Wakeup
 from paysource.application.fastpath import FastPath
 from paysource.application.merchants import MerchantFees, MerchantService
@@ -349,6 +349,9 @@ def process_parts(
         webhook_outbox=None if webhooks is None else webhooks.outbox(cell),
         webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
         relay=event_relay(container.settings, cell),
+        disputes=cell.disputes,
+        dispute_notices=_dispute_notices(container.acquirer),
+        disputes_past_due=cell.read.disputes,
         audit=AuditLog(
             cell.audit_log,
             cell.audit.signer,
@@ -357,6 +360,11 @@ def process_parts(
             head_every_s=container.settings.audit_head_interval_s,
         ),
     )
+
+
+def _dispute_notices(acquirer: Acquirer) -> DisputeNotices | None:
+    """The acquirer's chargeback notices, if it sends them (the simulator does)."""
+    return acquirer if isinstance(acquirer, SimulatedAcquirer) else None
 
 
 def event_relay(settings: Settings, cell: Cell) -> EventRelay | None:

@@ -9,7 +9,9 @@ body: 422).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from paysource.application.errors import NotFound
@@ -25,6 +27,21 @@ from paysource.domain.payment import Payment
 # Where a dispute came from: the acquirer's notice, or an operator standing in for it.
 SOURCE_ACQUIRER = "acquirer"
 SOURCE_ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeNotice:
+    """The acquirer's word that a cardholder disputed a payment (a chargeback)."""
+
+    reason: DisputeReason
+    amount_minor: int | None = None  # None: all that was captured and not refunded
+
+
+class DisputeNotices(Protocol):
+    """The port the acquirer's chargeback notices come through (the simulator's
+    `tok_disputed` payments are disputed as soon as they are captured)."""
+
+    def dispute_notice(self, *, reference: str) -> DisputeNotice | None: ...
 
 
 class DisputeService:

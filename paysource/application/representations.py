@@ -11,6 +11,7 @@ from paysource.application.ids import Kind, encode, encode_optional
 from paysource.application.results import CustomerState, PaymentState, RefundState
 from paysource.domain.api_key import Role
 from paysource.domain.customer import Customer
+from paysource.domain.dispute import Dispute
 from paysource.domain.merchant import Merchant
 from paysource.domain.payment import Payment
 from paysource.domain.personal import ERASED
@@ -272,4 +273,83 @@ def event(e: Any) -> dict[str, Any]:
         "time": timestamp(e.timestamp),
         "data": _jsonable({k: v for k, v in fields.items() if k not in _ENVELOPE}),
         "metadata": dict(getattr(e, "meta", {})),
+    }
+
+
+def dispute(d: Dispute) -> dict[str, Any]:
+    """A dispute from the event store, with its evidence (the merchant's own text)."""
+    return {
+        **_dispute_fields(
+            dispute_id=d.id,
+            merchant_id=d.merchant_id,
+            payment_id=d.payment_id,
+            status=str(d.status),
+            amount_minor=d.amount_minor,
+            fee_minor=d.fee_minor,
+            currency=d.currency,
+            reason=str(d.reason),
+            due_by=d.due_by,
+            outcome_reason=d.outcome_reason,
+            created=d.created_on,
+            version=d.version,
+        ),
+        "evidence": dict(d.evidence),
+        "evidence_submitted": _optional_time(d.evidence_submitted_at),
+    }
+
+
+def dispute_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A dispute from the `disputes` read model (lists; without its evidence text)."""
+    return {
+        **_dispute_fields(
+            dispute_id=row["id"],
+            merchant_id=row["merchant_id"],
+            payment_id=row["payment_id"],
+            status=row["status"],
+            amount_minor=row["amount_minor"],
+            fee_minor=row["fee_minor"],
+            currency=row["currency"],
+            reason=row["reason"],
+            due_by=row["due_by"],
+            outcome_reason=row["outcome_reason"],
+            created=row["created_at"],
+            version=row["version"],
+        ),
+        "evidence_submitted": _optional_time(row["evidence_submitted_at"]),
+    }
+
+
+def _optional_time(moment: datetime | None) -> str | None:
+    return None if moment is None else timestamp(moment)
+
+
+def _dispute_fields(
+    *,
+    dispute_id: UUID,
+    merchant_id: UUID,
+    payment_id: UUID,
+    status: str,
+    amount_minor: int,
+    fee_minor: int,
+    currency: str,
+    reason: str,
+    due_by: datetime,
+    outcome_reason: str | None,
+    created: datetime,
+    version: int,
+) -> dict[str, Any]:
+    return {
+        "id": encode(Kind.DISPUTE, dispute_id),
+        "object": "dispute",
+        "payment": encode(Kind.PAYMENT, payment_id),
+        "merchant": encode(Kind.MERCHANT, merchant_id),
+        "status": status,
+        "amount": amount_minor,
+        "fee": fee_minor,
+        "currency": currency,
+        "reason": reason,
+        "due_by": timestamp(due_by),
+        "outcome_reason": outcome_reason,
+        "created": timestamp(created),
+        "version": version,
     }
