@@ -350,7 +350,7 @@ def process_parts(
         webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
         relay=event_relay(container.settings, cell),
         disputes=cell.disputes,
-        dispute_notices=_dispute_notices(container.acquirer),
+        dispute_notices=dispute_notices_of(container.acquirer),
         disputes_past_due=cell.read.disputes,
         audit=AuditLog(
             cell.audit_log,
@@ -362,7 +362,7 @@ def process_parts(
     )
 
 
-def _dispute_notices(acquirer: Acquirer) -> DisputeNotices | None:
+def dispute_notices_of(acquirer: Acquirer) -> DisputeNotices | None:
     """The acquirer's chargeback notices, if it sends them (the simulator does)."""
     return acquirer if isinstance(acquirer, SimulatedAcquirer) else None
 
