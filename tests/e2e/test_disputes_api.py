@@ -4,6 +4,7 @@ limits and Idempotency-Key replays, and the simulator's `tok_disputed`."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from fastapi.testclient import TestClient
 
 from paysource.application.webhooks.catalog import standard_catalog
 from paysource.bootstrap import Container
+from paysource.config import Settings
+from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import Api, admin, drain, new_key
 
 FEE = 1_500  # the dispute fee of a 2-decimal currency
@@ -237,3 +240,32 @@ def test_dispute_webhooks_are_in_the_catalog() -> None:
     assert {"dispute.created", "dispute.evidence_submitted", "dispute.won", "dispute.lost"} <= (
         standard_catalog().event_types
     )
+
+
+def test_operators_open_and_close_disputes_from_the_cli(
+    merchant: Api, container: Container, settings: Settings
+) -> None:
+    payment = captured(merchant, container, 6_000)
+    env = env_for(settings)
+
+    opened = paysource(
+        "disputes", "open", payment, "--amount", "2500", "--reason", "duplicate", env=env
+    )
+    assert opened.returncode == 0, opened.stderr
+    dispute = json.loads(opened.stdout)
+    assert (dispute["amount"], dispute["reason"], dispute["status"]) == (
+        2_500,
+        "duplicate",
+        "needs_response",
+    )
+    again = paysource(
+        "disputes", "open", payment, "--amount", "2500", "--reason", "duplicate", env=env
+    )
+    assert json.loads(again.stdout)["id"] == dispute["id"]
+
+    closed = paysource("disputes", "close", dispute["id"], "--outcome", "lost", env=env)
+    assert closed.returncode == 0, closed.stderr
+    assert json.loads(closed.stdout)["status"] == "lost"
+    unknown = paysource("disputes", "close", "dp_" + "0" * 32, "--outcome", "won", env=env)
+    assert unknown.returncode != 0
+    assert "no such" in unknown.stderr
