@@ -269,3 +269,54 @@ def test_operators_open_and_close_disputes_from_the_cli(
     unknown = paysource("disputes", "close", "dp_" + "0" * 32, "--outcome", "won", env=env)
     assert unknown.returncode != 0
     assert "no such" in unknown.stderr
+
+
+CONSOLE_LIST = """query Disputes($first: Int!, $after: String) {
+  viewer { disputes(first: $first, after: $after) {
+    edges { cursor node { id status amount { formatted } reason createdAt } }
+    pageInfo { hasNextPage endCursor }
+  } }
+}"""
+
+
+def graphql(api: Api, query: str, **variables: Any) -> dict[str, Any]:
+    answer = api.post("/graphql", {"query": query, "variables": variables})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    assert "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def test_graphql_lists_disputes_as_the_console_asks_and_on_their_payment(
+    client: TestClient, merchant: Api, container: Container
+) -> None:
+    payment = captured(merchant, container, 2_500)
+    dispute = open_dispute(client, payment, amount=1_000)
+    drain(container)
+
+    listed = graphql(merchant, CONSOLE_LIST, first=10, after=None)["viewer"]["disputes"]
+    (edge,) = listed["edges"]
+    assert edge["node"]["id"] == dispute["id"]
+    assert (edge["node"]["status"], edge["node"]["amount"]["formatted"]) == (
+        "NEEDS_RESPONSE",
+        "10.00 USD",
+    )
+    query = """query($id: ID!, $p: ID!) {
+      node(id: $id) { ... on Dispute { fee { amountMinor } dueBy payment { id } } }
+      viewer { disputes(first: 5, filter: {status: WON}) { nodes { id } }
+               mine: disputes(first: 5, filter: {payment: $p}) { nodes { id } } }
+      payment(id: $p) { ... on Payment { disputes { id status } } }
+    }"""
+    data = graphql(merchant, query, id=dispute["id"], p=payment)
+    assert data["node"]["fee"] == {"amountMinor": str(FEE)}  # MinorUnits: a string
+    assert data["node"]["payment"] == {"id": payment}
+    assert data["viewer"]["disputes"]["nodes"] == []
+    assert data["viewer"]["mine"]["nodes"] == [{"id": dispute["id"]}]
+    assert data["payment"]["disputes"] == [{"id": dispute["id"], "status": "NEEDS_RESPONSE"}]
+
+    other = admin(client).merchant("Other")
+    assert graphql(other, CONSOLE_LIST, first=10, after=None)["viewer"]["disputes"]["edges"] == []
+    assert graphql(other, "query($id: ID!) { node(id: $id) { id } }", id=dispute["id"]) == {
+        "node": None
+    }

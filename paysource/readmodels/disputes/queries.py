@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -40,6 +41,14 @@ def page(
     where = Where().scoped(DISPUTE_LIST, scope).equal("d.status", status)
     where.equal("d.payment_id", payment_id)
     return sql.windowed(DISPUTE_LIST, where, Window(limit, after, before, filters))
+
+
+def of_payments(payment_ids: Sequence[UUID]) -> Statement:
+    """The disputes of these payments (at most one each), oldest first."""
+    return Statement(
+        f"{DISPUTE_LIST.select} WHERE d.payment_id = ANY(%s) ORDER BY d.created_at, d.id",
+        (list(payment_ids),),
+    )
 
 
 def open_past_due(*, now: datetime, limit: int) -> Statement:

@@ -106,16 +106,16 @@ def test_a_dispute_without_evidence_past_its_due_date_expires_lost() -> None:
         ({"uncategorized_text": "   "}, InvalidValue),
         ({"uncategorized_text": "x" * (MAX_FIELD_LENGTH + 1)}, InvalidValue),
         (
-            {
-                name: "x" * MAX_FIELD_LENGTH
-                for name in (
+            dict.fromkeys(
+                (
                     "product_description",
                     "customer_communication",
                     "refund_policy",
                     "shipping_tracking",
                     "uncategorized_text",
-                )
-            },
+                ),
+                "x" * MAX_FIELD_LENGTH,
+            ),
             InvalidValue,
         ),
         ({"customer_communication": "card 4242 4242 4242 4242"}, CardNumberRefused),
@@ -142,13 +142,14 @@ def test_opening_takes_amount_and_fee_from_the_merchant_and_winning_gives_them_b
     dispute = dispute_of(captured_payment(usd(5_000)))
     taken = ledger.dispute_opened(dispute.merchant_id, "USD", 5_000, 1_500)
     back = ledger.dispute_won(dispute.merchant_id, "USD", 5_000, 1_500)
-    assert taken is not None and back is not None
+    assert taken is not None
+    assert back is not None
     balance = ledger.Account.balance(dispute.merchant_id)
-    assert {(l.side, l.amount_minor) for l in taken.lines if l.account == balance} == {
+    assert {(x.side, x.amount_minor) for x in taken.lines if x.account == balance} == {
         (Side.DEBIT, 5_000),
         (Side.DEBIT, 1_500),
     }
-    assert {(l.side, l.amount_minor) for l in back.lines if l.account == balance} == {
+    assert {(x.side, x.amount_minor) for x in back.lines if x.account == balance} == {
         (Side.CREDIT, 5_000),
         (Side.CREDIT, 1_500),
     }
