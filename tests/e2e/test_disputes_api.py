@@ -320,3 +320,24 @@ def test_graphql_lists_disputes_as_the_console_asks_and_on_their_payment(
     assert graphql(other, "query($id: ID!) { node(id: $id) { id } }", id=dispute["id"]) == {
         "node": None
     }
+
+
+def test_the_statement_shows_a_dispute_taken_and_given_back(
+    client: TestClient, merchant: Api, container: Container
+) -> None:
+    dispute = open_dispute(client, captured(merchant, container, 8_000), amount=3_000)
+    admin(client).post(f"/v1/disputes/{dispute['id']}/close", {"outcome": "won"})
+    drain(container)
+    today = container.clock.now().date().isoformat()
+
+    statement = merchant.get("/v1/reports/statement", **{"from": today, "to": today}).json()
+
+    (usd,) = statement["currencies"]
+    assert usd["reconciles"] is True
+    lines = [(ln["type"], ln["amount"], ln["payment"]) for ln in usd["lines"]]
+    assert [line for line in lines if line[0].startswith("dispute")] == [
+        ("dispute", -3_000, None),
+        ("dispute", -FEE, None),
+        ("dispute_won", 3_000, None),
+        ("dispute_won", FEE, None),
+    ]
