@@ -102,6 +102,11 @@ def test_a_dispute_lifecycle_keeps_the_ledger_balanced_and_settles(
     assert settlement["net"] == owed  # the settlement pays what the ledger says is owed
     drain(container)
     assert unbalanced_entries(container) == []
+    query = """query($id: ID!) { settlement(id: $id) { ... on Settlement {
+      disputes { amountMinor } items { kind } } } }"""
+    shown = graphql(merchant, query, id=settlement["id"])["settlement"]
+    assert shown["disputes"] == {"amountMinor": str(-taken)}
+    assert sorted(i["kind"] for i in shown["items"]) == [k.upper() for k in expected]
     events = merchant.get(f"/v1/disputes/{dispute['id']}/events").json()["data"]
     assert [e["type"] for e in events] == [
         "Dispute.Opened",
