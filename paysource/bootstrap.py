@@ -37,6 +37,7 @@ from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, syst
 from paysource.application.audit import AuditService, Signer
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
+from paysource.application.disputes import DisputeNotices, DisputeService
 from paysource.application.eventlog import EventStore, GroupCommitSettings, Wakeup
 from paysource.application.fastpath import FastPath
 from paysource.application.merchants import MerchantFees, MerchantService
@@ -80,6 +81,7 @@ class Cell:
     audit_log: AuditLogView
     audit: AuditService
     reconciliation: ReconciliationService
+    disputes: DisputeService
     replicas: ReplicaRoute | None = None  # hot standbys for lists and reports
 
     def close(self) -> None:
@@ -212,6 +214,7 @@ def build_cell(
         audit_log=audit_log,
         audit=AuditService(audit_log, Signer(settings.audit_seed)),
         reconciliation=ReconciliationService(store, read.reconciliation),
+        disputes=DisputeService(store),
         replicas=replicas,
     )
 
@@ -345,6 +348,9 @@ def process_parts(
         webhook_outbox=None if webhooks is None else webhooks.outbox(cell),
         webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
         relay=event_relay(container.settings, cell),
+        disputes=cell.disputes,
+        dispute_notices=dispute_notices_of(container.acquirer),
+        disputes_past_due=cell.read.disputes,
         audit=AuditLog(
             cell.audit_log,
             cell.audit.signer,
@@ -353,6 +359,11 @@ def process_parts(
             head_every_s=container.settings.audit_head_interval_s,
         ),
     )
+
+
+def dispute_notices_of(acquirer: Acquirer) -> DisputeNotices | None:
+    """The acquirer's chargeback notices, if it sends them (the simulator does)."""
+    return acquirer if isinstance(acquirer, SimulatedAcquirer) else None
 
 
 def event_relay(settings: Settings, cell: Cell) -> EventRelay | None:

@@ -249,3 +249,33 @@ def cleared(
     ours (a bank line confirms a payout the ledger posted when it was paid)."""
     rule = _CLEARING_RULES.get(kind)
     return None if rule is None else rule(merchant_id, currency, gross_minor, fee_minor)
+
+
+# Disputes: a chargeback takes the money back from the merchant at once ---------------
+
+
+def dispute_opened(
+    merchant_id: UUID, currency: str, amount_minor: int, fee_minor: int
+) -> Entry | None:
+    """The acquirer takes the disputed amount back (it owes us that much less) and we
+    charge our dispute fee: both leave the merchant's balance, posted (docs/ledger.md)."""
+    balance = Account.balance(merchant_id)
+    return entry(
+        "dispute",
+        currency,
+        transfer(balance, Account.receivable(merchant_id), amount_minor, Phase.POSTED),
+        transfer(balance, Account.fees(), fee_minor, Phase.POSTED),
+    )
+
+
+def dispute_won(
+    merchant_id: UUID, currency: str, amount_minor: int, fee_minor: int
+) -> Entry | None:
+    """The dispute was decided for the merchant: the amount and the fee come back."""
+    balance = Account.balance(merchant_id)
+    return entry(
+        "dispute_won",
+        currency,
+        transfer(Account.receivable(merchant_id), balance, amount_minor, Phase.POSTED),
+        transfer(Account.fees(), balance, fee_minor, Phase.POSTED),
+    )

@@ -4,8 +4,9 @@
                       │    └─rail refuses / times out──▶ failed (items released)
                       └─net ≤ 0──▶ carried_forward (a debit for the next settlement)
 
-Items are captures (amount less fee), succeeded refunds (a debit) and earlier
-settlements' carried-forward debits. Each item is claimed through an `ItemClaim`
+Items are captures (amount less fee), succeeded refunds (a debit), earlier
+settlements' carried-forward debits, and disputes (their amount and fee: a debit when
+opened, a credit when won). Each item is claimed through an `ItemClaim`
 aggregate written in the same transaction as the settlement, so the event store's
 concurrency — not a check-then-act — keeps an item in exactly one settlement.
 """
@@ -41,12 +42,20 @@ class ItemKind(StrEnum):
     CAPTURE = "capture"
     REFUND = "refund"
     CARRIED_FORWARD = "carried_forward"
+    # A dispute opened: its amount and fee leave the merchant (`ref_id`: the dispute).
+    DISPUTE = "dispute"
+    # A dispute won: its amount and fee come back (`ref_id`: the dispute).
+    DISPUTE_WON = "dispute_won"
+
+
+DISPUTE_KINDS = frozenset({ItemKind.DISPUTE, ItemKind.DISPUTE_WON})
 
 
 @dataclass(frozen=True, slots=True)
 class Item:
     """One thing a settlement settles. `ref_id` is what is claimed: the payment for a
-    capture, the refund for a refund, the earlier settlement for a carried debit."""
+    capture, the refund for a refund, the earlier settlement for a carried debit, the
+    dispute for a dispute's debit (`dispute`) or its return when won (`dispute_won`)."""
 
     kind: ItemKind
     ref_id: UUID
@@ -60,6 +69,10 @@ class Item:
             return self.amount_minor - self.fee_minor
         if self.kind is ItemKind.REFUND:
             return -self.amount_minor
+        if self.kind is ItemKind.DISPUTE:
+            return -(self.amount_minor + self.fee_minor)
+        if self.kind is ItemKind.DISPUTE_WON:
+            return self.amount_minor + self.fee_minor
         return self.amount_minor  # a carried debit is already negative
 
     @property
@@ -161,6 +174,11 @@ class Settlement(PaysourceAggregate):
         self.carried_in_minor = self.net_minor = 0
         self.payout_reference: str | None = None
         self.failure_reason: str | None = None
+
+    @property
+    def disputes_minor(self) -> int:
+        """What disputes moved in this settlement: debits opened, less those won."""
+        return sum(item.net_minor for item in self.items if item.kind in DISPUTE_KINDS)
 
     @classmethod
     def open(cls, *, merchant_id: UUID, currency: str, cutoff: datetime, meta: Meta) -> Settlement:

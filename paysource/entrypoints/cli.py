@@ -21,6 +21,7 @@ from paysource.entrypoints import (
     cli_audit,
     cli_cells,
     cli_customers,
+    cli_disputes,
     cli_operations,
     cli_reconcile,
 )
@@ -131,6 +132,7 @@ for _command in (
     *cli_audit.COMMANDS,
     *cli_cells.COMMANDS,
     *cli_reconcile.COMMANDS,
+    *cli_disputes.COMMANDS,
 ):
     cli.add_command(_command)
 cli.add_command(cli_customers.customers)

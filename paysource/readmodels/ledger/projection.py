@@ -15,6 +15,7 @@ from paysource.application.eventlog import Event
 from paysource.application.topics import handled_topics
 from paysource.domain import ledger
 from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.dispute import Dispute
 from paysource.domain.ledger import Entry, Phase, Side
 from paysource.domain.payment import Payment
 from paysource.domain.reconciliation import Clearing
@@ -212,6 +213,17 @@ class LedgerProjection(Projection[LedgerView]):
     @process_event.register
     def _cleared(self, e: Clearing.Cleared, _: Tracking) -> None:
         posting = ledger.cleared(e.kind, e.merchant_id, e.currency, e.gross_minor, e.fee_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    # Disputes: taken at once when opened, given back when won; a loss moves nothing more.
+    @process_event.register
+    def _dispute_opened(self, e: Dispute.Opened, _: Tracking) -> None:
+        posting = ledger.dispute_opened(e.merchant_id, e.currency, e.amount_minor, e.fee_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    @process_event.register
+    def _dispute_won(self, e: Dispute.Won, _: Tracking) -> None:
+        posting = ledger.dispute_won(e.merchant_id, e.currency, e.amount_minor, e.fee_minor)
         self.view.record(e, posting, merchant_id=e.merchant_id)
 
     # Last: follows exactly the events handled above.

@@ -1,4 +1,4 @@
-"""The tables of the `settlements` read model (migration 007)."""
+"""The tables of the `settlements` read model (migration 007; `disputes_minor` from 016)."""
 
 from paysource.readmodels.sql import Table
 
@@ -36,6 +36,7 @@ SETTLEMENTS = Table(
         "created_at",
         "updated_at",
         "version",
+        "disputes_minor",
     ),
 )
 TABLES = (PAYMENTS, ITEMS, SETTLEMENTS)

@@ -15,6 +15,7 @@ import paysource.domain
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.api_key import ApiKey, Role
 from paysource.domain.customer import Customer
+from paysource.domain.dispute import Dispute, DisputeReason
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.idempotency import IdempotencyRecord, key_digest
 from paysource.domain.merchant import Merchant
@@ -184,6 +185,30 @@ def reconciliation_aggregates() -> list[PaysourceAggregate]:
     return [record, clearing]
 
 
+def dispute_aggregates() -> list[PaysourceAggregate]:
+    won, lost = payment(), payment()
+    opened = []
+    for disputed in (won, lost):
+        disputed.assess_risk(NORMAL_RISK, META)
+        disputed.authorize(authorization_code="A", acquirer_reference="r", meta=META)
+        disputed.capture(None, FeeSchedule(), META)
+        disputed.collect_events()  # the payments' events are recorded above
+        opened.append(
+            Dispute.open(
+                payment=disputed,
+                amount=None,
+                reason=DisputeReason.FRAUDULENT,
+                source="admin",
+                request_hash="h",
+                meta=META,
+            )
+        )
+    opened[0].submit_evidence({"uncategorized_text": "delivered"}, META)
+    opened[0].win(outcome_reason="acquirer_decision", meta=META)
+    opened[1].lose(outcome_reason="acquirer_decision", meta=META)
+    return opened
+
+
 def declared_events(aggregate: type[PaysourceAggregate]) -> set[type[PaysourceAggregate.Event]]:
     """The events an aggregate class declares, without the `Event` base and the default
     `Created` that eventsourcing adds to every aggregate class."""
@@ -220,6 +245,7 @@ def recorded() -> list[PaysourceAggregate.Event]:
         + settlement_aggregates()
         + endpoint_aggregates()
         + reconciliation_aggregates()
+        + dispute_aggregates()
     )
     return [event for aggregate in aggregates for event in aggregate.collect_events()]  # type: ignore[misc]
 

@@ -22,6 +22,7 @@ from paysource.entrypoints.http.graphql.types.refund import Refund
 
 if TYPE_CHECKING:
     from paysource.entrypoints.http.graphql.types.customer import Customer
+    from paysource.entrypoints.http.graphql.types.dispute import Dispute
 
 
 @strawberry.enum
@@ -133,6 +134,17 @@ class Payment(Node):
             return None
         row = await info.context.loaders.customer.load(self.customer_id)
         return None if row is None else Customer.from_row(row)
+
+    @fields.field("Its dispute (chargeback), if any: a payment is disputed at most once.")
+    async def disputes(
+        self, info: strawberry.Info
+    ) -> list[
+        Annotated[Dispute, strawberry.lazy("paysource.entrypoints.http.graphql.types.dispute")]
+    ]:
+        from paysource.entrypoints.http.graphql.types.dispute import Dispute  # noqa: PLC0415  # a cycle
+
+        rows = await info.context.loaders.disputes_of_payment.load(self.uuid)
+        return [Dispute.from_row(row) for row in rows]
 
     @fields.field("Oldest first; with `asOf`, as they were at that moment.")
     async def refunds(self, info: strawberry.Info) -> list[Refund]:

@@ -41,11 +41,14 @@ class SettlementItemKind(Enum):
     CAPTURE = "capture"
     REFUND = "refund"
     CARRIED_FORWARD = "carried_forward"
+    DISPUTE = "dispute"
+    DISPUTE_WON = "dispute_won"
 
 
 @strawberry.type(
     description="One thing a settlement settles: a capture (its amount less its fee), a "
-    "succeeded refund (a debit), or an earlier settlement's debit carried forward."
+    "succeeded refund (a debit), an earlier settlement's debit carried forward, or a "
+    "dispute's amount and fee (a debit when opened, a credit when won)."
 )
 class SettlementItem:
     kind: SettlementItemKind
@@ -95,7 +98,8 @@ class SettlementItem:
 
 @strawberry.type(
     description="What a merchant is owed in one currency for everything captured or "
-    "refunded up to `cutoff`, and its payout. net = gross - refunds - fees + carriedIn."
+    "refunded up to `cutoff`, and its payout. "
+    "net = gross - refunds - fees + carriedIn + disputes."
 )
 class Settlement(Node):
     id: strawberry.ID
@@ -109,6 +113,9 @@ class Settlement(Node):
     fees: Money = strawberry.field(description="Σ fees of the captures.")
     carried_in: Money = strawberry.field(
         description="Debits carried forward from earlier settlements (zero or negative)."
+    )
+    disputes: Money = strawberry.field(
+        description="What disputes moved: won disputes' amount and fee less opened ones'."
     )
     net: Money = strawberry.field(
         description="Paid out when above zero; otherwise carried forward to the next one."
@@ -139,6 +146,7 @@ class Settlement(Node):
             refunds=Money.of(row["refunds_minor"], currency),
             fees=Money.of(row["fees_minor"], currency),
             carried_in=Money.of(row["carried_in_minor"], currency),
+            disputes=Money.of(row["disputes_minor"], currency),
             net=Money.of(row["net_minor"], currency),
             items_count=row["items_count"],
             payout_reference=row["payout_reference"],
