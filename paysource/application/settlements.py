@@ -19,7 +19,9 @@ from paysource.application.idempotency import Outcome, with_conflict_retries
 from paysource.domain.errors import InvalidValue
 from paysource.domain.meta import Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR
+from paysource.domain.payment import Payment
 from paysource.domain.settlement import (
+    CARRIED_IN_KINDS,
     Item,
     ItemClaim,
     ItemKind,
@@ -73,7 +75,7 @@ class SettlementService:
                 merchant_id=merchant_id, currency=currency, cutoff=until, meta=meta
             )
             items, claims = self._claim(merchant_id, currency, until, settlement.id, meta)
-            if not any(item.kind is not ItemKind.CARRIED_FORWARD for item in items):
+            if not any(item.kind not in CARRIED_IN_KINDS for item in items):
                 # A concurrent run of this very request may have claimed them meanwhile.
                 existing = self._store.get(settlement.id, Settlement)
                 if existing is not None:
@@ -97,6 +99,8 @@ class SettlementService:
         for item in self._items.waiting_items(
             merchant_id=merchant_id, currency=currency, until=until, limit=MAX_ITEMS_PER_SETTLEMENT
         ):
+            if self._held(item):
+                continue  # the acquirer has not moved this money: it waits (docs/settlement.md)
             if item.kind is ItemKind.CAPTURE:
                 gross += item.amount_minor
                 if gross > MAX_AMOUNT_MINOR:
@@ -111,6 +115,14 @@ class SettlementService:
             items.append(item)
             claims.append(claim)
         return items, claims
+
+    def _held(self, item: Item) -> bool:
+        """Whether the item's payment is on a settlement hold, asked of the event store
+        (not the read model, which may not have seen the acquirer's refusal yet)."""
+        if item.kind not in (ItemKind.CAPTURE, ItemKind.REFUND) or item.payment_id is None:
+            return False
+        payment = self._store.get(item.payment_id, Payment)
+        return payment is not None and (payment.settlement_hold is not None)
 
     def get(self, *, merchant_id: UUID | None, settlement: UUID) -> Settlement:
         found = self._store.get(settlement, Settlement)

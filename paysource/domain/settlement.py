@@ -4,8 +4,10 @@
                       │    └─rail refuses / times out──▶ failed (items released)
                       └─net ≤ 0──▶ carried_forward (a debit for the next settlement)
 
-Items are captures (amount less fee), succeeded refunds (a debit) and earlier
-settlements' carried-forward debits. Each item is claimed through an `ItemClaim`
+Items are captures (amount less fee), succeeded refunds (a debit), earlier
+settlements' carried-forward debits and corrections (a debit for a capture reversed
+after a settlement had paid it out); debits carried in and corrections are both
+counted in `carried_in`. Each item is claimed through an `ItemClaim`
 aggregate written in the same transaction as the settlement, so the event store's
 concurrency — not a check-then-act — keeps an item in exactly one settlement.
 """
@@ -41,12 +43,18 @@ class ItemKind(StrEnum):
     CAPTURE = "capture"
     REFUND = "refund"
     CARRIED_FORWARD = "carried_forward"
+    CORRECTION = "correction"
+
+
+# Debits that come into a settlement from earlier ones (their amounts are negative).
+CARRIED_IN_KINDS = frozenset({ItemKind.CARRIED_FORWARD, ItemKind.CORRECTION})
 
 
 @dataclass(frozen=True, slots=True)
 class Item:
     """One thing a settlement settles. `ref_id` is what is claimed: the payment for a
-    capture, the refund for a refund, the earlier settlement for a carried debit."""
+    capture, the refund for a refund, the earlier settlement for a carried debit, the
+    reversed payment for a correction."""
 
     kind: ItemKind
     ref_id: UUID
@@ -60,7 +68,7 @@ class Item:
             return self.amount_minor - self.fee_minor
         if self.kind is ItemKind.REFUND:
             return -self.amount_minor
-        return self.amount_minor  # a carried debit is already negative
+        return self.amount_minor  # a carried debit or a correction is already negative
 
     @property
     def claim_id(self) -> UUID:
@@ -197,7 +205,7 @@ class Settlement(PaysourceAggregate):
             gross_minor=sum(i.amount_minor for i in totals[ItemKind.CAPTURE]),
             refunds_minor=sum(i.amount_minor for i in totals[ItemKind.REFUND]),
             fees_minor=sum(i.fee_minor for i in totals[ItemKind.CAPTURE]),
-            carried_in_minor=sum(i.amount_minor for i in totals[ItemKind.CARRIED_FORWARD]),
+            carried_in_minor=sum(i.amount_minor for i in items if i.kind in CARRIED_IN_KINDS),
             net_minor=sum(i.net_minor for i in items),
         )
         if self.net_minor <= 0:

@@ -1,4 +1,4 @@
-"""The tables of the `settlements` read model (migration 007)."""
+"""The tables of the `settlements` read model (migrations 007 and 014)."""
 
 from paysource.readmodels.sql import Table
 
@@ -15,6 +15,7 @@ ITEMS = Table(
         "fee_minor",
         "occurred_at",
         "settlement_id",
+        "hold",
     ),
 )
 SETTLEMENTS = Table(
