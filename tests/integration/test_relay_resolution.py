@@ -4,6 +4,7 @@ operator retries it (settled once the acquirer captures) or reverses it in the b
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
@@ -12,9 +13,11 @@ from fastapi.testclient import TestClient
 
 from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Cell, Container
+from paysource.config import Settings
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.payment import Payment
 from paysource.domain.settlement import SettlementStatus
+from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import Api, admin, drain, new_key
 from tests.integration.test_settlements import balances, bank, close, fee, merchant_id, pay_out
 
@@ -228,3 +231,35 @@ def test_resolve_relay_is_admin_only_idempotent_and_checks_its_input(
     assert no_key.status_code == 400
     unknown = resolve(operator, "pay_" + "0" * 32, "retry")
     assert unknown.status_code == 404
+
+
+def test_the_cli_resolves_a_refused_capture_with_a_reason_and_the_operator(
+    client: TestClient, container: Container, settings: Settings
+) -> None:
+    merchant = admin(client).merchant()
+    refused = paid(merchant, container, 5_000, "tok_capture_refused")
+    env = env_for(settings)
+
+    neither = paysource("payments", "resolve-relay", refused, "--reason", "x", env=env)
+    done = paysource(
+        "payments",
+        "resolve-relay",
+        refused,
+        "--reverse",
+        "--reason",
+        "lapsed hold",
+        "--operator",
+        "dana",
+        env=env,
+    )
+    again = paysource("payments", "resolve-relay", refused, "--retry", "--reason", "x", env=env)
+
+    assert neither.returncode == 2, neither.stderr
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert (shown["id"], shown["relay_resolution"]["outcome"]) == (refused, "reversed")
+    assert shown["relay_resolution"]["reason"] == "lapsed hold"
+    assert again.returncode == 1
+    assert "no unresolved relay failure" in again.stderr
+    events = merchant.get(f"/v1/payments/{refused}/events").json()["data"]
+    assert events[-1]["metadata"]["actor_id"] == "cli:dana"
