@@ -97,6 +97,13 @@ def check_description(description: str | None) -> str | None:
 MAX_REASON_LENGTH = 500
 
 
+def relay_resolution(
+    action: RelayAction, *, outcome: str, reason: str, failure: str = ""
+) -> dict[str, str]:
+    """What a payment shows of its latest resolution (REST, GraphQL, read models)."""
+    return {"action": str(action), "outcome": outcome, "reason": reason, "failure": failure}
+
+
 def check_reason(reason: str) -> str:
     """An operator's reason is kept with the books forever: required, short, plain."""
     check_text(reason, field="reason")
@@ -189,14 +196,16 @@ class Payment(PaysourceAggregate):
         failure: str
 
         def apply(self, aggregate: Payment) -> None:
-            aggregate.relay_resolution = {
-                "action": str(RelayAction.RETRY),
-                "outcome": "captured" if self.succeeded else "refused",
-                "reason": self.reason,
-                "failure": self.failure,
-            }
+            aggregate.relay_resolution = self.resolution
             if self.succeeded:
                 aggregate.settlement_hold = None
+
+        @property
+        def resolution(self) -> dict[str, str]:
+            outcome = "captured" if self.succeeded else "refused"
+            return relay_resolution(
+                RelayAction.RETRY, outcome=outcome, reason=self.reason, failure=self.failure
+            )
 
     class CaptureReversed(PaysourceAggregate.Event):
         """An operator reversed a capture the acquirer never made: the capture and its
@@ -211,12 +220,11 @@ class Payment(PaysourceAggregate):
         def apply(self, aggregate: Payment) -> None:
             aggregate.amount_reversed = self.amount_minor
             aggregate.settlement_hold = None
-            aggregate.relay_resolution = {
-                "action": str(RelayAction.REVERSE),
-                "outcome": "reversed",
-                "reason": self.reason,
-                "failure": "",
-            }
+            aggregate.relay_resolution = self.resolution
+
+        @property
+        def resolution(self) -> dict[str, str]:
+            return relay_resolution(RelayAction.REVERSE, outcome="reversed", reason=self.reason)
 
     class RefundReserved(PaysourceAggregate.Event):
         refund_id: UUID

@@ -11,7 +11,7 @@ from eventsourcing.projection import Projection
 
 from paysource.application.eventlog import Event
 from paysource.application.topics import event_topics
-from paysource.domain.payment import Payment, PaymentStatus, RelayAction, SettlementHold
+from paysource.domain.payment import Payment, PaymentStatus, SettlementHold
 from paysource.domain.refund import Refund, RefundStatus
 from paysource.readmodels.payments.schema import PAYMENTS, REFUNDS
 from paysource.readmodels.rows import Rows
@@ -142,23 +142,11 @@ class PaymentsProjection(Projection[PaymentsView]):
     def _relay_retried(self, e: Payment.RelayRetried, _: Tracking) -> None:
         row = self.view.payments.get(e.originator_id)
         hold = None if e.succeeded else row["settlement_hold"]
-        resolution = {
-            "action": str(RelayAction.RETRY),
-            "outcome": "captured" if e.succeeded else "refused",
-            "reason": e.reason,
-            "failure": e.failure,
-        }
-        self.view.change_payment(e, settlement_hold=hold, relay_resolution=resolution)
+        self.view.change_payment(e, settlement_hold=hold, relay_resolution=e.resolution)
 
     @process_event.register
     def _capture_reversed(self, e: Payment.CaptureReversed, _: Tracking) -> None:
-        resolution = {
-            "action": str(RelayAction.REVERSE),
-            "outcome": "reversed",
-            "reason": e.reason,
-            "failure": "",
-        }
-        self.view.change_payment(e, settlement_hold=None, relay_resolution=resolution)
+        self.view.change_payment(e, settlement_hold=None, relay_resolution=e.resolution)
 
     @process_event.register
     def _refund_reserved(self, e: Payment.RefundReserved, _: Tracking) -> None:
