@@ -96,10 +96,12 @@ class SettlementService:
         (the read model lagging) is left out, and a concurrent claim conflicts on save.
         """
         items, claims, gross = [], [], 0
-        for item in self._items.waiting_items(
+        waiting = self._items.waiting_items(
             merchant_id=merchant_id, currency=currency, until=until, limit=MAX_ITEMS_PER_SETTLEMENT
-        ):
-            if self._held(item):
+        )
+        held = self._held_payments(waiting)
+        for item in waiting:
+            if item.payment_id in held and item.kind in (ItemKind.CAPTURE, ItemKind.REFUND):
                 continue  # the acquirer has not moved this money: it waits (docs/settlement.md)
             if item.kind is ItemKind.CAPTURE:
                 gross += item.amount_minor
@@ -116,13 +118,16 @@ class SettlementService:
             claims.append(claim)
         return items, claims
 
-    def _held(self, item: Item) -> bool:
-        """Whether the item's payment is on a settlement hold, asked of the event store
-        (not the read model, which may not have seen the acquirer's refusal yet)."""
-        if item.kind not in (ItemKind.CAPTURE, ItemKind.REFUND) or item.payment_id is None:
-            return False
-        payment = self._store.get(item.payment_id, Payment)
-        return payment is not None and (payment.settlement_hold is not None)
+    def _held_payments(self, items: list[Item]) -> set[UUID]:
+        """The items' payments on a settlement hold, asked of the event store in one
+        query (not of the read model, which may not have seen a refusal yet)."""
+        ids = [i.payment_id for i in items if i.payment_id and i.kind is not ItemKind.CORRECTION]
+        found = self._store.get_many(ids)
+        return {
+            payment_id
+            for payment_id, payment in found.items()
+            if isinstance(payment, Payment) and payment.settlement_hold is not None
+        }
 
     def get(self, *, merchant_id: UUID | None, settlement: UUID) -> Settlement:
         found = self._store.get(settlement, Settlement)
