@@ -29,6 +29,10 @@ _LINE_TYPES = {
     ("refund", "D"): "refund",
     ("payout", "D"): "payout",
     ("payout_reversal", "C"): "payout_reversal",
+    # A capture the acquirer refused, reversed by an operator: the capture goes, its fee
+    # comes back (docs/ledger.md).
+    ("capture_reversed", "D"): "capture_reversal",
+    ("capture_reversed", "C"): "fee_refund",
 }
 # The ledger keeps an entry's originator in `payment_id`: for these, a settlement.
 _SETTLEMENT_KINDS = frozenset({"payout", "payout_reversal"})

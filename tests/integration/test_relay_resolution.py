@@ -5,6 +5,7 @@ operator retries it (settled once the acquirer captures) or reverses it in the b
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -44,6 +45,14 @@ def unbalanced_entries(cell: Cell) -> list[Any]:
             "SELECT entry_id FROM postings GROUP BY entry_id, currency, phase"
             " HAVING sum(CASE side WHEN 'D' THEN amount_minor ELSE -amount_minor END) <> 0"
         ).fetchall()
+
+
+def statement_lines(merchant: Api, payment: str) -> list[tuple[str, int]]:
+    today = datetime.now(UTC).date().isoformat()
+    body = merchant.get("/v1/reports/statement", **{"from": today, "to": today}).json()
+    assert body["reconciles"] is True, body
+    lines = body["currencies"][0]["lines"]
+    return [(line["type"], line["amount"]) for line in lines if line["payment"] == payment]
 
 
 def settled_payments(cell: Cell, settlement_id: UUID) -> list[tuple[str, UUID | None]]:
@@ -98,6 +107,12 @@ def test_a_refused_capture_is_held_out_of_settlements_and_reversed_with_a_reason
         "pending": 0,
         "paid_out": 10_000 - fee(10_000),
     }
+    assert statement_lines(merchant, refused) == [
+        ("capture", 5_000),
+        ("fee", -fee(5_000)),
+        ("capture_reversal", -5_000),
+        ("fee_refund", fee(5_000)),
+    ]
     paid(merchant, container, 2_000)
     later = close(cell, owner)
     assert [kind for kind, _ in settled_payments(cell, later.id)] == ["capture"]
