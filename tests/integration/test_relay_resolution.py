@@ -19,6 +19,7 @@ from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.payment import Payment
 from paysource.domain.settlement import SettlementStatus
 from tests.e2e.test_cli import env_for, paysource
+from tests.graphql.helpers import Gql
 from tests.helpers import Api, admin, drain, new_key
 from tests.integration.test_settlements import balances, bank, close, fee, merchant_id, pay_out
 
@@ -200,7 +201,18 @@ def test_a_reversal_of_a_capture_already_paid_out_is_a_correction_in_the_next_se
     ]
     assert unbalanced_entries(cell) == []
     shown = admin(client).get(f"/v1/settlements/stl_{second.id.hex}").json()
-    assert "correction" in [item["kind"] for item in shown["items"]]
+    assert {item["kind"]: item["payment"] for item in shown["items"]}["correction"] == late
+    query = (
+        "query($id: ID!) { settlement(id: $id) { ... on Settlement {"
+        " carriedIn { amountMinor } items { kind net { amountMinor } payment { id } } } } }"
+    )
+    seen = Gql(client, merchant.key)(query, id=f"stl_{second.id.hex}")["settlement"]
+    assert seen["carriedIn"] == {"amountMinor": str(correction)}
+    assert {
+        "kind": "CORRECTION",
+        "net": {"amountMinor": str(correction)},
+        "payment": {"id": late},
+    } in (seen["items"])
 
 
 def learn_refusal_late(cell: Cell, payment_id: UUID) -> None:

@@ -41,11 +41,13 @@ class SettlementItemKind(Enum):
     CAPTURE = "capture"
     REFUND = "refund"
     CARRIED_FORWARD = "carried_forward"
+    CORRECTION = "correction"
 
 
 @strawberry.type(
     description="One thing a settlement settles: a capture (its amount less its fee), a "
-    "succeeded refund (a debit), or an earlier settlement's debit carried forward."
+    "succeeded refund (a debit), an earlier settlement's debit carried forward, or a "
+    "correction (a debit for a capture reversed after it was paid out; `payment` names it)."
 )
 class SettlementItem:
     kind: SettlementItemKind
