@@ -13,15 +13,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paysource.application.ids import Kind, decode
+from paysource.application.relay_resolution import Resolution
 from paysource.bootstrap import Cell, Container
 from paysource.config import Settings
 from paysource.domain.meta import ActorKind, Meta
-from paysource.domain.payment import Payment
+from paysource.domain.payment import Payment, RelayAction
 from paysource.domain.settlement import SettlementStatus
 from tests.e2e.test_cli import env_for, paysource
 from tests.graphql.helpers import Gql
 from tests.helpers import Api, admin, drain, new_key
 from tests.integration.test_settlements import balances, bank, close, fee, merchant_id, pay_out
+from tests.integration.test_webhook_delivery import open_world
 
 
 @pytest.fixture
@@ -290,3 +292,27 @@ def test_the_cli_resolves_a_refused_capture_with_a_reason_and_the_operator(
     assert "no unresolved relay failure" in again.stderr
     events = merchant.get(f"/v1/payments/{refused}/events").json()["data"]
     assert events[-1]["metadata"]["actor_id"] == "cli:dana"
+
+
+def test_a_resolution_is_sent_as_payment_relay_resolved_with_the_payment_as_it_left_it(
+    container: Container,
+) -> None:
+    with open_world(container) as world:
+        world.register("http://127.0.0.1:9/ops", ["payment.relay_resolved"])
+        refused = world.pay(amount=3_000, token="tok_capture_refused_once")
+        world.process()
+        resolution = Resolution(refused, RelayAction.RETRY, "OPS-9")
+        container.relay_resolution(refused).resolve(
+            resolution, idempotency_key=None, request_hash="h", meta=Meta(ActorKind.ADMIN, "ops")
+        )
+        world.process()
+
+        sent = [(d["event_type"], d["object_id"]) for d in world.deliveries()]
+        assert sent == [("payment.relay_resolved", refused)]
+        with world.webhooks.for_cell(world.cell).queue.datastore.cursor() as curs:
+            row = curs.execute("SELECT payload FROM webhook_events").fetchone()
+        payment = json.loads(row["payload"])["data"]["object"]
+        assert (payment["settlement_hold"], payment["relay_resolution"]["outcome"]) == (
+            None,
+            "captured",
+        )
