@@ -19,6 +19,7 @@ from paysource.config import Settings
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.payment import Payment, RelayAction
 from paysource.domain.settlement import SettlementStatus
+from paysource.readmodels.maintenance import verify
 from tests.e2e.test_cli import env_for, paysource
 from tests.graphql.helpers import Gql
 from tests.helpers import Api, admin, drain, new_key
@@ -214,7 +215,10 @@ def test_a_reversal_of_a_capture_already_paid_out_is_a_correction_in_the_next_se
         "kind": "CORRECTION",
         "net": {"amountMinor": str(correction)},
         "payment": {"id": late},
-    } in (seen["items"])
+    } in seen["items"]
+    # Every read model equals a replay of the log, the new events included.
+    for name in ("settlements", "payments", "ledger", "transactions", "finance"):
+        assert verify(name, cell.store, cell.read.datastore) == [], name
 
 
 def learn_refusal_late(cell: Cell, payment_id: UUID) -> None:

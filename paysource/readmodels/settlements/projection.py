@@ -147,7 +147,10 @@ class SettlementsProjection(Projection[SettlementsView]):
         if e.settled_in is None:  # never settled: it never will be
             self.view.hold(e.originator_id, _REVERSED, frozenset({str(ItemKind.CAPTURE)}))
             return
-        # Paid out already: the merchant owes it back, from the next settlement.
+        # Paid out already: the merchant owes it back, from the next settlement (a fee
+        # is never above its capture, so this is a debit, or nothing at all).
+        if e.amount_minor == e.fee_minor:
+            return
         payment = self.view.payments.get(e.originator_id)
         self.view.add_item(
             {
