@@ -38,6 +38,7 @@ from paysource.application.audit import AuditService, Signer
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
 from paysource.application.disputes import DisputeNotices, DisputeService
+from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore, GroupCommitSettings, Wakeup
 from paysource.application.fastpath import FastPath
 from paysource.application.merchants import MerchantFees, MerchantService
@@ -46,6 +47,7 @@ from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, We
 from paysource.application.rate_limits import RateLimits
 from paysource.application.reconciliation import ReconciliationService
 from paysource.application.refunds import RefundService
+from paysource.application.relay_resolution import RelayResolutionService
 from paysource.application.settlements import SettlementService
 from paysource.application.tokens import TokenIssuer, issuer_for
 from paysource.application.webhooks.catalog import WebhookCatalog, standard_catalog
@@ -53,6 +55,7 @@ from paysource.application.webhooks.deliveries import WebhookDeliveryService
 from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpointService
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import Settings
+from paysource.domain.payment import Payment
 from paysource.processes.audit_log import AuditLog, AuditLogView
 from paysource.processes.catalog import CellProcessParts
 from paysource.processes.relay import EventRelay
@@ -155,6 +158,14 @@ class Container:
             max_size=self.settings.read_pool_size,
             recoveries=(lambda: gate.recoveries) if gate is not None else (lambda: 0),
         )
+
+    def relay_resolution(self, payment_id: UUID) -> RelayResolutionService:
+        """Resolution of a refused capture, in the cell that holds the payment (any cell:
+        operators act for every merchant)."""
+        for cell in self.router.all():
+            if cell.store.get(payment_id, Payment, version=1) is not None:
+                return RelayResolutionService(cell.store, self.acquirer)
+        raise NotFound("no such payment")
 
     def payment_feed(self) -> PaymentFeed:
         """Live payment changes for one app's subscriptions (Redis pub/sub); it opens

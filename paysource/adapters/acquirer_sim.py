@@ -14,6 +14,9 @@ test token decides the answer:
     tok_capture_refused        approved, but its captures are refused (a lapsed hold)
     tok_disputed               approved; once captured, the cardholder disputes it in full
                                (reason `fraudulent`): `dispute_notice` answers a notice
+    tok_capture_refused_once   approved; its first capture key is refused (every time
+                               it is asked), a capture under another key succeeds: an
+                               operator's `resolve-relay --retry` captures it
 
 An operation cancelled after timeouts (`resolve_*` found nothing) is refused if it
 arrives late, as an acquirer does when asked to cancel an idempotency key.
@@ -56,6 +59,7 @@ AUTH_LOST_TOKEN = "tok_auth_lost"  # noqa: S105
 REFUND_LOST_TOKEN = "tok_refund_lost"  # noqa: S105
 CAPTURE_REFUSED_TOKEN = "tok_capture_refused"  # noqa: S105
 DISPUTED_TOKEN = "tok_disputed"  # noqa: S105
+CAPTURE_REFUSED_ONCE_TOKEN = "tok_capture_refused_once"  # noqa: S105
 CANCELLED = {"cancelled": True}
 
 
@@ -230,7 +234,10 @@ class SimulatedAcquirer:
         authorization = self._authorization(reference)
         if amount.amount_minor > authorization.amount_minor:
             raise AcquirerRefused("a capture above the authorization")
-        if authorization.result.get("token") == CAPTURE_REFUSED_TOKEN:
+        token = authorization.result.get("token")
+        if token == CAPTURE_REFUSED_TOKEN or self._first_capture_key(
+            token, reference, idempotency_key
+        ):
             raise AcquirerRefused("the authorization has lapsed")
         self.ledger.once(
             Operation(
@@ -243,6 +250,16 @@ class SimulatedAcquirer:
                 currency=amount.currency,
             )
         )
+
+    def _first_capture_key(self, token: object, reference: str, idempotency_key: str) -> bool:
+        """For `tok_capture_refused_once`: whether `idempotency_key` is the first key a
+        capture of authorization `reference` was asked under (the first ask wins)."""
+        if token != CAPTURE_REFUSED_ONCE_TOKEN:
+            return False
+        marker = Operation(
+            f"{reference}:first_capture", "first_capture", "", "", 0, {"key": idempotency_key}
+        )
+        return self.ledger.once(marker).result.get("key") == idempotency_key
 
     def void(self, *, idempotency_key: str, reference: str) -> None:
         self._wait()

@@ -145,6 +145,20 @@ def capture(
     )
 
 
+def capture_reversed(
+    merchant_id: UUID, currency: str, *, captured_minor: int, fee_minor: int
+) -> Entry | None:
+    """A capture the acquirer never made, taken back out of the books: the receivable
+    and the merchant's balance lose it, and the fee taken on it goes back to the merchant."""
+    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
+    return entry(
+        "capture_reversed",
+        currency,
+        transfer(balance, receivable, captured_minor, Phase.POSTED),
+        transfer(Account.fees(), balance, fee_minor, Phase.POSTED),
+    )
+
+
 def void(merchant_id: UUID, currency: str, held_minor: int, *, kind: str) -> Entry | None:
     """A hold released without capture (cancel, expiry)."""
     receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)

@@ -5,8 +5,10 @@
                       └─net ≤ 0──▶ carried_forward (a debit for the next settlement)
 
 Items are captures (amount less fee), succeeded refunds (a debit), earlier
-settlements' carried-forward debits, and disputes (their amount and fee: a debit when
-opened, a credit when won). Each item is claimed through an `ItemClaim`
+settlements' carried-forward debits, corrections (a debit for a capture reversed
+after a settlement had paid it out; debits carried in and corrections are both
+counted in `carried_in`), and disputes (their amount and fee: a debit when opened, a
+credit when won). Each item is claimed through an `ItemClaim`
 aggregate written in the same transaction as the settlement, so the event store's
 concurrency — not a check-then-act — keeps an item in exactly one settlement.
 """
@@ -42,12 +44,15 @@ class ItemKind(StrEnum):
     CAPTURE = "capture"
     REFUND = "refund"
     CARRIED_FORWARD = "carried_forward"
+    CORRECTION = "correction"
     # A dispute opened: its amount and fee leave the merchant (`ref_id`: the dispute).
     DISPUTE = "dispute"
     # A dispute won: its amount and fee come back (`ref_id`: the dispute).
     DISPUTE_WON = "dispute_won"
 
 
+# Debits that come into a settlement from earlier ones (their amounts are negative).
+CARRIED_IN_KINDS = frozenset({ItemKind.CARRIED_FORWARD, ItemKind.CORRECTION})
 DISPUTE_KINDS = frozenset({ItemKind.DISPUTE, ItemKind.DISPUTE_WON})
 
 
@@ -55,7 +60,8 @@ DISPUTE_KINDS = frozenset({ItemKind.DISPUTE, ItemKind.DISPUTE_WON})
 class Item:
     """One thing a settlement settles. `ref_id` is what is claimed: the payment for a
     capture, the refund for a refund, the earlier settlement for a carried debit, the
-    dispute for a dispute's debit (`dispute`) or its return when won (`dispute_won`)."""
+    reversed payment for a correction, the dispute for a dispute's debit (`dispute`) or
+    its return when won (`dispute_won`)."""
 
     kind: ItemKind
     ref_id: UUID
@@ -73,7 +79,7 @@ class Item:
             return -(self.amount_minor + self.fee_minor)
         if self.kind is ItemKind.DISPUTE_WON:
             return self.amount_minor + self.fee_minor
-        return self.amount_minor  # a carried debit is already negative
+        return self.amount_minor  # a carried debit or a correction is already negative
 
     @property
     def claim_id(self) -> UUID:
@@ -215,7 +221,7 @@ class Settlement(PaysourceAggregate):
             gross_minor=sum(i.amount_minor for i in totals[ItemKind.CAPTURE]),
             refunds_minor=sum(i.amount_minor for i in totals[ItemKind.REFUND]),
             fees_minor=sum(i.fee_minor for i in totals[ItemKind.CAPTURE]),
-            carried_in_minor=sum(i.amount_minor for i in totals[ItemKind.CARRIED_FORWARD]),
+            carried_in_minor=sum(i.amount_minor for i in items if i.kind in CARRIED_IN_KINDS),
             net_minor=sum(i.net_minor for i in items),
         )
         if self.net_minor <= 0:

@@ -23,6 +23,7 @@ from paysource.entrypoints import (
     cli_customers,
     cli_disputes,
     cli_operations,
+    cli_payments,
     cli_reconcile,
 )
 from paysource.entrypoints.cli_params import with_settings
@@ -133,6 +134,7 @@ for _command in (
     *cli_cells.COMMANDS,
     *cli_reconcile.COMMANDS,
     *cli_disputes.COMMANDS,
+    *cli_payments.COMMANDS,
 ):
     cli.add_command(_command)
 cli.add_command(cli_customers.customers)

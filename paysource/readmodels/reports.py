@@ -32,6 +32,10 @@ _LINE_TYPES = {
     # A dispute's amount and fee taken (two lines), and given back when won.
     ("dispute", "D"): "dispute",
     ("dispute_won", "C"): "dispute_won",
+    # A capture the acquirer refused, reversed by an operator: the capture goes, its fee
+    # comes back (docs/ledger.md).
+    ("capture_reversed", "D"): "capture_reversal",
+    ("capture_reversed", "C"): "fee_refund",
 }
 # The ledger keeps an entry's originator in `payment_id`: for these, a settlement.
 _SETTLEMENT_KINDS = frozenset({"payout", "payout_reversal"})

@@ -102,6 +102,10 @@ def standard_catalog() -> WebhookCatalog:
                     Payment.Declined: "payment.failed",
                     Payment.Canceled: "payment.canceled",
                     Payment.RefundSettled: "payment.refunded",
+                    # An operator resolved a refused capture (retried it, or reversed
+                    # it): `relay_resolution` on the payment says which, and how.
+                    Payment.RelayRetried: "payment.relay_resolved",
+                    Payment.CaptureReversed: "payment.relay_resolved",
                 },
             ),
             ObjectKind(

@@ -177,6 +177,14 @@ class LedgerProjection(Projection[LedgerView]):
         )
 
     @process_event.register
+    def _capture_reversed(self, e: Payment.CaptureReversed, _: Tracking) -> None:
+        merchant, currency, _amount = self._payment(e)
+        posting = ledger.capture_reversed(
+            merchant, currency, captured_minor=e.amount_minor, fee_minor=e.fee_minor
+        )
+        self.view.record(e, posting, merchant_id=merchant)
+
+    @process_event.register
     def _refund_reserved(self, e: Payment.RefundReserved, _: Tracking) -> None:
         merchant, currency, _amount = self._payment(e)
         posting = ledger.refund_reserved(merchant, currency, e.amount_minor)

@@ -13,13 +13,17 @@ from eventsourcing.projection import Projection
 from paysource.application.eventlog import Event
 from paysource.application.topics import handled_topics
 from paysource.domain.dispute import Dispute
-from paysource.domain.payment import Payment
+from paysource.domain.payment import Payment, SettlementHold
 from paysource.domain.settlement import DISPUTE_KINDS, Item, ItemKind, Settlement, SettlementStatus
 from paysource.readmodels.rows import Rows
 from paysource.readmodels.settlements.schema import ITEMS, PAYMENTS, SETTLEMENTS
 from paysource.readmodels.view import View
 
 ItemKey = tuple[str, UUID]
+
+_HOLD_EVENTS = (Payment.RelayFailed, Payment.RelayRetried, Payment.CaptureReversed)
+_MONEY_KINDS = frozenset({str(ItemKind.CAPTURE), str(ItemKind.REFUND)})
+_REVERSED = "capture_reversed"
 
 
 class SettlementsView(View):
@@ -48,10 +52,12 @@ class SettlementsView(View):
             for item in e.items
         ]
         failed = [e.originator_id for e in events if isinstance(e, Settlement.Failed)]
+        resolved = [e.originator_id for e in events if isinstance(e, _HOLD_EVENTS)]
         rows = self.cursor.execute(
             "SELECT * FROM settleable_items WHERE (kind, ref_id) IN"
-            " (SELECT * FROM unnest(%s::text[], %s::uuid[])) OR settlement_id = ANY(%s)",
-            ([k for k, _ in keys], [r for _, r in keys], failed),
+            " (SELECT * FROM unnest(%s::text[], %s::uuid[])) OR settlement_id = ANY(%s)"
+            " OR payment_id = ANY(%s)",
+            ([k for k, _ in keys], [r for _, r in keys], failed, resolved),
         ).fetchall()
         for row in rows:
             self.items.setdefault((row["kind"], row["ref_id"]), dict(row))
@@ -64,6 +70,13 @@ class SettlementsView(View):
     def assign(self, key: ItemKey, settlement_id: UUID | None) -> None:
         self.items[key]["settlement_id"] = settlement_id  # prefetched or added: else a bug
         self._dirty.add(key)
+
+    def hold(self, payment_id: UUID, hold: str | None, kinds: frozenset[str]) -> None:
+        """Put the payment's items of `kinds` on `hold` (None: lift it)."""
+        for key, row in self.items.items():
+            if row["payment_id"] == payment_id and row["kind"] in kinds:
+                row["hold"] = hold
+                self._dirty.add(key)
 
     def held_by(self, settlement_id: UUID) -> list[ItemKey]:
         return [key for key, row in self.items.items() if row["settlement_id"] == settlement_id]
@@ -106,6 +119,7 @@ class SettlementsProjection(Projection[SettlementsView]):
                 "fee_minor": fee,
                 "occurred_at": e.timestamp,
                 "settlement_id": None,
+                "hold": None,
             }
         )
 
@@ -131,6 +145,7 @@ class SettlementsProjection(Projection[SettlementsView]):
                 "fee_minor": e.fee_minor,
                 "occurred_at": e.timestamp,
                 "settlement_id": None,
+                "hold": None,
             }
         )
 
@@ -141,6 +156,43 @@ class SettlementsProjection(Projection[SettlementsView]):
     @process_event.register
     def _dispute_won(self, e: Dispute.Won, _: Tracking) -> None:
         self._dispute_item(e, ItemKind.DISPUTE_WON)
+
+    # Holds: a refused capture waits, with its refunds, until an operator resolves it.
+
+    @process_event.register
+    def _relay_failed(self, e: Payment.RelayFailed, _: Tracking) -> None:
+        if e.operation == "capture":
+            self.view.hold(e.originator_id, str(SettlementHold.CAPTURE_REFUSED), _MONEY_KINDS)
+
+    @process_event.register
+    def _relay_retried(self, e: Payment.RelayRetried, _: Tracking) -> None:
+        if e.succeeded:
+            self.view.hold(e.originator_id, None, _MONEY_KINDS)
+
+    @process_event.register
+    def _capture_reversed(self, e: Payment.CaptureReversed, _: Tracking) -> None:
+        if e.settled_in is None:  # never settled: it never will be
+            self.view.hold(e.originator_id, _REVERSED, frozenset({str(ItemKind.CAPTURE)}))
+            return
+        # Paid out already: the merchant owes it back, from the next settlement (a fee
+        # is never above its capture, so this is a debit, or nothing at all).
+        if e.amount_minor == e.fee_minor:
+            return
+        payment = self.view.payments.get(e.originator_id)
+        self.view.add_item(
+            {
+                "kind": str(ItemKind.CORRECTION),
+                "ref_id": e.originator_id,
+                "merchant_id": payment["merchant_id"],
+                "currency": payment["currency"],
+                "payment_id": e.originator_id,
+                "amount_minor": -(e.amount_minor - e.fee_minor),
+                "fee_minor": 0,
+                "occurred_at": e.timestamp,
+                "settlement_id": None,
+                "hold": None,
+            }
+        )
 
     @process_event.register
     def _opened(self, e: Settlement.Opened, _: Tracking) -> None:
@@ -201,6 +253,7 @@ class SettlementsProjection(Projection[SettlementsView]):
                 "fee_minor": 0,
                 "occurred_at": e.timestamp,
                 "settlement_id": None,
+                "hold": None,
             }
         )
 

@@ -1,4 +1,5 @@
-"""The tables of the `settlements` read model (migration 007; `disputes_minor` from 016)."""
+"""The tables of the `settlements` read model (migration 007; item holds from 014,
+`disputes_minor` from 016)."""
 
 from paysource.readmodels.sql import Table
 
@@ -15,6 +16,7 @@ ITEMS = Table(
         "fee_minor",
         "occurred_at",
         "settlement_id",
+        "hold",
     ),
 )
 SETTLEMENTS = Table(

@@ -107,10 +107,17 @@ def payment_aggregates() -> list[PaysourceAggregate]:
     captured.assess_risk(NORMAL_RISK, META)
     captured.authorize(authorization_code="A", acquirer_reference="r", meta=META)
     captured.capture(None, FeeSchedule(), META)
-    captured.record_relay_failure(operation="capture", reason="refused", meta=META)
     settled, released = refund(captured), refund(captured)
     settled.succeed(captured, acquirer_reference="r", meta=META)
     released.fail(captured, failure_code="f", meta=META)
+    captured.record_relay_failure(operation="capture", reason="refused", meta=META)
+    reversed_ = payment()
+    reversed_.assess_risk(NORMAL_RISK, META)
+    reversed_.authorize(authorization_code="A", acquirer_reference="r", meta=META)
+    reversed_.capture(None, FeeSchedule(), META)
+    reversed_.record_relay_failure(operation="capture", reason="refused", meta=META)
+    reversed_.record_relay_retry(succeeded=False, reason="ops", failure="lapsed", meta=META)
+    reversed_.reverse_capture(reason="ops", settled_in=None, meta=META)
     declined = payment()
     declined.decline(decline_code="d", message="m", meta=META)
     blocked = payment()
@@ -123,7 +130,7 @@ def payment_aggregates() -> list[PaysourceAggregate]:
         target=captured,
         meta=META,
     )
-    return [captured, settled, released, declined, blocked, record]
+    return [captured, settled, released, reversed_, declined, blocked, record]
 
 
 def settlement_aggregates() -> list[PaysourceAggregate]:

@@ -41,14 +41,16 @@ class SettlementItemKind(Enum):
     CAPTURE = "capture"
     REFUND = "refund"
     CARRIED_FORWARD = "carried_forward"
+    CORRECTION = "correction"
     DISPUTE = "dispute"
     DISPUTE_WON = "dispute_won"
 
 
 @strawberry.type(
     description="One thing a settlement settles: a capture (its amount less its fee), a "
-    "succeeded refund (a debit), an earlier settlement's debit carried forward, or a "
-    "dispute's amount and fee (a debit when opened, a credit when won)."
+    "succeeded refund (a debit), an earlier settlement's debit carried forward, a "
+    "correction (a debit for a capture reversed after it was paid out; `payment` names it), "
+    "or a dispute's amount and fee (a debit when opened, a credit when won)."
 )
 class SettlementItem:
     kind: SettlementItemKind
