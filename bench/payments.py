@@ -33,6 +33,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -387,19 +388,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_in_scratch(
+    run: Callable[[argparse.Namespace, Path], None], args: argparse.Namespace, prefix: str
+) -> int:
+    """`run(args, work)` in a temporary directory; whatever it started is stopped on
+    the way out, on Ctrl-C and SIGTERM too (the benches share this)."""
     # SIGTERM unwinds like Ctrl-C, so what was started here is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with tempfile.TemporaryDirectory(prefix="paysource-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # as root, Postgres runs as `postgres` and must enter it
         try:
-            measure(args, work)
+            run(args, work)
         except KeyboardInterrupt:
             note("interrupted; what was started here has been stopped")
             return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_in_scratch(measure, parse_args(argv), "paysource-bench-")
 
 
 if __name__ == "__main__":

@@ -28,10 +28,8 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -382,18 +380,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so what was started here is stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with tempfile.TemporaryDirectory(prefix="paysource-readside-") as tmp:
-        work = Path(tmp)
-        work.chmod(0o755)  # as root, Postgres runs as `postgres` and must enter it
-        try:
-            measure(args, work)
-        except KeyboardInterrupt:
-            note("interrupted; what was started here has been stopped")
-            return 130
-    return 0
+    return payments.run_in_scratch(measure, parse_args(argv), "paysource-readside-")
 
 
 if __name__ == "__main__":

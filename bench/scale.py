@@ -26,9 +26,6 @@ import functools
 import json
 import os
 import secrets
-import signal
-import sys
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -219,17 +216,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with tempfile.TemporaryDirectory(prefix="paysource-scale-") as tmp:
-        work = Path(tmp)
-        work.chmod(0o755)  # as root, Postgres runs as `postgres` and must enter it
-        try:
-            measure(args, work)
-        except KeyboardInterrupt:
-            note("interrupted; what was started here has been stopped")
-            return 130
-    return 0
+    return payments.run_in_scratch(measure, parse_args(argv), "paysource-scale-")
 
 
 if __name__ == "__main__":
