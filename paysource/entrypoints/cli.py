@@ -22,6 +22,7 @@ from paysource.entrypoints import (
     cli_cells,
     cli_customers,
     cli_operations,
+    cli_rates,
     cli_reconcile,
 )
 from paysource.entrypoints.cli_params import with_settings
@@ -131,6 +132,7 @@ for _command in (
     *cli_audit.COMMANDS,
     *cli_cells.COMMANDS,
     *cli_reconcile.COMMANDS,
+    *cli_rates.COMMANDS,
 ):
     cli.add_command(_command)
 cli.add_command(cli_customers.customers)

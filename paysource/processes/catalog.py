@@ -29,6 +29,7 @@ from enum import StrEnum
 
 from paysource.application.eventlog import BatchHandler, EventStore, Follower, Wakeup
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, Publish
+from paysource.application.rates import UsdRates
 from paysource.application.settlements import SettlementService, WaitingItems
 from paysource.config import Settings
 from paysource.domain.schedule import DailySchedule
@@ -83,6 +84,7 @@ class CellProcessParts:
     webhook_delivery: DeliveryWorker | None = None
     audit: AuditLog | None = None
     relay: EventRelay | None = None  # None: no NATS URL set
+    usd_rates: UsdRates | None = None  # None: risk limits at the built-in reference values
 
 
 def every(interval_s: float, task: Callable[[], object], what: str) -> Run:
@@ -134,6 +136,7 @@ def pipeline_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJo
             partitions=partitions,
             pool=parts.pool,
             fees=parts.fees,
+            usd_rates=parts.usd_rates,
         )
         jobs.append(follower_job(settings, parts, processor, processor.name))
     return jobs

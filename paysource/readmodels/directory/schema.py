@@ -11,6 +11,7 @@ MERCHANTS = Table(
         "settlement_currency",
         "fee_basis_points",
         "fee_fixed_minor",
+        "fee_fixed",
         "created_at",
         "updated_at",
         "version",
