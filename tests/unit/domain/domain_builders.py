@@ -14,10 +14,10 @@ from eventsourcing.application import Application
 
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.card import CardDetails
+from paysource.domain.currency import exponents
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
-from paysource.domain.currency import exponents
 from paysource.domain.payment import CaptureMethod, Payment
 from paysource.domain.refund import Refund
 from paysource.domain.risk import RiskAssessment, RiskOutcome

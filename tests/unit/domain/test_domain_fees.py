@@ -73,8 +73,10 @@ def test_the_default_fixed_fee_covers_every_accepted_currency_at_about_usd_0_30(
     currency: str,
 ) -> None:
     fixed = default_fixed_minor(currency)
-    exact = Fraction(30) * Fraction(units_per_usd(currency)) * Fraction(10) ** (
-        exponents()[currency] - 2
+    exact = (
+        Fraction(30)
+        * Fraction(units_per_usd(currency))
+        * Fraction(10) ** (exponents()[currency] - 2)
     )
 
     assert fixed > 0

@@ -121,7 +121,7 @@ T = datetime(2026, 12, 1, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     "rate",
-    [Rate("USD", "JPY", Decimal("150"), T), Rate("JPY", "USD", Decimal("0.0066666667"), T)],
+    [Rate("USD", "JPY", Decimal(150), T), Rate("JPY", "USD", Decimal("0.0066666667"), T)],
     ids=["usd-to-jpy", "jpy-to-usd"],
 )
 def test_a_loaded_rate_either_way_round_values_the_amount_instead_of_the_reference(
