@@ -15,6 +15,8 @@ from paysource.adapters.bank_sim import BankBehaviour, SimulatedBank
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.bootstrap import Container
 from paysource.processes.payouts import PayoutProcessor, PayoutRetry
+from paysource.readmodels.catalog import PROJECTIONS
+from paysource.readmodels.maintenance import rebuild, verify
 from tests.graphql.helpers import Gql
 from tests.helpers import Api, admin, drain
 
@@ -139,6 +141,14 @@ def test_usd_payments_settle_in_eur_at_the_recorded_rate_or_wait_for_one(
     balance = merchant.get("/v1/balance").json()
     paid_out = {b["currency"]: b["amount"] for b in balance["paid_out"]}
     assert paid_out == {"EUR": 12_472, "USD": 0}
+    # Every read model equals a replay, which reads the recorded rate, not the table.
+    cell = container.router.directory
+    with psycopg.connect(cell.database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM fx_rates")
+    for name in sorted(PROJECTIONS):
+        rebuild(name, cell.store, cell.read.datastore)
+        assert verify(name, cell.store, cell.read.datastore) == [], name
+    assert posted(container, "fx_gains_losses:platform", "EUR") == 1
 
 
 def test_a_refused_converted_payout_reverses_the_conversion_and_releases_the_items(
