@@ -21,7 +21,7 @@ from paysource.domain.reference_values import from_usd_minor
 from paysource.domain.rounding import round_half_even
 
 MAX_BASIS_POINTS = 10_000
-MAX_FIXED_FEE_MINOR = 100_000_000  # ample for IDR or LBP (about 0.30 USD is 4,975,000 LBP cents)
+MAX_FIXED_FEE_MINOR = 100_000_000  # ample for IDR or LBP (USD 0.30 is about 2,685,000 LBP cents)
 MAX_FIXED_OVERRIDES = 200
 DEFAULT_BASIS_POINTS = 290
 DEFAULT_FIXED_USD_MINOR = 30
