@@ -102,7 +102,8 @@ class SettlementService:
 
         def attempt() -> Outcome[Settlement]:
             existing = self._store.get(settlement_id(merchant_id, currency, until), Settlement)
-            if existing is not None and existing.waiting_reason is None:
+            # Saved open only while it waits for a rate: then this close resumes it.
+            if existing is not None and existing.status is not SettlementStatus.OPEN:
                 return Outcome(existing, replayed=True)
             settlement = existing or Settlement.open(
                 merchant_id=merchant_id, currency=currency, cutoff=until, meta=meta

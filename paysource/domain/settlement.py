@@ -126,6 +126,7 @@ class Settlement(PaysourceAggregate):
 
         def apply(self, aggregate: Settlement) -> None:
             aggregate.status = SettlementStatus.CLOSED
+            aggregate.waiting_reason = None  # closed: it no longer waits for a rate
             aggregate.items = [Item.from_dict(item) for item in self.items]
             aggregate.gross_minor = self.gross_minor
             aggregate.refunds_minor = self.refunds_minor
