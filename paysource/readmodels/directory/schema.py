@@ -1,4 +1,4 @@
-"""The tables of the `directory` read model (migration 003)."""
+"""The tables of the `directory` read model (migrations 003 and 015)."""
 
 from paysource.readmodels.sql import Table
 
@@ -11,10 +11,10 @@ MERCHANTS = Table(
         "settlement_currency",
         "fee_basis_points",
         "fee_fixed_minor",
-        "fee_fixed",
         "created_at",
         "updated_at",
         "version",
+        "fee_fixed",  # migration 015
     ),
 )
 CUSTOMERS = Table(

@@ -1,4 +1,4 @@
-"""The tables of the `settlements` read model (migration 007)."""
+"""The tables of the `settlements` read model (migrations 007 and 015)."""
 
 from paysource.readmodels.sql import Table
 
@@ -33,6 +33,10 @@ SETTLEMENTS = Table(
         "items_count",
         "payout_reference",
         "failure_reason",
+        "created_at",
+        "updated_at",
+        "version",
+        # Migration 015: the payout in the settlement currency, and why one waits.
         "payout_currency",
         "payout_minor",
         "fx_pair",
@@ -40,9 +44,6 @@ SETTLEMENTS = Table(
         "fx_rate_valid_from",
         "fx_difference_minor",
         "waiting_reason",
-        "created_at",
-        "updated_at",
-        "version",
     ),
 )
 TABLES = (PAYMENTS, ITEMS, SETTLEMENTS)
