@@ -38,6 +38,8 @@ from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, syst
 from paysource.application.audit import AuditService, Signer
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
+from paysource.application.disputes import DisputeNotices, DisputeService
+from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore, GroupCommitSettings, Wakeup
 from paysource.application.fastpath import FastPath
 from paysource.application.merchants import MerchantFees, MerchantService, SettlementCurrencies
@@ -47,6 +49,7 @@ from paysource.application.rate_limits import RateLimits
 from paysource.application.rates import RatesService, UsdRates
 from paysource.application.reconciliation import ReconciliationService
 from paysource.application.refunds import RefundService
+from paysource.application.relay_resolution import RelayResolutionService
 from paysource.application.settlements import SettlementService
 from paysource.application.tokens import TokenIssuer, issuer_for
 from paysource.application.webhooks.catalog import WebhookCatalog, standard_catalog
@@ -54,6 +57,7 @@ from paysource.application.webhooks.deliveries import WebhookDeliveryService
 from paysource.application.webhooks.endpoints import SecretKeys, WebhookEndpointService
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import Settings
+from paysource.domain.payment import Payment
 from paysource.processes.audit_log import AuditLog, AuditLogView
 from paysource.processes.catalog import CellProcessParts
 from paysource.processes.relay import EventRelay
@@ -82,6 +86,7 @@ class Cell:
     audit_log: AuditLogView
     audit: AuditService
     reconciliation: ReconciliationService
+    disputes: DisputeService
     rates: RatesService  # the directory's: one table of rates for every cell
     replicas: ReplicaRoute | None = None  # hot standbys for lists and reports
 
@@ -157,6 +162,14 @@ class Container:
             recoveries=(lambda: gate.recoveries) if gate is not None else (lambda: 0),
         )
 
+    def relay_resolution(self, payment_id: UUID) -> RelayResolutionService:
+        """Resolution of a refused capture, in the cell that holds the payment (any cell:
+        operators act for every merchant)."""
+        for cell in self.router.all():
+            if cell.store.get(payment_id, Payment, version=1) is not None:
+                return RelayResolutionService(cell.store, self.acquirer)
+        raise NotFound("no such payment")
+
     def payment_feed(self) -> PaymentFeed:
         """Live payment changes for one app's subscriptions (Redis pub/sub); it opens
         its connection with the first subscription, in that app's event loop."""
@@ -198,7 +211,7 @@ def build_cell(
     )
     budgeted_recorder(store.recorder, database_url)
     primary = datastore(database_url, pool_size=settings.read_pool_size)
-    replicas = replica_route(settings, database_url, primary)
+    replicas = replica_route(settings, name, database_url, primary)
     read = ReadModels(primary, replicas.for_lists if replicas else None)
     fees = MerchantFees(directory or store)
     rates = rates or RatesService(PostgresRates(primary))
@@ -222,25 +235,25 @@ def build_cell(
         audit_log=audit_log,
         audit=AuditService(audit_log, Signer(settings.audit_seed)),
         reconciliation=ReconciliationService(store, read.reconciliation),
+        disputes=DisputeService(store),
         rates=rates,
         replicas=replicas,
     )
 
 
 def replica_route(
-    settings: Settings, database_url: str, primary: PostgresDatastore
+    settings: Settings, cell: str, database_url: str, primary: PostgresDatastore
 ) -> ReplicaRoute | None:
     """The cell's hot standbys for lists and reports, if any are configured."""
-    if settings.read_replica_urls is None:
+    urls = settings.replica_urls_for(cell)
+    if not urls:
         return None
-    urls = [u.strip() for u in settings.read_replica_urls.get_secret_value().split(",")]
     lags = [
         (
             datastore(url, pool_size=settings.read_pool_size),
             ReplicaLag(database_url, url, max_lag_s=settings.replica_max_lag_s),
         )
         for url in urls
-        if url
     ]
     return ReplicaRoute(primary, lags)
 
@@ -357,6 +370,9 @@ def process_parts(
         webhook_outbox=None if webhooks is None else webhooks.outbox(cell),
         webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
         relay=event_relay(container.settings, cell),
+        disputes=cell.disputes,
+        dispute_notices=dispute_notices_of(container.acquirer),
+        disputes_past_due=cell.read.disputes,
         usd_rates=UsdRates(cell.rates.table),
         audit=AuditLog(
             cell.audit_log,
@@ -366,6 +382,11 @@ def process_parts(
             head_every_s=container.settings.audit_head_interval_s,
         ),
     )
+
+
+def dispute_notices_of(acquirer: Acquirer) -> DisputeNotices | None:
+    """The acquirer's chargeback notices, if it sends them (the simulator does)."""
+    return acquirer if isinstance(acquirer, SimulatedAcquirer) else None
 
 
 def event_relay(settings: Settings, cell: Cell) -> EventRelay | None:

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     # separated URLs; lists and reports read from one whose replay is within
     # `replica_max_lag_s` of the primary, else from the primary.
     read_replica_urls: SecretStr | None = None
+    # The other cells' standbys: "cell-1=postgresql://…,postgresql://…;cell-2=…" (a
+    # standby replicates one cluster, so each cell names its own).
+    cell_replica_urls: SecretStr | None = None
     replica_max_lag_s: float = Field(default=1.0, gt=0, le=300)
 
     # The event relay to NATS JetStream (docs/operations.md), off unless a URL is set:
@@ -174,6 +177,21 @@ class Settings(BaseSettings):
         if cells is not None:
             parse_cells(cells.get_secret_value())  # the message names the rule, not a URL
         return cells
+
+    @field_validator("cell_replica_urls")
+    @classmethod
+    def _check_cell_replicas(cls, replicas: SecretStr | None) -> SecretStr | None:
+        if replicas is not None:
+            parse_cell_replicas(replicas.get_secret_value())
+        return replicas
+
+    def replica_urls_for(self, cell: str) -> list[str]:
+        """The hot standbys of one cell (none unless configured)."""
+        if cell == "cell-0":
+            text = self.read_replica_urls.get_secret_value() if self.read_replica_urls else ""
+            return [url.strip() for url in text.split(",") if url.strip()]
+        by_cell = self.cell_replica_urls
+        return parse_cell_replicas(by_cell.get_secret_value()).get(cell, []) if by_cell else []
 
     def extra_cells(self) -> dict[str, str]:
         """The cells besides the directory cell: name → database URL."""
@@ -346,4 +364,21 @@ def parse_cells(text: str) -> dict[str, str]:
         if urlsplit(url).scheme not in DATABASE_SCHEMES:
             raise ValueError("each cell needs a postgresql://user:password@host:port/database URL")
         found[name] = url
+    return found
+
+
+def parse_cell_replicas(text: str) -> dict[str, list[str]]:
+    """ "cell-1=url,url;cell-2=url" → {name: [url, …]}; raises ValueError on a bad entry."""
+    found: dict[str, list[str]] = {}
+    for entry in filter(None, (part.strip() for part in text.split(";"))):
+        name, _, urls = entry.partition("=")
+        listed = [url.strip() for url in urls.split(",") if url.strip()]
+        if not CELL_NAME.match(name) or name == "cell-0" or name in found or not listed:
+            raise ValueError(
+                "use cell-<name>=postgresql://…,postgresql://… (cell-0's standbys go in"
+                " PAYSOURCE_READ_REPLICA_URLS)"
+            )
+        if any(urlsplit(url).scheme not in DATABASE_SCHEMES for url in listed):
+            raise ValueError("each standby needs a postgresql://user:password@host:port/db URL")
+        found[name] = listed
     return found

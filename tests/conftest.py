@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import redis
+from fastapi.dependencies import models as fastapi_models
 from fastapi.testclient import TestClient
 
 from devtools.localservices import LocalPostgres, LocalRedis
@@ -113,3 +114,16 @@ def client(container: Container) -> Iterator[TestClient]:
     """The REST API in-process (modules that need another scope or app define their own)."""
     with TestClient(create_app(container)) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def _forget_finished_apps() -> Iterator[None]:
+    """FastAPI classifies endpoint callables in module-level caches (4,096 entries each);
+    an app's closures there keep the app, its Container and all they hold alive. A
+    server builds one app; the suite builds one per test, so the heap grew past 1 GB,
+    and each full garbage collection over it stalled every thread for seconds, longer
+    than a request's 2 s database budget (the 503s CI saw in late GraphQL tests)."""
+    yield
+    for value in vars(fastapi_models).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()

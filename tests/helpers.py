@@ -16,8 +16,9 @@ import uvicorn
 from devtools.localservices import free_port
 from paysource.adapters.postgres.health import OutageGate, PoolHealth
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
-from paysource.bootstrap import Container
+from paysource.bootstrap import Container, dispute_notices_of
 from paysource.entrypoints.http.app import create_app
+from paysource.processes.disputes import DisputeNoticeProcessor
 from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
 from paysource.readmodels.view import ProjectionHandler
 from tests.conftest import ADMIN_KEY
@@ -25,7 +26,13 @@ from tests.conftest import ADMIN_KEY
 
 def drain(container: Container, *, rounds: int = 20, batch_size: int = 200) -> None:
     """Run the processor and every projection until the log stops growing."""
+    notices = dispute_notices_of(container.acquirer)
     for cell in container.router.all():
+        disputes = (
+            []
+            if notices is None
+            else [DisputeNoticeProcessor(cell.store, notices, container.clock)]
+        )
         handlers = [
             PaymentProcessor(
                 cell.store,
@@ -35,6 +42,7 @@ def drain(container: Container, *, rounds: int = 20, batch_size: int = 200) -> N
                 retry=RetryPolicy(attempts=2, base_delay_s=0.01),
                 fees=cell.fees,  # from the directory, whichever cell this is
             ),
+            *disputes,  # the simulator's chargebacks (tok_disputed), as the worker's job
             *[ProjectionHandler(projection) for projection in cell.read.projections()],
         ]
         for _ in range(rounds):

@@ -12,6 +12,11 @@ test token decides the answer:
     tok_auth_lost              authorized, but the answer is lost (AcquirerTimeout)
     tok_refund_lost            approved; its refunds are made, but the answers are lost
     tok_capture_refused        approved, but its captures are refused (a lapsed hold)
+    tok_disputed               approved; once captured, the cardholder disputes it in full
+                               (reason `fraudulent`): `dispute_notice` answers a notice
+    tok_capture_refused_once   approved; its first capture key is refused (every time
+                               it is asked), a capture under another key succeeds: an
+                               operator's `resolve-relay --retry` captures it
 
 An operation cancelled after timeouts (`resolve_*` found nothing) is refused if it
 arrives late, as an acquirer does when asked to cancel an idempotency key.
@@ -35,6 +40,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from paysource.adapters.postgres.datastore import ThreadConnections
+from paysource.application.disputes import DisputeNotice
 from paysource.application.ports import (
     AcquirerRefused,
     AcquirerTimeout,
@@ -42,6 +48,7 @@ from paysource.application.ports import (
     RefundResult,
 )
 from paysource.domain.card import CardDetails
+from paysource.domain.dispute import DisputeReason
 from paysource.domain.money import Money
 
 DECLINES = {"tok_decline": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
@@ -51,6 +58,8 @@ REFUND_FAIL_TOKEN = "tok_refund_fail"  # noqa: S105
 AUTH_LOST_TOKEN = "tok_auth_lost"  # noqa: S105
 REFUND_LOST_TOKEN = "tok_refund_lost"  # noqa: S105
 CAPTURE_REFUSED_TOKEN = "tok_capture_refused"  # noqa: S105
+DISPUTED_TOKEN = "tok_disputed"  # noqa: S105
+CAPTURE_REFUSED_ONCE_TOKEN = "tok_capture_refused_once"  # noqa: S105
 CANCELLED = {"cancelled": True}
 
 
@@ -225,7 +234,10 @@ class SimulatedAcquirer:
         authorization = self._authorization(reference)
         if amount.amount_minor > authorization.amount_minor:
             raise AcquirerRefused("a capture above the authorization")
-        if authorization.result.get("token") == CAPTURE_REFUSED_TOKEN:
+        token = authorization.result.get("token")
+        if token == CAPTURE_REFUSED_TOKEN or self._first_capture_key(
+            token, reference, idempotency_key
+        ):
             raise AcquirerRefused("the authorization has lapsed")
         self.ledger.once(
             Operation(
@@ -238,6 +250,16 @@ class SimulatedAcquirer:
                 currency=amount.currency,
             )
         )
+
+    def _first_capture_key(self, token: object, reference: str, idempotency_key: str) -> bool:
+        """For `tok_capture_refused_once`: whether `idempotency_key` is the first key a
+        capture of authorization `reference` was asked under (the first ask wins)."""
+        if token != CAPTURE_REFUSED_ONCE_TOKEN:
+            return False
+        marker = Operation(
+            f"{reference}:first_capture", "first_capture", "", "", 0, {"key": idempotency_key}
+        )
+        return self.ledger.once(marker).result.get("key") == idempotency_key
 
     def void(self, *, idempotency_key: str, reference: str) -> None:
         self._wait()
@@ -278,6 +300,14 @@ class SimulatedAcquirer:
         if token == REFUND_LOST_TOKEN:
             raise AcquirerTimeout("the simulated acquirer refunded, but the answer was lost")
         return _refund_result(stored)
+
+    def dispute_notice(self, *, reference: str) -> DisputeNotice | None:
+        """A chargeback of the payment authorized under `reference`, if its card is the
+        disputing test card; asked once its capture is recorded."""
+        found = self.ledger.find(reference=reference, kind="authorize")
+        if not found or found[0].result.get("token") != DISPUTED_TOKEN:
+            return None
+        return DisputeNotice(DisputeReason.FRAUDULENT)
 
     def operations(self, payment_id: UUID) -> list[Operation]:
         return [

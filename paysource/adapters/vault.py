@@ -20,6 +20,8 @@ TEST_CARDS: dict[str, tuple[str, str, str]] = {
     "tok_auth_lost": ("visa", "400000", "3220"),
     "tok_refund_lost": ("visa", "400000", "4321"),
     "tok_capture_refused": ("visa", "400000", "8841"),
+    "tok_disputed": ("visa", "400000", "0259"),
+    "tok_capture_refused_once": ("visa", "400000", "8858"),
 }
 
 

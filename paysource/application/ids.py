@@ -23,6 +23,7 @@ class Kind(StrEnum):
     API_KEY = "key"
     SETTLEMENT = "stl"
     WEBHOOK_ENDPOINT = "we"
+    DISPUTE = "dp"
 
 
 _NOUN = {
@@ -33,6 +34,7 @@ _NOUN = {
     Kind.API_KEY: "API key",
     Kind.SETTLEMENT: "settlement",
     Kind.WEBHOOK_ENDPOINT: "webhook endpoint",
+    Kind.DISPUTE: "dispute",
 }
 
 

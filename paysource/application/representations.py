@@ -11,12 +11,13 @@ from paysource.application.ids import Kind, encode, encode_optional
 from paysource.application.results import CustomerState, PaymentState, RefundState
 from paysource.domain.api_key import Role
 from paysource.domain.customer import Customer
+from paysource.domain.dispute import Dispute
 from paysource.domain.fx import Conversion
 from paysource.domain.merchant import Merchant
 from paysource.domain.payment import Payment
 from paysource.domain.personal import ERASED
 from paysource.domain.refund import Refund
-from paysource.domain.settlement import Settlement
+from paysource.domain.settlement import DISPUTE_KINDS, Settlement
 
 # Event fields that are envelope, not data.
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
@@ -55,6 +56,8 @@ def payment(p: Payment | PaymentState) -> dict[str, Any]:
         "description": p.description,
         "metadata": p.metadata,
         "relay_failures": list(p.relay_failures),
+        "settlement_hold": str(p.settlement_hold) if p.settlement_hold else None,
+        "relay_resolution": dict(p.relay_resolution) if p.relay_resolution else None,
         "created": timestamp(p.created_on),
         "updated": timestamp(p.modified_on),
         "version": p.version,
@@ -88,6 +91,8 @@ def payment_row(row: dict[str, Any]) -> dict[str, Any]:
         "description": row["description"],
         "metadata": row["metadata"],
         "relay_failures": list(row["relay_failures"]),
+        "settlement_hold": row["settlement_hold"],
+        "relay_resolution": row["relay_resolution"],
         "created": timestamp(row["created_at"]),
         "updated": timestamp(row["updated_at"]),
         "version": row["version"],
@@ -139,6 +144,7 @@ def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
         "refunds": s.refunds_minor,
         "fees": s.fees_minor,
         "carried_in": s.carried_in_minor,
+        "disputes": s.disputes_minor,
         "net": s.net_minor,
         "payout_currency": s.payout_currency,
         "payout": s.payout_minor,
@@ -157,6 +163,9 @@ def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
                 "refund": encode(Kind.REFUND, item.ref_id) if item.kind == "refund" else None,
                 "settlement": encode(Kind.SETTLEMENT, item.ref_id)
                 if item.kind == "carried_forward"
+                else None,
+                "dispute": encode(Kind.DISPUTE, item.ref_id)
+                if item.kind in DISPUTE_KINDS
                 else None,
                 "amount": item.amount_minor,
                 "fee": item.fee_minor,
@@ -208,6 +217,7 @@ def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
         "refunds": row["refunds_minor"],
         "fees": row["fees_minor"],
         "carried_in": row["carried_in_minor"],
+        "disputes": row["disputes_minor"],
         "net": row["net_minor"],
         "payout_currency": (row["payout_currency"] or row["currency"]).strip(),
         "payout": row["net_minor"] if row["payout_minor"] is None else row["payout_minor"],
@@ -307,4 +317,83 @@ def event(e: Any) -> dict[str, Any]:
         "time": timestamp(e.timestamp),
         "data": _jsonable({k: v for k, v in fields.items() if k not in _ENVELOPE}),
         "metadata": dict(getattr(e, "meta", {})),
+    }
+
+
+def dispute(d: Dispute) -> dict[str, Any]:
+    """A dispute from the event store, with its evidence (the merchant's own text)."""
+    return {
+        **_dispute_fields(
+            dispute_id=d.id,
+            merchant_id=d.merchant_id,
+            payment_id=d.payment_id,
+            status=str(d.status),
+            amount_minor=d.amount_minor,
+            fee_minor=d.fee_minor,
+            currency=d.currency,
+            reason=str(d.reason),
+            due_by=d.due_by,
+            outcome_reason=d.outcome_reason,
+            created=d.created_on,
+            version=d.version,
+        ),
+        "evidence": dict(d.evidence),
+        "evidence_submitted": _optional_time(d.evidence_submitted_at),
+    }
+
+
+def dispute_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A dispute from the `disputes` read model (lists; without its evidence text)."""
+    return {
+        **_dispute_fields(
+            dispute_id=row["id"],
+            merchant_id=row["merchant_id"],
+            payment_id=row["payment_id"],
+            status=row["status"],
+            amount_minor=row["amount_minor"],
+            fee_minor=row["fee_minor"],
+            currency=row["currency"],
+            reason=row["reason"],
+            due_by=row["due_by"],
+            outcome_reason=row["outcome_reason"],
+            created=row["created_at"],
+            version=row["version"],
+        ),
+        "evidence_submitted": _optional_time(row["evidence_submitted_at"]),
+    }
+
+
+def _optional_time(moment: datetime | None) -> str | None:
+    return None if moment is None else timestamp(moment)
+
+
+def _dispute_fields(
+    *,
+    dispute_id: UUID,
+    merchant_id: UUID,
+    payment_id: UUID,
+    status: str,
+    amount_minor: int,
+    fee_minor: int,
+    currency: str,
+    reason: str,
+    due_by: datetime,
+    outcome_reason: str | None,
+    created: datetime,
+    version: int,
+) -> dict[str, Any]:
+    return {
+        "id": encode(Kind.DISPUTE, dispute_id),
+        "object": "dispute",
+        "payment": encode(Kind.PAYMENT, payment_id),
+        "merchant": encode(Kind.MERCHANT, merchant_id),
+        "status": status,
+        "amount": amount_minor,
+        "fee": fee_minor,
+        "currency": currency,
+        "reason": reason,
+        "due_by": timestamp(due_by),
+        "outcome_reason": outcome_reason,
+        "created": timestamp(created),
+        "version": version,
     }

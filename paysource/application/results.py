@@ -16,7 +16,13 @@ from uuid import UUID
 from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.money import Money
-from paysource.domain.payment import CancellationReason, CaptureMethod, Payment, PaymentStatus
+from paysource.domain.payment import (
+    CancellationReason,
+    CaptureMethod,
+    Payment,
+    PaymentStatus,
+    SettlementHold,
+)
 from paysource.domain.refund import Refund, RefundReason, RefundStatus
 from paysource.domain.risk import RiskAssessment
 
@@ -43,6 +49,8 @@ class PaymentState:
     description: str | None
     metadata: dict[str, str]
     relay_failures: tuple[str, ...]
+    settlement_hold: SettlementHold | None
+    relay_resolution: dict[str, str] | None
     authorized_at: datetime | None
     created_on: datetime
     modified_on: datetime
@@ -74,6 +82,8 @@ class PaymentState:
             description=p.description,
             metadata=dict(p.metadata),
             relay_failures=tuple(p.relay_failures),
+            settlement_hold=p.settlement_hold,
+            relay_resolution=dict(p.relay_resolution) if p.relay_resolution else None,
             authorized_at=p.authorized_at,
             created_on=p.created_on,
             modified_on=p.modified_on,

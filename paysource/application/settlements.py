@@ -26,8 +26,10 @@ from paysource.application.idempotency import Outcome, with_conflict_retries
 from paysource.domain.errors import InvalidValue
 from paysource.domain.meta import Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR
+from paysource.domain.payment import Payment
 from paysource.domain.rates import Rate
 from paysource.domain.settlement import (
+    CARRIED_IN_KINDS,
     Item,
     ItemClaim,
     ItemKind,
@@ -110,7 +112,7 @@ class SettlementService:
             )
             rate = self._conversion_rate(settlement, meta)
             items, claims = self._claim(merchant_id, currency, until, settlement.id, meta)
-            if not any(item.kind is not ItemKind.CARRIED_FORWARD for item in items):
+            if not any(item.kind not in CARRIED_IN_KINDS for item in items):
                 # A concurrent run of this very request may have claimed them meanwhile.
                 existing = self._store.get(settlement.id, Settlement)
                 if existing is not None:
@@ -155,7 +157,7 @@ class SettlementService:
             until=settlement.cutoff,
             limit=MAX_ITEMS_PER_SETTLEMENT,
         )
-        if not any(item.kind is not ItemKind.CARRIED_FORWARD for item in waiting):
+        if not any(item.kind not in CARRIED_IN_KINDS for item in waiting):
             raise NothingToSettle("no captures or refunds wait for settlement up to then")
 
     def _claim(
@@ -167,9 +169,13 @@ class SettlementService:
         (the read model lagging) is left out, and a concurrent claim conflicts on save.
         """
         items, claims, gross = [], [], 0
-        for item in self._items.waiting_items(
+        waiting = self._items.waiting_items(
             merchant_id=merchant_id, currency=currency, until=until, limit=MAX_ITEMS_PER_SETTLEMENT
-        ):
+        )
+        held = self._held_payments(waiting)
+        for item in waiting:
+            if item.payment_id in held and item.kind in (ItemKind.CAPTURE, ItemKind.REFUND):
+                continue  # the acquirer has not moved this money: it waits (docs/settlement.md)
             if item.kind is ItemKind.CAPTURE:
                 gross += item.amount_minor
                 if gross > MAX_AMOUNT_MINOR:
@@ -184,6 +190,17 @@ class SettlementService:
             items.append(item)
             claims.append(claim)
         return items, claims
+
+    def _held_payments(self, items: list[Item]) -> set[UUID]:
+        """The items' payments on a settlement hold, asked of the event store in one
+        query (not of the read model, which may not have seen a refusal yet)."""
+        ids = [i.payment_id for i in items if i.payment_id and i.kind is not ItemKind.CORRECTION]
+        found = self._store.get_many(ids)
+        return {
+            payment_id
+            for payment_id, payment in found.items()
+            if isinstance(payment, Payment) and payment.settlement_hold is not None
+        }
 
     def get(self, *, merchant_id: UUID | None, settlement: UUID) -> Settlement:
         found = self._store.get(settlement, Settlement)

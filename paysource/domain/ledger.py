@@ -163,6 +163,20 @@ def capture(
     )
 
 
+def capture_reversed(
+    merchant_id: UUID, currency: str, *, captured_minor: int, fee_minor: int
+) -> Entry | None:
+    """A capture the acquirer never made, taken back out of the books: the receivable
+    and the merchant's balance lose it, and the fee taken on it goes back to the merchant."""
+    receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
+    return entry(
+        "capture_reversed",
+        currency,
+        transfer(balance, receivable, captured_minor, Phase.POSTED),
+        transfer(Account.fees(), balance, fee_minor, Phase.POSTED),
+    )
+
+
 def void(merchant_id: UUID, currency: str, held_minor: int, *, kind: str) -> Entry | None:
     """A hold released without capture (cancel, expiry)."""
     receivable, balance = Account.receivable(merchant_id), Account.balance(merchant_id)
@@ -334,3 +348,33 @@ def cleared(
     ours (a bank line confirms a payout the ledger posted when it was paid)."""
     rule = _CLEARING_RULES.get(kind)
     return None if rule is None else rule(merchant_id, currency, gross_minor, fee_minor)
+
+
+# Disputes: a chargeback takes the money back from the merchant at once ---------------
+
+
+def dispute_opened(
+    merchant_id: UUID, currency: str, amount_minor: int, fee_minor: int
+) -> Entry | None:
+    """The acquirer takes the disputed amount back (it owes us that much less) and we
+    charge our dispute fee: both leave the merchant's balance, posted (docs/ledger.md)."""
+    balance = Account.balance(merchant_id)
+    return entry(
+        "dispute",
+        currency,
+        transfer(balance, Account.receivable(merchant_id), amount_minor, Phase.POSTED),
+        transfer(balance, Account.fees(), fee_minor, Phase.POSTED),
+    )
+
+
+def dispute_won(
+    merchant_id: UUID, currency: str, amount_minor: int, fee_minor: int
+) -> Entry | None:
+    """The dispute was decided for the merchant: the amount and the fee come back."""
+    balance = Account.balance(merchant_id)
+    return entry(
+        "dispute_won",
+        currency,
+        transfer(Account.receivable(merchant_id), balance, amount_minor, Phase.POSTED),
+        transfer(Account.fees(), balance, fee_minor, Phase.POSTED),
+    )

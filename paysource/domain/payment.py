@@ -5,6 +5,11 @@
         ├──declined──▶ failed           └──cancel/expire──▶ canceled
         └──risk blocked──▶ canceled (reason: risk)
 
+A capture the acquirer refused (`RelayFailed`, operation `capture`) puts the payment
+on a **settlement hold**: none of its money is settled or refunded until an operator
+resolves it — `RelayRetried` (the acquirer asked again: the hold lifts if it captured)
+or `CaptureReversed` (the books forget the capture: the merchant is not owed it).
+
 Refunds reserve part of the captured amount *on the payment* in the same
 transaction that creates the Refund, so the event store's optimistic concurrency
 (one version per payment event) makes over-refunding impossible under any race.
@@ -17,8 +22,14 @@ from enum import StrEnum
 from uuid import UUID
 
 from paysource.domain.aggregate import PaysourceAggregate
-from paysource.domain.card import CardDetails
-from paysource.domain.errors import AmountExceeded, IllegalTransition, InvalidAmount, InvalidValue
+from paysource.domain.card import CardDetails, contains_pan
+from paysource.domain.errors import (
+    AmountExceeded,
+    CardNumberRefused,
+    IllegalTransition,
+    InvalidAmount,
+    InvalidValue,
+)
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
@@ -46,6 +57,17 @@ class CaptureMethod(StrEnum):
     MANUAL = "manual"
 
 
+class SettlementHold(StrEnum):
+    """Why a payment's money waits outside settlements."""
+
+    CAPTURE_REFUSED = "capture_refused"
+
+
+class RelayAction(StrEnum):
+    RETRY = "retry"
+    REVERSE = "reverse"
+
+
 class CancellationReason(StrEnum):
     REQUESTED = "requested"
     EXPIRED = "expired"
@@ -70,6 +92,26 @@ def check_description(description: str | None) -> str | None:
             field="description",
         )
     return description
+
+
+MAX_REASON_LENGTH = 500
+
+
+def relay_resolution(
+    action: RelayAction, *, outcome: str, reason: str, failure: str = ""
+) -> dict[str, str]:
+    """What a payment shows of its latest resolution (REST, GraphQL, read models)."""
+    return {"action": str(action), "outcome": outcome, "reason": reason, "failure": failure}
+
+
+def check_reason(reason: str) -> str:
+    """An operator's reason is kept with the books forever: required, short, plain."""
+    check_text(reason, field="reason")
+    if contains_pan(reason):
+        raise CardNumberRefused("reason must not hold a card number", field="reason")
+    if not reason.strip() or len(reason) > MAX_REASON_LENGTH:
+        raise InvalidValue(f"reason must be 1 to {MAX_REASON_LENGTH} characters", field="reason")
+    return reason
 
 
 class Payment(PaysourceAggregate):
@@ -141,6 +183,48 @@ class Payment(PaysourceAggregate):
 
         def apply(self, aggregate: Payment) -> None:
             aggregate.relay_failures.append(self.operation)
+            if self.operation == "capture":
+                aggregate.settlement_hold = SettlementHold.CAPTURE_REFUSED
+
+    class RelayRetried(PaysourceAggregate.Event):
+        """An operator had the refused capture asked again (`reason` is theirs); the
+        acquirer `succeeded`, or refused again with `failure`."""
+
+        operation: str
+        succeeded: bool
+        reason: str
+        failure: str
+
+        def apply(self, aggregate: Payment) -> None:
+            aggregate.relay_resolution = self.resolution
+            if self.succeeded:
+                aggregate.settlement_hold = None
+
+        @property
+        def resolution(self) -> dict[str, str]:
+            outcome = "captured" if self.succeeded else "refused"
+            return relay_resolution(
+                RelayAction.RETRY, outcome=outcome, reason=self.reason, failure=self.failure
+            )
+
+    class CaptureReversed(PaysourceAggregate.Event):
+        """An operator reversed a capture the acquirer never made: the capture and its
+        fee leave the books. `settled_in`: the settlement that already paid it (then a
+        correction debit follows it into the merchant's next settlement), or None."""
+
+        amount_minor: int
+        fee_minor: int
+        reason: str
+        settled_in: UUID | None
+
+        def apply(self, aggregate: Payment) -> None:
+            aggregate.amount_reversed = self.amount_minor
+            aggregate.settlement_hold = None
+            aggregate.relay_resolution = self.resolution
+
+        @property
+        def resolution(self) -> dict[str, str]:
+            return relay_resolution(RelayAction.REVERSE, outcome="reversed", reason=self.reason)
 
     class RefundReserved(PaysourceAggregate.Event):
         refund_id: UUID
@@ -193,6 +277,9 @@ class Payment(PaysourceAggregate):
         self.fee_minor = 0
         self.pending_refunds: dict[UUID, int] = {}
         self.relay_failures: list[str] = []
+        self.settlement_hold: SettlementHold | None = None
+        self.relay_resolution: dict[str, str] | None = None
+        self.amount_reversed = 0
         self.risk: RiskAssessment | None = None
         self.decline_code: str | None = None
         self.cancellation_reason: CancellationReason | None = None
@@ -242,7 +329,12 @@ class Payment(PaysourceAggregate):
 
     @property
     def amount_refundable(self) -> int:
-        return self.amount_captured - self.amount_refunded - self.amount_refund_pending
+        return (
+            self.amount_captured
+            - self.amount_refunded
+            - self.amount_refund_pending
+            - self.amount_reversed
+        )
 
     @property
     def is_final(self) -> bool:
@@ -340,11 +432,55 @@ class Payment(PaysourceAggregate):
     def record_relay_failure(self, *, operation: str, reason: str, meta: Meta) -> None:
         self._record(self.RelayFailed, meta, operation=operation, reason=reason[:500])
 
+    # Commands of operations: resolving a refused capture --------------------------------
+
+    def check_relay_held(self) -> None:
+        if self.settlement_hold is None:
+            raise IllegalTransition(
+                "the payment has no unresolved relay failure to resolve", code="relay_not_held"
+            )
+
+    def record_relay_retry(self, *, succeeded: bool, reason: str, failure: str, meta: Meta) -> None:
+        """Record what the acquirer answered when the refused capture was asked again."""
+        self.check_relay_held()
+        self._record(
+            self.RelayRetried,
+            meta,
+            operation="capture",
+            succeeded=succeeded,
+            reason=check_reason(reason),
+            failure=failure[:500],
+        )
+
+    def reverse_capture(self, *, reason: str, settled_in: UUID | None, meta: Meta) -> None:
+        """Take the refused capture (and its fee) out of the books, for good."""
+        self.check_relay_held()
+        if self.amount_refunded or self.pending_refunds:
+            raise IllegalTransition(
+                "a payment with refunds cannot have its capture reversed",
+                code="payment_has_refunds",
+            )
+        self._record(
+            self.CaptureReversed,
+            meta,
+            amount_minor=self.amount_captured,
+            fee_minor=self.fee_minor,
+            reason=check_reason(reason),
+            settled_in=settled_in,
+        )
+
     # Refund bookkeeping (called by Refund, in the same save) ---------------------------
 
     def reserve_refund(self, refund_id: UUID, amount: Money | None, meta: Meta) -> int:
         """Reserve `amount` (default: all that remains) for a new refund; return it."""
         self.check_status(PaymentStatus.SUCCEEDED, code="payment_not_refundable", action="refund")
+        if self.settlement_hold is not None or self.amount_reversed:
+            # The acquirer holds none of this money: a refund could only fail there, and
+            # would be a debit against a capture that is never settled.
+            raise IllegalTransition(
+                "the payment's capture was refused by the acquirer; it cannot be refunded",
+                code="payment_capture_refused",
+            )
         amount_minor = self.amount_refundable if amount is None else self._money(amount)
         if amount_minor > self.amount_refundable or self.amount_refundable == 0:
             raise AmountExceeded(

@@ -10,8 +10,11 @@ after closing, `convert` records the rate, the pair and the rate's time, each it
 net and the payout in the settlement currency, and the rounding difference between
 them (see `fx.py` and docs/settlement.md, "Settlement currency").
 
-Items are captures (amount less fee), succeeded refunds (a debit) and earlier
-settlements' carried-forward debits. Each item is claimed through an `ItemClaim`
+Items are captures (amount less fee), succeeded refunds (a debit), earlier
+settlements' carried-forward debits, corrections (a debit for a capture reversed
+after a settlement had paid it out; debits carried in and corrections are both
+counted in `carried_in`), and disputes (their amount and fee: a debit when opened, a
+credit when won). Each item is claimed through an `ItemClaim`
 aggregate written in the same transaction as the settlement, so the event store's
 concurrency — not a check-then-act — keeps an item in exactly one settlement.
 """
@@ -49,12 +52,24 @@ class ItemKind(StrEnum):
     CAPTURE = "capture"
     REFUND = "refund"
     CARRIED_FORWARD = "carried_forward"
+    CORRECTION = "correction"
+    # A dispute opened: its amount and fee leave the merchant (`ref_id`: the dispute).
+    DISPUTE = "dispute"
+    # A dispute won: its amount and fee come back (`ref_id`: the dispute).
+    DISPUTE_WON = "dispute_won"
+
+
+# Debits that come into a settlement from earlier ones (their amounts are negative).
+CARRIED_IN_KINDS = frozenset({ItemKind.CARRIED_FORWARD, ItemKind.CORRECTION})
+DISPUTE_KINDS = frozenset({ItemKind.DISPUTE, ItemKind.DISPUTE_WON})
 
 
 @dataclass(frozen=True, slots=True)
 class Item:
     """One thing a settlement settles. `ref_id` is what is claimed: the payment for a
-    capture, the refund for a refund, the earlier settlement for a carried debit."""
+    capture, the refund for a refund, the earlier settlement for a carried debit, the
+    reversed payment for a correction, the dispute for a dispute's debit (`dispute`) or
+    its return when won (`dispute_won`)."""
 
     kind: ItemKind
     ref_id: UUID
@@ -68,7 +83,11 @@ class Item:
             return self.amount_minor - self.fee_minor
         if self.kind is ItemKind.REFUND:
             return -self.amount_minor
-        return self.amount_minor  # a carried debit is already negative
+        if self.kind is ItemKind.DISPUTE:
+            return -(self.amount_minor + self.fee_minor)
+        if self.kind is ItemKind.DISPUTE_WON:
+            return self.amount_minor + self.fee_minor
+        return self.amount_minor  # a carried debit or a correction is already negative
 
     @property
     def claim_id(self) -> UUID:
@@ -225,6 +244,11 @@ class Settlement(PaysourceAggregate):
     def payout_minor(self) -> int:
         return self.net_minor if self.conversion is None else self.conversion.payout_minor
 
+    @property
+    def disputes_minor(self) -> int:
+        """What disputes moved in this settlement: debits opened, less those won."""
+        return sum(item.net_minor for item in self.items if item.kind in DISPUTE_KINDS)
+
     @classmethod
     def open(cls, *, merchant_id: UUID, currency: str, cutoff: datetime, meta: Meta) -> Settlement:
         if cutoff.tzinfo is None:
@@ -260,7 +284,7 @@ class Settlement(PaysourceAggregate):
             gross_minor=sum(i.amount_minor for i in totals[ItemKind.CAPTURE]),
             refunds_minor=sum(i.amount_minor for i in totals[ItemKind.REFUND]),
             fees_minor=sum(i.fee_minor for i in totals[ItemKind.CAPTURE]),
-            carried_in_minor=sum(i.amount_minor for i in totals[ItemKind.CARRIED_FORWARD]),
+            carried_in_minor=sum(i.amount_minor for i in items if i.kind in CARRIED_IN_KINDS),
             net_minor=sum(i.net_minor for i in items),
         )
         if self.net_minor <= 0:

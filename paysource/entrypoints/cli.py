@@ -21,7 +21,9 @@ from paysource.entrypoints import (
     cli_audit,
     cli_cells,
     cli_customers,
+    cli_disputes,
     cli_operations,
+    cli_payments,
     cli_rates,
     cli_reconcile,
 )
@@ -132,6 +134,8 @@ for _command in (
     *cli_audit.COMMANDS,
     *cli_cells.COMMANDS,
     *cli_reconcile.COMMANDS,
+    *cli_disputes.COMMANDS,
+    *cli_payments.COMMANDS,
     *cli_rates.COMMANDS,
 ):
     cli.add_command(_command)

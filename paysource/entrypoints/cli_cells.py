@@ -7,6 +7,8 @@ PAYSOURCE_DATABASE_URL, the others PAYSOURCE_CELLS ("cell-1=postgresql://…;…
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from paysource.config import Settings, mask_url, parse_cells
@@ -15,10 +17,13 @@ from paysource.entrypoints.cli_params import with_settings
 from paysource.entrypoints.serve import check_connections
 from paysource.entrypoints.servers import resolved
 
+if TYPE_CHECKING:
+    from paysource.adapters.postgres.probe import Probe
+
 
 @click.group()
 def cells() -> None:
-    """List the cells, check them, prepare a new one."""
+    """List the cells, check their health, prepare a new one."""
 
 
 @cells.command("list")
@@ -72,6 +77,71 @@ def cells_add(settings: Settings, name: str, url: str) -> None:
     click.echo(f"{name}: {len(applied)} migrations applied at {mask_url(url)}")
     entries = [f"{n}={mask_url(u)}" for n, u in {**existing, name: url}.items()]
     click.echo("PAYSOURCE_CELLS=" + ";".join(entries) + "  (passwords masked)")
+
+
+@cells.command("status")
+@with_settings
+def cells_status(settings: Settings) -> None:
+    """Each cell and its standbys: up or down, primary or standby, the log's length,
+    merchants placed, and how far the standbys trail. Exits 1 when a cell is down.
+
+    \b
+    Example:
+      paysource cells status
+    """
+    with resolved(settings) as ready:
+        rows, down = _status_rows(ready)
+        counts = _merchant_counts(ready) if "cell-0" not in down else {}
+    table = [(*row[:4], str(counts.get(row[0], "-")), row[4]) for row in rows]
+    headers = ("cell", "database", "state", "log head", "merchants", "replay lag")
+    console.stdout().print(console.table(headers, table))
+    for row in rows:
+        if row[5]:
+            click.echo(f"{row[0].strip()} {row[1]}: {row[5]}", err=True)
+    if down:
+        raise click.ClickException(f"down: {', '.join(down)}")
+
+
+def _status_rows(settings: Settings) -> tuple[list[tuple[str, ...]], list[str]]:
+    """A row per cell and one per standby under it; and the cells that are down."""
+    from paysource.adapters.postgres.probe import lag_bytes, probe  # noqa: PLC0415
+
+    assert settings.database_url
+    rows, down = [], []
+    for name, url in {"cell-0": settings.database_url, **settings.extra_cells()}.items():
+        primary = probe(url)
+        rows.append(_status_row(name, url, primary, "-"))
+        if not primary.up:
+            down.append(name)
+        for standby_url in settings.replica_urls_for(name):
+            standby = probe(standby_url)
+            rows.append(
+                _status_row("  standby", standby_url, standby, _bytes(lag_bytes(primary, standby)))
+            )
+    return rows, down
+
+
+def _status_row(name: str, url: str, found: Probe, lag: str) -> tuple[str, ...]:
+    state = found.role if found.up else "DOWN"
+    head = "-" if found.log_head is None else str(found.log_head)
+    return (name, mask_url(url), state, head, lag, found.error)
+
+
+def _bytes(count: int | None) -> str:
+    if count is None:
+        return "?"
+    return f"{count} B" if count < 1024 else f"{count / 1024:.0f} KiB"
+
+
+def _merchant_counts(settings: Settings) -> dict[str, int | str]:
+    """Merchants per cell from the directory; every merchant is in cell-0 without cells."""
+    from paysource.adapters.postgres.placements import PostgresPlacements  # noqa: PLC0415
+
+    extra = list(settings.extra_cells())
+    if not extra:
+        return {"cell-0": "all"}
+    assert settings.database_url
+    return dict(PostgresPlacements(settings.database_url, ["cell-0", *extra]).counts())
 
 
 COMMANDS = (cells,)

@@ -13,6 +13,8 @@ resume from their tracking position, so a job may move between processes at any 
     webhook-delivery       the delivery lanes
     audit-log              appends every event to the Merkle tree, signs tree heads
     event-relay            indexed events onto NATS JetStream (when a NATS URL is set)
+    dispute-notices        asks the acquirer about each capture; opens its chargeback
+    dispute-expiry         loses disputes past their due date without evidence
 
 The worker takes them all (by `Group`); the webhook worker takes only the webhook
 jobs. Both get them from here, built from the parts the composition root wires.
@@ -27,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
+from paysource.application.disputes import DisputeNotices, DisputeService
 from paysource.application.eventlog import BatchHandler, EventStore, Follower, Wakeup
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, Publish
 from paysource.application.rates import UsdRates
@@ -34,6 +37,7 @@ from paysource.application.settlements import SettlementService, WaitingItems
 from paysource.config import Settings
 from paysource.domain.schedule import DailySchedule
 from paysource.processes.audit_log import AUDIT_NAME, AuditFollower, AuditLog
+from paysource.processes.disputes import DisputeExpiry, DisputeNoticeProcessor, PastDue
 from paysource.processes.expiry import HoldExpiry
 from paysource.processes.notifier import PaymentNotifier
 from paysource.processes.payouts import PayoutProcessor, PayoutRetry
@@ -84,6 +88,9 @@ class CellProcessParts:
     webhook_delivery: DeliveryWorker | None = None
     audit: AuditLog | None = None
     relay: EventRelay | None = None  # None: no NATS URL set
+    disputes: DisputeService | None = None  # None: no dispute jobs
+    dispute_notices: DisputeNotices | None = None
+    disputes_past_due: PastDue | None = None
     usd_rates: UsdRates | None = None  # None: risk limits at the built-in reference values
 
 
@@ -207,6 +214,19 @@ def relay_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
     return [ProcessJob(RELAY_NAME, follower.run, follower)]
 
 
+def dispute_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
+    """Chargeback notices after each capture, and disputes' due dates."""
+    jobs = []
+    if parts.dispute_notices is not None:
+        notices = DisputeNoticeProcessor(parts.store, parts.dispute_notices, parts.clock)
+        jobs.append(follower_job(settings, parts, notices, notices.name))
+    if parts.disputes is not None and parts.disputes_past_due is not None:
+        expiry = DisputeExpiry(parts.disputes, parts.disputes_past_due, parts.clock)
+        run = every(settings.expiry_sweep_interval_s, expiry.sweep, "dispute expiry")
+        jobs.append(ProcessJob("dispute-expiry", run))
+    return jobs
+
+
 Build = Callable[[Settings, CellProcessParts], list[ProcessJob]]
 
 # Every process manager and its group, in the order the worker takes their leases.
@@ -218,6 +238,7 @@ PROCESSES: tuple[tuple[Group, Build], ...] = (
     (Group.PROCESSOR, webhook_jobs),
     (Group.PROJECTIONS, audit_jobs),  # follows the log as projections do
     (Group.PROJECTIONS, relay_jobs),  # follows the events read model
+    (Group.PROCESSOR, dispute_jobs),
 )
 
 

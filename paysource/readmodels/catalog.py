@@ -12,6 +12,9 @@ from paysource.readmodels import sql
 from paysource.readmodels.directory import schema as directory_schema
 from paysource.readmodels.directory.projection import DirectoryProjection, DirectoryView
 from paysource.readmodels.directory.queries import DirectoryQueries
+from paysource.readmodels.disputes import schema as disputes_schema
+from paysource.readmodels.disputes.projection import DisputesProjection, DisputesView
+from paysource.readmodels.disputes.queries import DisputesQueries
 from paysource.readmodels.events import schema as events_schema
 from paysource.readmodels.events.projection import EventsProjection, EventsView
 from paysource.readmodels.events.queries import EventsQueries
@@ -48,6 +51,7 @@ PROJECTIONS: dict[str, tuple[type[View], type[Projection[Any]]]] = {
     "settlements": (SettlementsView, SettlementsProjection),
     "events": (EventsView, EventsProjection),
     "reconciliation": (ReconciliationView, ReconciliationProjection),
+    "disputes": (DisputesView, DisputesProjection),
 }
 
 # name → the tables (and views) of that read model, with their columns.
@@ -60,6 +64,7 @@ TABLES: dict[str, tuple[Table, ...]] = {
     "settlements": settlements_schema.TABLES,
     "events": events_schema.TABLES,
     "reconciliation": reconciliation_schema.TABLES,
+    "disputes": disputes_schema.TABLES,
 }
 
 
@@ -88,6 +93,7 @@ class ReadModels:
         self.settlements = SettlementsQueries(self.datastore, lists)
         self.events = EventsQueries(self.datastore)
         self.reconciliation = ReconciliationQueries(self.datastore)
+        self.disputes = DisputesQueries(self.datastore, lists)
 
     def run(self, statement: Statement) -> list[Row]:
         """Any read model's statement, on this cell's synchronous pool."""

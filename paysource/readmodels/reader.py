@@ -23,6 +23,7 @@ from paysource.application.errors import NotFound
 from paysource.readmodels import sql
 from paysource.readmodels.catalog import ReadModels
 from paysource.readmodels.directory.queries import CUSTOMER_LIST, MERCHANT_LIST
+from paysource.readmodels.disputes.queries import DISPUTE_LIST
 from paysource.readmodels.payments.queries import PAYMENT_LIST, REFUND_LIST
 from paysource.readmodels.settlements.queries import SETTLEMENT_LIST
 from paysource.readmodels.sql import (
@@ -50,6 +51,7 @@ LISTINGS: dict[str, Listing] = {
         MERCHANT_LIST,
         SETTLEMENT_LIST,
         TRANSACTION_LIST,
+        DISPUTE_LIST,
     )
 }
 
@@ -230,6 +232,15 @@ class Reader:
             )
             pages.append(Page(rows, more))
         return self._merged(SETTLEMENT_LIST, pages, window)
+
+    def disputes(
+        self, window: Window, *, status: str | None = None, payment_id: UUID | None = None
+    ) -> Page:
+        pages = [
+            cell.read.disputes.page(self.scope, window, status=status, payment_id=payment_id)
+            for cell in self.cells
+        ]
+        return self._merged(DISPUTE_LIST, pages, window)
 
     @staticmethod
     def _merged(listing: Listing, pages: Sequence[Page], window: Window) -> Page:

@@ -29,9 +29,18 @@ _LINE_TYPES = {
     ("refund", "D"): "refund",
     ("payout", "D"): "payout",
     ("payout_reversal", "C"): "payout_reversal",
+    # A dispute's amount and fee taken (two lines), and given back when won.
+    ("dispute", "D"): "dispute",
+    ("dispute_won", "C"): "dispute_won",
+    # A capture the acquirer refused, reversed by an operator: the capture goes, its fee
+    # comes back (docs/ledger.md).
+    ("capture_reversed", "D"): "capture_reversal",
+    ("capture_reversed", "C"): "fee_refund",
 }
 # The ledger keeps an entry's originator in `payment_id`: for these, a settlement.
 _SETTLEMENT_KINDS = frozenset({"payout", "payout_reversal"})
+# ... and for these a dispute (docs/disputes.md): not a payment id either.
+_DISPUTE_KINDS = frozenset({"dispute", "dispute_won"})
 
 
 class ReportRangeError(InvalidValue):
@@ -136,7 +145,9 @@ def statement(ledger: LedgerQueries, *, merchant_id: UUID, since: date, until: d
                 StatementLine(
                     time=row["occurred_at"],
                     type=_LINE_TYPES.get((row["kind"], row["side"]), row["kind"]),
-                    payment_id=None if settled else row["payment_id"],
+                    payment_id=None
+                    if settled or row["kind"] in _DISPUTE_KINDS
+                    else row["payment_id"],
                     refund_id=row["refund_id"],
                     amount_minor=amount,
                     balance_after_minor=balance,

@@ -32,8 +32,8 @@ from tests.helpers import live_server
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r"^```(?:sh|bash|shell)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-PLACEHOLDER = re.compile(r"\b(mer|cus|pay|re|stl|we|whd|evt)_…")
-AN_ID = re.compile(r"\b(mer|cus|pay|re|stl|we|whd|evt)_[0-9a-f]{24,32}\b")
+PLACEHOLDER = re.compile(r"\b(mer|cus|pay|re|stl|dp|we|whd|evt)_…")
+AN_ID = re.compile(r"\b(mer|cus|pay|re|stl|dp|we|whd|evt)_[0-9a-f]{24,32}\b")
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 # Examples that document a refusal: what they must answer instead of success.
 REFUSALS = {

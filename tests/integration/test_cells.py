@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from devtools.localservices import LocalPostgres
+from devtools.localservices import LocalPostgres, free_port
 from paysource.adapters.postgres.migrations import migrate
 from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Container, build_container
@@ -169,3 +169,26 @@ def test_the_cells_command_lists_both_cells_and_their_merchants(
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines() if "cell-" in line]
     assert [(row[0], row[-1]) for row in rows] == [("cell-0", "0"), ("cell-1", "1")], listed.stdout
+
+
+def test_cells_status_shows_each_cell_and_fails_when_one_is_down(
+    client: TestClient, settings: Settings, cell_1_url: str
+) -> None:
+    merchant_in(client, "cell-1", "B")
+    dead = f"postgresql://app:hunter2@127.0.0.1:{free_port()}/nothing"
+    env = {**env_for(settings), "PAYSOURCE_CELLS": f"cell-1={cell_1_url}", "COLUMNS": "200"}
+    up = paysource("cells", "status", env=env)
+    assert up.returncode == 0, up.stderr
+    rows = {line.split()[0]: line.split() for line in up.stdout.splitlines() if "cell-" in line}
+    assert rows["cell-0"][2:3] == ["primary"], up.stdout
+    assert rows["cell-0"][4] == "0", up.stdout  # merchants placed, per cell
+    assert rows["cell-1"][2] == "primary", up.stdout
+    assert rows["cell-1"][4] == "1", up.stdout
+
+    env["PAYSOURCE_CELLS"] += f";cell-2={dead}"
+    one_down = paysource("cells", "status", env=env)
+    assert one_down.returncode == 1, one_down.stdout
+    assert "DOWN" in one_down.stdout
+    assert "cell-2 postgresql://app:***@" in one_down.stderr  # and why it is down
+    assert "down: cell-2" in one_down.stderr
+    assert "hunter2" not in one_down.stdout + one_down.stderr

@@ -33,21 +33,38 @@ def cell(container: Container) -> Cell:
 
 def trade(merchant: Api, container: Container, payments: int = 12) -> list[str]:
     """Some captures, a hold, a decline, a capture the acquirer refuses, refunds that
-    succeed and one that fails; and the acquirer's file of the day reconciled."""
+    succeed and one that fails, a chargeback from the acquirer (`tok_disputed`, left
+    open) and one an operator opens that the merchant wins; and the acquirer's file of
+    the day reconciled."""
     ids = [merchant.pay(1000 + n).json()["id"] for n in range(payments)]
     merchant.pay(5000, capture_method="manual")
     merchant.pay(700, source="tok_decline")
     merchant.pay(800, source="tok_capture_refused")
     failing = merchant.pay(900, source="tok_refund_fail").json()["id"]
+    merchant.pay(1100, source="tok_disputed")
     drain(container)
     for payment_id in [*ids[:3], failing]:
         refund = merchant.post(
             "/v1/refunds", {"payment": payment_id, "amount": 300}, Idempotency_Key=new_key()
         )
         assert refund.status_code == 202, refund.text
+    won_dispute(merchant, ids[-1])
     drain(container)
     reconcile_today(container)
     return ids
+
+
+def won_dispute(merchant: Api, payment_id: str) -> None:
+    """A dispute of part of `payment_id`, answered with evidence and won."""
+    staff = admin(merchant.client)
+    opened = staff.post("/v1/disputes", {"payment": payment_id, "amount": 400})
+    assert opened.status_code == 201, opened.text
+    dispute = opened.json()["id"]
+    answer = {"uncategorized_text": "delivered and signed for"}
+    evidence = merchant.post(f"/v1/disputes/{dispute}/evidence", answer, Idempotency_Key=new_key())
+    assert evidence.status_code == 200, evidence.text
+    won = staff.post(f"/v1/disputes/{dispute}/close", {"outcome": "won"})
+    assert won.status_code == 200, won.text
 
 
 def reconcile_today(container: Container) -> None:
@@ -255,6 +272,10 @@ def test_the_ledger_balances_and_matches_the_payments(
     fees = sum(p["fee"] for p in payments)
     refunded = sum(p["amount_refunded"] for p in payments)
     held = sum(p["amount_capturable"] for p in payments)
+    disputes = merchant.get("/v1/disputes", limit=100).json()["data"]
+    assert {d["status"] for d in disputes} == {"needs_response", "won"}
+    disputed = sum(d["amount"] + d["fee"] for d in disputes if d["status"] != "won")
     balance = merchant.get("/v1/balance").json()
-    assert balance["available"] == [{"amount": captured - fees - refunded, "currency": "USD"}]
+    expected = captured - fees - refunded - disputed
+    assert balance["available"] == [{"amount": expected, "currency": "USD"}]
     assert balance["pending"] == [{"amount": held, "currency": "USD"}]

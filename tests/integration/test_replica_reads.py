@@ -22,6 +22,7 @@ from paysource.adapters.postgres.migrations import migrate
 from paysource.bootstrap import Container, build_container
 from paysource.config import MIGRATIONS_DIR, Settings
 from paysource.entrypoints.http.app import create_app
+from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import Api, admin, drain
 
 pytestmark = pytest.mark.slow
@@ -143,3 +144,18 @@ def test_lists_move_to_the_primary_when_the_replica_lags_past_the_bound(
 def test_no_replica_configured_reads_the_primary(container: Container, tmp_path: Path) -> None:
     assert container.router.directory.replicas is None
     del tmp_path
+
+
+def test_cells_status_shows_the_standby_under_its_cell(
+    settings: Settings, primary: LocalPostgres, replayed: LocalReplica
+) -> None:
+    env = {
+        **env_for(settings.model_copy(update={"database_url": primary.url})),
+        "PAYSOURCE_READ_REPLICA_URLS": replayed.url,
+        "COLUMNS": "200",
+    }
+    shown = paysource("cells", "status", env=env)
+    assert shown.returncode == 0, shown.stderr
+    lines = [line.split() for line in shown.stdout.splitlines()]
+    states = [(row[0], row[2]) for row in lines if row and row[0] in {"cell-0", "standby"}]
+    assert states == [("cell-0", "primary"), ("standby", "standby")], shown.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.config import (
@@ -142,3 +142,28 @@ def test_a_url_of_the_wrong_kind_is_refused_without_quoting_it() -> None:
 
     assert "s3cret" not in str(refused.value.errors(include_input=False))
     assert {error["loc"][0] for error in refused.value.errors()} == {"database_url", "redis_url"}
+
+
+def test_each_cell_reads_only_its_own_standbys() -> None:
+    # A standby replicates one cluster: cell-1 reading cell-0's standby would see none of
+    # its merchants' rows (the bug before per-cell standbys).
+    settings = Settings(
+        read_replica_urls=SecretStr("postgresql://r0a/db, postgresql://r0b/db"),
+        cell_replica_urls=SecretStr("cell-1=postgresql://r1/db;cell-2=postgresql://r2/db"),
+    )
+    assert settings.replica_urls_for("cell-0") == ["postgresql://r0a/db", "postgresql://r0b/db"]
+    assert settings.replica_urls_for("cell-1") == ["postgresql://r1/db"]
+    assert settings.replica_urls_for("cell-3") == []
+    assert (
+        Settings(read_replica_urls=SecretStr("postgresql://r0/db")).replica_urls_for("cell-1") == []
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["cell-0=postgresql://r/db", "cell-1=", "cell-1=mysql://r/db", "nocell=postgresql://r/db"],
+)
+def test_a_bad_standby_entry_is_refused_without_echoing_it(text: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(cell_replica_urls=SecretStr(text + ":secret@"))
+    assert "secret" not in str(refused.value)

@@ -7,6 +7,7 @@ the number of queries of a request constant.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,8 @@ from paysource.adapters.postgres.replicas import ReplicaRoute
 from paysource.application.deadlines import bounded_wait_s, remaining_s, spent
 
 Row = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 async def _configure(conn: AsyncConnection[Any]) -> None:
@@ -51,6 +54,17 @@ class ReadDb:
         self._recoveries = recoveries
         self._validated: dict[str, int] = {}
         self.statements = 0
+
+    async def open(self, timeout_s: float = 5.0) -> None:
+        """Open every cell's pool and wait (bounded) for its first connection, so no
+        request's database budget pays for connecting; a cell that is down stays
+        pending and is retried by the requests that need it."""
+        for name in list(self._urls):
+            pool = await self._pool(name)
+            try:
+                await pool.wait(timeout=timeout_s)
+            except PoolTimeout:
+                log.warning("graphql reads: no connection to %s yet; retrying on demand", name)
 
     async def fetch(
         self, cell_name: str, query: str, params: Sequence[Any] = (), *, listing: bool = False

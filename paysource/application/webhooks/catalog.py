@@ -23,6 +23,7 @@ from paysource.application import representations as rep
 from paysource.application.ids import Kind, encode
 from paysource.application.topics import event_topics
 from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.dispute import Dispute
 from paysource.domain.payment import Payment
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import Settlement
@@ -101,6 +102,10 @@ def standard_catalog() -> WebhookCatalog:
                     Payment.Declined: "payment.failed",
                     Payment.Canceled: "payment.canceled",
                     Payment.RefundSettled: "payment.refunded",
+                    # An operator resolved a refused capture (retried it, or reversed
+                    # it): `relay_resolution` on the payment says which, and how.
+                    Payment.RelayRetried: "payment.relay_resolved",
+                    Payment.CaptureReversed: "payment.relay_resolved",
                 },
             ),
             ObjectKind(
@@ -122,6 +127,17 @@ def standard_catalog() -> WebhookCatalog:
                     Settlement.CarriedForward: "settlement.carried_forward",
                     Settlement.Paid: "settlement.paid",
                     Settlement.Failed: "settlement.failed",
+                },
+            ),
+            ObjectKind(
+                "dispute",
+                Dispute,
+                rep.dispute,
+                {
+                    Dispute.Opened: "dispute.created",
+                    Dispute.EvidenceSubmitted: "dispute.evidence_submitted",
+                    Dispute.Won: "dispute.won",
+                    Dispute.Lost: "dispute.lost",
                 },
             ),
         ]

@@ -21,6 +21,7 @@ from paysource.entrypoints.http.rest.lists import reject_unknown
 from paysource.entrypoints.http.rest.routes import (
     audit,
     customers,
+    disputes,
     events,
     health,
     merchants,
@@ -47,6 +48,7 @@ REST_ROUTERS = (
     audit.router,
     events.router,
     reconciliation.router,
+    disputes.router,
 )
 
 DESCRIPTION = """

@@ -160,6 +160,13 @@ class CancelIn(Body):
     pass
 
 
+class ResolveRelayIn(Body):
+    """An operator's resolution of a refused capture (docs/settlement.md)."""
+
+    action: Literal["retry", "reverse"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
 class RefundIn(Body):
     payment: ExternalId
     amount: PaymentAmount | None = None

@@ -15,6 +15,7 @@ from paysource.application.eventlog import Event
 from paysource.application.topics import handled_topics
 from paysource.domain import ledger
 from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.dispute import Dispute
 from paysource.domain.ledger import Entry, Phase, Side
 from paysource.domain.payment import Payment
 from paysource.domain.reconciliation import Clearing
@@ -176,6 +177,14 @@ class LedgerProjection(Projection[LedgerView]):
         )
 
     @process_event.register
+    def _capture_reversed(self, e: Payment.CaptureReversed, _: Tracking) -> None:
+        merchant, currency, _amount = self._payment(e)
+        posting = ledger.capture_reversed(
+            merchant, currency, captured_minor=e.amount_minor, fee_minor=e.fee_minor
+        )
+        self.view.record(e, posting, merchant_id=merchant)
+
+    @process_event.register
     def _refund_reserved(self, e: Payment.RefundReserved, _: Tracking) -> None:
         merchant, currency, _amount = self._payment(e)
         posting = ledger.refund_reserved(merchant, currency, e.amount_minor)
@@ -236,6 +245,17 @@ class LedgerProjection(Projection[LedgerView]):
     @process_event.register
     def _cleared(self, e: Clearing.Cleared, _: Tracking) -> None:
         posting = ledger.cleared(e.kind, e.merchant_id, e.currency, e.gross_minor, e.fee_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    # Disputes: taken at once when opened, given back when won; a loss moves nothing more.
+    @process_event.register
+    def _dispute_opened(self, e: Dispute.Opened, _: Tracking) -> None:
+        posting = ledger.dispute_opened(e.merchant_id, e.currency, e.amount_minor, e.fee_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    @process_event.register
+    def _dispute_won(self, e: Dispute.Won, _: Tracking) -> None:
+        posting = ledger.dispute_won(e.merchant_id, e.currency, e.amount_minor, e.fee_minor)
         self.view.record(e, posting, merchant_id=e.merchant_id)
 
     # Last: follows exactly the events handled above.

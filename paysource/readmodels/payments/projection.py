@@ -11,7 +11,7 @@ from eventsourcing.projection import Projection
 
 from paysource.application.eventlog import Event
 from paysource.application.topics import event_topics
-from paysource.domain.payment import Payment, PaymentStatus
+from paysource.domain.payment import Payment, PaymentStatus, SettlementHold
 from paysource.domain.refund import Refund, RefundStatus
 from paysource.readmodels.payments.schema import PAYMENTS, REFUNDS
 from paysource.readmodels.rows import Rows
@@ -23,7 +23,7 @@ class PaymentsView(View):
     tables = (PAYMENTS.name, REFUNDS.name)
 
     def begin_batch(self) -> None:
-        self.payments = Rows(PAYMENTS, json_columns=("metadata",))
+        self.payments = Rows(PAYMENTS, json_columns=("metadata", "relay_resolution"))
         self.refunds = Rows(REFUNDS)
 
     def prefetch(self, events: Sequence[Event]) -> None:
@@ -84,6 +84,8 @@ class PaymentsProjection(Projection[PaymentsView]):
                 "updated_at": e.timestamp,
                 "version": e.originator_version,
                 "relay_failures": [],
+                "settlement_hold": None,
+                "relay_resolution": None,
             }
         )
 
@@ -129,7 +131,22 @@ class PaymentsProjection(Projection[PaymentsView]):
     @process_event.register
     def _relay_failed(self, e: Payment.RelayFailed, _: Tracking) -> None:
         row = self.view.payments.get(e.originator_id)
-        self.view.change_payment(e, relay_failures=[*row["relay_failures"], e.operation])
+        failures = [*row["relay_failures"], e.operation]
+        if e.operation != "capture":
+            self.view.change_payment(e, relay_failures=failures)
+            return
+        hold = str(SettlementHold.CAPTURE_REFUSED)
+        self.view.change_payment(e, relay_failures=failures, settlement_hold=hold)
+
+    @process_event.register
+    def _relay_retried(self, e: Payment.RelayRetried, _: Tracking) -> None:
+        row = self.view.payments.get(e.originator_id)
+        hold = None if e.succeeded else row["settlement_hold"]
+        self.view.change_payment(e, settlement_hold=hold, relay_resolution=e.resolution)
+
+    @process_event.register
+    def _capture_reversed(self, e: Payment.CaptureReversed, _: Tracking) -> None:
+        self.view.change_payment(e, settlement_hold=None, relay_resolution=e.resolution)
 
     @process_event.register
     def _refund_reserved(self, e: Payment.RefundReserved, _: Tracking) -> None:

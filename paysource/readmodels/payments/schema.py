@@ -1,4 +1,4 @@
-"""The tables of the `payments` read model (migrations 002 and 010)."""
+"""The tables of the `payments` read model (migrations 002, 010 and 014)."""
 
 from paysource.readmodels.sql import Table
 
@@ -32,6 +32,8 @@ PAYMENTS = Table(
         "authorized_at",
         "version",
         "relay_failures",
+        "settlement_hold",
+        "relay_resolution",
     ),
 )
 REFUNDS = Table(

@@ -41,21 +41,24 @@ def page(
 
 
 def waiting_items(*, merchant_id: UUID, currency: str, until: datetime, limit: int) -> Statement:
-    """Items no settlement holds, that happened at or before `until`, oldest first."""
+    """Items no settlement holds and not on hold, that happened at or before `until`,
+    oldest first."""
     return Statement(
         f"SELECT {ITEMS.select('i')} FROM {ITEMS.name} i"  # noqa: S608
         " WHERE i.merchant_id = %s AND i.currency = %s"
-        " AND i.settlement_id IS NULL AND i.occurred_at <= %s"
+        " AND i.settlement_id IS NULL AND i.hold IS NULL AND i.occurred_at <= %s"
         " ORDER BY i.occurred_at, i.kind, i.ref_id LIMIT %s",
         (merchant_id, currency, until, limit),
     )
 
 
 def due(*, until: datetime) -> Statement:
-    """(merchant, currency) pairs with captures or refunds waiting at `until`."""
+    """(merchant, currency) pairs with captures or refunds waiting at `until` (debits
+    carried in, corrections among them, wait for those)."""
     return Statement(
         "SELECT DISTINCT merchant_id, currency FROM settleable_items"
-        " WHERE settlement_id IS NULL AND occurred_at <= %s AND kind <> 'carried_forward'"
+        " WHERE settlement_id IS NULL AND hold IS NULL AND occurred_at <= %s"
+        " AND kind NOT IN ('carried_forward', 'correction')"
         " ORDER BY merchant_id, currency",
         (until,),
     )

@@ -1,4 +1,5 @@
-"""The tables of the `settlements` read model (migrations 007 and 015)."""
+"""The tables of the `settlements` read model (migration 007; item holds from 014, the
+payout in the settlement currency from 015, `disputes_minor` from 016)."""
 
 from paysource.readmodels.sql import Table
 
@@ -15,6 +16,7 @@ ITEMS = Table(
         "fee_minor",
         "occurred_at",
         "settlement_id",
+        "hold",
     ),
 )
 SETTLEMENTS = Table(
@@ -44,6 +46,7 @@ SETTLEMENTS = Table(
         "fx_rate_valid_from",
         "fx_difference_minor",
         "waiting_reason",
+        "disputes_minor",
     ),
 )
 TABLES = (PAYMENTS, ITEMS, SETTLEMENTS)

@@ -16,6 +16,7 @@ import paysource.domain
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.api_key import ApiKey, Role
 from paysource.domain.customer import Customer
+from paysource.domain.dispute import Dispute, DisputeReason
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.idempotency import IdempotencyRecord, key_digest
 from paysource.domain.merchant import Merchant
@@ -108,10 +109,17 @@ def payment_aggregates() -> list[PaysourceAggregate]:
     captured.assess_risk(NORMAL_RISK, META)
     captured.authorize(authorization_code="A", acquirer_reference="r", meta=META)
     captured.capture(None, FeeSchedule(), META)
-    captured.record_relay_failure(operation="capture", reason="refused", meta=META)
     settled, released = refund(captured), refund(captured)
     settled.succeed(captured, acquirer_reference="r", meta=META)
     released.fail(captured, failure_code="f", meta=META)
+    captured.record_relay_failure(operation="capture", reason="refused", meta=META)
+    reversed_ = payment()
+    reversed_.assess_risk(NORMAL_RISK, META)
+    reversed_.authorize(authorization_code="A", acquirer_reference="r", meta=META)
+    reversed_.capture(None, FeeSchedule(), META)
+    reversed_.record_relay_failure(operation="capture", reason="refused", meta=META)
+    reversed_.record_relay_retry(succeeded=False, reason="ops", failure="lapsed", meta=META)
+    reversed_.reverse_capture(reason="ops", settled_in=None, meta=META)
     declined = payment()
     declined.decline(decline_code="d", message="m", meta=META)
     blocked = payment()
@@ -124,7 +132,7 @@ def payment_aggregates() -> list[PaysourceAggregate]:
         target=captured,
         meta=META,
     )
-    return [captured, settled, released, declined, blocked, record]
+    return [captured, settled, released, reversed_, declined, blocked, record]
 
 
 def settlement_aggregates() -> list[PaysourceAggregate]:
@@ -188,6 +196,30 @@ def reconciliation_aggregates() -> list[PaysourceAggregate]:
     return [record, clearing]
 
 
+def dispute_aggregates() -> list[PaysourceAggregate]:
+    won, lost = payment(), payment()
+    opened = []
+    for disputed in (won, lost):
+        disputed.assess_risk(NORMAL_RISK, META)
+        disputed.authorize(authorization_code="A", acquirer_reference="r", meta=META)
+        disputed.capture(None, FeeSchedule(), META)
+        disputed.collect_events()  # the payments' events are recorded above
+        opened.append(
+            Dispute.open(
+                payment=disputed,
+                amount=None,
+                reason=DisputeReason.FRAUDULENT,
+                source="admin",
+                request_hash="h",
+                meta=META,
+            )
+        )
+    opened[0].submit_evidence({"uncategorized_text": "delivered"}, META)
+    opened[0].win(outcome_reason="acquirer_decision", meta=META)
+    opened[1].lose(outcome_reason="acquirer_decision", meta=META)
+    return opened
+
+
 def declared_events(aggregate: type[PaysourceAggregate]) -> set[type[PaysourceAggregate.Event]]:
     """The events an aggregate class declares, without the `Event` base and the default
     `Created` that eventsourcing adds to every aggregate class."""
@@ -224,6 +256,7 @@ def recorded() -> list[PaysourceAggregate.Event]:
         + settlement_aggregates()
         + endpoint_aggregates()
         + reconciliation_aggregates()
+        + dispute_aggregates()
     )
     return [event for aggregate in aggregates for event in aggregate.collect_events()]  # type: ignore[misc]
 

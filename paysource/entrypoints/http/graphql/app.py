@@ -133,6 +133,7 @@ def _close_with(app: FastAPI, services: Services) -> None:
     @asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
         async with inner(app_) as state:
+            await services.db.open()
             try:
                 yield state
             finally:

@@ -70,6 +70,8 @@ def payment_row(p: Payment | PaymentState) -> Row:
         "authorized_at": p.authorized_at,
         "version": p.version,
         "relay_failures": list(p.relay_failures),
+        "settlement_hold": str(p.settlement_hold) if p.settlement_hold else None,
+        "relay_resolution": dict(p.relay_resolution) if p.relay_resolution else None,
     }
 
 

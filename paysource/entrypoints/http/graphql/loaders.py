@@ -19,6 +19,7 @@ from paysource.adapters.postgres.reads import Row
 from paysource.entrypoints.http.graphql import history
 from paysource.entrypoints.http.graphql.reads import Reads
 from paysource.readmodels.directory.queries import CUSTOMER_LIST, MERCHANT_LIST
+from paysource.readmodels.disputes.queries import DISPUTE_LIST
 from paysource.readmodels.payments.queries import PAYMENT_LIST, REFUND_LIST
 from paysource.readmodels.settlements.queries import SETTLEMENT_LIST
 from paysource.readmodels.sql import Keyset, Listing
@@ -48,6 +49,8 @@ class Loaders:
         self.merchant = _loader(self._by_id(MERCHANT_LIST))
         self.settlement = _loader(self._by_id(SETTLEMENT_LIST))
         self.settlement_items = _loader(self._settlement_items)
+        self.dispute = _loader(self._by_id(DISPUTE_LIST))
+        self.disputes_of_payment = _loader(self._disputes_of)
         self.payment_events = _loader(self._payment_events)
         self.refunds_of_payment = _loader(self._refunds_of)
         self.customer_totals = _loader(self._totals)
@@ -64,6 +67,12 @@ class Loaders:
     async def _refunds_of(self, payment_ids: Sequence[UUID]) -> list[list[Row]]:
         grouped: dict[UUID, list[Row]] = defaultdict(list)
         for row in await self.reads.refunds_of(payment_ids):
+            grouped[row["payment_id"]].append(row)
+        return [grouped[key] for key in payment_ids]
+
+    async def _disputes_of(self, payment_ids: Sequence[UUID]) -> list[list[Row]]:
+        grouped: dict[UUID, list[Row]] = defaultdict(list)
+        for row in await self.reads.disputes_of(payment_ids):
             grouped[row["payment_id"]].append(row)
         return [grouped[key] for key in payment_ids]
 

@@ -29,6 +29,7 @@ from paysource.domain.refund import RefundReason as DomainRefundReason
 from paysource.entrypoints.http.graphql import errors, fields
 from paysource.entrypoints.http.graphql.commands import Command, writer
 from paysource.entrypoints.http.graphql.context import Context
+from paysource.entrypoints.http.graphql.relay_resolution import RelayAction, resolve_relay
 from paysource.entrypoints.http.graphql.results import PaymentMutationResult, RefundMutationResult
 from paysource.entrypoints.http.graphql.scalars import MinorUnits
 from paysource.entrypoints.http.graphql.types.payment import CaptureMethod
@@ -160,6 +161,23 @@ class Mutation:
             request_hash = fingerprint("POST", "/v1/refunds", body.fingerprint_body())
             command = Command.of(info.context, _key(idempotency_key), request_hash)
             return await command.refund(_refund(command, body))
+
+        return await _guarded(run)  # type: ignore[no-any-return]
+
+    @fields.mutation(
+        "As POST /v1/payments/{id}/resolve_relay (admin): retry a capture the acquirer "
+        "refused, or reverse it in the books, with a reason."
+    )
+    async def resolve_relay(
+        self,
+        info: strawberry.Info[Context],
+        id: strawberry.ID,  # noqa: A002
+        action: RelayAction,
+        reason: str,
+        idempotency_key: str,
+    ) -> PaymentMutationResult:
+        async def run() -> Any:
+            return await resolve_relay(info.context, id, action, reason, idempotency_key)
 
         return await _guarded(run)  # type: ignore[no-any-return]
 

@@ -35,6 +35,7 @@ class Kind(Enum):
     REFUND = "refund"
     TRANSACTION = "transaction"
     SETTLEMENT = "settlement"
+    DISPUTE = "dispute"
 
 
 class Detail(Enum):
@@ -105,6 +106,8 @@ _RULES: dict[Kind, Callable[[Access, dict[str, Any]], bool]] = {
     # A settlement belongs to no customer: a customer token sees none, not even its
     # merchant's.
     Kind.SETTLEMENT: lambda a, row: a._owns(row) and a.sees_merchant_totals,
+    # A dispute is between the merchant and the acquirer: no customer token sees one.
+    Kind.DISPUTE: lambda a, row: a._owns(row) and a.sees_merchant_totals,
 }
 
 

@@ -22,6 +22,7 @@ from paysource.entrypoints.http.graphql.results import (
     SettlementResult,
 )
 from paysource.entrypoints.http.graphql.types.customer import Customer
+from paysource.entrypoints.http.graphql.types.dispute import Dispute
 from paysource.entrypoints.http.graphql.types.merchant import Merchant
 from paysource.entrypoints.http.graphql.types.node import Node
 from paysource.entrypoints.http.graphql.types.payment import Payment
@@ -54,6 +55,7 @@ _NODES: dict[
     Kind.REFUND: (lambda loaders: loaders.refund, Refund.from_row),
     Kind.MERCHANT: (lambda loaders: loaders.merchant, Merchant.from_row),
     Kind.SETTLEMENT: (lambda loaders: loaders.settlement, Settlement.from_row),
+    Kind.DISPUTE: (lambda loaders: loaders.dispute, Dispute.from_row),
 }
 
 

@@ -18,6 +18,7 @@ from paysource.bootstrap import Cell, Container
 from paysource.entrypoints.http.graphql.policy import Access, Kind
 from paysource.readmodels import sql
 from paysource.readmodels.directory import queries as directory
+from paysource.readmodels.disputes import queries as disputes
 from paysource.readmodels.finance import queries as finance
 from paysource.readmodels.ledger import queries as ledger
 from paysource.readmodels.payments import queries as payments
@@ -33,6 +34,7 @@ _PAGES: dict[str, Callable[..., Statement]] = {
     directory.CUSTOMER_LIST.kind: directory.customer_page,
     settlements.SETTLEMENT_LIST.kind: settlements.page,
     transactions.TRANSACTION_LIST.kind: transactions.page,
+    disputes.DISPUTE_LIST.kind: disputes.page,
 }
 
 
@@ -79,6 +81,10 @@ class Reads:
     async def refunds_of(self, payment_ids: Sequence[UUID]) -> list[Row]:
         rows = await self.reader.everywhere(payments.refunds_of(payment_ids))
         return self._visible(payments.REFUND_LIST.kind, rows)
+
+    async def disputes_of(self, payment_ids: Sequence[UUID]) -> list[Row]:
+        rows = await self.reader.everywhere(disputes.of_payments(payment_ids))
+        return self._visible(disputes.DISPUTE_LIST.kind, rows)
 
     async def customer_pages(
         self,

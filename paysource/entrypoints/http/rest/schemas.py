@@ -23,6 +23,13 @@ class Risk(BaseModel):
     reasons: list[str]
 
 
+class RelayResolutionOut(BaseModel):
+    action: Literal["retry", "reverse"]
+    outcome: Literal["captured", "refused", "reversed"]
+    reason: str
+    failure: str
+
+
 class PaymentOut(BaseModel):
     id: str
     object: Literal["payment"]
@@ -44,6 +51,8 @@ class PaymentOut(BaseModel):
     description: str | None
     metadata: dict[str, str]
     relay_failures: list[Literal["capture", "void"]]
+    settlement_hold: Literal["capture_refused"] | None
+    relay_resolution: RelayResolutionOut | None
     created: str
     updated: str
     version: int

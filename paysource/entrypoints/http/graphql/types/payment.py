@@ -22,6 +22,7 @@ from paysource.entrypoints.http.graphql.types.refund import Refund
 
 if TYPE_CHECKING:
     from paysource.entrypoints.http.graphql.types.customer import Customer
+    from paysource.entrypoints.http.graphql.types.dispute import Dispute
 
 
 @strawberry.enum
@@ -37,6 +38,14 @@ class PaymentStatus(Enum):
 class CaptureMethod(Enum):
     AUTOMATIC = "automatic"
     MANUAL = "manual"
+
+
+@strawberry.type(description="How an operator resolved a capture the acquirer refused.")
+class RelayResolution:
+    action: str = strawberry.field(description="`retry` or `reverse`.")
+    outcome: str = strawberry.field(description="`captured`, `refused` (again) or `reversed`.")
+    reason: str = strawberry.field(description="The operator's reason.")
+    failure: str = strawberry.field(description="The acquirer's refusal of a retry, if any.")
 
 
 @strawberry.type
@@ -67,6 +76,8 @@ class Payment(Node):
     risk_assessment: strawberry.Private[Risk | None]
     notes: strawberry.Private[tuple[str | None, dict[str, Any]]]
     refused_operations: strawberry.Private[list[str]]
+    hold: strawberry.Private[str | None]
+    resolution: strawberry.Private[dict[str, str] | None]
 
     @classmethod
     def from_row(cls, row: dict[str, Any], *, as_of: datetime | None = None) -> Payment:
@@ -95,6 +106,8 @@ class Payment(Node):
             risk_assessment=_risk(row),
             notes=(row["description"], row["metadata"]),
             refused_operations=list(row["relay_failures"]),
+            hold=row["settlement_hold"],
+            resolution=row["relay_resolution"],
         )
 
     @fields.field("What the capture costs the merchant. Null for customer tokens.")
@@ -120,6 +133,18 @@ class Payment(Node):
     def relay_failures(self, info: strawberry.Info) -> list[str] | None:
         return shown(info.context.access, Detail.RELAY_FAILURES, self.refused_operations)
 
+    @fields.field(
+        "Why none of this payment's money is settled now (`capture_refused`: the acquirer "
+        "refused the capture; an operator resolves it), or null. Null for customer tokens."
+    )
+    def settlement_hold(self, info: strawberry.Info) -> str | None:
+        return shown(info.context.access, Detail.RELAY_FAILURES, self.hold)
+
+    @fields.field("How an operator last resolved a refused capture, or null.")
+    def relay_resolution(self, info: strawberry.Info) -> RelayResolution | None:
+        found = shown(info.context.access, Detail.RELAY_FAILURES, self.resolution)
+        return None if found is None else RelayResolution(**found)
+
     @strawberry.field
     async def customer(
         self, info: strawberry.Info
@@ -133,6 +158,17 @@ class Payment(Node):
             return None
         row = await info.context.loaders.customer.load(self.customer_id)
         return None if row is None else Customer.from_row(row)
+
+    @fields.field("Its dispute (chargeback), if any: a payment is disputed at most once.")
+    async def disputes(
+        self, info: strawberry.Info
+    ) -> list[
+        Annotated[Dispute, strawberry.lazy("paysource.entrypoints.http.graphql.types.dispute")]
+    ]:
+        from paysource.entrypoints.http.graphql.types.dispute import Dispute  # noqa: PLC0415  # a cycle
+
+        rows = await info.context.loaders.disputes_of_payment.load(self.uuid)
+        return [Dispute.from_row(row) for row in rows]
 
     @fields.field("Oldest first; with `asOf`, as they were at that moment.")
     async def refunds(self, info: strawberry.Info) -> list[Refund]:

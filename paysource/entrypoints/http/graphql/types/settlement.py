@@ -57,11 +57,16 @@ class SettlementItemKind(Enum):
     CAPTURE = "capture"
     REFUND = "refund"
     CARRIED_FORWARD = "carried_forward"
+    CORRECTION = "correction"
+    DISPUTE = "dispute"
+    DISPUTE_WON = "dispute_won"
 
 
 @strawberry.type(
     description="One thing a settlement settles: a capture (its amount less its fee), a "
-    "succeeded refund (a debit), or an earlier settlement's debit carried forward."
+    "succeeded refund (a debit), an earlier settlement's debit carried forward, a "
+    "correction (a debit for a capture reversed after it was paid out; `payment` names it), "
+    "or a dispute's amount and fee (a debit when opened, a credit when won)."
 )
 class SettlementItem:
     kind: SettlementItemKind
@@ -111,7 +116,8 @@ class SettlementItem:
 
 @strawberry.type(
     description="What a merchant is owed in one currency for everything captured or "
-    "refunded up to `cutoff`, and its payout. net = gross - refunds - fees + carriedIn."
+    "refunded up to `cutoff`, and its payout. "
+    "net = gross - refunds - fees + carriedIn + disputes."
 )
 class Settlement(Node):
     id: strawberry.ID
@@ -125,6 +131,9 @@ class Settlement(Node):
     fees: Money = strawberry.field(description="Σ fees of the captures.")
     carried_in: Money = strawberry.field(
         description="Debits carried forward from earlier settlements (zero or negative)."
+    )
+    disputes: Money = strawberry.field(
+        description="What disputes moved: won disputes' amount and fee less opened ones'."
     )
     net: Money = strawberry.field(
         description="Paid out when above zero; otherwise carried forward to the next one."
@@ -165,6 +174,7 @@ class Settlement(Node):
             refunds=Money.of(row["refunds_minor"], currency),
             fees=Money.of(row["fees_minor"], currency),
             carried_in=Money.of(row["carried_in_minor"], currency),
+            disputes=Money.of(row["disputes_minor"], currency),
             net=Money.of(row["net_minor"], currency),
             payout=_payout(row, currency),
             fx=_fx(row),

@@ -18,6 +18,7 @@ from paysource.entrypoints.http.graphql.types.balance import Balance, per_curren
 from paysource.entrypoints.http.graphql.types.connection import Connection
 from paysource.entrypoints.http.graphql.types.customer import Customer
 from paysource.entrypoints.http.graphql.types.daily_volume import DailyVolume
+from paysource.entrypoints.http.graphql.types.dispute import Dispute, DisputeStatus
 from paysource.entrypoints.http.graphql.types.feed_event import FeedConnection
 from paysource.entrypoints.http.graphql.types.merchant import Merchant
 from paysource.entrypoints.http.graphql.types.operations import (
@@ -29,6 +30,7 @@ from paysource.entrypoints.http.graphql.types.payment import Payment, PaymentSta
 from paysource.entrypoints.http.graphql.types.refund import Refund
 from paysource.entrypoints.http.graphql.types.settlement import Settlement, SettlementStatus
 from paysource.readmodels.directory.queries import CUSTOMER_LIST
+from paysource.readmodels.disputes.queries import DISPUTE_LIST
 from paysource.readmodels.payments.queries import PAYMENT_LIST, REFUND_LIST
 from paysource.readmodels.settlements.queries import SETTLEMENT_LIST
 from paysource.readmodels.sql import Listing
@@ -54,6 +56,12 @@ class PaymentFilter:
         default=None,
         description="Only payments with (true) or without (false) relay failures.",
     )
+
+
+@strawberry.input
+class DisputeFilter:
+    status: DisputeStatus | None = None
+    payment: strawberry.ID | None = None
 
 
 @strawberry.input
@@ -176,6 +184,31 @@ class Viewer:
             after=after,
             filters=filters,
             build=Settlement.from_row,
+        )
+
+    @fields.field(
+        "Newest first: the merchant's disputes (chargebacks), every merchant's for staff, "
+        "none for customer tokens."
+    )
+    async def disputes(
+        self,
+        info: strawberry.Info,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+        filter: DisputeFilter | None = None,  # noqa: A002  # the GraphQL name
+    ) -> Connection[Dispute]:
+        filters: dict[str, Any] = {}
+        if filter is not None and filter.status is not None:
+            filters["status"] = filter.status.value
+        if filter is not None and filter.payment is not None:
+            payment_id = ids.parse(Kind.PAYMENT, filter.payment)
+            if payment_id is None:  # an id we do not know: no disputes of it
+                return Connection.of(
+                    [], first=0, after=None, position=DISPUTE_LIST.position, build=Dispute.from_row
+                )
+            filters["payment_id"] = payment_id
+        return await _page(
+            info, DISPUTE_LIST, first=first, after=after, filters=filters, build=Dispute.from_row
         )
 
     @fields.field("Per UTC day and currency, newest day first (≤ 366 days).")

@@ -16,10 +16,12 @@ from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
 from paysource.application.payments import MAX_HISTORY_EVENTS
+from paysource.application.relay_resolution import Resolution
 from paysource.bootstrap import Cell
+from paysource.domain.api_key import Role
 from paysource.domain.money import Money
-from paysource.domain.payment import CaptureMethod, Payment, PaymentStatus
-from paysource.entrypoints.http.inputs import CancelIn, CaptureIn, PaymentIn
+from paysource.domain.payment import CaptureMethod, Payment, PaymentStatus, RelayAction
+from paysource.entrypoints.http.inputs import CancelIn, CaptureIn, PaymentIn, ResolveRelayIn
 from paysource.entrypoints.http.rest.deps import (
     AnyCall,
     MerchantCall,
@@ -211,6 +213,38 @@ def cancel_payment(
         return Answer(200, rep.payment(outcome.value), outcome.replayed)
 
     return respond(call.answer(request_hash, command))
+
+
+@router.post(
+    "/payments/{payment_id}/resolve_relay",
+    response_model=PaymentOut,
+    summary="Resolve a capture the acquirer refused: retry it, or reverse it (admin)",
+    description="`retry` asks the acquirer to capture again: the settlement hold lifts if "
+    "it does, and stays (with the refusal recorded) if not. `reverse` takes the capture "
+    "and its fee out of the books for good; if a settlement already paid it out, a "
+    "`correction` debit goes into the merchant's next one. `Idempotency-Key` is required.",
+)
+def resolve_relay(payment_id: str, body: ResolveRelayIn, call: AnyCall) -> JSONResponse:
+    call.principal.require(Role.ADMIN)
+    key = required_key(call.context)
+    uuid = decode(Kind.PAYMENT, payment_id)
+    path = f"/v1/payments/{payment_id}/resolve_relay"
+    request_hash = fingerprint("POST", path, body.fingerprint_body())
+    resolution = Resolution(uuid, RelayAction(body.action), body.reason)
+
+    def command() -> Answer:
+        outcome = call.container.relay_resolution(uuid).resolve(
+            resolution, idempotency_key=key, request_hash=request_hash, meta=call.meta
+        )
+        return Answer(200, rep.payment(outcome.value), outcome.replayed)
+
+    answer = call.fast_path.answer(
+        scope="operations",
+        key=digest_of(key, call.container),
+        request_hash=request_hash,
+        command=command,
+    )
+    return respond(answer)
 
 
 @router.get(

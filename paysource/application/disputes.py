@@ -1,0 +1,190 @@
+"""Dispute commands: open (acquirer notice or admin), evidence (merchant), decide, expire.
+
+Every command is safe to retry. A dispute's id derives from its payment's (one dispute
+per payment), so a notice received twice opens it once; keyed requests go through
+`Claims` as every other command does (same key and body: the first answer; another
+body: 422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from paysource.application.errors import NotFound
+from paysource.application.eventlog import EventStore
+from paysource.application.idempotency import Claims, Outcome, with_conflict_retries
+from paysource.domain.dispute import Dispute, DisputeReason, DisputeStatus, dispute_id
+from paysource.domain.errors import IllegalTransition
+from paysource.domain.idempotency import IdempotencyRecord
+from paysource.domain.meta import Meta
+from paysource.domain.money import Money
+from paysource.domain.payment import Payment
+
+# Where a dispute came from: the acquirer's notice, or an operator standing in for it.
+SOURCE_ACQUIRER = "acquirer"
+SOURCE_ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeNotice:
+    """The acquirer's word that a cardholder disputed a payment (a chargeback)."""
+
+    reason: DisputeReason
+    amount_minor: int | None = None  # None: all that was captured and not refunded
+
+
+class DisputeNotices(Protocol):
+    """The port the acquirer's chargeback notices come through (the simulator's
+    `tok_disputed` payments are disputed as soon as they are captured)."""
+
+    def dispute_notice(self, *, reference: str) -> DisputeNotice | None: ...
+
+
+class DisputeService:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._claims = Claims(store)
+
+    def open_dispute(
+        self,
+        *,
+        payment_id: UUID,
+        amount: int | None,
+        reason: DisputeReason,
+        source: str,
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> Outcome[Dispute]:
+        """Open the dispute of a captured payment: its amount (default: all that was
+        captured and not refunded) and fee leave the merchant's balance at once."""
+        payment = self._store.get(payment_id, Payment)
+        if payment is None:
+            raise NotFound("no such payment")
+        money = None if amount is None else Money(amount, payment.currency)
+
+        def attempt() -> Outcome[Dispute]:
+            existing = self._store.get(dispute_id(payment_id), Dispute)
+            if existing is not None:
+                return _already_open(existing, request_hash)
+            current = self._store.get(payment_id, Payment)
+            assert current is not None  # payments are never deleted
+            dispute = Dispute.open(
+                payment=current,
+                amount=money,
+                reason=reason,
+                source=source,
+                request_hash=request_hash,
+                meta=meta,
+            )
+            return self._save(dispute, idempotency_key, "open_dispute", request_hash, meta)
+
+        return self._claims.run(
+            merchant_id=payment.merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Dispute,
+            attempt=attempt,
+        )
+
+    def submit_evidence(
+        self,
+        *,
+        merchant_id: UUID,
+        dispute: UUID,
+        evidence: dict[str, str],
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> Outcome[Dispute]:
+        """The merchant's answer: moves the dispute from needs_response to under_review."""
+
+        def attempt() -> Outcome[Dispute]:
+            found = self.get(merchant_id=merchant_id, dispute=dispute)
+            found.submit_evidence(evidence, meta)
+            return self._save(found, idempotency_key, "dispute_evidence", request_hash, meta)
+
+        return self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Dispute,
+            attempt=attempt,
+        )
+
+    def decide(
+        self, *, dispute: UUID, won: bool, outcome_reason: str, meta: Meta
+    ) -> Outcome[Dispute]:
+        """The acquirer's decision (or an operator's in its stead). Asking again for the
+        decision already taken answers it again; the other decision is a conflict."""
+        wanted = DisputeStatus.WON if won else DisputeStatus.LOST
+
+        def attempt() -> Outcome[Dispute]:
+            found = self.get(merchant_id=None, dispute=dispute)
+            if found.status is wanted:
+                return Outcome(found, replayed=True)
+            decision = found.win if won else found.lose
+            decision(outcome_reason=outcome_reason, meta=meta)
+            self._store.save(found)
+            return Outcome(found)
+
+        return with_conflict_retries(attempt)
+
+    def expire(self, *, dispute: UUID, meta: Meta) -> Outcome[Dispute]:
+        """Lose a dispute whose due date passed without evidence (idempotent)."""
+
+        def attempt() -> Outcome[Dispute]:
+            found = self.get(merchant_id=None, dispute=dispute)
+            if found.status is DisputeStatus.LOST:
+                return Outcome(found, replayed=True)
+            found.expire(meta)
+            self._store.save(found)
+            return Outcome(found)
+
+        return with_conflict_retries(attempt)
+
+    def expire_due(self, due: Callable[[datetime], list[UUID]], meta: Meta) -> list[UUID]:
+        """Expire every dispute `due` names at `meta.at`; the ids of those now lost."""
+        expired = []
+        for found in due(meta.at):
+            try:
+                self.expire(dispute=found, meta=meta)
+            except IllegalTransition:
+                continue  # evidence arrived, or it was decided, since the read model saw it
+            expired.append(found)
+        return expired
+
+    def get(self, *, merchant_id: UUID | None, dispute: UUID) -> Dispute:
+        """The dispute, if `merchant_id` owns it (None: staff, any merchant)."""
+        found = self._store.get(dispute, Dispute)
+        if found is None or merchant_id not in (None, found.merchant_id):
+            raise NotFound("no such dispute")
+        return found
+
+    def _save(
+        self, dispute: Dispute, key: str | None, operation: str, request_hash: str, meta: Meta
+    ) -> Outcome[Dispute]:
+        record = None
+        if key is not None:
+            record = IdempotencyRecord.record(
+                merchant_id=dispute.merchant_id,
+                key=key,
+                operation=operation,
+                request_hash=request_hash,
+                target=dispute,
+                meta=meta,
+            )
+        self._store.save(dispute, record)
+        return Outcome(dispute)
+
+
+def _already_open(existing: Dispute, request_hash: str) -> Outcome[Dispute]:
+    """A second notice of the same chargeback answers the first; a different one for
+    the same payment is refused (one dispute per payment)."""
+    if existing.request_hash == request_hash:
+        return Outcome(existing, replayed=True)
+    raise IllegalTransition("the payment is already disputed", code="payment_already_disputed")

@@ -1,0 +1,159 @@
+"""Resolving a capture the acquirer refused: retry it, or reverse it in the books.
+
+    held (RelayFailed capture) ──retry, acquirer captures──▶ settled as usual
+        │                      └─retry, refused again──▶ still held (the refusal recorded)
+        └──reverse──▶ never settled; already paid out ──▶ a correction debit follows it
+
+An operator's command (CLI, admin REST, admin GraphQL), recorded as a payment event with
+the reason and the actor. Retries ask the acquirer under one key per payment
+(`<payment>:capture:retry`), so however often a retry is repeated, or redone after a
+crash, the acquirer captures at most once.
+
+A reversal claims the capture's settlement item itself (its `ItemClaim`, in the same
+save), so no settlement can take the capture afterwards and one closing concurrently
+conflicts and leaves it out. A capture already in a settlement that is paid (or carried
+forward) is corrected by a debit item in the merchant's next settlement; while that
+settlement's payout is in flight the reversal waits (409), since a failed payout would
+hand the capture back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+from paysource.application.errors import NotFound
+from paysource.application.eventlog import EventStore
+from paysource.application.idempotency import Claims, Outcome
+from paysource.application.ports import Acquirer, AcquirerError, AcquirerRefused
+from paysource.application.results import PaymentState
+from paysource.domain.errors import IllegalTransition
+from paysource.domain.idempotency import IdempotencyRecord
+from paysource.domain.meta import Meta
+from paysource.domain.money import Money
+from paysource.domain.payment import Payment, RelayAction
+from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement, SettlementStatus
+
+__all__ = ["RelayAction", "RelayResolutionService", "Resolution"]
+
+# Idempotency keys of this command live apart from the merchant's own keys.
+_KEY_PREFIX = "resolve_relay:"
+
+
+class _Outcome(StrEnum):
+    CAPTURED = "captured"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What an operator asked: `action` on `payment_id`, because `reason`."""
+
+    payment_id: UUID
+    action: RelayAction
+    reason: str
+
+
+class RelayResolutionService:
+    def __init__(self, store: EventStore, acquirer: Acquirer) -> None:
+        self._store = store
+        self._acquirer = acquirer
+        self._claims = Claims(store)
+
+    def resolve(
+        self,
+        resolution: Resolution,
+        *,
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> Outcome[PaymentState]:
+        """Retry or reverse the payment's refused capture; replays of a key answer alike."""
+        merchant_id = self._payment(resolution.payment_id).merchant_id
+
+        def attempt() -> Outcome[Payment]:
+            payment = self._payment(resolution.payment_id)
+            claim = self._apply(payment, resolution, meta)
+            record = None
+            if idempotency_key is not None:
+                record = IdempotencyRecord.record(
+                    merchant_id=merchant_id,
+                    key=_KEY_PREFIX + idempotency_key,
+                    operation=f"resolve_relay_{resolution.action}",
+                    request_hash=request_hash,
+                    target=payment,
+                    meta=meta,
+                )
+            self._store.save(payment, claim, record)
+            return Outcome(payment)
+
+        outcome = self._claims.run(
+            merchant_id=merchant_id,
+            key=None if idempotency_key is None else _KEY_PREFIX + idempotency_key,
+            request_hash=request_hash,
+            kind=Payment,
+            attempt=attempt,
+        )
+        return Outcome(PaymentState.of(outcome.value), outcome.replayed)
+
+    def _payment(self, payment_id: UUID) -> Payment:
+        payment = self._store.get(payment_id, Payment)
+        if payment is None:
+            raise NotFound("no such payment")
+        return payment
+
+    def _apply(self, payment: Payment, resolution: Resolution, meta: Meta) -> ItemClaim | None:
+        payment.check_relay_held()
+        if resolution.action is RelayAction.RETRY:
+            outcome, failure = self._capture_again(payment)
+            payment.record_relay_retry(
+                succeeded=outcome is _Outcome.CAPTURED,
+                reason=resolution.reason,
+                failure=failure,
+                meta=meta,
+            )
+            return None
+        claim, settled_in = self._claim_for_reversal(payment, meta)
+        payment.reverse_capture(reason=resolution.reason, settled_in=settled_in, meta=meta)
+        return claim
+
+    def _capture_again(self, payment: Payment) -> tuple[_Outcome, str]:
+        assert payment.acquirer_reference is not None  # only captured payments are held
+        try:
+            self._acquirer.capture(
+                idempotency_key=f"{payment.id}:capture:retry",
+                reference=payment.acquirer_reference,
+                amount=Money(payment.amount_captured, payment.currency),
+            )
+        except AcquirerRefused as refusal:
+            return _Outcome.REFUSED, str(refusal)
+        except AcquirerError as error:
+            # No answer: the hold stays. Asking again uses the same key, so a capture
+            # the acquirer made meanwhile is answered, never made twice.
+            return _Outcome.REFUSED, f"the acquirer did not answer: {error}"
+        return _Outcome.CAPTURED, ""
+
+    def _claim_for_reversal(
+        self, payment: Payment, meta: Meta
+    ) -> tuple[ItemClaim | None, UUID | None]:
+        """The capture item's claim taken by the reversal (the payment's id stands for
+        it), or the paid settlement that already holds the capture."""
+        item = Item(
+            ItemKind.CAPTURE, payment.id, payment.id, payment.amount_captured, payment.fee_minor
+        )
+        claim = self._store.get(item.claim_id, ItemClaim)
+        if claim is None:
+            return ItemClaim.first_claim(item, payment.id, meta), None
+        if claim.settlement_id is None:
+            claim.claim(payment.id, meta)
+            return claim, None
+        settlement = self._store.get(claim.settlement_id, Settlement)
+        assert settlement is not None  # a claim is saved with its settlement
+        if settlement.status is SettlementStatus.CLOSED:
+            raise IllegalTransition(
+                "the capture is in a settlement whose payout is in flight; reverse it once "
+                "the payout is paid or failed",
+                code="settlement_payout_in_flight",
+            )
+        return None, settlement.id

@@ -1,0 +1,104 @@
+"""Disputes' process managers: the acquirer's chargeback notices, and their due dates.
+
+    Payment.Captured ─▶ ask the acquirer for a chargeback ─▶ Dispute opened
+    every sweep: disputes past their due date without evidence ─▶ lost (`no_response`)
+
+A notice opens the dispute in the same transaction as the follower's tracking
+position, so each capture is asked about, and its dispute opened, exactly once; the
+dispute's id derives from the payment's, so a dispute an operator opened first is
+found and left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
+
+from paysource.application.disputes import SOURCE_ACQUIRER, DisputeNotices, DisputeService
+from paysource.application.eventlog import Event, EventStore
+from paysource.application.ports import Clock
+from paysource.domain.dispute import Dispute, dispute_id
+from paysource.domain.errors import DomainError
+from paysource.domain.meta import Meta
+from paysource.domain.money import Money
+from paysource.domain.payment import Payment
+from paysource.processes.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class DisputeNoticeProcessor:
+    name = "dispute-notices"
+    topics = (get_topic(Payment.Captured),)
+
+    def __init__(self, store: EventStore, notices: DisputeNotices, clock: Clock) -> None:
+        self._store = store
+        self._notices = notices
+        self._clock = clock
+
+    def position(self) -> int:
+        return self._store.position(self.name)
+
+    def handle_batch(self, events: Sequence[Event], tracking: Tracking) -> None:
+        uow = UnitOfWork(self._store)
+        opened: dict[UUID, Dispute] = {}
+        for event in events:
+            payment = uow.get(event.originator_id, Payment)
+            if payment is not None and payment.id not in opened:
+                dispute = self._ask(payment, uow)
+                if dispute is not None:
+                    opened[payment.id] = dispute
+        # Only the disputes are new: the payments are read, never changed, here.
+        self._store.save(*opened.values(), tracking=tracking)
+
+    def _ask(self, payment: Payment, uow: UnitOfWork) -> Dispute | None:
+        if payment.acquirer_reference is None or uow.get(dispute_id(payment.id), Dispute):
+            return None
+        notice = self._notices.dispute_notice(reference=payment.acquirer_reference)
+        if notice is None:
+            return None
+        amount = None
+        if notice.amount_minor is not None:
+            amount = Money(notice.amount_minor, payment.currency)
+        meta = Meta.system("dispute-notices", at=self._clock.now())
+        try:
+            return Dispute.open(
+                payment=payment,
+                amount=amount,
+                reason=notice.reason,
+                source=SOURCE_ACQUIRER,
+                request_hash=f"acquirer:{payment.id}",
+                meta=meta,
+            )
+        except DomainError as refused:  # refunded in full meanwhile: nothing to take back
+            log.warning("chargeback of payment %s not opened: %s", payment.id, refused)
+            return None
+
+
+class PastDue(Protocol):
+    def past_due(self, *, now: datetime, limit: int = 500) -> list[dict[str, object]]: ...
+
+
+class DisputeExpiry:
+    """Loses the disputes whose due date passed with no evidence (docs/disputes.md)."""
+
+    def __init__(self, disputes: DisputeService, rows: PastDue, clock: Clock) -> None:
+        self._disputes = disputes
+        self._rows = rows
+        self._clock = clock
+
+    def sweep(self) -> int:
+        meta = Meta.system("dispute-expiry", at=self._clock.now())
+        expired = self._disputes.expire_due(self._due, meta)
+        if expired:
+            log.info("%d disputes lost for want of evidence by their due date", len(expired))
+        return len(expired)
+
+    def _due(self, now: datetime) -> list[UUID]:
+        return [UUID(str(row["id"])) for row in self._rows.past_due(now=now)]
