@@ -26,6 +26,7 @@ from paysource.adapters.postgres.health import OutageGate
 from paysource.adapters.postgres.pii_vault import PostgresPersonalDataVault
 from paysource.adapters.postgres.placements import PostgresPlacements
 from paysource.adapters.postgres.pools import budgeted_recorder
+from paysource.adapters.postgres.rates import PostgresRates
 from paysource.adapters.postgres.reads import ReadDb
 from paysource.adapters.postgres.replicas import ReplicaLag, ReplicaRoute
 from paysource.adapters.postgres.webhook_queue import DeliveryQueue
@@ -41,10 +42,11 @@ from paysource.application.disputes import DisputeNotices, DisputeService
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore, GroupCommitSettings, Wakeup
 from paysource.application.fastpath import FastPath
-from paysource.application.merchants import MerchantFees, MerchantService
+from paysource.application.merchants import MerchantFees, MerchantService, SettlementCurrencies
 from paysource.application.payments import PaymentService
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, WebhookTransport
 from paysource.application.rate_limits import RateLimits
+from paysource.application.rates import RatesService, UsdRates
 from paysource.application.reconciliation import ReconciliationService
 from paysource.application.refunds import RefundService
 from paysource.application.relay_resolution import RelayResolutionService
@@ -85,6 +87,7 @@ class Cell:
     audit: AuditService
     reconciliation: ReconciliationService
     disputes: DisputeService
+    rates: RatesService  # the directory's: one table of rates for every cell
     replicas: ReplicaRoute | None = None  # hot standbys for lists and reports
 
     def close(self) -> None:
@@ -187,6 +190,7 @@ def build_cell(
     *,
     name: str = "cell-0",
     directory: EventStore | None = None,
+    rates: RatesService | None = None,
 ) -> Cell:
     """A cell; `directory` is the store of merchants and keys (None: this cell's own)."""
     # Customers' keys live beside their events: erasure is local to the cell.
@@ -210,6 +214,7 @@ def build_cell(
     replicas = replica_route(settings, name, database_url, primary)
     read = ReadModels(primary, replicas.for_lists if replicas else None)
     fees = MerchantFees(directory or store)
+    rates = rates or RatesService(PostgresRates(primary))
     audit_log = AuditLogView(read.datastore)
     return Cell(
         name=name,
@@ -219,13 +224,19 @@ def build_cell(
         customers=CustomerService(store, vault),
         payments=PaymentService(store, TestCardVault(), fees=fees),
         refunds=RefundService(store),
-        settlements=SettlementService(store, read.settlements),
+        settlements=SettlementService(
+            store,
+            read.settlements,
+            rates=rates,
+            settlement_currency=SettlementCurrencies(directory or store),
+        ),
         fees=fees,
         vault=vault,
         audit_log=audit_log,
         audit=AuditService(audit_log, Signer(settings.audit_seed)),
         reconciliation=ReconciliationService(store, read.reconciliation),
         disputes=DisputeService(store),
+        rates=rates,
         replicas=replicas,
     )
 
@@ -271,7 +282,7 @@ def build_router(settings: Settings, database_url: str) -> CellRouter:
     directory = build_cell(settings, database_url)
     extra = settings.extra_cells()
     others = [
-        build_cell(settings, url, name=name, directory=directory.store)
+        build_cell(settings, url, name=name, directory=directory.store, rates=directory.rates)
         for name, url in extra.items()
     ]
     if not others:
@@ -362,6 +373,7 @@ def process_parts(
         disputes=cell.disputes,
         dispute_notices=dispute_notices_of(container.acquirer),
         disputes_past_due=cell.read.disputes,
+        usd_rates=UsdRates(cell.rates.table),
         audit=AuditLog(
             cell.audit_log,
             cell.audit.signer,

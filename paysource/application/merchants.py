@@ -20,6 +20,22 @@ from paysource.domain.meta import Meta
 PLATFORM_SCOPE = UUID(int=0)
 
 
+def fee_schedule(
+    *,
+    basis_points: int,
+    settlement_currency: str,
+    fixed_minor: int | None = None,
+    fixed: dict[str, int] | None = None,
+) -> FeeSchedule:
+    """A schedule from what an admin typed: `fixed` per currency, and `fixed_minor` (the
+    older, single field) as the fixed fee of the settlement currency unless `fixed`
+    states that currency too."""
+    overrides = dict(fixed or {})
+    if fixed_minor is not None:
+        overrides.setdefault(settlement_currency.upper(), fixed_minor)
+    return FeeSchedule(basis_points, overrides)
+
+
 class MerchantService:
     def __init__(
         self, store: EventStore, authenticator: Authenticator, placement: Placement | None = None
@@ -101,6 +117,13 @@ class MerchantService:
         self._auth.forget_all()
         return api_key
 
+    def change_fees(self, *, merchant_id: UUID, fees: FeeSchedule, meta: Meta) -> Merchant:
+        """Replace the merchant's fee schedule. Captures keep the fee they recorded."""
+        merchant = self.get_merchant(merchant_id)
+        merchant.change_fees(fees, meta)
+        self._store.save(merchant)
+        return merchant
+
     def get_merchant(self, merchant_id: UUID) -> Merchant:
         merchant = self._store.get(merchant_id, Merchant)
         if merchant is None:
@@ -119,3 +142,16 @@ class MerchantFees:
         merchant = self._directory.get(merchant_id, Merchant)
         assert merchant is not None, "a payment's merchant exists"
         return merchant.fees
+
+
+class SettlementCurrencies:
+    """Merchants' settlement currencies, read from the directory (as `MerchantFees`)."""
+
+    def __init__(self, directory: EventStore) -> None:
+        self._directory = directory
+
+    def __call__(self, merchant_id: UUID) -> str:
+        merchant = self._directory.get(merchant_id, Merchant)
+        if merchant is None:
+            raise NotFound("no such merchant")
+        return merchant.settlement_currency

@@ -12,6 +12,7 @@ from paysource.application.results import CustomerState, PaymentState, RefundSta
 from paysource.domain.api_key import Role
 from paysource.domain.customer import Customer
 from paysource.domain.dispute import Dispute
+from paysource.domain.fx import Conversion
 from paysource.domain.merchant import Merchant
 from paysource.domain.payment import Payment
 from paysource.domain.personal import ERASED
@@ -138,13 +139,17 @@ def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
         "merchant": encode(Kind.MERCHANT, s.merchant_id),
         "currency": s.currency,
         "cutoff": timestamp(s.cutoff),
-        "status": str(s.status),
+        "status": "awaiting_rate" if s.waiting_reason else str(s.status),
         "gross": s.gross_minor,
         "refunds": s.refunds_minor,
         "fees": s.fees_minor,
         "carried_in": s.carried_in_minor,
         "disputes": s.disputes_minor,
         "net": s.net_minor,
+        "payout_currency": s.payout_currency,
+        "payout": s.payout_minor,
+        "fx": _fx(s.conversion),
+        "waiting_reason": s.waiting_reason,
         "payout_reference": s.payout_reference,
         "failure_reason": s.failure_reason,
         "created": timestamp(s.created_on),
@@ -168,7 +173,35 @@ def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
             }
             for item in s.items
         ]
+        if s.conversion is not None:
+            for shown, converted in zip(body["items"], s.conversion.item_nets, strict=True):
+                shown["net_converted"] = converted
     return body
+
+
+def _fx(conversion: Conversion | None) -> dict[str, Any] | None:
+    """The conversion's rate and rounding difference; the rate as a decimal string."""
+    if conversion is None:
+        return None
+    return {
+        "pair": conversion.pair,
+        "rate": str(conversion.rate),
+        "rate_valid_from": timestamp(conversion.rate_valid_from),
+        "rate_source": conversion.rate_source,
+        "items_converted": conversion.items_minor,
+        "difference": conversion.fx_difference_minor,
+    }
+
+
+def _fx_row(row: dict[str, Any]) -> dict[str, Any] | None:
+    if row["fx_pair"] is None:
+        return None
+    return {
+        "pair": row["fx_pair"],
+        "rate": str(row["fx_rate"]),
+        "rate_valid_from": timestamp(row["fx_rate_valid_from"]),
+        "difference": row["fx_difference_minor"],
+    }
 
 
 def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +219,10 @@ def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
         "carried_in": row["carried_in_minor"],
         "disputes": row["disputes_minor"],
         "net": row["net_minor"],
+        "payout_currency": (row["payout_currency"] or row["currency"]).strip(),
+        "payout": row["net_minor"] if row["payout_minor"] is None else row["payout_minor"],
+        "fx": _fx_row(row),
+        "waiting_reason": row["waiting_reason"],
         "payout_reference": row["payout_reference"],
         "failure_reason": row["failure_reason"],
         "created": timestamp(row["created_at"]),
@@ -250,7 +287,10 @@ def merchant(m: Merchant, *, api_key: str | None = None) -> dict[str, Any]:
         "email": m.email,
         "settlement_currency": m.settlement_currency,
         "fee_basis_points": m.fees.basis_points,
-        "fee_fixed_minor": m.fees.fixed_minor,
+        # The fixed fee in the settlement currency, and the merchant's own per currency
+        # (any other currency takes the platform's default: docs/settlement.md, "Fees").
+        "fee_fixed_minor": m.fees.fixed_minor(m.settlement_currency),
+        "fee_fixed": m.fees.overrides_dict(),
         "created": timestamp(m.created_on),
         "api_key": api_key,
     }

@@ -5,10 +5,17 @@ close ─▶ payout at the bank rail ─▶ paid
                 └─ refused, or no answer past the retry budget ─▶ failed:
                    compensate by releasing every item for the next settlement
                    (the ledger projection reverses the pending payout lines)
+
+A merchant paid in another currency than its items' (its settlement currency) is
+converted at the operator's rate of the pair valid at the cut-off, recorded in the
+settlement's `Converted` event; with no such rate the settlement waits, open and
+claiming nothing, and says why (`RateUnavailable`) until a rate is loaded and the
+close is asked again (the scheduler asks every tick).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -20,12 +27,14 @@ from paysource.domain.errors import InvalidValue
 from paysource.domain.meta import Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR
 from paysource.domain.payment import Payment
+from paysource.domain.rates import Rate
 from paysource.domain.settlement import (
     CARRIED_IN_KINDS,
     Item,
     ItemClaim,
     ItemKind,
     Settlement,
+    SettlementStatus,
     settlement_id,
 )
 
@@ -34,6 +43,22 @@ MAX_ITEMS_PER_SETTLEMENT = 10_000
 
 class NothingToSettle(ApplicationError):
     code = "nothing_to_settle"
+
+
+class RateUnavailable(ApplicationError):
+    """No loaded rate converts the items into the merchant's settlement currency at the
+    cut-off: the settlement waits (open, its reason recorded) until one is loaded."""
+
+    code = "rate_unavailable"
+
+    def __init__(self, detail: str, *, settlement: UUID, pair: str) -> None:
+        super().__init__(detail)
+        self.settlement = settlement
+        self.pair = pair
+
+
+class SettlementRates(Protocol):
+    def at(self, base: str, quote: str, moment: datetime) -> Rate | None: ...
 
 
 def check_cutoff(until: datetime, now: datetime) -> datetime:
@@ -54,9 +79,19 @@ class WaitingItems(Protocol):
 
 
 class SettlementService:
-    def __init__(self, store: EventStore, items: WaitingItems) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        items: WaitingItems,
+        *,
+        rates: SettlementRates | None = None,
+        settlement_currency: Callable[[UUID], str] | None = None,
+    ) -> None:
         self._store = store
         self._items = items
+        # Both None: every settlement is paid in its items' currency.
+        self._rates = rates
+        self._settlement_currency = settlement_currency
 
     def close(
         self, *, merchant_id: UUID, currency: str, until: datetime, meta: Meta
@@ -69,11 +104,13 @@ class SettlementService:
 
         def attempt() -> Outcome[Settlement]:
             existing = self._store.get(settlement_id(merchant_id, currency, until), Settlement)
-            if existing is not None:
+            # Saved open only while it waits for a rate: then this close resumes it.
+            if existing is not None and existing.status is not SettlementStatus.OPEN:
                 return Outcome(existing, replayed=True)
-            settlement = Settlement.open(
+            settlement = existing or Settlement.open(
                 merchant_id=merchant_id, currency=currency, cutoff=until, meta=meta
             )
+            rate = self._conversion_rate(settlement, meta)
             items, claims = self._claim(merchant_id, currency, until, settlement.id, meta)
             if not any(item.kind not in CARRIED_IN_KINDS for item in items):
                 # A concurrent run of this very request may have claimed them meanwhile.
@@ -82,10 +119,46 @@ class SettlementService:
                     return Outcome(existing, replayed=True)
                 raise NothingToSettle("no captures or refunds wait for settlement up to then")
             settlement.close(items, meta)
+            if rate is not None and settlement.status is SettlementStatus.CLOSED:
+                settlement.convert(rate, meta)  # a carried-forward debit stays as it is
             self._store.save(settlement, *claims)
             return Outcome(settlement)
 
         return with_conflict_retries(attempt)
+
+    def _conversion_rate(self, settlement: Settlement, meta: Meta) -> Rate | None:
+        """The rate converting `settlement` into the merchant's settlement currency at
+        its cut-off; None when no conversion is needed. No rate: the settlement is
+        saved waiting, with why, and `RateUnavailable` raised."""
+        if self._rates is None or self._settlement_currency is None:
+            return None
+        target = self._settlement_currency(settlement.merchant_id)
+        if target == settlement.currency:
+            return None
+        rate = self._rates.at(settlement.currency, target, settlement.cutoff)
+        if rate is not None:
+            return rate
+        self._check_waiting(settlement)
+        pair = f"{settlement.currency}/{target}"
+        reason = (
+            f"no {pair} rate valid at {settlement.cutoff.isoformat()}: the merchant settles in "
+            f"{target}; load one with `paysource rates load`"
+        )
+        settlement.await_rate(pair=pair, reason=reason, meta=meta)
+        if settlement.pending_events:
+            self._store.save(settlement)
+        raise RateUnavailable(reason, settlement=settlement.id, pair=pair)
+
+    def _check_waiting(self, settlement: Settlement) -> None:
+        """Only a settlement with something to settle waits for a rate."""
+        waiting = self._items.waiting_items(
+            merchant_id=settlement.merchant_id,
+            currency=settlement.currency,
+            until=settlement.cutoff,
+            limit=MAX_ITEMS_PER_SETTLEMENT,
+        )
+        if not any(item.kind not in CARRIED_IN_KINDS for item in waiting):
+            raise NothingToSettle("no captures or refunds wait for settlement up to then")
 
     def _claim(
         self, merchant_id: UUID, currency: str, until: datetime, settlement: UUID, meta: Meta

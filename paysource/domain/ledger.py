@@ -22,6 +22,10 @@ class AccountKind(StrEnum):
     PAYOUTS = "payouts"  # what was paid out to the merchant's bank (credit: paid out)
     SETTLEMENT_CASH = "settlement_cash"  # asset: what the acquirer paid into our bank
     ACQUIRER_FEES = "acquirer_fees"  # expense: what the acquirer charged us
+    # Clearing between currencies: what settlements converted (one balance per currency).
+    FX_CONVERSION = "fx_conversion"
+    # The platform's FX rounding gains (credit) and losses (debit) on conversions.
+    FX_GAINS_LOSSES = "fx_gains_losses"
 
 
 class Side(StrEnum):
@@ -72,6 +76,14 @@ class Account:
     def acquirer_fees(cls) -> Account:
         return cls(AccountKind.ACQUIRER_FEES)
 
+    @classmethod
+    def fx_conversion(cls) -> Account:
+        return cls(AccountKind.FX_CONVERSION)
+
+    @classmethod
+    def fx_gains_losses(cls) -> Account:
+        return cls(AccountKind.FX_GAINS_LOSSES)
+
 
 @dataclass(frozen=True, slots=True)
 class Line:
@@ -79,6 +91,11 @@ class Line:
     side: Side
     phase: Phase
     amount_minor: int
+    # None: the entry's currency. Only a conversion's entry has lines in a second one.
+    currency: str | None = None
+
+    def currency_in(self, entry: Entry) -> str:
+        return self.currency or entry.currency
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,19 +105,20 @@ class Entry:
     lines: tuple[Line, ...]
 
     def __post_init__(self) -> None:
-        for phase in Phase:
-            debits = sum(
-                line.amount_minor
-                for line in self.lines
-                if line.phase is phase and line.side is Side.DEBIT
-            )
-            credits_ = sum(
-                line.amount_minor
-                for line in self.lines
-                if line.phase is phase and line.side is Side.CREDIT
-            )
-            if debits != credits_:
-                raise UnbalancedEntry(f"{self.kind}: {phase} debits {debits} != credits {credits_}")
+        # Balanced per currency and phase: a conversion balances in each currency.
+        for currency in {line.currency_in(self) for line in self.lines}:
+            for phase in Phase:
+                lines = [
+                    line
+                    for line in self.lines
+                    if line.phase is phase and line.currency_in(self) == currency
+                ]
+                debits = sum(line.amount_minor for line in lines if line.side is Side.DEBIT)
+                credits_ = sum(line.amount_minor for line in lines if line.side is Side.CREDIT)
+                if debits != credits_:
+                    raise UnbalancedEntry(
+                        f"{self.kind}: {currency} {phase} debits {debits} != credits {credits_}"
+                    )
         if any(line.amount_minor <= 0 for line in self.lines):
             raise UnbalancedEntry(f"{self.kind}: every line moves a positive amount")
 
@@ -220,6 +238,73 @@ def payout_failed(merchant_id: UUID, currency: str, amount_minor: int) -> Entry 
     """The rail refused the payout: the pending lines are voided, balances as before."""
     balance, payouts = Account.balance(merchant_id), Account.payouts(merchant_id)
     return _released("payout_failed", currency, balance, payouts, amount_minor)
+
+
+# FX: a settlement paid in the merchant's settlement currency ---------------------------
+
+
+def _in(currency: str, lines: list[Line]) -> list[Line]:
+    return [Line(x.account, x.side, x.phase, x.amount_minor, currency) for x in lines]
+
+
+def _fx_difference(merchant_id: UUID, difference_minor: int) -> list[Line]:
+    """A payout above the items' sum is the platform's loss, below it its gain."""
+    balance, gains_losses = Account.balance(merchant_id), Account.fx_gains_losses()
+    if difference_minor >= 0:
+        return transfer(gains_losses, balance, difference_minor, Phase.POSTED)
+    return transfer(balance, gains_losses, -difference_minor, Phase.POSTED)
+
+
+def fx_converted(
+    merchant_id: UUID,
+    currency: str,
+    payout_currency: str,
+    *,
+    net_minor: int,
+    items_minor: int,
+    payout_minor: int,
+) -> Entry | None:
+    """A closed settlement converted (docs/ledger.md, "FX conversion"): its pending
+    payout in `currency` is voided, the net leaves the merchant's balance for
+    `fx_conversion` there, `fx_conversion` pays the converted items into the merchant's
+    balance in `payout_currency`, the rounding difference goes to `fx_gains_losses`, and
+    the payout is pending in `payout_currency`. Each currency balances on its own."""
+    balance, payouts, fx = (
+        Account.balance(merchant_id),
+        Account.payouts(merchant_id),
+        Account.fx_conversion(),
+    )
+    return entry(
+        "fx_conversion",
+        currency,
+        transfer(balance, payouts, net_minor, Phase.RELEASE),
+        transfer(balance, fx, net_minor, Phase.POSTED),
+        _in(payout_currency, transfer(fx, balance, items_minor, Phase.POSTED)),
+        _in(payout_currency, _fx_difference(merchant_id, payout_minor - items_minor)),
+        _in(payout_currency, transfer(balance, payouts, payout_minor, Phase.PENDING)),
+    )
+
+
+def fx_reversed(
+    merchant_id: UUID,
+    currency: str,
+    payout_currency: str,
+    *,
+    net_minor: int,
+    items_minor: int,
+    payout_minor: int,
+) -> Entry | None:
+    """The payout of a converted settlement failed: the conversion's posted lines are
+    reversed (the `Failed` entry that follows voids the pending payout), so both
+    currencies' balances are as before the settlement."""
+    balance, fx = Account.balance(merchant_id), Account.fx_conversion()
+    return entry(
+        "fx_conversion_reversed",
+        currency,
+        transfer(fx, balance, net_minor, Phase.POSTED),
+        _in(payout_currency, transfer(balance, fx, items_minor, Phase.POSTED)),
+        _in(payout_currency, _fx_difference(merchant_id, items_minor - payout_minor)),
+    )
 
 
 # Reconciliation: the acquirer confirms what it moved ---------------------------------

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.errors import InvalidValue
-from paysource.domain.fees import FeeSchedule
+from paysource.domain.fees import MAX_FIXED_FEE_MINOR, FeeSchedule
 from paysource.domain.meta import Meta
 from paysource.domain.money import check_currency
 from paysource.domain.profile import check_email, check_name
@@ -24,21 +24,45 @@ def check_rate_limit(per_s: int | None) -> int | None:
     return per_s
 
 
+def stored_fees(
+    settlement_currency: str,
+    basis_points: int,
+    fixed_minor: int,
+    fixed_by_currency: dict[str, int] | None,
+) -> FeeSchedule:
+    """The schedule an event states. Events stored before fixed fees were per currency
+    have no `fee_fixed_by_currency`: their one `fee_fixed_minor` was typed for the
+    merchant's settlement currency, so it becomes the fixed fee of that currency
+    (docs/decisions.md, "Fixed fees per currency")."""
+    if fixed_by_currency is None:
+        fixed_by_currency = {settlement_currency: min(fixed_minor, MAX_FIXED_FEE_MINOR)}
+    return FeeSchedule(basis_points, fixed_by_currency)
+
+
 class Merchant(PaysourceAggregate):
     class Registered(PaysourceAggregate.Created):
         name: str
         email: str | None
         settlement_currency: str
         fee_basis_points: int
+        # The fixed fee in the settlement currency: kept for readers of older events.
         fee_fixed_minor: int
         request_hash: str
+        # The merchant's own fixed fees per currency (None in events stored before).
+        fee_fixed_by_currency: dict[str, int] | None = None
 
     class FeeScheduleChanged(PaysourceAggregate.Event):
         fee_basis_points: int
         fee_fixed_minor: int
+        fee_fixed_by_currency: dict[str, int] | None = None
 
         def apply(self, aggregate: Merchant) -> None:
-            aggregate.fees = FeeSchedule(self.fee_basis_points, self.fee_fixed_minor)
+            aggregate.fees = stored_fees(
+                aggregate.settlement_currency,
+                self.fee_basis_points,
+                self.fee_fixed_minor,
+                self.fee_fixed_by_currency,
+            )
 
     class RateLimitChanged(PaysourceAggregate.Event):
         """An admin set the merchant's requests per second (None: back to the default),
@@ -58,11 +82,14 @@ class Merchant(PaysourceAggregate):
         fee_basis_points: int,
         fee_fixed_minor: int,
         request_hash: str,
+        fee_fixed_by_currency: dict[str, int] | None = None,
     ) -> None:
         self.name = name
         self.email = email
         self.settlement_currency = settlement_currency
-        self.fees = FeeSchedule(fee_basis_points, fee_fixed_minor)
+        self.fees = stored_fees(
+            settlement_currency, fee_basis_points, fee_fixed_minor, fee_fixed_by_currency
+        )
         self.request_hash = request_hash
         self.rate_limit_per_s: int | None = None
 
@@ -86,7 +113,8 @@ class Merchant(PaysourceAggregate):
             email=check_email(email),
             settlement_currency=check_currency(settlement_currency),
             fee_basis_points=fees.basis_points,
-            fee_fixed_minor=fees.fixed_minor,
+            fee_fixed_minor=fees.fixed_minor(settlement_currency),
+            fee_fixed_by_currency=fees.overrides_dict(),
             request_hash=request_hash,
         )
 
@@ -95,7 +123,8 @@ class Merchant(PaysourceAggregate):
             self.FeeScheduleChanged,
             meta,
             fee_basis_points=fees.basis_points,
-            fee_fixed_minor=fees.fixed_minor,
+            fee_fixed_minor=fees.fixed_minor(self.settlement_currency),
+            fee_fixed_by_currency=fees.overrides_dict(),
         )
 
     def change_rate_limit(self, per_s: int | None, meta: Meta) -> None:

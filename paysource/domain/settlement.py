@@ -1,8 +1,14 @@
 """Settlement: what a merchant is owed for one currency up to a cut-off, and its payout.
 
     open ──close──▶ closed ──payout accepted──▶ paid
-                      │    └─rail refuses / times out──▶ failed (items released)
-                      └─net ≤ 0──▶ carried_forward (a debit for the next settlement)
+      │               │    └─rail refuses / times out──▶ failed (items released)
+      │               └─net ≤ 0──▶ carried_forward (a debit for the next settlement)
+      └─no rate for the merchant's settlement currency──▶ open, awaiting a rate
+
+A merchant whose settlement currency differs from the items' is paid in its own:
+after closing, `convert` records the rate, the pair and the rate's time, each item's
+net and the payout in the settlement currency, and the rounding difference between
+them (see `fx.py` and docs/settlement.md, "Settlement currency").
 
 Items are captures (amount less fee), succeeded refunds (a debit), earlier
 settlements' carried-forward debits, corrections (a debit for a capture reversed
@@ -23,8 +29,10 @@ from uuid import UUID, uuid5
 
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.errors import IllegalTransition, InvalidValue
+from paysource.domain.fx import Conversion, conversion
 from paysource.domain.meta import Meta
 from paysource.domain.money import check_currency
+from paysource.domain.rates import Rate
 
 # Fixed forever: ids derived from them name stored aggregates.
 _SETTLEMENT_NAMESPACE = UUID("9c1d7e52-4a0b-4f43-8d2e-6b7a1c3e5f80")
@@ -137,6 +145,7 @@ class Settlement(PaysourceAggregate):
 
         def apply(self, aggregate: Settlement) -> None:
             aggregate.status = SettlementStatus.CLOSED
+            aggregate.waiting_reason = None  # closed: it no longer waits for a rate
             aggregate.items = [Item.from_dict(item) for item in self.items]
             aggregate.gross_minor = self.gross_minor
             aggregate.refunds_minor = self.refunds_minor
@@ -160,6 +169,50 @@ class Settlement(PaysourceAggregate):
             aggregate.status = SettlementStatus.PAID
             aggregate.payout_reference = self.payout_reference
 
+    class RateAwaited(PaysourceAggregate.Event):
+        """No rate converts the items into the merchant's settlement currency yet: the
+        settlement stays open, claims nothing, and says why."""
+
+        pair: str
+        reason: str
+
+        def apply(self, aggregate: Settlement) -> None:
+            aggregate.waiting_reason = self.reason
+
+    class Converted(PaysourceAggregate.Event):
+        """The net converted into the settlement currency at a recorded rate."""
+
+        merchant_id: UUID
+        currency: str
+        payout_currency: str
+        pair: str
+        rate: str  # a decimal string: never a float
+        rate_valid_from: datetime
+        rate_source: str
+        net_minor: int
+        item_nets: list[int]  # each item's net in the payout currency, half-even
+        items_minor: int  # their sum
+        payout_minor: int  # the net converted once, half-even
+        fx_difference_minor: int  # payout - items: the platform's rounding gain (<0) or loss
+
+        def apply(self, aggregate: Settlement) -> None:
+            aggregate.conversion = Conversion.from_event(self)
+            aggregate.waiting_reason = None
+
+    class ConversionReversed(PaysourceAggregate.Event):
+        """The payout failed: the conversion is undone with it (the items go back)."""
+
+        merchant_id: UUID
+        currency: str
+        payout_currency: str
+        net_minor: int
+        items_minor: int
+        payout_minor: int
+        fx_difference_minor: int
+
+        def apply(self, aggregate: Settlement) -> None:
+            pass  # the figures stay readable on the settlement; the ledger reverses them
+
     class Failed(PaysourceAggregate.Event):
         merchant_id: UUID
         currency: str
@@ -180,6 +233,16 @@ class Settlement(PaysourceAggregate):
         self.carried_in_minor = self.net_minor = 0
         self.payout_reference: str | None = None
         self.failure_reason: str | None = None
+        self.waiting_reason: str | None = None
+        self.conversion: Conversion | None = None
+
+    @property
+    def payout_currency(self) -> str:
+        return self.currency if self.conversion is None else self.conversion.payout_currency
+
+    @property
+    def payout_minor(self) -> int:
+        return self.net_minor if self.conversion is None else self.conversion.payout_minor
 
     @property
     def disputes_minor(self) -> int:
@@ -227,25 +290,54 @@ class Settlement(PaysourceAggregate):
         if self.net_minor <= 0:
             self._record(self.CarriedForward, meta, amount_minor=self.net_minor)
 
+    def await_rate(self, *, pair: str, reason: str, meta: Meta) -> None:
+        self.check_status(SettlementStatus.OPEN, "wait on")
+        if self.waiting_reason != reason:
+            self._record(self.RateAwaited, meta, pair=pair, reason=reason)
+
+    def convert(self, rate: Rate, meta: Meta) -> None:
+        """Convert the net of a closed settlement into `rate.quote`, at `rate`."""
+        self.check_status(SettlementStatus.CLOSED, "convert")
+        if self.conversion is not None or rate.base != self.currency:
+            raise IllegalTransition(
+                f"cannot convert this settlement with a {rate.pair} rate",
+                code="settlement_not_convertible",
+            )
+        self._record(
+            self.Converted,
+            meta,
+            merchant_id=self.merchant_id,
+            currency=self.currency,
+            **conversion(rate, [item.net_minor for item in self.items], self.net_minor).fields(),
+        )
+
     def mark_paid(self, *, payout_reference: str, meta: Meta) -> None:
         self.check_status(SettlementStatus.CLOSED, "pay")
         self._record(
             self.Paid,
             meta,
             merchant_id=self.merchant_id,
-            currency=self.currency,
-            amount_minor=self.net_minor,
+            currency=self.payout_currency,
+            amount_minor=self.payout_minor,
             payout_reference=payout_reference,
         )
 
     def mark_failed(self, *, reason: str, meta: Meta) -> None:
         self.check_status(SettlementStatus.CLOSED, "fail")
+        if self.conversion is not None:
+            self._record(
+                self.ConversionReversed,
+                meta,
+                merchant_id=self.merchant_id,
+                currency=self.currency,
+                **self.conversion.totals(),
+            )
         self._record(
             self.Failed,
             meta,
             merchant_id=self.merchant_id,
-            currency=self.currency,
-            amount_minor=self.net_minor,
+            currency=self.payout_currency,
+            amount_minor=self.payout_minor,
             reason=reason,
         )
 

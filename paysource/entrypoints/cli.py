@@ -24,6 +24,7 @@ from paysource.entrypoints import (
     cli_disputes,
     cli_operations,
     cli_payments,
+    cli_rates,
     cli_reconcile,
 )
 from paysource.entrypoints.cli_params import with_settings
@@ -135,6 +136,7 @@ for _command in (
     *cli_reconcile.COMMANDS,
     *cli_disputes.COMMANDS,
     *cli_payments.COMMANDS,
+    *cli_rates.COMMANDS,
 ):
     cli.add_command(_command)
 cli.add_command(cli_customers.customers)

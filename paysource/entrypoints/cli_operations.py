@@ -17,7 +17,7 @@ import click
 from paysource.config import Settings
 from paysource.entrypoints import console
 from paysource.entrypoints.cli_params import currency as check_currency
-from paysource.entrypoints.cli_params import day, moment, with_settings
+from paysource.entrypoints.cli_params import day, moment, parse_fixed_fees, with_settings
 from paysource.entrypoints.serve import apply_migrations, check_connections
 from paysource.entrypoints.servers import resolved
 from paysource.readmodels.catalog import PROJECTIONS
@@ -59,7 +59,20 @@ def merchants() -> None:
     help="Settlement currency.",
 )
 @click.option("--fee-basis-points", type=int, default=290, show_default=True)
-@click.option("--fee-fixed-minor", type=int, default=30, show_default=True)
+@click.option(
+    "--fee-fixed-minor",
+    type=int,
+    default=None,
+    help="The fixed fee in the settlement currency (default: the platform's).",
+)
+@click.option(
+    "--fee-fixed",
+    "fee_fixed",
+    multiple=True,
+    callback=parse_fixed_fees,
+    metavar="CODE=MINOR",
+    help="The merchant's own fixed fee in a currency's minor units (repeatable): JPY=40.",
+)
 @with_settings
 def merchants_create(
     settings: Settings,
@@ -68,7 +81,8 @@ def merchants_create(
     email: str | None,
     currency: str,
     fee_basis_points: int,
-    fee_fixed_minor: int,
+    fee_fixed_minor: int | None,
+    fee_fixed: dict[str, int],
 ) -> None:
     """Register a merchant; print its id and its API key (shown only once).
 
@@ -76,9 +90,10 @@ def merchants_create(
     Examples:
       paysource merchants create --name Acme
       paysource merchants create --name Acme --email ops@acme.test --currency EUR
+      paysource merchants create --name Acme --fee-fixed USD=30 --fee-fixed JPY=40
     """
     from paysource.application.idempotency import fingerprint  # noqa: PLC0415
-    from paysource.domain.fees import FeeSchedule  # noqa: PLC0415
+    from paysource.application.merchants import fee_schedule  # noqa: PLC0415
     from paysource.domain.meta import ActorKind, Meta  # noqa: PLC0415
 
     with _container(settings, migrate=True) as container:
@@ -86,13 +101,53 @@ def merchants_create(
             name=name,
             email=email,
             settlement_currency=currency,
-            fees=FeeSchedule(fee_basis_points, fee_fixed_minor),
+            fees=fee_schedule(
+                basis_points=fee_basis_points,
+                settlement_currency=currency,
+                fixed_minor=fee_fixed_minor,
+                fixed=fee_fixed,
+            ),
             idempotency_key=None,
             request_hash=fingerprint("CLI", "merchants create", {"name": name}),
             meta=Meta(ActorKind.ADMIN, "cli"),
         )
     click.echo(f"merchant_id=mer_{outcome.value.id.hex}")
     click.echo(f"api_key={api_key}")
+
+
+@merchants.command("set-fees")
+@click.option("--merchant", "merchant", required=True, metavar="mer_…")
+@click.option("--fee-basis-points", type=int, default=290, show_default=True)
+@click.option(
+    "--fee-fixed",
+    "fee_fixed",
+    multiple=True,
+    callback=parse_fixed_fees,
+    metavar="CODE=MINOR",
+    help="The merchant's own fixed fee in a currency (repeatable); others: the default.",
+)
+@with_settings
+def merchants_set_fees(
+    settings: Settings, *, merchant: str, fee_basis_points: int, fee_fixed: dict[str, int]
+) -> None:
+    """Replace a merchant's fee schedule; captures already made keep their fee.
+
+    \b
+    Example:
+      paysource merchants set-fees --merchant mer_… --fee-basis-points 250 --fee-fixed JPY=40
+    """
+    from paysource.application.ids import Kind, decode  # noqa: PLC0415
+    from paysource.domain.fees import FeeSchedule  # noqa: PLC0415
+    from paysource.domain.meta import ActorKind, Meta  # noqa: PLC0415
+
+    with _container(settings, migrate=True) as container:
+        found = container.merchants.change_fees(
+            merchant_id=decode(Kind.MERCHANT, merchant),
+            fees=FeeSchedule(fee_basis_points, fee_fixed),
+            meta=Meta(ActorKind.ADMIN, "cli"),
+        )
+    fixed = " ".join(f"{c}={m}" for c, m in found.fees.fixed_overrides.items())
+    click.echo(f"fee_basis_points={found.fees.basis_points} fee_fixed={fixed or '-'}")
 
 
 @click.group()

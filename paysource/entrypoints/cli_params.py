@@ -65,3 +65,21 @@ def currency(_: click.Context, param: click.Parameter, value: str | None) -> str
     if not re.fullmatch(r"[A-Za-z]{3}", value):
         raise click.BadParameter("a currency is a three-letter ISO 4217 code", param=param)
     return value.upper()
+
+
+_FIXED_FEE = re.compile(r"^([A-Za-z]{3})=(\d{1,12})$")
+
+
+def parse_fixed_fees(
+    _: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, int]:
+    """`--fee-fixed JPY=40 --fee-fixed USD=30` → {"JPY": 40, "USD": 30} (minor units)."""
+    fees: dict[str, int] = {}
+    for value in values:
+        match = _FIXED_FEE.match(value)
+        if match is None:
+            raise click.BadParameter(
+                f"{value!r}: expected CODE=MINOR_UNITS, e.g. JPY=40", param=param
+            )
+        fees[match.group(1).upper()] = int(match.group(2))
+    return fees

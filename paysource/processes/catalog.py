@@ -32,6 +32,7 @@ from enum import StrEnum
 from paysource.application.disputes import DisputeNotices, DisputeService
 from paysource.application.eventlog import BatchHandler, EventStore, Follower, Wakeup
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, Publish
+from paysource.application.rates import UsdRates
 from paysource.application.settlements import SettlementService, WaitingItems
 from paysource.config import Settings
 from paysource.domain.schedule import DailySchedule
@@ -90,6 +91,7 @@ class CellProcessParts:
     disputes: DisputeService | None = None  # None: no dispute jobs
     dispute_notices: DisputeNotices | None = None
     disputes_past_due: PastDue | None = None
+    usd_rates: UsdRates | None = None  # None: risk limits at the built-in reference values
 
 
 def every(interval_s: float, task: Callable[[], object], what: str) -> Run:
@@ -141,6 +143,7 @@ def pipeline_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJo
             partitions=partitions,
             pool=parts.pool,
             fees=parts.fees,
+            usd_rates=parts.usd_rates,
         )
         jobs.append(follower_job(settings, parts, processor, processor.name))
     return jobs

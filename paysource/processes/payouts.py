@@ -75,7 +75,8 @@ class PayoutProcessor:
 
     def _payout(self, settlement: Settlement) -> PayoutResult:
         key = f"{settlement.id}:payout"
-        amount = Money(settlement.net_minor, settlement.currency)
+        # In the settlement currency when the settlement converted (else the items').
+        amount = Money(settlement.payout_minor, settlement.payout_currency)
         for attempt in range(self._retry.attempts):
             try:
                 return self._bank.payout(

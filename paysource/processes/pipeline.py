@@ -38,6 +38,7 @@ from paysource.application.ports import (
     RecentPayments,
     RefundResult,
 )
+from paysource.application.rates import UsdRates
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CancellationReason, CaptureMethod, Payment, PaymentStatus
@@ -99,6 +100,7 @@ class PaymentProcessor:
         partitions: int = 1,
         pool: ThreadPoolExecutor | None = None,
         fees: FeeLookup | None = None,
+        usd_rates: UsdRates | None = None,
     ) -> None:
         assert 0 <= partition < partitions
         self._store = store
@@ -107,6 +109,7 @@ class PaymentProcessor:
         self._recent = recent_payments
         self._clock = clock
         self._policy = risk_policy or RiskPolicy()
+        self._usd_rates = usd_rates  # None: risk values amounts at the reference values
         self._retry = retry or RetryPolicy()
         self._partition = partition
         self._partitions = partitions
@@ -195,8 +198,15 @@ class PaymentProcessor:
                 since=event.timestamp - self._policy.velocity_window,
                 until=event.timestamp,
             )
+        rate = None
+        if self._usd_rates is not None:
+            rate = self._usd_rates.for_currency(payment.currency, event.timestamp)
         assessment = assess(
-            self._policy, amount=payment.amount, card=payment.card, recent_payments=recent
+            self._policy,
+            amount=payment.amount,
+            card=payment.card,
+            recent_payments=recent,
+            rate=rate,
         )
         payment.assess_risk(assessment, meta)
         if assessment.blocked:

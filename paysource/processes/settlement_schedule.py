@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 
 from paysource.application.ports import Clock
-from paysource.application.settlements import NothingToSettle, SettlementService, WaitingItems
+from paysource.application.settlements import (
+    NothingToSettle,
+    RateUnavailable,
+    SettlementService,
+    WaitingItems,
+)
 from paysource.domain.meta import Meta
 from paysource.domain.schedule import DailySchedule
 from paysource.domain.settlement import Settlement
@@ -39,6 +44,10 @@ class SettlementScheduler:
                     merchant_id=merchant_id, currency=currency, until=cutoff, meta=meta
                 )
             except NothingToSettle:
+                continue
+            except RateUnavailable as waiting:
+                # Recorded on the settlement; asked again next tick, until a rate is loaded.
+                log.warning("settlement waits: %s", waiting.detail)
                 continue
             if not outcome.replayed:
                 closed.append(outcome.value)

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from typing import Any
 
 import httpx
@@ -279,7 +280,7 @@ def test_a_partial_capture_settles_that_amount_and_releases_the_rest(
     body = captured.json()
     assert (body["status"], body["amount"]) == ("succeeded", 1000)
     assert (body["amount_captured"], body["amount_capturable"]) == (600, 0)
-    assert body["fee"] == (600 * 290 + 5000) // 10000 + 30
+    assert body["fee"] == round(Fraction(600 * 290, 10000)) + 30
     events = merchant.get(f"/v1/payments/{payment_id}/events").json()["data"]
     assert events[-1]["type"] == "Payment.Captured"
     assert events[-1]["data"]["released_minor"] == 400

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from fastapi.testclient import TestClient
 
 from paysource.bootstrap import Container
@@ -24,7 +26,7 @@ def test_a_merchant_takes_a_payment_refunds_part_and_audits_its_history(
     payment = merchant.get(f"/v1/payments/{payment_id}").json()
     assert payment["status"] == "succeeded"
     assert payment["amount_captured"] == 2500
-    assert payment["fee"] == (2500 * 290 + 5000) // 10000 + 30
+    assert payment["fee"] == round(Fraction(2500 * 290, 10000)) + 30
 
     refund = merchant.post(
         "/v1/refunds", {"payment": payment_id, "amount": 1000}, Idempotency_Key=new_key()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,7 +30,8 @@ def merchant(client: TestClient, container: Container) -> Api:
 
 
 def fee(amount: int) -> int:
-    return (amount * 290 + 5000) // 10000 + 30
+    # 2.9 % rounded half-even to the cent, plus 0.30.
+    return round(Fraction(amount * 290, 10000)) + 30
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:

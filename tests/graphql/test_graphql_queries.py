@@ -31,20 +31,21 @@ def test_viewer_shows_the_merchant_its_profile_balances_and_volume(
     assert data["role"] == "MERCHANT"
     assert data["merchant"]["id"] == shop.merchant
     assert data["merchant"]["fees"]["basisPoints"] == 290
-    # Captured 2500 + 1000 with fees 2.9 % + 30 (103 + 59), 1000 refunded; 5000 held.
+    # Captured 2500 + 1000 with fees 2.9 % + 30 (102 + 59: 72.5 rounds half-even to 72),
+    # 1000 refunded; 5000 held.
     [balance] = data["balances"]
     assert balance["pending"] == {
         "amountMinor": "5000",
         "currency": "USD",
         "formatted": "50.00 USD",
     }
-    assert balance["available"]["amountMinor"] == str(3500 - 103 - 59 - 1000)
+    assert balance["available"]["amountMinor"] == str(3500 - 102 - 59 - 1000)
     assert balance["paidOut"]["amountMinor"] == "0"
     [day] = data["dailyVolume"]
     assert day["date"] == datetime.now(UTC).date().isoformat()
     assert (day["capturesCount"], day["refundsCount"]) == (2, 1)
     assert day["captured"]["amountMinor"] == "3500"
-    assert day["net"]["amountMinor"] == str(3500 - 1000 - 162)
+    assert day["net"]["amountMinor"] == str(3500 - 1000 - 161)
 
 
 def test_viewer_lists_are_keyset_pages_newest_first(
@@ -134,7 +135,7 @@ def test_payment_shows_amounts_status_customer_refunds_risk_and_events(
     )
     assert data["amountCaptured"]["amountMinor"] == "2500"
     assert data["amountRefunded"]["formatted"] == "10.00 USD"
-    assert data["fee"]["amountMinor"] == "103"
+    assert data["fee"]["amountMinor"] == "102"  # 72.5 + 30, half-even
     assert data["card"] == {"brand": "visa", "last4": "4242"}
     assert data["risk"]["outcome"] == "normal"
     assert data["customer"] == {"name": "Ada"}

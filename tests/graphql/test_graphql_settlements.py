@@ -63,16 +63,16 @@ def test_a_paid_settlement_shows_the_rest_amounts_payout_and_items(
 
     data = _settlement(Gql(client, shop.api.key), settlement)
 
-    # Captured 2500 (fee 103) and 1000 (fee 59), 1000 of the first refunded; the held
-    # payment is not settled.
+    # Captured 2500 (fee 102: 72.5 rounds half-even, + 30) and 1000 (fee 59), 1000 of
+    # the first refunded; the held payment is not settled.
     assert data["__typename"] == "Settlement"
     assert (data["id"], data["status"], data["currency"]) == (settlement, "PAID", "USD")
     assert data["merchant"] == {"id": shop.merchant}
     assert data["gross"] == {"amountMinor": "3500", "currency": "USD", "formatted": "35.00 USD"}
     assert data["refunds"]["amountMinor"] == "1000"
-    assert data["fees"]["amountMinor"] == "162"
+    assert data["fees"]["amountMinor"] == "161"
     assert data["carriedIn"]["amountMinor"] == "0"
-    assert data["net"]["formatted"] == "23.38 USD"
+    assert data["net"]["formatted"] == "23.39 USD"
     assert (data["itemsCount"], data["failureReason"]) == (3, None)
     assert data["payoutReference"] == rest["payout_reference"] is not None
     assert data["version"] == rest["version"]

@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from fractions import Fraction
 from typing import Any
 from uuid import UUID
 
@@ -63,7 +64,8 @@ def pay_out(container: Container, cell: Cell) -> None:
 
 
 def fee(amount: int) -> int:
-    return (amount * 290 + 5000) // 10000 + 30
+    # 2.9 % rounded half-even to the cent, plus 0.30.
+    return round(Fraction(amount * 290, 10000)) + 30
 
 
 def balances(merchant: Api) -> dict[str, int]:

@@ -86,7 +86,7 @@ class Run:
             name=f"M{number}",
             email=None,
             settlement_currency="USD",
-            fees=FeeSchedule(basis_points=250 + 50 * number, fixed_minor=number * 25),
+            fees=FeeSchedule(250 + 50 * number, {"USD": number * 25}),
             idempotency_key=None,
             request_hash="h",
             meta=Meta(ActorKind.ADMIN, "test"),

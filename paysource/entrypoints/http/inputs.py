@@ -27,6 +27,8 @@ Metadata = dict[
 ]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 PaymentAmount = Annotated[int, Field(ge=1, le=MAX_PAYMENT_MINOR, strict=True)]
+FixedFeeMinor = Annotated[int, Field(ge=0, le=100_000_000, strict=True)]
+FixedFees = Annotated[dict[Currency, FixedFeeMinor], Field(max_length=200)]
 
 
 def _strings(value: Any) -> list[str]:
@@ -99,12 +101,24 @@ class MerchantIn(Body):
     email: Email | None = None
     settlement_currency: Currency = "USD"
     fee_basis_points: Annotated[int, Field(ge=0, le=10_000, strict=True)] = 290
-    fee_fixed_minor: Annotated[int, Field(ge=0, le=100_000, strict=True)] = 30
+    # The fixed fee in the settlement currency (kept from before `fee_fixed`); null:
+    # the platform's default for that currency.
+    fee_fixed_minor: Annotated[int, Field(ge=0, le=100_000_000, strict=True)] | None = None
+    # The merchant's own fixed fee per currency, in that currency's minor units
+    # ({"USD": 30, "JPY": 40}); other currencies take the platform's default.
+    fee_fixed: FixedFees = Field(default_factory=dict)
     # The cell that keeps the merchant's objects (several cells only); default: the
     # least loaded one.
     cell: Annotated[str, StringConstraints(max_length=40, pattern=r"^cell-[a-z0-9-]+$")] | None = (
         None
     )
+
+
+class FeesIn(Body):
+    """A merchant's new fee schedule (PUT /v1/merchants/{id}/fees): replaces the old."""
+
+    fee_basis_points: Annotated[int, Field(ge=0, le=10_000, strict=True)] = 290
+    fee_fixed: FixedFees = Field(default_factory=dict)
 
 
 class ApiKeyIn(Body):

@@ -25,7 +25,8 @@ from paysource.application.errors import (
     Unauthenticated,
     Unavailable,
 )
-from paysource.application.settlements import NothingToSettle
+from paysource.application.ids import Kind, encode
+from paysource.application.settlements import NothingToSettle, RateUnavailable
 from paysource.domain.card import contains_pan
 from paysource.domain.errors import (
     AmountExceeded,
@@ -50,6 +51,7 @@ _STATUS: list[tuple[type[PaysourceError], int]] = [
     (SubjectErased, 409),
     (Unavailable, 503),
     (NothingToSettle, 422),
+    (RateUnavailable, 409),
     (IllegalTransition, 409),
     (AmountExceeded, 422),
     (CurrencyMismatch, 422),
@@ -127,6 +129,10 @@ async def on_paysource_error(request: Request, error: Exception) -> JSONResponse
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(error, Unavailable):
         _report_outage(request)
+    if isinstance(error, RateUnavailable):
+        # Where the waiting settlement is, and which rate it waits for.
+        extra["settlement"] = encode(Kind.SETTLEMENT, error.settlement)
+        extra["pair"] = error.pair
     field = getattr(error, "field", None)
     if field:
         extra["errors"] = [{"field": field, "message": error.detail}]

@@ -12,7 +12,7 @@ from eventsourcing.projection import Projection
 from paysource.application.eventlog import Event
 from paysource.application.topics import event_topics
 from paysource.domain.customer import Customer
-from paysource.domain.merchant import Merchant
+from paysource.domain.merchant import Merchant, stored_fees
 from paysource.domain.personal import ERASED, erase_metadata
 from paysource.readmodels.directory.schema import CUSTOMERS, MERCHANTS
 from paysource.readmodels.rows import Rows
@@ -24,7 +24,7 @@ class DirectoryView(View):
     tables = (MERCHANTS.name, CUSTOMERS.name)
 
     def begin_batch(self) -> None:
-        self.merchants = Rows(MERCHANTS)
+        self.merchants = Rows(MERCHANTS, json_columns=("fee_fixed",))
         self.customers = Rows(CUSTOMERS, json_columns=("metadata",))
 
     def prefetch(self, events: Sequence[Event]) -> None:
@@ -59,15 +59,24 @@ class DirectoryProjection(Projection[DirectoryView]):
                 settlement_currency=e.settlement_currency,
                 fee_basis_points=e.fee_basis_points,
                 fee_fixed_minor=e.fee_fixed_minor,
+                fee_fixed=stored_fees(
+                    e.settlement_currency,
+                    e.fee_basis_points,
+                    e.fee_fixed_minor,
+                    e.fee_fixed_by_currency,
+                ).overrides_dict(),
             )
         )
 
     @process_event.register
     def _fees(self, e: Merchant.FeeScheduleChanged, _: Tracking) -> None:
+        currency = self.view.merchants.get(e.originator_id)["settlement_currency"].strip()
+        fees = stored_fees(currency, e.fee_basis_points, e.fee_fixed_minor, e.fee_fixed_by_currency)
         self.view.merchants.change(
             e.originator_id,
             fee_basis_points=e.fee_basis_points,
             fee_fixed_minor=e.fee_fixed_minor,
+            fee_fixed=fees.overrides_dict(),
             updated_at=e.timestamp,
             version=e.originator_version,
         )

@@ -1,4 +1,4 @@
-"""The tables of the `directory` read model (migration 003)."""
+"""The tables of the `directory` read model (migrations 003 and 015)."""
 
 from paysource.readmodels.sql import Table
 
@@ -14,6 +14,7 @@ MERCHANTS = Table(
         "created_at",
         "updated_at",
         "version",
+        "fee_fixed",  # migration 015
     ),
 )
 CUSTOMERS = Table(

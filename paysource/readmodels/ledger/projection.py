@@ -71,20 +71,20 @@ class LedgerView(View):
             )
         )
         for line_number, line in enumerate(posting.lines, start=1):
-            account = line.account.name
+            account, currency = line.account.name, line.currency_in(posting)
             self._postings.append(
                 (
                     number,
                     line_number,
                     account,
-                    posting.currency,
+                    currency,
                     str(line.side),
                     str(line.phase),
                     line.amount_minor,
                     event.timestamp,
                 )
             )
-            key = (account, posting.currency)
+            key = (account, currency)
             self._accounts[key] = {
                 "kind": str(line.account.kind),
                 "merchant": line.account.merchant_id,
@@ -216,6 +216,30 @@ class LedgerProjection(Projection[LedgerView]):
     @process_event.register
     def _settlement_failed(self, e: Settlement.Failed, _: Tracking) -> None:
         posting = ledger.payout_failed(e.merchant_id, e.currency, e.amount_minor)
+        self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    @process_event.register
+    def _settlement_converted(self, e: Settlement.Converted, _: Tracking) -> None:
+        posting = ledger.fx_converted(
+            e.merchant_id,
+            e.currency,
+            e.payout_currency,
+            net_minor=e.net_minor,
+            items_minor=e.items_minor,
+            payout_minor=e.payout_minor,
+        )
+        self.view.record(e, posting, merchant_id=e.merchant_id)
+
+    @process_event.register
+    def _conversion_reversed(self, e: Settlement.ConversionReversed, _: Tracking) -> None:
+        posting = ledger.fx_reversed(
+            e.merchant_id,
+            e.currency,
+            e.payout_currency,
+            net_minor=e.net_minor,
+            items_minor=e.items_minor,
+            payout_minor=e.payout_minor,
+        )
         self.view.record(e, posting, merchant_id=e.merchant_id)
 
     @process_event.register

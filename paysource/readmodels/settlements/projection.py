@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -20,6 +21,8 @@ from paysource.readmodels.settlements.schema import ITEMS, PAYMENTS, SETTLEMENTS
 from paysource.readmodels.view import View
 
 ItemKey = tuple[str, UUID]
+# The read model's status of an open settlement that waits for an exchange rate.
+AWAITING_RATE = "awaiting_rate"
 
 _HOLD_EVENTS = (Payment.RelayFailed, Payment.RelayRetried, Payment.CaptureReversed)
 _MONEY_KINDS = frozenset({str(ItemKind.CAPTURE), str(ItemKind.REFUND)})
@@ -226,6 +229,7 @@ class SettlementsProjection(Projection[SettlementsView]):
         self._change(
             e,
             status=str(SettlementStatus.CLOSED),
+            waiting_reason=None,
             gross_minor=e.gross_minor,
             refunds_minor=e.refunds_minor,
             fees_minor=e.fees_minor,
@@ -255,6 +259,23 @@ class SettlementsProjection(Projection[SettlementsView]):
                 "settlement_id": None,
                 "hold": None,
             }
+        )
+
+    @process_event.register
+    def _rate_awaited(self, e: Settlement.RateAwaited, _: Tracking) -> None:
+        # Shown as its own status; the aggregate stays open until a rate converts it.
+        self._change(e, status=AWAITING_RATE, waiting_reason=e.reason)
+
+    @process_event.register
+    def _converted(self, e: Settlement.Converted, _: Tracking) -> None:
+        self._change(
+            e,
+            payout_currency=e.payout_currency,
+            payout_minor=e.payout_minor,
+            fx_pair=e.pair,
+            fx_rate=Decimal(e.rate),
+            fx_rate_valid_from=e.rate_valid_from,
+            fx_difference_minor=e.fx_difference_minor,
         )
 
     @process_event.register

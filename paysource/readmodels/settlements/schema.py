@@ -1,5 +1,5 @@
-"""The tables of the `settlements` read model (migration 007; item holds from 014,
-`disputes_minor` from 016)."""
+"""The tables of the `settlements` read model (migration 007; item holds from 014, the
+payout in the settlement currency from 015, `disputes_minor` from 016)."""
 
 from paysource.readmodels.sql import Table
 
@@ -38,6 +38,14 @@ SETTLEMENTS = Table(
         "created_at",
         "updated_at",
         "version",
+        # Migration 015: the payout in the settlement currency, and why one waits.
+        "payout_currency",
+        "payout_minor",
+        "fx_pair",
+        "fx_rate",
+        "fx_rate_valid_from",
+        "fx_difference_minor",
+        "waiting_reason",
         "disputes_minor",
     ),
 )

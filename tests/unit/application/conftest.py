@@ -76,7 +76,7 @@ def merchant_id(merchants: MerchantService) -> UUID:
         name="Acme",
         email=None,
         settlement_currency="USD",
-        fees=FeeSchedule(basis_points=290, fixed_minor=30),
+        fees=FeeSchedule(290, {"USD": 30}),
         idempotency_key=None,
         request_hash="h",
         meta=Meta(ActorKind.ADMIN, "test"),

@@ -14,6 +14,7 @@ from eventsourcing.application import Application
 
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.card import CardDetails
+from paysource.domain.currency import exponents
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
@@ -26,7 +27,8 @@ MERCHANT_ID = UUID("00000000-0000-4000-8000-00000000000a")
 VISA = CardDetails(token="tok_visa", brand="visa", bin="424242", last4="4242")
 NORMAL_RISK = RiskAssessment(RiskOutcome.NORMAL, 0)
 BLOCKED_RISK = RiskAssessment(RiskOutcome.BLOCKED, 100, ("card_bin_blocked",))
-NO_FEES = FeeSchedule(basis_points=0, fixed_minor=0)
+# No fixed fee in any currency (the platform default has one in each).
+NO_FEES = FeeSchedule(0, dict.fromkeys(exponents(), 0))
 
 
 def usd(amount_minor: int) -> Money:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from datetime import timedelta
+from decimal import Decimal
 from uuid import uuid4
 
 import pytest
@@ -21,6 +22,7 @@ from paysource.domain.idempotency import IdempotencyRecord, key_digest
 from paysource.domain.merchant import Merchant
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.payment import CaptureMethod, Payment
+from paysource.domain.rates import Rate
 from paysource.domain.reconciliation import (
     Clearing,
     Expected,
@@ -82,7 +84,7 @@ def profile_aggregates() -> list[PaysourceAggregate]:
         request_hash="h",
         meta=META,
     )
-    merchant.change_fees(FeeSchedule(100, 0), META)
+    merchant.change_fees(FeeSchedule(100, {"USD": 0}), META)
     merchant.change_rate_limit(500, META)
     customer = Customer.create(
         customer_id=uuid4(),
@@ -144,7 +146,9 @@ def settlement_aggregates() -> list[PaysourceAggregate]:
     failed = Settlement.open(
         merchant_id=MERCHANT_ID, currency="USD", cutoff=AT + timedelta(days=1), meta=META
     )
+    failed.await_rate(pair="USD/EUR", reason="no USD/EUR rate yet", meta=META)
     failed.close(items, META)
+    failed.convert(Rate("USD", "EUR", Decimal("0.92"), AT), META)
     failed.mark_failed(reason="account_closed", meta=META)
     carried = Settlement.open(
         merchant_id=MERCHANT_ID, currency="USD", cutoff=AT + timedelta(days=2), meta=META

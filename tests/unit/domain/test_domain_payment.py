@@ -162,7 +162,7 @@ def test_an_authorized_payment_cannot_be_declined() -> None:
 def test_a_full_capture_takes_the_whole_hold_and_charges_the_fee() -> None:
     payment = authorized_payment(usd(10_000))
 
-    payment.capture(None, FeeSchedule(290, 30), merchant_meta())
+    payment.capture(None, FeeSchedule(290, {"USD": 30}), merchant_meta())
 
     assert payment.status is PaymentStatus.SUCCEEDED
     assert (payment.amount_captured, payment.amount_capturable) == (10_000, 0)
@@ -178,7 +178,7 @@ def test_a_full_capture_takes_the_whole_hold_and_charges_the_fee() -> None:
 def test_a_partial_capture_releases_the_rest_of_the_hold() -> None:
     payment = authorized_payment(usd(10_000))
 
-    payment.capture(usd(6_000), FeeSchedule(290, 30), merchant_meta())
+    payment.capture(usd(6_000), FeeSchedule(290, {"USD": 30}), merchant_meta())
 
     assert (payment.amount_captured, payment.amount_capturable) == (6_000, 0)
     assert payment.fee_minor == 204  # 2.9% of 6000 is 174, plus 30

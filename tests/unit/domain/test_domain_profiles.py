@@ -26,7 +26,7 @@ def register(**overrides: object) -> Merchant:
         "name": "Acme Ltd",
         "email": "billing@acme.example",
         "settlement_currency": "EUR",
-        "fees": FeeSchedule(250, 25),
+        "fees": FeeSchedule(250, {"EUR": 25}),
         "request_hash": "h",
         "meta": merchant_meta(),
     }
@@ -61,7 +61,7 @@ def test_a_registered_merchant_has_its_trimmed_name_currency_and_fees() -> None:
     merchant = register(name="  Acme Ltd  ")
 
     assert (merchant.name, merchant.settlement_currency) == ("Acme Ltd", "EUR")
-    assert merchant.fees == FeeSchedule(250, 25)
+    assert merchant.fees == FeeSchedule(250, {"EUR": 25})
     assert pending_event_names(merchant) == ["Registered"]
 
 
@@ -94,9 +94,9 @@ def test_a_merchant_settles_in_an_iso_4217_currency(currency: str) -> None:
 def test_changing_a_merchants_fees_records_and_applies_the_new_schedule() -> None:
     merchant = register()
 
-    merchant.change_fees(FeeSchedule(100, 0), merchant_meta())
+    merchant.change_fees(FeeSchedule(100, {"USD": 0}), merchant_meta())
 
-    assert merchant.fees == FeeSchedule(100, 0)
+    assert merchant.fees == FeeSchedule(100, {"USD": 0})
     assert pending_event_names(merchant) == ["Registered", "FeeScheduleChanged"]
 
 

@@ -15,7 +15,7 @@ from paysource.domain.ledger import Side
 from paysource.domain.payment import Payment, SettlementHold
 from paysource.domain.settlement import Item, ItemKind, Settlement, SettlementStatus
 
-FEES = FeeSchedule(basis_points=290, fixed_minor=30)
+FEES = FeeSchedule(290, {"USD": 30})
 
 
 def refused(amount: int = 10_000) -> Payment:

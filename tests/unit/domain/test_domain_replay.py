@@ -46,7 +46,7 @@ def merchant_with_new_fees() -> Merchant:
         request_hash="h",
         meta=merchant_meta(),
     )
-    merchant.change_fees(FeeSchedule(120, 5), merchant_meta())
+    merchant.change_fees(FeeSchedule(120, {"USD": 5}), merchant_meta())
     return merchant
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 
 from paysource.domain.card import CardDetails
 from paysource.domain.money import Money
+from paysource.domain.rates import Rate
 from paysource.domain.risk import RiskAssessment, RiskOutcome, RiskPolicy, assess
 
 POLICY = RiskPolicy()
@@ -89,15 +93,52 @@ def test_the_policy_decides_which_bins_are_blocked() -> None:
     [
         (499_999, "USD", RiskOutcome.NORMAL),
         (500_000, "USD", RiskOutcome.ELEVATED),
-        (4_999, "JPY", RiskOutcome.NORMAL),
-        (5_000, "JPY", RiskOutcome.ELEVATED),
-        (4_999_999, "KWD", RiskOutcome.NORMAL),
-        (5_000_000, "KWD", RiskOutcome.ELEVATED),
+        # USD 5,000 at the reference values: JPY 775,000 (155 per USD) ...
+        (774_999, "JPY", RiskOutcome.NORMAL),
+        (775_000, "JPY", RiskOutcome.ELEVATED),
+        # ... and KWD 1,535.000 (0.307 per USD).
+        (1_534_999, "KWD", RiskOutcome.NORMAL),
+        (1_535_000, "KWD", RiskOutcome.ELEVATED),
+        # The examples of issue 11, no longer whole units of any currency:
+        (1_000_000, "JPY", RiskOutcome.ELEVATED),  # ≈ USD 6,450: reviewed, not blocked
+        (5_000_000, "KWD", RiskOutcome.ELEVATED),  # ≈ USD 16,300: reviewed
+        (5_000, "JPY", RiskOutcome.NORMAL),  # ≈ USD 32
+        (155_000_000, "JPY", RiskOutcome.BLOCKED),  # USD 1,000,000
     ],
 )
-def test_amount_thresholds_are_in_major_units_whatever_the_currency_decimals(
+def test_amount_thresholds_are_usd_values_whatever_the_currency(
     amount_minor: int, currency: str, outcome: RiskOutcome
 ) -> None:
-    card = CardDetails("tok_visa", "visa", "424242", "4242")
-    found = assess(RiskPolicy(), amount=Money(amount_minor, currency), card=card, recent_payments=0)
+    found = assess(
+        RiskPolicy(), amount=Money(amount_minor, currency), card=SAFE_CARD, recent_payments=0
+    )
+
     assert found.outcome is outcome
+
+
+T = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "rate",
+    [Rate("USD", "JPY", Decimal(150), T), Rate("JPY", "USD", Decimal("0.0066666667"), T)],
+    ids=["usd-to-jpy", "jpy-to-usd"],
+)
+def test_a_loaded_rate_either_way_round_values_the_amount_instead_of_the_reference(
+    rate: Rate,
+) -> None:
+    def outcome(yen: int) -> RiskOutcome:
+        amount = Money(yen, "JPY")
+        return assess(POLICY, amount=amount, card=SAFE_CARD, recent_payments=0, rate=rate).outcome
+
+    assert outcome(749_000) is RiskOutcome.NORMAL
+    assert outcome(750_000) is RiskOutcome.ELEVATED  # USD 5,000 at 150, not 155
+
+
+def test_a_rate_of_another_pair_is_ignored() -> None:
+    other = Rate("USD", "EUR", Decimal("0.9"), T)
+    amount = Money(775_000, "JPY")
+
+    found = assess(POLICY, amount=amount, card=SAFE_CARD, recent_payments=0, rate=other)
+
+    assert found.outcome is RiskOutcome.ELEVATED

@@ -91,6 +91,7 @@ class MerchantOut(BaseModel):
     settlement_currency: str
     fee_basis_points: int
     fee_fixed_minor: int
+    fee_fixed: dict[str, int]
     created: str
     api_key: str | None = None
 

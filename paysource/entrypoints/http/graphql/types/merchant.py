@@ -14,10 +14,17 @@ from paysource.entrypoints.http.graphql.types.money import Money
 from paysource.entrypoints.http.graphql.types.node import Node
 
 
-@strawberry.type(description="What a capture costs: basis points of the amount, plus a fixed fee.")
+@strawberry.type(
+    description="What a capture costs: basis points of the amount, plus a fixed fee "
+    "stated per currency (the merchant's own, else the platform's default)."
+)
 class FeeSchedule:
     basis_points: int
-    fixed: Money
+    fixed: Money = strawberry.field(description="The fixed fee in the settlement currency.")
+    fixed_by_currency: list[Money] = strawberry.field(
+        description="The merchant's own fixed fees, one per currency; any other currency "
+        "takes the platform's default (docs/settlement.md, Fees)."
+    )
 
 
 @strawberry.type
@@ -40,6 +47,9 @@ class Merchant(Node):
             fee_schedule=FeeSchedule(
                 basis_points=row["fee_basis_points"],
                 fixed=Money.of(row["fee_fixed_minor"], currency),
+                fixed_by_currency=[
+                    Money.of(minor, code) for code, minor in sorted(row["fee_fixed"].items())
+                ],
             ),
             created_at=row["created_at"],
         )

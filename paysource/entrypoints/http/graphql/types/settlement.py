@@ -26,14 +26,30 @@ from paysource.entrypoints.http.graphql.types.refund import Refund
 
 @strawberry.enum(
     description="`OPEN → CLOSED → PAID | FAILED`; a net of zero or less is `CARRIED_FORWARD` "
-    "(nothing paid, the debit goes into the next settlement)."
+    "(nothing paid, the debit goes into the next settlement). `AWAITING_RATE`: open, "
+    "waiting for an exchange rate into the merchant's settlement currency (see "
+    "`waitingReason`)."
 )
 class SettlementStatus(Enum):
     OPEN = "open"
+    AWAITING_RATE = "awaiting_rate"
     CLOSED = "closed"
     PAID = "paid"
     FAILED = "failed"
     CARRIED_FORWARD = "carried_forward"
+
+
+@strawberry.type(
+    description="How a settlement converted into the merchant's settlement currency: the "
+    "recorded rate, and the rounding difference the platform took (docs/ledger.md)."
+)
+class FxConversion:
+    pair: str = strawberry.field(description="BASE/QUOTE, e.g. USD/EUR.")
+    rate: str = strawberry.field(description="QUOTE per one BASE, an exact decimal string.")
+    rate_valid_from: datetime
+    difference: Money = strawberry.field(
+        description="The payout less the sum of the items converted one by one (half-even)."
+    )
 
 
 @strawberry.enum
@@ -122,6 +138,16 @@ class Settlement(Node):
     net: Money = strawberry.field(
         description="Paid out when above zero; otherwise carried forward to the next one."
     )
+    payout: Money = strawberry.field(
+        description="What is paid out: the net, converted into the merchant's settlement "
+        "currency when that differs from `currency`."
+    )
+    fx: FxConversion | None = strawberry.field(
+        description="The conversion, when the settlement converted; else null."
+    )
+    waiting_reason: str | None = strawberry.field(
+        description="Why an `AWAITING_RATE` settlement waits (which rate is missing)."
+    )
     items_count: int
     payout_reference: str | None = strawberry.field(description="The bank's, once paid.")
     failure_reason: str | None = strawberry.field(
@@ -150,6 +176,9 @@ class Settlement(Node):
             carried_in=Money.of(row["carried_in_minor"], currency),
             disputes=Money.of(row["disputes_minor"], currency),
             net=Money.of(row["net_minor"], currency),
+            payout=_payout(row, currency),
+            fx=_fx(row),
+            waiting_reason=row["waiting_reason"],
             items_count=row["items_count"],
             payout_reference=row["payout_reference"],
             failure_reason=row["failure_reason"],
@@ -169,3 +198,21 @@ class Settlement(Node):
     async def items(self, info: strawberry.Info) -> list[SettlementItem]:
         rows = await info.context.loaders.settlement_items.load((self.merchant_id, self.uuid))
         return [SettlementItem.from_row(row) for row in rows]
+
+
+def _payout(row: dict[str, Any], currency: str) -> Money:
+    if row["payout_currency"] is None:
+        return Money.of(row["net_minor"], currency)
+    return Money.of(row["payout_minor"], row["payout_currency"].strip())
+
+
+def _fx(row: dict[str, Any]) -> FxConversion | None:
+    if row["fx_pair"] is None:
+        return None
+    quote = row["payout_currency"].strip()
+    return FxConversion(
+        pair=row["fx_pair"],
+        rate=str(row["fx_rate"]),
+        rate_valid_from=row["fx_rate_valid_from"],
+        difference=Money.of(row["fx_difference_minor"], quote),
+    )

@@ -13,10 +13,11 @@ from paysource.application import representations as rep
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode, encode
+from paysource.application.merchants import fee_schedule
 from paysource.bootstrap import Container
 from paysource.domain.api_key import Role
 from paysource.domain.fees import FeeSchedule
-from paysource.entrypoints.http.inputs import ApiKeyIn, Body, MerchantIn
+from paysource.entrypoints.http.inputs import ApiKeyIn, Body, FeesIn, MerchantIn
 from paysource.entrypoints.http.problems import Problem
 from paysource.entrypoints.http.rest.deps import AdminPrincipal, ContainerDep, Context
 from paysource.entrypoints.http.rest.routes.common import respond
@@ -40,7 +41,12 @@ def create_merchant(
         name=body.name,
         email=body.email,
         settlement_currency=body.settlement_currency,
-        fees=FeeSchedule(body.fee_basis_points, body.fee_fixed_minor),
+        fees=fee_schedule(
+            basis_points=body.fee_basis_points,
+            settlement_currency=body.settlement_currency,
+            fixed_minor=body.fee_fixed_minor,
+            fixed=body.fee_fixed,
+        ),
         idempotency_key=context.idempotency_key,
         request_hash=fingerprint("POST", "/v1/merchants", body.fingerprint_body()),
         meta=context.meta(admin, container),
@@ -148,3 +154,22 @@ def get_rate_limit(
     merchant = container.merchants.get_merchant(decode(Kind.MERCHANT, merchant_id))
     own = merchant.rate_limit_per_s
     return respond(Answer(200, _rate_limit_body(container, merchant.id, own)))
+
+
+@router.put(
+    "/merchants/{merchant_id}/fees",
+    response_model=MerchantOut,
+    summary="Replace a merchant's fee schedule (admin)",
+    description="Basis points, and the merchant's own fixed fee per currency in that "
+    "currency's minor units; a currency left out takes the platform's default. "
+    "Captures already made keep the fee they recorded.",
+)
+def set_fees(
+    merchant_id: str, body: FeesIn, admin: AdminPrincipal, container: ContainerDep, context: Context
+) -> JSONResponse:
+    merchant = container.merchants.change_fees(
+        merchant_id=decode(Kind.MERCHANT, merchant_id),
+        fees=FeeSchedule(body.fee_basis_points, body.fee_fixed),
+        meta=context.meta(admin, container),
+    )
+    return respond(Answer(200, rep.merchant(merchant)))

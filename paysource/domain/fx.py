@@ -1,0 +1,83 @@
+"""Converting a settlement into the merchant's settlement currency.
+
+Each item's net is converted exactly and rounded half-even (what a statement shows
+per line); the payout is the settlement's net converted once, rounded half-even.
+The two differ by a few minor units at most (rounding each of n items moves at most
+half a unit each): that difference is the platform's FX rounding gain or loss,
+posted to its own ledger account (docs/ledger.md, "FX conversion").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from paysource.domain.rates import Rate
+
+
+class ConvertedFacts(Protocol):
+    payout_currency: str
+    pair: str
+    rate: str
+    rate_valid_from: datetime
+    rate_source: str
+    net_minor: int
+    item_nets: list[int]
+    items_minor: int
+    payout_minor: int
+    fx_difference_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    payout_currency: str
+    pair: str
+    rate: Decimal
+    rate_valid_from: datetime
+    rate_source: str
+    net_minor: int  # in the items' currency
+    item_nets: tuple[int, ...]  # in the payout currency
+    items_minor: int
+    payout_minor: int
+    fx_difference_minor: int
+
+    @classmethod
+    def from_event(cls, e: ConvertedFacts) -> Conversion:
+        return cls(
+            e.payout_currency, e.pair, Decimal(e.rate), e.rate_valid_from, e.rate_source,
+            e.net_minor, tuple(e.item_nets), e.items_minor, e.payout_minor,
+            e.fx_difference_minor,
+        )  # fmt: skip
+
+    def totals(self) -> dict[str, Any]:
+        return {
+            "payout_currency": self.payout_currency,
+            "net_minor": self.net_minor,
+            "items_minor": self.items_minor,
+            "payout_minor": self.payout_minor,
+            "fx_difference_minor": self.fx_difference_minor,
+        }
+
+    def fields(self) -> dict[str, Any]:
+        """The event's fields: the rate as a string, so no float can carry it."""
+        return {
+            **self.totals(),
+            "pair": self.pair,
+            "rate": str(self.rate),
+            "rate_valid_from": self.rate_valid_from,
+            "rate_source": self.rate_source,
+            "item_nets": list(self.item_nets),
+        }
+
+
+def conversion(rate: Rate, item_nets: list[int], net_minor: int) -> Conversion:
+    """The conversion of a settlement whose items' nets are `item_nets` (summing to
+    `net_minor`, in `rate.base`) into `rate.quote`."""
+    converted = tuple(rate.convert(net) for net in item_nets)
+    payout = rate.convert(net_minor)
+    return Conversion(
+        rate.quote, rate.pair, rate.rate, rate.valid_from, rate.source, net_minor,
+        converted, sum(converted), payout, payout - sum(converted),
+    )  # fmt: skip

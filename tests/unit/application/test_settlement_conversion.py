@@ -1,0 +1,123 @@
+"""The settlement service's conversion, on the in-memory store: it waits without a rate
+(claiming nothing), resumes the same settlement once one is loaded, and replays a
+settlement that is no longer open instead of closing it twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+
+from paysource.application.eventlog import EventStore
+from paysource.application.idempotency import Outcome
+from paysource.application.settlements import (
+    NothingToSettle,
+    RateUnavailable,
+    SettlementService,
+)
+from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.rates import Rate
+from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement, SettlementStatus
+
+CUTOFF = datetime(2026, 12, 2, tzinfo=UTC)
+MERCHANT = uuid4()
+META = Meta(ActorKind.ADMIN, "test")
+
+
+class Items:
+    def __init__(self, *items: Item) -> None:
+        self.items = list(items)
+
+    def waiting_items(
+        self, *, merchant_id: UUID, currency: str, until: datetime, limit: int
+    ) -> list[Item]:
+        return self.items[:limit]
+
+    def due(self, *, until: datetime) -> list[tuple[UUID, str]]:
+        return []
+
+
+class Rates:
+    def __init__(self) -> None:
+        self.rates: list[Rate] = []
+
+    def at(self, base: str, quote: str, moment: datetime) -> Rate | None:
+        found = [r for r in self.rates if (r.base, r.quote) == (base, quote)]
+        return next((r for r in found if r.valid_from <= moment), None)
+
+
+def service(store: EventStore, items: Items, rates: Rates) -> SettlementService:
+    return SettlementService(store, items, rates=rates, settlement_currency=lambda _: "EUR")
+
+
+def close(settlements: SettlementService) -> Outcome[Settlement]:
+    return settlements.close(merchant_id=MERCHANT, currency="USD", until=CUTOFF, meta=META)
+
+
+def capture(amount: int, fee: int) -> Item:
+    payment = uuid4()
+    return Item(ItemKind.CAPTURE, payment, payment, amount, fee)
+
+
+def test_without_a_rate_it_waits_claims_nothing_then_resumes_the_same_settlement(
+    store: EventStore,
+) -> None:
+    item, rates = capture(10_000, 320), Rates()
+    settlements = service(store, Items(item), rates)
+
+    with pytest.raises(RateUnavailable) as waiting:
+        close(settlements)
+
+    assert waiting.value.pair == "USD/EUR"
+    assert store.get(item.claim_id, ItemClaim) is None  # the item stays free
+    rates.rates.append(Rate("USD", "EUR", Decimal("0.9215"), CUTOFF - timedelta(days=1)))
+    outcome = settlements.close(merchant_id=MERCHANT, currency="USD", until=CUTOFF, meta=META)
+    assert outcome.value.id == waiting.value.settlement
+    assert not outcome.replayed
+    assert (outcome.value.payout_currency, outcome.value.payout_minor) == ("EUR", 8_920)
+    assert outcome.value.waiting_reason is None
+    again = settlements.close(merchant_id=MERCHANT, currency="USD", until=CUTOFF, meta=META)
+    assert again.replayed
+
+
+def test_a_rate_valid_only_after_the_cutoff_does_not_convert_it(store: EventStore) -> None:
+    rates = Rates()
+    rates.rates.append(Rate("USD", "EUR", Decimal("0.9"), CUTOFF + timedelta(seconds=1)))
+
+    with pytest.raises(RateUnavailable):
+        close(service(store, Items(capture(1_000, 59)), rates))
+
+
+def test_a_net_carried_forward_is_not_converted_and_is_replayed_afterwards(
+    store: EventStore,
+) -> None:
+    refund = Item(ItemKind.REFUND, uuid4(), uuid4(), 5_000)
+    rates = Rates()
+    settlements = service(store, Items(capture(1_000, 59), refund), rates)
+    with pytest.raises(RateUnavailable):
+        close(settlements)
+    rates.rates.append(Rate("USD", "EUR", Decimal("0.9"), CUTOFF))
+
+    first = settlements.close(merchant_id=MERCHANT, currency="USD", until=CUTOFF, meta=META)
+    again = settlements.close(merchant_id=MERCHANT, currency="USD", until=CUTOFF, meta=META)
+
+    assert first.value.status is SettlementStatus.CARRIED_FORWARD
+    assert first.value.conversion is None  # the debit stays in USD
+    assert again.replayed
+
+
+def test_nothing_waiting_is_nothing_to_settle_not_a_wait(store: EventStore) -> None:
+    with pytest.raises(NothingToSettle):
+        close(service(store, Items(), Rates()))
+
+
+def test_a_merchant_settling_in_the_items_currency_needs_no_rate(store: EventStore) -> None:
+    settlements = SettlementService(
+        store, Items(capture(1_000, 59)), rates=Rates(), settlement_currency=lambda _: "USD"
+    )
+
+    outcome = close(settlements)
+
+    assert outcome.value.conversion is None
