@@ -346,3 +346,24 @@ def test_the_statement_shows_a_dispute_taken_and_given_back(
         ("dispute_won", 3_000, None),
         ("dispute_won", FEE, None),
     ]
+
+
+@pytest.mark.parametrize("outcome", ["won", "lost"])
+def test_a_disputed_payment_is_refunded_only_once_the_merchant_won(
+    client: TestClient, merchant: Api, container: Container, outcome: str
+) -> None:
+    payment = captured(merchant, container)
+    dispute = open_dispute(client, payment, amount=2_000)
+
+    refused = merchant.post(
+        "/v1/refunds", {"payment": payment, "amount": 1_000}, Idempotency_Key=new_key()
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"].endswith("/payment_disputed")
+
+    closed = admin(client).post(f"/v1/disputes/{dispute['id']}/close", {"outcome": outcome})
+    assert closed.status_code == 200, closed.text
+    after = merchant.post(
+        "/v1/refunds", {"payment": payment, "amount": 1_000}, Idempotency_Key=new_key()
+    )
+    assert after.status_code == (202 if outcome == "won" else 409), after.text
