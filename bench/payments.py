@@ -175,11 +175,12 @@ def tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def create_merchant(base: str) -> str:
-    """A new merchant's API key, through the admin API."""
+def create_merchant(base: str, cell: str | None = None) -> str:
+    """A new merchant's API key, through the admin API (placed in `cell` if named)."""
+    body = {"name": "Bench Shop"} if cell is None else {"name": "Bench Shop", "cell": cell}
     request = urllib.request.Request(
         f"{base}/v1/merchants",
-        data=json.dumps({"name": "Bench Shop"}).encode(),
+        data=json.dumps(body).encode(),
         headers={
             "Authorization": f"Bearer {os.environ.get('PAYSOURCE_ADMIN_KEY', ADMIN_KEY)}",
             "Content-Type": "application/json",

@@ -23,10 +23,8 @@ import argparse
 import concurrent.futures
 import contextlib
 import functools
-import json
 import os
 import secrets
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,23 +91,6 @@ def fresh_database(cluster: Cluster, name: str) -> str:
     return url
 
 
-def create_merchant(base: str, cell: str | None) -> str:
-    body = {"name": "Bench Shop"} if cell is None else {"name": "Bench Shop", "cell": cell}
-    request = urllib.request.Request(
-        f"{base}/v1/merchants",
-        data=json.dumps(body).encode(),
-        headers={
-            "Authorization": f"Bearer {payments.ADMIN_KEY}",
-            "Content-Type": "application/json",
-            "Idempotency-Key": f"bench-merchant-{secrets.token_hex(8)}",
-        },
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        api_key: str = json.load(answer)["api_key"]
-    return api_key
-
-
 def split_load(
     generate: Generator, base: str, keys: list[str], *, clients: int, seconds: int
 ) -> list[loadgen.Load]:
@@ -137,7 +118,7 @@ def run_config(
                 stack, work, servers, worker="process", processes=config.processes
             )
             cells = ["cell-0", "cell-1"] if config.cells == 2 else [None, None]
-            keys = [create_merchant(base, cell) for cell in cells]
+            keys = [payments.create_merchant(base, cell) for cell in cells]
             generate = loadgen.with_wrk if args.generator == "wrk" else loadgen.with_asyncio
             split_load(generate, base, keys, clients=args.clients, seconds=args.warmup)
             db_pids = [cluster.pid for cluster in clusters[: config.cells]]
