@@ -107,6 +107,4 @@ class FastPath:
             )
         if "body" not in stored:  # kept out of Redis (personal data): Postgres replays
             return command()
-        if "body" not in stored:  # kept out of Redis (personal data): Postgres replays
-            return command()
         return Answer(int(stored["status"]), stored["body"], replayed=True)
