@@ -191,6 +191,9 @@ class PostgresLedger:
                 f"SELECT {_COLUMNS} FROM acquirer_sim.operations"  # noqa: S608
                 " WHERE payment_id = ANY(%s) AND kind = %s",
                 (list(payment_ids), kind),
+                # Planned for its array each time: prepared, Postgres soon settles on a
+                # generic plan that scans the table (4.5 ms a call, against 0.13 ms).
+                prepare=False,
             )
             .fetchall()
         )
