@@ -121,3 +121,57 @@ def test_a_merchant_settling_in_the_items_currency_needs_no_rate(store: EventSto
     outcome = close(settlements)
 
     assert outcome.value.conversion is None
+
+
+def test_a_settlement_still_waiting_is_superseded_by_a_later_cutoffs_in_the_same_save(
+    store: EventStore,
+) -> None:
+    item, rates = capture(10_000, 320), Rates()
+    settlements = service(store, Items(item), rates)
+    with pytest.raises(RateUnavailable) as waiting:
+        close(settlements)
+    # A rate from after the first cut-off: only the later one can convert.
+    rates.rates.append(Rate("USD", "EUR", Decimal("0.9215"), CUTOFF + timedelta(hours=1)))
+    later = CUTOFF + timedelta(days=1)
+
+    outcome = settlements.close(merchant_id=MERCHANT, currency="USD", until=later, meta=META)
+
+    assert outcome.value.status is SettlementStatus.CLOSED
+    assert outcome.value.items == [item]
+    earlier = store.get(waiting.value.settlement, Settlement)
+    assert earlier is not None
+    assert (earlier.status, earlier.superseded_by) == (
+        SettlementStatus.SUPERSEDED,
+        outcome.value.id,
+    )
+    assert earlier.waiting_reason is None
+    claim = store.get(item.claim_id, ItemClaim)
+    assert claim is not None
+    assert claim.settlement_id == outcome.value.id
+    # Asked again, the earlier cut-off answers that it was superseded, and nothing moves.
+    head = store.head()
+    again = close(settlements)
+    assert again.replayed
+    assert again.value.status is SettlementStatus.SUPERSEDED
+    assert store.head() == head
+
+
+def test_a_waiting_settlement_that_closes_at_its_own_rate_is_never_superseded(
+    store: EventStore,
+) -> None:
+    rates = Rates()
+    settlements = service(store, Items(capture(1_000, 59)), rates)
+    with pytest.raises(RateUnavailable):
+        close(settlements)
+    rates.rates.append(Rate("USD", "EUR", Decimal("0.9"), CUTOFF))
+    first = close(settlements)
+    settlements_later = service(store, Items(capture(2_000, 88)), rates)
+
+    later = settlements_later.close(
+        merchant_id=MERCHANT, currency="USD", until=CUTOFF + timedelta(days=1), meta=META
+    )
+
+    assert later.value.status is SettlementStatus.CLOSED
+    found = store.get(first.value.id, Settlement)
+    assert found is not None
+    assert (found.status, found.superseded_by) == (SettlementStatus.CLOSED, None)
