@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -175,3 +176,37 @@ def test_a_waiting_settlement_that_closes_at_its_own_rate_is_never_superseded(
     found = store.get(first.value.id, Settlement)
     assert found is not None
     assert (found.status, found.superseded_by) == (SettlementStatus.CLOSED, None)
+
+
+@pytest.mark.parametrize("when", ["before_the_register_is_read", "before_the_save"])
+def test_a_waiting_settlement_closing_at_its_own_rate_meanwhile_is_not_also_superseded(
+    store: EventStore, when: str
+) -> None:
+    """The earlier cut-off closes (a rate for it came) while a later one is closing:
+    whichever saves second conflicts and is retried; the earlier ends exactly once."""
+    item, rates = capture(10_000, 320), Rates()
+    first = service(store, Items(item), rates)
+    with pytest.raises(RateUnavailable):
+        close(first)
+    rates.rates.append(Rate("USD", "EUR", Decimal("0.9"), CUTOFF))
+    later = service(store, Items(item), rates)
+    closing, pending = later._waits.closing, [when]
+
+    def interleaved(settlement: Settlement, meta: Meta) -> list[Any]:
+        if pending == ["before_the_register_is_read"]:
+            pending.clear()
+            close(first)
+        changed = closing(settlement, meta)
+        if pending == ["before_the_save"]:
+            pending.clear()
+            close(first)
+        return changed
+
+    later._waits.closing = interleaved  # type: ignore[method-assign]
+    with pytest.raises(NothingToSettle):  # retried: its only item is in the earlier one
+        later.close(merchant_id=MERCHANT, currency="USD", until=CUTOFF + timedelta(1), meta=META)
+
+    earlier = close(first)
+    assert earlier.replayed
+    assert (earlier.value.status, earlier.value.superseded_by) == (SettlementStatus.CLOSED, None)
+    assert earlier.value.items == [item]
