@@ -227,6 +227,7 @@ def test_a_settlement_waiting_for_a_rate_is_superseded_by_the_next_cutoffs(
     again = admin(client).post("/v1/settlements", first)  # the first cut-off, asked again
     assert (again.status_code, again.json()["status"]) == (200, "superseded")
     cell = container.router.directory
-    rebuild("settlements", cell.store, cell.read.datastore)
-    assert verify("settlements", cell.store, cell.read.datastore) == []
+    for name in sorted(PROJECTIONS):  # every read model, the settlements' among them
+        rebuild(name, cell.store, cell.read.datastore)
+        assert verify(name, cell.store, cell.read.datastore) == [], name
     assert merchant.get(f"/v1/settlements/{old}").json()["status"] == "superseded"

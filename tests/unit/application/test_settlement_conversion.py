@@ -18,6 +18,7 @@ from paysource.application.settlements import (
     RateUnavailable,
     SettlementService,
 )
+from paysource.application.webhooks.catalog import standard_catalog
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.rates import Rate
 from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement, SettlementStatus
@@ -210,3 +211,19 @@ def test_a_waiting_settlement_closing_at_its_own_rate_meanwhile_is_not_also_supe
     assert earlier.replayed
     assert (earlier.value.status, earlier.value.superseded_by) == (SettlementStatus.CLOSED, None)
     assert earlier.value.items == [item]
+
+
+def test_a_superseded_settlement_is_sent_as_a_settlement_superseded_webhook() -> None:
+    found = standard_catalog().lookup(
+        Settlement.Superseded(
+            originator_id=uuid4(),
+            originator_version=3,
+            timestamp=CUTOFF,
+            meta={},
+            by=uuid4(),
+            merchant_id=MERCHANT,
+            currency="USD",
+        )
+    )
+    assert found is not None
+    assert found[1] == "settlement.superseded"
