@@ -152,6 +152,7 @@ def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
         "waiting_reason": s.waiting_reason,
         "payout_reference": s.payout_reference,
         "failure_reason": s.failure_reason,
+        "superseded_by": encode_optional(Kind.SETTLEMENT, s.superseded_by),
         "created": timestamp(s.created_on),
         "version": s.version,
     }
@@ -225,6 +226,7 @@ def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
         "waiting_reason": row["waiting_reason"],
         "payout_reference": row["payout_reference"],
         "failure_reason": row["failure_reason"],
+        "superseded_by": encode_optional(Kind.SETTLEMENT, row["superseded_by"]),
         "created": timestamp(row["created_at"]),
         "version": row["version"],
         "items_count": row["items_count"],

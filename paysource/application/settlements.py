@@ -23,6 +23,7 @@ from uuid import UUID
 from paysource.application.errors import ApplicationError, NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Outcome, with_conflict_retries
+from paysource.application.settlement_waits import Waits
 from paysource.domain.errors import InvalidValue
 from paysource.domain.meta import Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR
@@ -89,6 +90,7 @@ class SettlementService:
     ) -> None:
         self._store = store
         self._items = items
+        self._waits = Waits(store)
         # Both None: every settlement is paid in its items' currency.
         self._rates = rates
         self._settlement_currency = settlement_currency
@@ -121,7 +123,8 @@ class SettlementService:
             settlement.close(items, meta)
             if rate is not None and settlement.status is SettlementStatus.CLOSED:
                 settlement.convert(rate, meta)  # a carried-forward debit stays as it is
-            self._store.save(settlement, *claims)
+            # Earlier settlements still waiting for a rate end here, in the same save.
+            self._store.save(settlement, *claims, *self._waits.closing(settlement, meta))
             return Outcome(settlement)
 
         return with_conflict_retries(attempt)
@@ -146,7 +149,7 @@ class SettlementService:
         )
         settlement.await_rate(pair=pair, reason=reason, meta=meta)
         if settlement.pending_events:
-            self._store.save(settlement)
+            self._store.save(settlement, *self._waits.waiting(settlement, meta))
         raise RateUnavailable(reason, settlement=settlement.id, pair=pair)
 
     def _check_waiting(self, settlement: Settlement) -> None:

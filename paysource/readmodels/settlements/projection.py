@@ -267,6 +267,12 @@ class SettlementsProjection(Projection[SettlementsView]):
         self._change(e, status=AWAITING_RATE, waiting_reason=e.reason)
 
     @process_event.register
+    def _superseded(self, e: Settlement.Superseded, _: Tracking) -> None:
+        self._change(
+            e, status=str(SettlementStatus.SUPERSEDED), waiting_reason=None, superseded_by=e.by
+        )
+
+    @process_event.register
     def _converted(self, e: Settlement.Converted, _: Tracking) -> None:
         self._change(
             e,
