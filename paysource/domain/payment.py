@@ -1,6 +1,6 @@
 """Payment: an amount a customer's card is asked for, authorized, captured, refunded.
 
-    processing ──risk+acquirer──▶ requires_capture ──capture──▶ succeeded
+    processing ──risk+acquirer──▶ requires_capture ──capture──▶ succeeded ──acquirer──▶ confirmed
         │                               │
         ├──declined──▶ failed           └──cancel/expire──▶ canceled
         └──risk blocked──▶ canceled (reason: risk)
