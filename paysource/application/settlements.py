@@ -178,7 +178,7 @@ class SettlementService:
         held = self._held_payments(waiting)
         for item in waiting:
             if item.payment_id in held and item.kind in (ItemKind.CAPTURE, ItemKind.REFUND):
-                continue  # the acquirer has not moved this money: it waits (docs/settlement.md)
+                continue  # the acquirer has not (or not yet) moved it: docs/settlement.md
             if item.kind is ItemKind.CAPTURE:
                 gross += item.amount_minor
                 if gross > MAX_AMOUNT_MINOR:
@@ -195,14 +195,16 @@ class SettlementService:
         return items, claims
 
     def _held_payments(self, items: list[Item]) -> set[UUID]:
-        """The items' payments on a settlement hold, asked of the event store in one
-        query (not of the read model, which may not have seen a refusal yet)."""
+        """The items' payments on a settlement hold or whose capture the acquirer has not
+        confirmed, asked of the event store in one query (not of the read model, which
+        may not have seen a refusal yet)."""
         ids = [i.payment_id for i in items if i.payment_id and i.kind is not ItemKind.CORRECTION]
         found = self._store.get_many(ids)
         return {
             payment_id
             for payment_id, payment in found.items()
-            if isinstance(payment, Payment) and payment.settlement_hold is not None
+            if isinstance(payment, Payment)
+            and (payment.settlement_hold is not None or payment.awaits_capture_confirmation)
         }
 
     def get(self, *, merchant_id: UUID | None, settlement: UUID) -> Settlement:

@@ -110,6 +110,7 @@ def payment_aggregates() -> list[PaysourceAggregate]:
     captured.assess_risk(NORMAL_RISK, META)
     captured.authorize(authorization_code="A", acquirer_reference="r", meta=META)
     captured.capture(None, FeeSchedule(), META)
+    captured.confirm_capture(capture_key="k", meta=META)
     settled, released = refund(captured), refund(captured)
     settled.succeed(captured, acquirer_reference="r", meta=META)
     released.fail(captured, failure_code="f", meta=META)
