@@ -126,6 +126,7 @@ def test_a_capture_the_acquirer_has_not_answered_waits_for_the_settlement_after_
     assert (shown["status"], shown["capture_confirmed"]) == ("succeeded", None)
     assert merchant.get(f"/v1/payments/{confirmed}").json()["capture_confirmed"] is not None
     assert item_hold(cell, uuid_of(waiting)) == "capture_unconfirmed"
+    assert cell.read.settlements.held_items() == [("capture_unconfirmed", 1)]  # the alert
     first = close(cell, merchant)
     assert settled(first) == {uuid_of(confirmed)}
 
@@ -135,6 +136,7 @@ def test_a_capture_the_acquirer_has_not_answered_waits_for_the_settlement_after_
     listed = {p["id"]: p["capture_confirmed"] for p in merchant.get("/v1/payments").json()["data"]}
     assert listed[waiting] is not None
     assert merchant.get(f"/v1/payments/{waiting}").json()["capture_confirmed"] == listed[waiting]
+    assert cell.read.settlements.held_items() == []
     second = close(cell, merchant)
     assert settled(second) == {uuid_of(waiting)}
     assert second.gross_minor == 2_000
