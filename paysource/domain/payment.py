@@ -161,8 +161,10 @@ class Payment(PaysourceAggregate):
             aggregate.decline_code = self.decline_code
 
     class Captured(PaysourceAggregate.Event):
-        """`confirmation_required`: whether the capture waits for `CaptureConfirmed`
-        before it is settled (version 1 events predate confirmations: they do not)."""
+        """`confirmation_required`: whether the capture waits for the acquirer's
+        confirmation before it is settled (version 1 events predate confirmations: they
+        do not). `confirmed`: the acquirer had accepted it already when it was recorded
+        (an automatic capture, relayed first): it needs no `CaptureConfirmed`."""
 
         class_version = 2
 
@@ -170,10 +172,12 @@ class Payment(PaysourceAggregate):
         fee_minor: int
         released_minor: int
         confirmation_required: bool
+        confirmed: bool
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, object]) -> None:
             state["confirmation_required"] = False
+            state["confirmed"] = False
 
         def apply(self, aggregate: Payment) -> None:
             aggregate.status = PaymentStatus.SUCCEEDED
@@ -181,6 +185,8 @@ class Payment(PaysourceAggregate):
             aggregate.amount_capturable = 0
             aggregate.fee_minor = self.fee_minor
             aggregate.capture_confirmation_required = self.confirmation_required
+            if self.confirmed:
+                aggregate.capture_confirmed_at = self.timestamp
 
     class CaptureConfirmed(PaysourceAggregate.Event):
         """The acquirer accepted the capture of authorization `acquirer_reference`, asked
@@ -423,8 +429,11 @@ class Payment(PaysourceAggregate):
 
     # Commands of the merchant ---------------------------------------------------------
 
-    def capture(self, amount: Money | None, fees: FeeSchedule, meta: Meta) -> None:
-        """Capture all or part of the hold, once; the rest of the hold is released."""
+    def capture(
+        self, amount: Money | None, fees: FeeSchedule, meta: Meta, *, confirmed: bool = False
+    ) -> None:
+        """Capture all or part of the hold, once; the rest of the hold is released.
+        `confirmed`: the acquirer has already accepted this capture (of the whole hold)."""
         self.check_status(
             PaymentStatus.REQUIRES_CAPTURE, code="payment_not_capturable", action="capture"
         )
@@ -444,6 +453,7 @@ class Payment(PaysourceAggregate):
             fee_minor=fee.amount_minor,
             released_minor=self.amount_capturable - amount_minor,
             confirmation_required=True,
+            confirmed=confirmed,
         )
 
     def cancel(self, meta: Meta) -> None:

@@ -10,8 +10,10 @@ Each acquirer call carries an idempotency key derived from the object, so a batc
 redone after a crash asks again with the same key and the acquirer answers as the
 first time: nothing is authorized, captured or refunded twice.
 
-A capture the acquirer accepts is recorded as `Payment.CaptureConfirmed`; only then is
-it settled (docs/settlement.md, "Unconfirmed captures").
+A capture the acquirer accepts is confirmed: an automatic one is asked of the acquirer
+before it is recorded, as `Captured(confirmed=True)`; any other is recorded, relayed, then
+confirmed with `Payment.CaptureConfirmed`. Only confirmed captures are settled
+(docs/settlement.md, "Unconfirmed captures").
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from paysource.application.ports import (
     RefundResult,
 )
 from paysource.application.rates import UsdRates
+from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import CancellationReason, CaptureMethod, Payment, PaymentStatus
@@ -135,6 +138,8 @@ class PaymentProcessor:
         append with the tracking position, a failing or conflicting payment isolated."""
         lanes: dict[UUID, Lane] = {}
         for event in events:
+            if isinstance(event, Payment.Captured) and event.confirmed:
+                continue  # relayed before it was recorded: not even loaded again
             key = self._payment_id(event)
             if key.int % self._partitions == self._partition:
                 lane = lanes.setdefault(key, Lane(key, aggregate_ids={key}))
@@ -231,17 +236,29 @@ class PaymentProcessor:
         if payment.capture_method is CaptureMethod.AUTOMATIC:
             # A batch reads each merchant's fee schedule once, not once per payment.
             fees = uow.remember(("fees", payment.merchant_id), self._fees, payment.merchant_id)
-            payment.capture(None, fees, meta)
-            self._relay_capture_now(payment, meta)
+            self._capture_automatically(payment, fees, meta)
 
-    def _relay_capture_now(self, payment: Payment, meta: Meta) -> None:
-        """Relay an automatic capture in the batch that authorized it (one acquirer
-        round trip and one append fewer, issue 10), asked once: if the acquirer does not
-        answer, the payment's `Captured` round asks again, with the same key, and waits."""
+    def _capture_automatically(self, payment: Payment, fees: FeeSchedule, meta: Meta) -> None:
+        """Ask the acquirer to capture the whole hold first, once, then record the
+        capture as it answered: accepted, `Captured(confirmed=True)`, one event and no
+        `Captured` round (issue 10); refused, the capture and the refusal, as a relay's;
+        no answer, an unconfirmed capture whose `Captured` round asks again under the
+        same key, and waits. A batch redone asks again under the same key too."""
+        assert payment.acquirer_reference is not None, "authorized just now"
+        key = f"{payment.id}:capture"
+        amount = Money(payment.amount_capturable, payment.currency)
         try:
-            self._relay_capture(payment, meta, RetryPolicy(attempts=1))
+            self._acquirer.capture(
+                idempotency_key=key, reference=payment.acquirer_reference, amount=amount
+            )
+        except AcquirerRefused as refusal:
+            payment.capture(None, fees, meta)
+            self._record_refusal(payment, "capture", refusal)
         except AcquirerError as error:
             log.warning("capture not confirmed yet, asked again on its own: %s", error)
+            payment.capture(None, fees, meta)
+        else:
+            payment.capture(None, fees, meta, confirmed=True)
 
     def _authorize(self, payment: Payment) -> AuthorizationResult:
         key = f"{payment.id}:authorize"
@@ -312,12 +329,15 @@ class PaymentProcessor:
         try:
             retry.call(call)
         except AcquirerRefused as refusal:
-            payment_id = encode(Kind.PAYMENT, payment.id)
-            log.error("acquirer refused the %s of payment %s: %s", operation, payment_id, refusal)
-            meta = Meta(ActorKind.SYSTEM, "processor", at=self._clock.now())
-            payment.record_relay_failure(operation=operation, reason=str(refusal), meta=meta)
+            self._record_refusal(payment, operation, refusal)
             return False
         return True
+
+    def _record_refusal(self, payment: Payment, operation: str, refusal: AcquirerRefused) -> None:
+        payment_id = encode(Kind.PAYMENT, payment.id)
+        log.error("acquirer refused the %s of payment %s: %s", operation, payment_id, refusal)
+        meta = Meta(ActorKind.SYSTEM, "processor", at=self._clock.now())
+        payment.record_relay_failure(operation=operation, reason=str(refusal), meta=meta)
 
     def _on_refund_created(self, event: Refund.Created, uow: UnitOfWork, meta: Meta) -> None:
         refund = uow.get(event.originator_id, Refund)

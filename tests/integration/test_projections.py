@@ -304,6 +304,4 @@ def test_a_read_model_with_nothing_to_do_records_how_far_it_scanned_now_and_then
 
     recorded = ProjectionHandler(build_projection("disputes", cell.read.datastore)).position()
     assert recorded == (head if every <= head - start else start)
-    assert {s.name: s.lag_events for s in status(cell.store, cell.read.datastore)}[
-        "disputes"
-    ] == 0
+    assert {s.name: s.lag_events for s in status(cell.store, cell.read.datastore)}["disputes"] == 0

@@ -118,6 +118,7 @@ class PaymentsProjection(Projection[PaymentsView]):
             amount_captured_minor=e.amount_minor,
             amount_capturable_minor=0,
             fee_minor=e.fee_minor,
+            capture_confirmed_at=e.timestamp if e.confirmed else None,
         )
 
     @process_event.register

@@ -149,7 +149,7 @@ class SettlementsProjection(Projection[SettlementsView]):
 
     @process_event.register
     def _captured(self, e: Payment.Captured, _: Tracking) -> None:
-        hold = UNCONFIRMED if e.confirmation_required else None
+        hold = UNCONFIRMED if e.confirmation_required and not e.confirmed else None
         self._item(e, ItemKind.CAPTURE, e.originator_id, e.amount_minor, e.fee_minor, hold=hold)
 
     @process_event.register

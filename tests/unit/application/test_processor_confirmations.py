@@ -1,10 +1,12 @@
-"""The processor confirms captures the acquirer accepted: an automatic capture in the
-batch that authorized it, anything else (or one the acquirer did not answer then) in its
+"""The processor confirms captures the acquirer accepted: an automatic capture is asked
+of the acquirer before it is recorded, in the batch that authorized it, and recorded
+confirmed; anything else (or one the acquirer did not answer then) is confirmed in its
 `Captured` round, under the same key; a refusal confirms nothing."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from uuid import UUID
 
 import pytest
@@ -15,6 +17,7 @@ from paysource.adapters.clock import ManualClock
 from paysource.application.eventlog import EventStore, Follower, Wakeup, run_until_caught_up
 from paysource.application.payments import PaymentService
 from paysource.application.ports import AcquirerTimeout
+from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment, PaymentStatus
 from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
@@ -62,7 +65,7 @@ def loaded(store: EventStore, payment_id: UUID) -> Payment:
     return payment
 
 
-def test_an_automatic_capture_is_confirmed_in_the_batch_that_authorized_it(
+def test_an_automatic_capture_is_asked_of_the_acquirer_before_it_is_recorded_confirmed(
     payments: PaymentService,
     store: EventStore,
     processor: PaymentProcessor,
@@ -79,11 +82,15 @@ def test_an_automatic_capture_is_confirmed_in_the_batch_that_authorized_it(
         "RiskAssessed",
         "Authorized",
         "Captured",
-        "CaptureConfirmed",
     ]
+    captured = store.history(pid)[-1]
+    assert isinstance(captured, Payment.Captured)
+    assert captured.confirmed
+    assert loaded(store, pid).capture_confirmed_at == captured.timestamp
+    assert not loaded(store, pid).awaits_capture_confirmation
     catch_up(store, processor)  # the Captured round: confirmed, the acquirer is not asked
     assert acquirer.capture_calls == 1
-    assert len(history(store, pid)) == 5
+    assert len(history(store, pid)) == 4
     assert Counter(op.kind for op in acquirer.operations(pid)) == {"authorize": 1, "capture": 1}
 
 
@@ -155,3 +162,32 @@ def test_a_refused_capture_is_recorded_and_never_confirmed(
 
     assert history(store, pid)[-2:] == ["Captured", "RelayFailed"]
     assert loaded(store, pid).awaits_capture_confirmation
+
+
+def test_a_capture_answered_in_its_own_batch_is_not_loaded_again(
+    payments: PaymentService,
+    store: EventStore,
+    processor: PaymentProcessor,
+    merchant_id: UUID,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its `Captured` says the acquirer accepted it already: the processor's
+    `Captured` round skips it without loading the payment a second time."""
+    pid = create(payments, merchant_id, "k", capture_method=CaptureMethod.AUTOMATIC).value.id
+    found = store.select(after=0, limit=10, topics=processor.topics)
+    processor.handle_batch([event for _, event in found], Tracking(processor.name, found[-1][0]))
+    loads: list[UUID] = []
+    get_many = store.get_many
+
+    def counted(ids: Iterable[UUID]) -> dict[UUID, PaysourceAggregate]:
+        wanted = list(ids)
+        loads.extend(wanted)
+        return get_many(wanted)
+
+    monkeypatch.setattr(store, "get_many", counted)
+    monkeypatch.setattr(store, "get", lambda *a, **k: pytest.fail("loaded one by one"))
+
+    catch_up(store, processor)
+
+    assert pid not in loads
+    assert processor.position() == store.head()
