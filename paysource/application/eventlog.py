@@ -277,6 +277,17 @@ class BatchHandler(Protocol):
         ...
 
 
+class CopiedRanges(Protocol):
+    """Log positions that hold events copied in from another cell (a moved merchant's).
+
+    Their effects outside the log (acquirer calls, payouts, notices) happened in the
+    source cell, so side-effect followers skip them; projections apply them."""
+
+    def between(self, after: int, upto: int) -> list[tuple[int, int]]:
+        """The (first, last) ranges that overlap (after, upto]."""
+        ...
+
+
 class Wakeup:
     """Lets followers sleep until the log grows (a Postgres NOTIFY, a local save)."""
 
@@ -309,8 +320,10 @@ class Follower:
         poll_interval_s: float = 1.0,
         max_backoff_s: float = 10.0,
         linger_s: float = 0.0,
+        skip_copied: CopiedRanges | None = None,
     ) -> None:
         self.store = store
+        self.skip_copied = skip_copied
         self.linger_s = linger_s
         self.handler = handler
         self.wakeup = wakeup
@@ -351,6 +364,9 @@ class Follower:
             # the table to insert), so no earlier id can still appear.
             return max(head, scanned_to), False
         last_id = batch[-1][0]
+        batch = self._without_copied(batch, scanned_to, last_id)
+        if not batch:  # all copied from another cell: as "nothing of interest" above
+            return last_id, True
         try:
             events = [event for _, event in batch]
             self.handler.handle_batch(events, Tracking(self.handler.name, last_id))
@@ -359,6 +375,18 @@ class Follower:
             # advanced): nothing was applied; re-read the position and try again.
             return self.handler.position(), True
         return last_id, True
+
+    def _without_copied(
+        self, batch: list[tuple[int, Event]], after: int, upto: int
+    ) -> list[tuple[int, Event]]:
+        """`batch` less the events copied in by a merchant's move. The ranges commit
+        with the copied events, so any range within (after, upto] is visible now."""
+        if self.skip_copied is None:
+            return batch
+        ranges = self.skip_copied.between(after, upto)
+        if not ranges:
+            return batch
+        return [(n, e) for n, e in batch if not any(lo <= n <= hi for lo, hi in ranges)]
 
     def _select(self, scanned_to: int) -> tuple[list[tuple[int, Event]], int]:
         """The next batch from the database (behind the tail), and the head it read to."""
