@@ -126,8 +126,11 @@ def hold_deliveries(url: str, merchant_id: UUID) -> int:
     """Lease the merchant's deliveries to the move, so the source's lanes leave them;
     return how many are still leased by a lane (in flight: wait, then call again)."""
     with psycopg.connect(url, autocommit=True) as conn:
+        # A day, not 'infinity' (which no Python datetime holds): a move killed mid-way
+        # gives them back to the lanes by then.
         conn.execute(
-            "UPDATE webhook_deliveries SET locked_until = 'infinity', locked_by = %s"
+            "UPDATE webhook_deliveries SET locked_until = now() + interval '1 day',"
+            " locked_by = %s"
             " WHERE merchant_id = %s AND (locked_until IS NULL OR locked_until <= now())"
             " AND (status = 'pending' OR resend_at IS NOT NULL)",
             (MOVING, merchant_id),
