@@ -24,6 +24,8 @@ from paysource.config import Settings
 from paysource.entrypoints.cell_move import move_merchant
 from paysource.entrypoints.http.app import create_app
 from paysource.entrypoints.worker import Worker
+from paysource.readmodels.catalog import PROJECTIONS
+from paysource.readmodels.rebuilding import rebuild_all
 from tests.helpers import Api, admin, new_key, wait_for
 from tests.integration.test_cells import cell_1_url, merchant_in, second_cluster
 from tests.integration.test_webhook_delivery import Receiver, webhook_settings
@@ -31,6 +33,7 @@ from tests.integration.test_webhook_delivery import Receiver, webhook_settings
 pytestmark = pytest.mark.slow
 
 __all__ = ["cell_1_url", "second_cluster"]  # fixtures, shared with test_cells
+ALL_READ_MODELS = list(PROJECTIONS)
 
 
 @pytest.fixture
@@ -86,7 +89,23 @@ def ledger_of(url: str, merchant_id: UUID) -> dict[str, tuple[int, ...]]:
     return {row[0]: tuple(row[1:]) for row in found}
 
 
-def ledger_of_payments(url: str, payment_ids: list[UUID]) -> dict[str, tuple[int, ...]]:
+def platform_ledger(*urls: str) -> dict[str, tuple[int, ...]]:
+    """The platform's accounts (fees, cash), summed over cells."""
+    total: dict[str, tuple[int, ...]] = {}
+    for url in urls:
+        for row in rows(
+            url,
+            "SELECT account, debits_pending, debits_posted, credits_pending, credits_posted"
+            " FROM ledger_accounts WHERE merchant_id IS NULL",
+        ):
+            old = total.get(row[0], (0, 0, 0, 0))
+            total[row[0]] = tuple(a + int(b) for a, b in zip(old, row[1:], strict=True))
+    return total
+
+
+def ledger_of_payments(
+    url: str, payment_ids: list[UUID], *, platform: bool = False
+) -> dict[str, tuple[int, ...]]:
     """What these payments' entries add to each account, as the projection adds it."""
     found = rows(
         url,
@@ -98,7 +117,8 @@ def ledger_of_payments(url: str, payment_ids: list[UUID]) -> dict[str, tuple[int
         "  WHEN p.side = 'C' AND p.phase = 'release' THEN -p.amount_minor ELSE 0 END),"
         " sum(CASE WHEN p.side = 'C' AND p.phase = 'posted' THEN p.amount_minor ELSE 0 END)"
         " FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
-        " WHERE e.payment_id = ANY(%s) AND p.account NOT LIKE %s GROUP BY p.account",
+        f" WHERE e.payment_id = ANY(%s) AND p.account {'' if platform else 'NOT'} LIKE %s"
+        " GROUP BY p.account",
         payment_ids,
         "%:platform",
     )
@@ -173,6 +193,7 @@ def test_a_merchant_moves_under_payment_load_and_nothing_is_lost_or_doubled(
         b_ledger = ledger_of(database_url, decode(Kind.MERCHANT, b_id))
 
         ledger_before = ledger_of(database_url, merchant_a)  # at rest, before the load
+        platform_before = platform_ledger(database_url, cell_1_url)
         load = Load(a)
         load.thread.start()
         wait_for(lambda: len(load.acknowledged) >= 3, "payments under load")
@@ -217,6 +238,13 @@ def test_a_merchant_moves_under_payment_load_and_nothing_is_lost_or_doubled(
             got = tuple(v - p for v, p in zip(values, plus, strict=True))
             assert got == expected, account
 
+        # The platform's accounts, over both cells: counted once, plus the new fees.
+        added = ledger_of_payments(cell_1_url, new, platform=True)
+        for account, values in platform_ledger(database_url, cell_1_url).items():
+            plus = added.get(account, (0, 0, 0, 0))
+            got = tuple(v - p for v, p in zip(values, plus, strict=True))
+            assert got == platform_before.get(account, (0, 0, 0, 0)), account
+
         # No acquirer call made twice; no webhook delivered twice.
         calls = rows(
             database_url,
@@ -231,6 +259,16 @@ def test_a_merchant_moves_under_payment_load_and_nothing_is_lost_or_doubled(
         time.sleep(1.0)
         ids = [r.event["id"] for r in receiver.delivered()]
         assert len(ids) == len(set(ids)), "a webhook was delivered twice"
+
+    # A rebuild of the source's read models replays A's events but keeps them out.
+    platform = "SELECT * FROM ledger_accounts WHERE merchant_id IS NULL ORDER BY 1, 2"
+    platform_in_source = rows(database_url, platform)
+    source = two_cells.router.directory
+    rebuild_all(ALL_READ_MODELS, source.store, source.read.datastore)
+    assert rows(
+        database_url, "SELECT count(*) FROM payments WHERE merchant_id = %s", merchant_a
+    ) == [(0,)]
+    assert rows(database_url, platform) == platform_in_source
 
     # Merchant B, on the source, is untouched.
     assert (

@@ -20,23 +20,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 
-# Read models with a merchant_id column, deleted in the source after a move. The webhook
-# queue is not here: it moves with the copy (`_WEBHOOK_TABLES`).
-READ_MODEL_TABLES = (
-    "payments",
-    "refunds",
-    "customers",
-    "ledger_payments",
-    "transaction_payments",
-    "transactions",
-    "finance_payments",
-    "daily_volume",
-    "settlement_payments",
-    "settleable_items",
-    "settlements",
-    "event_index",
-    "disputes",
-)
+from paysource.readmodels import moved_out
+
 # Parents first (foreign keys); identity columns are made anew in the target.
 _WEBHOOK_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("webhook_endpoints", "merchant_id = %(m)s", ()),
@@ -257,12 +242,8 @@ def forget_merchant(url: str, merchant_id: UUID, *, target_cell: str, last_posit
     """After the switch: the source cell lists and acts on nothing of the merchant.
     Its events stay (the log is append-only history); its read-model rows go."""
     with psycopg.connect(url) as conn, conn.transaction():
-        _forget_ledger(conn, merchant_id)
-        for table in READ_MODEL_TABLES:
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE merchant_id = %s").format(sql.Identifier(table)),
-                (merchant_id,),
-            )
+        with conn.cursor() as curs:
+            moved_out.forget(curs, [merchant_id])
         for table, where, _ in reversed(_WEBHOOK_TABLES):
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE ").format(sql.Identifier(table)) + sql.SQL(where),
@@ -275,39 +256,3 @@ def forget_merchant(url: str, merchant_id: UUID, *, target_cell: str, last_posit
             " moved_at = now()",
             (merchant_id, target_cell, last_position),
         )
-
-
-# The merchant's postings' share of every account, as the ledger projection adds it.
-_POSTED_SHARES = """
-SELECT p.account, p.currency,
-    sum(CASE WHEN p.side = 'D' AND p.phase = 'pending' THEN p.amount_minor
-             WHEN p.side = 'D' AND p.phase = 'release' THEN -p.amount_minor ELSE 0 END),
-    sum(CASE WHEN p.side = 'D' AND p.phase = 'posted' THEN p.amount_minor ELSE 0 END),
-    sum(CASE WHEN p.side = 'C' AND p.phase = 'pending' THEN p.amount_minor
-             WHEN p.side = 'C' AND p.phase = 'release' THEN -p.amount_minor ELSE 0 END),
-    sum(CASE WHEN p.side = 'C' AND p.phase = 'posted' THEN p.amount_minor ELSE 0 END)
-FROM postings p JOIN journal_entries e ON e.id = p.entry_id
-WHERE e.merchant_id = %s
-GROUP BY p.account, p.currency
-"""
-
-
-def _forget_ledger(conn: psycopg.Connection[Any], merchant_id: UUID) -> None:
-    """Take the merchant's share out of the platform's accounts (fees, cash), which the
-    target now counts, then delete its entries, postings and own accounts."""
-    shares = conn.execute(_POSTED_SHARES, (merchant_id,)).fetchall()
-    with conn.cursor() as curs:
-        curs.executemany(
-            "UPDATE ledger_accounts SET debits_pending = debits_pending - %s,"
-            " debits_posted = debits_posted - %s, credits_pending = credits_pending - %s,"
-            " credits_posted = credits_posted - %s"
-            " WHERE account = %s AND currency = %s AND merchant_id IS NULL",
-            [(*row[2:], row[0], row[1]) for row in shares],
-        )
-    conn.execute(
-        "DELETE FROM postings WHERE entry_id IN"
-        " (SELECT id FROM journal_entries WHERE merchant_id = %s)",
-        (merchant_id,),
-    )
-    conn.execute("DELETE FROM journal_entries WHERE merchant_id = %s", (merchant_id,))
-    conn.execute("DELETE FROM ledger_accounts WHERE merchant_id = %s", (merchant_id,))
