@@ -26,8 +26,9 @@ from paysource.entrypoints.http.app import create_app
 from paysource.entrypoints.worker import Worker
 from paysource.readmodels.catalog import PROJECTIONS
 from paysource.readmodels.rebuilding import rebuild_all
+from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import Api, admin, new_key, wait_for
-from tests.integration.test_cells import cell_1_url, merchant_in, second_cluster
+from tests.integration.test_cells import cell_1_url, merchant_in, payment_ids_in, second_cluster
 from tests.integration.test_webhook_delivery import Receiver, webhook_settings
 
 pytestmark = pytest.mark.slow
@@ -328,3 +329,26 @@ def test_a_move_refuses_when_the_merchant_is_already_there(
     _, a_id = merchant_in(client, "cell-1", "A")
     with pytest.raises(MoveRefused, match="already"):
         move_merchant(two_cells, decode(Kind.MERCHANT, a_id), "cell-1")
+
+
+def test_the_cells_move_command_moves_a_merchant_and_says_why_when_it_cannot(
+    client: TestClient, settings: Settings, cell_1_url: str, database_url: str
+) -> None:
+    a, a_id = merchant_in(client, "cell-0", "A")  # nothing done yet: nothing to wait for
+    env = {**env_for(settings), "PAYSOURCE_CELLS": f"cell-1={cell_1_url}"}
+    refused = paysource("cells", "move", a_id, "--to", "cell-9", env=env)
+    assert refused.returncode == 1, refused.stdout
+    assert "no cell named 'cell-9'" in refused.stderr
+    moved = paysource("cells", "move", a_id, "--to", "cell-1", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert f"moved {a_id} from cell-0 to cell-1" in moved.stdout
+    placed = rows(
+        database_url,
+        "SELECT cell, moving_to FROM merchant_cells WHERE merchant_id = %s",
+        decode(Kind.MERCHANT, a_id),
+    )
+    assert placed == [("cell-1", None)]
+    time.sleep(1.1)  # the API's placements cache
+    paid = a.pay(1200)
+    assert paid.status_code in (201, 202), paid.text
+    assert decode(Kind.PAYMENT, paid.json()["id"]) in payment_ids_in(cell_1_url)

@@ -160,32 +160,41 @@ def copy_merchant(
             (table, _rows(source, table, where, {"m": merchant_id}, skip))
             for table, where, skip in _WEBHOOK_TABLES
         ]
-    if not events:
-        raise MoveRefused("the merchant has no events in its cell: nothing to move")
     with psycopg.connect(target_url) as target, target.transaction():
         # As eventsourcing does: commits in position order, which followers rely on.
         target.execute("LOCK TABLE paysource_events IN EXCLUSIVE MODE")
         _refuse_if_present(target, ids)
-        with target.cursor() as curs:
-            curs.executemany(
-                "INSERT INTO paysource_events"
-                " (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)",
-                events,
-            )
-        span = target.execute(
-            "SELECT min(notification_id), max(notification_id) FROM paysource_events"
-            " WHERE originator_id = ANY(%s)",
-            (ids,),
-        ).fetchone()
-        assert span is not None
+        span = _insert_events(target, events, ids)
         _insert(target, "customer_keys", keys)
         for table, rows in hooks:
             _insert(target, table, rows, held=table == "webhook_deliveries")
-        target.execute(
-            "INSERT INTO moved_in_events (first_position, last_position, merchant_id,"
-            " source_cell) VALUES (%s, %s, %s, %s)",
-            (span[0], span[1], merchant_id, source_cell),
+        if span is not None:  # a merchant that did nothing yet has nothing to skip
+            target.execute(
+                "INSERT INTO moved_in_events (first_position, last_position, merchant_id,"
+                " source_cell) VALUES (%s, %s, %s, %s)",
+                (*span, merchant_id, source_cell),
+            )
+    return span or (0, 0)
+
+
+def _insert_events(
+    conn: psycopg.Connection[Any], events: list[tuple[Any, ...]], ids: list[UUID]
+) -> tuple[int, int] | None:
+    """Append the events (in their source order); the positions they took, if any."""
+    if not events:
+        return None
+    with conn.cursor() as curs:
+        curs.executemany(
+            "INSERT INTO paysource_events"
+            " (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)",
+            events,
         )
+    span = conn.execute(
+        "SELECT min(notification_id), max(notification_id) FROM paysource_events"
+        " WHERE originator_id = ANY(%s)",
+        (ids,),
+    ).fetchone()
+    assert span is not None
     return int(span[0]), int(span[1])
 
 
