@@ -21,6 +21,7 @@ from paysource.adapters.postgres.moves import MoveRefused
 from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Container, build_container
 from paysource.config import Settings
+from paysource.domain.errors import InvalidValue
 from paysource.entrypoints.cell_move import move_merchant
 from paysource.entrypoints.http.app import create_app
 from paysource.entrypoints.worker import Worker
@@ -352,3 +353,40 @@ def test_the_cells_move_command_moves_a_merchant_and_says_why_when_it_cannot(
     paid = a.pay(1200)
     assert paid.status_code in (201, 202), paid.text
     assert decode(Kind.PAYMENT, paid.json()["id"]) in payment_ids_in(cell_1_url)
+
+
+CREATE = (
+    'mutation { createPayment(input: {amount: "100", currency: "USD", source: "tok_visa"},'
+    ' idempotencyKey: "gql-1") { __typename ... on Error { code message } } }'
+)
+
+
+def test_while_a_move_is_marked_writes_get_503_and_reads_continue(
+    client: TestClient, two_cells: Container
+) -> None:
+    a, a_id = merchant_in(client, "cell-0", "A")
+    paid = a.pay(1000)
+    assert paid.status_code in (201, 202), paid.text
+    placements = two_cells.router.placements
+    assert placements is not None
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    placements.mark_moving(merchant_a, "cell-0", "cell-1")
+    time.sleep(placements.ttl_s + 0.1)  # as every API process: within its cache's second
+    refused = a.pay(1000)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"].endswith("/merchant_moving")
+    assert int(refused.headers["Retry-After"]) > 0
+    graphql = a.post("/graphql", {"query": CREATE}).json()["data"]["createPayment"]
+    assert graphql == {
+        "__typename": "RetryableError",
+        "code": "merchant_moving",
+        "message": graphql["message"],
+    }
+    assert a.get(f"/v1/payments/{paid.json()['id']}").status_code == 200
+    assert a.get("/v1/payments").status_code == 200
+    with pytest.raises(InvalidValue, match="being moved already"):
+        placements.mark_moving(merchant_a, "cell-0", "cell-1")
+    placements.clear_moving(merchant_a)
+    time.sleep(placements.ttl_s + 0.1)
+    assert a.pay(1000).status_code in (201, 202)
