@@ -199,12 +199,26 @@ def test_a_merchant_moves_under_payment_load_and_nothing_is_lost_or_doubled(
         load = Load(a)
         load.thread.start()
         wait_for(lambda: len(load.acknowledged) >= 3, "payments under load")
-        moved = move_merchant(two_cells, merchant_a, "cell-1", timeout_s=30)
-        time.sleep(1.5)  # payments after the switch, into the new cell
-        load.stop.set()
-        load.thread.join(timeout=10)
+        try:
+            moved = move_merchant(two_cells, merchant_a, "cell-1", timeout_s=30)
+            time.sleep(1.5)  # payments after the switch, into the new cell
+        finally:
+            load.stop.set()
+            load.thread.join(timeout=10)
         wait_for(lambda: at_rest(cell_1_url, a_id), "paid in the new cell", within_s=20)
         assert load.refused_while_moving > 0  # writes paused for the switch
+        native = rows(
+            cell_1_url,
+            "SELECT count(*) FROM paysource_events WHERE originator_version = 1"
+            " AND topic LIKE %s AND notification_id > %s",
+            "%:Payment.Created",
+            moved.positions[1],
+        )
+        assert native[0][0] > 0  # and payments were taken by the new cell after the switch
+        print(  # the load's shape, for whoever reads `-s`
+            f"load: {len(load.acknowledged)} payments, {load.refused_while_moving} refusals"
+            f" (503), {native[0][0]} after the switch; {moved.aggregates} objects copied"
+        )
         assert (moved.source, moved.target) == ("cell-0", "cell-1")
 
         # Every acknowledged payment is in the target, once; none in the source's views.
