@@ -58,6 +58,9 @@ def move_merchant(
     placements.mark_moving(merchant_id, source.name, target.name)
     say(f"marked: writes of the merchant get 503 until the switch ({source.name} → {target.name})")
     try:
+        moves.fence(source.database_url, merchant_id, target.name)
+        # A sweep that read the merchant's rows just before the fence finishes its
+        # work within this wait too, and `_at_rest` waits for what that work causes.
         time.sleep(placements.ttl_s + container.settings.db_request_budget_s)
         ids, last = _at_rest(container, source, merchant_id, time.monotonic() + timeout_s, say)
         positions = moves.copy_merchant(
@@ -68,8 +71,9 @@ def move_merchant(
             source_cell=source.name,
         )
     except BaseException:
-        placements.clear_moving(merchant_id)
+        moves.unfence(source.database_url, merchant_id)
         moves.release_deliveries(source.database_url, merchant_id)
+        placements.clear_moving(merchant_id)
         raise
     say(f"copied {len(ids)} objects to {target.name} (positions {positions[0]}-{positions[1]})")
     placements.switch(merchant_id, target.name)

@@ -14,12 +14,16 @@ CREATE TABLE moved_in_events (
 );
 CREATE INDEX moved_in_events_by_end ON moved_in_events (last_position);
 
--- In the source cell: merchants that moved away. Their events stay in this log as
--- history; their read-model rows were deleted here (the target holds them now), and a
--- rebuild of this cell's read models deletes them again after its replay.
+-- In the source cell: merchants moving or moved away. From the start of a move
+-- ('moving') the cell's sweeps (settlement schedule, hold and dispute expiry) leave
+-- them alone, so nothing of theirs is decided here after the copy. Once 'moved', their
+-- events stay in this log as history, their read-model rows are deleted here (the
+-- target holds them now), and a rebuild of this cell's read models deletes them again
+-- after its replay.
 CREATE TABLE moved_out_merchants (
     merchant_id uuid PRIMARY KEY,
     target_cell text NOT NULL,
-    last_position bigint NOT NULL,
+    state text NOT NULL DEFAULT 'moved' CHECK (state IN ('moving', 'moved')),
+    last_position bigint,
     moved_at timestamptz NOT NULL DEFAULT now()
 );

@@ -35,7 +35,6 @@ MERCHANT_TABLES = (
     "disputes",
 )
 LEDGER_TABLES = ("ledger_accounts", "journal_entries", "postings")
-
 # The merchants' share of each platform account, as the ledger projection added it.
 _UNPOST = """
 UPDATE {accounts} a SET debits_pending = a.debits_pending - s.dp,
@@ -62,8 +61,11 @@ WHERE a.account = s.account AND a.currency = s.currency AND a.merchant_id IS NUL
 
 
 def moved_out(curs: Cursor[Any]) -> list[UUID]:
-    """The merchants this cell no longer holds."""
-    rows = curs.execute("SELECT merchant_id FROM public.moved_out_merchants").fetchall()
+    """The merchants this cell no longer holds (not those still moving: a move may
+    abort, and then they stay)."""
+    rows = curs.execute(
+        "SELECT merchant_id FROM public.moved_out_merchants WHERE state = 'moved'"
+    ).fetchall()
     return [row["merchant_id"] if isinstance(row, dict) else row[0] for row in rows]
 
 

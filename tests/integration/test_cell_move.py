@@ -17,6 +17,7 @@ import redis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from paysource.adapters.postgres import moves
 from paysource.adapters.postgres.moves import MoveRefused
 from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Container, build_container
@@ -28,7 +29,7 @@ from paysource.entrypoints.worker import Worker
 from paysource.readmodels.catalog import PROJECTIONS
 from paysource.readmodels.rebuilding import rebuild_all
 from tests.e2e.test_cli import env_for, paysource
-from tests.helpers import Api, admin, new_key, wait_for
+from tests.helpers import Api, admin, drain, new_key, wait_for
 from tests.integration.test_cells import cell_1_url, merchant_in, payment_ids_in, second_cluster
 from tests.integration.test_webhook_delivery import Receiver, webhook_settings
 
@@ -234,6 +235,9 @@ def test_a_merchant_moves_under_payment_load_and_nothing_is_lost_or_doubled(
         assert {r[1] for r in created} == {1}
         in_target = rows(cell_1_url, "SELECT id FROM payments WHERE merchant_id = %s", merchant_a)
         assert sorted(r[0] for r in in_target) == sorted(uuids)
+        fenced = "SELECT state FROM moved_out_merchants WHERE merchant_id = %s"
+        assert rows(database_url, fenced, merchant_a) == [("moved",)]
+        assert rows(cell_1_url, fenced, merchant_a) == []
         for table in ("payments", "refunds", "settlements", "journal_entries", "event_index"):
             left = rows(
                 database_url, f"SELECT count(*) FROM {table} WHERE merchant_id = %s", merchant_a
@@ -332,6 +336,7 @@ def test_a_move_to_a_cell_that_is_down_aborts_and_the_merchant_stays(
         merchant_a,
     )
     assert placed == [("cell-0", None)]
+    assert rows(database_url, "SELECT * FROM moved_out_merchants") == []  # sweeps take it
     time.sleep(1.1)  # the placements' cache
     more = a.pay(900)
     assert more.status_code in (201, 202), more.text  # writes are taken again
@@ -373,6 +378,24 @@ CREATE = (
     'mutation { createPayment(input: {amount: "100", currency: "USD", source: "tok_visa"},'
     ' idempotencyKey: "gql-1") { __typename ... on Error { code message } } }'
 )
+
+
+def test_the_source_sweeps_leave_a_moving_merchant_alone(
+    client: TestClient, two_cells: Container, database_url: str
+) -> None:
+    a, a_id = merchant_in(client, "cell-0", "A")
+    _, b_id = merchant_in(client, "cell-0", "B")  # nothing to settle: never due
+    assert a.pay(1000).status_code in (201, 202)
+    drain(two_cells)
+    settlements = two_cells.router.directory.read.settlements
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    assert merchant_a in {m for m, _ in settlements.due(until=until)}
+    moves.fence(database_url, merchant_a, "cell-1")
+    assert merchant_a not in {m for m, _ in settlements.due(until=until)}
+    moves.unfence(database_url, merchant_a)
+    assert merchant_a in {m for m, _ in settlements.due(until=until)}
+    assert decode(Kind.MERCHANT, b_id) not in {m for m, _ in settlements.due(until=until)}
 
 
 def test_while_a_move_is_marked_writes_get_503_and_reads_continue(

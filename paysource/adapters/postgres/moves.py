@@ -107,6 +107,26 @@ def tracking_positions(url: str) -> dict[str, int]:
     return found
 
 
+def fence(url: str, merchant_id: UUID, target_cell: str) -> None:
+    """From now on the source's sweeps (settlement schedule, hold and dispute expiry)
+    leave the merchant alone: nothing of it is decided here once it is copied."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO moved_out_merchants (merchant_id, target_cell, state)"
+            " VALUES (%s, %s, 'moving')",
+            (merchant_id, target_cell),
+        )
+
+
+def unfence(url: str, merchant_id: UUID) -> None:
+    """An aborted move: the source's sweeps take the merchant again."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "DELETE FROM moved_out_merchants WHERE merchant_id = %s AND state = 'moving'",
+            (merchant_id,),
+        )
+
+
 def hold_deliveries(url: str, merchant_id: UUID) -> int:
     """Lease the merchant's deliveries to the move, so the source's lanes leave them;
     return how many are still leased by a lane (in flight: wait, then call again)."""
@@ -259,9 +279,9 @@ def forget_merchant(url: str, merchant_id: UUID, *, target_cell: str, last_posit
                 {"m": merchant_id},
             )
         conn.execute(
-            "INSERT INTO moved_out_merchants (merchant_id, target_cell, last_position)"
-            " VALUES (%s, %s, %s) ON CONFLICT (merchant_id) DO UPDATE"
-            " SET target_cell = excluded.target_cell, last_position = excluded.last_position,"
-            " moved_at = now()",
+            "INSERT INTO moved_out_merchants (merchant_id, target_cell, state, last_position)"
+            " VALUES (%s, %s, 'moved', %s) ON CONFLICT (merchant_id) DO UPDATE"
+            " SET target_cell = excluded.target_cell, state = 'moved',"
+            " last_position = excluded.last_position, moved_at = now()",
             (merchant_id, target_cell, last_position),
         )
