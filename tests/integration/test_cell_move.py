@@ -393,6 +393,9 @@ def test_the_source_sweeps_leave_a_moving_merchant_alone(
     assert merchant_a in {m for m, _ in settlements.due(until=until)}
     moves.fence(database_url, merchant_a, "cell-1")
     assert merchant_a not in {m for m, _ in settlements.due(until=until)}
+    read = two_cells.router.directory.read  # the expiry sweeps' queries filter it too
+    assert read.payments.expired_holds(authorized_before=until, limit=10) == []
+    assert read.disputes.past_due(now=until) == []
     moves.unfence(database_url, merchant_a)
     assert merchant_a in {m for m, _ in settlements.due(until=until)}
     assert decode(Kind.MERCHANT, b_id) not in {m for m, _ in settlements.due(until=until)}
