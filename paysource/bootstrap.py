@@ -196,6 +196,8 @@ class Container:
             self.webhooks.close()
         for cell in self.router.all():
             cell.close()
+        if self.router.placements is not None:
+            self.router.placements.close()
         if self.cache is not None:
             self.cache.close()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from paysource.domain.errors import InvalidValue
 
@@ -47,6 +48,9 @@ class PostgresPlacements:
         self._now = now
         self._known: dict[UUID, tuple[float, Placement]] = {}
         self._lock = threading.Lock()
+        # Lookups repeat every `ttl_s` per merchant: pooled connections, opened on the
+        # first lookup (nothing connects at construction).
+        self._pool: ConnectionPool[psycopg.Connection[tuple[object, ...]]] | None = None
 
     def place(self, merchant_id: UUID, cell: str | None) -> str:
         if cell is not None and cell not in self.cells:
@@ -81,7 +85,7 @@ class PostgresPlacements:
             cached = self._known.get(merchant_id)
         if cached is not None and self._now() - cached[0] < self.ttl_s:
             return cached[1]
-        with psycopg.connect(self._url, autocommit=True) as conn:
+        with self._lookups().connection() as conn:
             row = conn.execute(_PLACEMENT, (merchant_id,)).fetchone()
         # A merchant is placed before it (and its keys) are saved, so no request of it
         # can come before its row: a miss is a merchant from before cells.
@@ -92,6 +96,26 @@ class PostgresPlacements:
         )
         self._remember(merchant_id, found)
         return found
+
+    def _lookups(self) -> ConnectionPool[psycopg.Connection[tuple[object, ...]]]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self._url,
+                    min_size=1,
+                    max_size=4,
+                    kwargs={"autocommit": True},
+                    open=True,
+                    name="placements",
+                    timeout=3.0,  # a down directory: the API answers 503 (its gate)
+                )
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def _remember(self, merchant_id: UUID, placement: Placement) -> None:
         with self._lock:
