@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from paysource.adapters.postgres import moves
 from paysource.adapters.postgres.moves import MoveRefused
+from paysource.adapters.postgres.placements import Placement, PostgresPlacements
 from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Container, build_container
 from paysource.config import Settings
@@ -430,3 +431,24 @@ def test_while_a_move_is_marked_writes_get_503_and_reads_continue(
     placements.clear_moving(merchant_a)
     time.sleep(placements.ttl_s + 0.1)
     assert a.pay(1000).status_code in (201, 202)
+
+
+def test_a_placement_is_trusted_for_its_ttl_then_read_again(database_url: str) -> None:
+    clock = [0.0]
+    placements = PostgresPlacements(
+        database_url, ["cell-0", "cell-1"], ttl_s=1.0, now=lambda: clock[0]
+    )
+    merchant = uuid4()
+    try:
+        assert placements.place(merchant, "cell-0") == "cell-0"
+        with psycopg.connect(database_url, autocommit=True) as conn:  # another process
+            conn.execute(
+                "UPDATE merchant_cells SET moving_to = 'cell-1' WHERE merchant_id = %s",
+                (merchant,),
+            )
+        clock[0] = 0.9
+        assert placements.placement(merchant) == Placement("cell-0")  # cached
+        clock[0] = 1.0
+        assert placements.placement(merchant) == Placement("cell-0", "cell-1")
+    finally:
+        placements.close()
