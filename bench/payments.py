@@ -246,6 +246,45 @@ def measure_api(
     return load
 
 
+def measure_framework(
+    stack: contextlib.ExitStack, work: Path, args: argparse.Namespace
+) -> loadgen.Load:
+    """(c), with --framework: the same load on FastAPI and uvicorn doing no work
+    (bench/framework_app.py), as many processes as serve runs: the web layer's ceiling."""
+    port = free_port()
+    processes = args.api_processes or os.cpu_count() or 1
+    argv = [sys.executable, "-m", "uvicorn", "framework_app:app", "--port", str(port)]
+    argv += ["--workers", str(processes), "--no-access-log", "--log-level", "warning"]
+    log_path = work / "framework.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            cwd=Path(__file__).resolve().parent,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack.callback(stop_process, proc)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(proc, base, log_path)
+    generate = loadgen.with_wrk if args.generator == "wrk" else loadgen.with_asyncio
+    generate(base, "psk_framework", PAYMENT_BODY, clients=args.clients, seconds=args.warmup)
+    with cpuuse.phase(proc.pid, None) as used:
+        load = generate(
+            base, "psk_framework", PAYMENT_BODY, clients=args.clients, seconds=args.seconds
+        )
+    use = used[0]
+    figure("framework_processes", processes)
+    figure("framework_per_s", f"{load.accepted_per_s:.0f}")
+    figure("framework_p50_ms", f"{load.p50_ms:.1f}")
+    figure("framework_p99_ms", f"{load.p99_ms:.1f}")
+    if load.accepted:
+        figure("framework_cpu_ms_per_request", f"{1000 * use.api_s / load.accepted:.2f}")
+    warn_if_noisy("framework", use)
+    return load
+
+
 def report_processes(load: loadgen.Load, use: cpuuse.CpuUse, worker_s: float | None) -> None:
     """CPU per accepted payment of each process: the API (serve without its worker child),
     the worker, Postgres, and their sum (the end-to-end cost of a payment)."""
@@ -349,6 +388,9 @@ def measure(args: argparse.Namespace, work: Path) -> None:
         migrate(servers.db_url, MIGRATIONS_DIR)
         pgbench_tps = measure_db(servers, args)
         load = measure_api(stack, work, servers, args)
+        if args.framework:
+            framework = measure_framework(stack, work, args)
+            figure("framework_ratio", f"{framework.accepted_per_s / pgbench_tps:.3f}")
     # Three decimals: through the API the ratio is in the hundredths.
     figure("ratio", f"{load.accepted_per_s / pgbench_tps:.3f}")
 
@@ -369,6 +411,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-worker", dest="worker", action="store_const", const="off", help="--worker off"
     )
     parser.add_argument("--api-processes", type=int, help="serve --processes (its default)")
+    parser.add_argument(
+        "--framework",
+        action="store_true",
+        help="also measure FastAPI and uvicorn doing no work (framework_*): the highest "
+        "ratio reachable on this machine while the API stays on FastAPI",
+    )
     parser.add_argument(
         "--no-locked",
         dest="locked",

@@ -13,7 +13,7 @@ test token decides the answer:
     tok_refund_lost            approved; its refunds are made, but the answers are lost
     tok_capture_refused        approved, but its captures are refused (a lapsed hold)
     tok_disputed               approved; once captured, the cardholder disputes it in full
-                               (reason `fraudulent`): `dispute_notice` answers a notice
+                               (reason `fraudulent`): `dispute_notices` answers a notice
     tok_capture_refused_once   approved; its first capture key is refused (every time
                                it is asked), a capture under another key succeeds: an
                                operator's `resolve-relay --retry` captures it
@@ -32,6 +32,7 @@ import dataclasses
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -82,6 +83,8 @@ class _Ledger(Protocol):
 
     def find(self, *, reference: str, kind: str) -> list[Operation]: ...
 
+    def of_payments(self, payment_ids: Sequence[str], kind: str) -> list[Operation]: ...
+
     def operations(self, payment_id: str) -> list[Operation]: ...
 
 
@@ -103,6 +106,11 @@ class MemoryLedger:
     def find(self, *, reference: str, kind: str) -> list[Operation]:
         with self._lock:
             return [o for o in self._by_key.values() if o.reference == reference and o.kind == kind]
+
+    def of_payments(self, payment_ids: Sequence[str], kind: str) -> list[Operation]:
+        wanted = set(payment_ids)
+        with self._lock:
+            return [o for o in self._by_key.values() if o.payment_id in wanted and o.kind == kind]
 
     def operations(self, payment_id: str) -> list[Operation]:
         with self._lock:
@@ -171,6 +179,21 @@ class PostgresLedger:
                 f"SELECT {_COLUMNS} FROM acquirer_sim.operations"  # noqa: S608
                 " WHERE reference = %s AND kind = %s",
                 (reference, kind),
+            )
+            .fetchall()
+        )
+        return [Operation(*row) for row in rows]
+
+    def of_payments(self, payment_ids: Sequence[str], kind: str) -> list[Operation]:
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {_COLUMNS} FROM acquirer_sim.operations"  # noqa: S608
+                " WHERE payment_id = ANY(%s) AND kind = %s",
+                (list(payment_ids), kind),
+                # Planned for its array each time: prepared, Postgres soon settles on a
+                # generic plan that scans the table (4.5 ms a call, against 0.13 ms).
+                prepare=False,
             )
             .fetchall()
         )
@@ -301,13 +324,17 @@ class SimulatedAcquirer:
             raise AcquirerTimeout("the simulated acquirer refunded, but the answer was lost")
         return _refund_result(stored)
 
-    def dispute_notice(self, *, reference: str) -> DisputeNotice | None:
-        """A chargeback of the payment authorized under `reference`, if its card is the
-        disputing test card; asked once its capture is recorded."""
-        found = self.ledger.find(reference=reference, kind="authorize")
-        if not found or found[0].result.get("token") != DISPUTED_TOKEN:
-            return None
-        return DisputeNotice(DisputeReason.FRAUDULENT)
+    def dispute_notices(self, *, payment_ids: Sequence[UUID]) -> dict[UUID, DisputeNotice]:
+        """The chargebacks of these payments (those paid with the disputing test card),
+        by payment; asked once their captures are recorded, a batch in one query."""
+        if not payment_ids:
+            return {}
+        found = self.ledger.of_payments([str(i) for i in payment_ids], "authorize")
+        return {
+            UUID(op.payment_id): DisputeNotice(DisputeReason.FRAUDULENT)
+            for op in found
+            if op.result.get("token") == DISPUTED_TOKEN
+        }
 
     def operations(self, payment_id: UUID) -> list[Operation]:
         return [

@@ -2,7 +2,11 @@
 the acquirer's settlement file and the bank's statement (docs/reconciliation.md).
 
 The acquirer settles every capture and every succeeded refund it made that day (UTC)
-and charges no fee of its own; the bank credits every payout it paid.
+and every chargeback: a `dispute` line for each dispute opened that day (it took the
+disputed amount back), a `dispute_won` line for each won that day (it paid it back). It
+charges no fee of its own. The simulator keeps no chargebacks of its own — an admin
+stands in for its decisions — so those lines are the disputes as the `disputes` read
+model holds them. The bank credits every payout it paid.
 """
 
 from __future__ import annotations
@@ -23,6 +27,16 @@ SELECT kind, payment_id, key, reference, result, amount_minor, currency
    AND (kind = 'capture' OR (kind = 'refund' AND (result ->> 'succeeded')::boolean))
  ORDER BY created_at, key
 """
+_DISPUTES = """
+SELECT 'dispute' AS kind, id, currency, amount_minor FROM disputes
+ WHERE (created_at AT TIME ZONE 'UTC')::date = %(day)s
+UNION ALL
+SELECT 'dispute_won' AS kind, id, currency, amount_minor FROM disputes
+ WHERE status = 'won' AND (updated_at AT TIME ZONE 'UTC')::date = %(day)s
+ ORDER BY kind, id
+"""
+# The acquirer's own reference of a chargeback, and of its reversal.
+_CHARGEBACK_PREFIX = {"dispute": "simcb", "dispute_won": "simcbr"}
 _BANK = """
 SELECT key, reference, currency, amount_minor FROM bank_sim.payouts
  WHERE (created_at AT TIME ZONE 'UTC')::date = %s AND status = 'paid'
@@ -39,6 +53,16 @@ def acquirer_lines(database_url: str, day: date) -> list[StatementLine]:
         else:  # we send `<refund id>:refund` as the refund's key: our reference
             item, ref = UUID(key.partition(":")[0]), result["refund_reference"]
         lines.append(StatementLine(kind, item, ref, currency, amount_minor, 0, day))
+    return lines + _chargeback_lines(database_url, day)
+
+
+def _chargeback_lines(database_url: str, day: date) -> list[StatementLine]:
+    # A won dispute's `updated_at` is when it was won: nothing changes a dispute after.
+    rows = _rows(database_url, "disputes", _DISPUTES, day, {"day": day})
+    lines = []
+    for kind, dispute, currency, amount in rows:
+        reference = f"{_CHARGEBACK_PREFIX[kind]}_{dispute.hex[:24]}"
+        lines.append(StatementLine(kind, dispute, reference, currency.strip(), amount, 0, day))
     return lines
 
 
@@ -61,8 +85,10 @@ def bank_statement(database_url: str, day: date) -> str:
     return statements.to_csv(Source.BANK, map(statements.bank_row, lines))
 
 
-def _rows(database_url: str, table: str, query: str, day: date) -> list[tuple[Any, ...]]:
+def _rows(
+    database_url: str, table: str, query: str, day: date, params: dict[str, date] | None = None
+) -> list[tuple[Any, ...]]:
     with psycopg.connect(database_url) as conn:
         if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,):
             return []  # the simulator has moved nothing yet
-        return list(conn.execute(query, (day,)).fetchall())
+        return list(conn.execute(query, params or (day,)).fetchall())

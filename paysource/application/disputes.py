@@ -8,7 +8,7 @@ body: 422).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -41,7 +41,11 @@ class DisputeNotices(Protocol):
     """The port the acquirer's chargeback notices come through (the simulator's
     `tok_disputed` payments are disputed as soon as they are captured)."""
 
-    def dispute_notice(self, *, reference: str) -> DisputeNotice | None: ...
+    def dispute_notices(self, *, payment_ids: Sequence[UUID]) -> Mapping[UUID, DisputeNotice]:
+        """The notices about these payments, by payment. Acquirers name a disputed
+        payment by the merchant's reference sent with the authorization (our payment
+        id), so a batch of captures is asked about at once, before any is loaded."""
+        ...
 
 
 class DisputeService:

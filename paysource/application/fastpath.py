@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,17 +47,22 @@ class FastPath:
         command: Callable[[], Answer],
         hold_s: int = 0,
         keep_body: bool = True,
+        counters: Sequence[str] = (),
+        admit: Callable[[Sequence[int | None]], None] | None = None,
     ) -> Answer:
         """The command's answer, or the first answer to this key. With `hold_s`, a new
         answer is not the final one (the caller waits up to `hold_s` for more and then
         `remember`s it): the key stays in flight meanwhile, so a concurrent retry gets
         409 rather than an answer the first request never gave. `keep_body=False` for
         answers holding personal data, which must never reach Redis (an erasure could
-        not find it there): a retry then replays from Postgres."""
+        not find it there): a retry then replays from Postgres. With `counters`, the
+        claim also counts a hit in each of those windows (one round trip, not two) and
+        `admit` sees their counts first: it raises to refuse (a rate limit), and the
+        claim is let go."""
         if key is None or self._cache is None:
             return command()
         slot = self._slot(scope, key)
-        claimed = self._cache.add(slot, IN_FLIGHT, ttl_s=self._lock_ttl_s + hold_s)
+        claimed = self._claim(slot, hold_s, counters, admit)
         if claimed is False:
             return self._earlier(slot, request_hash, command)
         try:
@@ -72,6 +77,29 @@ class FastPath:
         elif claimed:
             self._cache.delete(slot)
         return answer
+
+    def _claim(
+        self,
+        slot: str,
+        hold_s: int,
+        counters: Sequence[str],
+        admit: Callable[[Sequence[int | None]], None] | None,
+    ) -> bool | None:
+        assert self._cache is not None
+        ttl_s = self._lock_ttl_s + hold_s
+        if not counters:
+            return self._cache.add(slot, IN_FLIGHT, ttl_s=ttl_s)
+        claimed, counts = self._cache.add_counting(
+            slot, IN_FLIGHT, ttl_s=ttl_s, counters=counters, window_s=1
+        )
+        try:
+            if admit is not None:
+                admit(counts)
+        except BaseException:
+            if claimed:
+                self._cache.delete(slot)  # refused before any work: the key is free again
+            raise
+        return claimed
 
     def remember(self, *, scope: str, key: str, request_hash: str, answer: Answer) -> None:
         """Store the final answer of a request answered with `hold_s`."""
@@ -105,8 +133,6 @@ class FastPath:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was used with a different request; use a new key"
             )
-        if "body" not in stored:  # kept out of Redis (personal data): Postgres replays
-            return command()
         if "body" not in stored:  # kept out of Redis (personal data): Postgres replays
             return command()
         return Answer(int(stored["status"]), stored["body"], replayed=True)

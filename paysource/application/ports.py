@@ -5,7 +5,7 @@ Adapters live in `paysource.adapters`; fakes only stand in for external rails.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -102,6 +102,13 @@ class Cache(Protocol):
         ...
 
     def delete(self, key: str) -> None: ...
+
+    def add_counting(
+        self, key: str, value: bytes, *, ttl_s: int, counters: Sequence[str], window_s: int
+    ) -> tuple[bool | None, list[int | None]]:
+        """`add`, and one hit in each fixed window of `counters` (their new counts), in
+        one round trip; None for what is unknown."""
+        ...
 
 
 class RecentPayments(Protocol):

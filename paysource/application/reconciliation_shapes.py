@@ -13,7 +13,13 @@ from paysource.domain.reconciliation import Break
 
 IMPORT_PREFIX = "rci"
 # The id of each line kind's item, as the API shows it (a new kind adds a row).
-ITEM_PREFIX = {"capture": Kind.PAYMENT, "refund": Kind.REFUND, "payout": Kind.SETTLEMENT}
+ITEM_PREFIX = {
+    "capture": Kind.PAYMENT,
+    "refund": Kind.REFUND,
+    "dispute": Kind.DISPUTE,
+    "dispute_won": Kind.DISPUTE,
+    "payout": Kind.SETTLEMENT,
+}
 REPORT_COLUMNS = (
     "date", "source", "kind", "item_type", "item", "merchant", "currency", "expected_amount",
     "actual_amount", "line", "reference", "detail", "status", "import",

@@ -1,6 +1,6 @@
 """Resolving a capture the acquirer refused: retry it, or reverse it in the books.
 
-    held (RelayFailed capture) ──retry, acquirer captures──▶ settled as usual
+    held (RelayFailed capture) ──retry, acquirer captures──▶ confirmed, settled as usual
         │                      └─retry, refused again──▶ still held (the refusal recorded)
         └──reverse──▶ never settled; already paid out ──▶ a correction debit follows it
 
@@ -113,6 +113,8 @@ class RelayResolutionService:
                 failure=failure,
                 meta=meta,
             )
+            if outcome is _Outcome.CAPTURED:  # the acquirer's word: settleable from now
+                payment.confirm_capture(capture_key=_retry_key(payment), meta=meta)
             return None
         claim, settled_in = self._claim_for_reversal(payment, meta)
         payment.reverse_capture(reason=resolution.reason, settled_in=settled_in, meta=meta)
@@ -122,7 +124,7 @@ class RelayResolutionService:
         assert payment.acquirer_reference is not None  # only captured payments are held
         try:
             self._acquirer.capture(
-                idempotency_key=f"{payment.id}:capture:retry",
+                idempotency_key=_retry_key(payment),
                 reference=payment.acquirer_reference,
                 amount=Money(payment.amount_captured, payment.currency),
             )
@@ -157,3 +159,7 @@ class RelayResolutionService:
                 code="settlement_payout_in_flight",
             )
         return None, settlement.id
+
+
+def _retry_key(payment: Payment) -> str:
+    return f"{payment.id}:capture:retry"

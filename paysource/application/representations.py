@@ -27,6 +27,10 @@ def timestamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def _optional_timestamp(moment: datetime | None) -> str | None:
+    return None if moment is None else timestamp(moment)
+
+
 def payment(p: Payment | PaymentState) -> dict[str, Any]:
     risk = None
     if p.risk is not None:
@@ -58,6 +62,7 @@ def payment(p: Payment | PaymentState) -> dict[str, Any]:
         "relay_failures": list(p.relay_failures),
         "settlement_hold": str(p.settlement_hold) if p.settlement_hold else None,
         "relay_resolution": dict(p.relay_resolution) if p.relay_resolution else None,
+        "capture_confirmed": _optional_timestamp(p.capture_confirmed_at),
         "created": timestamp(p.created_on),
         "updated": timestamp(p.modified_on),
         "version": p.version,
@@ -93,6 +98,7 @@ def payment_row(row: dict[str, Any]) -> dict[str, Any]:
         "relay_failures": list(row["relay_failures"]),
         "settlement_hold": row["settlement_hold"],
         "relay_resolution": row["relay_resolution"],
+        "capture_confirmed": _optional_timestamp(row["capture_confirmed_at"]),
         "created": timestamp(row["created_at"]),
         "updated": timestamp(row["updated_at"]),
         "version": row["version"],
@@ -152,6 +158,7 @@ def settlement(s: Settlement, *, with_items: bool = True) -> dict[str, Any]:
         "waiting_reason": s.waiting_reason,
         "payout_reference": s.payout_reference,
         "failure_reason": s.failure_reason,
+        "superseded_by": encode_optional(Kind.SETTLEMENT, s.superseded_by),
         "created": timestamp(s.created_on),
         "version": s.version,
     }
@@ -225,6 +232,7 @@ def settlement_row(row: dict[str, Any]) -> dict[str, Any]:
         "waiting_reason": row["waiting_reason"],
         "payout_reference": row["payout_reference"],
         "failure_reason": row["failure_reason"],
+        "superseded_by": encode_optional(Kind.SETTLEMENT, row["superseded_by"]),
         "created": timestamp(row["created_at"]),
         "version": row["version"],
         "items_count": row["items_count"],

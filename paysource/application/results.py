@@ -52,6 +52,7 @@ class PaymentState:
     settlement_hold: SettlementHold | None
     relay_resolution: dict[str, str] | None
     authorized_at: datetime | None
+    capture_confirmed_at: datetime | None
     created_on: datetime
     modified_on: datetime
 
@@ -85,6 +86,7 @@ class PaymentState:
             settlement_hold=p.settlement_hold,
             relay_resolution=dict(p.relay_resolution) if p.relay_resolution else None,
             authorized_at=p.authorized_at,
+            capture_confirmed_at=p.capture_confirmed_at,
             created_on=p.created_on,
             modified_on=p.modified_on,
         )

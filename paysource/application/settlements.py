@@ -23,6 +23,7 @@ from uuid import UUID
 from paysource.application.errors import ApplicationError, NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Outcome, with_conflict_retries
+from paysource.application.settlement_waits import Waits
 from paysource.domain.errors import InvalidValue
 from paysource.domain.meta import Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR
@@ -89,6 +90,7 @@ class SettlementService:
     ) -> None:
         self._store = store
         self._items = items
+        self._waits = Waits(store)
         # Both None: every settlement is paid in its items' currency.
         self._rates = rates
         self._settlement_currency = settlement_currency
@@ -121,7 +123,8 @@ class SettlementService:
             settlement.close(items, meta)
             if rate is not None and settlement.status is SettlementStatus.CLOSED:
                 settlement.convert(rate, meta)  # a carried-forward debit stays as it is
-            self._store.save(settlement, *claims)
+            # Earlier settlements still waiting for a rate end here, in the same save.
+            self._store.save(settlement, *claims, *self._waits.closing(settlement, meta))
             return Outcome(settlement)
 
         return with_conflict_retries(attempt)
@@ -146,7 +149,7 @@ class SettlementService:
         )
         settlement.await_rate(pair=pair, reason=reason, meta=meta)
         if settlement.pending_events:
-            self._store.save(settlement)
+            self._store.save(settlement, *self._waits.waiting(settlement, meta))
         raise RateUnavailable(reason, settlement=settlement.id, pair=pair)
 
     def _check_waiting(self, settlement: Settlement) -> None:
@@ -175,7 +178,7 @@ class SettlementService:
         held = self._held_payments(waiting)
         for item in waiting:
             if item.payment_id in held and item.kind in (ItemKind.CAPTURE, ItemKind.REFUND):
-                continue  # the acquirer has not moved this money: it waits (docs/settlement.md)
+                continue  # the acquirer has not (or not yet) moved it: docs/settlement.md
             if item.kind is ItemKind.CAPTURE:
                 gross += item.amount_minor
                 if gross > MAX_AMOUNT_MINOR:
@@ -192,14 +195,16 @@ class SettlementService:
         return items, claims
 
     def _held_payments(self, items: list[Item]) -> set[UUID]:
-        """The items' payments on a settlement hold, asked of the event store in one
-        query (not of the read model, which may not have seen a refusal yet)."""
+        """The items' payments on a settlement hold or whose capture the acquirer has not
+        confirmed, asked of the event store in one query (not of the read model, which
+        may not have seen a refusal yet)."""
         ids = [i.payment_id for i in items if i.payment_id and i.kind is not ItemKind.CORRECTION]
         found = self._store.get_many(ids)
         return {
             payment_id
             for payment_id, payment in found.items()
-            if isinstance(payment, Payment) and payment.settlement_hold is not None
+            if isinstance(payment, Payment)
+            and (payment.settlement_hold is not None or payment.awaits_capture_confirmation)
         }
 
     def get(self, *, merchant_id: UUID | None, settlement: UUID) -> Settlement:

@@ -1,8 +1,11 @@
 """The two CSV files reconciliation reads (docs/reconciliation.md describes them).
 
-The acquirer's settlement file, one line per capture or refund it moved:
+The acquirer's settlement file, one line per capture, refund or chargeback it moved:
 
-    date,type,payment,refund,acquirer_reference,currency,gross_minor,fee_minor,net_minor
+    date,type,payment,refund,dispute,acquirer_reference,currency,gross_minor,fee_minor,net_minor
+
+(the header without `dispute`, the format before chargebacks, is still read: its lines
+are captures and refunds.)
 
 The bank's statement, one line per payout it credited:
 
@@ -28,11 +31,22 @@ from paysource.domain.money import MAX_AMOUNT_MINOR, check_currency
 from paysource.domain.reconciliation import LINE_KINDS, ItemKey, Source, StatementLine
 
 ACQUIRER_COLUMNS = (
-    "date", "type", "payment", "refund", "acquirer_reference", "currency",
+    "date", "type", "payment", "refund", "dispute", "acquirer_reference", "currency",
     "gross_minor", "fee_minor", "net_minor",
 )  # fmt: skip
+# The acquirer's header before chargebacks: a file imported then still reads (and
+# replays) the same.
+ACQUIRER_COLUMNS_V1 = tuple(column for column in ACQUIRER_COLUMNS if column != "dispute")
 BANK_COLUMNS = ("date", "bank_reference", "payout_reference", "currency", "amount_minor")
 COLUMNS = {Source.ACQUIRER: ACQUIRER_COLUMNS, Source.BANK: BANK_COLUMNS}
+HEADERS = {Source.ACQUIRER: (ACQUIRER_COLUMNS, ACQUIRER_COLUMNS_V1), Source.BANK: (BANK_COLUMNS,)}
+# Each acquirer line kind names its item in one column, by one kind of id.
+_ITEM_COLUMNS = {
+    "capture": (Kind.PAYMENT, "payment"),
+    "refund": (Kind.REFUND, "refund"),
+    "dispute": (Kind.DISPUTE, "dispute"),
+    "dispute_won": (Kind.DISPUTE, "dispute"),
+}
 MAX_LINES = 100_000
 MAX_TEXT = 200
 
@@ -72,13 +86,14 @@ def parse(source: Source, text: str, *, day: date | None = None) -> Statement:
         rows = list(reader)
     except csv.Error as error:  # an unclosed quote, a field over csv's size limit
         raise MalformedStatement(reader.line_num, f"not CSV: {error}") from None
-    if not rows or tuple(cell.strip() for cell in rows[0]) != COLUMNS[source]:
+    columns = tuple(cell.strip() for cell in rows[0]) if rows else ()
+    if columns not in HEADERS[source]:
         raise MalformedStatement(1, f"the header must be {','.join(COLUMNS[source])}")
     if len(rows) - 1 > MAX_LINES:
         raise MalformedStatement(MAX_LINES + 2, f"more than {MAX_LINES} lines")
     read = _acquirer_line if source is Source.ACQUIRER else _bank_line
     lines = tuple(
-        _line(read, row, number, COLUMNS[source])
+        _line(read, row, number, columns)
         for number, row in enumerate(rows[1:], start=2)
         if row  # a blank line is no line
     )
@@ -122,17 +137,19 @@ def _line(
 
 def _acquirer_line(cells: dict[str, str], number: int) -> StatementLine:
     kind = LINE_KINDS.get(cells["type"])
-    if kind is None or kind.source is not Source.ACQUIRER:
-        raise MalformedStatement(number, "type must be capture or refund", field="type")
+    if kind is None or kind.source is not Source.ACQUIRER or kind.name not in _ITEM_COLUMNS:
+        raise MalformedStatement(
+            number, "type must be capture, refund, dispute or dispute_won", field="type"
+        )
     gross, fee = _amount(cells, "gross_minor", number), _amount(cells, "fee_minor", number)
     net = _integer(cells, "net_minor", number)
     if net != kind.net_sign * gross - fee:
         expected = "gross - fee" if kind.net_sign > 0 else "-(gross + fee)"
         raise MalformedStatement(number, f"net_minor must be {expected}", field="net_minor")
-    if kind.name == "capture":
-        key = _id(Kind.PAYMENT, cells, "payment", number)
-    else:
-        key = _id(Kind.REFUND, cells, "refund", number)
+    id_kind, column = _ITEM_COLUMNS[kind.name]
+    if column not in cells:  # the header before chargebacks has no `dispute` column
+        raise MalformedStatement(number, f"a {kind.name} line needs a dispute column", field="type")
+    key = _id(id_kind, cells, column, number)
     return StatementLine(
         kind.name, key, cells["acquirer_reference"], check_currency(cells["currency"]),
         gross, fee, _day(cells, number), number,
@@ -192,14 +209,16 @@ def to_csv(source: Source, rows: Iterable[Iterable[object]]) -> str:
 
 
 def acquirer_row(line: StatementLine) -> list[object]:
-    """A capture or refund line; the acquirer's net follows from gross and fee."""
+    """A capture, refund or chargeback line: its item's id in its kind's column (the
+    others empty); the acquirer's net follows from gross and fee."""
     kind = LINE_KINDS[line.kind]
-    payment = encode(Kind.PAYMENT, line.key) if line.kind == "capture" else ""
-    refund = encode(Kind.REFUND, line.key) if line.kind == "refund" else ""
+    id_kind, column = _ITEM_COLUMNS[line.kind]
+    ids = dict.fromkeys(("payment", "refund", "dispute"), "")
+    ids[column] = encode(id_kind, line.key)
     net = kind.net_sign * line.amount_minor - line.fee_minor
     return [
-        line.day.isoformat(), line.kind, payment, refund, line.reference, line.currency,
-        line.amount_minor, line.fee_minor, net,
+        line.day.isoformat(), line.kind, ids["payment"], ids["refund"], ids["dispute"],
+        line.reference, line.currency, line.amount_minor, line.fee_minor, net,
     ]  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import wraps
+from functools import cache, wraps
 from typing import ParamSpec, TypeVar
 
 from opentelemetry import trace
@@ -30,6 +30,13 @@ TRACER_NAME = "paysource"
 _W3C = TraceContextTextMapPropagator()
 
 
+@cache
+def _tracer() -> trace.Tracer:
+    # A proxy until an SDK is installed, then the SDK's: asked once, not per span (the
+    # provider's get_tracer was 2% of a worker's CPU).
+    return trace.get_tracer(TRACER_NAME)
+
+
 @contextmanager
 def span(
     name: str,
@@ -41,8 +48,7 @@ def span(
     """A span under the current one, or under `traceparent` (a stored or received one)."""
     context = _W3C.extract({"traceparent": traceparent}) if traceparent else None
     present = {key: value for key, value in (attributes or {}).items() if value is not None}
-    tracer = trace.get_tracer(TRACER_NAME)
-    with tracer.start_as_current_span(name, context=context, kind=kind, attributes=present) as s:
+    with _tracer().start_as_current_span(name, context=context, kind=kind, attributes=present) as s:
         yield s
 
 

@@ -310,18 +310,38 @@ def fx_reversed(
 # Reconciliation: the acquirer confirms what it moved ---------------------------------
 
 
+def _acquirer_paid(
+    kind: str, merchant_id: UUID, currency: str, gross_minor: int, fee_minor: int
+) -> Entry | None:
+    """The acquirer paid what it owed us into our bank, less its fee."""
+    receivable = Account.receivable(merchant_id)
+    return entry(
+        kind,
+        currency,
+        transfer(Account.settlement_cash(), receivable, gross_minor - fee_minor, Phase.POSTED),
+        transfer(Account.acquirer_fees(), receivable, fee_minor, Phase.POSTED),
+    )
+
+
+def _acquirer_took(
+    kind: str, merchant_id: UUID, currency: str, gross_minor: int, fee_minor: int
+) -> Entry | None:
+    """The acquirer took from our bank what we owed it, and its fee."""
+    receivable = Account.receivable(merchant_id)
+    return entry(
+        kind,
+        currency,
+        transfer(receivable, Account.settlement_cash(), gross_minor, Phase.POSTED),
+        transfer(Account.acquirer_fees(), Account.settlement_cash(), fee_minor, Phase.POSTED),
+    )
+
+
 def acquirer_settled(
     merchant_id: UUID, currency: str, gross_minor: int, fee_minor: int
 ) -> Entry | None:
     """A capture in the acquirer's settlement file: the receivable is paid, into our
     bank less the acquirer's fee (docs/ledger.md, "Clearing")."""
-    receivable = Account.receivable(merchant_id)
-    return entry(
-        "acquirer_settled",
-        currency,
-        transfer(Account.settlement_cash(), receivable, gross_minor - fee_minor, Phase.POSTED),
-        transfer(Account.acquirer_fees(), receivable, fee_minor, Phase.POSTED),
-    )
+    return _acquirer_paid("acquirer_settled", merchant_id, currency, gross_minor, fee_minor)
 
 
 def acquirer_refunded(
@@ -329,16 +349,33 @@ def acquirer_refunded(
 ) -> Entry | None:
     """A refund in the acquirer's settlement file: the acquirer took it (and its fee)
     from our bank, and owes us the refund no more."""
-    receivable = Account.receivable(merchant_id)
-    return entry(
-        "acquirer_refunded",
-        currency,
-        transfer(receivable, Account.settlement_cash(), gross_minor, Phase.POSTED),
-        transfer(Account.acquirer_fees(), Account.settlement_cash(), fee_minor, Phase.POSTED),
+    return _acquirer_took("acquirer_refunded", merchant_id, currency, gross_minor, fee_minor)
+
+
+def acquirer_charged_back(
+    merchant_id: UUID, currency: str, gross_minor: int, fee_minor: int
+) -> Entry | None:
+    """A chargeback in the acquirer's file: it took the disputed amount (which the
+    `dispute` entry credited to the receivable) from our bank, and any fee of its own."""
+    return _acquirer_took("acquirer_chargeback", merchant_id, currency, gross_minor, fee_minor)
+
+
+def acquirer_chargeback_reversed(
+    merchant_id: UUID, currency: str, gross_minor: int, fee_minor: int
+) -> Entry | None:
+    """A won dispute in the acquirer's file: it paid the amount (which `dispute_won`
+    debited to the receivable again) back into our bank, less any fee."""
+    return _acquirer_paid(
+        "acquirer_chargeback_reversed", merchant_id, currency, gross_minor, fee_minor
     )
 
 
-_CLEARING_RULES = {"capture": acquirer_settled, "refund": acquirer_refunded}
+_CLEARING_RULES = {
+    "capture": acquirer_settled,
+    "refund": acquirer_refunded,
+    "dispute": acquirer_charged_back,
+    "dispute_won": acquirer_chargeback_reversed,
+}
 
 
 def cleared(

@@ -1,9 +1,15 @@
 """Payment: an amount a customer's card is asked for, authorized, captured, refunded.
 
-    processing ──risk+acquirer──▶ requires_capture ──capture──▶ succeeded
+    processing ──risk+acquirer──▶ requires_capture ──capture──▶ succeeded ──acquirer──▶ confirmed
         │                               │
         ├──declined──▶ failed           └──cancel/expire──▶ canceled
         └──risk blocked──▶ canceled (reason: risk)
+
+A capture is settled only once the acquirer has confirmed it (`CaptureConfirmed`,
+recorded by the worker when the acquirer accepts it): until then its money waits.
+`Captured` events written before confirmations existed (class version 1) are upcast to
+`confirmation_required=False`: those captures settle as they always did
+(docs/settlement.md, "Unconfirmed captures").
 
 A capture the acquirer refused (`RelayFailed`, operation `capture`) puts the payment
 on a **settlement hold**: none of its money is settled or refunded until an operator
@@ -155,15 +161,36 @@ class Payment(PaysourceAggregate):
             aggregate.decline_code = self.decline_code
 
     class Captured(PaysourceAggregate.Event):
+        """`confirmation_required`: whether the capture waits for `CaptureConfirmed`
+        before it is settled (version 1 events predate confirmations: they do not)."""
+
+        class_version = 2
+
         amount_minor: int
         fee_minor: int
         released_minor: int
+        confirmation_required: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["confirmation_required"] = False
 
         def apply(self, aggregate: Payment) -> None:
             aggregate.status = PaymentStatus.SUCCEEDED
             aggregate.amount_captured = self.amount_minor
             aggregate.amount_capturable = 0
             aggregate.fee_minor = self.fee_minor
+            aggregate.capture_confirmation_required = self.confirmation_required
+
+    class CaptureConfirmed(PaysourceAggregate.Event):
+        """The acquirer accepted the capture of authorization `acquirer_reference`, asked
+        under `capture_key`: its money moves, so it may be settled (at `timestamp`)."""
+
+        acquirer_reference: str
+        capture_key: str
+
+        def apply(self, aggregate: Payment) -> None:
+            aggregate.capture_confirmed_at = self.timestamp
 
     class Canceled(PaysourceAggregate.Event):
         reason: str
@@ -285,6 +312,8 @@ class Payment(PaysourceAggregate):
         self.cancellation_reason: CancellationReason | None = None
         self.authorized_at: datetime | None = None
         self.acquirer_reference: str | None = None
+        self.capture_confirmation_required = False
+        self.capture_confirmed_at: datetime | None = None
 
     @classmethod
     def create(
@@ -339,6 +368,11 @@ class Payment(PaysourceAggregate):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def awaits_capture_confirmation(self) -> bool:
+        """Captured, but the acquirer has not yet confirmed it: nothing of it settles."""
+        return self.capture_confirmation_required and self.capture_confirmed_at is None
 
     # Guards ---------------------------------------------------------------------------
 
@@ -409,6 +443,7 @@ class Payment(PaysourceAggregate):
             amount_minor=amount_minor,
             fee_minor=fee.amount_minor,
             released_minor=self.amount_capturable - amount_minor,
+            confirmation_required=True,
         )
 
     def cancel(self, meta: Meta) -> None:
@@ -431,6 +466,21 @@ class Payment(PaysourceAggregate):
 
     def record_relay_failure(self, *, operation: str, reason: str, meta: Meta) -> None:
         self._record(self.RelayFailed, meta, operation=operation, reason=reason[:500])
+
+    def confirm_capture(self, *, capture_key: str, meta: Meta) -> None:
+        """Record that the acquirer accepted the capture (once: a repeat does nothing)."""
+        self.check_status(
+            PaymentStatus.SUCCEEDED, code="payment_not_captured", action="confirm the capture of"
+        )
+        if self.capture_confirmed_at is not None:
+            return
+        assert self.acquirer_reference is not None  # captured payments were authorized
+        self._record(
+            self.CaptureConfirmed,
+            meta,
+            acquirer_reference=self.acquirer_reference,
+            capture_key=capture_key,
+        )
 
     # Commands of operations: resolving a refused capture --------------------------------
 

@@ -15,8 +15,9 @@ whole import is one `ReconciliationImport`, its id derived from the file's diges
 saved with its clearings in one transaction: re-importing a file finds it, and a
 failed import leaves nothing.
 
-Line kinds are a table (`LINE_KINDS`): a new kind (a chargeback, say) is a row there,
-a posting rule in `domain/ledger.py` and a ledger query in the read model.
+Line kinds are a table (`LINE_KINDS`): a new kind is a row there, a posting rule in
+`domain/ledger.py` and a ledger query in the read model (as chargebacks, `dispute` and
+`dispute_won`, were added).
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class LineKind:
 LINE_KINDS: dict[str, LineKind] = {
     "capture": LineKind("capture", Source.ACQUIRER, +1),
     "refund": LineKind("refund", Source.ACQUIRER, -1),
+    # A chargeback: the acquirer took the disputed amount back (its key: the dispute).
+    "dispute": LineKind("dispute", Source.ACQUIRER, -1),
+    # The chargeback reversed: the dispute was won and the acquirer paid the amount back.
+    "dispute_won": LineKind("dispute_won", Source.ACQUIRER, +1),
     "payout": LineKind("payout", Source.BANK, -1),
 }
 
@@ -70,7 +75,8 @@ ItemKey = tuple[str, UUID]
 @dataclass(frozen=True, slots=True, order=True)
 class StatementLine:
     """One line of a statement. `key` names our object: the payment of a capture, the
-    refund of a refund, the settlement of a payout. `number` is the line in the file
+    refund of a refund, the dispute of a chargeback or its reversal, the settlement of
+    a payout. `number` is the line in the file
     (the header is line 1)."""
 
     kind: str

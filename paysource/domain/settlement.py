@@ -4,6 +4,7 @@
       │               │    └─rail refuses / times out──▶ failed (items released)
       │               └─net ≤ 0──▶ carried_forward (a debit for the next settlement)
       └─no rate for the merchant's settlement currency──▶ open, awaiting a rate
+                 └─a later cut-off's settlement closes first──▶ superseded (ends)
 
 A merchant whose settlement currency differs from the items' is paid in its own:
 after closing, `convert` records the rate, the pair and the rate's time, each item's
@@ -46,6 +47,8 @@ class SettlementStatus(StrEnum):
     PAID = "paid"
     FAILED = "failed"
     CARRIED_FORWARD = "carried_forward"
+    # Waited for a rate while a later cut-off's settlement took its items: it ends.
+    SUPERSEDED = "superseded"
 
 
 class ItemKind(StrEnum):
@@ -179,6 +182,20 @@ class Settlement(PaysourceAggregate):
         def apply(self, aggregate: Settlement) -> None:
             aggregate.waiting_reason = self.reason
 
+    class Superseded(PaysourceAggregate.Event):
+        """While this settlement waited for a rate, the settlement of a later cut-off
+        (`by`) of the same merchant and currency closed, taking the items this one
+        would have: it ends here, having claimed and paid nothing."""
+
+        by: UUID
+        merchant_id: UUID
+        currency: str
+
+        def apply(self, aggregate: Settlement) -> None:
+            aggregate.status = SettlementStatus.SUPERSEDED
+            aggregate.superseded_by = self.by
+            aggregate.waiting_reason = None
+
     class Converted(PaysourceAggregate.Event):
         """The net converted into the settlement currency at a recorded rate."""
 
@@ -235,6 +252,7 @@ class Settlement(PaysourceAggregate):
         self.failure_reason: str | None = None
         self.waiting_reason: str | None = None
         self.conversion: Conversion | None = None
+        self.superseded_by: UUID | None = None
 
     @property
     def payout_currency(self) -> str:
@@ -294,6 +312,20 @@ class Settlement(PaysourceAggregate):
         self.check_status(SettlementStatus.OPEN, "wait on")
         if self.waiting_reason != reason:
             self._record(self.RateAwaited, meta, pair=pair, reason=reason)
+
+    def supersede(self, by: Settlement, meta: Meta) -> None:
+        """End this waiting settlement: `by`, of a later cut-off, took its items."""
+        self.check_status(SettlementStatus.OPEN, "supersede")
+        same = (by.merchant_id, by.currency) == (self.merchant_id, self.currency)
+        if not same or by.cutoff <= self.cutoff or by.status is SettlementStatus.OPEN:
+            raise IllegalTransition(
+                "only a closed settlement of a later cut-off, of the same merchant and "
+                "currency, supersedes a settlement",
+                code="settlement_not_superseded",
+            )
+        self._record(
+            self.Superseded, meta, by=by.id, merchant_id=self.merchant_id, currency=self.currency
+        )
 
     def convert(self, rate: Rate, meta: Meta) -> None:
         """Convert the net of a closed settlement into `rate.quote`, at `rate`."""

@@ -44,6 +44,7 @@ class CellFigures:
     webhook_pending: int = 0
     webhook_oldest_s: float = 0.0
     breaks_open: list[tuple[str, str, int]] = field(default_factory=list)  # source, kind, n
+    items_held: list[tuple[str, int]] = field(default_factory=list)  # hold, n
 
 
 class Metrics:
@@ -110,6 +111,7 @@ class FiguresCollector(Collector):
 def families(cells: Sequence[CellFigures], redis_up: bool | None) -> list[Metric]:
     found = [*_projection_families(cells), *_backlog_families(cells), *_object_families(cells)]
     found.append(_breaks_family(cells))
+    found.append(_held_family(cells))
     up = GaugeMetricFamily(
         "paysource_postgres_up", "1 when the cell's Postgres answered this scrape.", labels=["cell"]
     )
@@ -206,6 +208,19 @@ def _breaks_family(cells: Sequence[CellFigures]) -> Metric:
     return gauge
 
 
+def _held_family(cells: Sequence[CellFigures]) -> Metric:
+    gauge = _gauge(
+        "paysource_settlement_items_held",
+        "Unsettled items held out of settlements, by hold: capture_unconfirmed grows while "
+        "the acquirer does not answer captures; capture_refused waits for resolve-relay.",
+        ["cell", "hold"],
+    )
+    for cell in cells:
+        for hold, count in cell.items_held:
+            gauge.add_metric([cell.name, hold], count)
+    return gauge
+
+
 # Gathering, at scrape time ---------------------------------------------------------
 
 
@@ -246,4 +261,5 @@ def _read_figures(container: Container, cell: Cell) -> CellFigures:
             (row["source"], row["kind"], row["count"])
             for row in cell.read.reconciliation.open_by_kind()
         ],
+        items_held=cell.read.settlements.held_items(),
     )

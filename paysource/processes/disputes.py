@@ -20,7 +20,12 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
-from paysource.application.disputes import SOURCE_ACQUIRER, DisputeNotices, DisputeService
+from paysource.application.disputes import (
+    SOURCE_ACQUIRER,
+    DisputeNotice,
+    DisputeNotices,
+    DisputeService,
+)
 from paysource.application.eventlog import Event, EventStore
 from paysource.application.ports import Clock
 from paysource.domain.dispute import Dispute, dispute_id
@@ -46,23 +51,29 @@ class DisputeNoticeProcessor:
         return self._store.position(self.name)
 
     def handle_batch(self, events: Sequence[Event], tracking: Tracking) -> None:
+        # Ask the acquirer about the whole batch first (one round trip): only the few
+        # payments it disputes are then loaded, not every captured one.
+        captured = list(dict.fromkeys(event.originator_id for event in events))
+        notices = self._notices.dispute_notices(payment_ids=captured)
         uow = UnitOfWork(self._store)
-        opened: dict[UUID, Dispute] = {}
-        for event in events:
-            payment = uow.get(event.originator_id, Payment)
-            if payment is not None and payment.id not in opened:
-                dispute = self._ask(payment, uow)
-                if dispute is not None:
-                    opened[payment.id] = dispute
+        uow.preload([*notices, *(dispute_id(i) for i in notices)])
+        opened = [
+            dispute
+            for payment_id, notice in notices.items()
+            if (payment := self._undisputed(payment_id, uow)) is not None
+            and (dispute := self._open(payment, notice)) is not None
+        ]
         # Only the disputes are new: the payments are read, never changed, here.
-        self._store.save(*opened.values(), tracking=tracking)
+        self._store.save(*opened, tracking=tracking)
 
-    def _ask(self, payment: Payment, uow: UnitOfWork) -> Dispute | None:
-        if payment.acquirer_reference is None or uow.get(dispute_id(payment.id), Dispute):
+    @staticmethod
+    def _undisputed(payment_id: UUID, uow: UnitOfWork) -> Payment | None:
+        payment = uow.get(payment_id, Payment)
+        if payment is None or payment.acquirer_reference is None:
             return None
-        notice = self._notices.dispute_notice(reference=payment.acquirer_reference)
-        if notice is None:
-            return None
+        return None if uow.get(dispute_id(payment_id), Dispute) else payment
+
+    def _open(self, payment: Payment, notice: DisputeNotice) -> Dispute | None:
         amount = None
         if notice.amount_minor is not None:
             amount = Money(notice.amount_minor, payment.currency)

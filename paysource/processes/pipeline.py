@@ -1,13 +1,17 @@
 """The authorization pipeline: what the worker does with payment and refund events.
 
     Payment.Created  → risk rules → acquirer authorization → capture if automatic
-    Payment.Captured → capture at the acquirer
+                       (relayed to the acquirer at once: confirmed in the same append)
+    Payment.Captured → capture at the acquirer, unless already confirmed or refused
     Payment.Canceled → void the authorization at the acquirer
     Refund.Created   → refund at the acquirer → succeeded, or failed (reservation released)
 
 Each acquirer call carries an idempotency key derived from the object, so a batch
 redone after a crash asks again with the same key and the acquirer answers as the
 first time: nothing is authorized, captured or refunded twice.
+
+A capture the acquirer accepts is recorded as `Payment.CaptureConfirmed`; only then is
+it settled (docs/settlement.md, "Unconfirmed captures").
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 from uuid import UUID
 
@@ -168,7 +173,7 @@ class PaymentProcessor:
         if isinstance(event, Payment.Created):
             self._on_created(event, uow, meta)
         elif isinstance(event, Payment.Captured):
-            self._on_captured(event, uow)
+            self._on_captured(event, uow, meta)
         elif isinstance(event, Payment.Canceled):
             self._on_canceled(event, uow)
         elif isinstance(event, Refund.Created):
@@ -227,6 +232,16 @@ class PaymentProcessor:
             # A batch reads each merchant's fee schedule once, not once per payment.
             fees = uow.remember(("fees", payment.merchant_id), self._fees, payment.merchant_id)
             payment.capture(None, fees, meta)
+            self._relay_capture_now(payment, meta)
+
+    def _relay_capture_now(self, payment: Payment, meta: Meta) -> None:
+        """Relay an automatic capture in the batch that authorized it (one acquirer
+        round trip and one append fewer, issue 10), asked once: if the acquirer does not
+        answer, the payment's `Captured` round asks again, with the same key, and waits."""
+        try:
+            self._relay_capture(payment, meta, RetryPolicy(attempts=1))
+        except AcquirerError as error:
+            log.warning("capture not confirmed yet, asked again on its own: %s", error)
 
     def _authorize(self, payment: Payment) -> AuthorizationResult:
         key = f"{payment.id}:authorize"
@@ -249,22 +264,26 @@ class PaymentProcessor:
                 message="the acquirer did not answer; the authorization was cancelled",
             )
 
-    def _on_captured(self, event: Payment.Captured, uow: UnitOfWork) -> None:
+    def _on_captured(self, event: Payment.Captured, uow: UnitOfWork, meta: Meta) -> None:
         payment = uow.get(event.originator_id, Payment)
         assert payment is not None
-        assert payment.acquirer_reference is not None, "captured and canceled were authorized"
-        reference = payment.acquirer_reference
+        if payment.capture_confirmed_at is not None:
+            return  # relayed by the batch that authorized it (or this one, redone)
         # A capture is a decision already recorded: retry while the acquirer cannot be
         # reached (the batch waits: everything would fail alike); a refusal is recorded.
-        self._relay(
-            payment,
-            "capture",
-            lambda: self._acquirer.capture(
-                idempotency_key=f"{event.originator_id}:capture",
-                reference=reference,
-                amount=Money(event.amount_minor, payment.currency),
-            ),
+        self._relay_capture(payment, meta, self._retry)
+
+    def _relay_capture(self, payment: Payment, meta: Meta, retry: RetryPolicy) -> None:
+        """Capture at the acquirer what the payment captured; confirm it if accepted."""
+        assert payment.acquirer_reference is not None, "captured and canceled were authorized"
+        reference = payment.acquirer_reference
+        key = f"{payment.id}:capture"
+        amount = Money(payment.amount_captured, payment.currency)
+        call = partial(
+            self._acquirer.capture, idempotency_key=key, reference=reference, amount=amount
         )
+        if self._relay(payment, "capture", call, retry):
+            payment.confirm_capture(capture_key=key, meta=meta)
 
     def _on_canceled(self, event: Payment.Canceled, uow: UnitOfWork) -> None:
         if event.reason == CancellationReason.RISK:
@@ -279,20 +298,26 @@ class PaymentProcessor:
             lambda: self._acquirer.void(
                 idempotency_key=f"{event.originator_id}:void", reference=reference
             ),
+            self._retry,
         )
 
-    def _relay(self, payment: Payment, operation: str, call: Callable[[], None]) -> None:
-        """Carry a recorded decision to the acquirer. One payment's refusal must not
-        hold up the partition: it is recorded on the payment and logged for people."""
+    def _relay(
+        self, payment: Payment, operation: str, call: Callable[[], None], retry: RetryPolicy
+    ) -> bool:
+        """Carry a recorded decision to the acquirer; True if it was carried out. One
+        payment's refusal must not hold up the partition: it is recorded on the payment
+        and logged for people. No answer raises `AcquirerError` (after the retries)."""
         if operation in payment.relay_failures:
-            return  # a batch redone after its refusal was recorded: record it once
+            return False  # a batch redone after its refusal was recorded: record it once
         try:
-            self._retry.call(call)
+            retry.call(call)
         except AcquirerRefused as refusal:
             payment_id = encode(Kind.PAYMENT, payment.id)
             log.error("acquirer refused the %s of payment %s: %s", operation, payment_id, refusal)
             meta = Meta(ActorKind.SYSTEM, "processor", at=self._clock.now())
             payment.record_relay_failure(operation=operation, reason=str(refusal), meta=meta)
+            return False
+        return True
 
     def _on_refund_created(self, event: Refund.Created, uow: UnitOfWork, meta: Meta) -> None:
         refund = uow.get(event.originator_id, Refund)

@@ -327,6 +327,38 @@ def test_graphql_lists_disputes_as_the_console_asks_and_on_their_payment(
     }
 
 
+CREATED = """query($range: DateTimeRange!) {
+  viewer { disputes(first: 10, filter: {created: $range}) { nodes { id } } }
+}"""
+
+
+def test_graphql_filters_disputes_by_when_they_were_opened_within_the_merchant(
+    client: TestClient, merchant: Api, container: Container
+) -> None:
+    first = open_dispute(client, captured(merchant, container))["id"]
+    second = open_dispute(client, captured(merchant, container, 5_000))["id"]
+    other = admin(client).merchant("Other")
+    theirs = open_dispute(client, captured(other, container))["id"]
+    drain(container)
+    query = "query($id: ID!) { node(id: $id) { ... on Dispute { createdAt } } }"
+    opened = graphql(merchant, query, id=second)["node"]["createdAt"]
+
+    def listed(api: Api, **bounds: str) -> list[str]:
+        found = graphql(api, CREATED, range=bounds)["viewer"]["disputes"]["nodes"]
+        return [node["id"] for node in found]
+
+    assert listed(merchant, gte=opened) == [second]
+    assert listed(merchant, lt=opened) == [first]
+    assert listed(merchant, gte="2000-01-01T00:00:00Z") == [second, first]
+    assert listed(merchant, gte="2000-01-01T00:00:00Z", lt="2000-01-02T00:00:00Z") == []
+    assert listed(other, gte="2000-01-01T00:00:00Z") == [theirs]
+    assert listed(other, gte=opened) == [theirs]  # opened after `second`: never A's
+    naive = merchant.post(
+        "/graphql", {"query": CREATED, "variables": {"range": {"gte": "2026-12-01T00:00:00"}}}
+    ).json()
+    assert naive["errors"][0]["extensions"]["code"] == "invalid_argument"
+
+
 def test_the_statement_shows_a_dispute_taken_and_given_back(
     client: TestClient, merchant: Api, container: Container
 ) -> None:

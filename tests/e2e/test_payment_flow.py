@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from uuid import UUID
 
 from fastapi.testclient import TestClient
 
@@ -44,10 +45,12 @@ def test_a_merchant_takes_a_payment_refunds_part_and_audits_its_history(
         "Payment.RiskAssessed",
         "Payment.Authorized",
         "Payment.Captured",
+        "Payment.CaptureConfirmed",  # the acquirer accepted the capture: settleable
         "Payment.RefundReserved",
         "Payment.RefundSettled",
     ]
-    assert [event["version"] for event in history] == list(range(1, 7))
+    assert [event["version"] for event in history] == list(range(1, 8))
+    assert history[4]["data"]["capture_key"] == f"{UUID(hex=payment_id[4:])}:capture"
     assert history[0]["metadata"]["actor"] == "merchant"
     assert history[1]["metadata"]["actor"] == "system"
     assert history[0]["data"]["card"] == {

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from paysource.bootstrap import Container
 from tests.conftest import ADMIN_KEY
-from tests.helpers import Api, admin
+from tests.helpers import Api, admin, drain
 
 LIMIT = 3
 BURST = 12  # well within one second: one window
@@ -88,3 +88,28 @@ def _admin_headers() -> dict[str, str]:
 
 def merchant_headers(merchant: Api) -> dict[str, str]:
     return {"Authorization": f"Bearer {merchant.key}"}
+
+
+def _pay(merchant: Api, key: str) -> int:
+    body = {"amount": 1000, "currency": "USD", "source": "tok_visa"}
+    return merchant.post("/v1/payments", body, Idempotency_Key=key).status_code
+
+
+def test_payments_count_in_the_merchants_window_and_a_refused_key_stays_free(
+    client: TestClient, container: Container
+) -> None:
+    """POST /v1/payments counts its rate limit in the Redis round trip of its
+    idempotency claim: lists and payments share the merchant's one window, and a
+    payment refused with 429 leaves its key unclaimed, so its retry is taken."""
+    merchant = admin(client).merchant()
+    _default(container, LIMIT)
+    statuses = [_pay(merchant, f"order-{n}") for n in range(BURST)]
+    assert 1 <= statuses.count(202) <= LIMIT, statuses
+    assert statuses.count(429) >= BURST - LIMIT
+    refused = [f"order-{n}" for n, status in enumerate(statuses) if status == 429]
+    assert merchant.get("/v1/payments").status_code == 429  # one window for both
+    _default(container, 1000)
+    assert _pay(merchant, refused[0]) == 202  # not 409 "in flight", not a replay
+    drain(container)
+    listed = merchant.get("/v1/payments", limit=100).json()["data"]
+    assert len(listed) == statuses.count(202) + 1  # the refused made nothing

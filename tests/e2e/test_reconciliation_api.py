@@ -16,7 +16,7 @@ from paysource.readmodels.maintenance import verify
 from tests.e2e.test_cli import env_for, paysource
 from tests.e2e.test_metrics_endpoint import labels, scrape
 from tests.helpers import Api, admin, bearer, drain
-from tests.integration.test_reconciliation import a_day_of_activity
+from tests.integration.test_reconciliation import GROSS, NET, a_day_of_activity
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -45,9 +45,9 @@ def doctored(text: str) -> str:
     """One amount altered, the last line dropped, a line for an unknown payment added."""
     header, *lines = text.splitlines()
     altered = lines[0].split(",")
-    altered[6], altered[8] = str(int(altered[6]) + 7), str(int(altered[8]) + 7)
+    altered[GROSS], altered[NET] = str(int(altered[GROSS]) + 7), str(int(altered[NET]) + 7)
     stranger = [*altered]
-    stranger[2], stranger[4] = "pay_" + "ab" * 16, "sim_unknown"
+    stranger[2], stranger[5] = "pay_" + "ab" * 16, "sim_unknown"
     return "\n".join([header, ",".join(altered), *lines[1:-1], ",".join(stranger)]) + "\n"
 
 
@@ -63,7 +63,7 @@ def test_finance_imports_the_rails_files_and_a_replay_changes_nothing(
     bank = post_file(client, finance, "bank", sim_files.bank_statement(database_url, day))
 
     assert first.status_code == 201, first.text
-    assert (first.json()["matched"], first.json()["breaks"]) == (4, [])
+    assert (first.json()["matched"], first.json()["breaks"]) == (7, [])  # 2 are chargebacks
     assert first.json()["id"].startswith("rci_")
     assert again.status_code == 200
     assert again.headers["Idempotent-Replayed"] == "true"
@@ -136,7 +136,7 @@ def test_the_cli_writes_the_simulated_file_imports_it_and_reports_no_break(
     report = paysource("reconcile", "report", "--format", "csv", env=env)
 
     assert imported.returncode == 0, imported.stderr
-    assert '"matched": 4' in imported.stdout
+    assert '"matched": 7' in imported.stdout
     assert report.returncode == 0, report.stderr
     assert report.stdout.splitlines() == [
         "date,source,kind,item_type,item,merchant,currency,expected_amount,actual_amount,"

@@ -279,3 +279,31 @@ def test_the_ledger_balances_and_matches_the_payments(
     expected = captured - fees - refunded - disputed
     assert balance["available"] == [{"amount": expected, "currency": "USD"}]
     assert balance["pending"] == [{"amount": held, "currency": "USD"}]
+
+
+@pytest.mark.parametrize("every", [3, 10_000])
+def test_a_read_model_with_nothing_to_do_records_how_far_it_scanned_now_and_then(
+    client: TestClient, container: Container, cell: Cell, every: int
+) -> None:
+    """No dispute in the log: the disputes read model has nothing to apply, yet its
+    recorded position must follow the head (every `every` events scanned), or each lag
+    count of it (metrics, `projections status`) would scan the log from its last
+    dispute, further every day."""
+    merchant = admin(client).merchant()
+    drain(container)
+    handler = ProjectionHandler(build_projection("disputes", cell.read.datastore))
+    run_until_caught_up(Follower(cell.store, handler, wakeup=Wakeup()))
+    start = handler.position()
+    for n in range(4):
+        merchant.pay(1000 + n)
+    head = cell.store.head()
+    assert head - start >= 4
+
+    follower = Follower(cell.store, handler, wakeup=Wakeup(), record_idle_every=every)
+    run_until_caught_up(follower)
+
+    recorded = ProjectionHandler(build_projection("disputes", cell.read.datastore)).position()
+    assert recorded == (head if every <= head - start else start)
+    assert {s.name: s.lag_events for s in status(cell.store, cell.read.datastore)}[
+        "disputes"
+    ] == 0

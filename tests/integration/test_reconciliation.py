@@ -1,5 +1,6 @@
-"""Reconciliation on Postgres: a simulated day against the acquirer's and the bank's
-files, the breaks of a doctored file, re-imports, and malformed files."""
+"""Reconciliation on Postgres: a simulated day (with a won and a lost dispute) against
+the acquirer's and the bank's files, the breaks of a doctored file, re-imports, and
+malformed files."""
 
 from __future__ import annotations
 
@@ -31,8 +32,13 @@ def merchant_id(merchant: Api) -> UUID:
     return UUID(hex=merchant.get("/v1/balance").json()["merchant"].removeprefix("mer_"))
 
 
+# The acquirer's settlement file, column by column (docs/reconciliation.md).
+GROSS, FEE, NET = 7, 8, 9
+
+
 def a_day_of_activity(client: TestClient, container: Container, cell: Cell) -> Api:
-    """Captures, a refund, a hold, a decline, and a settlement paid out."""
+    """Captures, a refund, a hold, a decline, a dispute won (4,000 of the 4,000 payment)
+    and one lost (1,000 of the 2,500 one), and a settlement paid out."""
     merchant = admin(client).merchant()
     paid = [merchant.pay(amount).json()["id"] for amount in (10_000, 4_000, 2_500)]
     merchant.pay(3_000, capture_method="manual")  # a hold: nobody moves money for it
@@ -40,6 +46,9 @@ def a_day_of_activity(client: TestClient, container: Container, cell: Cell) -> A
     drain(container)
     refund = {"payment": paid[0], "amount": 1_500}
     assert merchant.post("/v1/refunds", refund, Idempotency_Key=new_key()).status_code == 202
+    drain(container)
+    dispute(client, paid[1], won=True)
+    dispute(client, paid[2], won=False, amount=1_000)
     drain(container)
     cell.settlements.close(
         merchant_id=merchant_id(merchant),
@@ -53,6 +62,18 @@ def a_day_of_activity(client: TestClient, container: Container, cell: Cell) -> A
     run_until_caught_up(Follower(cell.store, processor, wakeup=Wakeup()))
     drain(container)
     return merchant
+
+
+def dispute(client: TestClient, payment: str, *, won: bool, amount: int | None = None) -> str:
+    """An admin opens a dispute of `payment` and closes it, as the acquirer's stand-in."""
+    staff = admin(client)
+    body = {"payment": payment, "reason": "fraudulent"} | ({"amount": amount} if amount else {})
+    opened = staff.post("/v1/disputes", body, Idempotency_Key=new_key())
+    assert opened.status_code == 201, opened.text
+    found: str = opened.json()["id"]
+    outcome = {"outcome": "won" if won else "lost"}
+    assert staff.post(f"/v1/disputes/{found}/close", outcome).status_code == 200
+    return found
 
 
 def today() -> datetime:
@@ -84,12 +105,14 @@ def test_a_day_of_simulated_activity_reconciles_to_zero_breaks_and_clears_the_re
     bank = import_file(cell, Source.BANK, sim_files.bank_statement(database_url, day))
     drain(container)
 
-    assert (acquirer.lines, acquirer.matched, acquirer.breaks) == (4, 4, ())
+    # 3 captures, 1 refund, 2 chargebacks, 1 chargeback reversed (the won dispute).
+    assert (acquirer.lines, acquirer.matched, acquirer.breaks) == (7, 7, ())
     assert (bank.lines, bank.matched, bank.breaks) == (1, 1, ())
     debited, credited = account(cell, f"acquirer_receivable:{owner}")
-    assert debited == credited == 16_500 + 1_500  # captures + refund, both ways: cleared
+    # Captures, the refund, both disputes and the won one's return, each both ways.
+    assert debited == credited == 16_500 + 1_500 + 5_000 + 4_000
     cash_in, cash_out = account(cell, "settlement_cash:platform")
-    assert cash_in - cash_out == 16_500 - 1_500
+    assert cash_in - cash_out == 16_500 - 1_500 - 5_000 + 4_000
     assert cell.read.reconciliation.breaks() == []
 
 
@@ -99,12 +122,13 @@ def test_an_altered_amount_a_missing_line_and_an_extra_line_are_exactly_three_br
     a_day_of_activity(client, container, cell)
     header, *lines = sim_files.acquirer_file(database_url, today().date()).splitlines()
     altered = lines[0].split(",")
-    altered[6], altered[8] = str(int(altered[6]) + 1), str(int(altered[8]) + 1)
+    altered[GROSS], altered[NET] = str(int(altered[GROSS]) + 1), str(int(altered[NET]) + 1)
     extra = lines[1].split(",")
-    extra[1], extra[2], extra[3] = "capture", f"pay_{uuid4().hex}", ""
-    extra[8] = extra[6] = "777"
+    extra[1], extra[2], extra[3], extra[4] = "capture", f"pay_{uuid4().hex}", "", ""
+    extra[NET] = extra[GROSS] = "777"
     doctored = [header, ",".join(altered), *lines[1:-1], ",".join(extra)]
     missing_line = lines[-1].split(",")
+    assert missing_line[1] == "dispute_won"  # chargeback lines come last: one is missing
 
     result = import_file(cell, Source.ACQUIRER, "\n".join(doctored) + "\n")
     drain(container)
@@ -147,7 +171,7 @@ def test_a_malformed_file_is_refused_whole_with_its_line_and_reason(
     a_day_of_activity(client, container, cell)
     header, *lines = sim_files.acquirer_file(database_url, today().date()).splitlines()
     broken = lines[1].split(",")
-    broken[6] = "12.50"
+    broken[GROSS] = "12.50"
     text = "\n".join([header, lines[0], ",".join(broken), *lines[2:]]) + "\n"
     head = cell.store.head()
 
@@ -156,4 +180,52 @@ def test_a_malformed_file_is_refused_whole_with_its_line_and_reason(
 
     assert refused.value.line == 3
     assert refused.value.detail == "line 3: gross_minor must be an integer (minor units)"
+    assert cell.store.head() == head
+
+
+def test_chargeback_lines_that_differ_or_name_no_dispute_of_ours_are_breaks(
+    client: TestClient, container: Container, cell: Cell, database_url: str
+) -> None:
+    merchant = a_day_of_activity(client, container, cell)
+    header, *lines = sim_files.acquirer_file(database_url, today().date()).splitlines()
+    chargebacks = [line.split(",") for line in lines if line.split(",")[1] == "dispute"]
+    taken = next(fields for fields in chargebacks if fields[GROSS] == "1000")  # the lost one
+    others = [line for line in lines if line.split(",") != taken]
+    taken[GROSS], taken[NET] = "900", "-900"
+    stranger = [*taken]
+    stranger[1], stranger[4], stranger[NET] = "dispute_won", f"dp_{uuid4().hex}", "900"
+
+    result = import_file(
+        cell, Source.ACQUIRER, "\n".join([header, *others, ",".join(taken), ",".join(stranger)])
+    )
+    drain(container)
+
+    found = sorted((b.kind, b.item_kind, b.expected_minor, b.actual_minor) for b in result.breaks)
+    assert found == [
+        (BreakKind.AMOUNT_DIFFERS, "dispute", 1_000, 900),
+        (BreakKind.EXTRA, "dispute_won", None, 900),
+    ]
+    assert result.matched == len(lines) - 1
+    shown = cell.read.reconciliation.breaks()
+    differs = next(b for b in shown if b["kind"] == "amount_differs")
+    assert differs["merchant_id"] == merchant_id(merchant)
+    debited, credited = account(cell, f"acquirer_receivable:{merchant_id(merchant)}")
+    assert credited - debited == 1_000  # the lost dispute's chargeback is not cleared
+
+
+def test_a_malformed_chargeback_line_refuses_the_file_whole(
+    client: TestClient, container: Container, cell: Cell, database_url: str
+) -> None:
+    a_day_of_activity(client, container, cell)
+    header, *lines = sim_files.acquirer_file(database_url, today().date()).splitlines()
+    number = next(n for n, line in enumerate(lines) if line.split(",")[1] == "dispute")
+    broken = lines[number].split(",")
+    broken[4] = broken[4].replace("dp_", "pay_")
+    text = "\n".join([header, *lines[:number], ",".join(broken), *lines[number + 1 :]]) + "\n"
+    head = cell.store.head()
+
+    with pytest.raises(MalformedStatement) as refused:
+        import_file(cell, Source.ACQUIRER, text)
+
+    assert refused.value.detail == f"line {number + 2}: dispute must be a dp_… id"
     assert cell.store.head() == head

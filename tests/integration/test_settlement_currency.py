@@ -179,3 +179,55 @@ def test_a_refused_converted_payout_reverses_the_conversion_and_releases_the_ite
     again = admin(client).post("/v1/settlements", later)
     assert again.status_code == 201, again.text
     assert (again.json()["net"], again.json()["payout"]) == (9_680, 8_920)
+
+
+SUPERSEDED = (
+    "{ viewer { settlements(first: 5, filter: {status: SUPERSEDED}) { edges { node {"
+    " id status supersededBy waitingReason } } } } }"
+)
+
+
+def test_a_settlement_waiting_for_a_rate_is_superseded_by_the_next_cutoffs(
+    client: TestClient, container: Container
+) -> None:
+    merchant, merchant_ref = euro_merchant(client)
+    merchant.pay(10_000)
+    drain(container)
+    first_cutoff = datetime.now(UTC)
+    first = {"merchant": merchant_ref, "currency": "USD", "until": first_cutoff.isoformat()}
+    waiting = admin(client).post("/v1/settlements", first)
+    assert waiting.status_code == 409, waiting.text
+    old = waiting.json()["settlement"]
+    merchant.pay(4_000)
+    drain(container)
+    # The rate comes from after the first cut-off: only the next one can convert.
+    valid_from = (first_cutoff + timedelta(microseconds=1)).isoformat()
+    container.router.directory.rates.load(RATES.format(valid_from=valid_from), source="t.csv")
+
+    later = {**first, "until": datetime.now(UTC).isoformat()}
+    closed = admin(client).post("/v1/settlements", later)
+    assert closed.status_code == 201, closed.text
+    new = closed.json()
+    assert (new["status"], new["net"], len(new["items"])) == ("closed", 13_534, 2)
+    drain(container)
+
+    shown = merchant.get(f"/v1/settlements/{old}").json()
+    assert (shown["status"], shown["superseded_by"], shown["waiting_reason"]) == (
+        "superseded", new["id"], None,
+    )  # fmt: skip
+    listed = merchant.get("/v1/settlements", status="superseded").json()["data"]
+    assert [(s["id"], s["superseded_by"], s["items_count"]) for s in listed] == [
+        (old, new["id"], 0)
+    ]
+    assert merchant.get("/v1/settlements", status="awaiting_rate").json()["data"] == []
+    [edge] = Gql(client, merchant.key)(SUPERSEDED)["viewer"]["settlements"]["edges"]
+    assert edge["node"] == {
+        "id": old, "status": "SUPERSEDED", "supersededBy": new["id"], "waitingReason": None,
+    }  # fmt: skip
+    again = admin(client).post("/v1/settlements", first)  # the first cut-off, asked again
+    assert (again.status_code, again.json()["status"]) == (200, "superseded")
+    cell = container.router.directory
+    for name in sorted(PROJECTIONS):  # every read model, the settlements' among them
+        rebuild(name, cell.store, cell.read.datastore)
+        assert verify(name, cell.store, cell.read.datastore) == [], name
+    assert merchant.get(f"/v1/settlements/{old}").json()["status"] == "superseded"

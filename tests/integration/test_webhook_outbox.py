@@ -116,7 +116,7 @@ def test_two_outboxes_racing_queue_each_state_change_exactly_once(world: Webhook
     # gap means a stale batch stopped at the tracking row, before writing anything.
     seqs = sorted(d["seq"] for d in deliveries)
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-    assert world.webhooks.outbox(world.cell).position() == world.cell.store.head()
+    assert world.webhooks.outbox(world.cell).position() == last_followed(world)
 
 
 def test_an_endpoint_hears_only_what_happens_after_it_is_registered_and_subscribed_to(
@@ -165,7 +165,7 @@ def test_with_nobody_listening_the_outbox_only_moves_its_position(world: Webhook
 
     assert world.deliveries() == []
     assert events(world) == []
-    assert world.webhooks.outbox(world.cell).position() == world.cell.store.head()
+    assert world.webhooks.outbox(world.cell).position() == last_followed(world)
 
 
 def test_a_settlement_closing_is_sent_with_the_settlement_as_lists_show_it(
@@ -189,3 +189,11 @@ def test_a_settlement_closing_is_sent_with_the_settlement_as_lists_show_it(
     assert body["data"]["object"]["status"] == "closed"
     assert body["data"]["object"]["items_count"] == 1
     assert "items" not in body["data"]["object"]
+
+
+def last_followed(world: WebhookWorld) -> int:
+    """The position of the last event the outbox follows (a payment's last, its
+    CaptureConfirmed, maps to no webhook event, so the outbox does not follow it)."""
+    outbox = world.webhooks.outbox(world.cell)
+    found = world.cell.store.select(after=0, limit=1000, topics=outbox.topics)
+    return found[-1][0]

@@ -1,6 +1,7 @@
 """Whatever the sequence of payments, refused captures, retries, reversals, refusals
-learned late and settlements: a merchant is paid out exactly the captures the acquirer
-made and the books keep (less refunds and fees), never a refused one; what it owes back
+learned late, an acquirer that stops answering and settlements: a merchant is paid out
+exactly the captures the acquirer made and the books keep (less refunds and fees), never
+a refused one, and never one the acquirer has not confirmed (yet); what it owes back
 (corrections, carried debits) waits in its next settlement; and the ledger balances."""
 
 from __future__ import annotations
@@ -13,27 +14,52 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.localservices import LocalPostgres
+from paysource.adapters.acquirer_sim import SimulatedAcquirer
 from paysource.application.errors import ApplicationError
+from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
+from paysource.application.ports import AcquirerError, AcquirerTimeout
 from paysource.application.relay_resolution import Resolution
 from paysource.domain.errors import DomainError
 from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment, RelayAction
 from paysource.domain.settlement import ItemKind, SettlementStatus
+from paysource.readmodels.view import ProjectionHandler
 from tests.helpers import drain
 from tests.properties.test_projection_replay import fresh_container
 from tests.properties.test_settlement_invariants import SettlementRun, live
 
 TOKENS = ("tok_visa", "tok_capture_refused", "tok_capture_refused_once")
 
-pay = st.tuples(st.just("pay"), st.integers(0, 1), st.integers(1, 50_000), st.sampled_from(TOKENS))
+# The last field: whether the acquirer answers captures from this payment on (until the
+# next payment, or `acquirer_up`): one that does not leaves captures unconfirmed.
+pay = st.tuples(
+    st.just("pay"),
+    st.integers(0, 1),
+    st.integers(1, 50_000),
+    st.sampled_from(TOKENS),
+    st.booleans(),
+)
 refund = st.tuples(st.just("refund"), st.integers(0, 40), st.floats(0.05, 1.0))
 settle = st.tuples(st.just("settle"), st.integers(0, 1), st.just(1), st.just(True))
 payout = st.tuples(st.just("payout"))
 resolve = st.tuples(st.just("resolve"), st.integers(0, 40), st.sampled_from(list(RelayAction)))
 learn = st.tuples(st.just("learn_refusal"), st.integers(0, 40))
+up = st.tuples(st.just("acquirer_up"))
 commands = st.lists(
-    st.one_of(pay, pay, refund, settle, payout, resolve, learn), min_size=1, max_size=20
+    st.one_of(pay, pay, refund, settle, payout, resolve, learn, up), min_size=1, max_size=20
 )
+
+
+class Unanswering(SimulatedAcquirer):
+    """The simulator (on the container's ledger), whose captures time out while `down`."""
+
+    down = False
+
+    def capture(self, *, idempotency_key: str, reference: str, amount: Money) -> None:
+        if self.down:
+            raise AcquirerTimeout("the acquirer did not answer")
+        super().capture(idempotency_key=idempotency_key, reference=reference, amount=amount)
 
 
 class RelayRun(SettlementRun):
@@ -42,10 +68,35 @@ class RelayRun(SettlementRun):
         # Captures the acquirer is found, late, not to have made: its first capture of
         # them did not count (a retry may capture them for real).
         self.learned_late: set[UUID] = set()
+        simulator = self.container.acquirer
+        assert isinstance(simulator, SimulatedAcquirer)
+        self.acquirer = self.container.acquirer = Unanswering(simulator.ledger)
+        # Captures found in a settlement while the acquirer had not confirmed them.
+        self.settled_unconfirmed: set[UUID] = set()
 
-    def do_pay(self, m: int, amount: int, token: str) -> None:  # type: ignore[override]
+    def sync(self) -> None:
+        """The worker: while the acquirer does not answer, its processor waits (the
+        batch fails and is retried) and its projections go on."""
+        try:
+            drain(self.container)
+        except AcquirerError:
+            assert self.acquirer.down  # nothing else stops the processor
+            for projection in self.cell.read.projections():
+                follower = Follower(self.cell.store, ProjectionHandler(projection), wakeup=Wakeup())
+                run_until_caught_up(follower)
+
+    def do_acquirer_up(self) -> None:
+        self.acquirer.down = False
+        self.sync()
+
+    def do_pay(self, m: int, amount: int, token: str, answered: bool) -> None:  # type: ignore[override]
+        self.acquirer.down = not answered
         super(SettlementRun, self).do_pay(m, amount, "USD", token, CaptureMethod.AUTOMATIC)
-        drain(self.container)
+        self.sync()
+
+    def do_settle(self, m: int, runs: int, same_cutoff: bool) -> None:
+        super().do_settle(m, runs, same_cutoff)
+        self.settled_unconfirmed |= settled_while_unconfirmed(self)
 
     def do_resolve(self, index: int, action: RelayAction) -> None:
         _, payment_id = self.payments[index % len(self.payments)]
@@ -53,7 +104,7 @@ class RelayRun(SettlementRun):
         resolution = Resolution(payment_id, action, "property test")
         meta = Meta(ActorKind.ADMIN, "test")
         service.resolve(resolution, idempotency_key=None, request_hash="h", meta=meta)
-        drain(self.container)
+        self.sync()
 
     def do_learn_refusal(self, index: int) -> None:
         """The acquirer's refusal of a capture is learned late (perhaps once paid out)."""
@@ -66,7 +117,7 @@ class RelayRun(SettlementRun):
         )
         self.cell.store.save(payment)
         self.learned_late.add(payment_id)
-        drain(self.container)
+        self.sync()
 
     def payment(self, payment_id: UUID) -> Payment:
         payment = self.cell.store.get(payment_id, Payment)
@@ -98,11 +149,16 @@ def test_only_captures_the_acquirer_made_are_paid_out_and_the_ledger_balances(
                 continue
             with contextlib.suppress(DomainError, ApplicationError):
                 getattr(run, f"do_{command[0]}")(*command[1:])
-        run.settle_everything()
+        run.settle_everything()  # the acquirer may still be down: its captures wait
         held_out_while_held = no_held_capture_was_ever_settled(run)
+        run.do_acquirer_up()
         run.resolve_the_rest()
         run.settle_everything()
 
+        assert run.settled_unconfirmed == set()
+        for _, payment_id in run.payments:  # the acquirer answered: all confirmed or refused
+            payment = run.payment(payment_id)
+            assert not payment.awaits_capture_confirmation or payment.amount_reversed
         assert held_out_while_held
         for merchant in run.merchants:
             assert_paid_out_what_the_acquirer_moved(run, merchant)
@@ -118,6 +174,18 @@ def no_held_capture_was_ever_settled(run: RelayRun) -> bool:
         if held and payment_id in settled:
             return False
     return True
+
+
+def settled_while_unconfirmed(run: RelayRun) -> set[UUID]:
+    """Captures in a settlement (even one whose payout then failed) whose payment still
+    awaits the acquirer's confirmation: a confirmation is never undone, so one found
+    now was settled before it, money the acquirer had not confirmed moving."""
+    settled = {
+        item.ref_id for s in run.settlements() for item in s.items if item.kind is ItemKind.CAPTURE
+    }
+    return {
+        p for _, p in run.payments if p in settled and run.payment(p).awaits_capture_confirmation
+    }
 
 
 def acquirer_captured(run: RelayRun, payment_id: UUID) -> int:

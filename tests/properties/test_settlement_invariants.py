@@ -43,13 +43,17 @@ class SettlementRun(Run):
         self.bank = self.container.bank
         self.cutoffs = itertools.count(1)
 
+    def sync(self) -> None:
+        """Run the worker's processor and projections until the log stops growing."""
+        drain(self.container)
+
     def do_pay(self, m: int, amount: int) -> None:  # type: ignore[override]
         super().do_pay(m, amount, "USD", "tok_visa", CaptureMethod.AUTOMATIC)
-        drain(self.container)
+        self.sync()
 
     def do_refund(self, index: int, share: float) -> None:  # type: ignore[override]
         super().do_refund(index, share)
-        drain(self.container)
+        self.sync()
 
     def do_settle(self, m: int, runs: int, same_cutoff: bool) -> None:
         """`runs` concurrent closes, racing for one cut-off or for several."""
@@ -75,7 +79,7 @@ class SettlementRun(Run):
             thread.start()
         for thread in threads:
             thread.join()
-        drain(self.container)  # a crash before payout: nothing pays until `payout`
+        self.sync()  # a crash before payout: nothing pays until `payout`
 
     def do_payout(self) -> None:
         processor = PayoutProcessor(
@@ -83,7 +87,7 @@ class SettlementRun(Run):
         )
         run_until_caught_up(Follower(self.cell.store, processor, wakeup=Wakeup()))
         self.bank.behaviour = BankBehaviour()
-        drain(self.container)
+        self.sync()
 
     def do_refuse(self, m: int) -> None:
         """The next payout run is refused for this merchant."""

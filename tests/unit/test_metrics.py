@@ -29,6 +29,7 @@ def cell(name: str, relay_failed: int, *, up: bool = True) -> CellFigures:
         processors=[Lag("processor-0-of-1", position=3, events=4, seconds=1.5)],
         webhook_pending=5,
         webhook_oldest_s=12.0,
+        items_held=[("capture_unconfirmed", 4), ("capture_refused", 1)],
     )
 
 
@@ -58,6 +59,9 @@ def test_the_figures_of_every_cell_and_projection_parse_as_prometheus_reads_them
         (("cell", "c1"),): 3,
     }
     assert len(lag) == 2 * 2
+    held = samples["paysource_settlement_items_held"]
+    assert held[(("cell", "c1"), ("hold", "capture_unconfirmed"))] == 4
+    assert held[(("cell", "c0"), ("hold", "capture_refused"))] == 1
 
 
 def test_business_backlog_and_health_figures_are_labelled_by_cell_status_and_currency() -> None:

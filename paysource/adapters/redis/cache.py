@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import redis
@@ -122,6 +122,25 @@ class RedisCache:
             return int(pipe.execute()[0])
 
         return self._call(count, None)
+
+    def add_counting(
+        self, key: str, value: bytes, *, ttl_s: int, counters: Sequence[str], window_s: int
+    ) -> tuple[bool | None, list[int | None]]:
+        """`add`, and a hit in each fixed window of `counters`, in one round trip (a
+        command's idempotency claim and its rate limit). Unavailable: (None, [None…])."""
+
+        def both(client: redis.Redis) -> tuple[bool | None, list[int | None]]:
+            pipe = client.pipeline(transaction=False)
+            for counter in counters:
+                pipe.incr(counter)
+                pipe.expire(counter, window_s, nx=True)
+            pipe.set(key, value, ex=ttl_s, nx=True)
+            answers = pipe.execute()
+            counts: list[int | None] = [int(n) for n in answers[0:-1:2]]
+            return bool(answers[-1]), counts
+
+        unknown: tuple[bool | None, list[int | None]] = (None, [None] * len(counters))
+        return self._call(both, unknown)
 
     def close(self) -> None:
         self._client.close()

@@ -127,6 +127,7 @@ def standard_catalog() -> WebhookCatalog:
                     Settlement.CarriedForward: "settlement.carried_forward",
                     Settlement.Paid: "settlement.paid",
                     Settlement.Failed: "settlement.failed",
+                    Settlement.Superseded: "settlement.superseded",
                 },
             ),
             ObjectKind(

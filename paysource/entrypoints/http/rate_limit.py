@@ -24,12 +24,18 @@ def enforce(container: Container, buckets: Sequence[str], merchant_id: UUID | No
     cache = container.cache
     if cache is None:
         return
+    # Every window counts the request, refused or not: a client that ignores 429s
+    # keeps its windows full.
+    refuse_over(container, [cache.hit(bucket, window_s=1) for bucket in buckets], merchant_id)
+
+
+def refuse_over(
+    container: Container, counts: Sequence[int | None], merchant_id: UUID | None
+) -> None:
+    """429 when a window's count (None: unknown, Redis away) is over the limit."""
     limit = container.rate_limits.per_second(
         merchant_id, default=container.settings.rate_limit_per_s
     )
-    # Every window counts the request, refused or not: a client that ignores 429s
-    # keeps its windows full.
-    counts = [cache.hit(bucket, window_s=1) for bucket in buckets]
     if any(count is not None and count > limit for count in counts):
         whose = "merchant" if merchant_id is not None else "API key"
         raise Problem(

@@ -86,6 +86,7 @@ class PaymentsProjection(Projection[PaymentsView]):
                 "relay_failures": [],
                 "settlement_hold": None,
                 "relay_resolution": None,
+                "capture_confirmed_at": None,
             }
         )
 
@@ -118,6 +119,10 @@ class PaymentsProjection(Projection[PaymentsView]):
             amount_capturable_minor=0,
             fee_minor=e.fee_minor,
         )
+
+    @process_event.register
+    def _capture_confirmed(self, e: Payment.CaptureConfirmed, _: Tracking) -> None:
+        self.view.change_payment(e, capture_confirmed_at=e.timestamp)
 
     @process_event.register
     def _canceled(self, e: Payment.Canceled, _: Tracking) -> None:

@@ -1,4 +1,4 @@
-"""The tables of the `payments` read model (migrations 002, 010 and 014)."""
+"""The tables of the `payments` read model (migrations 002, 010, 014 and 018)."""
 
 from paysource.readmodels.sql import Table
 
@@ -34,6 +34,7 @@ PAYMENTS = Table(
         "relay_failures",
         "settlement_hold",
         "relay_resolution",
+        "capture_confirmed_at",
     ),
 )
 REFUNDS = Table(

@@ -18,9 +18,15 @@ from paysource.readmodels.sql import Row, Statement, Where
 LEDGER_ITEMS: dict[str, tuple[str, str, str, str]] = {
     "capture": ("capture", "acquirer_receivable", "D", "payment_id"),
     "refund": ("refund", "acquirer_receivable", "C", "refund_id"),
+    # A dispute's entries are its own events': their `payment_id` is the dispute.
+    "dispute": ("dispute", "acquirer_receivable", "C", "payment_id"),
+    "dispute_won": ("dispute_won", "acquirer_receivable", "D", "payment_id"),
     "payout": ("payout", "payouts", "C", "payment_id"),
 }
-SOURCE_KINDS = {Source.ACQUIRER: ("capture", "refund"), Source.BANK: ("payout",)}
+SOURCE_KINDS = {
+    Source.ACQUIRER: ("capture", "refund", "dispute", "dispute_won"),
+    Source.BANK: ("payout",),
+}
 MAX_REPORT_ROWS = 100_000
 
 

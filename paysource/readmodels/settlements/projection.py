@@ -24,9 +24,16 @@ ItemKey = tuple[str, UUID]
 # The read model's status of an open settlement that waits for an exchange rate.
 AWAITING_RATE = "awaiting_rate"
 
-_HOLD_EVENTS = (Payment.RelayFailed, Payment.RelayRetried, Payment.CaptureReversed)
+_HOLD_EVENTS = (
+    Payment.RelayFailed,
+    Payment.RelayRetried,
+    Payment.CaptureReversed,
+    Payment.CaptureConfirmed,
+)
 _MONEY_KINDS = frozenset({str(ItemKind.CAPTURE), str(ItemKind.REFUND)})
 _REVERSED = "capture_reversed"
+# A capture the acquirer has not confirmed yet (migration 018): lifted by its confirmation.
+UNCONFIRMED = "capture_unconfirmed"
 
 
 class SettlementsView(View):
@@ -74,10 +81,15 @@ class SettlementsView(View):
         self.items[key]["settlement_id"] = settlement_id  # prefetched or added: else a bug
         self._dirty.add(key)
 
-    def hold(self, payment_id: UUID, hold: str | None, kinds: frozenset[str]) -> None:
-        """Put the payment's items of `kinds` on `hold` (None: lift it)."""
+    def hold(
+        self, payment_id: UUID, hold: str | None, kinds: frozenset[str], *, only: str = ""
+    ) -> None:
+        """Put the payment's items of `kinds` on `hold` (None: lift it); with `only`, just
+        the items whose hold is that one."""
         for key, row in self.items.items():
-            if row["payment_id"] == payment_id and row["kind"] in kinds:
+            if row["payment_id"] != payment_id or row["kind"] not in kinds:
+                continue
+            if not only or row["hold"] == only:
                 row["hold"] = hold
                 self._dirty.add(key)
 
@@ -109,7 +121,16 @@ class SettlementsProjection(Projection[SettlementsView]):
             {"id": e.originator_id, "merchant_id": e.merchant_id, "currency": e.currency}
         )
 
-    def _item(self, e: Payment.Event, kind: ItemKind, ref_id: UUID, amount: int, fee: int) -> None:
+    def _item(
+        self,
+        e: Payment.Event,
+        kind: ItemKind,
+        ref_id: UUID,
+        amount: int,
+        fee: int,
+        *,
+        hold: str | None = None,
+    ) -> None:
         payment = self.view.payments.get(e.originator_id)
         self.view.add_item(
             {
@@ -122,13 +143,18 @@ class SettlementsProjection(Projection[SettlementsView]):
                 "fee_minor": fee,
                 "occurred_at": e.timestamp,
                 "settlement_id": None,
-                "hold": None,
+                "hold": hold,
             }
         )
 
     @process_event.register
     def _captured(self, e: Payment.Captured, _: Tracking) -> None:
-        self._item(e, ItemKind.CAPTURE, e.originator_id, e.amount_minor, e.fee_minor)
+        hold = UNCONFIRMED if e.confirmation_required else None
+        self._item(e, ItemKind.CAPTURE, e.originator_id, e.amount_minor, e.fee_minor, hold=hold)
+
+    @process_event.register
+    def _capture_confirmed(self, e: Payment.CaptureConfirmed, _: Tracking) -> None:
+        self.view.hold(e.originator_id, None, _MONEY_KINDS, only=UNCONFIRMED)
 
     @process_event.register
     def _refunded(self, e: Payment.RefundSettled, _: Tracking) -> None:
@@ -265,6 +291,12 @@ class SettlementsProjection(Projection[SettlementsView]):
     def _rate_awaited(self, e: Settlement.RateAwaited, _: Tracking) -> None:
         # Shown as its own status; the aggregate stays open until a rate converts it.
         self._change(e, status=AWAITING_RATE, waiting_reason=e.reason)
+
+    @process_event.register
+    def _superseded(self, e: Settlement.Superseded, _: Tracking) -> None:
+        self._change(
+            e, status=str(SettlementStatus.SUPERSEDED), waiting_reason=None, superseded_by=e.by
+        )
 
     @process_event.register
     def _converted(self, e: Settlement.Converted, _: Tracking) -> None:

@@ -67,6 +67,12 @@ def due(*, until: datetime) -> Statement:
     )
 
 
+HELD_ITEMS = Statement(
+    "SELECT hold, count(*) AS n FROM settleable_items"
+    " WHERE hold IS NOT NULL AND settlement_id IS NULL GROUP BY hold ORDER BY hold"
+)
+
+
 class SettlementsQueries:
     """The statements above, run on a cell's synchronous pool."""
 
@@ -104,6 +110,10 @@ class SettlementsQueries:
         window = Window(sql.clamp(limit), after, before, filters)
         found = sql.run_page(self.lists(), page, Scope(merchant_id), window, status=status)
         return found.rows, found.has_more
+
+    def held_items(self) -> list[tuple[str, int]]:
+        """Unsettled items held out of settlements, by hold (metrics)."""
+        return [(row["hold"], int(row["n"])) for row in sql.run(self.datastore, HELD_ITEMS)]
 
     def settlement_row(self, settlement_id: UUID) -> Row | None:
         return sql.first(sql.run(self.datastore, sql.by_ids(SETTLEMENT_LIST, [settlement_id])))

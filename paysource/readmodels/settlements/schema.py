@@ -1,5 +1,6 @@
 """The tables of the `settlements` read model (migration 007; item holds from 014, the
-payout in the settlement currency from 015, `disputes_minor` from 016)."""
+payout in the settlement currency from 015, `disputes_minor` from 016, the hold of
+unconfirmed captures from 018, `superseded_by` from 019)."""
 
 from paysource.readmodels.sql import Table
 
@@ -47,6 +48,7 @@ SETTLEMENTS = Table(
         "fx_difference_minor",
         "waiting_reason",
         "disputes_minor",
+        "superseded_by",
     ),
 )
 TABLES = (PAYMENTS, ITEMS, SETTLEMENTS)

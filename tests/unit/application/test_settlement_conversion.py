@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -17,6 +18,7 @@ from paysource.application.settlements import (
     RateUnavailable,
     SettlementService,
 )
+from paysource.application.webhooks.catalog import standard_catalog
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.rates import Rate
 from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement, SettlementStatus
@@ -121,3 +123,107 @@ def test_a_merchant_settling_in_the_items_currency_needs_no_rate(store: EventSto
     outcome = close(settlements)
 
     assert outcome.value.conversion is None
+
+
+def test_a_settlement_still_waiting_is_superseded_by_a_later_cutoffs_in_the_same_save(
+    store: EventStore,
+) -> None:
+    item, rates = capture(10_000, 320), Rates()
+    settlements = service(store, Items(item), rates)
+    with pytest.raises(RateUnavailable) as waiting:
+        close(settlements)
+    # A rate from after the first cut-off: only the later one can convert.
+    rates.rates.append(Rate("USD", "EUR", Decimal("0.9215"), CUTOFF + timedelta(hours=1)))
+    later = CUTOFF + timedelta(days=1)
+
+    outcome = settlements.close(merchant_id=MERCHANT, currency="USD", until=later, meta=META)
+
+    assert outcome.value.status is SettlementStatus.CLOSED
+    assert outcome.value.items == [item]
+    earlier = store.get(waiting.value.settlement, Settlement)
+    assert earlier is not None
+    assert (earlier.status, earlier.superseded_by) == (
+        SettlementStatus.SUPERSEDED,
+        outcome.value.id,
+    )
+    assert earlier.waiting_reason is None
+    claim = store.get(item.claim_id, ItemClaim)
+    assert claim is not None
+    assert claim.settlement_id == outcome.value.id
+    # Asked again, the earlier cut-off answers that it was superseded, and nothing moves.
+    head = store.head()
+    again = close(settlements)
+    assert again.replayed
+    assert again.value.status is SettlementStatus.SUPERSEDED
+    assert store.head() == head
+
+
+def test_a_waiting_settlement_that_closes_at_its_own_rate_is_never_superseded(
+    store: EventStore,
+) -> None:
+    rates = Rates()
+    settlements = service(store, Items(capture(1_000, 59)), rates)
+    with pytest.raises(RateUnavailable):
+        close(settlements)
+    rates.rates.append(Rate("USD", "EUR", Decimal("0.9"), CUTOFF))
+    first = close(settlements)
+    settlements_later = service(store, Items(capture(2_000, 88)), rates)
+
+    later = settlements_later.close(
+        merchant_id=MERCHANT, currency="USD", until=CUTOFF + timedelta(days=1), meta=META
+    )
+
+    assert later.value.status is SettlementStatus.CLOSED
+    found = store.get(first.value.id, Settlement)
+    assert found is not None
+    assert (found.status, found.superseded_by) == (SettlementStatus.CLOSED, None)
+
+
+@pytest.mark.parametrize("when", ["before_the_register_is_read", "before_the_save"])
+def test_a_waiting_settlement_closing_at_its_own_rate_meanwhile_is_not_also_superseded(
+    store: EventStore, when: str
+) -> None:
+    """The earlier cut-off closes (a rate for it came) while a later one is closing:
+    whichever saves second conflicts and is retried; the earlier ends exactly once."""
+    item, rates = capture(10_000, 320), Rates()
+    first = service(store, Items(item), rates)
+    with pytest.raises(RateUnavailable):
+        close(first)
+    rates.rates.append(Rate("USD", "EUR", Decimal("0.9"), CUTOFF))
+    later = service(store, Items(item), rates)
+    closing, pending = later._waits.closing, [when]
+
+    def interleaved(settlement: Settlement, meta: Meta) -> list[Any]:
+        if pending == ["before_the_register_is_read"]:
+            pending.clear()
+            close(first)
+        changed = closing(settlement, meta)
+        if pending == ["before_the_save"]:
+            pending.clear()
+            close(first)
+        return changed
+
+    later._waits.closing = interleaved  # type: ignore[method-assign]
+    with pytest.raises(NothingToSettle):  # retried: its only item is in the earlier one
+        later.close(merchant_id=MERCHANT, currency="USD", until=CUTOFF + timedelta(1), meta=META)
+
+    earlier = close(first)
+    assert earlier.replayed
+    assert (earlier.value.status, earlier.value.superseded_by) == (SettlementStatus.CLOSED, None)
+    assert earlier.value.items == [item]
+
+
+def test_a_superseded_settlement_is_sent_as_a_settlement_superseded_webhook() -> None:
+    found = standard_catalog().lookup(
+        Settlement.Superseded(
+            originator_id=uuid4(),
+            originator_version=3,
+            timestamp=CUTOFF,
+            meta={},
+            by=uuid4(),
+            merchant_id=MERCHANT,
+            currency="USD",
+        )
+    )
+    assert found is not None
+    assert found[1] == "settlement.superseded"

@@ -15,12 +15,15 @@ from paysource.domain.reconciliation import Source, StatementLine
 DAY = date(2026, 12, 4)
 HEADER = ",".join(statements.ACQUIRER_COLUMNS)
 PAY = f"pay_{'a' * 32}"
+DP = f"dp_{'d' * 32}"
 
 
 def test_the_simulators_lines_read_back_as_written() -> None:
     written = [
         StatementLine("capture", uuid4(), "sim_1", "USD", 2500, 80, DAY, 2),
         StatementLine("refund", uuid4(), "simre_1", "JPY", 700, 0, DAY, 3),
+        StatementLine("dispute", uuid4(), "simcb_1", "USD", 1000, 15, DAY, 4),
+        StatementLine("dispute_won", uuid4(), "simcbr_1", "USD", 1000, 0, DAY, 5),
     ]
     text = statements.to_csv(Source.ACQUIRER, map(statements.acquirer_row, written))
     payout = StatementLine("payout", uuid4(), "po_1", "EUR", 9900, 0, DAY, 2)
@@ -34,17 +37,20 @@ def test_the_simulators_lines_read_back_as_written() -> None:
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        (f"2026-12-04,capture,{PAY},,r,USD,100,0", "8 fields, expected 9"),
-        (f"2026-12-04,chargeback,{PAY},,r,USD,100,0,100", "type must be capture or refund"),
-        ("2026-12-04,capture,pay_123,,r,USD,100,0,100", "payment must be a pay_… id"),
-        (f"2026-12-04,capture,{PAY},,r,XYZ,100,0,100", "'XYZ' is not an ISO 4217 currency code"),
-        (f"2026-12-04,capture,{PAY},,r,USD,1e3,0,1000", "gross_minor must be an integer"),
-        (f"2026-12-04,capture,{PAY},,r,USD,-5,0,-5", "gross_minor must be between 0"),
-        (f"2026-12-04,capture,{PAY},,r,USD,100,1,100", "net_minor must be gross - fee"),
-        (f"2026-12-04,refund,,re_{'b' * 32},r,USD,100,0,100", "net_minor must be -(gross + fee)"),
-        (f"04/12/2026,capture,{PAY},,r,USD,100,0,100", "date must be YYYY-MM-DD"),
+        (f"2026-12-04,capture,{PAY},,,r,USD,100,0", "9 fields, expected 10"),
+        (f"2026-12-04,chargeback,{PAY},,,r,USD,100,0,100", "type must be capture, refund, dis"),
+        (f"2026-12-04,dispute,{PAY},,,r,USD,100,0,-100", "dispute must be a dp_… id"),
+        (f"2026-12-04,dispute,,,{DP},r,USD,100,0,100", "net_minor must be -(gross + fee)"),
+        (f"2026-12-04,dispute_won,,,{DP},r,USD,100,0,-100", "net_minor must be gross - fee"),
+        ("2026-12-04,capture,pay_123,,,r,USD,100,0,100", "payment must be a pay_… id"),
+        (f"2026-12-04,capture,{PAY},,,r,XYZ,100,0,100", "'XYZ' is not an ISO 4217 currency code"),
+        (f"2026-12-04,capture,{PAY},,,r,USD,1e3,0,1000", "gross_minor must be an integer"),
+        (f"2026-12-04,capture,{PAY},,,r,USD,-5,0,-5", "gross_minor must be between 0"),
+        (f"2026-12-04,capture,{PAY},,,r,USD,100,1,100", "net_minor must be gross - fee"),
+        (f"2026-12-04,refund,,re_{'b' * 32},,r,USD,100,0,100", "net_minor must be -(gross + fee)"),
+        (f"04/12/2026,capture,{PAY},,,r,USD,100,0,100", "date must be YYYY-MM-DD"),
         (
-            f"2026-12-05,capture,{PAY},,r,USD,100,0,100",
+            f"2026-12-05,capture,{PAY},,,r,USD,100,0,100",
             "date 2026-12-05: the file is of 2026-12-04",
         ),
     ],
@@ -52,7 +58,7 @@ def test_the_simulators_lines_read_back_as_written() -> None:
 def test_a_malformed_line_refuses_the_file_with_its_number_and_reason(
     line: str, reason: str
 ) -> None:
-    good = f"2026-12-04,capture,pay_{'c' * 32},,r,USD,100,0,100"
+    good = f"2026-12-04,capture,pay_{'c' * 32},,,r,USD,100,0,100"
     with pytest.raises(MalformedStatement) as refused:
         parse(Source.ACQUIRER, f"{HEADER}\n{good}\n{line}\n")
     assert refused.value.line == 3
@@ -68,6 +74,21 @@ def test_a_wrong_header_or_an_empty_file_without_its_date_is_refused_at_line_1()
 
 
 def test_a_field_too_large_for_csv_is_a_malformed_line_not_a_crash() -> None:
-    text = f"{HEADER}\n2026-12-04,capture,{PAY},,{'r' * 200_000},USD,1,0,1\n"
+    text = f"{HEADER}\n2026-12-04,capture,{PAY},,,{'r' * 200_000},USD,1,0,1\n"
     with pytest.raises(MalformedStatement, match="line 2: not CSV"):
         parse(Source.ACQUIRER, text)
+
+
+def test_the_header_before_chargebacks_still_reads_its_captures_and_refunds() -> None:
+    header = ",".join(statements.ACQUIRER_COLUMNS_V1)
+    capture = f"2026-12-04,capture,{PAY},,r,USD,100,0,100"
+    refund = f"2026-12-04,refund,,re_{'b' * 32},r,USD,40,0,-40"
+
+    read = parse(Source.ACQUIRER, f"{header}\n{capture}\n{refund}\n")
+
+    assert [(line.kind, line.amount_minor) for line in read.lines] == [
+        ("capture", 100),
+        ("refund", 40),
+    ]
+    with pytest.raises(MalformedStatement, match="line 2: a dispute line needs a dispute column"):
+        parse(Source.ACQUIRER, f"{header}\n2026-12-04,dispute,{PAY},,r,USD,1,0,-1\n")

@@ -33,6 +33,7 @@ from paysource.domain.reconciliation import (
 )
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement
+from paysource.domain.settlement_waits import SettlementWaits
 from paysource.domain.webhook_endpoint import WebhookEndpoint
 
 AT = T0 + timedelta(hours=1, microseconds=7)
@@ -109,6 +110,7 @@ def payment_aggregates() -> list[PaysourceAggregate]:
     captured.assess_risk(NORMAL_RISK, META)
     captured.authorize(authorization_code="A", acquirer_reference="r", meta=META)
     captured.capture(None, FeeSchedule(), META)
+    captured.confirm_capture(capture_key="k", meta=META)
     settled, released = refund(captured), refund(captured)
     settled.succeed(captured, acquirer_reference="r", meta=META)
     released.fail(captured, failure_code="f", meta=META)
@@ -157,7 +159,15 @@ def settlement_aggregates() -> list[PaysourceAggregate]:
     claim = ItemClaim.first_claim(items[0], paid.id, META)
     claim.release(paid.id, META)
     claim.claim(failed.id, META)
-    return [paid, failed, carried, claim]
+    superseded = Settlement.open(
+        merchant_id=MERCHANT_ID, currency="USD", cutoff=AT - timedelta(days=1), meta=META
+    )
+    superseded.await_rate(pair="USD/EUR", reason="no USD/EUR rate yet", meta=META)
+    superseded.supersede(paid, META)
+    waits = SettlementWaits.start(merchant_id=MERCHANT_ID, currency="USD", meta=META)
+    waits.wait(superseded.id, superseded.cutoff, META)
+    waits.end([superseded.id], META)
+    return [paid, failed, carried, claim, superseded, waits]
 
 
 def endpoint_aggregates() -> list[PaysourceAggregate]:

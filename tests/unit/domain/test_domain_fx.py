@@ -173,3 +173,32 @@ def test_an_old_registered_event_still_loads() -> None:
 
     assert isinstance(replayed, Merchant)
     assert replayed.fees.fixed_overrides == {"EUR": 25}
+
+
+def waiting(cutoff: datetime, currency: str = "USD") -> Settlement:
+    settlement = Settlement.open(
+        merchant_id=MERCHANT_ID, currency=currency, cutoff=cutoff, meta=merchant_meta()
+    )
+    settlement.await_rate(pair=f"{currency}/EUR", reason="no rate", meta=merchant_meta())
+    return settlement
+
+
+def test_only_a_later_closed_settlement_of_the_same_pair_supersedes_a_waiting_one() -> None:
+    earlier, later = waiting(T), closed(5_000)  # `closed` is of T too
+    with pytest.raises(IllegalTransition):
+        earlier.supersede(later, merchant_meta())  # not later
+    with pytest.raises(IllegalTransition):
+        earlier.supersede(waiting(T.replace(day=2)), merchant_meta())  # still open itself
+    with pytest.raises(IllegalTransition):
+        earlier.supersede(waiting(T.replace(day=2), "GBP"), merchant_meta())
+
+    successor = Settlement.open(
+        merchant_id=MERCHANT_ID, currency="USD", cutoff=T.replace(day=2), meta=merchant_meta()
+    )
+    successor.close([Item(ItemKind.CAPTURE, uuid4(), None, 5_000, 0)], merchant_meta())
+    earlier.supersede(successor, merchant_meta())
+
+    assert (earlier.status, earlier.superseded_by) == (SettlementStatus.SUPERSEDED, successor.id)
+    assert earlier.waiting_reason is None
+    with pytest.raises(IllegalTransition):
+        earlier.close([Item(ItemKind.CAPTURE, uuid4(), None, 5_000, 0)], merchant_meta())

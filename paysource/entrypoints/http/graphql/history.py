@@ -72,6 +72,7 @@ def payment_row(p: Payment | PaymentState) -> Row:
         "relay_failures": list(p.relay_failures),
         "settlement_hold": str(p.settlement_hold) if p.settlement_hold else None,
         "relay_resolution": dict(p.relay_resolution) if p.relay_resolution else None,
+        "capture_confirmed_at": p.capture_confirmed_at,
     }
 
 

@@ -53,6 +53,9 @@ class PaymentOut(BaseModel):
     relay_failures: list[Literal["capture", "void"]]
     settlement_hold: Literal["capture_refused"] | None
     relay_resolution: RelayResolutionOut | None
+    # When the acquirer confirmed the capture (ISO 8601); null until then, and for
+    # captures recorded before confirmations were (docs/settlement.md).
+    capture_confirmed: str | None
     created: str
     updated: str
     version: int

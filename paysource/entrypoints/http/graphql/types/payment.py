@@ -78,6 +78,7 @@ class Payment(Node):
     refused_operations: strawberry.Private[list[str]]
     hold: strawberry.Private[str | None]
     resolution: strawberry.Private[dict[str, str] | None]
+    confirmed_at: strawberry.Private[datetime | None]
 
     @classmethod
     def from_row(cls, row: dict[str, Any], *, as_of: datetime | None = None) -> Payment:
@@ -108,6 +109,7 @@ class Payment(Node):
             refused_operations=list(row["relay_failures"]),
             hold=row["settlement_hold"],
             resolution=row["relay_resolution"],
+            confirmed_at=row["capture_confirmed_at"],
         )
 
     @fields.field("What the capture costs the merchant. Null for customer tokens.")
@@ -139,6 +141,13 @@ class Payment(Node):
     )
     def settlement_hold(self, info: strawberry.Info) -> str | None:
         return shown(info.context.access, Detail.RELAY_FAILURES, self.hold)
+
+    @fields.field(
+        "When the acquirer confirmed the capture: only then is it settled. Null until then, "
+        "for captures recorded before confirmations were, and for customer tokens."
+    )
+    def capture_confirmed(self, info: strawberry.Info) -> datetime | None:
+        return shown(info.context.access, Detail.RELAY_FAILURES, self.confirmed_at)
 
     @fields.field("How an operator last resolved a refused capture, or null.")
     def relay_resolution(self, info: strawberry.Info) -> RelayResolution | None:

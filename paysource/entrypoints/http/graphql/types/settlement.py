@@ -28,7 +28,8 @@ from paysource.entrypoints.http.graphql.types.refund import Refund
     description="`OPEN → CLOSED → PAID | FAILED`; a net of zero or less is `CARRIED_FORWARD` "
     "(nothing paid, the debit goes into the next settlement). `AWAITING_RATE`: open, "
     "waiting for an exchange rate into the merchant's settlement currency (see "
-    "`waitingReason`)."
+    "`waitingReason`). `SUPERSEDED`: it waited until a later cut-off's settlement took its "
+    "items (see `supersededBy`); it ends there, having paid nothing."
 )
 class SettlementStatus(Enum):
     OPEN = "open"
@@ -37,6 +38,7 @@ class SettlementStatus(Enum):
     PAID = "paid"
     FAILED = "failed"
     CARRIED_FORWARD = "carried_forward"
+    SUPERSEDED = "superseded"
 
 
 @strawberry.type(
@@ -148,6 +150,9 @@ class Settlement(Node):
     waiting_reason: str | None = strawberry.field(
         description="Why an `AWAITING_RATE` settlement waits (which rate is missing)."
     )
+    superseded_by: strawberry.ID | None = strawberry.field(
+        description="The later settlement that took this one's items, when `SUPERSEDED`."
+    )
     items_count: int
     payout_reference: str | None = strawberry.field(description="The bank's, once paid.")
     failure_reason: str | None = strawberry.field(
@@ -179,6 +184,7 @@ class Settlement(Node):
             payout=_payout(row, currency),
             fx=_fx(row),
             waiting_reason=row["waiting_reason"],
+            superseded_by=_superseded_by(row),
             items_count=row["items_count"],
             payout_reference=row["payout_reference"],
             failure_reason=row["failure_reason"],
@@ -216,3 +222,8 @@ def _fx(row: dict[str, Any]) -> FxConversion | None:
         rate_valid_from=row["fx_rate_valid_from"],
         difference=Money.of(row["fx_difference_minor"], quote),
     )
+
+
+def _superseded_by(row: dict[str, Any]) -> strawberry.ID | None:
+    later = row["superseded_by"]
+    return None if later is None else strawberry.ID(encode(Kind.SETTLEMENT, later))

@@ -33,7 +33,7 @@ from paysource.readmodels.directory.queries import CUSTOMER_LIST
 from paysource.readmodels.disputes.queries import DISPUTE_LIST
 from paysource.readmodels.payments.queries import PAYMENT_LIST, REFUND_LIST
 from paysource.readmodels.settlements.queries import SETTLEMENT_LIST
-from paysource.readmodels.sql import Listing
+from paysource.readmodels.sql import Filters, Listing
 
 MAX_VOLUME_DAYS = 366
 T = TypeVar("T")
@@ -58,10 +58,32 @@ class PaymentFilter:
     )
 
 
+@strawberry.input(
+    description="A span of time: from `gte` (inclusive) up to `lt` (exclusive); either "
+    "end may be left open. Both need a time zone."
+)
+class DateTimeRange:
+    gte: datetime | None = None
+    lt: datetime | None = None
+
+    def as_filters(self) -> Filters:
+        for bound in (self.gte, self.lt):
+            if bound is not None and bound.tzinfo is None:
+                # A naive time would be read in the database session's zone: refuse it.
+                raise GraphQLError(
+                    "a time range's bounds need a time zone (e.g. 2026-12-04T00:00:00Z)",
+                    extensions={"code": "invalid_argument"},
+                )
+        return Filters(created_gte=self.gte, created_lt=self.lt)
+
+
 @strawberry.input
 class DisputeFilter:
     status: DisputeStatus | None = None
     payment: strawberry.ID | None = None
+    created: DateTimeRange | None = strawberry.field(
+        default=None, description="Only disputes opened in this range (as REST's `created[…]`)."
+    )
 
 
 @strawberry.input
@@ -200,6 +222,8 @@ class Viewer:
         filters: dict[str, Any] = {}
         if filter is not None and filter.status is not None:
             filters["status"] = filter.status.value
+        if filter is not None and filter.created is not None:
+            filters["filters"] = filter.created.as_filters()
         if filter is not None and filter.payment is not None:
             payment_id = ids.parse(Kind.PAYMENT, filter.payment)
             if payment_id is None:  # an id we do not know: no disputes of it

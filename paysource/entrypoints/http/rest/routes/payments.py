@@ -26,6 +26,7 @@ from paysource.entrypoints.http.rest.deps import (
     AnyCall,
     MerchantCall,
     MerchantCallDep,
+    MerchantCommandDep,
     digest_of,
     required_key,
 )
@@ -50,7 +51,7 @@ Status = Literal["processing", "requires_capture", "succeeded", "failed", "cance
     "status, or `requires_capture` for a manual capture. "
     "`Idempotency-Key` is required.",
 )
-async def create_payment(body: PaymentIn, call: MerchantCallDep) -> JSONResponse:
+async def create_payment(body: PaymentIn, call: MerchantCommandDep) -> JSONResponse:
     key = required_key(call.context)
     request_hash = fingerprint("POST", "/v1/payments", body.fingerprint_body())
     wait_s = call.context.prefer_wait_s

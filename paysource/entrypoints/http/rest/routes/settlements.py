@@ -28,7 +28,9 @@ from paysource.entrypoints.http.rest.routes.common import (
 
 router = APIRouter(prefix="/v1", tags=["settlements"])
 
-Status = Literal["open", "awaiting_rate", "closed", "paid", "failed", "carried_forward"]
+Status = Literal[
+    "open", "awaiting_rate", "closed", "paid", "failed", "carried_forward", "superseded"
+]
 
 
 class SettlementIn(Body):
