@@ -23,6 +23,7 @@ from paysource.adapters.clock import SystemClock
 from paysource.adapters.nats.jetstream import JetStreamStream
 from paysource.adapters.postgres.datastore import datastore, eventsourcing_env, seed_partitions
 from paysource.adapters.postgres.health import OutageGate
+from paysource.adapters.postgres.moves import PostgresCopiedRanges
 from paysource.adapters.postgres.pii_vault import PostgresPersonalDataVault
 from paysource.adapters.postgres.placements import PostgresPlacements
 from paysource.adapters.postgres.pools import budgeted_recorder
@@ -39,7 +40,7 @@ from paysource.application.audit import AuditService, Signer
 from paysource.application.auth import Authenticator
 from paysource.application.customers import CustomerService
 from paysource.application.disputes import DisputeNotices, DisputeService
-from paysource.application.errors import NotFound
+from paysource.application.errors import MerchantMoving, NotFound
 from paysource.application.eventlog import EventStore, GroupCommitSettings, Wakeup
 from paysource.application.fastpath import FastPath
 from paysource.application.merchants import MerchantFees, MerchantService, SettlementCurrencies
@@ -101,9 +102,10 @@ class Cell:
 class CellRouter:
     """The one place that picks the database of a merchant.
 
-    Today there is one cell. Every object is keyed by its merchant and no write spans
-    two merchants, so spreading merchants over several cells needs only this class
-    to look the merchant up in a directory instead.
+    Every object is keyed by its merchant and no write spans two merchants, so the
+    merchant's entry in the directory (`placements`) names the cell of everything it
+    does. Writes ask `for_write`, which refuses them while the merchant is being moved
+    to another cell (`paysource cells move`); reads continue from the source cell.
     """
 
     def __init__(self, cells: list[Cell], placements: PostgresPlacements | None = None) -> None:
@@ -118,6 +120,17 @@ class CellRouter:
         name = self.placements.cell_of(merchant_id)
         # Unplaced: a merchant from before cells, in the directory cell.
         return self._by_name[name] if name in self._by_name else self._cells[0]
+
+    def for_write(self, merchant_id: UUID) -> Cell:
+        """The merchant's cell for a command; MerchantMoving (503) during a move."""
+        if self.placements is not None:
+            moving_to = self.placements.placement(merchant_id).moving_to
+            if moving_to is not None:
+                raise MerchantMoving(
+                    f"this merchant is being moved to {moving_to}; retry shortly"
+                    " (retries with the same Idempotency-Key are safe)"
+                )
+        return self.for_merchant(merchant_id)
 
     def named(self, name: str) -> Cell | None:
         return self._by_name.get(name)
@@ -163,11 +176,14 @@ class Container:
         )
 
     def relay_resolution(self, payment_id: UUID) -> RelayResolutionService:
-        """Resolution of a refused capture, in the cell that holds the payment (any cell:
-        operators act for every merchant)."""
+        """Resolution of a refused capture, in the cell of the payment's merchant (any
+        merchant: operators act for all). A moved merchant's payment is found in its
+        old cell too (history stays there), so the directory picks the cell."""
         for cell in self.router.all():
-            if cell.store.get(payment_id, Payment, version=1) is not None:
-                return RelayResolutionService(cell.store, self.acquirer)
+            found = cell.store.get(payment_id, Payment, version=1)
+            if found is not None:
+                store = self.router.for_write(found.merchant_id).store
+                return RelayResolutionService(store, self.acquirer)
         raise NotFound("no such payment")
 
     def payment_feed(self) -> PaymentFeed:
@@ -180,6 +196,8 @@ class Container:
             self.webhooks.close()
         for cell in self.router.all():
             cell.close()
+        if self.router.placements is not None:
+            self.router.placements.close()
         if self.cache is not None:
             self.cache.close()
 
@@ -374,6 +392,7 @@ def process_parts(
         dispute_notices=dispute_notices_of(container.acquirer),
         disputes_past_due=cell.read.disputes,
         usd_rates=UsdRates(cell.rates.table),
+        copied=PostgresCopiedRanges(cell.read.datastore),
         audit=AuditLog(
             cell.audit_log,
             cell.audit.signer,

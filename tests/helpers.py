@@ -15,6 +15,7 @@ import uvicorn
 
 from devtools.localservices import free_port
 from paysource.adapters.postgres.health import OutageGate, PoolHealth
+from paysource.adapters.postgres.moves import PostgresCopiedRanges
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.bootstrap import Container, dispute_notices_of
 from paysource.entrypoints.http.app import create_app
@@ -48,7 +49,15 @@ def drain(container: Container, *, rounds: int = 20, batch_size: int = 200) -> N
         for _ in range(rounds):
             head = cell.store.head()
             for handler in handlers:
-                follower = Follower(cell.store, handler, wakeup=Wakeup(), batch_size=batch_size)
+                # As the worker: what acts outside the log skips events a move copied in.
+                acts = not isinstance(handler, ProjectionHandler)
+                follower = Follower(
+                    cell.store,
+                    handler,
+                    wakeup=Wakeup(),
+                    batch_size=batch_size,
+                    skip_copied=PostgresCopiedRanges(cell.read.datastore) if acts else None,
+                )
                 run_until_caught_up(follower)
             if cell.store.head() == head:
                 break

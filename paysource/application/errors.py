@@ -53,6 +53,16 @@ class ConcurrentModification(ApplicationError):
         self.retry_after_s = retry_after_s
 
 
+class MerchantMoving(ApplicationError):
+    """The merchant is being moved to another cell: its writes wait for the switch."""
+
+    code = "merchant_moving"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 2) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(ApplicationError):
     """A dependency we cannot work without (the event store) is down."""
 

@@ -280,6 +280,17 @@ class BatchHandler(Protocol):
         ...
 
 
+class CopiedRanges(Protocol):
+    """Log positions that hold events copied in from another cell (a moved merchant's).
+
+    Their effects outside the log (acquirer calls, payouts, notices) happened in the
+    source cell, so side-effect followers skip them; projections apply them."""
+
+    def between(self, after: int, upto: int) -> list[tuple[int, int]]:
+        """The (first, last) ranges that overlap (after, upto]."""
+        ...
+
+
 class Wakeup:
     """Lets followers sleep until the log grows (a Postgres NOTIFY, a local save)."""
 
@@ -313,10 +324,12 @@ class Follower:
         max_backoff_s: float = 10.0,
         linger_s: float = 0.0,
         record_idle_every: int = 1000,
+        skip_copied: CopiedRanges | None = None,
     ) -> None:
         self.store = store
         self.record_idle_every = record_idle_every
         self._recorded: int | None = None  # the position last recorded; None: not read yet
+        self.skip_copied = skip_copied
         self.linger_s = linger_s
         self.handler = handler
         self.wakeup = wakeup
@@ -357,6 +370,9 @@ class Follower:
             # the table to insert), so no earlier id can still appear.
             return self._record_idle(max(head, scanned_to)), False
         last_id = batch[-1][0]
+        batch = self._without_copied(batch, scanned_to, last_id)
+        if not batch:  # all copied from another cell: as "nothing of interest" above
+            return self._record_idle(last_id), True
         try:
             events = [event for _, event in batch]
             self.handler.handle_batch(events, Tracking(self.handler.name, last_id))
@@ -367,6 +383,18 @@ class Follower:
             return self.handler.position(), True
         self._recorded = last_id
         return last_id, True
+
+    def _without_copied(
+        self, batch: list[tuple[int, Event]], after: int, upto: int
+    ) -> list[tuple[int, Event]]:
+        """`batch` less the events copied in by a merchant's move. The ranges commit
+        with the copied events, so any range within (after, upto] is visible now."""
+        if self.skip_copied is None:
+            return batch
+        ranges = self.skip_copied.between(after, upto)
+        if not ranges:
+            return batch
+        return [(n, e) for n, e in batch if not any(lo <= n <= hi for lo, hi in ranges)]
 
     def _record_idle(self, scanned_to: int) -> int:
         """Now and then record how far a follower with nothing to do has scanned (an

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
+import psycopg
 
 from paysource.config import Settings, mask_url, parse_cells
 from paysource.entrypoints import console
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def cells() -> None:
-    """List the cells, check their health, prepare a new one."""
+    """List the cells, check their health, prepare a new one, move a merchant."""
 
 
 @cells.command("list")
@@ -142,6 +143,50 @@ def _merchant_counts(settings: Settings) -> dict[str, int | str]:
         return {"cell-0": "all"}
     assert settings.database_url
     return dict(PostgresPlacements(settings.database_url, ["cell-0", *extra]).counts())
+
+
+@cells.command("move")
+@click.argument("merchant")
+@click.option("--to", "target", required=True, help="The cell to move the merchant to.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the source cell's work for the merchant before aborting.",
+)
+@with_settings
+def cells_move(settings: Settings, merchant: str, target: str, timeout_s: float) -> None:
+    """Move a merchant, with its history, to another cell. Its writes get 503 +
+    Retry-After for the few seconds of the move; its reads continue. Aborts (the
+    merchant stays, nothing copied) if the source cell's worker does not finish the
+    merchant's work in time or the target is unreachable. The worker must be running.
+
+    \b
+    Example:
+      paysource cells move mer_8Hq3… --to cell-1
+    """
+    from paysource.application.ids import Kind, decode  # noqa: PLC0415
+    from paysource.bootstrap import build_container  # noqa: PLC0415
+    from paysource.entrypoints.cell_move import MoveRefused, move_merchant  # noqa: PLC0415
+
+    merchant_id = decode(Kind.MERCHANT, merchant)
+    with resolved(settings) as ready:
+        container = build_container(ready)
+        try:
+            moved = move_merchant(
+                container, merchant_id, target, timeout_s=timeout_s, say=click.echo
+            )
+        except MoveRefused as refused:
+            raise click.ClickException(f"move aborted, the merchant stays: {refused}") from None
+        except psycopg.Error as error:
+            raise click.ClickException(
+                f"move aborted, the merchant stays: a database failed: {error}"
+            ) from None
+        finally:
+            container.close()
+    click.echo(f"moved {merchant} from {moved.source} to {moved.target}")
 
 
 COMMANDS = (cells,)

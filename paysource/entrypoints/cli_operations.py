@@ -397,7 +397,7 @@ def settle(settings: Settings, merchant: str, currency: str, until: datetime) ->
     assert merchant_id is not None  # --merchant is required
     with _container(settings) as container:
         container.merchants.get_merchant(merchant_id)
-        outcome = container.router.for_merchant(merchant_id).settlements.close(
+        outcome = container.router.for_write(merchant_id).settlements.close(
             merchant_id=merchant_id,
             currency=currency,
             until=check_cutoff(until, container.clock.now()),

@@ -16,6 +16,11 @@ resume from their tracking position, so a job may move between processes at any 
     dispute-notices        asks the acquirer about each capture; opens its chargeback
     dispute-expiry         loses disputes past their due date without evidence
 
+Events copied into a cell by a merchant's move (`paysource cells move`) are skipped
+by the jobs that act outside the log (acquirer, bank, notices, publishing): they acted
+in the source cell. The webhook outbox follows them: it finds their webhooks already
+copied (same ids) and queues nothing twice, and it needs their endpoint events.
+
 The worker takes them all (by `Group`); the webhook worker takes only the webhook
 jobs. Both get them from here, built from the parts the composition root wires.
 """
@@ -30,7 +35,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from paysource.application.disputes import DisputeNotices, DisputeService
-from paysource.application.eventlog import BatchHandler, EventStore, Follower, Wakeup
+from paysource.application.eventlog import (
+    BatchHandler,
+    CopiedRanges,
+    EventStore,
+    Follower,
+    Wakeup,
+)
 from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, Publish
 from paysource.application.rates import UsdRates
 from paysource.application.settlements import SettlementService, WaitingItems
@@ -92,6 +103,9 @@ class CellProcessParts:
     dispute_notices: DisputeNotices | None = None
     disputes_past_due: PastDue | None = None
     usd_rates: UsdRates | None = None  # None: risk limits at the built-in reference values
+    # Events copied in by merchant moves: side-effect followers skip them (their acquirer
+    # calls, payouts and notices happened in the source cell). None: nothing skipped.
+    copied: CopiedRanges | None = None
 
 
 def every(interval_s: float, task: Callable[[], object], what: str) -> Run:
@@ -109,9 +123,15 @@ def every(interval_s: float, task: Callable[[], object], what: str) -> Run:
 
 
 def follower_job(
-    settings: Settings, parts: CellProcessParts, handler: BatchHandler, name: str
+    settings: Settings,
+    parts: CellProcessParts,
+    handler: BatchHandler,
+    name: str,
+    *,
+    acts: bool = False,
 ) -> ProcessJob:
-    """A job that follows the cell's log with `handler` (a process or a projection)."""
+    """A job that follows the cell's log with `handler` (a process or a projection).
+    A handler that `acts` outside the log skips events copied in by merchant moves."""
     follower = Follower(
         parts.store,
         handler,
@@ -119,6 +139,7 @@ def follower_job(
         batch_size=settings.worker_batch_size,
         poll_interval_s=settings.follower_poll_interval_s,
         linger_s=settings.follower_linger_s,
+        skip_copied=parts.copied if acts else None,
     )
     return ProcessJob(name, follower.run, follower)
 
@@ -145,7 +166,7 @@ def pipeline_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJo
             fees=parts.fees,
             usd_rates=parts.usd_rates,
         )
-        jobs.append(follower_job(settings, parts, processor, processor.name))
+        jobs.append(follower_job(settings, parts, processor, processor.name, acts=True))
     return jobs
 
 
@@ -158,7 +179,7 @@ def hold_expiry_jobs(settings: Settings, parts: CellProcessParts) -> list[Proces
 def settlement_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
     retry = PayoutRetry(settings.payout_retry_attempts, settings.payout_retry_base_delay_s)
     payouts = PayoutProcessor(parts.store, parts.bank, parts.clock, retry=retry)
-    jobs = [follower_job(settings, parts, payouts, "payouts")]
+    jobs = [follower_job(settings, parts, payouts, "payouts", acts=True)]
     schedule = DailySchedule.parse(settings.settlement_schedule)
     if schedule is not None:
         scheduler = SettlementScheduler(
@@ -174,7 +195,7 @@ def notifier_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJo
     if parts.publish is None:
         return []
     notifier = PaymentNotifier(parts.store, parts.publish)
-    return [follower_job(settings, parts, notifier, "payment-notifier")]
+    return [follower_job(settings, parts, notifier, "payment-notifier", acts=True)]
 
 
 def webhook_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob]:
@@ -219,7 +240,7 @@ def dispute_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob
     jobs = []
     if parts.dispute_notices is not None:
         notices = DisputeNoticeProcessor(parts.store, parts.dispute_notices, parts.clock)
-        jobs.append(follower_job(settings, parts, notices, notices.name))
+        jobs.append(follower_job(settings, parts, notices, notices.name, acts=True))
     if parts.disputes is not None and parts.disputes_past_due is not None:
         expiry = DisputeExpiry(parts.disputes, parts.disputes_past_due, parts.clock)
         run = every(settings.expiry_sweep_interval_s, expiry.sweep, "dispute expiry")

@@ -33,7 +33,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from paysource.application.eventlog import Event, EventStore
-from paysource.readmodels import tableswap
+from paysource.readmodels import moved_out, tableswap
 from paysource.readmodels.catalog import build_projection
 from paysource.readmodels.scratchpool import exclusive, own_pool
 from paysource.readmodels.view import LIVE_SCHEMA, TRACKING_TABLE, ProjectionHandler
@@ -282,6 +282,9 @@ def _swap_in(
                 # The live writer waits now: apply what arrived since, then swap.
                 head = store.head()
                 _replay(store, [target], until=head, batch_size=batch_size)
+                # Merchants moved to another cell: their events replayed, their rows go.
+                moved = moved_out.moved_out(curs)
+                moved_out.forget(curs, moved, tables=target.tables, schema=target.scratch)
                 tableswap.swap(curs, target.tables, target.scratch, target.retired, found)
                 _set_position(curs, target.name, head)
             target.hold_seconds = time.monotonic() - held

@@ -54,8 +54,12 @@ def of_payments(payment_ids: Sequence[UUID]) -> Statement:
 def open_past_due(*, now: datetime, limit: int) -> Statement:
     """Disputes still waiting for evidence after their due date (to expire them)."""
     return Statement(
-        "SELECT id, merchant_id FROM disputes WHERE status = 'needs_response'"
-        " AND due_by < %s ORDER BY due_by, id LIMIT %s",
+        "SELECT id, merchant_id FROM disputes d WHERE status = 'needs_response'"
+        " AND due_by < %s"
+        # A merchant moving or moved to another cell is dealt with there.
+        " AND NOT EXISTS (SELECT 1 FROM moved_out_merchants m"
+        " WHERE m.merchant_id = d.merchant_id)"
+        " ORDER BY due_by, id LIMIT %s",
         (now, limit),
     )
 

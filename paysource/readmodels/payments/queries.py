@@ -116,8 +116,12 @@ COUNT_RELAY_FAILED = Statement("SELECT count(*) AS n FROM payments WHERE relay_f
 
 def expired_holds(*, authorized_before: datetime, limit: int) -> Statement:
     return Statement(
-        "SELECT id FROM payments WHERE status = 'requires_capture'"
-        " AND authorized_at < %s ORDER BY authorized_at LIMIT %s",
+        "SELECT id FROM payments p WHERE status = 'requires_capture'"
+        " AND authorized_at < %s"
+        # A merchant moving or moved to another cell is dealt with there.
+        " AND NOT EXISTS (SELECT 1 FROM moved_out_merchants m"
+        " WHERE m.merchant_id = p.merchant_id)"
+        " ORDER BY authorized_at LIMIT %s",
         (authorized_before, limit),
     )
 

@@ -56,10 +56,13 @@ def due(*, until: datetime) -> Statement:
     """(merchant, currency) pairs with captures or refunds waiting at `until` (debits
     carried in, corrections among them, wait for those)."""
     return Statement(
-        "SELECT DISTINCT merchant_id, currency FROM settleable_items"
+        "SELECT DISTINCT i.merchant_id, currency FROM settleable_items i"
         " WHERE settlement_id IS NULL AND hold IS NULL AND occurred_at <= %s"
         " AND kind NOT IN ('carried_forward', 'correction')"
-        " ORDER BY merchant_id, currency",
+        # A merchant moving or moved to another cell is settled there, not here.
+        " AND NOT EXISTS (SELECT 1 FROM moved_out_merchants m"
+        " WHERE m.merchant_id = i.merchant_id)"
+        " ORDER BY i.merchant_id, currency",
         (until,),
     )
 

@@ -37,7 +37,7 @@ def writer(context: Context) -> tuple[UUID, Cell]:
     if access.customer_id is not None:
         raise Forbidden("a customer token can read, not change anything")
     merchant_id = access.principal.require_merchant()
-    return merchant_id, context.container.router.for_merchant(merchant_id)
+    return merchant_id, context.container.router.for_write(merchant_id)
 
 
 @dataclass(frozen=True, slots=True)

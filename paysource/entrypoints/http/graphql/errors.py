@@ -16,6 +16,7 @@ from paysource.application.errors import (
     ConcurrentModification,
     Forbidden,
     IdempotencyKeyReused,
+    MerchantMoving,
     NotFound,
     RequestInFlight,
     Unavailable,
@@ -100,7 +101,7 @@ def _invalid(error: PaysourceError) -> Error:
 _TYPED: list[tuple[tuple[type[PaysourceError], ...], Callable[[PaysourceError], Error]]] = [
     ((NotFound,), lambda e: NotFoundError(code=e.code, message=e.detail)),
     ((Forbidden,), lambda e: NotAllowedError(code=e.code, message=e.detail)),
-    ((RequestInFlight, ConcurrentModification, Unavailable), _retryable),
+    ((RequestInFlight, ConcurrentModification, Unavailable, MerchantMoving), _retryable),
     ((InvalidValue,), _invalid),
     (
         (IllegalTransition, AmountExceeded, CurrencyMismatch, IdempotencyKeyReused),

@@ -221,9 +221,15 @@ class MerchantCall(Call):
         )
 
 
-async def get_merchant_call(call: Annotated[Call, Depends(get_call)]) -> MerchantCall:
+async def get_merchant_call(
+    request: Request, call: Annotated[Call, Depends(get_call)]
+) -> MerchantCall:
     merchant_id = call.principal.require_merchant()
-    cell = call.container.router.for_merchant(merchant_id)
+    router = call.container.router
+    # Reads continue from the source cell while the merchant is being moved; writes
+    # wait for the switch (503 + Retry-After).
+    reading = request.method in ("GET", "HEAD")
+    cell = router.for_merchant(merchant_id) if reading else router.for_write(merchant_id)
     return MerchantCall(
         call.principal, call.container, call.context, call.fast_path, merchant_id, cell
     )
@@ -289,7 +295,7 @@ async def get_merchant_command(
         context,
         request.app.state.fast_path,
         merchant_id,
-        container.router.for_merchant(merchant_id),
+        container.router.for_write(merchant_id),  # 503 while the merchant is moving
     )
 
 

@@ -115,7 +115,7 @@ def open_dispute(body: DisputeIn, call: AnyCall) -> JSONResponse:
         payment_id,
         lambda cell, uuid: cell.payments.get_payment(merchant_id=None, payment_id=uuid),
     )
-    cell = call.container.router.for_merchant(payment.merchant_id)
+    cell = call.container.router.for_write(payment.merchant_id)
     outcome = cell.disputes.open_dispute(
         payment_id=payment_id,
         amount=body.amount,
@@ -136,7 +136,7 @@ def open_dispute(body: DisputeIn, call: AnyCall) -> JSONResponse:
 def close_dispute(dispute_id: str, body: DisputeOutcomeIn, call: AnyCall) -> JSONResponse:
     call.principal.require(Role.ADMIN)
     found = _owned(call, dispute_id)
-    cell = call.container.router.for_merchant(found.merchant_id)
+    cell = call.container.router.for_write(found.merchant_id)
     outcome = cell.disputes.decide(
         dispute=found.id,
         won=body.outcome == "won",

@@ -52,7 +52,7 @@ def close_settlement(body: SettlementIn, call: AnyCall) -> JSONResponse:
     call.principal.require(Role.ADMIN, Role.FINANCE)
     merchant_id = decode(Kind.MERCHANT, body.merchant)
     call.container.merchants.get_merchant(merchant_id)
-    cell = call.container.router.for_merchant(merchant_id)
+    cell = call.container.router.for_write(merchant_id)
     until = check_cutoff(body.until, call.container.clock.now())
     outcome = cell.settlements.close(
         merchant_id=merchant_id, currency=body.currency, until=until, meta=call.meta

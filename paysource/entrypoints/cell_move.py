@@ -1,0 +1,145 @@
+"""Moving a merchant from one cell to another (`paysource cells move`).
+
+1. Mark the move in the directory (`moving_to`): within a second (the placements'
+   cache) every API process answers the merchant's writes with 503 + Retry-After.
+2. Wait out requests already past routing (their database budget) and the source
+   cell's work for the merchant: every follower past the merchant's last event that
+   it follows, and no webhook delivery of it in flight. Else abort, saying why.
+3. Copy its events, data keys and webhook queue into the target in one transaction
+   (paysource.adapters.postgres.moves).
+4. Switch the directory entry (which clears the mark), then delete the merchant's
+   read-model and webhook rows in the source, which keeps its events as history.
+
+Any failure before the switch clears the mark: the merchant stays where it was, and
+the target holds nothing of it (the copy is one transaction).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from paysource.adapters.postgres import moves
+from paysource.adapters.postgres.moves import MoveRefused
+from paysource.application.eventlog import BatchHandler
+from paysource.bootstrap import Cell, Container, process_parts
+from paysource.processes.audit_log import AUDIT_NAME
+from paysource.processes.catalog import Group, process_jobs
+from paysource.processes.relay import RELAY_NAME
+from paysource.readmodels.view import ProjectionHandler
+
+__all__ = ["MoveRefused", "Moved", "move_merchant"]
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    merchant_id: UUID
+    source: str
+    target: str
+    aggregates: int
+    positions: tuple[int, int]  # where its events are in the target's log
+
+
+def move_merchant(
+    container: Container,
+    merchant_id: UUID,
+    target_name: str,
+    *,
+    timeout_s: float = 60.0,
+    say: Say = lambda _: None,
+) -> Moved:
+    source, target = _cells(container, merchant_id, target_name)
+    placements = container.router.placements
+    assert placements is not None  # _cells refuses a single cell
+    placements.mark_moving(merchant_id, source.name, target.name)
+    say(f"marked: writes of the merchant get 503 until the switch ({source.name} → {target.name})")
+    try:
+        moves.fence(source.database_url, merchant_id, target.name)
+        # A sweep that read the merchant's rows just before the fence finishes its
+        # work within this wait too, and `_at_rest` waits for what that work causes.
+        time.sleep(placements.ttl_s + container.settings.db_request_budget_s)
+        ids, last = _at_rest(container, source, merchant_id, time.monotonic() + timeout_s, say)
+        positions = moves.copy_merchant(
+            source.database_url,
+            target.database_url,
+            merchant_id=merchant_id,
+            aggregate_ids=ids,
+            source_cell=source.name,
+        )
+    except BaseException:
+        moves.unfence(source.database_url, merchant_id)
+        moves.release_deliveries(source.database_url, merchant_id)
+        placements.clear_moving(merchant_id)
+        raise
+    say(f"copied {len(ids)} objects to {target.name} (positions {positions[0]}-{positions[1]})")
+    placements.switch(merchant_id, target.name)
+    moves.forget_merchant(
+        source.database_url, merchant_id, target_cell=target.name, last_position=last
+    )
+    say(f"switched: the merchant is in {target.name}; {source.name} keeps its events as history")
+    return Moved(merchant_id, source.name, target.name, len(ids), positions)
+
+
+def _cells(container: Container, merchant_id: UUID, target_name: str) -> tuple[Cell, Cell]:
+    router = container.router
+    if router.placements is None:
+        raise MoveRefused("there is one cell (set PAYSOURCE_CELLS to add others)")
+    target = router.named(target_name)
+    if target is None:
+        raise MoveRefused(f"no cell named {target_name!r}; see `paysource cells list`")
+    container.merchants.get_merchant(merchant_id)  # NotFound for an unknown merchant
+    source = router.for_merchant(merchant_id)
+    if source.name == target.name:
+        raise MoveRefused(f"the merchant is in {target_name} already")
+    return source, target
+
+
+def _at_rest(
+    container: Container, cell: Cell, merchant_id: UUID, deadline: float, say: Say
+) -> tuple[list[UUID], int]:
+    """The merchant's aggregates and last position once the source's work for it is
+    done; MoveRefused at `deadline`, naming what is still busy."""
+    followers = source_followers(container, cell)
+    found: set[UUID] = set()
+    scanned = 0
+    while True:
+        scanned = moves.merchant_aggregates(
+            cell.database_url, cell.store.decode, merchant_id, found, after=scanned
+        )
+        events = moves.last_positions(cell.database_url, found)
+        behind = [f.name for f in followers if f.position() < _last_followed(events, f.topics)]
+        # After the followers (the outbox among them) are past the merchant's events, no
+        # delivery of it can appear: hold them all, and wait for those in flight.
+        in_flight = moves.hold_deliveries(cell.database_url, merchant_id)
+        if not behind and not in_flight:
+            return sorted(found), (events[-1][0] if events else 0)
+        if time.monotonic() > deadline:
+            raise MoveRefused(
+                f"the source cell's work for the merchant is not done: behind: {behind or '-'};"
+                f" webhook deliveries in flight: {in_flight} (is its worker running?)"
+            )
+        say(f"waiting: behind: {behind or '-'}; deliveries in flight: {in_flight}")
+        time.sleep(0.2)
+
+
+def _last_followed(events: Sequence[tuple[int, str]], topics: Sequence[str]) -> int:
+    wanted = set(topics)
+    return max((n for n, topic in events if not wanted or topic in wanted), default=0)
+
+
+def source_followers(container: Container, cell: Cell) -> list[BatchHandler]:
+    """The cell's log followers whose work must be done before a merchant leaves: the
+    process managers and the projections (not the audit log and the relay, which keep
+    the log's history, the copied events included)."""
+    parts = process_parts(container, cell)
+    jobs = process_jobs(container.settings, parts, groups=frozenset(Group))
+    handlers: list[BatchHandler] = [
+        job.follower.handler
+        for job in jobs
+        if job.follower is not None and job.name not in (AUDIT_NAME, RELAY_NAME)
+    ]
+    return handlers + [ProjectionHandler(p) for p in cell.read.projections()]

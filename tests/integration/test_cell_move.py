@@ -1,0 +1,454 @@
+"""Moving a merchant between cells under payment load (issue 15): nothing lost or
+doubled, the source forgets it, and a move that cannot finish leaves it where it was.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from paysource.adapters.postgres import moves
+from paysource.adapters.postgres.moves import MoveRefused
+from paysource.adapters.postgres.placements import Placement, PostgresPlacements
+from paysource.application.ids import Kind, decode
+from paysource.bootstrap import Container, build_container
+from paysource.config import Settings
+from paysource.domain.errors import InvalidValue
+from paysource.entrypoints.cell_move import move_merchant
+from paysource.entrypoints.http.app import create_app
+from paysource.entrypoints.worker import Worker
+from paysource.readmodels.catalog import PROJECTIONS
+from paysource.readmodels.rebuilding import rebuild_all
+from tests.e2e.test_cli import env_for, paysource
+from tests.helpers import Api, admin, drain, new_key, wait_for
+from tests.integration.test_cells import cell_1_url, merchant_in, payment_ids_in, second_cluster
+from tests.integration.test_webhook_delivery import Receiver, webhook_settings
+
+pytestmark = pytest.mark.slow
+
+__all__ = ["cell_1_url", "second_cluster"]  # fixtures, shared with test_cells
+ALL_READ_MODELS = list(PROJECTIONS)
+
+
+@pytest.fixture
+def two_cells(settings: Settings, cell_1_url: str) -> Iterator[Container]:
+    built = build_container(
+        settings.model_copy(
+            update={
+                "cells": SecretStr(f"cell-1={cell_1_url}"),
+                "webhook": webhook_settings(),
+            }
+        )
+    )
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(two_cells: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(two_cells)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def worker(two_cells: Container) -> Iterator[Worker]:
+    running = Worker(two_cells)
+    running.start()
+    yield running
+    running.stop()
+
+
+def rows(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def at_rest(url: str, merchant_id: str) -> bool:
+    """Every payment of the merchant settled into a final state by the worker."""
+    found = rows(
+        url,
+        "SELECT count(*) FROM payments WHERE merchant_id = %s AND status <> 'succeeded'",
+        decode(Kind.MERCHANT, merchant_id),
+    )
+    return found[0][0] == 0
+
+
+def ledger_of(url: str, merchant_id: UUID) -> dict[str, tuple[int, ...]]:
+    found = rows(
+        url,
+        "SELECT account, debits_pending, debits_posted, credits_pending, credits_posted"
+        " FROM ledger_accounts WHERE merchant_id = %s",
+        merchant_id,
+    )
+    return {row[0]: tuple(row[1:]) for row in found}
+
+
+def platform_ledger(*urls: str) -> dict[str, tuple[int, ...]]:
+    """The platform's accounts (fees, cash), summed over cells."""
+    total: dict[str, tuple[int, ...]] = {}
+    for url in urls:
+        for row in rows(
+            url,
+            "SELECT account, debits_pending, debits_posted, credits_pending, credits_posted"
+            " FROM ledger_accounts WHERE merchant_id IS NULL",
+        ):
+            old = total.get(row[0], (0, 0, 0, 0))
+            total[row[0]] = tuple(a + int(b) for a, b in zip(old, row[1:], strict=True))
+    return total
+
+
+def ledger_of_payments(
+    url: str, payment_ids: list[UUID], *, platform: bool = False
+) -> dict[str, tuple[int, ...]]:
+    """What these payments' entries add to each account, as the projection adds it."""
+    found = rows(
+        url,
+        "SELECT p.account,"
+        " sum(CASE WHEN p.side = 'D' AND p.phase = 'pending' THEN p.amount_minor"
+        "  WHEN p.side = 'D' AND p.phase = 'release' THEN -p.amount_minor ELSE 0 END),"
+        " sum(CASE WHEN p.side = 'D' AND p.phase = 'posted' THEN p.amount_minor ELSE 0 END),"
+        " sum(CASE WHEN p.side = 'C' AND p.phase = 'pending' THEN p.amount_minor"
+        "  WHEN p.side = 'C' AND p.phase = 'release' THEN -p.amount_minor ELSE 0 END),"
+        " sum(CASE WHEN p.side = 'C' AND p.phase = 'posted' THEN p.amount_minor ELSE 0 END)"
+        " FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+        f" WHERE e.payment_id = ANY(%s) AND p.account {'' if platform else 'NOT'} LIKE %s"
+        " GROUP BY p.account",
+        payment_ids,
+        "%:platform",
+    )
+    return {row[0]: tuple(int(v) for v in row[1:]) for row in found}
+
+
+class Load:
+    """Payments for one merchant, each with its key, retried on 503 after Retry-After."""
+
+    def __init__(self, merchant: Api) -> None:
+        self.merchant = merchant
+        self.acknowledged: dict[str, dict[str, Any]] = {}  # key → the 2xx body
+        self.refused_while_moving = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            key = new_key()
+            while True:
+                paid = self.merchant.pay(700, key=key)
+                if paid.status_code != 503:
+                    break
+                assert paid.json()["type"].endswith("/merchant_moving"), paid.text
+                self.refused_while_moving += 1
+                time.sleep(float(paid.headers["Retry-After"]) / 10)  # a quick client
+            assert paid.status_code in (201, 202), paid.text
+            self.acknowledged[key] = paid.json()
+            time.sleep(0.02)
+
+
+def test_a_merchant_moves_under_payment_load_and_nothing_is_lost_or_doubled(
+    client: TestClient,
+    two_cells: Container,
+    worker: Worker,
+    database_url: str,
+    cell_1_url: str,
+    settings: Settings,
+) -> None:
+    a, a_id = merchant_in(client, "cell-0", "A")
+    b, b_id = merchant_in(client, "cell-0", "B")
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    with Receiver() as receiver:
+        hook = a.post("/v1/webhook_endpoints", {"url": receiver.url, "events": ["*"]})
+        assert hook.status_code == 201, hook.text
+        first_key = new_key()
+        first = a.pay(5000, key=first_key)
+        before_ids = [first.json()["id"]] + [a.pay(1000 + n).json()["id"] for n in range(4)]
+        b_ids = [b.pay(2000).json()["id"] for _ in range(2)]
+        wait_for(lambda: at_rest(database_url, a_id) and at_rest(database_url, b_id), "paid")
+        refund = a.post(
+            "/v1/refunds", {"payment": before_ids[0], "amount": 500}, Idempotency_Key=new_key()
+        )
+        assert refund.status_code in (201, 202), refund.text
+        until = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+        time.sleep(1.2)
+        body = {"merchant": a_id, "currency": "USD", "until": until}
+        settled = admin(client).post("/v1/settlements", body, Idempotency_Key=new_key())
+        assert settled.status_code == 201, settled.text
+
+        def settled_and_paid() -> bool:
+            got = a.get(f"/v1/settlements/{settled.json()['id']}").json()
+            return bool(got["status"] == "paid")
+
+        wait_for(settled_and_paid, "the settlement paid out", within_s=20)
+        wait_for(lambda: len(receiver.delivered()) > 0, "webhooks delivered")
+        b_before = rows(
+            database_url,
+            "SELECT * FROM payments WHERE merchant_id = %s ORDER BY id",
+            decode(Kind.MERCHANT, b_id),
+        )
+        b_ledger = ledger_of(database_url, decode(Kind.MERCHANT, b_id))
+
+        ledger_before = ledger_of(database_url, merchant_a)  # at rest, before the load
+        platform_before = platform_ledger(database_url, cell_1_url)
+        load = Load(a)
+        load.thread.start()
+        wait_for(lambda: len(load.acknowledged) >= 3, "payments under load")
+        try:
+            moved = move_merchant(two_cells, merchant_a, "cell-1", timeout_s=30)
+            time.sleep(1.5)  # payments after the switch, into the new cell
+        finally:
+            load.stop.set()
+            load.thread.join(timeout=10)
+        wait_for(lambda: at_rest(cell_1_url, a_id), "paid in the new cell", within_s=20)
+        assert load.refused_while_moving > 0  # writes paused for the switch
+        native = rows(
+            cell_1_url,
+            "SELECT count(*) FROM paysource_events WHERE originator_version = 1"
+            " AND topic LIKE %s AND notification_id > %s",
+            "%:Payment.Created",
+            moved.positions[1],
+        )
+        assert native[0][0] > 0  # and payments were taken by the new cell after the switch
+        print(  # the load's shape, for whoever reads `-s`
+            f"load: {len(load.acknowledged)} payments, {load.refused_while_moving} refusals"
+            f" (503), {native[0][0]} after the switch; {moved.aggregates} objects copied"
+        )
+        assert (moved.source, moved.target) == ("cell-0", "cell-1")
+
+        # Every acknowledged payment is in the target, once; none in the source's views.
+        paid_ids = before_ids + [body["id"] for body in load.acknowledged.values()]
+        uuids = [decode(Kind.PAYMENT, p) for p in paid_ids]
+        created = rows(
+            cell_1_url,
+            "SELECT originator_id, count(*) FROM paysource_events"
+            " WHERE originator_version = 1 AND originator_id = ANY(%s) GROUP BY 1",
+            uuids,
+        )
+        assert sorted(r[0] for r in created) == sorted(uuids)
+        assert {r[1] for r in created} == {1}
+        in_target = rows(cell_1_url, "SELECT id FROM payments WHERE merchant_id = %s", merchant_a)
+        assert sorted(r[0] for r in in_target) == sorted(uuids)
+        fenced = "SELECT state FROM moved_out_merchants WHERE merchant_id = %s"
+        assert rows(database_url, fenced, merchant_a) == [("moved",)]
+        assert rows(cell_1_url, fenced, merchant_a) == []
+        for table in ("payments", "refunds", "settlements", "journal_entries", "event_index"):
+            left = rows(
+                database_url, f"SELECT count(*) FROM {table} WHERE merchant_id = %s", merchant_a
+            )
+            assert left == [(0,)], table
+        listed = a.get("/v1/payments", limit=100).json()["data"]
+        assert sorted(p["id"] for p in listed) == sorted(paid_ids)
+        assert len(a.get("/v1/settlements").json()["data"]) == 1
+        assert len(a.get("/v1/refunds").json()["data"]) == 1
+
+        # The ledger: as before the load, plus what the load's payments added.
+        new = [decode(Kind.PAYMENT, body["id"]) for body in load.acknowledged.values()]
+        after = ledger_of(cell_1_url, merchant_a)
+        added = ledger_of_payments(cell_1_url, new)
+        for account, values in after.items():
+            expected = ledger_before.get(account, (0, 0, 0, 0))
+            plus = added.get(account, (0, 0, 0, 0))
+            got = tuple(v - p for v, p in zip(values, plus, strict=True))
+            assert got == expected, account
+
+        # The platform's accounts, over both cells: counted once, plus the new fees.
+        added = ledger_of_payments(cell_1_url, new, platform=True)
+        for account, values in platform_ledger(database_url, cell_1_url).items():
+            plus = added.get(account, (0, 0, 0, 0))
+            got = tuple(v - p for v, p in zip(values, plus, strict=True))
+            assert got == platform_before.get(account, (0, 0, 0, 0)), account
+
+        # No acquirer call made twice; no webhook delivered twice.
+        calls = rows(
+            database_url,
+            "SELECT payment_id, kind, requests FROM acquirer_sim.operations"
+            " WHERE payment_id = ANY(%s)",
+            [*paid_ids, *map(str, uuids)],  # whichever form the simulator keeps
+        )
+        assert len({r[0] for r in calls}) == len(paid_ids)  # each payment went out
+        assert all(r[2] == 1 for r in calls), calls
+        assert len({(r[0], r[1]) for r in calls}) == len(calls)
+        wait_for(lambda: len(receiver.delivered()) >= len(paid_ids), "webhooks of new payments")
+        time.sleep(1.0)
+        ids = [r.event["id"] for r in receiver.delivered()]
+        assert len(ids) == len(set(ids)), "a webhook was delivered twice"
+
+    # A rebuild of the source's read models replays A's events but keeps them out.
+    platform = "SELECT * FROM ledger_accounts WHERE merchant_id IS NULL ORDER BY 1, 2"
+    platform_in_source = rows(database_url, platform)
+    source = two_cells.router.directory
+    rebuild_all(ALL_READ_MODELS, source.store, source.read.datastore)
+    assert rows(
+        database_url, "SELECT count(*) FROM payments WHERE merchant_id = %s", merchant_a
+    ) == [(0,)]
+    assert rows(database_url, platform) == platform_in_source
+
+    # Merchant B, on the source, is untouched.
+    assert (
+        rows(
+            database_url,
+            "SELECT * FROM payments WHERE merchant_id = %s ORDER BY id",
+            decode(Kind.MERCHANT, b_id),
+        )
+        == b_before
+    )
+    assert ledger_of(database_url, decode(Kind.MERCHANT, b_id)) == b_ledger
+    assert sorted(p["id"] for p in b.get("/v1/payments").json()["data"]) == sorted(b_ids)
+    # An old key, retried after the move (the Redis fast path forgotten), replays.
+    redis.Redis.from_url(settings.redis_url or "").flushall()
+    again = a.pay(5000, key=first_key)
+    assert again.status_code in (200, 201, 202), again.text
+    assert again.json()["id"] == first.json()["id"]
+
+
+def test_a_move_to_a_cell_that_is_down_aborts_and_the_merchant_stays(
+    client: TestClient,
+    two_cells: Container,
+    database_url: str,
+    second_cluster: Any,
+    cell_1_url: str,
+) -> None:
+    a, a_id = merchant_in(client, "cell-0", "A")
+    paid = a.pay(1500)
+    running = Worker(two_cells)  # stopped before the drop: it would wait on the database
+    running.start()
+    try:
+        wait_for(lambda: at_rest(database_url, a_id), "paid")
+        time.sleep(1.0)  # and the followers after the pipeline
+    finally:
+        running.stop()
+    name = cell_1_url.rsplit("/", 1)[1]
+    with psycopg.connect(second_cluster.url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    with pytest.raises(psycopg.OperationalError):
+        move_merchant(two_cells, merchant_a, "cell-1", timeout_s=10)
+    placed = rows(
+        database_url,
+        "SELECT cell, moving_to FROM merchant_cells WHERE merchant_id = %s",
+        merchant_a,
+    )
+    assert placed == [("cell-0", None)]
+    assert rows(database_url, "SELECT * FROM moved_out_merchants") == []  # sweeps take it
+    time.sleep(1.1)  # the placements' cache
+    more = a.pay(900)
+    assert more.status_code in (201, 202), more.text  # writes are taken again
+    assert a.get(f"/v1/payments/{paid.json()['id']}").status_code == 200
+
+
+def test_a_move_refuses_when_the_merchant_is_already_there(
+    client: TestClient, two_cells: Container
+) -> None:
+    _, a_id = merchant_in(client, "cell-1", "A")
+    with pytest.raises(MoveRefused, match="already"):
+        move_merchant(two_cells, decode(Kind.MERCHANT, a_id), "cell-1")
+
+
+def test_the_cells_move_command_moves_a_merchant_and_says_why_when_it_cannot(
+    client: TestClient, settings: Settings, cell_1_url: str, database_url: str
+) -> None:
+    a, a_id = merchant_in(client, "cell-0", "A")  # nothing done yet: nothing to wait for
+    env = {**env_for(settings), "PAYSOURCE_CELLS": f"cell-1={cell_1_url}"}
+    refused = paysource("cells", "move", a_id, "--to", "cell-9", env=env)
+    assert refused.returncode == 1, refused.stdout
+    assert "no cell named 'cell-9'" in refused.stderr
+    moved = paysource("cells", "move", a_id, "--to", "cell-1", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert f"moved {a_id} from cell-0 to cell-1" in moved.stdout
+    placed = rows(
+        database_url,
+        "SELECT cell, moving_to FROM merchant_cells WHERE merchant_id = %s",
+        decode(Kind.MERCHANT, a_id),
+    )
+    assert placed == [("cell-1", None)]
+    time.sleep(1.1)  # the API's placements cache
+    paid = a.pay(1200)
+    assert paid.status_code in (201, 202), paid.text
+    assert decode(Kind.PAYMENT, paid.json()["id"]) in payment_ids_in(cell_1_url)
+
+
+CREATE = (
+    'mutation { createPayment(input: {amount: "100", currency: "USD", source: "tok_visa"},'
+    ' idempotencyKey: "gql-1") { __typename ... on Error { code message } } }'
+)
+
+
+def test_the_source_sweeps_leave_a_moving_merchant_alone(
+    client: TestClient, two_cells: Container, database_url: str
+) -> None:
+    a, a_id = merchant_in(client, "cell-0", "A")
+    _, b_id = merchant_in(client, "cell-0", "B")  # nothing to settle: never due
+    assert a.pay(1000).status_code in (201, 202)
+    drain(two_cells)
+    settlements = two_cells.router.directory.read.settlements
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    assert merchant_a in {m for m, _ in settlements.due(until=until)}
+    moves.fence(database_url, merchant_a, "cell-1")
+    assert merchant_a not in {m for m, _ in settlements.due(until=until)}
+    read = two_cells.router.directory.read  # the expiry sweeps' queries filter it too
+    assert read.payments.expired_holds(authorized_before=until, limit=10) == []
+    assert read.disputes.past_due(now=until) == []
+    moves.unfence(database_url, merchant_a)
+    assert merchant_a in {m for m, _ in settlements.due(until=until)}
+    assert decode(Kind.MERCHANT, b_id) not in {m for m, _ in settlements.due(until=until)}
+
+
+def test_while_a_move_is_marked_writes_get_503_and_reads_continue(
+    client: TestClient, two_cells: Container
+) -> None:
+    a, a_id = merchant_in(client, "cell-0", "A")
+    paid = a.pay(1000)
+    assert paid.status_code in (201, 202), paid.text
+    placements = two_cells.router.placements
+    assert placements is not None
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    placements.mark_moving(merchant_a, "cell-0", "cell-1")
+    time.sleep(placements.ttl_s + 0.1)  # as every API process: within its cache's second
+    refused = a.pay(1000)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"].endswith("/merchant_moving")
+    assert int(refused.headers["Retry-After"]) > 0
+    graphql = a.post("/graphql", {"query": CREATE}).json()["data"]["createPayment"]
+    assert graphql == {
+        "__typename": "RetryableError",
+        "code": "merchant_moving",
+        "message": graphql["message"],
+    }
+    assert a.get(f"/v1/payments/{paid.json()['id']}").status_code == 200
+    assert a.get("/v1/payments").status_code == 200
+    with pytest.raises(InvalidValue, match="being moved already"):
+        placements.mark_moving(merchant_a, "cell-0", "cell-1")
+    placements.clear_moving(merchant_a)
+    time.sleep(placements.ttl_s + 0.1)
+    assert a.pay(1000).status_code in (201, 202)
+
+
+def test_a_placement_is_trusted_for_its_ttl_then_read_again(database_url: str) -> None:
+    clock = [0.0]
+    placements = PostgresPlacements(
+        database_url, ["cell-0", "cell-1"], ttl_s=1.0, now=lambda: clock[0]
+    )
+    merchant = uuid4()
+    try:
+        assert placements.place(merchant, "cell-0") == "cell-0"
+        with psycopg.connect(database_url, autocommit=True) as conn:  # another process
+            conn.execute(
+                "UPDATE merchant_cells SET moving_to = 'cell-1' WHERE merchant_id = %s",
+                (merchant,),
+            )
+        clock[0] = 0.9
+        assert placements.placement(merchant) == Placement("cell-0")  # cached
+        clock[0] = 1.0
+        assert placements.placement(merchant) == Placement("cell-0", "cell-1")
+    finally:
+        placements.close()
