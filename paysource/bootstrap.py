@@ -25,7 +25,7 @@ from paysource.adapters.postgres.datastore import datastore, eventsourcing_env, 
 from paysource.adapters.postgres.health import OutageGate
 from paysource.adapters.postgres.moves import PostgresCopiedRanges
 from paysource.adapters.postgres.pii_vault import PostgresPersonalDataVault
-from paysource.adapters.postgres.placements import PostgresPlacements
+from paysource.adapters.postgres.placements import Placement, PostgresPlacements
 from paysource.adapters.postgres.pools import budgeted_recorder
 from paysource.adapters.postgres.rates import PostgresRates
 from paysource.adapters.postgres.reads import ReadDb
@@ -99,6 +99,14 @@ class Cell:
             self.replicas.close()
 
 
+def _refuse_if_moving(placement: Placement) -> None:
+    if placement.moving_to is not None:
+        raise MerchantMoving(
+            f"this merchant is being moved to {placement.moving_to}; retry shortly"
+            " (retries with the same Idempotency-Key are safe)"
+        )
+
+
 class CellRouter:
     """The one place that picks the database of a merchant.
 
@@ -124,13 +132,21 @@ class CellRouter:
     def for_write(self, merchant_id: UUID) -> Cell:
         """The merchant's cell for a command; MerchantMoving (503) during a move."""
         if self.placements is not None:
-            moving_to = self.placements.placement(merchant_id).moving_to
-            if moving_to is not None:
-                raise MerchantMoving(
-                    f"this merchant is being moved to {moving_to}; retry shortly"
-                    " (retries with the same Idempotency-Key are safe)"
-                )
+            _refuse_if_moving(self.placements.placement(merchant_id))
         return self.for_merchant(merchant_id)
+
+    def known(self, merchant_id: UUID, *, write: bool) -> Cell | None:
+        """`for_write` (or `for_merchant`) when it needs no I/O, else None: async code
+        asks then, and looks up in a thread only when the placement's second is up, so
+        a slow or down directory never holds the event loop."""
+        if self.placements is None:
+            return self._cells[0]
+        placement = self.placements.cached(merchant_id)
+        if placement is None:
+            return None
+        if write:
+            _refuse_if_moving(placement)
+        return self._by_name.get(placement.cell or "", self._cells[0])
 
     def named(self, name: str) -> Cell | None:
         return self._by_name.get(name)

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from paysource.adapters.postgres import moves
 from paysource.adapters.postgres.moves import MoveRefused
 from paysource.adapters.postgres.placements import Placement, PostgresPlacements
+from paysource.application.errors import MerchantMoving
 from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Container, build_container
 from paysource.config import Settings
@@ -448,7 +449,37 @@ def test_a_placement_is_trusted_for_its_ttl_then_read_again(database_url: str) -
             )
         clock[0] = 0.9
         assert placements.placement(merchant) == Placement("cell-0")  # cached
+        assert placements.cached(merchant) == Placement("cell-0")
         clock[0] = 1.0
+        assert placements.cached(merchant) is None  # async callers look up in a thread
         assert placements.placement(merchant) == Placement("cell-0", "cell-1")
+        assert placements.cached(merchant) == Placement("cell-0", "cell-1")
     finally:
         placements.close()
+
+
+def test_async_callers_route_from_this_seconds_placement_or_not_at_all(
+    two_cells: Container, client: TestClient
+) -> None:
+    """`CellRouter.known` answers without I/O (what the event loop may call), refusing
+    writes of a moving merchant as `for_write` does, or says it does not know."""
+    _, a_id = merchant_in(client, "cell-0", "A")
+    router = two_cells.router
+    placements = router.placements
+    assert placements is not None
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    assert router.for_merchant(merchant_a).name == "cell-0"  # looked up: known now
+    known = router.known(merchant_a, write=True)
+    assert known is not None
+    assert known.name == "cell-0"
+    placements.mark_moving(merchant_a, "cell-0", "cell-1")
+    time.sleep(placements.ttl_s + 0.1)
+    assert router.known(merchant_a, write=True) is None  # its second is up
+    with pytest.raises(MerchantMoving):
+        router.for_write(merchant_a)
+    with pytest.raises(MerchantMoving):
+        router.known(merchant_a, write=True)
+    reading = router.known(merchant_a, write=False)
+    assert reading is not None
+    assert reading.name == "cell-0"
+    placements.clear_moving(merchant_a)

@@ -79,12 +79,19 @@ class PostgresPlacements:
     def cell_of(self, merchant_id: UUID) -> str | None:
         return self.placement(merchant_id).cell
 
-    def placement(self, merchant_id: UUID) -> Placement:
-        """Where the merchant is and whether it is being moved (cached `ttl_s`)."""
+    def cached(self, merchant_id: UUID) -> Placement | None:
+        """The placement if looked up less than `ttl_s` ago (no I/O), else None."""
         with self._lock:
             cached = self._known.get(merchant_id)
         if cached is not None and self._now() - cached[0] < self.ttl_s:
             return cached[1]
+        return None
+
+    def placement(self, merchant_id: UUID) -> Placement:
+        """Where the merchant is and whether it is being moved (cached `ttl_s`)."""
+        cached = self.cached(merchant_id)
+        if cached is not None:
+            return cached
         with self._lookups().connection() as conn:
             row = conn.execute(_PLACEMENT, (merchant_id,)).fetchone()
         # A merchant is placed before it (and its keys) are saved, so no request of it

@@ -221,15 +221,24 @@ class MerchantCall(Call):
         )
 
 
+async def cell_of(container: Container, merchant_id: UUID, *, write: bool) -> Cell:
+    """The merchant's cell, from this second's placement, else looked up in a thread
+    (the directory may be slow or down: never on the event loop)."""
+    router = container.router
+    cell = router.known(merchant_id, write=write)
+    if cell is not None:
+        return cell
+    return await run_in_threadpool(router.for_write if write else router.for_merchant, merchant_id)
+
+
 async def get_merchant_call(
     request: Request, call: Annotated[Call, Depends(get_call)]
 ) -> MerchantCall:
     merchant_id = call.principal.require_merchant()
-    router = call.container.router
     # Reads continue from the source cell while the merchant is being moved; writes
     # wait for the switch (503 + Retry-After).
-    reading = request.method in ("GET", "HEAD")
-    cell = router.for_merchant(merchant_id) if reading else router.for_write(merchant_id)
+    writing = request.method not in ("GET", "HEAD")
+    cell = await cell_of(call.container, merchant_id, write=writing)
     return MerchantCall(
         call.principal, call.container, call.context, call.fast_path, merchant_id, cell
     )
@@ -295,7 +304,7 @@ async def get_merchant_command(
         context,
         request.app.state.fast_path,
         merchant_id,
-        container.router.for_write(merchant_id),  # 503 while the merchant is moving
+        await cell_of(container, merchant_id, write=True),  # 503 while it is moving
     )
 
 
