@@ -30,7 +30,7 @@ from paysource.processes.catalog import Group, process_jobs
 from paysource.processes.relay import RELAY_NAME
 from paysource.readmodels.view import ProjectionHandler
 
-__all__ = ["MoveRefused", "Moved", "move_merchant"]
+__all__ = ["MoveRefused", "Moved", "move_merchant", "recover_move"]
 
 Say = Callable[[str], None]
 
@@ -53,6 +53,19 @@ def move_merchant(
     say: Say = lambda _: None,
 ) -> Moved:
     source, target = _cells(container, merchant_id, target_name)
+    with moves.move_lock(container.router.directory.database_url, merchant_id):
+        return _move(container, merchant_id, source, target, timeout_s=timeout_s, say=say)
+
+
+def _move(
+    container: Container,
+    merchant_id: UUID,
+    source: Cell,
+    target: Cell,
+    *,
+    timeout_s: float,
+    say: Say,
+) -> Moved:
     placements = container.router.placements
     assert placements is not None  # _cells refuses a single cell
     placements.mark_moving(merchant_id, source.name, target.name)
@@ -76,12 +89,47 @@ def move_merchant(
         placements.clear_moving(merchant_id)
         raise
     say(f"copied {len(ids)} objects to {target.name} (positions {positions[0]}-{positions[1]})")
+    _switch(container, merchant_id, source, target, last)
+    say(f"switched: the merchant is in {target.name}; {source.name} keeps its events as history")
+    return Moved(merchant_id, source.name, target.name, len(ids), positions)
+
+
+def _switch(container: Container, merchant_id: UUID, source: Cell, target: Cell, last: int) -> None:
+    placements = container.router.placements
+    assert placements is not None
     placements.switch(merchant_id, target.name)
     moves.forget_merchant(
         source.database_url, merchant_id, target_cell=target.name, last_position=last
     )
-    say(f"switched: the merchant is in {target.name}; {source.name} keeps its events as history")
-    return Moved(merchant_id, source.name, target.name, len(ids), positions)
+
+
+def recover_move(container: Container, merchant_id: UUID) -> str:
+    """A move whose command died between its mark and its switch (the merchant's writes
+    get 503 until then): finished if its copy committed in the target, else undone, as
+    the move itself would have. Refused while a move of the merchant is running."""
+    placements = container.router.placements
+    if placements is None:
+        raise MoveRefused("there is one cell: nothing to recover")
+    if moves.move_alive(container.router.directory.database_url, merchant_id):
+        raise MoveRefused("a `cells move` of this merchant is running: let it finish or fail")
+    placements.forget(merchant_id)  # the directory as it is now, not a second-old copy
+    target_name = placements.placement(merchant_id).moving_to
+    if target_name is None:
+        raise MoveRefused("no move of this merchant is under way")
+    source = container.router.for_merchant(merchant_id)
+    target = container.router.named(target_name)
+    if target is None:
+        raise MoveRefused(f"the move names {target_name!r}, which is not a configured cell")
+    if moves.copied_into(target.database_url, merchant_id):
+        found: set[UUID] = set()
+        moves.merchant_aggregates(source.database_url, source.store.decode, merchant_id, found)
+        events = moves.last_positions(source.database_url, found)
+        _switch(container, merchant_id, source, target, events[-1][0] if events else 0)
+        return f"finished: its copy had committed; the merchant is in {target.name}"
+    moves.unfence(source.database_url, merchant_id)
+    moves.release_deliveries(source.database_url, merchant_id)
+    placements.clear_moving(merchant_id)
+    return f"undone: nothing had been copied; the merchant stays in {source.name}"
 
 
 def _cells(container: Container, merchant_id: UUID, target_name: str) -> tuple[Cell, Cell]:

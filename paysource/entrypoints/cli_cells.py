@@ -8,6 +8,7 @@ PAYSOURCE_DATABASE_URL, the others PAYSOURCE_CELLS ("cell-1=postgresql://…;…
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 import click
 import psycopg
@@ -147,7 +148,13 @@ def _merchant_counts(settings: Settings) -> dict[str, int | str]:
 
 @cells.command("move")
 @click.argument("merchant")
-@click.option("--to", "target", required=True, help="The cell to move the merchant to.")
+@click.option("--to", "target", help="The cell to move the merchant to.")
+@click.option(
+    "--recover",
+    is_flag=True,
+    help="For a move whose command died before its switch (the merchant's writes get "
+    "503): finish it if its copy committed, else undo it.",
+)
 @click.option(
     "--timeout",
     "timeout_s",
@@ -157,21 +164,51 @@ def _merchant_counts(settings: Settings) -> dict[str, int | str]:
     help="Seconds to wait for the source cell's work for the merchant before aborting.",
 )
 @with_settings
-def cells_move(settings: Settings, merchant: str, target: str, timeout_s: float) -> None:
+def cells_move(
+    settings: Settings, merchant: str, target: str | None, recover: bool, timeout_s: float
+) -> None:
     """Move a merchant, with its history, to another cell. Its writes get 503 +
     Retry-After for the few seconds of the move; its reads continue. Aborts (the
     merchant stays, nothing copied) if the source cell's worker does not finish the
     merchant's work in time or the target is unreachable. The worker must be running.
 
     \b
-    Example:
+    Examples:
       paysource cells move mer_8Hq3… --to cell-1
+      paysource cells move mer_8Hq3… --recover     # after a move was killed
     """
     from paysource.application.ids import Kind, decode  # noqa: PLC0415
+
+    if recover == (target is not None):
+        raise click.UsageError("give --to CELL to move, or --recover (not both)")
+    merchant_id = decode(Kind.MERCHANT, merchant)
+    if recover:
+        _recover(settings, merchant_id)
+        return
+    assert target is not None
+    _move(settings, merchant, merchant_id, target, timeout_s)
+
+
+def _recover(settings: Settings, merchant_id: UUID) -> None:
+    from paysource.bootstrap import build_container  # noqa: PLC0415
+    from paysource.entrypoints.cell_move import MoveRefused, recover_move  # noqa: PLC0415
+
+    with resolved(settings) as ready:
+        container = build_container(ready)
+        try:
+            click.echo(recover_move(container, merchant_id))
+        except MoveRefused as refused:
+            raise click.ClickException(f"nothing recovered: {refused}") from None
+        finally:
+            container.close()
+
+
+def _move(
+    settings: Settings, merchant: str, merchant_id: UUID, target: str, timeout_s: float
+) -> None:
     from paysource.bootstrap import build_container  # noqa: PLC0415
     from paysource.entrypoints.cell_move import MoveRefused, move_merchant  # noqa: PLC0415
 
-    merchant_id = decode(Kind.MERCHANT, merchant)
     with resolved(settings) as ready:
         container = build_container(ready)
         try:

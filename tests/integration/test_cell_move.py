@@ -25,7 +25,8 @@ from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Container, build_container
 from paysource.config import Settings
 from paysource.domain.errors import InvalidValue
-from paysource.entrypoints.cell_move import move_merchant
+from paysource.entrypoints import cell_move
+from paysource.entrypoints.cell_move import move_merchant, recover_move
 from paysource.entrypoints.http.app import create_app
 from paysource.entrypoints.worker import Worker
 from paysource.readmodels.catalog import PROJECTIONS
@@ -361,6 +362,12 @@ def test_the_cells_move_command_moves_a_merchant_and_says_why_when_it_cannot(
     refused = paysource("cells", "move", a_id, "--to", "cell-9", env=env)
     assert refused.returncode == 1, refused.stdout
     assert "no cell named 'cell-9'" in refused.stderr
+    neither = paysource("cells", "move", a_id, env=env)
+    assert neither.returncode == 2, neither.stdout
+    assert "give --to CELL to move, or --recover" in neither.stderr
+    nothing = paysource("cells", "move", a_id, "--recover", env=env)
+    assert nothing.returncode == 1, nothing.stdout
+    assert "nothing recovered: no move of this merchant is under way" in nothing.stderr
     moved = paysource("cells", "move", a_id, "--to", "cell-1", env=env)
     assert moved.returncode == 0, moved.stderr
     assert f"moved {a_id} from cell-0 to cell-1" in moved.stdout
@@ -483,3 +490,54 @@ def test_async_callers_route_from_this_seconds_placement_or_not_at_all(
     assert reading is not None
     assert reading.name == "cell-0"
     placements.clear_moving(merchant_a)
+
+
+def test_a_move_killed_before_its_switch_is_undone_or_finished_by_recover(
+    client: TestClient,
+    two_cells: Container,
+    database_url: str,
+    cell_1_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`cells move --recover`: a move that died before its copy is undone (writes are
+    taken in the source again); one that died after its copy committed is finished."""
+    a, a_id = merchant_in(client, "cell-0", "A")  # nothing done yet: nothing to wait for
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    placements = two_cells.router.placements
+    assert placements is not None
+    placed = "SELECT cell, moving_to FROM merchant_cells WHERE merchant_id = %s"
+
+    placements.mark_moving(merchant_a, "cell-0", "cell-1")  # then killed, before the copy
+    moves.fence(database_url, merchant_a, "cell-1")
+    with moves.move_lock(database_url, merchant_a), pytest.raises(MoveRefused, match="running"):
+        recover_move(two_cells, merchant_a)  # a live move is never recovered under it
+    assert recover_move(two_cells, merchant_a).startswith("undone")
+    assert rows(database_url, placed, merchant_a) == [("cell-0", None)]
+    assert rows(database_url, "SELECT * FROM moved_out_merchants") == []
+    with pytest.raises(MoveRefused, match="no move"):
+        recover_move(two_cells, merchant_a)
+
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt  # after the copy committed, before the switch
+
+    first = a.pay(1000)  # something to copy: a copy of nothing leaves no trace to find
+    assert first.status_code in (201, 202), first.text
+    running = Worker(two_cells)
+    running.start()
+    try:
+        wait_for(lambda: at_rest(database_url, a_id), "paid")
+        time.sleep(1.0)  # and the followers after the pipeline
+    finally:
+        running.stop()
+    monkeypatch.setattr(cell_move, "_switch", killed)
+    with pytest.raises(KeyboardInterrupt):
+        move_merchant(two_cells, merchant_a, "cell-1", timeout_s=10)
+    monkeypatch.undo()
+    assert rows(database_url, placed, merchant_a) == [("cell-0", "cell-1")]
+    assert recover_move(two_cells, merchant_a).startswith("finished")
+    assert rows(database_url, placed, merchant_a) == [("cell-1", None)]
+    time.sleep(1.1)  # the API's placements cache
+    paid = a.pay(1200)
+    assert paid.status_code in (201, 202), paid.text
+    assert decode(Kind.PAYMENT, paid.json()["id"]) in payment_ids_in(cell_1_url)
+    assert a.get(f"/v1/payments/{first.json()['id']}").status_code == 200  # from cell-1

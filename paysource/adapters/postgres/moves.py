@@ -11,7 +11,8 @@ lists, the merchant again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -105,6 +106,43 @@ def tracking_positions(url: str) -> dict[str, int]:
     for name, position in rows:
         found[str(name)] = max(found.get(str(name), 0), int(position or 0))
     return found
+
+
+@contextmanager
+def move_lock(directory_url: str, merchant_id: UUID) -> Iterator[None]:
+    """Held by a move for its whole run, on a session of the directory: a recovery
+    (`cells move --recover`) refuses while a move is alive, and the lock goes with the
+    session of a move that was killed."""
+    with psycopg.connect(directory_url, autocommit=True) as conn:
+        if not _try_lock(conn, merchant_id):
+            raise MoveRefused("another `cells move` of this merchant is running")
+        yield
+
+
+def move_alive(directory_url: str, merchant_id: UUID) -> bool:
+    """Whether a move of the merchant holds its lock (is running somewhere)."""
+    with psycopg.connect(directory_url, autocommit=True) as conn:
+        if not _try_lock(conn, merchant_id):
+            return True
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"move:{merchant_id}",))
+        return False
+
+
+def _try_lock(conn: psycopg.Connection[Any], merchant_id: UUID) -> bool:
+    row = conn.execute(
+        "SELECT pg_try_advisory_lock(hashtext(%s))", (f"move:{merchant_id}",)
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def copied_into(url: str, merchant_id: UUID) -> bool:
+    """Whether the merchant's copy committed in this (target) cell."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM moved_in_events WHERE merchant_id = %s)",
+            (merchant_id,),
+        ).fetchone()
+    return bool(row and row[0])
 
 
 def fence(url: str, merchant_id: UUID, target_cell: str) -> None:

@@ -124,6 +124,11 @@ class PostgresPlacements:
         if pool is not None:
             pool.close()
 
+    def forget(self, merchant_id: UUID) -> None:
+        """Drop the cached placement: the next lookup reads the directory."""
+        with self._lock:
+            self._known.pop(merchant_id, None)
+
     def _remember(self, merchant_id: UUID, placement: Placement) -> None:
         with self._lock:
             self._known[merchant_id] = (self._now(), placement)
