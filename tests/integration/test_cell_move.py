@@ -522,6 +522,8 @@ def test_a_move_killed_before_its_switch_is_undone_or_finished_by_recover(
 
     first = a.pay(1000)  # something to copy: a copy of nothing leaves no trace to find
     assert first.status_code in (201, 202), first.text
+    customer = a.post("/v1/customers", {"name": "Ada"}, Idempotency_Key=new_key())
+    assert customer.status_code == 201, customer.text
     running = Worker(two_cells)
     running.start()
     try:
@@ -541,3 +543,8 @@ def test_a_move_killed_before_its_switch_is_undone_or_finished_by_recover(
     assert paid.status_code in (201, 202), paid.text
     assert decode(Kind.PAYMENT, paid.json()["id"]) in payment_ids_in(cell_1_url)
     assert a.get(f"/v1/payments/{first.json()['id']}").status_code == 200  # from cell-1
+    path = f"/v1/customers/{customer.json()['id']}"
+    renamed = a.post(path, {"name": "Ada King"}, Idempotency_Key=new_key())
+    assert renamed.status_code == 200, renamed.text
+    # Staff read across cells: from its cell now, not from the history left in cell-0.
+    assert admin(client).get(path).json()["name"] == "Ada King"

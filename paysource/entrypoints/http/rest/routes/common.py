@@ -34,17 +34,30 @@ def owned(call: Call, kind: str, uuid: UUID, load: Callable[[Cell, UUID], T]) ->
     caller's merchant owns it: `get_owned`'s rule, the one of every read path. `load`
     reads it without an owner (staff style) and raises NotFound when it is absent."""
 
+    cells = call.cells
+
     def lookup_in(cell: Cell) -> Callable[[UUID], T | None]:
         def lookup(object_id: UUID) -> T | None:
             try:
-                return load(cell, object_id)
+                found = load(cell, object_id)
             except NotFound:
                 return None
+            return found if len(cells) == 1 or _lives_in(call, cell, found) else None
 
         return lookup
 
-    lookups = [lookup_in(cell) for cell in call.cells]
+    lookups = [lookup_in(cell) for cell in cells]
     return get_owned(kind, uuid, call.principal.merchant_id, lookups)
+
+
+def _lives_in(call: Call, cell: Cell, found: object) -> bool:
+    """Whether `found` is read from its merchant's cell now: a merchant moved to another
+    cell leaves its events in the old one as history (docs/operations.md), and a staff
+    read across cells must not answer with that old state."""
+    merchant_id = getattr(found, "merchant_id", None)
+    if not isinstance(merchant_id, UUID):
+        return True
+    return call.container.router.for_merchant(merchant_id).name == cell.name
 
 
 def reader(call: Call, merchant_id: UUID | None) -> Reader:
