@@ -29,6 +29,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Tracking,
 )
+from psycopg.sql import SQL, Composable
 
 from paysource.application.errors import Unavailable
 from paysource.application.event_rows import fold, stored_events
@@ -71,7 +72,23 @@ class _EventLog(Application[UUID]):
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder can store a tracking position with the events, which the
         # workers need; it is a plain application recorder otherwise.
-        return self.factory.process_recorder()
+        recorder = self.factory.process_recorder()
+        _insert_in_binary(recorder)
+        return recorder
+
+
+def _insert_in_binary(recorder: object) -> None:
+    """Send the events of an insert to Postgres in binary. eventsourcing passes them as
+    one array of a composite type with `%s`, which psycopg dumps as text, escaping each
+X
+    ms per event in text, 0.050-0.052 in binary). Left as it is if the statement is not
+    the one expected (another eventsourcing, or the in-memory recorder of unit tests)."""
+    statement = getattr(recorder, "insert_events_statement", None)
+    if not isinstance(statement, Composable):
+        return
+    text = statement.as_string(None)
+    if text.count("%s::") == 1 and "%" not in text.replace("%s::", "", 1):
+        recorder.insert_events_statement = SQL(text.replace("%s::", "%b::"))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
