@@ -33,11 +33,25 @@ S = TypeVar("S")
 
 def writer(context: Context) -> tuple[UUID, Cell]:
     """The merchant a command acts for, and its cell; Forbidden for anyone else."""
+    merchant_id = _writing_merchant(context)
+    return merchant_id, context.container.router.for_write(merchant_id)
+
+
+async def check_writer(context: Context) -> None:
+    """`writer`'s checks, for a resolver on the event loop: the merchant's placement is
+    looked up in a thread when this second's is gone (the directory may be slow or
+    down), so the `writer` that follows finds it in memory."""
+    merchant_id = _writing_merchant(context)
+    router = context.container.router
+    if router.known(merchant_id, write=True) is None:
+        await run_in_threadpool(router.for_write, merchant_id)
+
+
+def _writing_merchant(context: Context) -> UUID:
     access = context.access
     if access.customer_id is not None:
         raise Forbidden("a customer token can read, not change anything")
-    merchant_id = access.principal.require_merchant()
-    return merchant_id, context.container.router.for_write(merchant_id)
+    return access.principal.require_merchant()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from uuid import UUID
 
 from graphql import GraphQLError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
@@ -123,10 +125,20 @@ async def get_context(connection: HTTPConnection) -> Context:
     if is_post or (authorization and connection.scope["type"] == "http"):
         access = await authenticate(services.container, services.tokens, authorization)
         logs.bind(merchant=encode_optional(Kind.MERCHANT, access.principal.merchant_id))
+        await _placed(services, access.principal.merchant_id)
     # The request span's (every event gets one), else the client's if well-formed.
     made = connection.scope.get("state", {}).get("traceparent")
     traceparent = made or _sane(connection.headers.get("traceparent"))
     return Context(services, access, request_id=request_id, traceparent=traceparent)
+
+
+async def _placed(services: Services, merchant_id: UUID | None) -> None:
+    """Look the merchant's cell up in a thread when this second's placement is gone, so
+    the resolvers (on the event loop) that route its reads and writes find it in
+    memory: the directory may be slow or down."""
+    router = services.container.router
+    if merchant_id is not None and router.known(merchant_id, write=False) is None:
+        await run_in_threadpool(router.for_merchant, merchant_id)
 
 
 def _sane(traceparent: str | None) -> str | None:

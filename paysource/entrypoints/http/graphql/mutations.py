@@ -27,7 +27,7 @@ from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod as DomainCaptureMethod
 from paysource.domain.refund import RefundReason as DomainRefundReason
 from paysource.entrypoints.http.graphql import errors, fields
-from paysource.entrypoints.http.graphql.commands import Command, writer
+from paysource.entrypoints.http.graphql.commands import Command, check_writer
 from paysource.entrypoints.http.graphql.context import Context
 from paysource.entrypoints.http.graphql.relay_resolution import RelayAction, resolve_relay
 from paysource.entrypoints.http.graphql.results import PaymentMutationResult, RefundMutationResult
@@ -92,7 +92,7 @@ class Mutation:
         idempotency_key: str,
     ) -> PaymentMutationResult:
         async def run() -> Any:
-            writer(info.context)
+            await check_writer(info.context)
             body = PaymentIn.model_validate(
                 _given(
                     amount=int(input.amount),
@@ -119,7 +119,7 @@ class Mutation:
         idempotency_key: str | None = None,
     ) -> PaymentMutationResult:
         async def run() -> Any:
-            writer(info.context)
+            await check_writer(info.context)
             payment_id = decode(Kind.PAYMENT, id)
             body = CaptureIn.model_validate(_given(amount=amount))
             path = f"/v1/payments/{id}/capture"
@@ -137,7 +137,7 @@ class Mutation:
         idempotency_key: str | None = None,
     ) -> PaymentMutationResult:
         async def run() -> Any:
-            writer(info.context)
+            await check_writer(info.context)
             payment_id = decode(Kind.PAYMENT, id)
             path = f"/v1/payments/{id}/cancel"
             request_hash = fingerprint("POST", path, CancelIn().fingerprint_body())
@@ -154,7 +154,7 @@ class Mutation:
         idempotency_key: str,
     ) -> RefundMutationResult:
         async def run() -> Any:
-            writer(info.context)
+            await check_writer(info.context)
             body = RefundIn.model_validate(
                 _given(payment=input.payment, amount=input.amount, reason=input.reason)
             )
