@@ -1,7 +1,7 @@
 """The authorization pipeline: what the worker does with payment and refund events.
 
     Payment.Created  → risk rules → acquirer authorization → capture if automatic
-                       (relayed to the acquirer at once: confirmed in the same append)
+                       (asked of the acquirer first, then recorded as it answered)
     Payment.Captured → capture at the acquirer, unless already confirmed or refused
     Payment.Canceled → void the authorization at the acquirer
     Refund.Created   → refund at the acquirer → succeeded, or failed (reservation released)
