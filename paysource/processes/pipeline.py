@@ -288,9 +288,9 @@ class PaymentProcessor:
             return  # relayed by the batch that authorized it (or this one, redone)
         # A capture is a decision already recorded: retry while the acquirer cannot be
         # reached (the batch waits: everything would fail alike); a refusal is recorded.
-        self._relay_capture(payment, meta, self._retry)
+        self._relay_capture(payment, meta)
 
-    def _relay_capture(self, payment: Payment, meta: Meta, retry: RetryPolicy) -> None:
+    def _relay_capture(self, payment: Payment, meta: Meta) -> None:
         """Capture at the acquirer what the payment captured; confirm it if accepted."""
         assert payment.acquirer_reference is not None, "captured and canceled were authorized"
         reference = payment.acquirer_reference
@@ -299,7 +299,7 @@ class PaymentProcessor:
         call = partial(
             self._acquirer.capture, idempotency_key=key, reference=reference, amount=amount
         )
-        if self._relay(payment, "capture", call, retry):
+        if self._relay(payment, "capture", call):
             payment.confirm_capture(capture_key=key, meta=meta)
 
     def _on_canceled(self, event: Payment.Canceled, uow: UnitOfWork) -> None:
@@ -315,19 +315,16 @@ class PaymentProcessor:
             lambda: self._acquirer.void(
                 idempotency_key=f"{event.originator_id}:void", reference=reference
             ),
-            self._retry,
         )
 
-    def _relay(
-        self, payment: Payment, operation: str, call: Callable[[], None], retry: RetryPolicy
-    ) -> bool:
+    def _relay(self, payment: Payment, operation: str, call: Callable[[], None]) -> bool:
         """Carry a recorded decision to the acquirer; True if it was carried out. One
         payment's refusal must not hold up the partition: it is recorded on the payment
         and logged for people. No answer raises `AcquirerError` (after the retries)."""
         if operation in payment.relay_failures:
             return False  # a batch redone after its refusal was recorded: record it once
         try:
-            retry.call(call)
+            self._retry.call(call)
         except AcquirerRefused as refusal:
             self._record_refusal(payment, operation, refusal)
             return False
