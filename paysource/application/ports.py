@@ -237,8 +237,9 @@ class DeliveryQueue(Protocol):
 
 # Live updates ------------------------------------------------------------------
 
-# (channel, message): Redis pub/sub in production (adapters.redis.publisher).
-Publish = Callable[[str, bytes], Any]
+# A batch's (channel, message) pairs, published in order in one round trip: Redis pub/sub
+# in production (adapters.redis.publisher).
+Publish = Callable[[Sequence[tuple[str, bytes]]], Any]
 
 
 # Personal data (crypto-shredding) ----------------------------------------------

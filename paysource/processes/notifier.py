@@ -105,10 +105,14 @@ class PaymentNotifier:
         return self._store.position(self.name)
 
     def handle_batch(self, events: Sequence[Event], tracking: Tracking) -> None:
+        messages: list[tuple[str, bytes]] = []
         for event in events:
             change = PaymentChanged.of(event)
-            self._publish(channel(change.payment_id), change.encode())
+            encoded = change.encode()
+            messages.append((channel(change.payment_id), encoded))
             if isinstance(event, Payment.Created):
-                self._publish(new_payments_channel(event.merchant_id), change.encode())
-                self._publish(new_payments_channel(None), change.encode())
+                messages.append((new_payments_channel(event.merchant_id), encoded))
+                messages.append((new_payments_channel(None), encoded))
+        if messages:
+            self._publish(messages)
         self._store.save(tracking=tracking)

@@ -4,6 +4,7 @@ notifier through the real Redis, to a websocket client."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -97,9 +98,16 @@ def test_the_notifier_publishes_each_change_once_per_batch_and_keeps_its_positio
     payment = api.pay(1000).json()["id"]
     drain(container)
     published: list[tuple[str, bytes]] = []
+    calls: list[int] = []
+
+    def publish(messages: Sequence[tuple[str, bytes]]) -> None:
+        calls.append(len(messages))
+        published.extend(messages)
+
     cell = container.router.all()[0]
-    notifier = PaymentNotifier(cell.store, lambda name, message: published.append((name, message)))
+    notifier = PaymentNotifier(cell.store, publish)
     run_until_caught_up(Follower(cell.store, notifier, wakeup=Wakeup()))
+    assert calls == [5]  # one batch, one round trip
     changes = [PaymentChanged.decode(message) for _, message in published]
     assert [c.event for c in changes if c.event != "Payment.Created"] == [
         "Payment.Authorized",
