@@ -91,7 +91,7 @@ def open_shop(rng: random.Random, number: int) -> Shop:
         name=f"Bench Shop {number}",
         email=f"shop{number}@example.com",
         settlement_currency=currency,
-        fees=FeeSchedule(rng.choice((250, 290, 340)), 0 if currency == "JPY" else 30),
+        fees=FeeSchedule(rng.choice((250, 290, 340)), {currency: 0 if currency == "JPY" else 30}),
         request_hash=f"{number:064x}",
         meta=Meta(ActorKind.ADMIN, "bench"),
     )
