@@ -43,7 +43,8 @@ class Rows:
     def load(self, curs: Cursor[DictRow], ids: Iterable[UUID]) -> None:
         wanted = [i for i in set(ids) if i not in self._rows]
         if wanted:
-            query = f"SELECT * FROM {self.table} WHERE id = ANY(%s)"  # noqa: S608
+            # The ids in binary (%b): 0.5 µs of CPU per id, 2.7-2.9 as text (bench/README.md).
+            query = f"SELECT * FROM {self.table} WHERE id = ANY(%b)"  # noqa: S608
             for row in curs.execute(query, (wanted,)).fetchall():
                 self._rows[row["id"]] = dict(row)
 

@@ -65,8 +65,8 @@ class SettlementsView(View):
         resolved = [e.originator_id for e in events if isinstance(e, _HOLD_EVENTS)]
         rows = self.cursor.execute(
             "SELECT * FROM settleable_items WHERE (kind, ref_id) IN"
-            " (SELECT * FROM unnest(%s::text[], %s::uuid[])) OR settlement_id = ANY(%s)"
-            " OR payment_id = ANY(%s)",
+            " (SELECT * FROM unnest(%b::text[], %b::uuid[])) OR settlement_id = ANY(%b)"
+            " OR payment_id = ANY(%b)",  # arrays in binary, as in rows.py
             ([k for k, _ in keys], [r for _, r in keys], failed, resolved),
         ).fetchall()
         for row in rows:
