@@ -8,7 +8,8 @@ In one run on one machine it
   2. scans the whole log as a rebuild would read it: fetching only, then fetching and
      decoding every event (`raw_decode_events_per_s`, the most a rebuild could reach);
   3. rebuilds every read model from the first event in one read of the log
-     (`projections rebuild --all`; `--one-by-one`: each on its own) and prints the
+     (`projections rebuild --all`, on `--processes`, default one per core, as the CLI
+     does; `--one-by-one`: each on its own) and prints the
      rates, their ratio to (2) and how long each swap held the live projection, then
      verifies some against a full replay;
   4. runs the payment load of bench/payments.py against `paysource serve` (its embedded
@@ -44,6 +45,7 @@ from eventsourcing.persistence import Tracking
 from paysource.adapters.postgres.migrations import migrate
 from paysource.bootstrap import Cell, build_cell
 from paysource.config import MIGRATIONS_DIR, Settings
+from paysource.entrypoints.rebuild_processes import rebuild_in_processes
 from paysource.processes.payouts import PayoutProcessor
 from paysource.readmodels import maintenance, rebuilding
 from paysource.readmodels.catalog import PROJECTIONS
@@ -133,7 +135,9 @@ def rebuild_all(
             for name in PROJECTIONS:
                 rebuild_some([name], suffix, batch_size, cell, servers, decode_rate)
         else:
-            rebuild_some(list(PROJECTIONS), suffix, batch_size, cell, servers, decode_rate)
+            rebuild_some(
+                list(PROJECTIONS), suffix, batch_size, cell, servers, decode_rate, args.processes
+            )
 
 
 def rebuild_some(
@@ -143,14 +147,21 @@ def rebuild_some(
     cell: Cell,
     servers: payments.Servers,
     decode_rate: float,
+    processes: int = 1,
 ) -> None:
-    """`projections rebuild --all` (one read of the log for all), or one read model."""
+    """`projections rebuild --all` (the read models shared out among `processes`, each
+    reading the log once for its share), or one read model."""
     phase = f"rebuild_{names[0] if len(names) == 1 else 'all'}{suffix}"
     with cpuuse.phase(None, servers.db_pid) as used:
-        reports = rebuilding.rebuild_all(
-            names, cell.store, cell.read.datastore, batch_size=batch_size
-        )
-    seconds = reports[0].seconds  # the same pass for all
+        if processes > 1 and len(names) > 1:
+            reports = rebuild_in_processes(
+                cell_settings(servers), cell.name, names, processes=processes, batch_size=batch_size
+            )
+        else:
+            reports = rebuilding.rebuild_all(
+                names, cell.store, cell.read.datastore, batch_size=batch_size
+            )
+    seconds = used[0].wall_s  # the whole phase: one pass, or the processes from spawn to swap
     log_rate = cell.store.head() / seconds  # the whole log is read, whatever each follows
     if len(names) > 1:
         figure(f"{phase}_seconds", f"{seconds:.2f}")
@@ -314,6 +325,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
         ("generator", args.generator),
         ("batch_sizes", ",".join(map(str, args.batch_sizes))),
         ("worker", args.worker),
+        ("rebuild_processes", args.processes),
     ]:
         figure(name, value)
     with contextlib.ExitStack() as stack:
@@ -350,6 +362,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--one-by-one",
         action="store_true",
         help="rebuild each read model on its own (a read of the log each), not all in one",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes sharing the read models out in a rebuild of all (the cores, as"
+        " `projections rebuild --all`)",
     )
     parser.add_argument(
         "--verify",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -23,8 +24,9 @@ from paysource.entrypoints.servers import resolved
 from paysource.readmodels.catalog import PROJECTIONS
 
 if TYPE_CHECKING:
-    from paysource.bootstrap import Container
+    from paysource.bootstrap import Cell, Container
     from paysource.readmodels.maintenance import Difference
+    from paysource.readmodels.rebuilding import RebuildReport
 
 
 @contextlib.contextmanager
@@ -191,31 +193,43 @@ ALL = click.option(
 BATCH = click.option("--batch-size", type=click.IntRange(1), default=5000, show_default=True)
 
 
+PROCESSES = click.option(
+    "--processes",
+    type=click.IntRange(1),
+    default=None,
+    help="With --all: processes sharing out the read models (default: the machine's cores).",
+)
+
+
 @projections.command("rebuild")
 @NAME
 @ALL
 @BATCH
+@PROCESSES
 @with_settings
-def projections_rebuild(settings: Settings, name: str | None, every: bool, batch_size: int) -> None:
+def projections_rebuild(
+    settings: Settings, name: str | None, every: bool, batch_size: int, processes: int | None
+) -> None:
     """Replay a read model from the first event (the live one keeps serving meanwhile).
 
-    With --all the log is read once for every read model. Each is swapped in by
-    renaming its rebuilt tables, which holds its live projection for milliseconds.
+    With --all the read models are shared out among processes, one per core by
+    default; each process reads the log once for its share. Each read model is swapped
+    in by renaming its rebuilt tables, which holds its live projection for milliseconds.
 
     \b
     Examples:
       paysource projections rebuild ledger
       paysource projections rebuild --all --batch-size 10000
+      paysource projections rebuild --all --processes 1
     """
-    from paysource.readmodels.rebuilding import rebuild_all  # noqa: PLC0415
-
     names = _names(name, every)  # before any server is started or reached
+    count = processes or os.cpu_count() or 1
     with _container(settings) as container:
         for cell in container.router.all():
             label = f"{cell.name} {'all' if every else names[0]}"
             with console.progress(label) as show:
-                reports = rebuild_all(
-                    names, cell.store, cell.read.datastore, batch_size=batch_size, progress=show
+                reports = _rebuild(
+                    container, cell, names, processes=count, batch_size=batch_size, show=show
                 )
             for report in reports:
                 click.echo(
@@ -224,6 +238,33 @@ def projections_rebuild(settings: Settings, name: str | None, every: bool, batch
                     f" position {report.position}, live projection held"
                     f" {1000 * report.hold_seconds:.0f} ms"
                 )
+
+
+def _rebuild(
+    container: Container,
+    cell: Cell,
+    names: list[str],
+    *,
+    processes: int,
+    batch_size: int,
+    show: console.Show,
+) -> list[RebuildReport]:
+    """In this process for one read model or one process, else in `processes` of them."""
+    from paysource.entrypoints.rebuild_processes import rebuild_in_processes  # noqa: PLC0415
+    from paysource.readmodels.rebuilding import rebuild_all  # noqa: PLC0415
+
+    if processes == 1 or len(names) == 1:
+        return rebuild_all(
+            names, cell.store, cell.read.datastore, batch_size=batch_size, progress=show
+        )
+    return rebuild_in_processes(
+        container.settings,
+        cell.name,
+        names,
+        processes=processes,
+        batch_size=batch_size,
+        progress=show,
+    )
 
 
 @projections.command("verify")

@@ -83,7 +83,9 @@ def test_all_read_models_rebuild_and_verify_without_carriage_returns_off_a_termi
         drain(container)
     env = env_for(settings)
 
-    rebuilt = paysource("projections", "rebuild", "--all", "--batch-size", "2", env=env)
+    rebuilt = paysource(
+        "projections", "rebuild", "--all", "--batch-size", "2", "--processes", "2", env=env
+    )
     verified = paysource("projections", "verify", "--all", env=env)
 
     assert rebuilt.returncode == 0, rebuilt.stderr

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paysource.bootstrap import Cell, Container
+from paysource.entrypoints.rebuild_processes import RebuildFailed, rebuild_in_processes
 from paysource.readmodels.catalog import PROJECTIONS, build_projection
 from paysource.readmodels.maintenance import verify
 from paysource.readmodels.rebuilding import rebuild_all
@@ -181,3 +182,33 @@ def test_a_rebuild_of_all_while_payments_flow_loses_and_doubles_nothing(
     drain(container)
     for name in EVERY:
         assert verify(name, cell.store, cell.read.datastore) == [], name
+
+
+def test_rebuilding_all_on_two_processes_equals_a_replay_of_each(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    trade(admin(client).merchant(), container)
+    with psycopg.connect(cell.database_url, autocommit=True) as conn:
+        conn.execute("UPDATE daily_volume SET fees_minor = fees_minor + 1")
+        conn.execute("DELETE FROM payments WHERE id IN (SELECT id FROM payments LIMIT 1)")
+    assert verify("finance", cell.store, cell.read.datastore) != []
+    assert verify("payments", cell.store, cell.read.datastore) != []
+    schema = definitions(cell)
+
+    reports = rebuild_in_processes(container.settings, cell.name, EVERY, processes=2, batch_size=7)
+
+    assert [r.name for r in reports] == EVERY
+    for report in reports:
+        assert report.position == cell.store.head()
+        assert verify(report.name, cell.store, cell.read.datastore) == [], report.name
+    assert definitions(cell) == schema
+    assert not read(
+        cell, "SELECT nspname FROM pg_namespace WHERE nspname ~ '^(scratch|retired)_'"
+    ), "scratch and retired schemas are dropped"
+
+
+def test_a_rebuild_process_that_fails_fails_the_rebuild_with_its_reason(
+    container: Container, cell: Cell
+) -> None:
+    with pytest.raises(RebuildFailed, match="no cell named cell-9"):
+        rebuild_in_processes(container.settings, "cell-9", EVERY, processes=2, batch_size=7)

@@ -1,0 +1,187 @@
+"""`projections rebuild --all` on several processes, the read models shared out among them.
+
+A rebuild is Python-bound: one process works at one core's pace, whatever the machine
+has (the GIL), and Postgres waits on it. Each process here rebuilds a group of read
+models in one read of the log for that group (`rebuilding.rebuild_all`), swaps each in
+as it always does, and reports back. The groups are balanced by what each read model
+costs to rebuild: on the 2-core bench machine two processes rebuilt the 200k-event log
+in 17 s where one took 29 s (bench/README.md). Read models share no table, so the
+processes never touch the same rows; each holds its read models' maintenance locks, so
+a second rebuild of the same ones is refused as before.
+
+Children are spawned (not forked: the parent holds pools and threads) and rebuild one
+cell, building only its router from the settings they are given.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from typing import Any
+
+from paysource.config import Settings
+from paysource.readmodels.rebuilding import Progress, RebuildReport, rebuild_all
+
+log = logging.getLogger(__name__)
+
+# Each read model's share of a rebuild's CPU, as measured alone on bench/readside.py's
+# log (CPU seconds, Python and Postgres; bench/README.md). Only the balance between the
+# processes depends on them: a log of another mix is rebuilt as correctly, less evenly.
+WEIGHTS: dict[str, float] = {
+    "ledger": 10.2,
+    "events": 7.2,
+    "payments": 6.6,
+    "settlements": 5.3,
+    "transactions": 4.8,
+    "finance": 2.5,
+    "directory": 0.8,
+}
+DEFAULT_WEIGHT = 1.0
+POLL_S = 0.2
+
+
+def groups(names: Sequence[str], processes: int) -> list[list[str]]:
+    """`names` in at most `processes` groups of about equal weight (heaviest first, each
+    into the lightest group so far); every name in exactly one group, none empty."""
+    count = max(1, min(processes, len(names)))
+    loads: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(count)]
+    for name in sorted(names, key=lambda n: (-WEIGHTS.get(n, DEFAULT_WEIGHT), n)):
+        lightest = min(range(count), key=lambda i: loads[i][0])
+        weight, members = loads[lightest]
+        loads[lightest] = (weight + WEIGHTS.get(name, DEFAULT_WEIGHT), [*members, name])
+    return [members for _, members in loads if members]
+
+
+class RebuildFailed(RuntimeError):
+    """A child process could not rebuild its read models (its message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    settings: Settings
+    cell: str
+    names: list[str]
+    batch_size: int
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    group: int
+    kind: str  # "progress", "done" or "failed"
+    payload: Any
+
+
+def rebuild_in_processes(
+    settings: Settings,
+    cell: str,
+    names: Sequence[str],
+    *,
+    processes: int,
+    batch_size: int,
+    progress: Progress | None = None,
+) -> list[RebuildReport]:
+    """Rebuild `names` of `cell`, their groups each in a process of its own; the reports
+    in `names`' order. `progress` sees the group furthest behind."""
+    shares = groups(names, processes)
+    context = multiprocessing.get_context("spawn")
+    inbox: multiprocessing.Queue[_Message] = context.Queue()
+    children = [
+        context.Process(
+            target=_child,
+            args=(_Job(settings, cell, group, batch_size, number), inbox),
+            name=f"rebuild-{number}",
+            daemon=True,
+        )
+        for number, group in enumerate(shares)
+    ]
+    log.info("rebuilding %s on %d processes: %s", cell, len(children), shares)
+    for child in children:
+        child.start()
+    try:
+        found = _collect(children, inbox, progress)
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.terminate()  # an error elsewhere, or Ctrl-C: the rest is moot
+            child.join(timeout=10)
+    by_name = {report.name: report for reports in found for report in reports}
+    return [by_name[name] for name in names]
+
+
+def _collect(
+    children: Sequence[SpawnProcess],
+    inbox: multiprocessing.Queue[_Message],
+    progress: Progress | None,
+) -> list[list[RebuildReport]]:
+    """Every child's reports; a failure of any raises at once (the caller stops the rest)."""
+    done: dict[int, list[RebuildReport]] = {}
+    positions: dict[int, tuple[int, int, float]] = {}
+    while len(done) < len(children):
+        try:
+            message = inbox.get(timeout=POLL_S)
+        except queue.Empty:
+            _check_alive(children, done)
+            continue
+        if message.kind == "failed":
+            raise RebuildFailed(f"rebuild process {message.group}: {message.payload}")
+        if message.kind == "done":
+            done[message.group] = message.payload
+        elif progress is not None:
+            positions[message.group] = message.payload
+            position = min(p for p, _, _ in positions.values())
+            head = max(h for _, h, _ in positions.values())
+            rate = min(r for _, _, r in positions.values())
+            progress(position, head, rate)
+    return [done[number] for number in sorted(done)]
+
+
+def _check_alive(children: Sequence[SpawnProcess], done: dict[int, Any]) -> None:
+    for number, child in enumerate(children):
+        if number not in done and not child.is_alive() and child.exitcode is not None:
+            raise RebuildFailed(
+                f"rebuild process {number} ended (exit code {child.exitcode}) before reporting"
+            )
+
+
+def _child(job: _Job, outbox: multiprocessing.Queue[_Message]) -> None:
+    """A spawned process: its own pools, its group rebuilt, the reports sent back."""
+    from paysource import logs  # noqa: PLC0415  # a fresh interpreter sets its logging up
+    from paysource.bootstrap import build_router  # noqa: PLC0415
+
+    logs.configure_for(job.settings)
+    number, last = job.number, 0.0
+
+    def show(position: int, head: int, rate: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= POLL_S or position >= head:  # the parent's bar needs no more
+            last = now
+            outbox.put(_Message(number, "progress", (position, head, rate)))
+
+    try:
+        router = build_router(job.settings, job.settings.database_url or "")
+        try:
+            cell = router.named(job.cell)
+            if cell is None:
+                raise LookupError(f"no cell named {job.cell}")
+            reports = rebuild_all(
+                job.names,
+                cell.store,
+                cell.read.datastore,
+                batch_size=job.batch_size,
+                progress=show,
+            )
+        finally:
+            for each in router.all():
+                each.close()
+    except Exception as error:  # the parent raises it, with the child's words
+        log.exception("rebuild of %s failed", ", ".join(job.names))
+        outbox.put(_Message(number, "failed", f"{type(error).__name__}: {error}"))
+        return
+    outbox.put(_Message(number, "done", reports))
