@@ -27,6 +27,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 from paysource import logs
 from paysource.config import Settings
+from paysource.entrypoints.runtime import tune_gc
 
 APP_FACTORY = f"{__name__}:create_process_app"
 # Not a setting: how the supervisor tells its children its pid.
@@ -47,6 +48,7 @@ def create_process_app() -> FastAPI:
     from paysource.entrypoints.http.app import create_app  # noqa: PLC0415
     from paysource.entrypoints.serve import watch_redis  # noqa: PLC0415
 
+    tune_gc()
     settings = load_settings()
     logs.configure_for(settings)
     _exit_with(int(os.environ[SUPERVISOR_PID]))

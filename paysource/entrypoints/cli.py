@@ -29,6 +29,7 @@ from paysource.entrypoints import (
 )
 from paysource.entrypoints.cli_params import with_settings
 from paysource.entrypoints.configuration import ConfigurationError
+from paysource.entrypoints.runtime import tune_gc
 from paysource.entrypoints.servers import StartupError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -156,6 +157,7 @@ KNOWN_ERRORS = (
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM becomes SystemExit, so local servers we started are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tune_gc()
     try:
         code = cli.main(args=argv, prog_name="paysource", standalone_mode=False)
     except click.exceptions.Exit as done:

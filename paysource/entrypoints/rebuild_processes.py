@@ -25,6 +25,7 @@ from multiprocessing.context import SpawnProcess
 from typing import Any
 
 from paysource.config import Settings
+from paysource.entrypoints.runtime import tune_gc
 from paysource.readmodels.rebuilding import Progress, RebuildReport, rebuild_all
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ def _child(job: _Job, outbox: multiprocessing.Queue[_Message]) -> None:
     from paysource import logs  # noqa: PLC0415  # a fresh interpreter sets its logging up
     from paysource.bootstrap import build_router  # noqa: PLC0415
 
+    tune_gc()
     logs.configure_for(job.settings)
     number, last = job.number, 0.0
 
