@@ -105,22 +105,31 @@ class Entry:
     lines: tuple[Line, ...]
 
     def __post_init__(self) -> None:
-        # Balanced per currency and phase: a conversion balances in each currency.
-        for currency in {line.currency_in(self) for line in self.lines}:
-            for phase in Phase:
-                lines = [
-                    line
-                    for line in self.lines
-                    if line.phase is phase and line.currency_in(self) == currency
-                ]
-                debits = sum(line.amount_minor for line in lines if line.side is Side.DEBIT)
-                credits_ = sum(line.amount_minor for line in lines if line.side is Side.CREDIT)
-                if debits != credits_:
-                    raise UnbalancedEntry(
-                        f"{self.kind}: {currency} {phase} debits {debits} != credits {credits_}"
-                    )
+        # Balanced per currency and phase: a conversion balances in each currency. One
+        # pass over the lines: an entry is made for every event that moves money, and
+        # iterating the Phase enum per currency cost more than the sums.
+        net: dict[tuple[str, Phase], int] = {}
+        for line in self.lines:
+            key = (line.currency or self.currency, line.phase)
+            amount = line.amount_minor if line.side is Side.DEBIT else -line.amount_minor
+            net[key] = net.get(key, 0) + amount
+        for (currency, phase), difference in net.items():
+            if difference:
+                debits, credits_ = self._sums(currency, phase)
+                raise UnbalancedEntry(
+                    f"{self.kind}: {currency} {phase} debits {debits} != credits {credits_}"
+                )
         if any(line.amount_minor <= 0 for line in self.lines):
             raise UnbalancedEntry(f"{self.kind}: every line moves a positive amount")
+
+    def _sums(self, currency: str, phase: Phase) -> tuple[int, int]:
+        lines = [
+            line
+            for line in self.lines
+            if line.phase is phase and line.currency_in(self) == currency
+        ]
+        debits = sum(line.amount_minor for line in lines if line.side is Side.DEBIT)
+        return debits, sum(line.amount_minor for line in lines if line.side is Side.CREDIT)
 
 
 def transfer(debit: Account, credit: Account, amount_minor: int, phase: Phase) -> list[Line]:

@@ -11,7 +11,9 @@ raced a rebuild's swap) is rolled back instead of applied twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
@@ -152,6 +154,7 @@ class ProjectionHandler(Generic[V]):
         self.name = projection.name
         self.topics = projection.topics
         self._committed: int | None = None
+        self._process = _dispatcher(projection)
 
     @property
     def view(self) -> V:
@@ -165,6 +168,34 @@ class ProjectionHandler(Generic[V]):
         expected = self.position() if self._committed is None else self._committed
         with self.view.batch(tracking, expected=expected):
             self.view.prefetch(events)
+            process = self._process
             for event in events:
-                self.projection.process_event(event, tracking)
+                process(event, tracking)
         self._committed = tracking.notification_id
+
+
+Process = Callable[[Event, Tracking], None]
+
+
+def _dispatcher(projection: Projection[Any]) -> Process:
+    """`projection.process_event`, its handler looked up once per event class.
+
+    Python 3.11's `functools.singledispatchmethod` makes a closure and copies the
+    function's metadata onto it at every attribute access, that is for every event and
+    read model: about a tenth of a rebuild's CPU. The registry and its dispatch are the
+    same; only the wrapper is not rebuilt each time."""
+    method = inspect.getattr_static(type(projection), "process_event", None)
+    if not isinstance(method, functools.singledispatchmethod):
+        return projection.process_event
+    # eventsourcing registers handlers that name later classes on the first access.
+    _ = projection.process_event
+    dispatch = method.dispatcher.dispatch
+    bound: dict[type, Process] = {}
+
+    def process(event: Event, tracking: Tracking) -> None:
+        handler = bound.get(type(event))
+        if handler is None:
+            handler = bound[type(event)] = dispatch(type(event)).__get__(projection)
+        handler(event, tracking)
+
+    return process
