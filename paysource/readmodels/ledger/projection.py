@@ -21,7 +21,7 @@ from paysource.domain.payment import Payment
 from paysource.domain.reconciliation import Clearing
 from paysource.domain.settlement import Settlement
 from paysource.readmodels.ledger.schema import ACCOUNTS, ENTRIES, PAYMENTS, POSTINGS
-from paysource.readmodels.rows import Rows
+from paysource.readmodels.rows import Rows, copy_rows
 from paysource.readmodels.view import View, changed_ids
 
 # Entry ids derive from the event, so a rebuild writes exactly the same rows.
@@ -94,16 +94,8 @@ class LedgerView(View):
     def flush(self) -> None:
         self.payments.flush(self.cursor)
         # One statement each, so the balance trigger sees every entry whole.
-        with self.cursor.copy(
-            f"COPY {ENTRIES.name} ({', '.join(ENTRIES.columns)}) FROM STDIN"
-        ) as copy:
-            for row in self._entries:
-                copy.write_row(row)
-        with self.cursor.copy(
-            f"COPY {POSTINGS.name} ({', '.join(POSTINGS.columns)}) FROM STDIN"
-        ) as copy:
-            for row in self._postings:
-                copy.write_row(row)
+        copy_rows(self.cursor, ENTRIES.name, ENTRIES.columns, self._entries)
+        copy_rows(self.cursor, POSTINGS.name, POSTINGS.columns, self._postings)
         accounts = sorted(self._accounts.items())
         # Create missing accounts at zero first: Postgres checks a proposed INSERT row's
         # CHECK constraints before ON CONFLICT, and a delta may well be negative.

@@ -14,7 +14,7 @@ from paysource.application.eventlog import Event
 from paysource.application.topics import handled_topics
 from paysource.domain.payment import Payment
 from paysource.domain.settlement import Settlement
-from paysource.readmodels.rows import Rows
+from paysource.readmodels.rows import Rows, copy_rows
 from paysource.readmodels.transactions.schema import PAYMENTS, TRANSACTIONS
 from paysource.readmodels.view import View, changed_ids
 
@@ -80,11 +80,7 @@ class TransactionsView(View):
 
     def flush(self) -> None:
         self.payments.flush(self.cursor)
-        with self.cursor.copy(
-            f"COPY {TRANSACTIONS.name} ({', '.join(TRANSACTIONS.columns)}) FROM STDIN"
-        ) as copy:
-            for row in self._rows:
-                copy.write_row(row)
+        copy_rows(self.cursor, TRANSACTIONS.name, TRANSACTIONS.columns, self._rows)
 
 
 class TransactionsProjection(Projection[TransactionsView]):
