@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
+import signal
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,6 +157,7 @@ def _child(job: _Job, outbox: multiprocessing.Queue[_Message]) -> None:
     from paysource import logs  # noqa: PLC0415  # a fresh interpreter sets its logging up
     from paysource.bootstrap import build_router  # noqa: PLC0415
 
+    _stop_only_when_told()
     tune_gc()
     logs.configure_for(job.settings)
     number, last = job.number, 0.0
@@ -187,3 +190,11 @@ def _child(job: _Job, outbox: multiprocessing.Queue[_Message]) -> None:
         outbox.put(_Message(number, "failed", f"{type(error).__name__}: {error}"))
         return
     outbox.put(_Message(number, "done", reports))
+
+
+def _stop_only_when_told() -> None:
+    """Ctrl-C reaches the whole process group: the parent alone handles it, and stops
+    the children with SIGTERM, which here unwinds like an error (the scratch schemas
+    are dropped, an open swap rolls back) instead of killing the process where it is."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

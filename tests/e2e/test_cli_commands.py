@@ -3,9 +3,16 @@ and quiet about progress when nobody watches a terminal."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import click
+import psycopg
 from fastapi.testclient import TestClient
 
 from paysource import __version__
@@ -14,8 +21,10 @@ from paysource.config import Settings
 from paysource.entrypoints.cli import cli
 from paysource.entrypoints.http.app import create_app
 from paysource.readmodels.catalog import PROJECTIONS
+from paysource.readmodels.maintenance import verify
 from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import admin, drain
+from tests.integration.test_projections import trade
 
 
 def commands(group: click.Group, prefix: str = "paysource") -> list[tuple[str, click.Command]]:
@@ -93,3 +102,61 @@ def test_all_read_models_rebuild_and_verify_without_carriage_returns_off_a_termi
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout.count("identical to a full replay") == len(PROJECTIONS)
     assert "\r" not in rebuilt.stderr + verified.stderr
+
+
+def test_ctrl_c_stops_a_rebuild_on_several_processes_and_leaves_the_live_models_whole(
+    settings: Settings, container: Container
+) -> None:
+    with TestClient(create_app(container)) as client:
+        trade(admin(client).merchant(), container)
+    assert settings.database_url
+    command = [sys.executable, "-m", "paysource", "projections", "rebuild", "--all"]
+    rebuilding = subprocess.Popen(
+        [*command, "--batch-size", "1", "--processes", "2"],
+        env=env_for(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
+    try:
+        # Wait until both processes replay (each made its scratch schemas), then press Ctrl-C.
+        deadline = time.monotonic() + 60
+        while len(scratch_schemas(settings.database_url)) < 2 * len(PROJECTIONS):
+            assert rebuilding.poll() is None, rebuilding.communicate()
+            assert time.monotonic() < deadline, "the rebuild never started"
+            time.sleep(0.05)
+        os.killpg(rebuilding.pid, signal.SIGINT)
+        _, stderr = rebuilding.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(rebuilding.pid, signal.SIGKILL)
+
+    assert rebuilding.returncode == 130, stderr
+    assert "Traceback" not in stderr, "the children leave quietly"
+    assert group_gone(rebuilding.pid, within_s=10), "no child outlives it"
+    assert scratch_schemas(settings.database_url) == [], "the children dropped them"
+    for name in PROJECTIONS:
+        cell = container.router.all()[0]
+        assert verify(name, cell.store, cell.read.datastore) == [], name
+
+
+def group_gone(group: int, *, within_s: float) -> bool:
+    """No process of `group` is left (orphans are reaped by init a moment after their
+    parent, and multiprocessing's resource tracker leaves once its pipe closes)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def scratch_schemas(database_url: str) -> list[str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname ~ '^(scratch|retired)_'"
+        ).fetchall()
+    return [row[0] for row in rows]
