@@ -5,7 +5,7 @@ has (the GIL), and Postgres waits on it. Each process here rebuilds a group of r
 models in one read of the log for that group (`rebuilding.rebuild_all`), swaps each in
 as it always does, and reports back. The groups are balanced by what each read model
 costs to rebuild: on the 2-core bench machine two processes rebuilt the 200k-event log
-in 17 s where one took 29 s (bench/README.md). Read models share no table, so the
+in 12-14 s where one took 17-19 s (bench/README.md). Read models share no table, so the
 processes never touch the same rows; each holds its read models' maintenance locks, so
 a second rebuild of the same ones is refused as before.
 
@@ -125,11 +125,20 @@ def _collect(
     """Every child's reports; a failure of any raises at once (the caller stops the rest)."""
     done: dict[int, list[RebuildReport]] = {}
     positions: dict[int, tuple[int, int, float]] = {}
+    ended: set[int] = set()
     while len(done) < len(children):
         try:
             message = inbox.get(timeout=POLL_S)
         except queue.Empty:
-            _check_alive(children, done)
+            # Ended without a word: a failure, once the queue has had one more wait to
+            # deliver a last message still on its way from the child.
+            silent = _ended(children, done)
+            if lost := sorted(silent & ended):
+                code = children[lost[0]].exitcode
+                raise RebuildFailed(
+                    f"rebuild process {lost[0]} ended (exit code {code}) before reporting"
+                ) from None
+            ended = silent
             continue
         if message.kind == "failed":
             raise RebuildFailed(f"rebuild process {message.group}: {message.payload}")
@@ -144,12 +153,13 @@ def _collect(
     return [done[number] for number in sorted(done)]
 
 
-def _check_alive(children: Sequence[SpawnProcess], done: dict[int, Any]) -> None:
-    for number, child in enumerate(children):
-        if number not in done and not child.is_alive() and child.exitcode is not None:
-            raise RebuildFailed(
-                f"rebuild process {number} ended (exit code {child.exitcode}) before reporting"
-            )
+def _ended(children: Sequence[SpawnProcess], done: dict[int, Any]) -> set[int]:
+    """The children that are gone without having reported."""
+    return {
+        number
+        for number, child in enumerate(children)
+        if number not in done and not child.is_alive() and child.exitcode is not None
+    }
 
 
 def _child(job: _Job, outbox: multiprocessing.Queue[_Message]) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from psycopg import Cursor
+from psycopg import Cursor, ProgrammingError
 from psycopg.pq import Format
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
@@ -127,6 +127,6 @@ def _column_types(curs: Cursor[DictRow], table: str, columns: tuple[str, ...]) -
 def _dumps_binary(curs: Cursor[DictRow], oid: int) -> bool:
     try:
         curs.adapters.get_dumper_by_oid(oid, Format.BINARY)
-    except Exception:  # noqa: BLE001  # psycopg's ProgrammingError: no binary dumper
+    except ProgrammingError:  # psycopg has no binary dumper for it
         return False
     return True

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -18,6 +22,7 @@ from tests.helpers import admin, drain
 from tests.integration.test_projections import trade
 
 EVERY = list(PROJECTIONS)
+SCHEMAS = "SELECT nspname FROM pg_namespace WHERE nspname ~ '^(scratch|retired)_'"
 
 
 @pytest.fixture
@@ -212,3 +217,34 @@ def test_a_rebuild_process_that_fails_fails_the_rebuild_with_its_reason(
 ) -> None:
     with pytest.raises(RebuildFailed, match="no cell named cell-9"):
         rebuild_in_processes(container.settings, "cell-9", EVERY, processes=2, batch_size=7)
+
+
+def test_a_rebuild_process_that_dies_without_a_word_fails_the_rebuild(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    trade(admin(client).merchant(), container)
+    outcome: list[BaseException | None] = []
+
+    def rebuild() -> None:
+        try:
+            rebuild_in_processes(container.settings, cell.name, EVERY, processes=2, batch_size=1)
+        except BaseException as error:  # noqa: BLE001  # handed to the test's thread
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    runner = threading.Thread(target=rebuild)
+    runner.start()
+    deadline = time.monotonic() + 60
+    # Both processes made their scratch and retired schemas: they are replaying.
+    while len(read(cell, SCHEMAS)) < 2 * len(EVERY):
+        assert runner.is_alive(), outcome
+        assert time.monotonic() < deadline, "the rebuild never started"
+        time.sleep(0.02)
+    victim = next(c for c in multiprocessing.active_children() if c.name.startswith("rebuild-"))
+    os.kill(victim.pid or 0, signal.SIGKILL)
+    runner.join(timeout=60)
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], RebuildFailed), outcome
+    assert "ended (exit code -9) before reporting" in str(outcome[0])
