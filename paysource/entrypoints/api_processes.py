@@ -27,7 +27,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 from paysource import logs
 from paysource.config import Settings
-from paysource.entrypoints.runtime import tune_gc
+from paysource.entrypoints.runtime import freeze_startup_heap, tune_gc
 
 APP_FACTORY = f"{__name__}:create_process_app"
 # Not a setting: how the supervisor tells its children its pid.
@@ -61,6 +61,7 @@ def create_process_app() -> FastAPI:
         container.close()
 
     _close_with(app, close)
+    freeze_startup_heap()
     return app
 
 

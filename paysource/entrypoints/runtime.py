@@ -20,3 +20,13 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def freeze_startup_heap() -> None:
+    """Move everything made so far (modules, classes, the app and its container) out of
+    the collector's sight: a full collection then traverses what the process made since
+    start-up, not the ~160k objects of its imports again. Called by an API process once
+    its app is built: its p99 fell by 4-20 ms in three interleaved pairs (bench/README.md).
+    The garbage made so far is collected first, so none of it is kept for good."""
+    gc.collect()
+    gc.freeze()

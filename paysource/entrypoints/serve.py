@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from paysource.config import DEVELOPMENT_ADMIN_KEY, PROJECT_ROOT, Settings, mask_url
+from paysource.entrypoints.runtime import freeze_startup_heap
 from paysource.entrypoints.servers import (
     check_database,
     check_not_running,
@@ -87,6 +88,7 @@ def _serve_in_process(ready: Settings, port: int, mode: str) -> None:
     try:
         _banner(ready, port, worker.describe())
         app = create_app(container)
+        freeze_startup_heap()
         uvicorn.run(
             app,
             host=ready.host,
