@@ -25,6 +25,7 @@ from paysource.readmodels.maintenance import verify
 from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import admin, drain
 from tests.integration.test_projections import trade
+from tests.integration.test_rebuild_all import SCHEMAS
 
 
 def commands(group: click.Group, prefix: str = "paysource") -> list[tuple[str, click.Command]]:
@@ -156,7 +157,5 @@ def group_gone(group: int, *, within_s: float) -> bool:
 
 def scratch_schemas(database_url: str) -> list[str]:
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname ~ '^(scratch|retired)_'"
-        ).fetchall()
+        rows = conn.execute(SCHEMAS).fetchall()
     return [row[0] for row in rows]

@@ -92,9 +92,7 @@ def test_rebuilding_all_in_one_pass_equals_a_replay_of_each_and_keeps_the_schema
         assert verify(report.name, cell.store, cell.read.datastore) == [], report.name
     assert definitions(cell) == schema
     assert audit_state(cell) == audit
-    assert not read(
-        cell, "SELECT nspname FROM pg_namespace WHERE nspname ~ '^(scratch|retired)_'"
-    ), "scratch and retired schemas are dropped"
+    assert not read(cell, SCHEMAS), "scratch and retired schemas are dropped"
 
 
 def test_readers_see_the_old_tables_or_the_new_ones_during_swaps_never_neither(
@@ -207,9 +205,7 @@ def test_rebuilding_all_on_two_processes_equals_a_replay_of_each(
         assert report.position == cell.store.head()
         assert verify(report.name, cell.store, cell.read.datastore) == [], report.name
     assert definitions(cell) == schema
-    assert not read(
-        cell, "SELECT nspname FROM pg_namespace WHERE nspname ~ '^(scratch|retired)_'"
-    ), "scratch and retired schemas are dropped"
+    assert not read(cell, SCHEMAS), "scratch and retired schemas are dropped"
 
 
 def test_a_rebuild_process_that_fails_fails_the_rebuild_with_its_reason(
