@@ -21,6 +21,12 @@ TABLE = """(
     small smallint, at timestamptz, day date, flag boolean
 )"""
 
+# Text Postgres can store at all (no NUL, no lone surrogate), in text, text[] and jsonb.
+STORABLE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=6,
+)
+
 VALUES = st.tuples(
     st.uuids(),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
@@ -32,14 +38,8 @@ VALUES = st.tuples(
             places=4, allow_nan=False, allow_infinity=False, min_value=-(10**9), max_value=10**9
         ),
     ),
-    st.one_of(st.none(), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3)),
-    st.lists(
-        st.text(
-            alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-            max_size=6,
-        ),
-        max_size=3,
-    ),
+    st.one_of(st.none(), st.dictionaries(STORABLE, st.integers(), max_size=3)),
+    st.lists(STORABLE, max_size=3),
     st.integers(min_value=-(2**15), max_value=2**15 - 1),
     st.datetimes(
         min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
