@@ -1,0 +1,106 @@
+"""A woken follower lingers only under load: a payment after a quiet second is read at
+once; one that follows a batch within the second waits, so its neighbours join it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from eventsourcing.persistence import Tracking
+
+from paysource.application.eventlog import BUSY_WINDOW_S, Event, EventStore, Follower, Wakeup
+from tests.unit.application.test_copied_events import an_aggregate
+
+LINGER_S = 0.15
+
+
+class Batches:
+    """A handler noting the size of every batch it is handed."""
+
+    name = "batches"
+    topics: Sequence[str] = ()
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.tracked = 0
+
+    def position(self) -> int:
+        return self.tracked
+
+    def handle_batch(self, events: Sequence[Event], tracking: Tracking) -> None:
+        if events:
+            self.sizes.append(len(events))
+        self.tracked = tracking.notification_id
+
+
+class Script(Wakeup):
+    """Instead of sleeping, each idle wait plays the next step: saves, a jump of the clock,
+    then a wake-up. When the steps run out, the follower is stopped."""
+
+    def __init__(self, steps: list[Callable[[], None]], stop: threading.Event) -> None:
+        super().__init__()
+        self.steps = steps
+        self.stop = stop
+
+    def wait(self, seen: int, timeout_s: float) -> None:
+        if not self.steps:
+            self.stop.set()
+            return
+        self.steps.pop(0)()
+        self.notify()
+
+
+class NotedStop(threading.Event):
+    """The follower's stop event: notes the lingers (waits) asked of it, never sleeps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout or 0.0)
+        return self.is_set()
+
+
+def test_a_follower_lingers_after_a_recent_batch_and_not_after_a_quiet_second() -> None:
+    store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    now = [1000.0]
+    lingers: list[list[float]] = []
+    stop = NotedStop()
+
+    def arrive(count: int, *, after_s: float) -> Callable[[], None]:
+        def step() -> None:
+            lingers.append(list(stop.waits))
+            now[0] += after_s
+            for _ in range(count):
+                store.save(an_aggregate())
+
+        return step
+
+    steps = [
+        arrive(1, after_s=5.0),  # the first payment of the day: read at once
+        arrive(2, after_s=0.01),  # right behind a batch: linger
+        arrive(1, after_s=BUSY_WINDOW_S + 0.01),  # after a quiet second: at once
+    ]
+    handler = Batches()
+    follower = Follower(
+        store, handler, wakeup=Script(steps, stop), linger_s=LINGER_S, clock=lambda: now[0]
+    )
+    follower.run(stop)
+    lingers.append(list(stop.waits))
+
+    # The lingers seen before each arrival, and at the end: one, for the second arrival.
+    assert lingers == [[], [], [LINGER_S], [LINGER_S]]
+    assert handler.sizes == [1, 2, 1]
+
+
+def test_no_linger_when_it_is_off() -> None:
+    store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    stop = NotedStop()
+
+    def arrive() -> None:
+        store.save(an_aggregate())
+
+    follower = Follower(store, Batches(), wakeup=Script([arrive] * 3, stop), linger_s=0.0)
+    follower.run(stop)
+    assert stop.waits == []
