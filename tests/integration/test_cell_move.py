@@ -34,6 +34,7 @@ from paysource.readmodels.rebuilding import rebuild_all
 from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import Api, admin, drain, new_key, wait_for
 from tests.integration.test_cells import cell_1_url, merchant_in, payment_ids_in, second_cluster
+from tests.integration.test_job_sharing import caught_up
 from tests.integration.test_webhook_delivery import Receiver, webhook_settings
 
 pytestmark = pytest.mark.slow
@@ -191,6 +192,11 @@ def test_a_merchant_moves_under_payment_load_and_nothing_is_lost_or_doubled(
 
         wait_for(settled_and_paid, "the settlement paid out", within_s=20)
         wait_for(lambda: len(receiver.delivered()) > 0, "webhooks delivered")
+        # Read models follow the log each at its own pace (the settlements view may see
+        # the payout before the ledger does): read them "before" once all caught up.
+        source = two_cells.router.named("cell-0")
+        assert source is not None
+        wait_for(lambda: all(caught_up(source, n) for n in PROJECTIONS), "views at rest")
         b_before = rows(
             database_url,
             "SELECT * FROM payments WHERE merchant_id = %s ORDER BY id",
