@@ -337,10 +337,10 @@ BUSY_WINDOW_S = 1.0
 class Linger:
     """How long a woken follower waits before reading, so the commits of that moment make
     one batch. Only under load: a batch handled within `BUSY_WINDOW_S`. Each batch costs a
-    read model a transaction and five or so statements whatever its size, and at 250
-    payments/s unlingered batches held 7 payments: 150 ms cut the worker's and Postgres's
-    CPU per payment by a third at the same lags (bench/README.md). A payment arriving
-    after a quiet second is handled at once."""
+    read model a transaction and five or so statements whatever its size, and at 230-300
+    payments/s unlingered batches held about 7 payments: 150 ms cut the worker's CPU per
+    payment by a quarter or more and Postgres's by a third, at the same lags
+    (bench/README.md). A payment arriving after a quiet second is handled at once."""
 
     seconds: float
     _last_batch_at: float = float("-inf")
