@@ -191,8 +191,27 @@ class LocalFailover:
         port = self.primary_port()
         return next(node for node in self.nodes if node.port == port)
 
+    def wait_until_replicating(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Until one node is `primary` and another `secondary`, both at their goal. A
+        stable formation may still be at `wait_primary` with its standby catching up, and
+        then a switchover fails: "couldn't find the primary node" (seen in a CI run)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                states = self.states()
+            except LocalServiceError:
+                states = {}
+            settled = sorted(s[0] for s in states.values() if s[0] == s[1])
+            if settled == ["primary", "secondary"]:
+                return
+            if time.monotonic() > deadline:
+                raise LocalServiceError(f"no primary with a secondary: {states}\n{self._logs()}")
+            time.sleep(0.5)
+
     def switchover(self) -> None:
-        """`pg_autoctl perform switchover`: the primary hands over to the secondary."""
+        """`pg_autoctl perform switchover`: the primary hands over to the secondary, once
+        the secondary is there to take over."""
+        self.wait_until_replicating()
         argv = [
             str(find_pg_autoctl()),
             "perform",
