@@ -194,7 +194,7 @@ class LocalFailover:
     def wait_until_replicating(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Until one node is `primary` and another `secondary`, both at their goal. A
         stable formation may still be at `wait_primary` with its standby catching up, and
-        then a switchover fails: "couldn't find the primary node" (seen in a CI run)."""
+        then a switchover fails: "couldn't find the primary node" (a fresh clone's slow pass)."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
