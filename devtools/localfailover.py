@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -166,18 +167,28 @@ class LocalFailover:
 
     def wait_until_stable(self, count: int = 2, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Until `count` nodes have reached their goal, one of them the primary."""
+
+        def stable(states: dict[str, tuple[str, str]]) -> bool:
+            settled = [s for s in states.values() if s[0] == s[1]]
+            primaries = [s for s in settled if s[0] in ("primary", "single", "wait_primary")]
+            return len(settled) >= count and len(primaries) == 1 and len(states) >= count
+
+        self._wait_for_states(stable, "formation not stable", timeout_s)
+
+    def _wait_for_states(
+        self, ready: Callable[[dict[str, tuple[str, str]]], bool], what: str, timeout_s: float
+    ) -> None:
+        """Until the monitor's node states are `ready` (an unreachable monitor: not yet)."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
                 states = self.states()
             except LocalServiceError:
                 states = {}
-            settled = [s for s in states.values() if s[0] == s[1]]
-            primaries = [s for s in settled if s[0] in ("primary", "single", "wait_primary")]
-            if len(settled) >= count and len(primaries) == 1 and len(states) >= count:
+            if ready(states):
                 return
             if time.monotonic() > deadline:
-                raise LocalServiceError(f"formation not stable: {states}\n{self._logs()}")
+                raise LocalServiceError(f"{what}: {states}\n{self._logs()}")
             time.sleep(0.5)
 
     def primary_port(self) -> int:
@@ -195,18 +206,12 @@ class LocalFailover:
         """Until one node is `primary` and another `secondary`, both at their goal. A
         stable formation may still be at `wait_primary` with its standby catching up, and
         then a switchover fails: "couldn't find the primary node" (a fresh clone's slow pass)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                states = self.states()
-            except LocalServiceError:
-                states = {}
+
+        def replicating(states: dict[str, tuple[str, str]]) -> bool:
             settled = sorted(s[0] for s in states.values() if s[0] == s[1])
-            if settled == ["primary", "secondary"]:
-                return
-            if time.monotonic() > deadline:
-                raise LocalServiceError(f"no primary with a secondary: {states}\n{self._logs()}")
-            time.sleep(0.5)
+            return settled == ["primary", "secondary"]
+
+        self._wait_for_states(replicating, "no primary with a secondary", timeout_s)
 
     def switchover(self) -> None:
         """`pg_autoctl perform switchover`: the primary hands over to the secondary, once

@@ -137,8 +137,8 @@ def test_ctrl_c_stops_a_rebuild_on_several_processes_and_leaves_the_live_models_
     assert "Traceback" not in stderr, "the children leave quietly"
     assert group_gone(rebuilding.pid, within_s=10), "no child outlives it"
     assert scratch_schemas(settings.database_url) == [], "the children dropped them"
+    cell = container.router.all()[0]
     for name in PROJECTIONS:
-        cell = container.router.all()[0]
         assert verify(name, cell.store, cell.read.datastore) == [], name
 
 
