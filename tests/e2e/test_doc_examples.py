@@ -182,15 +182,24 @@ def test_the_docs_have_curl_examples() -> None:
     assert sum(len(found) for found in DOCUMENTED.values()) >= 12
 
 
+EVENTUAL_RUNS = 4  # runs of a `sleep N; …` example before it fails
+
+
 @pytest.mark.parametrize("doc", WITH_EXAMPLES)
 def test_every_curl_example_of_the_doc_works(run: Run, doc: str, tmp_path: Path) -> None:
     failures = []
     for example in DOCUMENTED[doc]:
         command = run.prepared(example.command)
         refusal = next((code for path, code in REFUSALS.items() if path in command), None)
-        done = bash(command, run.env, strict=refusal is None, cwd=tmp_path)
-        output = done.stdout + done.stderr
-        ok = refusal in output if refusal is not None else done.returncode == 0
+        # "sleep 1; curl …" reads a view the worker fills. On a loaded machine (two test
+        # processes, followers lingering 150 ms under load) it can need longer: run it
+        # again, as its reader would.
+        for _ in range(EVENTUAL_RUNS if command.startswith("sleep ") else 1):
+            done = bash(command, run.env, strict=refusal is None, cwd=tmp_path)
+            output = done.stdout + done.stderr
+            ok = refusal in output if refusal is not None else done.returncode == 0
+            if ok:
+                break
         if not ok:
             failures.append(f"{example} exit {done.returncode}: {command}\n{output[-800:]}")
         run.learn(done.stdout)
