@@ -192,8 +192,7 @@ def test_every_curl_example_of_the_doc_works(run: Run, doc: str, tmp_path: Path)
         command = run.prepared(example.command)
         refusal = next((code for path, code in REFUSALS.items() if path in command), None)
         # "sleep 1; curl …" reads a view the worker fills. On a loaded machine (two test
-        # processes, followers lingering 150 ms under load) it can need longer: run it
-        # again, as its reader would.
+        # processes) it can need longer: run it again, as its reader would.
         for _ in range(EVENTUAL_RUNS if command.startswith("sleep ") else 1):
             done = bash(command, run.env, strict=refusal is None, cwd=tmp_path)
             output = done.stdout + done.stderr
