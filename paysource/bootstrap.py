@@ -64,7 +64,7 @@ from paysource.processes.catalog import CellProcessParts
 from paysource.processes.relay import EventRelay
 from paysource.processes.webhook_delivery import Deliverer, DeliveryWorker, stored_traceparent
 from paysource.processes.webhook_outbox import WebhookOutbox, WebhookOutboxView
-from paysource.readmodels.catalog import ReadModels
+from paysource.readmodels.catalog import ReadModels, caught_up
 from paysource.readmodels.events.queries import RelayQueries
 
 log = logging.getLogger(__name__)
@@ -263,12 +263,15 @@ def build_cell(
             read.settlements,
             rates=rates,
             settlement_currency=SettlementCurrencies(directory or store),
+            caught_up=caught_up(store, primary, "settlements"),
         ),
         fees=fees,
         vault=vault,
         audit_log=audit_log,
         audit=AuditService(audit_log, Signer(settings.audit_seed)),
-        reconciliation=ReconciliationService(store, read.reconciliation),
+        reconciliation=ReconciliationService(
+            store, read.reconciliation, caught_up(store, primary, "ledger")
+        ),
         disputes=DisputeService(store),
         rates=rates,
         replicas=replicas,

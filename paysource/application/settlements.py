@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from paysource.application.caught_up import once
 from paysource.application.errors import ApplicationError, NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Outcome, with_conflict_retries
@@ -87,9 +88,13 @@ class SettlementService:
         *,
         rates: SettlementRates | None = None,
         settlement_currency: Callable[[UUID], str] | None = None,
+        caught_up: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._items = items
+        # The waiting items are the settlements view's: it must have seen the captures
+        # committed before the close (application/caught_up.py).
+        self._caught_up = caught_up or (lambda: None)
         self._waits = Waits(store)
         # Both None: every settlement is paid in its items' currency.
         self._rates = rates
@@ -104,11 +109,14 @@ class SettlementService:
         concurrent run) finds the same settlement instead of making another.
         """
 
+        caught_up = once(self._caught_up)
+
         def attempt() -> Outcome[Settlement]:
             existing = self._store.get(settlement_id(merchant_id, currency, until), Settlement)
             # Saved open only while it waits for a rate: then this close resumes it.
             if existing is not None and existing.status is not SettlementStatus.OPEN:
                 return Outcome(existing, replayed=True)
+            caught_up()  # a replay above needs no read model
             settlement = existing or Settlement.open(
                 merchant_id=merchant_id, currency=currency, cutoff=until, meta=meta
             )

@@ -8,6 +8,8 @@ from typing import Any
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.projection import Projection
 
+from paysource.application.caught_up import CaughtUp
+from paysource.application.eventlog import EventStore
 from paysource.readmodels import sql
 from paysource.readmodels.directory import schema as directory_schema
 from paysource.readmodels.directory.projection import DirectoryProjection, DirectoryView
@@ -66,6 +68,12 @@ TABLES: dict[str, tuple[Table, ...]] = {
     "reconciliation": reconciliation_schema.TABLES,
     "disputes": disputes_schema.TABLES,
 }
+
+
+def caught_up(store: EventStore, datastore: PostgresDatastore, name: str) -> CaughtUp:
+    """A wait until the read model `name` has applied the events committed before it."""
+    view_class, projection_class = PROJECTIONS[name]
+    return CaughtUp(store, name, projection_class.topics, view_class(datastore).position)
 
 
 def build_projection(
