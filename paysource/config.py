@@ -102,11 +102,10 @@ class Settings(BaseSettings):
     acquirer_latency_ms: int = Field(default=0, ge=0, le=60_000)
     acquirer_retry_attempts: int = Field(default=3, ge=1, le=10)
     acquirer_retry_base_delay_s: float = Field(default=0.2, ge=0, le=30)
-    # A follower under load (a batch in the last second), once woken, waits this long
+    # A follower under load (100 events in the last second), once woken, waits this long
     # before reading, so the commits of that moment make one batch (eventlog.Linger).
-    # Off by default: "a batch in the last second" also holds for a script's commands a
-    # moment apart, whose reads then lag 150 ms (docs/decisions.md).
-    follower_linger_s: float = Field(default=0.0, ge=0, le=5)
+    # 0 turns it off.
+    follower_linger_s: float = Field(default=0.15, ge=0, le=5)
 
     idempotency_cache_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
     idempotency_lock_ttl_s: int = Field(default=30, ge=1, le=600)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -329,28 +330,39 @@ class Wakeup:
             self._condition.wait_for(lambda: self._generation != seen, timeout=timeout_s)
 
 
-# A follower that handled a batch this recently is under load: it lingers once woken.
+# A follower that handled this many events in the last `BUSY_WINDOW_S` is under load:
+# it lingers once woken. A script's commands a moment apart stay far below (a few events
+# a second: its reads must not lag more); the bench's 230-300 payments/s, each two or
+# three events, far above.
 BUSY_WINDOW_S = 1.0
+BUSY_EVENTS = 100
 
 
 @dataclass(slots=True)
 class Linger:
     """How long a woken follower waits before reading, so the commits of that moment make
-    one batch. Only under load: a batch handled within `BUSY_WINDOW_S`. Each batch costs a
-    read model a transaction and five or so statements whatever its size, and at 230-300
-    payments/s unlingered batches held about 7 payments: 150 ms cut the worker's CPU per
-    payment by a quarter or more and Postgres's by a third, at the same lags
-    (bench/README.md). A payment arriving after a quiet second is handled at once."""
+    one batch. Only under load: `BUSY_EVENTS` handled within `BUSY_WINDOW_S`. Each batch
+    costs a read model a transaction and five or so statements whatever its size, and at
+    230-300 payments/s unlingered batches held about 7 payments: 150 ms cut the worker's
+    CPU per payment by a quarter or more and Postgres's by a third, at the same lags
+    (bench/README.md). Below that rate, events are read at once."""
 
     seconds: float
-    _last_batch_at: float = float("-inf")
+    _recent: deque[tuple[float, int]] = field(default_factory=deque)  # (when, events)
+    _events: int = 0  # the sum over `_recent`
 
-    def handled_batch(self, now: float) -> None:
-        self._last_batch_at = now
+    def handled(self, now: float, events: int) -> None:
+        self._recent.append((now, events))
+        self._events += events
+        self._forget(now)
 
     def before_reading(self, now: float) -> float:
-        busy = now - self._last_batch_at < BUSY_WINDOW_S
-        return self.seconds if busy else 0.0
+        self._forget(now)
+        return self.seconds if self._events >= BUSY_EVENTS else 0.0
+
+    def _forget(self, now: float) -> None:
+        while self._recent and now - self._recent[0][0] >= BUSY_WINDOW_S:
+            self._events -= self._recent.popleft()[1]
 
 
 class Follower:
@@ -396,7 +408,6 @@ class Follower:
                 continue
             self.failures, self.last_error = 0, None
             if worked:
-                self.linger.handled_batch(self._clock())
                 continue
             self.wakeup.wait(generation, self.poll_interval_s)
             if self.wakeup.generation != generation:
@@ -429,6 +440,7 @@ class Follower:
             self._recorded = None
             return self.handler.position(), True
         self._recorded = last_id
+        self.linger.handled(self._clock(), len(events))
         return last_id, True
 
     def _without_copied(

@@ -1,5 +1,6 @@
-"""A woken follower lingers only under load: a payment after a quiet second is read at
-once; one that follows a batch within the second waits, so its neighbours join it."""
+"""A woken follower lingers only under load: events after a quiet second, or at a script's
+pace, are read at once; those following `BUSY_EVENTS` within the second wait, so their
+neighbours join them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from collections.abc import Callable, Sequence
 
 from eventsourcing.persistence import Tracking
 
-from paysource.application.eventlog import BUSY_WINDOW_S, Event, EventStore, Follower, Wakeup
+from paysource.application.eventlog import (
+    BUSY_EVENTS,
+    BUSY_WINDOW_S,
+    Event,
+    EventStore,
+    Follower,
+    Wakeup,
+)
 from tests.unit.application.test_copied_events import an_aggregate
 
 LINGER_S = 0.15
@@ -62,7 +70,7 @@ class NotedStop(threading.Event):
         return self.is_set()
 
 
-def test_a_follower_lingers_after_a_recent_batch_and_not_after_a_quiet_second() -> None:
+def test_a_follower_lingers_after_a_busy_second_and_not_after_a_quiet_one() -> None:
     store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
     now = [1000.0]
     lingers: list[list[float]] = []
@@ -78,8 +86,8 @@ def test_a_follower_lingers_after_a_recent_batch_and_not_after_a_quiet_second() 
         return step
 
     steps = [
-        arrive(1, after_s=5.0),  # the first payment of the day: read at once
-        arrive(2, after_s=0.01),  # right behind a batch: linger
+        arrive(BUSY_EVENTS, after_s=5.0),  # a burst after a quiet time: read at once
+        arrive(2, after_s=0.01),  # right behind it: linger
         arrive(1, after_s=BUSY_WINDOW_S + 0.01),  # after a quiet second: at once
     ]
     handler = Batches()
@@ -91,7 +99,27 @@ def test_a_follower_lingers_after_a_recent_batch_and_not_after_a_quiet_second() 
 
     # The lingers seen before each arrival, and at the end: one, for the second arrival.
     assert lingers == [[], [], [LINGER_S], [LINGER_S]]
-    assert handler.sizes == [1, 2, 1]
+    assert handler.sizes == [BUSY_EVENTS, 2, 1]
+
+
+def test_events_at_a_scripts_pace_are_read_at_once() -> None:
+    """A script's commands, a few a second, each right behind the last: under the rate,
+    so none lingers (a reader of what it just did sees it as soon as it is applied)."""
+    store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    now = [1000.0]
+    stop = NotedStop()
+
+    def arrive() -> None:
+        now[0] += 0.05
+        for _ in range(3):
+            store.save(an_aggregate())
+
+    steps = [arrive] * 60  # 60 events a second: 180 in all, the rate only over 3 s
+    follower = Follower(
+        store, Batches(), wakeup=Script(steps, stop), linger_s=LINGER_S, clock=lambda: now[0]
+    )
+    follower.run(stop)
+    assert stop.waits == []
 
 
 def test_no_linger_when_it_is_off() -> None:
