@@ -132,3 +132,35 @@ def test_no_linger_when_it_is_off() -> None:
     follower = Follower(store, Batches(), wakeup=Script([arrive] * 3, stop), linger_s=0.0)
     follower.run(stop)
     assert stop.waits == []
+
+
+class ByPosition(Follower):
+    """A follower with a `step` of its own, by log position alone (as the audit log's)."""
+
+    def step(self, scanned_to: int) -> tuple[int, bool]:
+        head = self.store.head()
+        return max(head, scanned_to), head > scanned_to
+
+
+def test_a_follower_with_its_own_step_lingers_under_load_too() -> None:
+    store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    now = [1000.0]
+    stop = NotedStop()
+
+    def arrive(count: int) -> Callable[[], None]:
+        def step() -> None:
+            now[0] += 0.01
+            for _ in range(count):
+                store.save(an_aggregate())
+
+        return step
+
+    follower = ByPosition(
+        store,
+        Batches(),
+        wakeup=Script([arrive(BUSY_EVENTS), arrive(1)], stop),
+        linger_s=LINGER_S,
+        clock=lambda: now[0],
+    )
+    follower.run(stop)
+    assert stop.waits == [LINGER_S]  # woken after the burst: lingers
