@@ -409,14 +409,22 @@ class Follower:
                 continue
             self.failures, self.last_error = 0, None
             if worked:
-                # Counted here, not in `step`, which subclasses replace (the audit log's).
-                self.linger.handled(self._clock(), max(0, scanned_to - before))
+                self._after_batch(max(0, scanned_to - before), stop)
                 continue
             self.wakeup.wait(generation, self.poll_interval_s)
             if self.wakeup.generation != generation:
-                delay = self.linger.before_reading(self._clock())
-                if delay:
-                    stop.wait(delay)  # let that moment's commits make one batch
+                self._linger(stop)
+
+    def _after_batch(self, advanced: int, stop: threading.Event) -> None:
+        # Counted here, not in `step`, which subclasses replace (the audit log's).
+        self.linger.handled(self._clock(), advanced)
+        if advanced < self.batch_size:  # not a full batch: no backlog, so the commits
+            self._linger(stop)  # made while it was handled can wait for their neighbours
+
+    def _linger(self, stop: threading.Event) -> None:
+        delay = self.linger.before_reading(self._clock())
+        if delay:
+            stop.wait(delay)  # let that moment's commits make one batch
 
     def step(self, scanned_to: int) -> tuple[int, bool]:
         """Handle the next batch after `scanned_to`. Returns the new scan position and

@@ -97,8 +97,10 @@ def test_a_follower_lingers_after_a_busy_second_and_not_after_a_quiet_one() -> N
     follower.run(stop)
     lingers.append(list(stop.waits))
 
-    # The lingers seen before each arrival, and at the end: one, for the second arrival.
-    assert lingers == [[], [], [LINGER_S], [LINGER_S]]
+    # The lingers seen before each arrival, and at the end. The burst is read at once,
+    # then the follower, now busy, lingers before reading on; the second arrival is
+    # lingered for once woken and after its batch; after the quiet second, none.
+    assert lingers == [[], [LINGER_S], [LINGER_S] * 3, [LINGER_S] * 3]
     assert handler.sizes == [BUSY_EVENTS, 2, 1]
 
 
@@ -163,4 +165,28 @@ def test_a_follower_with_its_own_step_lingers_under_load_too() -> None:
         clock=lambda: now[0],
     )
     follower.run(stop)
-    assert stop.waits == [LINGER_S]  # woken after the burst: lingers
+    assert stop.waits == [LINGER_S] * 3  # after the burst, woken after it, after that batch
+
+
+def test_a_full_batch_is_followed_at_once() -> None:
+    """A backlog is read batch after batch without a pause: only the batch that is not
+    full (the follower has caught up) is followed by a linger."""
+    store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    stop = NotedStop()
+
+    def arrive() -> None:
+        for _ in range(250):
+            store.save(an_aggregate())
+
+    handler = Batches()
+    follower = Follower(
+        store,
+        handler,
+        wakeup=Script([arrive], stop),
+        batch_size=200,
+        linger_s=LINGER_S,
+        clock=lambda: 1000.0,
+    )
+    follower.run(stop)
+    assert handler.sizes == [200, 50]
+    assert stop.waits == [LINGER_S]  # after the 50, not after the 200
