@@ -102,9 +102,9 @@ class Settings(BaseSettings):
     acquirer_latency_ms: int = Field(default=0, ge=0, le=60_000)
     acquirer_retry_attempts: int = Field(default=3, ge=1, le=10)
     acquirer_retry_base_delay_s: float = Field(default=0.2, ge=0, le=30)
-    # A follower under load (100 events in the last second), once woken, waits this long
-    # before reading, so the commits of that moment make one batch (eventlog.Linger).
-    # 0 turns it off.
+    # A follower under load (its batches passed 100 events of the log in the last second)
+    # waits this long before reading on, once woken or after a batch that was not full,
+    # so the commits of that moment make one batch (eventlog.Linger). 0 turns it off.
     follower_linger_s: float = Field(default=0.15, ge=0, le=5)
 
     idempotency_cache_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)

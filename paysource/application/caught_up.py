@@ -9,7 +9,7 @@ recorded a false `extra` break, whose later clearing then resolved the wrong bre
 
 So such a command first waits until its read model has applied every event of its
 topics committed before the command began (log position `head` at the call). A read
-model that is caught up costs two short queries; one that stays behind longer than
+model that is caught up costs two or three short queries; one that stays behind longer than
 `timeout_s` refuses the command as `Unavailable` (503, retry), rather than deciding on
 an old picture.
 """

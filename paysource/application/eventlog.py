@@ -340,12 +340,13 @@ BUSY_EVENTS = 100
 
 @dataclass(slots=True)
 class Linger:
-    """How long a woken follower waits before reading, so the commits of that moment make
-    one batch. Only under load: `BUSY_EVENTS` passed within `BUSY_WINDOW_S`. Each batch
-    costs a read model a transaction and five or so statements whatever its size, and at
-    230-300 payments/s unlingered batches held about 7 payments: 150 ms cut the worker's
-    CPU per payment by a quarter or more and Postgres's by a third, at the same lags
-    (bench/README.md). Below that rate, events are read at once."""
+    """How long a follower waits before reading on (woken, or after a batch that was not
+    full), so the commits of that moment make one batch. Only under load: `BUSY_EVENTS`
+    passed within `BUSY_WINDOW_S`. Each batch costs a read model a transaction and five or
+    so statements whatever its size, and at 230-300 payments/s unlingered batches held
+    about 7 payments: 150 ms cut the worker's CPU per payment by a quarter or more and
+    Postgres's by a third, at the same lags (bench/README.md). Below that rate, events
+    are read at once."""
 
     seconds: float
     _recent: deque[tuple[float, int]] = field(default_factory=deque)  # (when, events)
