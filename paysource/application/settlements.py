@@ -80,6 +80,10 @@ class WaitingItems(Protocol):
     def due(self, *, until: datetime) -> list[tuple[UUID, str]]: ...
 
 
+def _no_wait() -> None:
+    """The caller waited for the read model already (`SettlementService.catch_up`)."""
+
+
 class SettlementService:
     def __init__(
         self,
@@ -100,23 +104,36 @@ class SettlementService:
         self._rates = rates
         self._settlement_currency = settlement_currency
 
+    def catch_up(self) -> None:
+        """Wait until the settlements view has applied what is committed now (raises
+        `Unavailable` if it stays behind): once for many closes, see `close`."""
+        self._caught_up()
+
     def close(
-        self, *, merchant_id: UUID, currency: str, until: datetime, meta: Meta
+        self,
+        *,
+        merchant_id: UUID,
+        currency: str,
+        until: datetime,
+        meta: Meta,
+        caught_up: bool = False,
     ) -> Outcome[Settlement]:
         """Close the settlement of `merchant_id` in `currency` at cut-off `until`.
 
         Idempotent: the settlement's id derives from the cut-off, so a retry (or a
         concurrent run) finds the same settlement instead of making another.
+        `caught_up`: the caller called `catch_up` just before, for a run of closes (the
+        schedule's): each close would otherwise wait for the last one's settlement.
         """
 
-        caught_up = once(self._caught_up)
+        wait = once(_no_wait if caught_up else self._caught_up)
 
         def attempt() -> Outcome[Settlement]:
             existing = self._store.get(settlement_id(merchant_id, currency, until), Settlement)
             # Saved open only while it waits for a rate: then this close resumes it.
             if existing is not None and existing.status is not SettlementStatus.OPEN:
                 return Outcome(existing, replayed=True)
-            caught_up()  # a replay above needs no read model
+            wait()  # a replay above needs no read model
             settlement = existing or Settlement.open(
                 merchant_id=merchant_id, currency=currency, cutoff=until, meta=meta
             )

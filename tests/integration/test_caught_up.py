@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paysource.adapters import sim_files
+from paysource.adapters.clock import ManualClock
 from paysource.application.caught_up import CaughtUp
 from paysource.application.errors import Unavailable
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
@@ -19,7 +20,9 @@ from paysource.application.settlements import SettlementService
 from paysource.bootstrap import Cell, Container
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.reconciliation import Source
+from paysource.domain.schedule import DailySchedule
 from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
+from paysource.processes.settlement_schedule import SettlementScheduler
 from paysource.readmodels.catalog import PROJECTIONS
 from tests.helpers import Api, admin, drain
 
@@ -122,3 +125,45 @@ def test_events_a_read_model_does_not_follow_are_not_waited_for(
         raise AssertionError("waited for events the read model does not follow")
 
     wait_for(cell, "reconciliation", sleep=no_pause)()
+
+
+def test_the_schedule_waits_once_a_tick_not_once_a_settlement(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    """Each close commits a settlement the view follows: were each close to wait for the
+    view, the second would wait for the first's (here, with no worker, in vain)."""
+    for merchant in (admin(client).merchant(), admin(client).merchant()):
+        assert merchant.pay(2_500).status_code == 202
+    drain(container)
+    waits = []
+    caught_up = wait_for(cell, "settlements", timeout_s=0.5)
+
+    def counted() -> None:
+        waits.append(clock.now())
+        caught_up()
+
+    service = SettlementService(cell.store, cell.read.settlements, caught_up=counted)
+    clock = ManualClock(datetime.now(UTC) + timedelta(days=1))
+    scheduler = SettlementScheduler(service, cell.read.settlements, clock, DailySchedule(0, 0))
+
+    closed = scheduler.tick()
+
+    assert len(closed) == 2
+    assert len(waits) == 1
+
+
+def test_a_tick_with_the_view_behind_closes_nothing_and_says_why(
+    client: TestClient, container: Container, cell: Cell, caplog: pytest.LogCaptureFixture
+) -> None:
+    captured_but_not_projected(client, container, cell)
+    service = SettlementService(
+        cell.store, cell.read.settlements, caught_up=wait_for(cell, "settlements", timeout_s=0.05)
+    )
+    clock = ManualClock(datetime.now(UTC) + timedelta(days=1))
+    scheduler = SettlementScheduler(service, cell.read.settlements, clock, DailySchedule(0, 0))
+
+    with caplog.at_level("WARNING", logger="paysource.processes.settlement_schedule"):
+        closed = scheduler.tick()
+
+    assert closed == []
+    assert "settlements read model has not caught up" in caplog.text
