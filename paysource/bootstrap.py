@@ -263,14 +263,18 @@ def build_cell(
             read.settlements,
             rates=rates,
             settlement_currency=SettlementCurrencies(directory or store),
-            caught_up=caught_up(store, primary, "settlements"),
+            caught_up=caught_up(
+                store, primary, "settlements", timeout_s=settings.read_model_wait_s
+            ),
         ),
         fees=fees,
         vault=vault,
         audit_log=audit_log,
         audit=AuditService(audit_log, Signer(settings.audit_seed)),
         reconciliation=ReconciliationService(
-            store, read.reconciliation, caught_up(store, primary, "ledger")
+            store,
+            read.reconciliation,
+            caught_up(store, primary, "ledger", timeout_s=settings.read_model_wait_s),
         ),
         disputes=DisputeService(store),
         rates=rates,

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     idempotency_lock_ttl_s: int = Field(default=30, ge=1, le=600)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     prefer_wait_max_s: int = Field(default=10, ge=0, le=60)
+    # How long closing a settlement or importing a reconciliation file waits for its read
+    # model to apply what was committed before it (application/caught_up.py), then 503.
+    read_model_wait_s: float = Field(default=5.0, gt=0, le=60)
     rate_limit_per_s: int = Field(default=200, ge=1)
 
     # Settlements: cut off daily at a UTC time ("daily@HH:MM"), or "off" (on demand only).

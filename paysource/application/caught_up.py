@@ -10,8 +10,8 @@ recorded a false `extra` break, whose later clearing then resolved the wrong bre
 So such a command first waits until its read model has applied every event of its
 topics committed before the command began (log position `head` at the call). A read
 model that is caught up costs two or three short queries; one that stays behind longer than
-`timeout_s` refuses the command as `Unavailable` (503, retry), rather than deciding on
-an old picture.
+`timeout_s` refuses the command as `ReadModelBehind` (503, retry), rather than deciding
+on an old picture.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from paysource.application.errors import Unavailable
+from paysource.application.errors import ReadModelBehind
 from paysource.application.eventlog import EventStore
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,10 @@ class CaughtUp:
         began = self._clock()
         while self._behind(head):
             if self._clock() - began >= self._timeout_s:
-                raise Unavailable(
+                raise ReadModelBehind(
                     f"the {self.name} read model has not caught up with the log after"
                     f" {self._timeout_s:g}s (the worker applies it: `paysource projections"
-                    " status` shows its lag); try again shortly",
-                    retry_after_s=1,
+                    " status` shows its lag); try again shortly"
                 )
             self._sleep(POLL_S)
         waited = self._clock() - began

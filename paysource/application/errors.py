@@ -73,6 +73,18 @@ class Unavailable(ApplicationError):
         self.retry_after_s = retry_after_s
 
 
+class ReadModelBehind(ApplicationError):
+    """A command that decides on a read model found it still behind the log. Not an
+    outage (`Unavailable`, which has the API probe the database): the database answers,
+    the worker has not applied the latest events yet. Retry shortly."""
+
+    code = "read_model_behind"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class TooManySubscriptions(ApplicationError):
     """One owner holds as many live subscriptions in this process as it may."""
 

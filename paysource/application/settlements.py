@@ -106,7 +106,7 @@ class SettlementService:
 
     def catch_up(self) -> None:
         """Wait until the settlements view has applied what is committed now (raises
-        `Unavailable` if it stays behind): once for many closes, see `close`."""
+        `ReadModelBehind` if it stays behind): once for many closes, see `close`."""
         self._caught_up()
 
     def close(

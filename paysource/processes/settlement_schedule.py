@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from paysource.application.errors import Unavailable
+from paysource.application.errors import ReadModelBehind
 from paysource.application.ports import Clock
 from paysource.application.settlements import (
     NothingToSettle,
@@ -43,7 +43,7 @@ class SettlementScheduler:
         # before it (each commits a settlement the view follows).
         try:
             self._service.catch_up()
-        except Unavailable as behind:  # a backlog: no traceback every tick, just why
+        except ReadModelBehind as behind:  # a backlog: no traceback every tick, just why
             log.warning("settlements wait for the next tick: %s", behind.detail)
             return []
         for merchant_id, currency in self._items.due(until=cutoff):

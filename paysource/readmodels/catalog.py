@@ -70,10 +70,13 @@ TABLES: dict[str, tuple[Table, ...]] = {
 }
 
 
-def caught_up(store: EventStore, datastore: PostgresDatastore, name: str) -> CaughtUp:
+def caught_up(
+    store: EventStore, datastore: PostgresDatastore, name: str, *, timeout_s: float
+) -> CaughtUp:
     """A wait until the read model `name` has applied the events committed before it."""
     view_class, projection_class = PROJECTIONS[name]
-    return CaughtUp(store, name, projection_class.topics, view_class(datastore).position)
+    position = view_class(datastore).position
+    return CaughtUp(store, name, projection_class.topics, position, timeout_s=timeout_s)
 
 
 def build_projection(

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from paysource.adapters import sim_files
 from paysource.adapters.clock import ManualClock
 from paysource.application.caught_up import CaughtUp
-from paysource.application.errors import Unavailable
+from paysource.application.errors import ReadModelBehind
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.application.reconciliation import ReconciliationService
 from paysource.application.settlements import SettlementService
@@ -98,14 +98,14 @@ def test_a_settlement_closed_right_after_a_capture_settles_it(
     assert closed.value.gross_minor == 2_500
 
 
-def test_a_read_model_that_stays_behind_refuses_the_command_as_unavailable(
+def test_a_read_model_that_stays_behind_refuses_the_command(
     client: TestClient, container: Container, cell: Cell
 ) -> None:
     captured_but_not_projected(client, container, cell)
     waited: list[float] = []
     caught_up = wait_for(cell, "ledger", timeout_s=0.05, sleep=waited.append)
 
-    with pytest.raises(Unavailable, match="ledger read model has not caught up") as refused:
+    with pytest.raises(ReadModelBehind, match="ledger read model has not caught up") as refused:
         caught_up()
 
     assert refused.value.retry_after_s == 1

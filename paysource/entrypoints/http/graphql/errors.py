@@ -18,6 +18,7 @@ from paysource.application.errors import (
     IdempotencyKeyReused,
     MerchantMoving,
     NotFound,
+    ReadModelBehind,
     RequestInFlight,
     Unavailable,
 )
@@ -101,7 +102,10 @@ def _invalid(error: PaysourceError) -> Error:
 _TYPED: list[tuple[tuple[type[PaysourceError], ...], Callable[[PaysourceError], Error]]] = [
     ((NotFound,), lambda e: NotFoundError(code=e.code, message=e.detail)),
     ((Forbidden,), lambda e: NotAllowedError(code=e.code, message=e.detail)),
-    ((RequestInFlight, ConcurrentModification, Unavailable, MerchantMoving), _retryable),
+    (
+        (RequestInFlight, ConcurrentModification, Unavailable, MerchantMoving, ReadModelBehind),
+        _retryable,
+    ),
     ((InvalidValue,), _invalid),
     (
         (IllegalTransition, AmountExceeded, CurrencyMismatch, IdempotencyKeyReused),
