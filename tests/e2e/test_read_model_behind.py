@@ -23,7 +23,9 @@ __all__ = ["finance"]  # a fixture of this module too
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"read_model_wait_s": 0.2, "worker_partitions": 1})
+    # A wait longer than the request's database budget: its pauses are not database time.
+    update = {"read_model_wait_s": 1.5, "db_request_budget_s": 1.0, "worker_partitions": 1}
+    return settings.model_copy(update=update)
 
 
 @pytest.fixture
