@@ -17,12 +17,24 @@ from devtools.localservices import free_port
 from paysource.adapters.postgres.health import OutageGate, PoolHealth
 from paysource.adapters.postgres.moves import PostgresCopiedRanges
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
-from paysource.bootstrap import Container, dispute_notices_of
+from paysource.bootstrap import Cell, Container, dispute_notices_of
 from paysource.entrypoints.http.app import create_app
 from paysource.processes.disputes import DisputeNoticeProcessor
 from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
 from paysource.readmodels.view import ProjectionHandler
 from tests.conftest import ADMIN_KEY
+
+
+def processor_of(container: Container, cell: Cell) -> PaymentProcessor:
+    """The worker's payment processor for `cell` (one partition), with quick retries."""
+    return PaymentProcessor(
+        cell.store,
+        container.acquirer,
+        cell.read.payments,
+        container.clock,
+        retry=RetryPolicy(attempts=2, base_delay_s=0.01),
+        fees=cell.fees,  # from the directory, whichever cell this is
+    )
 
 
 def drain(container: Container, *, rounds: int = 20, batch_size: int = 200) -> None:
@@ -35,14 +47,7 @@ def drain(container: Container, *, rounds: int = 20, batch_size: int = 200) -> N
             else [DisputeNoticeProcessor(cell.store, notices, container.clock)]
         )
         handlers = [
-            PaymentProcessor(
-                cell.store,
-                container.acquirer,
-                cell.read.payments,
-                container.clock,
-                retry=RetryPolicy(attempts=2, base_delay_s=0.01),
-                fees=cell.fees,  # from the directory, whichever cell this is
-            ),
+            processor_of(container, cell),
             *disputes,  # the simulator's chargebacks (tok_disputed), as the worker's job
             *[ProjectionHandler(projection) for projection in cell.read.projections()],
         ]

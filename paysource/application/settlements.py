@@ -126,7 +126,7 @@ class SettlementService:
         schedule's): each close would otherwise wait for the last one's settlement.
         """
 
-        wait = once(_no_wait if caught_up else self._caught_up)
+        wait = _no_wait if caught_up else once(self._caught_up)
 
         def attempt() -> Outcome[Settlement]:
             existing = self._store.get(settlement_id(merchant_id, currency, until), Settlement)

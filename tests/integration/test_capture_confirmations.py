@@ -22,10 +22,9 @@ from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import Payment
 from paysource.domain.settlement import Settlement
-from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
 from paysource.readmodels.maintenance import verify
 from paysource.readmodels.view import ProjectionHandler
-from tests.helpers import Api, admin, drain
+from tests.helpers import Api, admin, drain, processor_of
 
 
 class Unanswering(SimulatedAcquirer):
@@ -84,14 +83,7 @@ def settled(settlement: Settlement) -> set[UUID]:
 def process_while_down(container: Container, cell: Cell) -> None:
     """The worker while the acquirer does not answer: its processor fails (and will
     retry the batch), its projections go on."""
-    processor = PaymentProcessor(
-        cell.store,
-        container.acquirer,
-        cell.read.payments,
-        container.clock,
-        retry=RetryPolicy(attempts=2, base_delay_s=0.01),
-        fees=cell.fees,
-    )
+    processor = processor_of(container, cell)
     with pytest.raises(AcquirerTimeout):
         run_until_caught_up(Follower(cell.store, processor, wakeup=Wakeup()), timeout_s=10)
     project(cell)

@@ -21,10 +21,9 @@ from paysource.bootstrap import Cell, Container
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.reconciliation import Source
 from paysource.domain.schedule import DailySchedule
-from paysource.processes.pipeline import PaymentProcessor, RetryPolicy
 from paysource.processes.settlement_schedule import SettlementScheduler
 from paysource.readmodels.catalog import PROJECTIONS
-from tests.helpers import Api, admin, drain
+from tests.helpers import Api, admin, drain, processor_of
 
 META = Meta(ActorKind.FINANCE, "test")
 
@@ -40,15 +39,7 @@ def captured_but_not_projected(client: TestClient, container: Container, cell: C
     merchant = admin(client).merchant()
     drain(container)
     assert merchant.pay(2_500).status_code == 202
-    processor = PaymentProcessor(
-        cell.store,
-        container.acquirer,
-        cell.read.payments,
-        container.clock,
-        retry=RetryPolicy(attempts=2, base_delay_s=0.01),
-        fees=cell.fees,
-    )
-    run_until_caught_up(Follower(cell.store, processor, wakeup=Wakeup()))
+    run_until_caught_up(Follower(cell.store, processor_of(container, cell), wakeup=Wakeup()))
     return merchant
 
 
