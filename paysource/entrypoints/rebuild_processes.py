@@ -46,6 +46,7 @@ WEIGHTS: dict[str, float] = {
 }
 DEFAULT_WEIGHT = 1.0
 POLL_S = 0.2
+CLEANUP_S = 20  # for the children to leave after SIGTERM, their scratch schemas dropped
 
 
 def groups(names: Sequence[str], processes: int) -> list[list[str]]:
@@ -109,12 +110,27 @@ def rebuild_in_processes(
     try:
         found = _collect(children, inbox, progress)
     finally:
-        for child in children:
-            if child.is_alive():
-                child.terminate()  # an error elsewhere, or Ctrl-C: the rest is moot
-            child.join(timeout=10)
+        _stop(children)
     by_name = {report.name: report for reports in found for report in reports}
     return [by_name[name] for name in names]
+
+
+def _stop(children: Sequence[SpawnProcess]) -> None:
+    """An error elsewhere, or Ctrl-C: the rest is moot. Each child drops its scratch
+    schemas as it leaves; one that outlives `CLEANUP_S` is killed, and what it left is
+    dropped by the next rebuild (`rebuilding._prepare`)."""
+    for child in children:
+        if child.is_alive():
+            child.terminate()
+    deadline = time.monotonic() + CLEANUP_S
+    for child in children:
+        child.join(timeout=max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            log.warning(
+                "rebuild process %s did not stop within %d s: killed", child.name, CLEANUP_S
+            )
+            child.kill()
+            child.join()
 
 
 def _collect(
@@ -207,4 +223,11 @@ def _stop_only_when_told() -> None:
     the children with SIGTERM, which here unwinds like an error (the scratch schemas
     are dropped, an open swap rolls back) instead of killing the process where it is."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, _leave)
+
+
+def _leave(*_: object) -> None:
+    # Once: a second SIGTERM (multiprocessing's exit handler sends one to every daemon
+    # child still alive) would cut the cleanup short and leave the scratch schemas.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(143)
