@@ -36,6 +36,29 @@ _REVERSED = "capture_reversed"
 UNCONFIRMED = "capture_unconfirmed"
 
 
+# Every item a batch adds or changes in one statement, one array per column (in binary,
+# as in rows.py): a rebuild writes ~43k items, which `executemany` sent as as many
+# statements (bench/README.md). The keys are distinct (a set), as ON CONFLICT needs.
+_ITEM_TYPES = {
+    "kind": "text",
+    "ref_id": "uuid",
+    "merchant_id": "uuid",
+    "currency": "text",  # char(3) in the table: assigned from text
+    "payment_id": "uuid",
+    "amount_minor": "bigint",
+    "fee_minor": "bigint",
+    "occurred_at": "timestamptz",
+    "settlement_id": "uuid",
+    "hold": "text",
+}
+_UPSERT_ITEMS = (
+    f"INSERT INTO {ITEMS.name} ({', '.join(ITEMS.columns)})"  # noqa: S608  # fixed names
+    f" SELECT * FROM unnest({', '.join(f'%b::{_ITEM_TYPES[c]}[]' for c in ITEMS.columns)})"
+    " ON CONFLICT (kind, ref_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ITEMS.columns[2:])
+)
+
+
 class SettlementsView(View):
     name: ClassVar[str] = "settlements"
     tables = (PAYMENTS.name, ITEMS.name, SETTLEMENTS.name)
@@ -99,13 +122,9 @@ class SettlementsView(View):
     def flush(self) -> None:
         self.payments.flush(self.cursor)
         self.settlements.flush(self.cursor)
-        assignments = ", ".join(f"{c} = excluded.{c}" for c in ITEMS.columns[2:])
-        self.cursor.executemany(
-            f"INSERT INTO settleable_items ({', '.join(ITEMS.columns)})"  # noqa: S608
-            f" VALUES ({', '.join(['%s'] * len(ITEMS.columns))})"
-            f" ON CONFLICT (kind, ref_id) DO UPDATE SET {assignments}",
-            [[self.items[key][c] for c in ITEMS.columns] for key in sorted(self._dirty)],
-        )
+        if self._dirty:
+            rows = [[self.items[key][c] for c in ITEMS.columns] for key in sorted(self._dirty)]
+            self.execute(_UPSERT_ITEMS, [list(column) for column in zip(*rows, strict=True)])
 
 
 class SettlementsProjection(Projection[SettlementsView]):
