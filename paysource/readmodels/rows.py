@@ -72,6 +72,8 @@ class Rows:
             copy_rows(curs, self.table, self.columns, new)
         changed = [self._values(self._rows[i]) for i in dirty if i not in self._new]
         if changed:
+            # Row by row: `upsert_rows` cannot send array columns, which some of these
+            # tables have (payments' risk_reasons), and a live batch changes few rows.
             curs.executemany(self._upsert, changed)
         self._dirty.clear()
         self._new.clear()
@@ -105,6 +107,55 @@ def copy_rows(
             copy.set_types(types)
         for row in rows:
             copy.write_row(row)
+
+
+def upsert_rows(
+    curs: Cursor[DictRow],
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    key: tuple[str, ...] = ("id",),
+) -> None:
+    """`rows` into `table` in one statement, inserted or, where their `key` exists,
+    updated; each column goes as one array in binary. The rows' keys must be distinct
+    (ON CONFLICT changes a row once per statement), no column may be an array (`unnest`
+    would flatten it), and a column's values must be of one Python type (psycopg dumps
+    a list as one type). `executemany` sends a statement per row, which costs
+    more on both sides for many rows (bench/README.md); a long VALUES list cost the
+    client more still."""
+    statement = _upsert_statement(curs, table, tuple(columns), key)
+    curs.execute(statement, [list(column) for column in zip(*rows, strict=True)], prepare=True)
+
+
+# (table, columns, key) -> the upsert: the arrays' types depend on the columns only, and
+# a read model's scratch and live tables have the same ones.
+_UPSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+
+
+def _upsert_statement(
+    curs: Cursor[DictRow], table: str, columns: tuple[str, ...], key: tuple[str, ...]
+) -> str:
+    cached = (table, columns, key)
+    if cached not in _UPSERTS:
+        found = {
+            row["attname"]: row["type"]
+            for row in curs.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute"
+                " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            )
+        }
+        if any(found[c].endswith("]") for c in columns):
+            raise TypeError(f"{table}: upsert_rows cannot send array columns")
+        arrays = ", ".join(f"%b::{found[c]}[]" for c in columns)
+        assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+        _UPSERTS[cached] = (
+            f"INSERT INTO {table} ({', '.join(columns)})"  # noqa: S608  # names from our schema
+            f" SELECT * FROM unnest({arrays})"
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {assignments}"
+        )
+    return _UPSERTS[cached]
 
 
 def _column_types(curs: Cursor[DictRow], table: str, columns: tuple[str, ...]) -> list[int] | None:

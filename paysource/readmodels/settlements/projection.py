@@ -16,7 +16,7 @@ from paysource.application.topics import handled_topics
 from paysource.domain.dispute import Dispute
 from paysource.domain.payment import Payment, SettlementHold
 from paysource.domain.settlement import DISPUTE_KINDS, Item, ItemKind, Settlement, SettlementStatus
-from paysource.readmodels.rows import Rows
+from paysource.readmodels.rows import Rows, upsert_rows
 from paysource.readmodels.settlements.schema import ITEMS, PAYMENTS, SETTLEMENTS
 from paysource.readmodels.view import View
 
@@ -34,29 +34,6 @@ _MONEY_KINDS = frozenset({str(ItemKind.CAPTURE), str(ItemKind.REFUND)})
 _REVERSED = "capture_reversed"
 # A capture the acquirer has not confirmed yet (migration 018): lifted by its confirmation.
 UNCONFIRMED = "capture_unconfirmed"
-
-
-# Every item a batch adds or changes in one statement, one array per column (in binary,
-# as in rows.py): a rebuild writes ~43k items, which `executemany` sent as as many
-# statements (bench/README.md). The keys are distinct (a set), as ON CONFLICT needs.
-_ITEM_TYPES = {
-    "kind": "text",
-    "ref_id": "uuid",
-    "merchant_id": "uuid",
-    "currency": "text",  # char(3) in the table: assigned from text
-    "payment_id": "uuid",
-    "amount_minor": "bigint",
-    "fee_minor": "bigint",
-    "occurred_at": "timestamptz",
-    "settlement_id": "uuid",
-    "hold": "text",
-}
-_UPSERT_ITEMS = (
-    f"INSERT INTO {ITEMS.name} ({', '.join(ITEMS.columns)})"  # noqa: S608  # fixed names
-    f" SELECT * FROM unnest({', '.join(f'%b::{_ITEM_TYPES[c]}[]' for c in ITEMS.columns)})"
-    " ON CONFLICT (kind, ref_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in ITEMS.columns[2:])
-)
 
 
 class SettlementsView(View):
@@ -123,8 +100,10 @@ class SettlementsView(View):
         self.payments.flush(self.cursor)
         self.settlements.flush(self.cursor)
         if self._dirty:
+            # One statement for every item the batch added or changed: a rebuild writes
+            # ~43k of them, which `executemany` sent one by one (bench/README.md).
             rows = [[self.items[key][c] for c in ITEMS.columns] for key in sorted(self._dirty)]
-            self.execute(_UPSERT_ITEMS, [list(column) for column in zip(*rows, strict=True)])
+            upsert_rows(self.cursor, ITEMS.name, ITEMS.columns, rows, key=("kind", "ref_id"))
 
 
 class SettlementsProjection(Projection[SettlementsView]):
