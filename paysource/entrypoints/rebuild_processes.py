@@ -36,13 +36,13 @@ log = logging.getLogger(__name__)
 # log (CPU seconds, Python and Postgres; bench/README.md). Only the balance between the
 # processes depends on them: a log of another mix is rebuilt as correctly, less evenly.
 WEIGHTS: dict[str, float] = {
-    "ledger": 10.2,
-    "events": 7.2,
-    "payments": 6.6,
-    "settlements": 5.3,
-    "transactions": 4.8,
-    "finance": 2.5,
-    "directory": 0.8,
+    "ledger": 9.3,
+    "events": 7.6,
+    "payments": 6.3,
+    "transactions": 6.1,
+    "settlements": 4.3,
+    "finance": 2.4,
+    "directory": 0.6,
 }
 DEFAULT_WEIGHT = 1.0
 POLL_S = 0.2
