@@ -138,14 +138,7 @@ def _upsert_statement(
 ) -> str:
     cached = (table, columns, key)
     if cached not in _UPSERTS:
-        found = {
-            row["attname"]: row["type"]
-            for row in curs.execute(
-                "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute"
-                " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-                (table,),
-            )
-        }
+        found = {name: type_name for name, (_, type_name) in _attributes(curs, table).items()}
         if any(found[c].endswith("]") for c in columns):
             raise TypeError(f"{table}: upsert_rows cannot send array columns")
         arrays = ", ".join(f"%b::{found[c]}[]" for c in columns)
@@ -161,18 +154,24 @@ def _upsert_statement(
 def _column_types(curs: Cursor[DictRow], table: str, columns: tuple[str, ...]) -> list[int] | None:
     key = (table, columns)
     if key not in _COLUMN_TYPES:
-        found = {
-            row["attname"]: row["atttypid"]
-            for row in curs.execute(
-                "SELECT attname, atttypid::int FROM pg_attribute"
-                " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-                (table,),
-            )
-        }
+        found = {name: oid for name, (oid, _) in _attributes(curs, table).items()}
         oids = [_SENT_AS.get(oid, oid) for oid in map(found.get, columns) if oid is not None]
         known = [oid for oid in oids if _dumps_binary(curs, oid)]
         _COLUMN_TYPES[key] = known if len(known) == len(columns) else None
     return _COLUMN_TYPES[key]
+
+
+def _attributes(curs: Cursor[DictRow], table: str) -> dict[str, tuple[int, str]]:
+    """`table`'s columns (as the search path finds it): each one's type oid and name."""
+    return {
+        row["attname"]: (row["oid"], row["type"])
+        for row in curs.execute(
+            "SELECT attname, atttypid::int AS oid, format_type(atttypid, atttypmod) AS type"
+            " FROM pg_attribute"
+            " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+            (table,),
+        )
+    }
 
 
 def _dumps_binary(curs: Cursor[DictRow], oid: int) -> bool:
