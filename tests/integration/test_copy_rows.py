@@ -123,7 +123,6 @@ def test_one_upsert_of_arrays_stores_what_an_upsert_per_row_stores(
         (old[0], *new[1:]) for old, new in zip(existing[:reused], made[:reused], strict=True)
     ]
     changes += [row for row in made[reused:] if row[0] not in fresh]
-    changes = list({row[0]: row for row in changes}.values())
     assignments = ", ".join(f"{c} = excluded.{c}" for c in UPSERTED if c != "id")
     one_by_one = (
         f"INSERT INTO by_rows ({', '.join(UPSERTED)}) VALUES ({', '.join(['%s'] * len(UPSERTED))})"
