@@ -1,12 +1,15 @@
 """Several API processes behind one port (`paysource serve --processes N`).
 
-uvicorn's own supervisor (`uvicorn.supervisors.Multiprocess`) binds the port once and
-spawns N children that share the socket; the kernel hands each connection to one of
-them. Each child imports `create_process_app` (uvicorn's `factory=True`) and builds its
-own container through `paysource.bootstrap`, so each has its own pools, its own GIL and
-its own Redis watch; nothing is inherited from the parent (children are spawned, not
-forked). A child that dies is replaced by the supervisor; one that fails before it
-serves stops the whole serve, loudly (docs/operations.md).
+uvicorn's own supervisor (`uvicorn.supervisors.Multiprocess`) spawns N children and
+keeps them alive; each child serves a socket of its own, all N bound to the one port
+with SO_REUSEPORT, so the kernel spreads connections over the children evenly (one
+socket shared by all, uvicorn's way, lets the first child to wake take every waiting
+connection: bench/README.md). Each child imports `create_process_app` (uvicorn's
+`factory=True`) and builds its own container through `paysource.bootstrap`, so each has
+its own pools, its own GIL and its own Redis watch; nothing is inherited from the
+parent (children are spawned, not forked). A child that dies is replaced on its socket
+by the supervisor; one that fails before it serves stops the whole serve, loudly
+(docs/operations.md).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -23,7 +27,8 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.supervisors.multiprocess import Multiprocess
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from paysource import logs
 from paysource.config import Settings
@@ -95,9 +100,57 @@ def _close_with(app: FastAPI, close: Callable[[], None]) -> None:
 
 
 class _Supervisor(Multiprocess):
-    """uvicorn's supervisor, remembering whether a signal (not a failure) stopped it."""
+    """uvicorn's supervisor, with a socket of its own for each child (`slots[i]` serves
+    child i and its replacements), remembering whether a signal (not a failure) stopped
+    it. The parent keeps every slot's socket open, so connections the kernel queued on a
+    child that died wait for its replacement instead of being reset."""
 
     asked_to_stop = False
+
+    def __init__(self, config: uvicorn.Config, slots: list[socket.socket]) -> None:
+        super().__init__(config, sockets=slots)
+        self.slots = slots
+
+    def spawn(self, slot: int) -> Process:
+        process = Process(self.config, [self.slots[slot]])
+        process.start()
+        return process
+
+    def init_processes(self) -> None:
+        self.processes = [self.spawn(slot) for slot in range(len(self.slots))]
+
+    def keep_subprocess_alive(self) -> None:
+        # uvicorn's own, but a replacement takes the dead child's slot.
+        for slot, process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # hung, or dead already
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                # It failed before serving: the app or the settings are broken and a
+                # replacement would fail the same way forever.
+                log.error("API process %s failed to start: serve stops", process.pid)
+                self.should_exit.set()
+                return
+            log.warning("API process %s died: starting another", process.pid)
+            self.processes[slot] = self.spawn(slot)
+
+    def restart_all(self) -> None:
+        # SIGHUP: each child replaced by a new one on its slot, once the new one serves.
+        for slot, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new = self.spawn(slot)
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new.kill()
+                new.join()
+                log.error("API process %s was not ready in time: restart abandoned", new.pid)
+                return
+            old.terminate()
+            old.join()
+            self.processes[slot] = new
 
     def handle_int(self) -> None:
         self.asked_to_stop = True
@@ -106,6 +159,30 @@ class _Supervisor(Multiprocess):
     def handle_term(self) -> None:
         self.asked_to_stop = True
         super().handle_term()
+
+
+def bind_slots(host: str, port: int, count: int) -> list[socket.socket]:
+    """`count` sockets bound to `port` with SO_REUSEPORT (port 0: one the first gets).
+    Where SO_REUSEPORT does not exist (not Linux or a BSD), one socket for all."""
+    reuse_port = getattr(socket, "SO_REUSEPORT", None)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    slots: list[socket.socket] = []
+    for _ in range(count if reuse_port is not None else 1):
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port is not None:
+            sock.setsockopt(socket.SOL_SOCKET, reuse_port, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            sock.close()
+            for bound in slots:
+                bound.close()
+            raise SystemExit(f"serve cannot bind {host}:{port}: {error.strerror}") from None
+        port = sock.getsockname()[1]
+        sock.set_inheritable(True)
+        slots.append(sock)
+    return slots * (count // len(slots))
 
 
 def run_processes(ready: Settings, *, port: int, processes: int) -> None:
@@ -129,7 +206,7 @@ def run_processes(ready: Settings, *, port: int, processes: int) -> None:
         access_log=False,
         ws_max_size=ready.max_body_bytes,  # websocket messages obey the body limit
     )
-    supervisor = _Supervisor(config, sockets=[config.bind_socket()])
+    supervisor = _Supervisor(config, bind_slots(ready.host, port, processes))
     supervisor.run()
     if not supervisor.asked_to_stop:
         print("an API process failed to start: serve stops (see above)", file=sys.stderr)

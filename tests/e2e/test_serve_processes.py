@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -70,6 +73,91 @@ def pids_answering(port: int, *, at_least: int, timeout_s: float = 60) -> set[in
             assert time.monotonic() < deadline, f"only {seen} answered"
             seen |= {pid for pid in pool.map(answering_pid, [port] * 16) if pid is not None}
     return seen
+
+
+def listening_sockets(port: int) -> set[int]:
+    """The inodes of the sockets listening on `port` (IPv4, /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], int(fields[9])
+        if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            found.add(inode)
+    return found
+
+
+def sockets_held(pid: int) -> set[int]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
+
+
+def listening_socket_of_each(serve: subprocess.Popen[str], port: int) -> dict[int, int]:
+    """Each API process's listening socket; fails unless each holds exactly one."""
+    listening = listening_sockets(port)
+    held = {pid: sockets_held(pid) & listening for pid in children(serve.pid)}
+    held = {pid: inodes for pid, inodes in held.items() if inodes}
+    assert all(len(inodes) == 1 for inodes in held.values()), held
+    return {pid: inodes.pop() for pid, inodes in held.items()}
+
+
+def answers_on_connections_opened_at_once(port: int, count: int) -> list[int]:
+    """Open `count` connections before sending anything (as a load balancer's pool or a
+    load generator does), then scrape once on each: the pid that answered each."""
+    request = (
+        f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {ADMIN_KEY}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with ExitStack() as stack:
+        connections = [
+            stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
+            for _ in range(count)
+        ]
+        for connection in connections:
+            connection.sendall(request)
+        pids = []
+        for connection in connections:
+            answer = b"".join(iter(lambda c=connection: c.recv(65536), b"")).decode()
+            match = PROCESS_INFO.search(answer)
+            assert match, answer[:300]
+            pids.append(int(match.group(1)))
+    return pids
+
+
+@pytest.mark.slow
+def test_each_process_has_its_own_socket_on_the_port_and_connections_spread_evenly(
+    settings: Settings,
+) -> None:
+    port = free_port()
+    with serving_processes(settings, port, 2) as serve:
+        pids_answering(port, at_least=2)
+        own = listening_socket_of_each(serve, port)
+        # One socket per process (SO_REUSEPORT), not one shared: the kernel picks the
+        # process per connection, so none can take every waiting connection at once.
+        assert len(own) == 2
+        assert len(set(own.values())) == 2
+
+        answered = answers_on_connections_opened_at_once(port, 64)
+        shares = {pid: answered.count(pid) for pid in own}
+        # Hashed over two sockets, fewer than 12 of 64 on one side has a chance of ~1e-7.
+        assert sum(shares.values()) == 64
+        assert min(shares.values()) >= 12, shares
+
+        # A replacement takes over the dead process's socket: connections the kernel
+        # queued there wait for it, and the spread stays even.
+        victim = min(own)
+        os.kill(victim, signal.SIGKILL)
+        eventually(lambda: not alive(victim))
+        # Some of these are hashed to the dead process's socket before its replacement
+        # serves: they are answered late, not refused or reset.
+        assert len(answers_on_connections_opened_at_once(port, 32)) == 32
+        after = listening_socket_of_each(serve, port)
+        assert victim not in after
+        assert set(after.values()) == set(own.values())
 
 
 @pytest.mark.slow
