@@ -30,10 +30,11 @@ from eventsourcing.persistence import (
     StoredEvent,
     Tracking,
 )
+from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg.sql import SQL, Composable
 
 from paysource.application.errors import Unavailable
-from paysource.application.event_rows import fold, stored_events
+from paysource.application.event_rows import LogRow, fold, log_rows, stored_events
 from paysource.application.group_commit import (
     DEFAULT_MAX_BATCH,
     DEFAULT_WINDOW_S,
@@ -109,7 +110,7 @@ class EventStore:
         self._app = _EventLog(dict(env), vault)
         # The newest events, read and decoded once for every follower of this process.
         self.tail = LogTail(
-            lambda after, n: self.recorder.select_notifications(after, n, inclusive_of_start=False),
+            lambda after, n: self.select_rows(after=after, limit=n),
             self.decode,
             self.head,
         )
@@ -245,10 +246,24 @@ class EventStore:
     def select(
         self, *, after: int, limit: int, topics: Sequence[str] = ()
     ) -> list[tuple[int, DomainEventProtocol[UUID]]]:
-        notifications = self.recorder.select_notifications(
+        return [
+            (n.id, self.decode(n))
+            for n in self.select_rows(after=after, limit=limit, topics=topics)
+        ]
+
+    def select_rows(
+        self, *, after: int, limit: int, topics: Sequence[str] = ()
+    ) -> Sequence[LogRow | Notification]:
+        """Up to `limit` stored events after position `after`, of `topics` if given, in
+        log order, undecoded (`decode` takes each)."""
+        recorder = self.recorder
+        if isinstance(recorder, PostgresAggregateRecorder):
+            rows: list[LogRow] = log_rows(recorder, after=after, limit=limit, topics=topics)
+            return rows
+        found = recorder.select_notifications(  # the in-memory store of unit tests
             start=after, limit=limit, topics=topics, inclusive_of_start=False
         )
-        return [(n.id, self.decode(n)) for n in notifications]
+        return list(found)
 
     def close(self) -> None:
         if self._group is not None:

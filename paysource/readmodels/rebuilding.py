@@ -200,9 +200,7 @@ def _batches(
     store: EventStore, topics: Sequence[str], *, after: int, until: int, size: int
 ) -> Iterator[Batch]:
     while after < until:
-        found = store.recorder.select_notifications(
-            start=after, limit=size, topics=topics, inclusive_of_start=False
-        )
+        found = store.select_rows(after=after, limit=size, topics=topics)
         found = [n for n in found if n.id <= until]
         if not found:
             return
