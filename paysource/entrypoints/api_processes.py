@@ -134,6 +134,8 @@ class _Supervisor(Multiprocess):
                 log.error("API process %s failed to start: serve stops", process.pid)
                 self.should_exit.set()
                 return
+            if self.should_exit.is_set():
+                return  # stopping meanwhile: no replacement
             log.warning("API process %s died: starting another", process.pid)
             self.processes[slot] = self.spawn(slot)
 

@@ -159,6 +159,15 @@ def test_each_process_has_its_own_socket_on_the_port_and_connections_spread_even
         assert victim not in after
         assert set(after.values()) == set(own.values())
 
+        # SIGHUP replaces every process, each new one on its predecessor's socket.
+        serve.send_signal(signal.SIGHUP)
+        eventually(
+            lambda: not set(listening_socket_of_each(serve, port)) & set(after), timeout_s=90
+        )
+        eventually(lambda: len(listening_socket_of_each(serve, port)) == 2, timeout_s=60)
+        assert set(listening_socket_of_each(serve, port).values()) == set(own.values())
+        assert len(answers_on_connections_opened_at_once(port, 16)) == 16
+
 
 @pytest.mark.slow
 def test_two_processes_answer_on_one_port_a_dead_one_is_replaced_and_sigterm_stops_all(
