@@ -109,36 +109,36 @@ def test_ctrl_c_stops_a_rebuild_on_several_processes_and_leaves_the_live_models_
     settings: Settings, container: Container
 ) -> None:
     with TestClient(create_app(container)) as client:
-        trade(admin(client).merchant(), container)
+        merchant = admin(client).merchant()
+        trade(merchant, container)
+        # A longer log (about 350 events): replayed one event per batch it lasts some
+        # seconds, so both processes are still at work when Ctrl-C comes (with trade's
+        # 111 events the first could finish before the other began).
+        for n in range(60):
+            merchant.pay(2000 + n)
+        drain(container)
     assert settings.database_url
     command = [sys.executable, "-m", "paysource", "projections", "rebuild", "--all"]
-    rebuilding = None
+    rebuilding = subprocess.Popen(
+        [*command, "--batch-size", "1", "--processes", "2"],
+        env=env_for(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
     try:
-        with psycopg.connect(settings.database_url) as holder:
-            # Each process makes its scratch schemas, then waits here to read the log.
-            # Without the lock the first could be done (a log this small replays in a
-            # second) before the other has begun, and the test would never press Ctrl-C.
-            holder.execute("LOCK TABLE paysource_events IN ACCESS EXCLUSIVE MODE")
-            rebuilding = subprocess.Popen(
-                [*command, "--batch-size", "1", "--processes", "2"],
-                env=env_for(settings),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,  # its own group, as a terminal's foreground job
-            )
-            deadline = time.monotonic() + 60
-            while len(scratch_schemas(settings.database_url)) < 2 * len(PROJECTIONS):
-                assert rebuilding.poll() is None, rebuilding.communicate()
-                assert time.monotonic() < deadline, "the rebuild never started"
-                time.sleep(0.05)
-        # The lock is gone: both replay, a batch of one event at a time. Ctrl-C now.
+        # Wait until both processes replay (each made its scratch schemas), then press Ctrl-C.
+        deadline = time.monotonic() + 60
+        while len(scratch_schemas(settings.database_url)) < 2 * len(PROJECTIONS):
+            assert rebuilding.poll() is None, rebuilding.communicate()
+            assert time.monotonic() < deadline, "the rebuild never started"
+            time.sleep(0.05)
         os.killpg(rebuilding.pid, signal.SIGINT)
         _, stderr = rebuilding.communicate(timeout=30)
     finally:
-        if rebuilding is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(rebuilding.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(rebuilding.pid, signal.SIGKILL)
 
     assert rebuilding.returncode == 130, stderr
     assert "Traceback" not in stderr, "the children leave quietly"
