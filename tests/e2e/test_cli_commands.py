@@ -111,10 +111,11 @@ def test_ctrl_c_stops_a_rebuild_on_several_processes_and_leaves_the_live_models_
     with TestClient(create_app(container)) as client:
         merchant = admin(client).merchant()
         trade(merchant, container)
-        # A longer log (about 350 events): replayed one event per batch it lasts some
-        # seconds, so both processes are still at work when Ctrl-C comes (with trade's
-        # 111 events the first could finish before the other began).
-        for n in range(60):
+        # A longer log (about 1,100 events): replayed one event per batch it lasts
+        # several seconds, so both processes are still at work when Ctrl-C comes. With
+        # trade's 111 events (about a second) or 351 (1.5 s), one process could be done
+        # before the other began, and the test never pressed Ctrl-C.
+        for n in range(250):
             merchant.pay(2000 + n)
         drain(container)
     assert settings.database_url
