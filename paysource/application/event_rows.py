@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -73,7 +74,7 @@ def log_rows(
     order. No upper bound in SQL: with one, the planner can scan the whole range and
     sort it rather than walk the index up to `limit` rows (bench/README.md)."""
     values: list[Any] = [after, list(topics)] if topics else [after]
-    statement = _log_query(recorder, by_topic=bool(topics))
+    statement = _log_query(recorder.datastore.schema, recorder.events_table_name, bool(topics))
     with (
         recorder.datastore.get_connection() as conn,
         conn.cursor(binary=True, row_factory=_log_row) as curs,
@@ -83,13 +84,14 @@ def log_rows(
     return rows
 
 
-def _log_query(recorder: PostgresAggregateRecorder, *, by_topic: bool) -> Composed:
+@functools.cache  # composed once: each worker's tail reads the log many times a second
+def _log_query(schema: str, table: str, by_topic: bool) -> Composed:
     return SQL(
         "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}"
         " WHERE notification_id > %s{} ORDER BY notification_id LIMIT %s"
     ).format(
-        Identifier(recorder.datastore.schema),
-        Identifier(recorder.events_table_name),
+        Identifier(schema),
+        Identifier(table),
         SQL(" AND topic = ANY(%s)") if by_topic else SQL(""),
     )
 

@@ -260,10 +260,9 @@ class EventStore:
         if isinstance(recorder, PostgresAggregateRecorder):
             rows: list[LogRow] = log_rows(recorder, after=after, limit=limit, topics=topics)
             return rows
-        found = recorder.select_notifications(  # the in-memory store of unit tests
+        return recorder.select_notifications(  # the in-memory store of unit tests
             start=after, limit=limit, topics=topics, inclusive_of_start=False
         )
-        return list(found)
 
     def close(self) -> None:
         if self._group is not None:

@@ -100,24 +100,20 @@ def _close_with(app: FastAPI, close: Callable[[], None]) -> None:
 
 
 class _Supervisor(Multiprocess):
-    """uvicorn's supervisor, with a socket of its own for each child (`slots[i]` serves
+    """uvicorn's supervisor, with a socket of its own for each child (`sockets[i]` serves
     child i and its replacements), remembering whether a signal (not a failure) stopped
     it. The parent keeps every slot's socket open, so connections the kernel queued on a
     child that died wait for its replacement instead of being reset."""
 
     asked_to_stop = False
 
-    def __init__(self, config: uvicorn.Config, slots: list[socket.socket]) -> None:
-        super().__init__(config, sockets=slots)
-        self.slots = slots
-
     def spawn(self, slot: int) -> Process:
-        process = Process(self.config, [self.slots[slot]])
+        process = Process(self.config, [self.sockets[slot]])
         process.start()
         return process
 
     def init_processes(self) -> None:
-        self.processes = [self.spawn(slot) for slot in range(len(self.slots))]
+        self.processes = [self.spawn(slot) for slot in range(len(self.sockets))]
 
     def keep_subprocess_alive(self) -> None:
         # uvicorn's own, but a replacement takes the dead child's slot.
