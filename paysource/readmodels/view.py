@@ -112,7 +112,15 @@ class View(PostgresTrackingRecorder):
     def _claim(self, curs: Cursor[DictRow], expected: int) -> None:
         """Lock this view's tracking row for the batch, and check it is where the batch
         starts. A stale batch stops here, before writing anything; and runners (or a
-        rebuild's swap, which takes this lock first too) take turns."""
+        rebuild's swap, which takes this lock first too) take turns. A view that never
+        ran has no row to lock: it is made at 0 first, so that a second runner waits for
+        the first one's commit here and then sees it moved on, rather than writing the
+        same rows and failing on their keys."""
+        curs.execute(
+            f"INSERT INTO {TRACKING_TABLE} (application_name, notification_id)"  # noqa: S608
+            " VALUES (%s, 0) ON CONFLICT (application_name) DO NOTHING",
+            (self.name,),
+        )
         row = curs.execute(
             f"SELECT notification_id FROM {TRACKING_TABLE}"  # noqa: S608
             " WHERE application_name = %s FOR UPDATE",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -205,6 +206,52 @@ def test_a_batch_from_a_stale_runner_is_rolled_back_not_applied_twice(
     with pytest.raises(ConcurrencyConflict):
         stale.handle_batch([e for _, e in batch], Tracking("payments", batch[-1][0]))
     assert len(merchant.get("/v1/payments").json()["data"]) == 2
+    assert verify("payments", cell.store, cell.read.datastore) == []
+
+
+def test_two_runners_of_a_view_that_never_ran_take_turns_on_its_first_batch(
+    client: TestClient, cell: Cell
+) -> None:
+    """The first batch has no tracking row to lock: the second runner must still wait
+    and then stand down (a conflict), not write the same rows and hit their keys."""
+    from eventsourcing.persistence import Tracking  # noqa: PLC0415
+
+    admin(client).merchant().pay(1000)  # in the log; no projection has run
+    first = ProjectionHandler(build_projection("payments", cell.read.datastore))
+    second = ProjectionHandler(build_projection("payments", cell.read.datastore))
+    assert first.position() == second.position() == 0
+    events = cell.store.select(after=0, limit=100, topics=first.topics)
+    tracking = Tracking("payments", events[-1][0])
+
+    written, release = threading.Event(), threading.Event()
+    flush = first.view.flush
+
+    def flush_then_hold() -> None:
+        flush()
+        written.set()  # the first batch's rows are written, not yet committed
+        assert release.wait(timeout=30)
+
+    first.view.flush = flush_then_hold  # type: ignore[method-assign]
+    outcome: list[BaseException | None] = []
+
+    def run_second() -> None:
+        try:
+            second.handle_batch([e for _, e in events], tracking)
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001  # looked at below
+            outcome.append(error)
+
+    holder = threading.Thread(target=first.handle_batch, args=([e for _, e in events], tracking))
+    holder.start()
+    assert written.wait(timeout=30)
+    runner = threading.Thread(target=run_second)
+    runner.start()
+    time.sleep(0.5)  # the second runner reaches the database and waits there
+    release.set()
+    holder.join(timeout=30)
+    runner.join(timeout=30)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ConcurrencyConflict), repr(outcome[0])
     assert verify("payments", cell.store, cell.read.datastore) == []
 
 
