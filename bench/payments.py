@@ -43,6 +43,7 @@ import lagwatch
 import loadgen
 import pipelinewatch
 import psycopg
+import speedprobe
 
 from devtools.localservices import LocalPostgres, LocalRedis, free_port
 from paysource.adapters.postgres.migrations import migrate
@@ -196,15 +197,17 @@ def create_merchant(base: str, cell: str | None = None) -> str:
 # --- the phases ---------------------------------------------------------------------------
 
 
-def measure_db(servers: Servers, args: argparse.Namespace) -> float:
-    """(a): pgbench's transactions per second, then the same under eventsourcing's lock."""
+def measure_db(servers: Servers, args: argparse.Namespace) -> tuple[float, float | None]:
+    """(a): pgbench's transactions per second, then the same under eventsourcing's lock;
+    and the probe's time for its unit meanwhile (None: no unit ran)."""
     with dbceiling.scratch_database(servers.db_url) as scratch_url:
         run = functools.partial(
             dbceiling.pgbench, scratch_url, clients=args.clients, seconds=args.seconds
         )
-        with cpuuse.phase(None, servers.db_pid) as used:
+        with cpuuse.phase(None, servers.db_pid) as used, speedprobe.probe() as speed:
             tps = run(locked=False)
         figure("pgbench_tps", f"{tps:.0f}")
+        probe_ms = report_speed("pgbench", speed)
         if args.locked:
             figure("pgbench_locked_tps", f"{run(locked=True):.0f}")
     use = used[0]
@@ -212,13 +215,14 @@ def measure_db(servers: Servers, args: argparse.Namespace) -> float:
     if servers.db_pid is not None:
         figure("pgbench_db_cpu_ms_per_tx", f"{1000 * use.db_s / (tps * use.wall_s):.2f}")
     warn_if_noisy("pgbench", use)
-    return tps
+    return tps, probe_ms
 
 
 def measure_api(
     stack: contextlib.ExitStack, work: Path, servers: Servers, args: argparse.Namespace
-) -> loadgen.Load:
-    """(b): a fresh merchant's payments through `paysource serve`, after a warm-up."""
+) -> tuple[loadgen.Load, float | None]:
+    """(b): a fresh merchant's payments through `paysource serve`, after a warm-up; and
+    the probe's time for its unit meanwhile (None: no unit ran)."""
     base, api_pid = start_api(
         stack, work, servers, worker=args.worker, processes=args.api_processes
     )
@@ -234,16 +238,18 @@ def measure_api(
         watch.start()
     worker_pid = cpuuse.worker_child(api_pid) if args.worker == "process" else None
     worker_before = cpuuse.tree_cpu_s(worker_pid)
-    with cpuuse.phase(api_pid, servers.db_pid) as used:
+    with cpuuse.phase(api_pid, servers.db_pid) as used, speedprobe.probe() as speed:
         load = generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.seconds)
     worker_s = cpuuse.tree_cpu_s(worker_pid) - worker_before
+    probe_ms = report_speed("http", speed)
     report_api(load, used[0], measured_db=servers.db_pid is not None)
     report_processes(load, used[0], worker_s if worker_pid is not None else None)
+    report_in_probe_units(load, used[0], speed)
     report_audit_lag(servers.db_url)
     if watch is not None:
         report_pipeline(load, watch)
     report_log(work / "serve.log")
-    return load
+    return load, probe_ms
 
 
 def measure_framework(
@@ -359,6 +365,28 @@ def report_api(load: loadgen.Load, use: cpuuse.CpuUse, *, measured_db: bool) -> 
     warn_if_noisy("HTTP", use)
 
 
+def report_speed(phase: str, found: list[speedprobe.Speed]) -> float | None:
+    """How fast the machine ran Python during `phase` (bench/speedprobe.py)."""
+    if not found:
+        return None
+    figure(f"{phase}_probe_ms", f"{found[0].mean_ms:.2f}")
+    figure(f"{phase}_probe_best_ms", f"{found[0].best_ms:.2f}")
+    return found[0].mean_ms
+
+
+def report_in_probe_units(
+    load: loadgen.Load, use: cpuuse.CpuUse, found: list[speedprobe.Speed]
+) -> None:
+    """CPU per payment over the probe's time for its unit during the same phase: a
+    figure that moves far less with the machine's speed than the milliseconds do."""
+    if not (found and load.accepted):
+        return
+    probe_s = found[0].mean_ms / 1000
+    figure("api_cpu_probe_units", f"{use.api_s / load.accepted / probe_s:.3f}")
+    total_s = use.api_s + use.db_s
+    figure("total_cpu_probe_units", f"{total_s / load.accepted / probe_s:.3f}")
+
+
 def warn_if_noisy(phase: str, use: cpuuse.CpuUse) -> None:
     others = use.cores(use.others_s)
     if others > NOISY_CORES:
@@ -386,11 +414,16 @@ def measure(args: argparse.Namespace, work: Path) -> None:
         servers = services(stack, work, durable=args.durable)
         figure("postgres", servers.postgres)
         migrate(servers.db_url, MIGRATIONS_DIR)
-        pgbench_tps = measure_db(servers, args)
-        load = measure_api(stack, work, servers, args)
+        pgbench_tps, pgbench_probe_ms = measure_db(servers, args)
+        load, http_probe_ms = measure_api(stack, work, servers, args)
         if args.framework:
             framework = measure_framework(stack, work, args)
             figure("framework_ratio", f"{framework.accepted_per_s / pgbench_tps:.3f}")
+    if pgbench_probe_ms and http_probe_ms:
+        # The machine ran slower (a longer probe) during one phase than the other: the
+        # ratio as both phases would have measured at the same speed.
+        slower = http_probe_ms / pgbench_probe_ms
+        figure("speed_adjusted_ratio", f"{slower * load.accepted_per_s / pgbench_tps:.3f}")
     # Three decimals: through the API the ratio is in the hundredths.
     figure("ratio", f"{load.accepted_per_s / pgbench_tps:.3f}")
 

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import os
 import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,7 +192,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--generator",
         choices=["wrk", "asyncio"],
-        default="wrk" if payments.shutil.which("wrk") else "asyncio",
+        default="wrk" if shutil.which("wrk") else "asyncio",
     )
     return parser.parse_args(argv)
 

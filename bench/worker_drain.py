@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import cpuuse
@@ -81,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--generator",
         choices=["wrk", "asyncio"],
-        default="wrk" if payments.shutil.which("wrk") else "asyncio",
+        default="wrk" if shutil.which("wrk") else "asyncio",
         help="load generator (default: wrk if installed, else asyncio)",
     )
     return parser.parse_args(argv)
