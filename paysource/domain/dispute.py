@@ -62,6 +62,13 @@ def check_disputable(payment: Payment, amount: Money | None) -> int:
         raise IllegalTransition(
             f"cannot dispute a payment that is {payment.status}", code="payment_not_disputable"
         )
+    if payment.settlement_hold is not None or payment.amount_reversed:
+        # The acquirer refused the capture: it holds none of this money, and reversing
+        # the capture takes the amount and fee from the merchant already.
+        raise IllegalTransition(
+            "the payment's capture was refused by the acquirer; it cannot be disputed",
+            code="payment_capture_refused",
+        )
     if amount is not None and amount.currency != payment.currency:
         raise InvalidValue(
             f"amount is in {amount.currency}, the payment is in {payment.currency}",

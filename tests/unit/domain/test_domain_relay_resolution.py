@@ -9,6 +9,7 @@ import pytest
 from domain_builders import T0, captured_payment, merchant_meta, open_refund, replayed, state, usd
 
 from paysource.domain import ledger
+from paysource.domain.dispute import Dispute, DisputeReason
 from paysource.domain.errors import CardNumberRefused, IllegalTransition, InvalidValue
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.ledger import Side
@@ -132,3 +133,23 @@ def test_a_correction_is_a_debit_counted_in_carried_in() -> None:
     assert (settlement.carried_in_minor, settlement.net_minor) == (-9_680, 20_000 - 610 - 9_680)
     assert settlement.status is SettlementStatus.CLOSED
     assert ItemKind.CORRECTION.value == "correction"
+
+
+def test_a_payment_whose_capture_was_refused_cannot_be_disputed() -> None:
+    # The acquirer holds none of its money: a dispute would take from the merchant an
+    # amount the reversal takes again.
+    held = refused()
+    reversed_payment = refused()
+    reversed_payment.reverse_capture(reason="lapsed", settled_in=None, meta=merchant_meta())
+
+    for payment in (held, reversed_payment):
+        with pytest.raises(IllegalTransition) as refusal:
+            Dispute.open(
+                payment=payment,
+                amount=None,
+                reason=DisputeReason.FRAUDULENT,
+                source="admin",
+                request_hash="h",
+                meta=merchant_meta(),
+            )
+        assert refusal.value.code == "payment_capture_refused"
