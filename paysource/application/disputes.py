@@ -192,3 +192,14 @@ def _already_open(existing: Dispute, request_hash: str) -> Outcome[Dispute]:
     if existing.request_hash == request_hash:
         return Outcome(existing, replayed=True)
     raise IllegalTransition("the payment is already disputed", code="payment_already_disputed")
+
+
+def refuse_if_disputed(store: EventStore, payment_id: UUID, because: str) -> None:
+    """Refuse to move a disputed payment's money again (a refund, a capture's reversal)
+    unless the merchant won the dispute: the dispute moves it already.
+
+    A check, not a claim: a dispute opened between it and the save is not seen; the
+    acquirer's dispute then meets a refund, as it would at a real acquirer."""
+    dispute = store.get(dispute_id(payment_id), Dispute)
+    if dispute is not None and dispute.status is not DisputeStatus.WON:
+        raise IllegalTransition(f"the payment is disputed: {because}", code="payment_disputed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from paysource import logs
+from paysource.application.disputes import refuse_if_disputed
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
@@ -12,8 +13,6 @@ from paysource.application.ids import Kind, encode
 from paysource.application.payments import in_currency
 from paysource.application.results import RefundState
 from paysource.application.tracing import traced
-from paysource.domain.dispute import Dispute, DisputeStatus, dispute_id
-from paysource.domain.errors import IllegalTransition
 from paysource.domain.idempotency import claim_id
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
@@ -48,7 +47,11 @@ class RefundService:
             if payment is None or payment.merchant_id != merchant_id:
                 raise NotFound("no such payment")
             customers.append(payment.customer_id)
-            refuse_if_disputed(self._store, payment_id)
+            # The cardholder's bank returns a disputed payment's money: a refund as
+            # well would return it twice.
+            refuse_if_disputed(
+                self._store, payment_id, "the cardholder's bank returns its money, not a refund"
+            )
             refund = Refund.open(
                 refund_id=claim_id(merchant_id, idempotency_key),
                 payment=payment,
@@ -78,17 +81,3 @@ class RefundService:
         if refund is None or merchant_id not in (None, refund.merchant_id):
             raise NotFound("no such refund")
         return refund
-
-
-def refuse_if_disputed(store: EventStore, payment_id: UUID) -> None:
-    """A disputed payment's money goes back through the card network (or stays with the
-    merchant if the dispute is won): a refund as well would return it twice.
-
-    A check, not a claim: a dispute opened between it and the refund's save is not seen;
-    the acquirer's dispute then meets a refund, as it would at a real acquirer."""
-    dispute = store.get(dispute_id(payment_id), Dispute)
-    if dispute is not None and dispute.status is not DisputeStatus.WON:
-        raise IllegalTransition(
-            "the payment is disputed: the cardholder's bank returns its money, not a refund",
-            code="payment_disputed",
-        )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
+from paysource.application.disputes import refuse_if_disputed
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
@@ -116,6 +117,9 @@ class RelayResolutionService:
             if outcome is _Outcome.CAPTURED:  # the acquirer's word: settleable from now
                 payment.confirm_capture(capture_key=_retry_key(payment), meta=meta)
             return None
+        refuse_if_disputed(
+            self._store, payment.id, "the dispute took its amount and fee from the merchant"
+        )
         claim, settled_in = self._claim_for_reversal(payment, meta)
         payment.reverse_capture(reason=resolution.reason, settled_in=settled_in, meta=meta)
         return claim

@@ -320,3 +320,30 @@ def test_a_resolution_is_sent_as_payment_relay_resolved_with_the_payment_as_it_l
             None,
             "captured",
         )
+
+
+def test_a_capture_disputed_before_the_acquirer_refused_it_is_not_reversed_twice(
+    client: TestClient, container: Container
+) -> None:
+    merchant = admin(client).merchant()
+    payment = merchant.pay(4_000, source="tok_capture_refused", capture_method="manual")
+    payment_id = payment.json()["id"]
+    drain(container)
+    assert merchant.post(f"/v1/payments/{payment_id}/capture", {}, Idempotency_Key=new_key())
+    # Disputed while the acquirer has not answered the capture yet; then it refuses it.
+    opened = admin(client).post(
+        "/v1/disputes", {"payment": payment_id, "reason": "fraudulent"}, Idempotency_Key=new_key()
+    )
+    assert opened.status_code == 201, opened.text
+    drain(container)
+    assert merchant.get(f"/v1/payments/{payment_id}").json()["settlement_hold"] == (
+        "capture_refused"
+    )
+
+    # The dispute took the amount and fee from the merchant: a reversal would again.
+    answer = resolve(admin(client), payment_id, "reverse")
+
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["type"].endswith("/payment_disputed")
+    after = merchant.get(f"/v1/payments/{payment_id}").json()
+    assert (after["settlement_hold"], after["relay_resolution"]) == ("capture_refused", None)
