@@ -115,3 +115,27 @@ def test_a_client_trace_context_is_continued(
     assert f"{http.context.trace_id:032x}" == CLIENT_TRACE
     assert parent_of(http) == int("00f067aa0ba902b7", 16)
     assert stored_meta(container, payment_id)[0]["traceparent"].split("-")[1] == CLIENT_TRACE
+
+
+PAN = "4111111111111111"
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        (f"/v1/payments/{PAN}", {}),
+        ("/v1/payments", {"metadata[order]": PAN}),
+        ("/v1/payments", {f"metadata[{PAN}]": "x"}),
+    ],
+)
+def test_no_span_carries_a_card_number_sent_in_the_path_or_query(
+    merchant: Api, spans: InMemorySpanExporter, path: str, params: dict[str, str]
+) -> None:
+    merchant.get(path, **params)
+
+    finished = spans.get_finished_spans()
+    assert any(s.kind is SpanKind.SERVER for s in finished)
+    for span in finished:
+        assert PAN not in span.name
+        for key, value in (span.attributes or {}).items():
+            assert PAN not in str(value), f"{span.name}: {key}={value!r}"

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import parse_qsl, urlencode
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from paysource import logs
 from paysource.application import tracing
 from paysource.application.ids import Kind
+from paysource.domain.card import redact_pans
 from paysource.entrypoints.metrics import Metrics
 
 access_log = logging.getLogger("paysource.access")
@@ -51,7 +53,7 @@ class ObservabilityMiddleware:
 
         with (
             logs.scope(request_id=state.get("request_id"), **ids_in_path(scope["path"])),
-            _server_span(scope["method"], given) as span,
+            _server_span(scope, given) as span,
         ):
             # Every event this request records carries a traceparent, sent or not.
             state["traceparent"] = (
@@ -84,15 +86,33 @@ class ObservabilityMiddleware:
 
 
 @contextmanager
-def _server_span(method: str, traceparent: str | None) -> Iterator[Span]:
+def _server_span(scope: Scope, traceparent: str | None) -> Iterator[Span]:
     """The request's server span: FastAPI's own where it makes one (0.165 and later do),
     else ours. One request, one server span."""
     current = trace.get_current_span()
     if current.is_recording():
+        _redact_url(current, scope)
         yield current
         return
-    with tracing.span(f"HTTP {method}", traceparent=traceparent, kind=SpanKind.SERVER) as span:
+    name = f"HTTP {scope['method']}"
+    with tracing.span(name, traceparent=traceparent, kind=SpanKind.SERVER) as span:
         yield span
+
+
+def _redact_url(span: Span, scope: Scope) -> None:
+    """FastAPI's span holds the raw path and query, where a client may have put a card
+    number (`/v1/payments/4111…`, `metadata[order]=4111…`). A span cannot drop an
+    attribute, so both are overwritten, card numbers redacted, before the span ends and
+    is exported (OpenTelemetry's conventions ask for such scrubbing)."""
+    path = scope["path"]
+    if (shown := redact_pans(path)) != path:
+        span.set_attribute("url.path", shown)
+    if scope.get("query_string"):
+        # Read as FastAPI reads it: the PAN may be percent-encoded or in a name.
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        redacted = [(redact_pans(name), redact_pans(value)) for name, value in pairs]
+        if redacted != pairs:
+            span.set_attribute("url.query", urlencode(redacted))
 
 
 def route_of(scope: Scope, status: int) -> str:
