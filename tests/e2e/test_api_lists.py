@@ -74,6 +74,14 @@ def test_a_parameter_name_like_a_card_number_is_not_echoed(merchant: Api) -> Non
     assert "4242424242424242" not in response.text
 
 
+def test_a_metadata_filter_named_like_a_card_number_is_not_echoed(merchant: Api) -> None:
+    response = merchant.get("/v1/payments", **{"metadata[4111111111111111]": "x" * 501})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "https://paysource.dev/problems/bad_request"
+    assert "4111111111111111" not in response.text
+
+
 def test_created_bounds_select_payments_by_time(merchant: Api, container: Container) -> None:
     made = paid(merchant, container, 3)
     times = {row["id"]: row["created"] for row in merchant.get("/v1/payments").json()["data"]}

@@ -72,7 +72,9 @@ async def metadata_filters(request: Request) -> tuple[tuple[str, str], ...]:
     for name, value in request.query_params.multi_items():
         if (match := METADATA_PARAMETER.match(name)) is not None:
             if len(value) > 500:
-                raise Problem(400, "bad_request", f"{name} is longer than 500 characters")
+                # The key is the client's text too: `metadata[4111…]` is a card number.
+                detail = f"{_shown(name)} is longer than 500 characters"
+                raise Problem(400, "bad_request", detail)
             pairs.append((match.group(1), value))
     if len(pairs) > MAX_METADATA_FILTERS:
         raise Problem(400, "bad_request", f"at most {MAX_METADATA_FILTERS} metadata filters")
