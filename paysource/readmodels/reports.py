@@ -56,6 +56,8 @@ class ReportTooLarge(InvalidValue):
 
 # Rows a daily-volume report may hold: past it, the caller narrows it (never a silent cut).
 MAX_REPORT_ROWS = 10_000
+# Lines a statement may hold, for the same reason (a cut statement would not reconcile).
+MAX_STATEMENT_LINES = 100_000
 
 
 EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
@@ -125,11 +127,19 @@ class Statement:
 
 
 def statement(ledger: LedgerQueries, *, merchant_id: UUID, since: date, until: date) -> Statement:
-    """The merchant's available balance from `since` to `until` (UTC days, inclusive)."""
+    """The merchant's available balance from `since` to `until` (UTC days, inclusive);
+    ReportTooLarge past MAX_STATEMENT_LINES."""
     check_range(since, until)
     opening, closing, rows = ledger.posted_lines(
-        merchant_id=merchant_id, since=_start_of(since), until=_start_of(until + timedelta(days=1))
+        merchant_id=merchant_id,
+        since=_start_of(since),
+        until=_start_of(until + timedelta(days=1)),
+        limit=MAX_STATEMENT_LINES + 1,
     )
+    if len(rows) > MAX_STATEMENT_LINES:
+        raise ReportTooLarge(
+            f"the statement has more than {MAX_STATEMENT_LINES:,} lines: ask for fewer days"
+        )
     by_currency: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_currency[row["currency"]].append(row)

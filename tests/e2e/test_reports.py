@@ -188,6 +188,21 @@ def test_a_daily_volume_too_large_to_answer_says_so_instead_of_cutting_it(
     assert len(narrowed.json()["data"]) == 1
 
 
+def test_a_statement_too_large_to_answer_says_so_instead_of_failing(
+    merchant: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paysource.readmodels import reports  # noqa: PLC0415
+
+    assert len(merchant.get("/v1/reports/statement", **RANGE).json()["currencies"]) == 2
+    monkeypatch.setattr(reports, "MAX_STATEMENT_LINES", 2)
+
+    response = merchant.get("/v1/reports/statement", **RANGE)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/report_too_large")
+
+
 @pytest.mark.parametrize(
     ("accept", "csv_expected"),
     [

@@ -13,8 +13,6 @@ from paysource.readmodels import sql
 from paysource.readmodels.ledger.schema import BALANCES
 from paysource.readmodels.sql import Row, Statement, Where
 
-MAX_STATEMENT_LINES = 100_000
-
 
 def balances(merchant_id: UUID | None = None) -> Statement:
     """Rows of `merchant_balances`: one merchant's, or (None) every merchant's."""
@@ -62,7 +60,7 @@ def _sums(account: str, moment: datetime) -> Statement:
     )
 
 
-def _lines(account: str, since: datetime, until: datetime) -> Statement:
+def _lines(account: str, since: datetime, until: datetime, limit: int) -> Statement:
     return Statement(
         "SELECT p.occurred_at, p.currency, p.side, p.amount_minor, e.kind,"
         " e.payment_id, e.refund_id, e.id AS entry_id FROM postings p"
@@ -70,7 +68,7 @@ def _lines(account: str, since: datetime, until: datetime) -> Statement:
         " WHERE p.account = %s AND p.phase = 'posted'"
         " AND p.occurred_at >= %s AND p.occurred_at < %s"
         " ORDER BY p.occurred_at, p.entry_id, p.line LIMIT %s",
-        (account, since, until, MAX_STATEMENT_LINES + 1),
+        (account, since, until, limit),
     )
 
 
@@ -87,11 +85,11 @@ class LedgerQueries:
         return sql.run(self.datastore, balances_as_of(merchant_id, moment))
 
     def posted_lines(
-        self, *, merchant_id: UUID, since: datetime, until: datetime
+        self, *, merchant_id: UUID, since: datetime, until: datetime, limit: int
     ) -> tuple[dict[str, int], dict[str, int], list[dict[str, Any]]]:
         """For the merchant's balance account: the posted balance per currency before
         `since` and before `until` (two separate sums, so a statement can reconcile),
-        and the posted lines in [since, until), oldest first."""
+        and the first `limit` posted lines in [since, until), oldest first."""
         account = ledger.Account.balance(merchant_id).name
         with self.datastore.transaction() as curs:
             # One snapshot for the three reads, or a batch committing between them
@@ -104,10 +102,6 @@ class LedgerQueries:
                 }
                 for statement in (_sums(account, since), _sums(account, until))
             )
-            found = _lines(account, since, until)
+            found = _lines(account, since, until, limit)
             lines = list(curs.execute(found.text, found.params))
-        if len(lines) > MAX_STATEMENT_LINES:
-            raise ValueError(
-                f"more than {MAX_STATEMENT_LINES} statement lines: ask for a shorter range"
-            )
         return opening, closing, lines
