@@ -36,6 +36,7 @@ from strawberry.extensions import (
 )
 
 from paysource.adapters.postgres.datastore import DATABASE_DOWN
+from paysource.entrypoints.http.graphql.coercion import named_values
 from paysource.entrypoints.http.graphql.cost import MAX_COST, cost
 from paysource.entrypoints.http.graphql.shape import MAX_NESTING, shape_of
 
@@ -216,8 +217,10 @@ class Validate(ValidationCache):
         assert document is not None  # strawberry validates only what parsed
         try:
             # The shape first: graphql-core's rules recurse through fragments.
+            # Literals refused by name, never quoted (coercion.py).
+            rules = named_values(context.validation_rules)
             errors = shape_errors(document) or self.cached_validate_document(
-                context.schema._schema, document, context.validation_rules
+                context.schema._schema, document, rules
             )
         except Exception as error:  # noqa: BLE001  # logged with its traceback
             errors = [_bug("validation", error, development=self.development)]

@@ -10,20 +10,23 @@ from typing import NewType
 
 import strawberry
 
+from paysource.entrypoints.http.graphql.coercion import ValueRefusal
+
 _MAX_DIGITS = 19  # a Postgres bigint
 # ASCII digits, no leading zeros: str.isdigit() and int() also take other scripts' digits.
 _INTEGER = re.compile(rf"-?(?:0|[1-9][0-9]{{0,{_MAX_DIGITS - 1}}})")
 
 
 def _parse_minor_units(value: object) -> int:
-    # Strict like REST: an integer, or a string of digits; never a float or a bool.
+    # Strict like REST: an integer, or a string of digits; never a float or a bool. The
+    # refusals quote no value (ValueRefusal): they reach the client as they are.
     if isinstance(value, bool):
-        raise ValueError("an amount is an integer number of minor units")
+        raise ValueRefusal("an amount is an integer number of minor units")
     if isinstance(value, int):
         return value
     if isinstance(value, str) and _INTEGER.fullmatch(value):
         return int(value)
-    raise ValueError('an amount is an integer number of minor units, e.g. "2500"')
+    raise ValueRefusal('an amount is an integer number of minor units, e.g. "2500"')
 
 
 MinorUnits = NewType("MinorUnits", int)

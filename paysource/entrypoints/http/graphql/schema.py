@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from paysource.entrypoints.http.graphql.coercion import hide_variable_values
 from paysource.entrypoints.http.graphql.limits import (
     LimitRefusal,
     extensions,
@@ -35,7 +36,10 @@ class PaysourceSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Log bugs with their traceback; a refused document is the client's business."""
+        """Log bugs with their traceback; a refused document is the client's business.
+        Refused variables lose their values first: neither the log nor the client may
+        see a card number or key sent in the wrong variable (coercion.py)."""
+        hide_variable_values(errors)
         for error in errors:
             if is_bug(error):
                 log.error("graphql: %s", error.message, exc_info=error.original_error)

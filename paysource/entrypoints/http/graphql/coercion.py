@@ -1,0 +1,130 @@
+"""Refusals of input values that name the variable or argument and the type expected,
+never the value.
+
+graphql-core quotes the value it refused ("String cannot represent a non string value:
+4111111111111111", "…, found: {…}", "Value 'psk_…' does not exist in … enum"): a card
+number or an API key typed in the wrong place would come back in the answer and in our
+log. Only the parts of its messages known to name no value are kept (`reason`);
+anything else becomes a generic reason. Literals are refused by `NamedValuesRule` (in
+place of graphql-core's rule, so the validation cache holds no value either), variables
+by `hide_variable_values`, before the refusal is logged.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from graphql import (
+    ArgumentNode,
+    GraphQLError,
+    GraphQLInputType,
+    ValidationContext,
+    ValueNode,
+    VariableDefinitionNode,
+    VisitorAction,
+)
+from graphql.language import SKIP
+from graphql.pyutils import print_path_list
+from graphql.utilities.validate_input_value import validate_input_literal
+from graphql.validation import ASTValidationRule, ValuesOfCorrectTypeRule
+
+
+class ValueRefusal(ValueError):
+    """A scalar's refusal whose message was written here and quotes no value: kept."""
+
+
+_TYPE = r"'[^']+'"  # a type as used: its name, maybe wrapped in [ ] and !
+_NAME = r"[_A-Za-z][_0-9A-Za-z]*"  # a GraphQL name
+# What graphql-core (and strawberry's scalars) say of a refused value, up to the value.
+_REASONS = [
+    # "String cannot represent a non string value: <value>", "ID cannot represent value: …"
+    (re.compile(r"((?:Enum '\w+'|\w+) cannot represent [\w -]*?value):"), r"\1"),
+    # strawberry's "Value cannot represent a DateTime: "<value>". …"
+    (re.compile(r"(Value cannot represent an? \w+):"), r"\1"),
+    (
+        re.compile(r"Value '.*' does not exist in ('\w+') enum\.", re.DOTALL),
+        r"Value does not exist in \1 enum",
+    ),
+    (
+        re.compile(
+            rf"(Expected (?:a )?value of (?:non-null )?type {_TYPE}"
+            r" (?:to be provided|not to be None|to be an object|to include required field '\w+'))"
+        ),
+        r"\1",
+    ),
+    # A field's name as the schema would have it; a key sent in variables may be anything.
+    (
+        re.compile(rf"(Expected value of type {_TYPE} not to include unknown field '{_NAME}')[.,]"),
+        r"\1",
+    ),
+    (
+        re.compile(rf"(Expected value of type {_TYPE} not to include) unknown field"),
+        r"\1 an unknown field",
+    ),
+    (re.compile(r"(Expected variable '\$\w+' provided to [^.]*)\."), r"\1"),
+    # ", found: <value>." or ", but encountered error '<the scalar's, maybe quoting it>'"
+    (re.compile(rf"(Expected value of type {_TYPE})"), r"\1"),
+]
+_VARIABLE = re.compile(r"(Variable '\$\w+' has invalid (?:default )?value(?: at [\w.\[\]]+)?): ")
+
+
+def reason(error: GraphQLError) -> str:
+    """What was wrong with a value, as `error` said it, without the value."""
+    if isinstance(error.original_error, ValueRefusal):
+        return str(error.original_error)
+    for pattern, template in _REASONS:
+        found = pattern.match(error.message)
+        if found is not None:
+            return found.expand(template)
+    return "not a valid value"
+
+
+def hide_variable_values(errors: list[GraphQLError]) -> None:
+    """Variables refused by graphql-core (before execution): their messages, without the
+    value. The inner error graphql-core wrapped says what was wrong (`reason`)."""
+    for error in errors:
+        found = _VARIABLE.match(error.message)
+        if found is None:
+            continue
+        inner = error.original_error
+        if not isinstance(inner, GraphQLError):  # a default value: it has no inner error
+            inner = GraphQLError(error.message[found.end() :])
+        error.message = f"{found[1]}: {reason(inner)}."
+
+
+class NamedValuesRule(ValuesOfCorrectTypeRule):
+    """graphql-core's check of literal values, but its refusals say which argument (or
+    variable default) and where in it, as it says them for variables, not the value."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self._refused = "A literal has invalid value"  # each is in an argument or a default
+
+    def enter_argument(self, node: ArgumentNode, *_args: Any) -> None:
+        self._refused = f"Argument '{node.name.value}' has invalid value"
+
+    def enter_variable_definition(self, node: VariableDefinitionNode, *_args: Any) -> None:
+        self._refused = f"Variable '${node.variable.name.value}' has invalid default value"
+
+    def is_valid_value_node(
+        self, node: ValueNode, input_type: GraphQLInputType | None
+    ) -> VisitorAction:
+        if input_type:
+            refused = self._refused
+
+            def on_error(error: GraphQLError, path: list[str | int]) -> None:
+                message = f"{refused}{print_path_list(path)}: {reason(error)}."
+                # The inner error kept: hide_variable_values sees every refusal, and
+                # finds the same reason again in a variable's refused default.
+                self.report_error(GraphQLError(message, error.nodes or node, original_error=error))
+
+            validate_input_literal(
+                node, input_type, on_error, None, None, self.context.hide_suggestions
+            )
+        return SKIP  # the whole value is checked at once, as graphql-core's rule does
+
+
+def named_values(rules: tuple[type[ASTValidationRule], ...]) -> tuple[type[ASTValidationRule], ...]:
+    """`rules`, with NamedValuesRule in place of graphql-core's ValuesOfCorrectTypeRule."""
+    return tuple(NamedValuesRule if rule is ValuesOfCorrectTypeRule else rule for rule in rules)
