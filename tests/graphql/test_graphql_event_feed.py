@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -23,6 +24,9 @@ BALANCES = (
 TOTALS = (
     "query($id: ID!, $at: DateTime) { customer(id: $id) { ... on Customer {"
     " totals(asOf: $at) { currency paymentCount spent { amountMinor } } } } }"
+)
+PAYMENT_AS_OF = (
+    "query($id: ID!, $at: DateTime) { payment(id: $id, asOf: $at) { ... on Payment { status } } }"
 )
 
 
@@ -86,3 +90,25 @@ def test_balances_and_customer_totals_as_of_before_and_after_a_capture(
     assert [(t["paymentCount"], t["spent"]["amountMinor"]) for t in before] == [(1, "0")]
     assert after == gql(TOTALS, id=customer)["customer"]["totals"]
     assert gql(TOTALS, id=customer, at="2000-01-01T00:00:00Z")["customer"]["totals"] == []
+
+
+def test_customer_totals_read_a_time_without_a_zone_as_utc_as_a_payment_does(
+    client: TestClient, container: Container
+) -> None:
+    api = admin(client).merchant()
+    customer = _customer(api)
+    payment = api.pay(3000, capture_method="manual", customer=customer).json()["id"]
+    drain(container)
+    assert api.post(f"/v1/payments/{payment}/capture").status_code == 200
+    drain(container)
+    times = {e["type"]: e["time"] for e in api.get(f"/v1/payments/{payment}/events").json()["data"]}
+    held = datetime.fromisoformat(times["Payment.Authorized"]).astimezone(UTC)
+    gql = Gql(client, api.key)
+
+    for moment in (held, datetime(2030, 1, 1, tzinfo=UTC)):
+        naive = moment.replace(tzinfo=None).isoformat()
+        totals = gql(TOTALS, id=customer, at=naive)["customer"]["totals"]
+        assert totals == gql(TOTALS, id=customer, at=moment.isoformat())["customer"]["totals"]
+        status = gql(PAYMENT_AS_OF, id=payment, at=naive)["payment"]["status"]
+        spent = "3000" if status == "SUCCEEDED" else "0"
+        assert [(t["paymentCount"], t["spent"]["amountMinor"]) for t in totals] == [(1, spent)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 import strawberry
@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 from paysource.adapters.postgres.reads import Row
 from paysource.application.ids import Kind
 from paysource.entrypoints.http.graphql import fields, history, ids
+from paysource.entrypoints.http.graphql.as_of import aware
 from paysource.entrypoints.http.graphql.context import Context
 from paysource.entrypoints.http.graphql.errors import not_found
 from paysource.entrypoints.http.graphql.loaders import Loaders
@@ -38,8 +39,7 @@ async def find_payment(context: Context, payment_id: UUID) -> Payment | None:
 
 async def payment_as_of(context: Context, payment_id: UUID, moment: datetime) -> Payment | None:
     """Rebuilt from the event store; authorized by the same rule as read-model rows."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    moment = aware(moment)
     row = await history.payment_as_of(context.loaders.reads.cells, payment_id, moment)
     if row is None or not context.access.sees(Policy.PAYMENT, row):
         return None
