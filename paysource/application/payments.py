@@ -96,16 +96,22 @@ class PaymentService:
             self._store.save(payment)
             return Outcome(payment)
 
-        return _result(
-            self._claims.run(
-                merchant_id=merchant_id,
-                key=idempotency_key,
-                request_hash=request_hash,
-                kind=Payment,
-                attempt=attempt,
-                look_first=False,
-            )
+        outcome = self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Payment,
+            attempt=attempt,
+            look_first=False,
         )
+        return _result(self._as_answered(outcome))
+
+    def _as_answered(self, outcome: Outcome[Payment]) -> Outcome[Payment]:
+        """A replay shows what the first answer showed: for a creation that waited
+        (`Prefer: wait`), the payment as the wait saw it (`record_answer`), not as it
+        was created. Here, so that a replay says the same on either API."""
+        answered = self.answered(outcome.value.id) if outcome.replayed else None
+        return outcome if answered is None else Outcome(answered, replayed=True)
 
     @traced("command capture_payment")
     def capture_payment(

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from paysource.application.fastpath import Answer
 from paysource.application.ids import Kind, encode, encode_optional
 from paysource.application.results import CustomerState, PaymentState, RefundState
 from paysource.domain.api_key import Role
@@ -14,7 +15,7 @@ from paysource.domain.customer import Customer
 from paysource.domain.dispute import Dispute
 from paysource.domain.fx import Conversion
 from paysource.domain.merchant import Merchant
-from paysource.domain.payment import Payment
+from paysource.domain.payment import Payment, PaymentStatus
 from paysource.domain.personal import ERASED
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import DISPUTE_KINDS, Settlement
@@ -67,6 +68,13 @@ def payment(p: Payment | PaymentState) -> dict[str, Any]:
         "updated": timestamp(p.modified_on),
         "version": p.version,
     }
+
+
+def payment_created(p: Payment | PaymentState, replayed: bool = False) -> Answer:
+    """What creating a payment answers, whichever API is asked (GraphQL keeps this, REST's
+    answer, for the key): 202 while processing, 200 once a `Prefer: wait` saw more."""
+    status = 202 if p.status == PaymentStatus.PROCESSING else 200
+    return Answer(status, payment(p), replayed)
 
 
 def payment_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """A replay of a `Prefer: wait` payment creation gives the first answer's status and
-body, whatever the payment became since and whether Redis still holds that answer
-(issue 14, item 11)."""
+body, whatever the payment became since, whether Redis still holds that answer
+(issue 14, item 11) and whichever API (REST or GraphQL) sends the replay."""
 
 from __future__ import annotations
 
@@ -14,9 +14,15 @@ from fastapi.testclient import TestClient
 
 from paysource.bootstrap import Container
 from paysource.entrypoints.worker import Worker
+from tests.graphql.helpers import Gql
 from tests.helpers import Api, admin, drain, new_key
 
 MANUAL = {"amount": 1000, "currency": "USD", "source": "tok_visa", "capture_method": "manual"}
+CREATE = (
+    "mutation($input: CreatePaymentInput!, $key: String!) {"
+    " createPayment(input: $input, idempotencyKey: $key) { __typename"
+    " ... on PaymentPayload { replayed payment { id status } } } }"
+)
 
 
 @pytest.fixture
@@ -65,6 +71,24 @@ def test_a_replay_after_a_capture_still_answers_the_waited_hold(
     again = replay(merchant, MANUAL, key, **prefer)
     assert (again.status_code, again.json()) == (200, first.json())
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_graphql_replay_of_a_waited_creation_answers_as_rest_does(
+    client: TestClient, merchant: Api, before_retry: Callable[[], None]
+) -> None:
+    key = new_key()
+    first = replay(merchant, MANUAL, key, Prefer="wait=8")
+    assert (first.status_code, first.json()["status"]) == (200, "requires_capture"), first.text
+    assert merchant.post(f"/v1/payments/{first.json()['id']}/capture").status_code == 200
+    before_retry()
+    manual = {"amount": "1000", "currency": "USD", "source": "tok_visa", "captureMethod": "MANUAL"}
+    again = Gql(client, merchant.key)(CREATE, input=manual, key=key)["createPayment"]
+    assert again == {
+        "__typename": "PaymentPayload",
+        "replayed": True,
+        "payment": {"id": first.json()["id"], "status": "REQUIRES_CAPTURE"},
+    }
 
 
 def test_a_wait_that_ran_out_is_replayed_as_processing(

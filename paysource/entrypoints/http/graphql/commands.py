@@ -73,18 +73,29 @@ class Command:
     async def payment(
         self, run: Callable[[], Outcome[PaymentState]], *, status: int
     ) -> PaymentPayload:
-        outcome = await run_in_threadpool(self._outcome, run, rep.payment, status)
+        return await self._payment(run, _answering(status, rep.payment))
+
+    async def created_payment(self, run: Callable[[], Outcome[PaymentState]]) -> PaymentPayload:
+        """As `payment`, with REST's answer to a creation: its status is the state's."""
+        return await self._payment(run, rep.payment_created)
+
+    async def _payment(
+        self,
+        run: Callable[[], Outcome[PaymentState]],
+        answer: Callable[[PaymentState, bool], Answer],
+    ) -> PaymentPayload:
+        outcome = await run_in_threadpool(self._outcome, run, answer)
         payment = Payment.from_row(history.payment_row(outcome.value))
         return PaymentPayload(payment=payment, replayed=outcome.replayed)
 
     async def refund(self, run: Callable[[], Outcome[RefundState]]) -> RefundPayload:
-        outcome = await run_in_threadpool(self._outcome, run, rep.refund, 202)
+        outcome = await run_in_threadpool(self._outcome, run, _answering(202, rep.refund))
         state = outcome.value
         refund = Refund.from_row(history.refund_row(state, customer_id=state.customer_id))
         return RefundPayload(refund=refund, replayed=outcome.replayed)
 
     def _outcome(
-        self, run: Callable[[], Outcome[S]], render: Callable[[S], dict[str, Any]], status: int
+        self, run: Callable[[], Outcome[S]], answer: Callable[[S, bool], Answer]
     ) -> Outcome[S]:
         """Run the command once through the fast path, storing the answer REST gives."""
         ran: list[Outcome[S]] = []
@@ -92,7 +103,7 @@ class Command:
         def command() -> Answer:
             outcome = run()
             ran.append(outcome)
-            return Answer(status, render(outcome.value), outcome.replayed)
+            return answer(outcome.value, outcome.replayed)
 
         self.context.services.fast_path.answer(
             scope=str(self.merchant_id),
@@ -103,5 +114,11 @@ class Command:
         if ran:
             return ran[0]
         # Redis answered for an earlier request with this key and input: the event store
-        # replays that same answer (the object at the version it left).
+        # replays that same answer (the object at the version it left, or as a creation
+        # that waited saw it).
         return run()
+
+
+def _answering(status: int, render: Callable[[S], dict[str, Any]]) -> Callable[[S, bool], Answer]:
+    """REST's answer for a command whose status does not depend on its result."""
+    return lambda value, replayed: Answer(status, render(value), replayed)

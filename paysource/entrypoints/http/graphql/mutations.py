@@ -106,7 +106,7 @@ class Mutation:
             )
             request_hash = fingerprint("POST", "/v1/payments", body.fingerprint_body())
             command = Command.of(info.context, _key(idempotency_key), request_hash)
-            return await command.payment(_create_payment(command, body), status=202)
+            return await command.created_payment(_create_payment(command, body))
 
         return await _guarded(run)  # type: ignore[no-any-return]
 

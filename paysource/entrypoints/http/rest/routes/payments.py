@@ -69,12 +69,8 @@ async def create_payment(body: PaymentIn, call: MerchantCommandDep) -> JSONRespo
             metadata=dict(body.metadata),
             meta=call.meta,
         )
-        if outcome.replayed:
-            # A creation that waited answered with what it saw: replays say the same.
-            answered = call.cell.payments.answered(outcome.value.id)
-            if answered is not None:
-                return _answer(answered, replayed=True)
-        return Answer(202, rep.payment(outcome.value), outcome.replayed)
+        # A replay of a creation that waited shows what the wait saw (create_payment).
+        return rep.payment_created(outcome.value, outcome.replayed)
 
     answer = await run_in_threadpool(call.answer, request_hash, command, key=key, hold_s=wait_s)
     if wait_s == 0 or answer.replayed:
@@ -84,18 +80,13 @@ async def create_payment(body: PaymentIn, call: MerchantCommandDep) -> JSONRespo
     return respond(answer, headers={"Preference-Applied": f"wait={wait_s}"})
 
 
-def _answer(payment: Payment, *, replayed: bool = False) -> Answer:
-    status = 202 if payment.status == PaymentStatus.PROCESSING else 200
-    return Answer(status, rep.payment(payment), replayed)
-
-
 def _remembered(call: MerchantCall, payment: Payment, key: str, request_hash: str) -> Answer:
     """Record what the wait saw as the answer to `key` (or the one recorded first), in
     Postgres and on the fast path: replays give exactly this answer."""
     recorded = call.cell.payments.record_answer(
         payment=payment, request_hash=request_hash, meta=call.meta
     )
-    answer = _answer(recorded)
+    answer = rep.payment_created(recorded)
     scope = str(call.merchant_id)
     slot = digest_of(key, call.container)  # the same keyed hash the first answer used
     assert slot is not None  # a key was given: only keyed requests are remembered
