@@ -172,10 +172,12 @@ def _day(cells: dict[str, str], number: int) -> date:
 
 
 def _integer(cells: dict[str, str], name: str, number: int) -> int:
-    text = cells[name]
-    if not text.lstrip("-").isascii() or not text.lstrip("-").isdigit():
+    # One optional minus, then ASCII digits: `int()` alone would also take "+5", "1_0"
+    # and " 5", and stripping every minus let "--5" through to a crash.
+    digits = cells[name].removeprefix("-")
+    if not digits.isascii() or not digits.isdigit():
         raise MalformedStatement(number, f"{name} must be an integer (minor units)", field=name)
-    value = int(text)
+    value = int(cells[name])
     if abs(value) > 2 * MAX_AMOUNT_MINOR:
         raise MalformedStatement(number, f"{name} is out of range", field=name)
     return value

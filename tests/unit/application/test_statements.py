@@ -46,6 +46,9 @@ def test_the_simulators_lines_read_back_as_written() -> None:
         (f"2026-12-04,capture,{PAY},,,r,XYZ,100,0,100", "'XYZ' is not an ISO 4217 currency code"),
         (f"2026-12-04,capture,{PAY},,,r,USD,1e3,0,1000", "gross_minor must be an integer"),
         (f"2026-12-04,capture,{PAY},,,r,USD,-5,0,-5", "gross_minor must be between 0"),
+        (f"2026-12-04,capture,{PAY},,,r,USD,5,0,--5", "net_minor must be an integer"),
+        (f"2026-12-04,capture,{PAY},,,r,USD,5,0,-", "net_minor must be an integer"),
+        (f"2026-12-04,capture,{PAY},,,r,USD,--5,0,5", "gross_minor must be an integer"),
         (f"2026-12-04,capture,{PAY},,,r,USD,100,1,100", "net_minor must be gross - fee"),
         (f"2026-12-04,refund,,re_{'b' * 32},,r,USD,100,0,100", "net_minor must be -(gross + fee)"),
         (f"04/12/2026,capture,{PAY},,,r,USD,100,0,100", "date must be YYYY-MM-DD"),
@@ -63,6 +66,13 @@ def test_a_malformed_line_refuses_the_file_with_its_number_and_reason(
         parse(Source.ACQUIRER, f"{HEADER}\n{good}\n{line}\n")
     assert refused.value.line == 3
     assert refused.value.detail.startswith(f"line 3: {reason}")
+
+
+def test_a_bank_amount_with_two_minus_signs_is_malformed_not_a_crash() -> None:
+    header = ",".join(statements.BANK_COLUMNS)
+    line = f"2026-12-04,b_1,stl_{'e' * 32},USD,--1"
+    with pytest.raises(MalformedStatement, match="line 2: amount_minor must be an integer"):
+        parse(Source.BANK, f"{header}\n{line}\n")
 
 
 def test_a_wrong_header_or_an_empty_file_without_its_date_is_refused_at_line_1() -> None:
