@@ -12,7 +12,9 @@ The bank's statement, one line per payout it credited:
     date,bank_reference,payout_reference,currency,amount_minor
 
 A file is read whole before anything is done with it: the first malformed line
-refuses the file (`MalformedStatement`, with the line number and the reason).
+refuses the file (`MalformedStatement`, with the line number and the reason), and so
+does a card number in any cell (`StatementCardNumber`, naming the line and column,
+never the value), as the JSON API refuses one anywhere in a body.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from datetime import date
 from uuid import UUID
 
 from paysource.application.ids import Kind, encode
-from paysource.domain.errors import InvalidValue, PaysourceError
+from paysource.domain.card import contains_pan
+from paysource.domain.errors import CardNumberRefused, InvalidCurrency, InvalidValue, PaysourceError
 from paysource.domain.money import MAX_AMOUNT_MINOR, check_currency
 from paysource.domain.reconciliation import LINE_KINDS, ItemKey, Source, StatementLine
 
@@ -38,6 +41,7 @@ ACQUIRER_COLUMNS = (
 # replays) the same.
 ACQUIRER_COLUMNS_V1 = tuple(column for column in ACQUIRER_COLUMNS if column != "dispute")
 BANK_COLUMNS = ("date", "bank_reference", "payout_reference", "currency", "amount_minor")
+AMOUNT_COLUMNS = frozenset({"gross_minor", "fee_minor", "net_minor", "amount_minor"})
 COLUMNS = {Source.ACQUIRER: ACQUIRER_COLUMNS, Source.BANK: BANK_COLUMNS}
 HEADERS = {Source.ACQUIRER: (ACQUIRER_COLUMNS, ACQUIRER_COLUMNS_V1), Source.BANK: (BANK_COLUMNS,)}
 # Each acquirer line kind names its item in one column, by one kind of id.
@@ -58,6 +62,17 @@ class MalformedStatement(InvalidValue):
 
     def __init__(self, line: int, reason: str, *, field: str | None = None) -> None:
         super().__init__(f"line {line}: {reason}", field=field)
+        self.line = line
+
+
+class StatementCardNumber(CardNumberRefused):
+    """A cell that holds a card number: nothing of the file is imported."""
+
+    def __init__(self, line: int, column: str) -> None:
+        super().__init__(
+            f"line {line}: {column} looks like a card number; card numbers are never accepted",
+            field=column,
+        )
         self.line = line
 
 
@@ -125,6 +140,7 @@ def _line(
     for name, value in cells.items():
         if len(value) > MAX_TEXT:
             raise MalformedStatement(number, f"{name} is longer than {MAX_TEXT}", field=name)
+    _refuse_card_numbers(cells, number)
     try:
         return read(cells, number)
     except MalformedStatement:
@@ -133,6 +149,17 @@ def _line(
         raise MalformedStatement(
             number, error.detail, field=getattr(error, "field", None)
         ) from None
+
+
+def _refuse_card_numbers(cells: dict[str, str], number: int) -> None:
+    # PCI scope stops at the edge: a reference is kept in events and read models, and
+    # any cell may end up in an error. An amount that reads as an integer is a number,
+    # not text (as JSON numbers): a 13+ digit amount is Luhn-valid one time in ten.
+    for name, value in cells.items():
+        if name in AMOUNT_COLUMNS and _is_integer(value):
+            continue
+        if contains_pan(value):
+            raise StatementCardNumber(number, name)
 
 
 def _acquirer_line(cells: dict[str, str], number: int) -> StatementLine:
@@ -151,7 +178,7 @@ def _acquirer_line(cells: dict[str, str], number: int) -> StatementLine:
         raise MalformedStatement(number, f"a {kind.name} line needs a dispute column", field="type")
     key = _id(id_kind, cells, column, number)
     return StatementLine(
-        kind.name, key, cells["acquirer_reference"], check_currency(cells["currency"]),
+        kind.name, key, cells["acquirer_reference"], _currency(cells, number),
         gross, fee, _day(cells, number), number,
     )  # fmt: skip
 
@@ -159,7 +186,7 @@ def _acquirer_line(cells: dict[str, str], number: int) -> StatementLine:
 def _bank_line(cells: dict[str, str], number: int) -> StatementLine:
     return StatementLine(
         "payout", _id(Kind.SETTLEMENT, cells, "payout_reference", number),
-        cells["bank_reference"], check_currency(cells["currency"]),
+        cells["bank_reference"], _currency(cells, number),
         _amount(cells, "amount_minor", number), 0, _day(cells, number), number,
     )  # fmt: skip
 
@@ -171,11 +198,24 @@ def _day(cells: dict[str, str], number: int) -> date:
         raise MalformedStatement(number, "date must be YYYY-MM-DD", field="date") from None
 
 
-def _integer(cells: dict[str, str], name: str, number: int) -> int:
+def _currency(cells: dict[str, str], number: int) -> str:
+    try:
+        return check_currency(cells["currency"])
+    except InvalidCurrency:  # its detail repeats the cell: a file's cell is never echoed
+        raise MalformedStatement(
+            number, "currency must be an ISO 4217 currency code", field="currency"
+        ) from None
+
+
+def _is_integer(text: str) -> bool:
     # One optional minus, then ASCII digits: `int()` alone would also take "+5", "1_0"
     # and " 5", and stripping every minus let "--5" through to a crash.
-    digits = cells[name].removeprefix("-")
-    if not digits.isascii() or not digits.isdigit():
+    digits = text.removeprefix("-")
+    return digits.isascii() and digits.isdigit()
+
+
+def _integer(cells: dict[str, str], name: str, number: int) -> int:
+    if not _is_integer(cells[name]):
         raise MalformedStatement(number, f"{name} must be an integer (minor units)", field=name)
     value = int(cells[name])
     if abs(value) > 2 * MAX_AMOUNT_MINOR:

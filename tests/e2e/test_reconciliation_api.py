@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paysource.adapters import sim_files
+from paysource.application import statements
 from paysource.bootstrap import Container
 from paysource.config import Settings
 from paysource.readmodels.maintenance import verify
@@ -113,6 +114,49 @@ def test_a_malformed_file_is_a_problem_naming_its_line_and_nothing_is_written(
     assert problem["detail"] == "line 3: net_minor must be gross - fee"
     assert container.router.directory.store.head() == head
     assert not_csv.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("cells", "column"),
+    [
+        (("4111111111111111", "USD"), "acquirer_reference"),
+        (("sim_2", "4111111111111111"), "currency"),
+    ],
+)
+def test_a_card_number_in_a_file_is_refused_naming_line_and_column_and_nothing_is_written(
+    client: TestClient,
+    container: Container,
+    finance: dict[str, str],
+    cells: tuple[str, str],
+    column: str,
+) -> None:
+    header = ",".join(statements.ACQUIRER_COLUMNS)
+    good = f"2026-12-04,capture,pay_{'0' * 32},,,sim_1,USD,100,0,100"
+    bad = f"2026-12-04,capture,pay_{'1' * 32},,,{cells[0]},{cells[1]},100,0,100"
+    head = container.router.directory.store.head()
+
+    refused = post_file(client, finance, "acquirer", f"{header}\n{good}\n{bad}\n")
+
+    assert refused.status_code == 422
+    problem = refused.json()
+    assert problem["type"].endswith("/card_number_refused")
+    assert problem["detail"].startswith(f"line 3: {column} ")
+    assert problem["errors"][0]["field"] == column
+    assert "4111" not in refused.text
+    assert container.router.directory.store.head() == head
+
+
+def test_an_amount_with_two_minus_signs_is_a_malformed_statement_not_a_500(
+    client: TestClient, container: Container, finance: dict[str, str]
+) -> None:
+    header = ",".join(statements.ACQUIRER_COLUMNS)
+    line = f"2026-12-04,refund,,re_{'0' * 32},,sim_1,USD,5,0,--5"
+
+    refused = post_file(client, finance, "acquirer", f"{header}\n{line}\n")
+
+    assert refused.status_code == 422
+    assert refused.json()["type"].endswith("/malformed_statement")
+    assert refused.json()["detail"] == "line 2: net_minor must be an integer (minor units)"
 
 
 def test_merchants_may_neither_import_nor_read_breaks(client: TestClient) -> None:

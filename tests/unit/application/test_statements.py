@@ -10,12 +10,14 @@ import pytest
 
 from paysource.application import statements
 from paysource.application.statements import MalformedStatement, parse
+from paysource.domain.errors import CardNumberRefused
 from paysource.domain.reconciliation import Source, StatementLine
 
 DAY = date(2026, 12, 4)
 HEADER = ",".join(statements.ACQUIRER_COLUMNS)
 PAY = f"pay_{'a' * 32}"
 DP = f"dp_{'d' * 32}"
+PAN = "4111111111111111"
 
 
 def test_the_simulators_lines_read_back_as_written() -> None:
@@ -43,7 +45,7 @@ def test_the_simulators_lines_read_back_as_written() -> None:
         (f"2026-12-04,dispute,,,{DP},r,USD,100,0,100", "net_minor must be -(gross + fee)"),
         (f"2026-12-04,dispute_won,,,{DP},r,USD,100,0,-100", "net_minor must be gross - fee"),
         ("2026-12-04,capture,pay_123,,,r,USD,100,0,100", "payment must be a pay_… id"),
-        (f"2026-12-04,capture,{PAY},,,r,XYZ,100,0,100", "'XYZ' is not an ISO 4217 currency code"),
+        (f"2026-12-04,capture,{PAY},,,r,XYZ,100,0,100", "currency must be an ISO 4217 currency"),
         (f"2026-12-04,capture,{PAY},,,r,USD,1e3,0,1000", "gross_minor must be an integer"),
         (f"2026-12-04,capture,{PAY},,,r,USD,-5,0,-5", "gross_minor must be between 0"),
         (f"2026-12-04,capture,{PAY},,,r,USD,5,0,--5", "net_minor must be an integer"),
@@ -102,3 +104,52 @@ def test_the_header_before_chargebacks_still_reads_its_captures_and_refunds() ->
     ]
     with pytest.raises(MalformedStatement, match="line 2: a dispute line needs a dispute column"):
         parse(Source.ACQUIRER, f"{header}\n2026-12-04,dispute,{PAY},,r,USD,1,0,-1\n")
+
+
+@pytest.mark.parametrize(
+    ("line", "column"),
+    [
+        (f"2026-12-04,capture,{PAY},,,{PAN},USD,100,0,100", "acquirer_reference"),
+        (f"2026-12-04,capture,{PAY},,,ref 4111 1111 1111 1111,USD,100,0,100", "acquirer_reference"),
+        (f"2026-12-04,capture,{PAY},,,r,{PAN},100,0,100", "currency"),
+        (f"2026-12-04,capture,{PAY},,,r,USD,4111 1111 1111 1111,0,100", "gross_minor"),
+        (f"2026-12-04,capture,{PAY},{PAN},,r,USD,100,0,100", "refund"),
+    ],
+)
+def test_a_card_number_in_any_cell_refuses_the_file_naming_line_and_column_not_value(
+    line: str, column: str
+) -> None:
+    good = f"2026-12-04,capture,pay_{'c' * 32},,,r,USD,100,0,100"
+    with pytest.raises(CardNumberRefused) as refused:
+        parse(Source.ACQUIRER, f"{HEADER}\n{good}\n{line}\n")
+    assert refused.value.detail.startswith(f"line 3: {column} ")
+    assert refused.value.field == column
+    assert "4111" not in refused.value.detail
+
+
+def test_a_card_number_as_the_banks_reference_refuses_the_file() -> None:
+    header = ",".join(statements.BANK_COLUMNS)
+    line = f"2026-12-04,{PAN},stl_{'e' * 32},USD,100"
+    with pytest.raises(CardNumberRefused, match=r"^line 2: bank_reference ") as refused:
+        parse(Source.BANK, f"{header}\n{line}\n")
+    assert PAN not in refused.value.detail
+
+
+def test_an_amount_is_a_number_not_text_so_a_long_luhn_valid_one_is_still_an_amount() -> None:
+    # As JSON numbers: a 13+ digit amount (10^10 IDR in minor units) is Luhn-valid one
+    # time in ten; refusing it would refuse a real day's file.
+    amount = 378282246310005
+    line = f"2026-12-04,capture,{PAY},,,r,IDR,{amount},0,{amount}"
+    assert parse(Source.ACQUIRER, f"{HEADER}\n{line}\n").lines[0].amount_minor == amount
+    # A 16-digit one is out of range anyway, and refused without being echoed.
+    line = f"2026-12-04,capture,{PAY},,,r,USD,{PAN},0,{PAN}"
+    with pytest.raises(MalformedStatement, match=r"^line 2: gross_minor is out of range$"):
+        parse(Source.ACQUIRER, f"{HEADER}\n{line}\n")
+
+
+def test_a_bad_currency_names_its_line_and_column_but_never_echoes_the_cell() -> None:
+    line = f"2026-12-04,capture,{PAY},,,r,US-D 12,100,0,100"
+    with pytest.raises(MalformedStatement) as refused:
+        parse(Source.ACQUIRER, f"{HEADER}\n{line}\n")
+    assert refused.value.detail == "line 2: currency must be an ISO 4217 currency code"
+    assert refused.value.field == "currency"

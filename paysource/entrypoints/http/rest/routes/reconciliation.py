@@ -34,7 +34,8 @@ CSV_BODY = {
     description="The body is the CSV file (`Content-Type: text/csv`; formats in "
     "docs/reconciliation.md). Matched acquirer lines clear `acquirer_receivable`; every "
     "break is recorded. The same file again changes nothing (200, `Idempotent-Replayed`); "
-    "a malformed file is refused whole (422 `malformed_statement`, with its line).",
+    "a malformed file is refused whole (422 `malformed_statement`, with its line), as is "
+    "one with a card number in any cell (422 `card_number_refused`).",
     openapi_extra=CSV_BODY,
 )
 def import_statement(
