@@ -322,13 +322,21 @@ def fx_reversed(
 def _acquirer_paid(
     kind: str, merchant_id: UUID, currency: str, gross_minor: int, fee_minor: int
 ) -> Entry | None:
-    """The acquirer paid what it owed us into our bank, less its fee."""
-    receivable = Account.receivable(merchant_id)
+    """The acquirer paid what it owed us into our bank, less its fee. A fee above the
+    amount (a fixed fee on a 5-cent capture) is legitimate: the acquirer kept the whole
+    amount and took the rest of its fee from our bank."""
+    receivable, cash, fees = (
+        Account.receivable(merchant_id),
+        Account.settlement_cash(),
+        Account.acquirer_fees(),
+    )
+    kept = min(gross_minor, fee_minor)  # the fee paid out of the amount itself
     return entry(
         kind,
         currency,
-        transfer(Account.settlement_cash(), receivable, gross_minor - fee_minor, Phase.POSTED),
-        transfer(Account.acquirer_fees(), receivable, fee_minor, Phase.POSTED),
+        transfer(cash, receivable, gross_minor - kept, Phase.POSTED),
+        transfer(fees, receivable, kept, Phase.POSTED),
+        transfer(fees, cash, fee_minor - kept, Phase.POSTED),
     )
 
 

@@ -11,13 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paysource.adapters import sim_files
+from paysource.application import statements
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.application.reconciliation import ImportResult
 from paysource.application.statements import MalformedStatement
 from paysource.bootstrap import Cell, Container
 from paysource.domain.meta import ActorKind, Meta
-from paysource.domain.reconciliation import BreakKind, Source
+from paysource.domain.reconciliation import BreakKind, Source, StatementLine
 from paysource.processes.payouts import PayoutProcessor, PayoutRetry
+from paysource.readmodels.maintenance import verify
 from tests.helpers import Api, admin, drain, new_key
 
 META = Meta(ActorKind.FINANCE, "test")
@@ -230,3 +232,27 @@ def test_a_malformed_chargeback_line_refuses_the_file_whole(
 
     assert refused.value.detail == f"line {number + 2}: dispute must be a dp_… id"
     assert cell.store.head() == head
+
+
+def test_a_fee_above_a_tiny_capture_clears_from_our_bank_and_the_ledger_goes_on(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    paid = merchant.pay(5)
+    assert paid.status_code in (201, 202), paid.text
+    drain(container)
+    payment = UUID(hex=paid.json()["id"].removeprefix("pay_"))
+    # A fixed 10-cent fee on a 5-cent capture: the acquirer's net is -5.
+    line = StatementLine("capture", payment, "sim_tiny", "USD", 5, 10, today().date())
+    text = statements.to_csv(Source.ACQUIRER, [statements.acquirer_row(line)])
+
+    result = import_file(cell, Source.ACQUIRER, text)
+    drain(container)  # the ledger posts the clearing: it does not stop on it
+    merchant.pay(700)
+    drain(container)
+
+    assert (result.matched, result.breaks) == (1, ())
+    assert account(cell, f"acquirer_receivable:{merchant_id(merchant)}") == (5 + 700, 5)
+    assert account(cell, "settlement_cash:platform") == (0, 5)
+    assert account(cell, "acquirer_fees:platform") == (10, 0)
+    assert verify("ledger", cell.store, cell.read.datastore) == []
