@@ -142,6 +142,14 @@ def transfer(debit: Account, credit: Account, amount_minor: int, phase: Phase) -
     ]
 
 
+def signed_transfer(debit: Account, credit: Account, amount_minor: int, phase: Phase) -> list[Line]:
+    """`transfer` for a figure that can fall below zero (a rounding difference, items
+    converted half-even): a negative amount moves the other way, never a negative line."""
+    if amount_minor < 0:
+        return transfer(credit, debit, -amount_minor, phase)
+    return transfer(debit, credit, amount_minor, phase)
+
+
 def entry(kind: str, currency: str, *transfers: list[Line]) -> Entry | None:
     lines = tuple(line for lines in transfers for line in lines)
     return Entry(kind, currency, lines) if lines else None
@@ -259,9 +267,7 @@ def _in(currency: str, lines: list[Line]) -> list[Line]:
 def _fx_difference(merchant_id: UUID, difference_minor: int) -> list[Line]:
     """A payout above the items' sum is the platform's loss, below it its gain."""
     balance, gains_losses = Account.balance(merchant_id), Account.fx_gains_losses()
-    if difference_minor >= 0:
-        return transfer(gains_losses, balance, difference_minor, Phase.POSTED)
-    return transfer(balance, gains_losses, -difference_minor, Phase.POSTED)
+    return signed_transfer(gains_losses, balance, difference_minor, Phase.POSTED)
 
 
 def fx_converted(
@@ -277,7 +283,9 @@ def fx_converted(
     payout in `currency` is voided, the net leaves the merchant's balance for
     `fx_conversion` there, `fx_conversion` pays the converted items into the merchant's
     balance in `payout_currency`, the rounding difference goes to `fx_gains_losses`, and
-    the payout is pending in `payout_currency`. Each currency balances on its own."""
+    the payout is pending in `payout_currency`. Each currency balances on its own.
+    Debit items can round the items' sum to zero or below under a positive net: the
+    merchant's balance then pays `fx_conversion` (docs/ledger.md)."""
     balance, payouts, fx = (
         Account.balance(merchant_id),
         Account.payouts(merchant_id),
@@ -288,7 +296,7 @@ def fx_converted(
         currency,
         transfer(balance, payouts, net_minor, Phase.RELEASE),
         transfer(balance, fx, net_minor, Phase.POSTED),
-        _in(payout_currency, transfer(fx, balance, items_minor, Phase.POSTED)),
+        _in(payout_currency, signed_transfer(fx, balance, items_minor, Phase.POSTED)),
         _in(payout_currency, _fx_difference(merchant_id, payout_minor - items_minor)),
         _in(payout_currency, transfer(balance, payouts, payout_minor, Phase.PENDING)),
     )
@@ -311,7 +319,7 @@ def fx_reversed(
         "fx_conversion_reversed",
         currency,
         transfer(fx, balance, net_minor, Phase.POSTED),
-        _in(payout_currency, transfer(balance, fx, items_minor, Phase.POSTED)),
+        _in(payout_currency, signed_transfer(balance, fx, items_minor, Phase.POSTED)),
         _in(payout_currency, _fx_difference(merchant_id, items_minor - payout_minor)),
     )
 

@@ -14,9 +14,10 @@ from domain_builders import MERCHANT_ID, merchant_meta
 from paysource.domain import ledger
 from paysource.domain.errors import IllegalTransition, InvalidValue
 from paysource.domain.fees import FeeSchedule
-from paysource.domain.fx import conversion
+from paysource.domain.fx import ConversionOutOfRange, conversion
 from paysource.domain.ledger import AccountKind, Entry, Phase, Side
 from paysource.domain.merchant import Merchant, stored_fees
+from paysource.domain.money import MAX_AMOUNT_MINOR
 from paysource.domain.rates import Rate, check_rate
 from paysource.domain.settlement import Item, ItemKind, Settlement, SettlementStatus
 
@@ -136,6 +137,45 @@ def test_an_entry_unbalanced_in_one_currency_is_refused() -> None:
     with pytest.raises(ledger.UnbalancedEntry):
         Entry("fx_conversion", "USD", lines)
     assert {AccountKind.FX_CONVERSION, AccountKind.FX_GAINS_LOSSES} <= set(AccountKind)
+
+
+def test_items_that_round_below_zero_under_a_positive_net_still_post_balanced() -> None:
+    # 1 fils is half a yen (half-even: 0), -3 fils -1.5 yen (-2); the net, 2 fils, is 1.
+    found = conversion(Rate("KWD", "JPY", Decimal(500), T), [1, 1, 1, 1, 1, -3], 2)
+    assert (found.items_minor, found.payout_minor, found.fx_difference_minor) == (-2, 1, 3)
+    figures = {"net_minor": 2, "items_minor": -2, "payout_minor": 1}
+
+    there = ledger.fx_converted(MERCHANT_ID, "KWD", "JPY", **figures)
+    back = ledger.fx_reversed(MERCHANT_ID, "KWD", "JPY", **figures)
+
+    moved = balances(there)
+    assert moved[("fx_conversion", "JPY")] == -2  # the items took 2 yen from fx_conversion
+    assert moved[("fx_gains_losses", "JPY")] == 3
+    assert moved[("merchant_balance", "JPY")] == -1  # credited the payout
+    assert balances(there, back) == {}
+
+
+def test_a_payout_above_the_largest_amount_is_refused_before_anything_is_recorded() -> None:
+    usd_lbp = Rate("USD", "LBP", Decimal(89500), T)
+    largest = MAX_AMOUNT_MINOR // 89_500  # cents: about 111.7 million dollars
+    assert conversion(usd_lbp, [largest], largest).payout_minor <= MAX_AMOUNT_MINOR
+    with pytest.raises(ConversionOutOfRange, match="USD/LBP"):
+        conversion(usd_lbp, [largest + 1], largest + 1)
+    settlement = closed(largest - 29, 30)  # nets: the two items sum to `largest + 1`
+    settlement.collect_events()
+
+    with pytest.raises(ConversionOutOfRange):
+        settlement.convert(usd_lbp, merchant_meta())
+
+    assert settlement.collect_events() == []
+    assert (settlement.status, settlement.conversion) == (SettlementStatus.CLOSED, None)
+
+
+def test_an_item_converted_beyond_the_largest_amount_is_refused_even_if_the_net_is_not() -> None:
+    usd_lbp = Rate("USD", "LBP", Decimal(89500), T)
+    huge = MAX_AMOUNT_MINOR // 89_500 + 1
+    with pytest.raises(ConversionOutOfRange):
+        conversion(usd_lbp, [huge, -huge + 100], 100)
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "1e3", "0.9.2", " 1", "NaN", "1,5", "", "abc"])
