@@ -10,7 +10,9 @@ A merchant paid in another currency than its items' (its settlement currency) is
 converted at the operator's rate of the pair valid at the cut-off, recorded in the
 settlement's `Converted` event; with no such rate the settlement waits, open and
 claiming nothing, and says why (`RateUnavailable`) until a rate is loaded and the
-close is asked again (the scheduler asks every tick).
+close is asked again (the scheduler asks every tick). So does one the rate converts
+beyond the largest payout (`ConversionOutOfRange`): nothing of it is recorded but the
+wait and its reason, until a rate that converts it is loaded.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Outcome, with_conflict_retries
 from paysource.application.settlement_waits import Waits
 from paysource.domain.errors import InvalidValue
+from paysource.domain.fx import ConversionOutOfRange, conversion
 from paysource.domain.meta import Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR
 from paysource.domain.payment import Payment
@@ -70,6 +73,14 @@ def check_cutoff(until: datetime, now: datetime) -> datetime:
     if until > now:
         raise InvalidValue("the cut-off is in the future", field="until")
     return until
+
+
+def _payable(gross_minor: int, rate: Rate | None) -> bool:
+    """Whether a payout of `gross_minor`, converted at `rate` if any, is an amount (a
+    first capture is claimed whatever it converts to: the conversion check says why)."""
+    if gross_minor > MAX_AMOUNT_MINOR:
+        return False
+    return rate is None or rate.convert(gross_minor) <= MAX_AMOUNT_MINOR
 
 
 class WaitingItems(Protocol):
@@ -138,13 +149,17 @@ class SettlementService:
                 merchant_id=merchant_id, currency=currency, cutoff=until, meta=meta
             )
             rate = self._conversion_rate(settlement, meta)
-            items, claims = self._claim(merchant_id, currency, until, settlement.id, meta)
+            items, claims = self._claim(
+                merchant_id, currency, until, settlement.id, meta, rate=rate
+            )
             if not any(item.kind not in CARRIED_IN_KINDS for item in items):
                 # A concurrent run of this very request may have claimed them meanwhile.
                 existing = self._store.get(settlement.id, Settlement)
                 if existing is not None:
                     return Outcome(existing, replayed=True)
                 raise NothingToSettle("no captures or refunds wait for settlement up to then")
+            if rate is not None:
+                self._check_conversion(settlement, rate, items, meta)
             settlement.close(items, meta)
             if rate is not None and settlement.status is SettlementStatus.CLOSED:
                 settlement.convert(rate, meta)  # a carried-forward debit stays as it is
@@ -172,10 +187,32 @@ class SettlementService:
             f"no {pair} rate valid at {settlement.cutoff.isoformat()}: the merchant settles in "
             f"{target}; load one with `paysource rates load`"
         )
+        raise self._waiting(settlement, pair, reason, meta)
+
+    def _check_conversion(
+        self, settlement: Settlement, rate: Rate, items: list[Item], meta: Meta
+    ) -> None:
+        """A rate that converts the claimed items beyond the largest payout (one huge
+        capture, or a won dispute above the captures) is no usable rate: the settlement
+        waits as without one, rather than record a conversion nothing could apply."""
+        net = sum(item.net_minor for item in items)
+        if net <= 0:
+            return  # carried forward in its own currency, unconverted
+        try:
+            conversion(rate, [item.net_minor for item in items], net)
+        except ConversionOutOfRange as refused:
+            reason = f"{refused.detail}; load a rate that converts it with `paysource rates load`"
+            raise self._waiting(settlement, rate.pair, reason, meta) from None
+
+    def _waiting(
+        self, settlement: Settlement, pair: str, reason: str, meta: Meta
+    ) -> RateUnavailable:
+        """Save `settlement` open, waiting for a rate of `pair`, with why (claiming
+        nothing); the error to raise."""
         settlement.await_rate(pair=pair, reason=reason, meta=meta)
         if settlement.pending_events:
             self._store.save(settlement, *self._waits.waiting(settlement, meta))
-        raise RateUnavailable(reason, settlement=settlement.id, pair=pair)
+        return RateUnavailable(reason, settlement=settlement.id, pair=pair)
 
     def _check_waiting(self, settlement: Settlement) -> None:
         """Only a settlement with something to settle waits for a rate."""
@@ -189,14 +226,25 @@ class SettlementService:
             raise NothingToSettle("no captures or refunds wait for settlement up to then")
 
     def _claim(
-        self, merchant_id: UUID, currency: str, until: datetime, settlement: UUID, meta: Meta
+        self,
+        merchant_id: UUID,
+        currency: str,
+        until: datetime,
+        settlement: UUID,
+        meta: Meta,
+        *,
+        rate: Rate | None,
     ) -> tuple[list[Item], list[ItemClaim]]:
         """The waiting items this settlement can claim, and their claims.
 
         The read model nominates; the claims decide: an item another settlement holds
         (the read model lagging) is left out, and a concurrent claim conflicts on save.
+        Captures are claimed while their gross, converted at `rate` if any, stays an
+        amount; the rest waits for the next settlement.
         """
-        items, claims, gross = [], [], 0
+        items: list[Item] = []
+        claims: list[ItemClaim] = []
+        gross = 0
         waiting = self._items.waiting_items(
             merchant_id=merchant_id, currency=currency, until=until, limit=MAX_ITEMS_PER_SETTLEMENT
         )
@@ -206,7 +254,7 @@ class SettlementService:
                 continue  # the acquirer has not (or not yet) moved it: docs/settlement.md
             if item.kind is ItemKind.CAPTURE:
                 gross += item.amount_minor
-                if gross > MAX_AMOUNT_MINOR:
+                if items and not _payable(gross, rate):
                     break  # the rest waits for the next settlement: a payout stays Money
             claim = self._store.get(item.claim_id, ItemClaim)
             if claim is None:

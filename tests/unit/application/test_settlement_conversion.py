@@ -20,6 +20,7 @@ from paysource.application.settlements import (
 )
 from paysource.application.webhooks.catalog import standard_catalog
 from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.money import MAX_AMOUNT_MINOR
 from paysource.domain.rates import Rate
 from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement, SettlementStatus
 
@@ -211,6 +212,45 @@ def test_a_waiting_settlement_closing_at_its_own_rate_meanwhile_is_not_also_supe
     assert earlier.replayed
     assert (earlier.value.status, earlier.value.superseded_by) == (SettlementStatus.CLOSED, None)
     assert earlier.value.items == [item]
+
+
+USD_LBP = Rate("USD", "LBP", Decimal(89500), CUTOFF)
+LARGEST_USD = MAX_AMOUNT_MINOR // 89_500  # cents that convert to the largest LBP payout
+
+
+def in_lbp(store: EventStore, items: Items) -> SettlementService:
+    rates = Rates()
+    rates.rates.append(USD_LBP)
+    return SettlementService(store, items, rates=rates, settlement_currency=lambda _: "LBP")
+
+
+def test_captures_that_would_convert_above_the_largest_payout_wait_for_the_next_one(
+    store: EventStore,
+) -> None:
+    first, second = capture(LARGEST_USD // 2, 0), capture(LARGEST_USD // 2 + 10, 0)
+
+    outcome = close(in_lbp(store, Items(first, second)))
+
+    assert outcome.value.items == [first]
+    assert 0 < outcome.value.payout_minor <= MAX_AMOUNT_MINOR
+    assert store.get(second.claim_id, ItemClaim) is None  # free for the next settlement
+
+
+def test_a_capture_that_alone_converts_above_the_largest_payout_waits_with_why(
+    store: EventStore,
+) -> None:
+    item = capture(LARGEST_USD + 1, 0)
+
+    with pytest.raises(RateUnavailable) as waiting:
+        close(in_lbp(store, Items(item)))
+
+    assert waiting.value.pair == "USD/LBP"
+    assert "largest payout" in waiting.value.detail
+    found = store.get(waiting.value.settlement, Settlement)
+    assert found is not None
+    assert (found.status, found.conversion) == (SettlementStatus.OPEN, None)
+    assert found.waiting_reason == waiting.value.detail
+    assert store.get(item.claim_id, ItemClaim) is None
 
 
 def test_a_superseded_settlement_is_sent_as_a_settlement_superseded_webhook() -> None:
