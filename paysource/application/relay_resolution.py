@@ -36,10 +36,19 @@ from paysource.domain.money import Money
 from paysource.domain.payment import Payment, RelayAction
 from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement, SettlementStatus
 
-__all__ = ["RelayAction", "RelayResolutionService", "Resolution"]
+__all__ = ["RelayAction", "RelayResolutionService", "Resolution", "fast_path_scope"]
 
 # Idempotency keys of this command live apart from the merchant's own keys.
 _KEY_PREFIX = "resolve_relay:"
+
+
+def fast_path_scope(payment_id: UUID) -> str:
+    """Where an operator's key for this command lives in Redis, for either API. Its claim
+    in Postgres lives in the payment's merchant's cell, so the key is the operator's per
+    merchant; one scope for all merchants answered 422 for another merchant's payment
+    while Redis held the key, and went ahead once it expired. Per payment it can only
+    defer to Postgres, which knows the merchant."""
+    return f"{_KEY_PREFIX}{payment_id}"
 
 
 class _Outcome(StrEnum):

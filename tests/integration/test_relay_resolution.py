@@ -347,3 +347,22 @@ def test_a_capture_disputed_before_the_acquirer_refused_it_is_not_reversed_twice
     assert answer.json()["type"].endswith("/payment_disputed")
     after = merchant.get(f"/v1/payments/{payment_id}").json()
     assert (after["settlement_hold"], after["relay_resolution"]) == ("capture_refused", None)
+
+
+def test_an_operator_key_answers_per_merchant_whether_redis_or_postgres_answers(
+    client: TestClient, container: Container
+) -> None:
+    # The claim lives in the payment's merchant's cell (no write spans two merchants), so
+    # a key is the operator's per merchant; Redis must not say otherwise while it holds it.
+    operator = admin(client)
+    first, second = (admin(client).merchant() for _ in range(2))
+    refused = [paid(m, container, 2_000, "tok_capture_refused") for m in (first, first, second)]
+    key = new_key()
+
+    answered = resolve(operator, refused[0], "reverse", key=key)
+    same_merchant = resolve(operator, refused[1], "reverse", key=key)
+    other_merchant = resolve(operator, refused[2], "reverse", key=key)
+
+    assert answered.status_code == 200, answered.text
+    assert same_merchant.status_code == 422, same_merchant.text
+    assert other_merchant.status_code == 200, other_merchant.text

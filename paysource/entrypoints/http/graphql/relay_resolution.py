@@ -12,7 +12,7 @@ from paysource.application import representations as rep
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import Outcome, fingerprint
 from paysource.application.ids import Kind, decode
-from paysource.application.relay_resolution import Resolution
+from paysource.application.relay_resolution import Resolution, fast_path_scope
 from paysource.application.results import PaymentState
 from paysource.domain.api_key import Role
 from paysource.domain.idempotency import check_idempotency_key
@@ -22,9 +22,6 @@ from paysource.entrypoints.http.graphql.context import Context
 from paysource.entrypoints.http.graphql.results import PaymentPayload
 from paysource.entrypoints.http.graphql.types.payment import Payment
 from paysource.entrypoints.http.inputs import ResolveRelayIn
-
-# REST's scope for this command's keys: one key, one answer, whichever API asked.
-SCOPE = "operations"
 
 
 @strawberry.enum
@@ -60,7 +57,11 @@ async def resolve_relay(
             return Answer(200, rep.payment(ran[0].value), ran[0].replayed)
 
         context.services.fast_path.answer(
-            scope=SCOPE, key=context.digest(key), request_hash=request_hash, command=command
+            # REST's scope: one key, one answer, whichever API asked.
+            scope=fast_path_scope(payment_id),
+            key=context.digest(key),
+            request_hash=request_hash,
+            command=command,
         )
         # Redis answered for an earlier request: the event store replays that answer.
         return ran[0] if ran else run()

@@ -16,7 +16,7 @@ from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
 from paysource.application.payments import MAX_HISTORY_EVENTS
-from paysource.application.relay_resolution import Resolution
+from paysource.application.relay_resolution import Resolution, fast_path_scope
 from paysource.bootstrap import Cell
 from paysource.domain.api_key import Role
 from paysource.domain.money import Money
@@ -231,7 +231,7 @@ def resolve_relay(payment_id: str, body: ResolveRelayIn, call: AnyCall) -> JSONR
         return Answer(200, rep.payment(outcome.value), outcome.replayed)
 
     answer = call.fast_path.answer(
-        scope="operations",
+        scope=fast_path_scope(uuid),
         key=digest_of(key, call.container),
         request_hash=request_hash,
         command=command,
