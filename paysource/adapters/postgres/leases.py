@@ -29,6 +29,11 @@ APPLICATION_PREFIX = "paysource-worker "
 # pg_locks shows the second key of a two-key advisory lock as an unsigned oid.
 _UNSIGNED = 4294967295
 
+# pg_locks shows the whole cluster's locks, and an advisory lock is of one database: the
+# queries below keep to this one. A worker of another database on the same cluster
+# (staging beside production) counted as a member, and each then held half the jobs,
+# leaving the rest to no one.
+
 
 @dataclass(frozen=True, slots=True)
 class Holder:
@@ -79,7 +84,9 @@ class Leases:
                 self._connection()
                 .execute(
                     "SELECT count(*) FROM pg_locks"
-                    " WHERE locktype = 'advisory' AND granted AND classid = %s",
+                    " WHERE locktype = 'advisory' AND granted AND classid = %s"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())",
                     (self._group,),
                 )
                 .fetchone()
@@ -158,6 +165,7 @@ def holders(database_url: str, jobs: Sequence[str]) -> list[Holder]:
         LEFT JOIN pg_locks l
           ON l.locktype = 'advisory' AND l.granted AND l.classid = %s
          AND l.objid::bigint = (hashtext(name)::bigint & %s)
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         LEFT JOIN pg_stat_activity a ON a.pid = l.pid
     """
     with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
