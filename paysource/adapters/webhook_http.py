@@ -371,6 +371,11 @@ class HttpSender:
                 text = text.replace(secret, redact_url(secret))
             return AttemptResult(None, _elapsed_ms(started), text)
         response.close()  # only the status matters; never read an unbounded body
+        if not 100 <= response.status_code <= 599:
+            # h11 takes any three digits; recorded as a status, 999 could not be stored,
+            # and the delivery was sent again and again without ever failing.
+            invalid = f"invalid HTTP status {response.status_code}"
+            return AttemptResult(None, _elapsed_ms(started), invalid)
         return AttemptResult(response.status_code, _elapsed_ms(started))
 
     def close(self) -> None:

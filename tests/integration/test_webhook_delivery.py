@@ -364,6 +364,21 @@ def test_each_attempt_is_recorded_with_status_code_latency_and_error(
     assert attempts[0]["error"] is None  # an answer is not an error: its status says it all
 
 
+def test_an_answer_outside_http_statuses_is_an_error_and_retried(world: WebhookWorld) -> None:
+    # h11 takes any three digits; the attempts table takes 100-599. Recorded as a status,
+    # 999 failed the attempt's insert, so the delivery was sent again and again, never
+    # recorded, never failed.
+    with Receiver(fail_first(1, status=999)) as receiver:
+        world.register(receiver.url, ["payment.created"])
+        world.pay()
+        world.process()
+        world.deliver_until(lambda: len(receiver.delivered()) == 1)
+
+    attempts = world.attempts()
+    assert [(a["status_code"], a["succeeded"]) for a in attempts] == [(None, False), (200, True)]
+    assert attempts[0]["error"] == "invalid HTTP status 999"
+
+
 def test_timeouts_and_refused_connections_are_recorded_as_errors(
     make_world: MakeWorld,
 ) -> None:
