@@ -219,3 +219,22 @@ def test_a_request_without_a_valid_credential_is_refused_before_graphql(
         response = client.post("/graphql", json={"query": "{ viewer { role } }"}, headers=headers)
         assert response.status_code == 401
         assert response.json()["type"].endswith("/unauthenticated")
+
+
+def test_daily_volume_takes_the_days_rest_takes_and_refuses_others_clearly(
+    client: TestClient,
+) -> None:
+    gql = Gql(client, admin(client).merchant().key)
+    query = "query($s: Date, $u: Date) { viewer { dailyVolume(since: $s, until: $u) { date } } }"
+
+    a_leap_year = gql(query, s="2024-01-01", u="2024-12-31")  # 365 days apart: 366 days
+    assert a_leap_year["viewer"]["dailyVolume"] == []
+    for since, until in [
+        (None, "0001-01-05"),  # the default `since` was before the first day there is
+        ("2025-01-01", "2026-01-02"),  # 366 days apart: 367 days, one more than REST takes
+        ("2025-02-01", "2025-01-01"),
+        ("1969-12-31", "1970-01-01"),
+    ]:
+        body = gql.raw(query, s=since, u=until).json()
+        assert body["data"] is None, (since, until)
+        assert body["errors"][0]["extensions"] == {"code": "invalid_argument"}, body

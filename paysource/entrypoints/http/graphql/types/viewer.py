@@ -32,10 +32,11 @@ from paysource.entrypoints.http.graphql.types.settlement import Settlement, Sett
 from paysource.readmodels.directory.queries import CUSTOMER_LIST
 from paysource.readmodels.disputes.queries import DISPUTE_LIST
 from paysource.readmodels.payments.queries import PAYMENT_LIST, REFUND_LIST
+from paysource.readmodels.reports import EARLIEST, LATEST, MAX_RANGE_DAYS
 from paysource.readmodels.settlements.queries import SETTLEMENT_LIST
 from paysource.readmodels.sql import Filters, Listing
 
-MAX_VOLUME_DAYS = 366
+MAX_VOLUME_DAYS = MAX_RANGE_DAYS
 T = TypeVar("T")
 
 
@@ -240,14 +241,20 @@ class Viewer:
         self, info: strawberry.Info, since: date | None = None, until: date | None = None
     ) -> list[DailyVolume]:
         until = until or datetime.now(UTC).date()
+        if not EARLIEST <= until <= LATEST:  # and a default `since` can be computed
+            raise _invalid(f"days run from {EARLIEST} to {LATEST}")
         since = since or until - timedelta(days=30)
-        if not timedelta(0) <= until - since <= timedelta(days=MAX_VOLUME_DAYS):
-            raise GraphQLError(
-                f"`since` must be before `until`, at most {MAX_VOLUME_DAYS} days apart",
-                extensions={"code": "invalid_argument"},
-            )
+        # The days REST's report takes (reports.check_range), in GraphQL's words.
+        if since < EARLIEST:
+            raise _invalid(f"days run from {EARLIEST} to {LATEST}")
+        if not 0 <= (until - since).days < MAX_VOLUME_DAYS:
+            raise _invalid(f"`since` must not be after `until`; at most {MAX_VOLUME_DAYS} days")
         rows = await info.context.loaders.reads.daily_volume(since, until)
         return [DailyVolume.from_row(row) for row in rows]
+
+
+def _invalid(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "invalid_argument"})
 
 
 async def _page(
