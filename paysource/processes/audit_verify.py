@@ -22,7 +22,7 @@ class Verification:
     problems: list[str] = field(default_factory=list)
     leaves: int = 0  # leaves recomputed and found equal
     heads: int = 0  # signed heads checked
-    unaudited: int = 0  # events after the tree's last leaf
+    unaudited: int = 0  # events the audit-log job has not reached yet
 
     @property
     def ok(self) -> bool:
@@ -60,8 +60,13 @@ def _name(event: StoredEventRow) -> str:
 
 
 def _leaf_problem(
-    event: StoredEventRow, index: int | None, stored: bytes | None, expected: int
+    event: StoredEventRow, index: int | None, stored: bytes | None, expected: int, audited: int
 ) -> str | None:
+    if index is None and event.position <= audited:
+        return (
+            f"{_name(event)} is not in the tree, but the audit-log job appended every"
+            f" event up to position {audited}: its leaf is missing"
+        )
     if index is None:
         return f"{_name(event)} is not in the tree, but events after it are"
     if index != expected:
@@ -80,14 +85,19 @@ def verify_log(view: AuditLogView, public_key: bytes) -> Verification:
         for h in heads
         if not verify_head(h, public_key)
     ]
+    # The job commits leaves, its position and heads together, so reading heads, then
+    # the position, then the size, each covers what the one before saw: no genuine
+    # head is larger than the tree, and no event up to `audited` lacks its leaf.
+    audited = view.position()
     size = view.size()
+    found.problems += _beyond_the_tree(heads, size)
     frontier, pending = Frontier(0, []), iter(heads)
     head: TreeHead | None = next(pending, None)
     for event, index, stored in stream(view):
-        if frontier.size >= size and index is None:
+        if frontier.size >= size and index is None and event.position > audited:
             found.unaudited += 1
             continue
-        problem = _leaf_problem(event, index, stored, frontier.size)
+        problem = _leaf_problem(event, index, stored, frontier.size, audited)
         if problem is not None:
             found.problems.insert(0, problem)
             return found
@@ -99,6 +109,17 @@ def verify_log(view: AuditLogView, public_key: bytes) -> Verification:
     if frontier.size < size:
         found.problems.insert(0, f"leaf {frontier.size} has no event: the last events are gone")
     return found
+
+
+def _beyond_the_tree(heads: list[TreeHead], size: int) -> list[str]:
+    """A signed head covers leaves it was signed over: fewer now means leaves were
+    deleted (with their events, or to pass the events off as not audited yet)."""
+    return [
+        f"tree head of size {h.tree_size}: leaves {size} to {h.tree_size - 1} are missing"
+        f" (the tree has {size})"
+        for h in heads
+        if h.tree_size > size
+    ]
 
 
 def _check_root(found: Verification, head: TreeHead, frontier: Frontier) -> None:

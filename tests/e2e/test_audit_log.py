@@ -17,6 +17,7 @@ from paysource.application.eventlog import Wakeup
 from paysource.bootstrap import Cell, Container
 from paysource.config import Settings
 from paysource.processes.audit_log import AuditFollower, AuditLog, run_audit_until_caught_up
+from paysource.processes.audit_verify import verify_log
 from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import Api, admin, bearer, drain
 
@@ -51,13 +52,25 @@ def auditor(client: TestClient) -> Api:
 
 def edit_event(database_url: str, position: int) -> None:
     """What a superuser (or an edited dump) could do: the trigger does not stop them."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE paysource_events DISABLE TRIGGER ALL")
-        conn.execute(
+    as_superuser(
+        database_url,
+        (
             "UPDATE paysource_events SET state = state || '\\x20'::bytea"
             " WHERE notification_id = %s",
             (position,),
-        )
+        ),
+    )
+
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
+def as_superuser(database_url: str, *statements: Statement) -> None:
+    """Run `statements` with the event table's append-only trigger off, as a superuser can."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE paysource_events DISABLE TRIGGER ALL")
+        for query, params in statements:
+            conn.execute(query, params)
         conn.execute("ALTER TABLE paysource_events ENABLE TRIGGER ALL")
 
 
@@ -90,6 +103,52 @@ def test_an_edited_event_is_named_and_verify_fails(
     first = next(line for line in result.stderr.splitlines() if line.startswith("cell-0:"))
     assert "position 3 " in first, result.stderr
     assert str(victim.originator_id) in first
+
+
+def test_leaves_deleted_under_a_signed_head_are_missing_not_unaudited(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    trade(client, container, payments=3)
+    audit(container, cell)
+    head = cell.audit.store.head(None)
+    assert head is not None
+    last_two = leaf_positions(cell)[-2:]
+    for position in last_two:
+        edit_event(cell.database_url, position)
+    # Leaves carry no trigger: without them, the edited events looked "not audited yet".
+    as_superuser(
+        cell.database_url,
+        ("DELETE FROM audit_leaves WHERE notification_id = ANY(%s)", (last_two,)),
+    )
+
+    found = verify_log(cell.audit_log, cell.audit.signer.public_key)
+
+    assert found.unaudited == 0
+    assert f"position {last_two[0]} " in found.problems[0], found.problems
+    assert "leaf is missing" in found.problems[0]
+    assert f"tree head of size {head.tree_size}: leaves" in " ".join(found.problems)
+
+
+def test_a_deleted_last_event_and_leaf_fail_the_signed_head_that_covered_them(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    trade(client, container, payments=3)
+    audit(container, cell)
+    head = cell.audit.store.head(None)
+    assert head is not None
+    last = leaf_positions(cell)[-1]
+    as_superuser(
+        cell.database_url,
+        ("DELETE FROM paysource_events WHERE notification_id = %s", (last,)),
+        ("DELETE FROM audit_leaves WHERE notification_id = %s", (last,)),
+    )
+
+    found = verify_log(cell.audit_log, cell.audit.signer.public_key)
+
+    assert found.problems == [
+        f"tree head of size {head.tree_size}: leaves {head.tree_size - 1} to"
+        f" {head.tree_size - 1} are missing (the tree has {head.tree_size - 1})"
+    ]
 
 
 def test_inclusion_and_consistency_proofs_from_the_api_check_with_the_standalone_verifier(
