@@ -81,12 +81,14 @@ class StoredEventRow:
         }
 
 
-class AuditTree(Protocol):
+class StoredNodes(Protocol):
+    def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]: ...
+
+
+class AuditTree(StoredNodes, Protocol):
     """What the audit-log process stored of one cell's tree (a port)."""
 
     def size(self) -> int: ...
-
-    def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]: ...
 
     def leaf_index(self, position: int) -> int | None: ...
 
@@ -121,7 +123,7 @@ def fold(parts: list[bytes]) -> bytes:
     return root
 
 
-def with_nodes(store: AuditTree, make: Callable[[tree.Subtree], list[bytes]]) -> list[bytes]:
+def with_nodes(store: StoredNodes, make: Callable[[tree.Subtree], list[bytes]]) -> list[bytes]:
     """Run `make(subtree)` twice: once to learn which stored nodes it needs, then with
     them fetched in one query (a proof needs O(log n) of them)."""
     wanted: set[Key] = set()

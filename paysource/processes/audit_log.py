@@ -5,21 +5,39 @@ Leaves hash the rows of `paysource_events` as stored, so this process reads the 
 itself instead of decoded events (re-encoding an event need not give the same bytes).
 Leaves, the complete subtrees they close and the tracking position commit in one
 transaction with compare-and-set (`View.batch`): a leaf is appended exactly once.
+
+The job signs only a tree that extends the last head it signed. Leaves and nodes are
+in the database, and whoever can write it could recompute them over an edited event;
+so the job checks what it loads against that head, and refuses to sign (the batch
+fails, and keeps failing) rather than sign a rewritten history (docs/audit.md).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 
-from paysource.application.audit import Key, Signer, StoredEventRow, aligned_parts, fold
+from paysource.application.audit import (
+    Key,
+    Signer,
+    StoredEventRow,
+    aligned_parts,
+    fold,
+    with_nodes,
+)
 from paysource.application.eventlog import ConcurrencyConflict, Event, EventStore, Follower
 from paysource.application.ports import Clock
-from paysource.audit_verifier import TreeHead, node_hash
+from paysource.audit_verifier import (
+    TreeHead,
+    consistency_path,
+    node_hash,
+    verify_consistency,
+    verify_head,
+)
 from paysource.readmodels.view import View
 
 AUDIT_NAME = "audit-log"
@@ -52,7 +70,7 @@ class AuditLogView(View):
     """The audit tables: written inside `batch()`, read (the `AuditTree` port) outside."""
 
     name: ClassVar[str] = AUDIT_NAME
-    tables = ("audit_leaves", "audit_nodes", "audit_tree_heads")
+    tables = ("audit_leaves", "audit_nodes", "audit_tree_heads", "audit_last_head")
 
     # Inside a batch -------------------------------------------------------------------
 
@@ -75,16 +93,31 @@ class AuditLogView(View):
                 copy.write_row((level, idx, digest))
 
     def add_head(self, head: TreeHead) -> None:
+        """Store a signed head, and record it as the log's last (see `AuditLog._anchor`)."""
+        values = (
+            head.log_id,
+            head.tree_size,
+            head.timestamp_ms,
+            head.root_hash,
+            head.key_id,
+            head.signature,
+        )
         self.execute(
             f"INSERT INTO audit_tree_heads ({HEAD_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608
-            (
-                head.log_id,
-                head.tree_size,
-                head.timestamp_ms,
-                head.root_hash,
-                head.key_id,
-                head.signature,
-            ),
+            values,
+        )
+        self.execute(
+            f"INSERT INTO audit_last_head ({HEAD_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"  # noqa: S608
+            " ON CONFLICT (log_id) DO UPDATE SET tree_size = EXCLUDED.tree_size,"
+            " timestamp_ms = EXCLUDED.timestamp_ms, root_hash = EXCLUDED.root_hash,"
+            " key_id = EXCLUDED.key_id, signature = EXCLUDED.signature",
+            values,
+        )
+
+    def nodes_in_batch(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        """As `nodes`, including what this batch wrote and has not committed yet."""
+        return self._nodes(
+            lambda query, params: self.cursor.execute(query, params).fetchall(), keys
         )
 
     # Reads: the AuditTree port ---------------------------------------------------------
@@ -98,21 +131,52 @@ class AuditLogView(View):
         return int(rows[0]["size"])
 
     def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        return self._nodes(self._all, keys)
+
+    def _nodes(
+        self, run: Callable[[str, Sequence[Any]], list[Any]], keys: Iterable[Key]
+    ) -> dict[Key, bytes]:
         wanted = list(keys)
         leaves = [idx for level, idx in wanted if level == 0]
         inner = [(level, idx) for level, idx in wanted if level > 0]
         found: dict[Key, bytes] = {}
-        for row in self._all(
+        for row in run(
             "SELECT leaf_index, leaf_hash FROM audit_leaves WHERE leaf_index = ANY(%s)", (leaves,)
         ):
             found[(0, int(row["leaf_index"]))] = bytes(row["leaf_hash"])
-        for row in self._all(
+        for row in run(
             "SELECT level, idx, hash FROM audit_nodes"
             " WHERE (level, idx) IN (SELECT * FROM unnest(%s::smallint[], %s::bigint[]))",
             ([level for level, _ in inner], [idx for _, idx in inner]),
         ):
             found[(int(row["level"]), int(row["idx"]))] = bytes(row["hash"])
         return found
+
+    def leaves_from(self, start: int) -> list[tuple[int, bytes, StoredEventRow | None]]:
+        """The stored leaves from index `start` on, each with its event as stored now."""
+        rows = self._all(
+            "SELECT l.leaf_index, l.leaf_hash, e.notification_id, e.originator_id,"
+            " e.originator_version, e.topic, e.state FROM audit_leaves l"
+            " LEFT JOIN paysource_events e ON e.notification_id = l.notification_id"
+            " WHERE l.leaf_index >= %s ORDER BY l.leaf_index",
+            (start,),
+        )
+        return [
+            (
+                int(row["leaf_index"]),
+                bytes(row["leaf_hash"]),
+                None if row["notification_id"] is None else event_row(row),
+            )
+            for row in rows
+        ]
+
+    def last_head(self, log_id: str) -> TreeHead | None:
+        """The head recorded as the log's last when it was signed."""
+        rows = self._all(
+            f"SELECT {HEAD_COLUMNS} FROM audit_last_head WHERE log_id = %s",  # noqa: S608
+            (log_id,),
+        )
+        return head_row(rows[0]) if rows else None
 
     def leaf_index(self, position: int) -> int | None:
         rows = self._all(
@@ -169,6 +233,11 @@ class Frontier:
         return fold([digest for _, digest in self.edge])
 
 
+class HistoryRewritten(RuntimeError):
+    """The stored tree does not extend the last head this log signed: the job signs
+    nothing until an operator finds out why (docs/audit.md)."""
+
+
 class AuditLog:
     """A `BatchHandler`: appends the leaves of the events up to a batch's position."""
 
@@ -185,7 +254,10 @@ class AuditLog:
         self.name = view.name
         self._committed: int | None = None
         self._frontier: Frontier | None = None
-        self._last_head: tuple[int, int] | None = None  # (tree size, timestamp ms)
+        # The last head known signed with our key. Kept across failed batches: while the
+        # process lives, deleting heads (and their record) cannot make it forget one.
+        self._signed: TreeHead | None = None
+        self._signing: TreeHead | None = None  # signed in the open batch: not yet stored
 
     def position(self) -> int:
         self._committed = self.view.position()
@@ -195,13 +267,15 @@ class AuditLog:
         """`events` go unused: leaves hash the stored rows, read as stored."""
         del events
         expected = self.position() if self._committed is None else self._committed
+        self._signing = None
         try:
             with self.view.batch(tracking, expected=expected):
                 self._append(expected, tracking.notification_id)
         except Exception:
-            self._committed, self._frontier, self._last_head = None, None, None
+            self._committed, self._frontier = None, None
             raise
         self._committed = tracking.notification_id
+        self._signed = self._signing or self._signed
 
     def _append(self, after: int, through: int) -> None:
         frontier = self._frontier or self._load()
@@ -218,12 +292,72 @@ class AuditLog:
             self._sign(frontier)
 
     def _load(self) -> Frontier:
+        """The stored tree, checked: its first leaves give the last signed head's root,
+        and the leaves after them are their events' as stored now."""
+        signed = self._signed = self._anchor()
         size = self.view.size()
-        keys = aligned_parts(0, size)
+        if signed is not None and size < signed.tree_size:
+            raise HistoryRewritten(
+                f"the tree has {size} leaves, fewer than the signed head of size"
+                f" {signed.tree_size}: leaves were deleted"
+            )
+        frontier = self._prefix(signed)
+        self._replay(frontier)
+        return frontier
+
+    def _anchor(self) -> TreeHead | None:
+        """The largest head we know we signed: the one in memory, the log's record of
+        its last, or the latest stored. Each must verify with our key, and the largest
+        must still be stored: else heads were deleted, and an older one would let an
+        edit above it pass."""
+        known = [self._signed, self.view.last_head(self.log_id), self.view.head(None)]
+        found = [head for head in known if head is not None]
+        for head in found:
+            if not verify_head(head, self.signer.public_key):
+                raise HistoryRewritten(
+                    f"the signed head of size {head.tree_size} does not verify with this log's key"
+                )
+        if not found:
+            return None
+        anchor = max(found, key=lambda head: head.tree_size)
+        if self.view.head(anchor.tree_size) != anchor:
+            raise HistoryRewritten(
+                f"the signed head of size {anchor.tree_size} is no longer stored:"
+                " heads were deleted"
+            )
+        return anchor
+
+    def _prefix(self, signed: TreeHead | None) -> Frontier:
+        """The right edge of the signed tree, from stored nodes that must give its root."""
+        if signed is None:
+            return Frontier(0, [])
+        keys = aligned_parts(0, signed.tree_size)
         found = self.view.nodes(keys)
-        head = self.view.head(None)
-        self._last_head = None if head is None else (head.tree_size, head.timestamp_ms)
-        return Frontier(size, [(key, found[key]) for key in keys])
+        frontier = Frontier(signed.tree_size, [(key, found.get(key, b"")) for key in keys])
+        if frontier.root() != signed.root_hash:
+            raise HistoryRewritten(
+                f"the stored tree no longer gives the root of the signed head of size"
+                f" {signed.tree_size}: leaves or nodes were changed"
+            )
+        return frontier
+
+    def _replay(self, frontier: Frontier) -> None:
+        """Append to `frontier` the leaves stored after it, recomputed from their events
+        (no head covers them yet: a head interval's worth), and check them and the nodes
+        they close against what is stored."""
+        signed, closed = frontier.size, []
+        for index, stored, event in self.view.leaves_from(signed):
+            if index != frontier.size or event is None or event.leaf_hash() != stored:
+                raise HistoryRewritten(
+                    f"leaf {frontier.size}, after the signed head of size {signed}, no longer"
+                    " matches its event: leaves or events were changed"
+                )
+            closed += frontier.push(stored)
+        found = self.view.nodes([key for key, _ in closed])
+        if any(found.get(key) != digest for key, digest in closed):
+            raise HistoryRewritten(
+                f"nodes after the signed head of size {signed} do not match their leaves"
+            )
 
     def head_due(self) -> bool:
         """Leaves no head covers yet, and the last head is old enough."""
@@ -232,18 +366,50 @@ class AuditLog:
             return True  # not loaded yet: a batch finds out
         if frontier.size == 0:
             return False
-        if self._last_head is None:
+        last = self._signed
+        if last is None:
             return True
-        size, at_ms = self._last_head
-        return frontier.size > size and self._now_ms() - at_ms >= self.head_every_s * 1000
+        return (
+            frontier.size > last.tree_size
+            and self._now_ms() - last.timestamp_ms >= self.head_every_s * 1000
+        )
 
     def _sign(self, frontier: Frontier) -> None:
+        self._check_extends(frontier)
         head = self.signer.sign(self.log_id, frontier.size, self._now_ms(), frontier.root())
         self.view.add_head(head)
-        self._last_head = (head.tree_size, head.timestamp_ms)
+        self._signing = head
+
+    def _check_extends(self, frontier: Frontier) -> None:
+        """The RFC 9162 consistency proof, from the stored nodes (this batch's included),
+        that the tree about to be signed extends the last signed head."""
+        last = self._signed
+        if last is None:
+            return
+        batch = _InBatch(self.view)
+        proof = with_nodes(
+            batch, lambda sub: consistency_path(last.tree_size, 0, frontier.size, sub)
+        )
+        if not verify_consistency(
+            last.tree_size, frontier.size, last.root_hash, frontier.root(), proof
+        ):
+            raise HistoryRewritten(
+                f"the tree of {frontier.size} leaves does not extend the signed head of size"
+                f" {last.tree_size}: leaves or nodes were changed"
+            )
 
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
+
+
+class _InBatch:
+    """The stored nodes as the open batch sees them (`with_nodes` reads them so)."""
+
+    def __init__(self, view: AuditLogView) -> None:
+        self.view = view
+
+    def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        return self.view.nodes_in_batch(keys)
 
 
 class AuditFollower(Follower):
