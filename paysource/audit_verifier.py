@@ -22,9 +22,13 @@ From a shell (files are the JSON the API answers with):
 
     python -m paysource.audit_verifier head HEAD.json --public-key HEX
     python -m paysource.audit_verifier inclusion PROOF.json --public-key HEX
-    python -m paysource.audit_verifier consistency PROOF.json --public-key HEX
+    python -m paysource.audit_verifier consistency PROOF.json --public-key HEX --kept KEPT.json
 
-Each prints `ok` and exits 0, or prints why not and exits 1.
+Each prints `ok` and exits 0, or prints why not and exits 1. `--kept` is the head you
+kept from your last visit: the proof is checked against your copy of it, not against
+whatever the service answers as `first`. Without it, a consistency proof shows only
+that two heads the service still has agree, and a service whose database was rewritten
+(by someone without the signing key) can drop the heads the rewrite breaks.
 """
 
 from __future__ import annotations
@@ -273,11 +277,20 @@ def check_inclusion_document(doc: dict[str, Any], public_key: bytes) -> str | No
     return None
 
 
-def check_consistency_document(doc: dict[str, Any], public_key: bytes) -> str | None:
-    """Why a consistency proof as the API answers it does not hold (None: it holds)."""
-    first, second = TreeHead.from_json(doc["first"]), TreeHead.from_json(doc["second"])
+def check_consistency_document(
+    doc: dict[str, Any], public_key: bytes, kept: TreeHead | None = None
+) -> str | None:
+    """Why a consistency proof as the API answers it does not hold (None: it holds).
+    With `kept`, the proof must start from that head, the auditor's own copy."""
+    second = TreeHead.from_json(doc["second"])
+    first = kept or _first_head(doc)
+    if first is None:
+        return "the service has no signed head of the first size: pass the one you kept"
     if not (verify_head(first, public_key) and verify_head(second, public_key)):
         return "a tree head's signature does not verify with this key"
+    why = _against_kept(doc, kept, second) if kept is not None else None
+    if why is not None:
+        return why
     proof = _hashes(doc["proof"])
     if not verify_consistency(
         first.tree_size, second.tree_size, first.root_hash, second.root_hash, proof
@@ -286,13 +299,33 @@ def check_consistency_document(doc: dict[str, Any], public_key: bytes) -> str | 
     return None
 
 
-def _check(kind: str, doc: dict[str, Any], public_key: bytes) -> str | None:
+def _first_head(doc: dict[str, Any]) -> TreeHead | None:
+    return None if doc.get("first") is None else TreeHead.from_json(doc["first"])
+
+
+def _against_kept(doc: dict[str, Any], kept: TreeHead, second: TreeHead) -> str | None:
+    """Is the proof about the kept head's log and size, and did the service sign the
+    same head? Two signed heads of one size with different roots: the key signed a
+    rewritten log, or a split view."""
+    if kept.log_id != second.log_id:
+        return f"the proof is of log {second.log_id}, the kept head of {kept.log_id}"
+    served = _first_head(doc)
+    if served is not None and served.tree_size != kept.tree_size:
+        return f"the proof starts from size {served.tree_size}, not the kept head's"
+    if served is not None and served.root_hash != kept.root_hash:
+        return "the service's head of the kept head's size is not the one you kept"
+    if second.tree_size < kept.tree_size:
+        return "the log is smaller than the head you kept: it lost events"
+    return None
+
+
+def _check(kind: str, doc: dict[str, Any], public_key: bytes, kept: TreeHead | None) -> str | None:
     if kind == "head":
         ok = verify_head(TreeHead.from_json(doc), public_key)
         return None if ok else "the signature does not verify with this key"
     if kind == "inclusion":
         return check_inclusion_document(doc, public_key)
-    return check_consistency_document(doc, public_key)
+    return check_consistency_document(doc, public_key, kept)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -300,14 +333,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("kind", choices=("head", "inclusion", "consistency"))
     parser.add_argument("file", type=Path, help="the JSON the API answered with")
     parser.add_argument("--public-key", required=True, help="hex, from /v1/audit/public_key")
+    parser.add_argument(
+        "--kept", type=Path, help="consistency: the head you kept from your last visit (JSON)"
+    )
     args = parser.parse_args(argv)
+    if args.kept is not None and args.kind != "consistency":
+        parser.error("--kept goes with consistency")
     try:
         doc = json.loads(args.file.read_text(encoding="utf-8"))
-        why = _check(args.kind, doc, bytes.fromhex(args.public_key))
+        kept = _read_kept(args.kept)
+        why = _check(args.kind, doc, bytes.fromhex(args.public_key), kept)
     except (OSError, ValueError, KeyError, TypeError) as error:
         why = f"cannot read {args.file}: {error}"
     print(why or "ok")
     return 1 if why else 0
+
+
+def _read_kept(path: Path | None) -> TreeHead | None:
+    if path is None:
+        return None
+    return TreeHead.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
 if __name__ == "__main__":

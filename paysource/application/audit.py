@@ -185,21 +185,21 @@ class AuditService:
         }
 
     def consistency(self, first: int, second: int | None) -> dict[str, Any]:
+        """The proof that the tree of `second` extends the tree of `first` leaves. `first`
+        need not have a signed head here: the auditor checks the proof against the head
+        they kept, which is the point if the service no longer has it (`first` is null)."""
         new = self.signed_head(second, field="second")
-        old = self.signed_head(first, field="first")
-        if old.tree_size > new.tree_size:
+        if first > new.tree_size:
             raise InvalidValue("`first` must not be larger than `second`", field="first")
+        old = self.store.head(first)
         proof = (
-            with_nodes(
-                self.store,
-                lambda sub: tree.consistency_path(old.tree_size, 0, new.tree_size, sub),
-            )
-            if old.tree_size < new.tree_size
+            with_nodes(self.store, lambda sub: tree.consistency_path(first, 0, new.tree_size, sub))
+            if first < new.tree_size
             else []
         )
         return {
             "object": "consistency_proof",
-            "first": old.to_json(),
+            "first": None if old is None else old.to_json(),
             "second": new.to_json(),
             "proof": [node.hex() for node in proof],
         }

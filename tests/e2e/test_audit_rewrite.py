@@ -6,9 +6,13 @@ it, and an auditor who kept an earlier head must see that the log no longer exte
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
+from paysource import audit_verifier
 from paysource.adapters.clock import ManualClock
 from paysource.application.eventlog import Wakeup
 from paysource.audit_verifier import TreeHead
@@ -24,6 +28,7 @@ from tests.e2e.test_audit_log import (
     Statement,
     as_superuser,
     audit,
+    auditor,
     edit_event,
     leaf_positions,
     trade,
@@ -158,3 +163,57 @@ def test_a_running_worker_refuses_even_when_its_record_of_the_last_head_is_lower
         run_audit_until_caught_up(follower)
 
     assert signed(cell) == older
+
+
+def test_an_auditor_with_the_kept_head_sees_a_rewrite_a_fooled_worker_signed(
+    client: TestClient,
+    container: Container,
+    cell: Cell,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    older, kept = two_visits(client, container, cell)
+    # Every trace of the later heads gone, and the worker restarted: the residual risk
+    # (docs/audit.md). It signs; the auditor's kept head is what catches it.
+    rewrite_history(cell, older.tree_size + 2, lower_mark_to=older)
+    trade(client, container, payments=1)
+    audit(container, cell)
+    latest = signed(cell)
+    staff = auditor(client)
+    key = staff.get("/v1/audit/public_key").json()["public_key"]
+    kept_file = tmp_path / "head.json"
+    kept_file.write_text(json.dumps(kept.to_json()))
+
+    answer = staff.get("/v1/audit/proof/consistency", first=kept.tree_size, second=latest.tree_size)
+
+    assert answer.status_code == 200, answer.text  # its head is gone, the proof is not
+    assert answer.json()["first"] is None
+    proof = tmp_path / "consistency.json"
+    proof.write_text(json.dumps(answer.json()))
+    verify = ["consistency", str(proof), "--public-key", key, "--kept", str(kept_file)]
+    assert audit_verifier.main(verify) == 1
+    assert "the later tree does not extend the earlier one" in capsys.readouterr().out
+    # Without the kept head, the service's own oldest head is all there is to check.
+    oldest = staff.get("/v1/audit/tree_heads", limit=100).json()["data"][-1]
+    answer = staff.get("/v1/audit/proof/consistency", first=oldest["tree_size"])
+    proof.write_text(json.dumps(answer.json()))
+    assert audit_verifier.main(["consistency", str(proof), "--public-key", key]) == 0
+
+
+def test_the_kept_head_of_an_untouched_log_verifies(
+    client: TestClient, container: Container, cell: Cell, tmp_path: Path
+) -> None:
+    _, kept = two_visits(client, container, cell)
+    trade(client, container, payments=2)
+    audit(container, cell)
+    staff = auditor(client)
+    key = staff.get("/v1/audit/public_key").json()["public_key"]
+    kept_file = tmp_path / "head.json"
+    kept_file.write_text(json.dumps(kept.to_json()))
+
+    for second in (signed(cell).tree_size, kept.tree_size):  # grown, and as kept
+        answer = staff.get("/v1/audit/proof/consistency", first=kept.tree_size, second=second)
+        proof = tmp_path / "consistency.json"
+        proof.write_text(json.dumps(answer.json()))
+        verify = ["consistency", str(proof), "--public-key", key, "--kept", str(kept_file)]
+        assert audit_verifier.main(verify) == 0, answer.text
