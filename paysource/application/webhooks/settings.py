@@ -31,7 +31,8 @@ class WebhookSettings(BaseModel):
     disable_min_failures: int = Field(default=10, ge=1, le=10_000)
 
     delivery_lanes: int = Field(default=4, ge=1, le=64)
-    # Claimed per lane at once; the later ones of a batch wait behind the first.
+    # Claimed per lane at once, under one lease; the later ones of a batch wait behind
+    # the first, so a larger batch needs a longer lease (checked below).
     delivery_batch_size: int = Field(default=1, ge=1, le=100)
     # Attempts in flight per merchant, across every lane and process (per endpoint: 1).
     max_in_flight_per_merchant: int = Field(default=2, ge=1, le=64)
@@ -47,10 +48,18 @@ class WebhookSettings(BaseModel):
             raise ValueError(
                 f"PAYSOURCE_WEBHOOK_SIGNING_KEY must be at least {MIN_SIGNING_KEY_LENGTH} chars"
             )
-        # One attempt (at most connect + read timeout in all) must fit in the lease with
-        # room to record it.
-        if self.lease_s < self.connect_timeout_s + 2 * self.read_timeout_s:
-            raise ValueError("PAYSOURCE_WEBHOOK_LEASE_S is too short for the HTTP timeouts")
+        # A lane attempts its whole batch one after another under one lease: every
+        # attempt (at most connect + read timeout) must fit in it, with room to record
+        # the last; a lease that lapsed first would let another lane send it too.
+        attempt_s = self.connect_timeout_s + self.read_timeout_s
+        needed_s = self.delivery_batch_size * attempt_s + self.read_timeout_s
+        if self.lease_s < needed_s:
+            raise ValueError(
+                f"PAYSOURCE_WEBHOOK_LEASE_S ({self.lease_s:g}) is too short for the HTTP"
+                f" timeouts and PAYSOURCE_WEBHOOK_DELIVERY_BATCH_SIZE"
+                f" ({self.delivery_batch_size}): it must be at least {needed_s:g}"
+                " (batch size * (connect + read timeout) + read timeout)"
+            )
         return self
 
     @property

@@ -93,3 +93,23 @@ def test_private_networks_are_refused_in_production() -> None:
 def test_a_lease_shorter_than_one_attempt_is_refused() -> None:
     with pytest.raises(ValidationError, match="too short"):
         WebhookSettings(lease_s=5, connect_timeout_s=3, read_timeout_s=10)
+
+
+def test_a_lease_shorter_than_a_batch_of_attempts_is_refused() -> None:
+    # A lane attempts its batch one after another under one lease: 4 * 13 s + 10 s > 60 s,
+    # so the fourth delivery's lease would lapse before its attempt ends.
+    with pytest.raises(ValidationError) as refused:
+        WebhookSettings(delivery_batch_size=4, lease_s=60, connect_timeout_s=3, read_timeout_s=10)
+
+    message = str(refused.value)
+    assert "PAYSOURCE_WEBHOOK_LEASE_S" in message
+    assert "PAYSOURCE_WEBHOOK_DELIVERY_BATCH_SIZE" in message
+    assert "at least 62" in message
+
+
+def test_a_lease_that_outlasts_the_whole_batch_is_accepted() -> None:
+    settings = WebhookSettings(
+        delivery_batch_size=4, lease_s=62, connect_timeout_s=3, read_timeout_s=10
+    )
+
+    assert settings.delivery_batch_size == 4
