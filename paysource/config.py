@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     # model to apply what was committed before it (application/caught_up.py), then 503.
     read_model_wait_s: float = Field(default=5.0, gt=0, le=60)
     rate_limit_per_s: int = Field(default=200, ge=1)
+    # Open GraphQL websockets per merchant (all its credentials) or staff key, per process.
+    max_websockets_per_owner: int = Field(default=50, ge=1, le=10_000)
 
     # Settlements: cut off daily at a UTC time ("daily@HH:MM"), or "off" (on demand only).
     settlement_schedule: str = "daily@00:00"

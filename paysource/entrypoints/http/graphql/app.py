@@ -22,8 +22,10 @@ from paysource.application.errors import Unauthenticated
 from paysource.bootstrap import Container
 from paysource.entrypoints.http import static
 from paysource.entrypoints.http.graphql.auth import authenticate
+from paysource.entrypoints.http.graphql.connections import OpenConnections
 from paysource.entrypoints.http.graphql.context import Context, Services, get_context
 from paysource.entrypoints.http.graphql.schema import build_schema
+from paysource.entrypoints.http.graphql.subscriptions import owner
 from paysource.entrypoints.http.graphql.websocket import (
     MAX_SUBSCRIPTIONS_PER_CONNECTION,
     BoundedWebSocket,
@@ -48,6 +50,7 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
     graphql_transport_ws_handler_class = TransportWS
     websocket_adapter_class = BoundedWebSocket
     max_message_bytes = 64 * 1024
+    connections: OpenConnections  # per app, so per process (mount_graphql)
 
     async def run(self, *args: Any, **kwargs: Any) -> Any:
         """strawberry answers a request it cannot run (no query, a query that is not a
@@ -78,7 +81,8 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Browsers cannot set headers on websockets: the credential comes in the
-        `connection_init` payload (`{"Authorization": "Bearer …"}`), or the handshake."""
+        `connection_init` payload (`{"Authorization": "Bearer …"}`), or the handshake.
+        An owner past its open connections is refused (TransportWS closes with 1013)."""
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         authorization = params.get("Authorization") or params.get("authorization")
         if authorization is None and context.request is not None:
@@ -88,6 +92,7 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
             access = await authenticate(services.container, services.tokens, authorization)
         except (Unauthenticated, Problem):
             raise ConnectionRejectionError from None
+        context.slot = self.connections.claim(owner(access))  # TransportWS frees it
         context.grant(access)
         context.credential = authorization  # verified again for each operation
         return await super().on_ws_connect(context)
@@ -123,6 +128,7 @@ def mount_graphql(app: FastAPI, container: Container) -> None:
         include_in_schema=False,
     )
     router.max_message_bytes = container.settings.max_body_bytes
+    router.connections = OpenConnections(container.settings.max_websockets_per_owner)
     app.include_router(router)
     _close_with(app, services)
 

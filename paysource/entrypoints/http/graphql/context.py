@@ -28,6 +28,7 @@ from paysource.bootstrap import Container
 from paysource.domain.idempotency import key_digest
 from paysource.domain.meta import KeyDigest, Meta
 from paysource.entrypoints.http.graphql.auth import authenticate
+from paysource.entrypoints.http.graphql.connections import Slot
 from paysource.entrypoints.http.graphql.loaders import Loaders
 from paysource.entrypoints.http.graphql.policy import Access
 from paysource.entrypoints.http.graphql.reads import Reads
@@ -58,6 +59,8 @@ class Context(BaseContext):
         self._loaders: Loaders | None = None
         # A websocket's `Authorization`, verified again for each operation it starts.
         self.credential: str | None = None
+        # A websocket's place in its owner's open connections, freed when it ends.
+        self.slot: Slot | None = None
         if access is not None:
             self.grant(access)
 

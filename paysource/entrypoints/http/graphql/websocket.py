@@ -8,7 +8,9 @@ RECHECK_S and at the token's `exp`, and ends the connection (every running
 subscription with it) with `4403 Forbidden` once it is no longer valid. Only
 subscriptions run over a websocket (limits.Validate); queries and mutations are sent
 with POST. Messages are at most `max_message_bytes` (the HTTP body limit), at most
-MAX_SUBSCRIPTIONS_PER_CONNECTION operations run at once.
+MAX_SUBSCRIPTIONS_PER_CONNECTION operations run at once, and an owner keeps at most
+`PAYSOURCE_MAX_WEBSOCKETS_PER_OWNER` connections open per process (connections.py):
+past it, `connection_init` is answered with `1013 Try Again Later`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from paysource.application.errors import Unauthenticated, Unavailable
 from paysource.entrypoints.http.graphql.auth import authenticate
+from paysource.entrypoints.http.graphql.connections import TooManyConnections
 from paysource.entrypoints.http.graphql.context import Context
 from paysource.entrypoints.http.problems import Problem
 
@@ -46,6 +49,8 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 RECHECK_S = 30.0
 # Close code of RFC 6455 for a message larger than the endpoint accepts.
 MESSAGE_TOO_BIG = 1009
+# Close code (IANA registry of RFC 6455) for a temporary refusal: too many connections.
+TRY_AGAIN_LATER = 1013
 
 
 class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
@@ -56,7 +61,12 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     watchdog: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)  # claims the slot (on_ws_connect)
+        except TooManyConnections as refused:
+            # Not 4403: the credential is fine, and clients retry this one later.
+            await self.websocket.close(code=TRY_AGAIN_LATER, reason=str(refused))
+            return
         if self.connection_acknowledged and self.watchdog is None:
             self.watchdog = asyncio.create_task(self._watch())
 
@@ -124,6 +134,9 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})
 
     async def shutdown(self) -> None:
+        # First, before anything awaits: however the connection ended, its slot is free.
+        if self.context.slot is not None:
+            self.context.slot.release()
         watchdog = self.watchdog
         if watchdog is not None and watchdog is not asyncio.current_task():
             watchdog.cancel()
