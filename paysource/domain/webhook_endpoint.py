@@ -6,6 +6,9 @@
 The signing secret is not recorded: it is derived from a master key, the endpoint's
 id and `secret_generation` (see paysource.application.webhooks.endpoints), so the immutable
 log never holds a secret and rotating it is one event.
+
+EndpointSlot: a merchant's places for endpoints (the cap), taken by a registration and
+freed by a deletion in the same write as the endpoint's own event.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from urllib.parse import SplitResult, urlsplit
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.errors import IllegalTransition, InvalidValue
@@ -197,3 +200,65 @@ class WebhookEndpoint(PaysourceAggregate):
     def delete(self, meta: Meta) -> None:
         self.check_not_deleted()
         self._record(self.Deleted, meta)
+
+
+# Fixed forever: changing it would forget every place taken.
+_SLOT_NAMESPACE = UUID("0c7e3f4a-5b21-4d6e-9f80-3a1b2c4d5e6f")
+
+
+def endpoint_slot_id(merchant_id: UUID, number: int) -> UUID:
+    return uuid5(_SLOT_NAMESPACE, f"{merchant_id}:{number}")
+
+
+class EndpointSlot(PaysourceAggregate):
+    """One of a merchant's places for a webhook endpoint, held by at most one endpoint.
+
+    The cap on endpoints, kept by the log: a merchant's places have ids derived from
+    (merchant, number), so two registrations taking the same place write the same
+    aggregate and the event store lets one of them, whatever the read models know.
+    """
+
+    class Created(PaysourceAggregate.Created):
+        merchant_id: UUID
+        number: int
+        endpoint_id: UUID
+
+    class Taken(PaysourceAggregate.Event):
+        endpoint_id: UUID
+
+        def apply(self, aggregate: EndpointSlot) -> None:
+            aggregate.endpoint_id = self.endpoint_id
+
+    class Freed(PaysourceAggregate.Event):
+        endpoint_id: UUID
+
+        def apply(self, aggregate: EndpointSlot) -> None:
+            aggregate.endpoint_id = None
+
+    def __init__(self, *, merchant_id: UUID, number: int, endpoint_id: UUID) -> None:
+        self.merchant_id = merchant_id
+        self.number = number
+        self.endpoint_id: UUID | None = endpoint_id
+
+    @classmethod
+    def first_take(
+        cls, *, merchant_id: UUID, number: int, endpoint_id: UUID, meta: Meta
+    ) -> EndpointSlot:
+        return cls._open(
+            cls.Created,
+            aggregate_id=endpoint_slot_id(merchant_id, number),
+            meta=meta,
+            merchant_id=merchant_id,
+            number=number,
+            endpoint_id=endpoint_id,
+        )
+
+    def take(self, endpoint_id: UUID, meta: Meta) -> None:
+        if self.endpoint_id is not None:
+            raise IllegalTransition("the place is taken", code="webhook_endpoint_limit")
+        self._record(self.Taken, meta, endpoint_id=endpoint_id)
+
+    def free(self, endpoint_id: UUID, meta: Meta) -> None:
+        if self.endpoint_id != endpoint_id:
+            raise IllegalTransition("the place is not this endpoint's", code="slot_not_held")
+        self._record(self.Freed, meta, endpoint_id=endpoint_id)

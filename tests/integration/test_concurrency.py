@@ -155,3 +155,29 @@ def test_capture_racing_cancel_lets_exactly_one_win(base_url: str, container: Co
         else:
             assert (final["status"], final["amount_captured"]) == ("canceled", 0)
             assert capture.json()["type"].endswith("/payment_not_capturable")
+
+
+def test_24_concurrent_endpoint_registrations_leave_at_most_16(base_url: str) -> None:
+    merchant = merchant_api(base_url)
+
+    def register(client: httpx.Client, index: int) -> httpx.Response:
+        body = {"url": f"http://127.0.0.1:9/hooks/{index}", "events": ["*"]}
+        return client.post(
+            "/v1/webhook_endpoints",
+            json=body,
+            headers={"Authorization": f"Bearer {merchant.key}", "Idempotency-Key": new_key()},
+        )
+
+    # No outbox follower runs: its table stays empty, and the cap must hold regardless.
+    responses = race(24, register, base_url)
+    created = [r for r in responses if r.status_code == 201]
+    refusals = Counter(r.json()["type"].rsplit("/", 1)[-1] for r in responses if r not in created)
+    assert len(created) <= 16, len(created)
+    assert set(refusals) <= {"webhook_endpoint_limit", "concurrent_modification"}, refusals
+
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for index in range(16 - len(created)):  # places lost to a race are still free
+            assert register(client, 100 + index).status_code == 201
+        refused = register(client, 200)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"].endswith("/webhook_endpoint_limit")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import random
 from typing import Protocol
 from uuid import UUID, uuid4
 
@@ -23,7 +24,7 @@ from paysource.application.webhooks.catalog import WebhookCatalog
 from paysource.domain.errors import IllegalTransition
 from paysource.domain.idempotency import claim_id
 from paysource.domain.meta import Meta
-from paysource.domain.webhook_endpoint import WebhookEndpoint
+from paysource.domain.webhook_endpoint import EndpointSlot, WebhookEndpoint, endpoint_slot_id
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,49 @@ class EndpointCount(Protocol):
     def count_endpoints(self, merchant_id: UUID) -> int: ...
 
 
+class EndpointSlots:
+    """A merchant's MAX_ENDPOINTS_PER_MERCHANT places for endpoints, in the event store:
+    the cap holds under concurrency and whatever the outbox follower has seen, since
+    two registrations taking one place conflict on save (then retry)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    def take(self, merchant_id: UUID, endpoint_id: UUID, meta: Meta) -> EndpointSlot:
+        """A free place of the merchant, taken for `endpoint_id` (save it with the
+        endpoint); webhook_endpoint_limit when every place is taken."""
+        slots = self._slots(merchant_id)
+        free = [n for n, slot in enumerate(slots) if slot is None or slot.endpoint_id is None]
+        if not free:
+            raise _limit_reached()
+        # A random place: concurrent registrations rarely pick the same, so rarely retry.
+        number = random.choice(free)  # noqa: S311  # not cryptographic
+        slot = slots[number]
+        if slot is None:
+            return EndpointSlot.first_take(
+                merchant_id=merchant_id, number=number, endpoint_id=endpoint_id, meta=meta
+            )
+        slot.take(endpoint_id, meta)
+        return slot
+
+    def held_by(self, merchant_id: UUID, endpoint_id: UUID) -> EndpointSlot | None:
+        """The endpoint's place; None for an endpoint registered before places existed."""
+        found = (s for s in self._slots(merchant_id) if s and s.endpoint_id == endpoint_id)
+        return next(found, None)
+
+    def _slots(self, merchant_id: UUID) -> list[EndpointSlot | None]:
+        ids = [endpoint_slot_id(merchant_id, n) for n in range(MAX_ENDPOINTS_PER_MERCHANT)]
+        found = self._store.get_many(ids)  # one query for all of them
+        return [s if isinstance(s := found.get(i), EndpointSlot) else None for i in ids]
+
+
+def _limit_reached() -> IllegalTransition:
+    return IllegalTransition(
+        f"a merchant may have at most {MAX_ENDPOINTS_PER_MERCHANT} endpoints",
+        code="webhook_endpoint_limit",
+    )
+
+
 class WebhookEndpointService:
     def __init__(
         self,
@@ -61,6 +105,7 @@ class WebhookEndpointService:
     ) -> None:
         self._store = store
         self._claims = Claims(store)
+        self._slots = EndpointSlots(store)
         self._catalog = catalog
         self._guard = guard
         self._counts = counts
@@ -81,15 +126,14 @@ class WebhookEndpointService:
 
         def attempt() -> Outcome[WebhookEndpoint]:
             self._guard.check(url)  # refuses bad URLs too: all as webhook_url_refused
-            # The count trails the log by milliseconds: a burst may pass the limit by a
-            # few, which is harmless; the limit is there to bound fan-out, not to bill.
+            # The places are the cap. The outbox's count also sees endpoints registered
+            # before places existed, which hold none (once it has caught up with them).
             if self._counts.count_endpoints(merchant_id) >= MAX_ENDPOINTS_PER_MERCHANT:
-                raise IllegalTransition(
-                    f"a merchant may have at most {MAX_ENDPOINTS_PER_MERCHANT} endpoints",
-                    code="webhook_endpoint_limit",
-                )
+                raise _limit_reached()
+            endpoint_id = claim_id(merchant_id, idempotency_key) if idempotency_key else uuid4()
+            slot = self._slots.take(merchant_id, endpoint_id, meta)
             endpoint = WebhookEndpoint.register(
-                endpoint_id=claim_id(merchant_id, idempotency_key) if idempotency_key else uuid4(),
+                endpoint_id=endpoint_id,
                 merchant_id=merchant_id,
                 url=url,
                 events=events,
@@ -98,7 +142,7 @@ class WebhookEndpointService:
                 request_hash=request_hash,
                 meta=meta,
             )
-            self._store.save(endpoint)
+            self._store.save(slot, endpoint)  # one merchant's, in one transaction
             return Outcome(endpoint)
 
         outcome = self._claims.run(
@@ -145,7 +189,10 @@ class WebhookEndpointService:
         def attempt() -> WebhookEndpoint:
             endpoint = self.get(merchant_id=merchant_id, endpoint_id=endpoint_id)
             endpoint.delete(meta)
-            self._store.save(endpoint)
+            slot = self._slots.held_by(merchant_id, endpoint.id)
+            if slot is not None:
+                slot.free(endpoint.id, meta)  # in the same write: never freed twice
+            self._store.save(endpoint, slot)
             return endpoint
 
         return with_conflict_retries(attempt)

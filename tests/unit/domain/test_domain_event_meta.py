@@ -34,7 +34,7 @@ from paysource.domain.reconciliation import (
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement
 from paysource.domain.settlement_waits import SettlementWaits
-from paysource.domain.webhook_endpoint import WebhookEndpoint
+from paysource.domain.webhook_endpoint import EndpointSlot, WebhookEndpoint
 
 AT = T0 + timedelta(hours=1, microseconds=7)
 META = Meta(
@@ -185,7 +185,12 @@ def endpoint_aggregates() -> list[PaysourceAggregate]:
     endpoint.enable(META)
     endpoint.rotate_secret(META)
     endpoint.delete(META)
-    return [endpoint]
+    slot = EndpointSlot.first_take(
+        merchant_id=MERCHANT_ID, number=0, endpoint_id=endpoint.id, meta=META
+    )
+    slot.free(endpoint.id, META)
+    slot.take(uuid4(), META)
+    return [endpoint, slot]
 
 
 def reconciliation_aggregates() -> list[PaysourceAggregate]:

@@ -9,9 +9,11 @@ from domain_builders import MERCHANT_ID, merchant_meta, pending_event_names
 
 from paysource.domain.errors import IllegalTransition, InvalidValue
 from paysource.domain.webhook_endpoint import (
+    EndpointSlot,
     EndpointStatus,
     WebhookEndpoint,
     check_event_patterns,
+    endpoint_slot_id,
     subscribes,
 )
 
@@ -103,3 +105,28 @@ def test_a_deleted_endpoint_can_be_neither_changed_nor_enabled() -> None:
     for command in (created.delete, created.rotate_secret, created.enable):
         with pytest.raises(IllegalTransition):
             command(merchant_meta())
+
+
+def test_a_merchants_places_have_ids_of_their_own() -> None:
+    other = uuid4()
+
+    assert endpoint_slot_id(MERCHANT_ID, 0) == endpoint_slot_id(MERCHANT_ID, 0)
+    assert endpoint_slot_id(MERCHANT_ID, 0) != endpoint_slot_id(MERCHANT_ID, 1)
+    assert endpoint_slot_id(MERCHANT_ID, 0) != endpoint_slot_id(other, 0)
+
+
+def test_a_place_is_held_by_one_endpoint_until_that_one_frees_it() -> None:
+    first, second = uuid4(), uuid4()
+    slot = EndpointSlot.first_take(
+        merchant_id=MERCHANT_ID, number=3, endpoint_id=first, meta=merchant_meta()
+    )
+
+    assert slot.id == endpoint_slot_id(MERCHANT_ID, 3)
+    with pytest.raises(IllegalTransition):
+        slot.take(second, merchant_meta())
+    with pytest.raises(IllegalTransition):
+        slot.free(second, merchant_meta())
+    slot.free(first, merchant_meta())
+    slot.take(second, merchant_meta())
+    assert slot.endpoint_id == second
+    assert pending_event_names(slot) == ["Created", "Freed", "Taken"]
