@@ -152,6 +152,24 @@ def test_an_altered_amount_a_missing_line_and_an_extra_line_are_exactly_three_br
     assert [b["kind"] for b in cell.read.reconciliation.breaks()] == ["extra"]
 
 
+def test_a_second_line_for_an_item_stays_open_though_its_own_file_clears_the_item(
+    client: TestClient, container: Container, cell: Cell, database_url: str
+) -> None:
+    a_day_of_activity(client, container, cell)
+    header, *lines = sim_files.acquirer_file(database_url, today().date()).splitlines()
+    again = lines[0].split(",")
+    again[5] = "sim_settled_twice"  # the acquirer settled the same capture twice
+    text = "\n".join([header, *lines, ",".join(again)]) + "\n"
+
+    result = import_file(cell, Source.ACQUIRER, text)
+    drain(container)
+
+    assert [b.kind for b in result.breaks] == [BreakKind.EXTRA]
+    shown = cell.read.reconciliation.breaks()
+    assert [(b["kind"], b["reference"]) for b in shown] == [("extra", "sim_settled_twice")]
+    assert verify("reconciliation", cell.store, cell.read.datastore) == []
+
+
 def test_importing_the_same_file_again_changes_nothing(
     client: TestClient, container: Container, cell: Cell, database_url: str
 ) -> None:

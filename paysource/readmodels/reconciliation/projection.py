@@ -37,10 +37,13 @@ class ReconciliationView(View):
         )
 
     def resolve(self, e: Clearing.Cleared) -> None:
+        # Only a later file resolves: a break its own file raised for the item it clears
+        # (a second line for it) is news about that file, and stays open.
         self.execute(
             "UPDATE reconciliation_breaks SET status = 'resolved', resolved_at = %s,"
-            " resolved_by = %s WHERE item_kind = %s AND item_key = %s AND status = 'open'",
-            (e.timestamp, e.import_id, e.kind, e.key),
+            " resolved_by = %s WHERE item_kind = %s AND item_key = %s AND status = 'open'"
+            " AND import_id <> %s",
+            (e.timestamp, e.import_id, e.kind, e.key, e.import_id),
         )
 
 
