@@ -22,6 +22,9 @@ DAILY_VOLUME_COLUMNS = (
     "refunds_count",
     "refunds_amount",
     "fees",
+    "reversals_count",
+    "reversals_amount",
+    "reversed_fees",
     "net",
 )
 STATEMENT_COLUMNS = (
@@ -46,6 +49,9 @@ def daily_volume_row(row: dict[str, Any]) -> dict[str, Any]:
         "refunds_count": row["refunds_count"],
         "refunds_amount": row["refunds_minor"],
         "fees": row["fees_minor"],
+        "reversals_count": row["reversals_count"],
+        "reversals_amount": row["reversals_minor"],
+        "reversed_fees": row["reversed_fees_minor"],
         "net": row["net_minor"],
     }
 

@@ -170,6 +170,29 @@ def test_a_retry_refused_again_keeps_the_hold_and_records_the_refusal(
         close(cell, merchant_id(merchant))
 
 
+def test_daily_volume_shows_a_reversal_and_nets_to_what_the_statement_moved(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    merchant = admin(client).merchant()
+    refused = paid(merchant, container, 5_000, "tok_capture_refused")
+    assert resolve(admin(client), refused, "reverse").status_code == 200
+    drain(container)
+
+    today = datetime.now(UTC).date().isoformat()
+    window = {"from": today, "to": today}
+    (day,) = merchant.get("/v1/reports/daily-volume", **window).json()["data"]
+    (usd,) = merchant.get("/v1/reports/statement", **window).json()["currencies"]
+    # The capture and its fee stay where they happened; the reversal takes both back.
+    assert (day["captures_amount"], day["fees"]) == (5_000, fee(5_000))
+    assert (day["reversals_count"], day["reversals_amount"], day["reversed_fees"]) == (
+        1,
+        5_000,
+        fee(5_000),
+    )
+    assert day["net"] == usd["movements"] == 0
+    assert verify("finance", cell.store, cell.read.datastore) == []
+
+
 def test_a_reversal_of_a_capture_already_paid_out_is_a_correction_in_the_next_settlement(
     client: TestClient, container: Container, cell: Cell
 ) -> None:

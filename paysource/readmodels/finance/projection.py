@@ -26,7 +26,9 @@ class FinanceView(View):
 
     def begin_batch(self) -> None:
         self.payments = Rows(PAYMENTS)
-        self._deltas: dict[tuple[UUID, str, date], list[int]] = defaultdict(lambda: [0] * 5)
+        self._deltas: dict[tuple[UUID, str, date], list[int]] = defaultdict(
+            lambda: [0] * len(AMOUNTS)
+        )
 
     def prefetch(self, events: Sequence[Event]) -> None:
         self.payments.load(self.cursor, changed_ids(events, Payment.Event, Payment.Created))
@@ -65,6 +67,14 @@ class FinanceProjection(Projection[FinanceView]):
     @process_event.register
     def _captured(self, e: Payment.Captured, _: Tracking) -> None:
         self.view.add(e, captures_count=1, captures_minor=e.amount_minor, fees_minor=e.fee_minor)
+
+    @process_event.register
+    def _capture_reversed(self, e: Payment.CaptureReversed, _: Tracking) -> None:
+        # On the reversal's day, beside the capture's: the statement's `capture_reversal`
+        # and `fee_refund` lines, so a day's net is what moved the merchant's balance.
+        self.view.add(
+            e, reversals_count=1, reversals_minor=e.amount_minor, reversed_fees_minor=e.fee_minor
+        )
 
     @process_event.register
     def _refund_settled(self, e: Payment.RefundSettled, _: Tracking) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from paysource.application.errors import NotFound
 from paysource.readmodels.finance.queries import per_day
+from paysource.readmodels.finance.schema import AMOUNTS
 from paysource.readmodels.payments.queries import PAYMENT_LIST
 from paysource.readmodels.reader import get_owned, merge
 from paysource.readmodels.sql import Row
@@ -49,9 +50,7 @@ def test_staff_and_the_owner_get_the_object_from_the_cell_that_has_it() -> None:
 
 
 def test_daily_volume_sums_merchants_per_day_and_currency_newest_day_first() -> None:
-    amounts = dict.fromkeys(
-        ("captures_count", "captures_minor", "refunds_count", "refunds_minor", "fees_minor"), 1
-    )
+    amounts = dict.fromkeys(AMOUNTS, 1)
     rows = [
         {"day": date(2026, 1, 1), "currency": "USD", **amounts, "net_minor": 1},
         {"day": date(2026, 1, 2), "currency": "USD", **amounts, "net_minor": 2},

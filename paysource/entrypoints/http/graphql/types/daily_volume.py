@@ -1,4 +1,5 @@
-"""DailyVolume: captures, refunds and fees of one UTC day in one currency."""
+"""DailyVolume: captures, refunds, fees and reversed captures of one UTC day in one
+currency."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ class DailyVolume:
     refunds_count: int
     refunded: Money
     fees: Money
-    net: Money = strawberry.field(description="Captured minus refunded minus fees.")
+    reversals_count: int = strawberry.field(
+        description="Captures an operator reversed this day (the acquirer never made them)."
+    )
+    reversed: Money = strawberry.field(description="The amount of those captures.")
+    reversed_fees: Money = strawberry.field(description="Their fees, given back.")
+    net: Money = strawberry.field(
+        description="Captured minus refunded minus fees, minus reversed plus reversed fees."
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> DailyVolume:
@@ -32,5 +40,8 @@ class DailyVolume:
             refunds_count=row["refunds_count"],
             refunded=Money.of(row["refunds_minor"], currency),
             fees=Money.of(row["fees_minor"], currency),
+            reversals_count=row["reversals_count"],
+            reversed=Money.of(row["reversals_minor"], currency),
+            reversed_fees=Money.of(row["reversed_fees_minor"], currency),
             net=Money.of(row["net_minor"], currency),
         )
