@@ -118,6 +118,8 @@ def reconcile_report(
 ) -> None:
     """The breaks (every day's, or one --date's): missing, extra, amount_differs.
 
+    More than 100,000 breaks are refused, never cut: narrow them (--date, --source).
+
     \b
     Examples:
       paysource reconcile report

@@ -7,13 +7,18 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 
+from paysource import logs
 from paysource.adapters import sim_files
 from paysource.application import statements
 from paysource.bootstrap import Container
 from paysource.config import Settings
+from paysource.entrypoints.cli import cli
 from paysource.readmodels.maintenance import verify
+from paysource.readmodels.reconciliation import queries
+from paysource.readmodels.reports import ReportTooLarge
 from tests.e2e.test_cli import env_for, paysource
 from tests.e2e.test_metrics_endpoint import labels, scrape
 from tests.helpers import Api, admin, bearer, drain
@@ -94,6 +99,41 @@ def test_a_doctored_file_shows_three_breaks_in_the_list_and_the_metric(
         assert metric[labels(cell=cell.name, source="acquirer", kind=kind)] == 1
     for name in ("reconciliation", "ledger"):
         assert verify(name, cell.store, cell.read.datastore) == []
+
+
+def test_a_report_with_more_breaks_than_it_may_hold_is_refused_never_cut(
+    client: TestClient,
+    container: Container,
+    finance: dict[str, str],
+    database_url: str,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a_day_of_activity(client, container, container.router.directory)
+    text = doctored(sim_files.acquirer_file(database_url, datetime.now(UTC).date()))
+    assert post_file(client, finance, "acquirer", text).status_code == 201
+    drain(container)
+    monkeypatch.setattr(queries, "MAX_REPORT_ROWS", 3)
+    assert len(client.get("/v1/reconciliation/breaks", headers=finance).json()["data"]) == 3
+    monkeypatch.setattr(queries, "MAX_REPORT_ROWS", 2)
+
+    refused = client.get("/v1/reconciliation/breaks", headers=finance)
+    by_cli = in_process_cli(settings, monkeypatch, "reconcile", "report", "--format", "csv")
+
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/report_too_large")
+    assert isinstance(by_cli.exception, ReportTooLarge)
+    assert by_cli.stdout == ""  # not one line of a cut report
+
+
+def in_process_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
+    """The CLI in this process, so a monkeypatched limit holds for it too."""
+    for name, value in env_for(settings).items():
+        if name.startswith("PAYSOURCE_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setattr(logs, "configure_for", lambda _: None)  # pytest's logging stays
+    return CliRunner().invoke(cli, list(args), standalone_mode=False)
 
 
 def test_a_malformed_file_is_a_problem_naming_its_line_and_nothing_is_written(

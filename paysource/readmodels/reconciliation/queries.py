@@ -11,6 +11,7 @@ from eventsourcing.postgres import PostgresDatastore
 from paysource.domain.reconciliation import Expected, ItemKey, Source
 from paysource.readmodels import sql
 from paysource.readmodels.reconciliation.schema import BREAKS
+from paysource.readmodels.reports import ReportTooLarge
 from paysource.readmodels.sql import Row, Statement, Where
 
 # Line kind → the journal entry that books it, the account line that carries its
@@ -27,6 +28,8 @@ SOURCE_KINDS = {
     Source.ACQUIRER: ("capture", "refund", "dispute", "dispute_won"),
     Source.BANK: ("payout",),
 }
+# Breaks a report may hold: past it, the caller narrows it (a day, a source, a status),
+# as with the other reports; a cut report would hide the newest days' breaks.
 MAX_REPORT_ROWS = 100_000
 
 
@@ -44,13 +47,13 @@ def ledger_items(kind: str, days: frozenset[date], keys: list[UUID]) -> Statemen
     )
 
 
-def breaks(*, day: date | None, status: str | None, source: Source | None) -> Statement:
+def breaks(*, day: date | None, status: str | None, source: Source | None, limit: int) -> Statement:
     where = Where().equal("b.day", day).equal("b.status", status)
     where.equal("b.source", None if source is None else str(source))
     return Statement(
         f"SELECT {BREAKS.select('b')} FROM {BREAKS.name} b WHERE {where.text}"  # noqa: S608
         " ORDER BY b.day, b.detected_at, b.import_id, b.number LIMIT %s",
-        (*where.params, MAX_REPORT_ROWS),
+        (*where.params, limit),
     )
 
 
@@ -82,7 +85,15 @@ class ReconciliationQueries:
     def breaks(
         self, *, day: date | None = None, status: str | None = "open", source: Source | None = None
     ) -> list[Row]:
-        return sql.run(self.datastore, breaks(day=day, status=status, source=source))
+        """Every break asked for, or ReportTooLarge past MAX_REPORT_ROWS: never a part."""
+        asked = breaks(day=day, status=status, source=source, limit=MAX_REPORT_ROWS + 1)
+        rows = sql.run(self.datastore, asked)
+        if len(rows) > MAX_REPORT_ROWS:
+            raise ReportTooLarge(
+                f"the report has more than {MAX_REPORT_ROWS:,} breaks: narrow it to one "
+                "day, one source or one status"
+            )
+        return rows
 
     def open_by_kind(self) -> list[Row]:
         return sql.run(self.datastore, open_by_kind())

@@ -61,7 +61,9 @@ def import_statement(
     "/reconciliation/breaks",
     summary="Reconciliation breaks (finance, admin)",
     description="Breaks by day, oldest first: `missing`, `extra`, `amount_differs`. "
-    "`status=open` (default) lists those no later file has cleared; `all` lists every one.",
+    "`status=open` (default) lists those no later file has cleared; `all` lists every one. "
+    "A report of more than 100,000 breaks is refused (422 `report_too_large`): narrow it "
+    "to a `date`, a `source` or a `status`.",
 )
 def list_breaks(
     call: AnyCall,
@@ -76,4 +78,5 @@ def list_breaks(
         status=None if status == "all" else status,
         source=None if source is None else Source(source),
     )
+    # The whole report: one too large to answer was refused above, never cut.
     return respond(Answer(200, listing([shapes.break_row(r) for r in rows], has_more=False)))
