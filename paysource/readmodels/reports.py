@@ -37,8 +37,11 @@ _LINE_TYPES = {
     ("capture_reversed", "D"): "capture_reversal",
     ("capture_reversed", "C"): "fee_refund",
 }
-# The ledger keeps an entry's originator in `payment_id`: for these, a settlement.
-_SETTLEMENT_KINDS = frozenset({"payout", "payout_reversal"})
+# The ledger keeps an entry's originator in `payment_id`: for these, a settlement (its
+# payout, and its conversion to the payout currency and back: docs/ledger.md).
+_SETTLEMENT_KINDS = frozenset(
+    {"payout", "payout_reversal", "fx_conversion", "fx_conversion_reversed"}
+)
 # ... and for these a dispute (docs/disputes.md): not a payment id either.
 _DISPUTE_KINDS = frozenset({"dispute", "dispute_won"})
 

@@ -17,6 +17,7 @@ from paysource.bootstrap import Container
 from paysource.processes.payouts import PayoutProcessor, PayoutRetry
 from paysource.readmodels.catalog import PROJECTIONS
 from paysource.readmodels.maintenance import rebuild, verify
+from tests.e2e.test_reports import as_csv, csv_rows
 from tests.graphql.helpers import Gql
 from tests.helpers import Api, admin, drain
 
@@ -151,9 +152,9 @@ def test_usd_payments_settle_in_eur_at_the_recorded_rate_or_wait_for_one(
     assert posted(container, "fx_gains_losses:platform", "EUR") == 1
 
 
-def test_a_refused_converted_payout_reverses_the_conversion_and_releases_the_items(
-    client: TestClient, container: Container
-) -> None:
+def refused_conversion(client: TestClient, container: Container) -> tuple[Api, str, str]:
+    """A 10,000 USD payment settled in EUR, its payout refused by the bank: the merchant,
+    its id and the settlement's."""
     merchant, merchant_ref = euro_merchant(client)
     merchant.pay(10_000)
     drain(container)
@@ -166,9 +167,19 @@ def test_a_refused_converted_payout_reverses_the_conversion_and_releases_the_ite
     bank.behaviour = BankBehaviour(refuse_merchants=frozenset({mid}))
 
     request = {"merchant": merchant_ref, "currency": "USD", "until": until.isoformat()}
-    assert admin(client).post("/v1/settlements", request).status_code == 201
+    closed = admin(client).post("/v1/settlements", request)
+    assert closed.status_code == 201, closed.text
     pay_out(container)
     bank.behaviour = BankBehaviour()
+    return merchant, merchant_ref, closed.json()["id"]
+
+
+def test_a_refused_converted_payout_reverses_the_conversion_and_releases_the_items(
+    client: TestClient, container: Container
+) -> None:
+    _, merchant_ref, _ = refused_conversion(client, container)
+    mid = UUID(hex=merchant_ref.removeprefix("mer_"))
+    request = {"merchant": merchant_ref, "currency": "USD"}
 
     assert unbalanced_entries(container) == []
     assert posted(container, f"merchant_balance:{mid}", "USD") == -9_680  # owed again, in USD
@@ -179,6 +190,31 @@ def test_a_refused_converted_payout_reverses_the_conversion_and_releases_the_ite
     again = admin(client).post("/v1/settlements", later)
     assert again.status_code == 201, again.text
     assert (again.json()["net"], again.json()["payout"]) == (9_680, 8_920)
+
+
+def test_the_statement_names_the_settlement_of_a_conversion_and_its_reversal(
+    client: TestClient, container: Container
+) -> None:
+    merchant, _, settlement = refused_conversion(client, container)
+    today = datetime.now(UTC).date().isoformat()
+    window = {"from": today, "to": today}
+
+    body = merchant.get("/v1/reports/statement", **window).json()
+    text = as_csv(merchant, "/v1/reports/statement", **window)
+
+    shown = {
+        (ln["type"], ln["payment"], ln["settlement"])
+        for section in body["currencies"]
+        for ln in section["lines"]
+        if ln["type"].startswith("fx_")
+    }
+    assert shown == {
+        ("fx_conversion", None, settlement),
+        ("fx_conversion_reversed", None, settlement),
+    }
+    fx_rows = [row for row in csv_rows(text) if row["type"].startswith("fx_")]
+    assert fx_rows
+    assert {(row["payment"], row["settlement"]) for row in fx_rows} == {("", settlement)}
 
 
 SUPERSEDED = (
