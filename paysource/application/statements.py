@@ -243,6 +243,8 @@ def _id(kind: Kind, cells: dict[str, str], name: str, number: int) -> UUID:
 
 
 def to_csv(source: Source, rows: Iterable[Iterable[object]]) -> str:
+    # A rail's file, read back by the import, with the simulators' own references: not
+    # an export for a spreadsheet, so its cells are written exactly (application/spreadsheet.py).
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS[source])

@@ -54,6 +54,8 @@ def rates_list(settings: Settings, output: str) -> None:
       paysource rates list
       paysource rates list --format csv
     """
+    from paysource.application.spreadsheet import safe_cell  # noqa: PLC0415
+
     with _container(settings, migrate=True) as container:
         found = container.router.directory.rates.list()
     rows = [
@@ -72,7 +74,8 @@ def rates_list(settings: Settings, output: str) -> None:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # `source` is the loaded file's name: safe to open in a spreadsheet, as every export.
+    writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in rows)
     click.echo(out.getvalue(), nl=False)
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
+from paysource.application.spreadsheet import safe_row
 from paysource.domain.errors import InvalidValue
 from paysource.readmodels.finance.queries import FinanceQueries
 from paysource.readmodels.ledger.queries import LedgerQueries
@@ -199,8 +200,9 @@ def daily_volume(
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """An export, safe to open in a spreadsheet: no text cell is run as a formula."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(rows)
+    writer.writerows(safe_row(row) for row in rows)
     return out.getvalue()

@@ -3,6 +3,8 @@ and loading the same file again changes nothing."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -43,6 +45,20 @@ def test_rates_load_once_list_exactly_and_reload_changes_nothing(
     ]
     csv_out = paysource("rates", "list", "--format", "csv", env=env)
     assert csv_out.stdout.splitlines()[0] == "base,quote,rate,valid_from,source"
+
+
+def test_a_file_name_a_spreadsheet_would_run_is_listed_as_text(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = env_for(settings)
+    path = tmp_path / "@SUM(1+1)*cmd.csv"
+    path.write_text(RATES, encoding="utf-8")
+    assert paysource("rates", "load", str(path), env=env).returncode == 0
+
+    csv_out = paysource("rates", "list", "--format", "csv", env=env)
+
+    sources = {row["source"] for row in csv.DictReader(io.StringIO(csv_out.stdout))}
+    assert sources == {"'@SUM(1+1)*cmd.csv"}
 
 
 def test_a_malformed_file_is_refused_whole_with_its_line_and_reason(

@@ -3,6 +3,8 @@ reads the breaks, sees them counted; merchants may do neither."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 
 import httpx
@@ -134,6 +136,31 @@ def in_process_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: s
             monkeypatch.setenv(name, value)
     monkeypatch.setattr(logs, "configure_for", lambda _: None)  # pytest's logging stays
     return CliRunner().invoke(cli, list(args), standalone_mode=False)
+
+
+def test_the_csv_report_defuses_a_reference_a_spreadsheet_would_run(
+    settings: Settings,
+    client: TestClient,
+    container: Container,
+    finance: dict[str, str],
+    database_url: str,
+) -> None:
+    a_day_of_activity(client, container, container.router.directory)
+    header, *lines = sim_files.acquirer_file(database_url, datetime.now(UTC).date()).splitlines()
+    formula = '=HYPERLINK("http://attacker.example/","open me")'
+    stranger = lines[0].split(",")
+    stranger[2], stranger[5] = "pay_" + "cd" * 16, '"' + formula.replace('"', '""') + '"'
+    text = "\n".join([header, *lines, ",".join(stranger)]) + "\n"
+    assert post_file(client, finance, "acquirer", text).status_code == 201
+    drain(container)
+
+    report = paysource("reconcile", "report", "--format", "csv", env=env_for(settings))
+    listed = client.get("/v1/reconciliation/breaks", headers=finance).json()["data"]
+
+    assert report.returncode == 0, report.stderr
+    (row,) = csv.DictReader(io.StringIO(report.stdout))
+    assert row["reference"] == "'" + formula  # a spreadsheet shows it as text
+    assert [b["reference"] for b in listed] == [formula]  # JSON is no spreadsheet
 
 
 def test_a_malformed_file_is_a_problem_naming_its_line_and_nothing_is_written(
