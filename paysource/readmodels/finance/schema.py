@@ -1,4 +1,4 @@
-"""The tables of the `finance` read model (migrations 006, 024)."""
+"""The tables of the `finance` read model (migrations 006, 025)."""
 
 from paysource.readmodels.sql import Table
 
@@ -10,7 +10,7 @@ AMOUNTS = (
     "refunds_count",
     "refunds_minor",
     "fees_minor",
-    # Captures an operator reversed, and the fees they gave back (migration 024).
+    # Captures an operator reversed, and the fees they gave back (migration 025).
     "reversals_count",
     "reversals_minor",
     "reversed_fees_minor",
