@@ -29,6 +29,7 @@ from paysource.processes.catalog import (
     follower_job,
     process_jobs,
 )
+from paysource.readmodels.figures import count_after
 from paysource.readmodels.view import ProjectionHandler
 
 log = logging.getLogger(__name__)
@@ -195,14 +196,21 @@ def job_statuses(container: Container) -> list[JobStatus]:
             head = cell.store.head()
             where = {h.job: h.where for h in holders(cell.database_url, [j.name for j in jobs])}
             found += [
-                JobStatus(cell.name, job.name, where[job.name], _lag(job, head)) for job in jobs
+                JobStatus(cell.name, job.name, where[job.name], _lag(job, head, cell))
+                for job in jobs
             ]
         return found
     finally:
         worker.close()
 
 
-def _lag(job: Job, head: int) -> int | None:
+def _lag(job: Job, head: int, cell: Cell) -> int | None:
+    """Events the job follows that it has not handled, as `projections status` counts a
+    read model's: the head alone called an idle job whose events are rare behind."""
     if job.follower is None:
         return None
-    return max(0, head - job.follower.handler.position())
+    handler = job.follower.handler
+    position = handler.position()
+    if not handler.topics:  # it follows every event
+        return max(0, head - position)
+    return count_after(cell.read.datastore, position, handler.topics)
