@@ -150,6 +150,7 @@ KNOWN_ERRORS = (
     LocalServiceError,
     StartupError,
     psycopg.OperationalError,
+    psycopg.errors.UndefinedTable,
     PaysourceError,
 )
 
@@ -179,6 +180,12 @@ def _explain(error: Exception) -> int:
         return 2
     if isinstance(error, PaysourceError):
         _fail(error.detail)
+    elif isinstance(error, psycopg.errors.UndefinedTable):
+        # A database paysource never migrated (serve migrates; other commands do not).
+        _fail(
+            f"database: {str(error).strip().splitlines()[0]}",
+            "its tables are missing: run `paysource migrate` first",
+        )
     elif isinstance(error, psycopg.OperationalError):
         # A database lost after the start-up check: one line, not a traceback.
         _fail(f"database: {str(error).strip().splitlines()[0]}")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -333,3 +334,21 @@ def test_report_commands_refuse_bad_input_with_a_message_not_a_traceback(
     assert says in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_a_database_without_paysources_tables_is_a_message_not_a_traceback(
+    settings: Settings, database_url: str
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS paysource_unmigrated")
+        conn.execute("CREATE DATABASE paysource_unmigrated")
+    try:
+        url = urlsplit(database_url)._replace(path="/paysource_unmigrated").geturl()
+        done = paysource("jobs", env=env_for(settings, PAYSOURCE_DATABASE_URL=url))
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS paysource_unmigrated WITH (FORCE)")
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "paysource migrate" in done.stderr
