@@ -54,10 +54,13 @@ class NatsNode:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.client_port}"
 
-    def launch(self, server: Path, cluster: str, routes: list[str]) -> None:
+    def launch(self, server: Path, cluster: str | None, routes: list[str]) -> None:
+        """`cluster` None: a lone server (JetStream refuses a cluster without routes)."""
         argv = [str(server), "--name", self.name, "--addr", "127.0.0.1"]
         argv += ["--port", str(self.client_port), "--jetstream", "--store_dir", str(self.store_dir)]
-        argv += ["--cluster_name", cluster, "--cluster", f"nats://127.0.0.1:{self.cluster_port}"]
+        if cluster is not None:
+            argv += ["--cluster_name", cluster]
+            argv += ["--cluster", f"nats://127.0.0.1:{self.cluster_port}"]
         if routes:
             argv += ["--routes", ",".join(routes)]
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +121,7 @@ class LocalNatsCluster:
 
     def _launch(self, node: NatsNode) -> None:
         routes = [f"nats://127.0.0.1:{n.cluster_port}" for n in self.nodes if n is not node]
-        node.launch(self.server, self.cluster, routes)
+        node.launch(self.server, self.cluster if len(self.nodes) > 1 else None, routes)
 
     def kill(self, index: int) -> None:
         """kill -9 one node, as a crash: its clients' connections drop."""

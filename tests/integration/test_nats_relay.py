@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -20,14 +21,17 @@ import httpx
 import nats
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from devtools.localnats import LocalNatsCluster
 from paysource.bootstrap import Container, build_container, event_relay
 from paysource.config import Settings
+from paysource.entrypoints.http.app import create_app
 from paysource.entrypoints.worker import Worker
+from paysource.processes import relay as relaying
 from tests.conftest import ADMIN_KEY
-from tests.helpers import live_server
+from tests.helpers import admin, drain, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -222,3 +226,65 @@ def test_a_relay_that_forgot_its_position_appends_nothing_twice(
     assert fresh.relay_next() is False  # the stream says it has everything
     assert stream_messages(cluster.urls) == before
     fresh.stream.close()
+
+
+def test_the_relay_goes_on_after_a_bus_restart_that_forgot_the_last_msg_id(
+    settings: Settings, tmp_path: Path, database_url: str
+) -> None:
+    """nats-server restores a stream's last msg id on restart only if that message is
+    inside the duplicate window (nats-io/nats-server#8564): after a quiet period longer
+    than the window, `Nats-Expected-Last-Msg-Id` is refused (10070) whatever it names.
+    The relay goes on from the stream's real last message, and a stale one still can't."""
+    with LocalNatsCluster.start(tmp_path, size=1) as single:
+        with_nats = settings.model_copy(
+            update={"nats_url": SecretStr(single.url), "nats_timeout_s": 2.0}
+        )
+        built = build_container(with_nats)
+        try:
+            with TestClient(create_app(built)) as client:
+                merchant = admin(client).merchant("A")
+                assert merchant.pay(1000).status_code in (201, 202)
+                drain(built)
+                relay = event_relay(built.settings, built.router.directory)
+                assert relay is not None
+                while relay.relay_next():
+                    pass
+                relay.stream.close()
+                first = indexed_positions(database_url)
+                assert relayed_positions(single.urls) == first
+                assert len(first) > 1
+
+                shorten_duplicate_window(single.urls)
+                time.sleep(1.0)  # quiet for longer than the duplicate window
+                single.nodes[0].halt(signal.SIGTERM)
+                single.restart(0)
+
+                assert merchant.pay(2000).status_code in (201, 202)
+                drain(built)
+                # A stale relay (it believes an older message is the last) is refused.
+                stale = event_relay(built.settings, built.router.directory)
+                assert stale is not None
+                later = [
+                    relaying.message("cell-0", row) for row in stale.rows.after(first[-1], limit=1)
+                ]
+                with pytest.raises(Exception):  # noqa: B017, PT011  # nats-py's APIError
+                    stale.stream.append(later, after=relaying.msg_id("cell-0", first[-2]))
+                stale.stream.close()
+                assert relayed_positions(single.urls) == first
+
+                while relay.relay_next():  # the relay that remembers its position
+                    pass
+                relay.stream.close()
+                assert relayed_positions(single.urls) == indexed_positions(database_url)
+                assert len(indexed_positions(database_url)) > len(first)
+
+                assert merchant.pay(3000).status_code in (201, 202)
+                drain(built)
+                fresh = event_relay(built.settings, built.router.directory)  # one that asks
+                assert fresh is not None
+                while fresh.relay_next():
+                    pass
+                fresh.stream.close()
+        finally:
+            built.close()
+        assert relayed_positions(single.urls) == indexed_positions(database_url)
