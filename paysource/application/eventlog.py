@@ -315,8 +315,8 @@ class BatchHandler(Protocol):
 class CopiedRanges(Protocol):
     """Log positions that hold events copied in from another cell (a moved merchant's).
 
-    Their effects outside the log (acquirer calls, payouts, notices) happened in the
-    source cell, so side-effect followers skip them; projections apply them."""
+    Their effects outside the log (acquirer calls, payouts, notices, webhooks) happened
+    in the source cell, so side-effect followers skip them; projections apply them."""
 
     def between(self, after: int, upto: int) -> list[tuple[int, int]]:
         """The (first, last) ranges that overlap (after, upto]."""

@@ -17,9 +17,11 @@ resume from their tracking position, so a job may move between processes at any 
     dispute-expiry         loses disputes past their due date without evidence
 
 Events copied into a cell by a merchant's move (`paysource cells move`) are skipped
-by the jobs that act outside the log (acquirer, bank, notices, publishing): they acted
-in the source cell. The webhook outbox follows them: it finds their webhooks already
-copied (same ids) and queues nothing twice, and it needs their endpoint events.
+by the jobs that act outside the log (acquirer, bank, notices, publishing, the webhook
+outbox): they acted in the source cell. The move copies the merchant's webhook queue
+(endpoints as they are now, events, deliveries, attempts), so the outbox has nothing
+to queue for them; following them would judge old events against today's endpoints
+and send them to endpoints registered after them.
 
 The worker takes them all (by `Group`); the webhook worker takes only the webhook
 jobs. Both get them from here, built from the parts the composition root wires.
@@ -104,7 +106,8 @@ class CellProcessParts:
     disputes_past_due: PastDue | None = None
     usd_rates: UsdRates | None = None  # None: risk limits at the built-in reference values
     # Events copied in by merchant moves: side-effect followers skip them (their acquirer
-    # calls, payouts and notices happened in the source cell). None: nothing skipped.
+    # calls, payouts, notices and webhooks happened in the source cell). None: nothing
+    # skipped.
     copied: CopiedRanges | None = None
 
 
@@ -202,7 +205,8 @@ def webhook_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJob
     """The outbox (state changes → deliveries, exactly once) and the delivery lanes."""
     if parts.webhook_outbox is None or parts.webhook_delivery is None:
         return []
-    outbox = follower_job(settings, parts, parts.webhook_outbox, "webhook-outbox")
+    # Skips copied events: their webhooks came with the merchant's copied queue.
+    outbox = follower_job(settings, parts, parts.webhook_outbox, "webhook-outbox", acts=True)
     delivery = ProcessJob("webhook-delivery", parts.webhook_delivery.run)
     return [outbox, delivery]
 

@@ -4,7 +4,9 @@ It follows the catalog's events and every WebhookEndpoint event, in log order. F
 state change of an object it renders the object *at that version*, and queues one
 delivery per enabled endpoint of the object's merchant that subscribes to the type.
 Endpoints are judged as they were at that point of the log, so the outcome is a
-function of the log alone.
+function of the log alone. Events copied in by a merchant's move are not followed
+(the job skips `moved_in_events`, see `processes.catalog`): the move copied their
+webhook events and deliveries, queued by the source as of their own positions.
 
 Rows and the tracking position commit in one transaction with compare-and-set
 (see `View.batch`): every state change is queued exactly once, even with two

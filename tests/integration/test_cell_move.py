@@ -554,3 +554,60 @@ def test_a_move_killed_before_its_switch_is_undone_or_finished_by_recover(
     assert renamed.status_code == 200, renamed.text
     # Staff read across cells: from its cell now, not from the history left in cell-0.
     assert admin(client).get(path).json()["name"] == "Ada King"
+
+
+def test_a_move_sends_no_webhook_for_events_from_before_an_endpoint_existed(
+    client: TestClient, two_cells: Container, worker: Worker, database_url: str, cell_1_url: str
+) -> None:
+    """The copied webhook queue is the source's: the target's outbox queues nothing for
+    copied events (not even to endpoints registered after them, which the source never
+    sent them to); only events written in the target after the move are fanned out."""
+    a, a_id = merchant_in(client, "cell-0", "A")
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    deliveries = (
+        "SELECT id, event_id, endpoint_id FROM webhook_deliveries"
+        " WHERE merchant_id = %s ORDER BY id"
+    )
+    old = a.pay(5000).json()["id"]
+    wait_for(lambda: at_rest(database_url, a_id), "paid before the endpoint")
+    with Receiver() as receiver:
+        hook = a.post("/v1/webhook_endpoints", {"url": receiver.url, "events": ["*"]})
+        assert hook.status_code == 201, hook.text
+        before = a.pay(1000).json()["id"]
+        wait_for(lambda: at_rest(database_url, a_id), "paid after the endpoint")
+
+        def all_delivered() -> bool:
+            queued = rows(database_url, deliveries, merchant_a)
+            return len(receiver.delivered()) >= len(queued) > 0
+
+        wait_for(all_delivered, "the source's webhooks delivered")
+        in_source = rows(database_url, deliveries, merchant_a)
+
+        move_merchant(two_cells, merchant_a, "cell-1", timeout_s=20)
+        # The outbox follows the log in order: once a payment made after the move is
+        # queued in the target, every copied event before it has been handled.
+        after = a.pay(2000).json()["id"]
+
+        def queued_for(payment_id: str) -> bool:
+            query = "SELECT count(*) FROM webhook_deliveries WHERE object_id = %s"
+            return bool(rows(cell_1_url, query, decode(Kind.PAYMENT, payment_id))[0][0])
+
+        wait_for(lambda: queued_for(after), "the new payment's webhooks queued in the target")
+        in_target = rows(cell_1_url, deliveries, merchant_a)
+        copied = set(in_source)
+        added = [r for r in in_target if r not in copied]
+        assert copied <= set(in_target)
+        added_objects = rows(
+            cell_1_url,
+            "SELECT DISTINCT object_id FROM webhook_deliveries WHERE id = ANY(%s)",
+            [r[0] for r in added],
+        )
+        assert added_objects == [(decode(Kind.PAYMENT, after),)], added_objects
+        wait_for(lambda: len(receiver.delivered()) >= len(in_target), "delivered after")
+        time.sleep(1.0)
+        objects = [r.event["data"]["object"]["id"] for r in receiver.delivered()]
+        assert old not in objects
+        assert before in objects
+        assert after in objects
+        ids = [r.event["id"] for r in receiver.delivered()]
+        assert len(ids) == len(set(ids)), "a webhook was delivered twice"
