@@ -168,6 +168,16 @@ def test_a_merchant_watches_a_payment_arrive_and_rewinds_it(page: Page, site: Si
         "the payment as it was before its capture",
     )
     assert "requires_capture" in page.evaluate("document.getElementById('as-of-state').textContent")
+    # The slider's leftmost position is the payment's first event, not a moment before it
+    # (event times have microseconds; the slider, milliseconds).
+    page.evaluate(
+        "(() => { const s = document.getElementById('as-of'); s.value = s.min;"
+        " s.dispatchEvent(new Event('input')); })()"
+    )
+    page.wait_for(
+        "document.getElementById('as-of-state').dataset.status === 'PROCESSING'",
+        "the payment as its first event left it",
+    )
     summary = page.evaluate("document.getElementById('payment-summary').textContent")
     assert "succeeded" in summary, summary
     assert "25.00 USD" in summary, summary

@@ -1,6 +1,6 @@
 // A bar chart in hand-written SVG (docs/decisions.md): 30 days of two series need no
-// library. Heights are computed from integer minor units; the chart is an image with
-// a text alternative, and the same figures are in a table below it.
+// library. Heights are computed from integer minor units; the chart is an image whose
+// text alternative says what it shows (today's figures are in the cards above it).
 import { svg } from "./dom.js";
 
 const WIDTH = 720;

@@ -39,7 +39,7 @@ export const LISTS = {
   settlements: {
     name: "Settlements", title: "Settlements", field: "settlements", filterType: "SettlementFilter",
     selection: "id status currency cutoff gross { formatted } refunds { formatted } fees { formatted } net { formatted } itemsCount payoutReference",
-    filters: [{ name: "status", label: "Status", options: ["OPEN", "CLOSED", "PAID", "FAILED", "CARRIED_FORWARD"] }],
+    filters: [{ name: "status", label: "Status", options: ["OPEN", "AWAITING_RATE", "CLOSED", "PAID", "FAILED", "CARRIED_FORWARD", "SUPERSEDED"] }],
     columns: [
       { label: "Settlement", cell: (s) => s.id },
       { label: "Status", cell: (s) => status(s.status) },

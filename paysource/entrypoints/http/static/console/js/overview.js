@@ -8,7 +8,8 @@ const OVERVIEW = `query Overview($since: Date!) { viewer {
   balances { currency pending { formatted } available { formatted } paidOut { formatted } }
   dailyVolume(since: $since) { date currency capturesCount refundsCount
     captured { amountMinor formatted } refunded { amountMinor formatted }
-    fees { amountMinor formatted } net { amountMinor formatted } }
+    fees { amountMinor formatted } reversalsCount reversed { amountMinor formatted }
+    reversedFees { amountMinor formatted } net { amountMinor formatted } }
   nextSettlementCutoff
   settlements(first: 5) { nodes { id status currency cutoff net { formatted } } }
 } }`;
@@ -45,7 +46,10 @@ function todays(days) {
   const cards = days.map((d) => card(d.currency, [
     ["Volume", `${money(d.captured)} (${d.capturesCount})`],
     ["Refunds", `${money(d.refunded)} (${d.refundsCount})`],
-    ["Fees", money(d.fees)], ["Net", money(d.net)],
+    ["Fees", money(d.fees)],
+    // A reversed capture (the acquirer never made it) leaves net, with its fee given back.
+    ...(d.reversalsCount ? [["Reversed", `${money(d.reversed)} (${d.reversalsCount}), fees back ${money(d.reversedFees)}`]] : []),
+    ["Net", money(d.net)],
   ]));
   return h("section", { "aria-labelledby": "today-title" }, h("h2", { id: "today-title" }, "Today (UTC)"),
     cards.length ? h("div", { class: "cards" }, cards) : h("p", {}, "Nothing captured or refunded today."));

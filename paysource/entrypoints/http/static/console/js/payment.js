@@ -80,8 +80,9 @@ function timeline(events) {
 // position asks the server for the payment as it was then.
 function slider(p) {
   const times = p.events.map((e) => Date.parse(e.time));
-  // Event times have microseconds, Date milliseconds: one more keeps the last event in.
-  const first = Math.min(...times);
+  // Event times have microseconds, Date milliseconds: one more keeps the first event and
+  // the last in (cut to the millisecond, the first event's time was before it happened).
+  const first = Math.min(...times) + 1;
   const last = Math.max(...times) + 1;
   const input = h("input", { id: "as-of", type: "range", min: first, max: last, step: 1, value: last,
     "aria-describedby": "as-of-time" });
