@@ -163,7 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         code = cli.main(args=argv, prog_name="paysource", standalone_mode=False)
     except click.exceptions.Exit as done:
         return done.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except click.Abort as abort:
+        if isinstance(abort.__cause__, KeyboardInterrupt):
+            return 130  # Ctrl-C (click turns it into Abort)
+        # A confirmation refused, or asked with no terminal to answer it (a script).
+        _fail("aborted: nothing was done (the command asked to confirm; --yes confirms)")
+        return 1
+    except KeyboardInterrupt:
         return 130
     except KNOWN_ERRORS as error:
         return _explain(error)

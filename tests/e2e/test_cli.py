@@ -352,3 +352,20 @@ def test_a_database_without_paysources_tables_is_a_message_not_a_traceback(
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "paysource migrate" in done.stderr
+
+
+def test_a_confirmation_no_one_can_give_says_so_and_does_nothing(settings: Settings) -> None:
+    # A script (no terminal) running a command that asks to confirm: a message, not a
+    # silent exit with Ctrl-C's status.
+    done = subprocess.run(
+        [sys.executable, "-m", "paysource", "customers", "erase", "cus_" + "0" * 32],
+        env=env_for(settings),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "--yes" in done.stderr
