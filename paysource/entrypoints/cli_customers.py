@@ -13,7 +13,7 @@ from uuid import UUID
 import click
 
 from paysource.config import Settings
-from paysource.entrypoints.cli_operations import _container  # one way to open a container
+from paysource.entrypoints.cli_operations import _container, _write_cell
 from paysource.entrypoints.cli_params import with_settings
 
 if TYPE_CHECKING:
@@ -54,15 +54,11 @@ def customers_erase(settings: Settings, *, customer: str, merchant: str | None, 
 
 
 def _erase(container: Container, customer_id: UUID, merchant_id: UUID | None, meta: Meta) -> None:
-    """Erase the customer in whichever cell holds it; NotFound if none does."""
-    from paysource.application.errors import NotFound  # noqa: PLC0415
-
-    for cell in container.router.all():
-        try:
-            cell.customers.erase_customer(
-                merchant_id=merchant_id, customer_id=customer_id, meta=meta
-            )
-        except NotFound:
-            continue
-        return
-    raise NotFound("no such customer")
+    """Erase the customer in its merchant's cell (as the API's DELETE does); NotFound if
+    no cell holds it, MerchantMoving while its merchant is being moved."""
+    cell = _write_cell(
+        container,
+        lambda c: c.customers.get_customer(merchant_id=merchant_id, customer_id=customer_id),
+        missing="no such customer",
+    )
+    cell.customers.erase_customer(merchant_id=merchant_id, customer_id=customer_id, meta=meta)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 import click
@@ -42,6 +42,31 @@ def _container(settings: Settings, *, migrate: bool = False) -> Iterator[Contain
             yield container
         finally:
             container.close()
+
+
+class _Owned(Protocol):
+    @property
+    def merchant_id(self) -> UUID: ...
+
+
+def _write_cell(
+    container: Container, load: Callable[[Cell], _Owned], *, missing: str = "no such object"
+) -> Cell:
+    """The cell where a command on an object runs: its merchant's, as the API routes
+    writes (`router.for_write`: MerchantMoving while the merchant is being moved).
+
+    `load` finds the object (NotFound if absent) in any cell only to learn its
+    merchant: a moved merchant's events stay in its old cell as history, and a command
+    run there would act where nobody reads."""
+    from paysource.application.errors import NotFound  # noqa: PLC0415
+
+    for cell in container.router.all():
+        try:
+            found = load(cell)
+        except NotFound:
+            continue
+        return container.router.for_write(found.merchant_id)
+    raise NotFound(missing)
 
 
 @click.group()
