@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import click
 
 from paysource.config import Settings
-from paysource.entrypoints.cli_operations import _container
+from paysource.entrypoints.cli_operations import _container, _write_cell
 from paysource.entrypoints.cli_params import with_settings
-
-if TYPE_CHECKING:
-    from paysource.bootstrap import Cell, Container
 
 REASONS = (
     "fraudulent",
@@ -54,7 +49,7 @@ def open_dispute(settings: Settings, payment_id: str, amount: int | None, reason
 
     uuid = decode(Kind.PAYMENT, payment_id)
     with _container(settings) as container:
-        cell = _holding(
+        cell = _write_cell(
             container, lambda c: c.payments.get_payment(merchant_id=None, payment_id=uuid)
         )
         outcome = cell.disputes.open_dispute(
@@ -87,7 +82,7 @@ def close_dispute(settings: Settings, dispute_id: str, outcome: str) -> None:
 
     uuid = decode(Kind.DISPUTE, dispute_id)
     with _container(settings) as container:
-        cell = _holding(container, lambda c: c.disputes.get(merchant_id=None, dispute=uuid))
+        cell = _write_cell(container, lambda c: c.disputes.get(merchant_id=None, dispute=uuid))
         decided = cell.disputes.decide(
             dispute=uuid,
             won=outcome == "won",
@@ -95,19 +90,6 @@ def close_dispute(settings: Settings, dispute_id: str, outcome: str) -> None:
             meta=Meta(ActorKind.ADMIN, "cli"),
         )
     click.echo(json.dumps(rep.dispute(decided.value), indent=2))
-
-
-def _holding(container: Container, load: Callable[[Cell], object]) -> Cell:
-    """The cell that holds an object: the first whose `load` does not raise NotFound."""
-    from paysource.application.errors import NotFound  # noqa: PLC0415
-
-    for cell in container.router.all():
-        try:
-            load(cell)
-        except NotFound:
-            continue
-        return cell
-    raise NotFound("no such object")
 
 
 COMMANDS = (disputes,)
