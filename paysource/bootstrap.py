@@ -227,7 +227,8 @@ def build_cell(
     rates: RatesService | None = None,
 ) -> Cell:
     """A cell; `directory` is the store of merchants and keys (None: this cell's own)."""
-    # Customers' keys live beside their events: erasure is local to the cell.
+    # Customers' keys live beside their events, in the merchant's cell only: a move copies
+    # them to the target and destroys the source's (moves.forget_merchant).
     vault = PostgresPersonalDataVault(
         datastore(database_url, pool_size=2, max_overflow=8), settings.pii_master_key_bytes
     )

@@ -8,7 +8,10 @@
 3. Copy its events, data keys and webhook queue into the target in one transaction
    (paysource.adapters.postgres.moves).
 4. Switch the directory entry (which clears the mark), then delete the merchant's
-   read-model and webhook rows in the source, which keeps its events as history.
+   read-model and webhook rows in the source, which keeps its events as history, and
+   destroy the source's copies of its customers' data keys: their personal data in
+   those events is unreadable there, as after an erasure (the target's keys are the
+   only ones left, so an erasure in the target is one everywhere).
 
 Any failure before the switch clears the mark: the merchant stays where it was, and
 the target holds nothing of it (the copy is one transaction).
@@ -89,17 +92,29 @@ def _move(
         placements.clear_moving(merchant_id)
         raise
     say(f"copied {len(ids)} objects to {target.name} (positions {positions[0]}-{positions[1]})")
-    _switch(container, merchant_id, source, target, last)
+    _switch(container, merchant_id, source, target, aggregate_ids=ids, last=last)
     say(f"switched: the merchant is in {target.name}; {source.name} keeps its events as history")
     return Moved(merchant_id, source.name, target.name, len(ids), positions)
 
 
-def _switch(container: Container, merchant_id: UUID, source: Cell, target: Cell, last: int) -> None:
+def _switch(
+    container: Container,
+    merchant_id: UUID,
+    source: Cell,
+    target: Cell,
+    *,
+    aggregate_ids: Sequence[UUID],
+    last: int,
+) -> None:
     placements = container.router.placements
     assert placements is not None
     placements.switch(merchant_id, target.name)
     moves.forget_merchant(
-        source.database_url, merchant_id, target_cell=target.name, last_position=last
+        source.database_url,
+        merchant_id,
+        aggregate_ids=aggregate_ids,
+        target_cell=target.name,
+        last_position=last,
     )
 
 
@@ -124,7 +139,8 @@ def recover_move(container: Container, merchant_id: UUID) -> str:
         found: set[UUID] = set()
         moves.merchant_aggregates(source.database_url, source.store.decode, merchant_id, found)
         events = moves.last_positions(source.database_url, found)
-        _switch(container, merchant_id, source, target, events[-1][0] if events else 0)
+        last = events[-1][0] if events else 0
+        _switch(container, merchant_id, source, target, aggregate_ids=sorted(found), last=last)
         return f"finished: its copy had committed; the merchant is in {target.name}"
     moves.unfence(source.database_url, merchant_id)
     moves.release_deliveries(source.database_url, merchant_id)

@@ -523,7 +523,7 @@ def test_a_move_killed_before_its_switch_is_undone_or_finished_by_recover(
     with pytest.raises(MoveRefused, match="no move"):
         recover_move(two_cells, merchant_a)
 
-    def killed(*_: object) -> None:
+    def killed(*_: object, **__: object) -> None:
         raise KeyboardInterrupt  # after the copy committed, before the switch
 
     first = a.pay(1000)  # something to copy: a copy of nothing leaves no trace to find
@@ -544,6 +544,10 @@ def test_a_move_killed_before_its_switch_is_undone_or_finished_by_recover(
     assert rows(database_url, placed, merchant_a) == [("cell-0", "cell-1")]
     assert recover_move(two_cells, merchant_a).startswith("finished")
     assert rows(database_url, placed, merchant_a) == [("cell-1", None)]
+    shredded = "SELECT wrapped_key IS NULL FROM customer_keys WHERE subject_id = %s"
+    customer_id = decode(Kind.CUSTOMER, customer.json()["id"])
+    assert rows(database_url, shredded, customer_id) == [(True,)]  # the source's copy
+    assert rows(cell_1_url, shredded, customer_id) == [(False,)]
     time.sleep(1.1)  # the API's placements cache
     paid = a.pay(1200)
     assert paid.status_code in (201, 202), paid.text

@@ -6,7 +6,8 @@ webhook queue (endpoints, events, deliveries, attempts, with the same ids), and 
 range of positions the events took (`moved_in_events`), which the side-effect
 followers skip. The source keeps the events as history; `forget_merchant` deletes the
 merchant's read-model and webhook rows there, so nothing of the source acts on, or
-lists, the merchant again.
+lists, the merchant again, and destroys the source's copies of its customers' data keys
+(erasure then needs the target's keys only).
 """
 
 from __future__ import annotations
@@ -305,10 +306,25 @@ def _insert(
         curs.executemany(query, rows)
 
 
-def forget_merchant(url: str, merchant_id: UUID, *, target_cell: str, last_position: int) -> None:
+def forget_merchant(
+    url: str,
+    merchant_id: UUID,
+    *,
+    aggregate_ids: Iterable[UUID],
+    target_cell: str,
+    last_position: int,
+) -> None:
     """After the switch: the source cell lists and acts on nothing of the merchant.
-    Its events stay (the log is append-only history); its read-model rows go."""
+    Its events stay (the log is append-only history); its read-model rows go, and its
+    copies of the customers' data keys are destroyed (tombstoned, as an erasure does):
+    the target's keys are then the only ones, so erasing there erases everywhere, and
+    the source (and its backups from now on) cannot read the customers' personal data."""
     with psycopg.connect(url) as conn, conn.transaction():
+        conn.execute(
+            "UPDATE customer_keys SET wrapped_key = NULL, erased_at = coalesce(erased_at, now())"
+            " WHERE subject_id = ANY(%s)",
+            (list(aggregate_ids),),
+        )
         with conn.cursor() as curs:
             moved_out.forget(curs, [merchant_id])
         for table, where, _ in reversed(_WEBHOOK_TABLES):
