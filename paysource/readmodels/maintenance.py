@@ -24,6 +24,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from paysource.application.eventlog import EventStore
+from paysource.readmodels import moved_out
 from paysource.readmodels.catalog import PROJECTIONS, build_projection
 from paysource.readmodels.figures import count_after
 from paysource.readmodels.rebuilding import Progress, RebuildReport, rebuild_all
@@ -188,6 +189,8 @@ def verify(
         with live.transaction() as curs:
             target = _lock_live(curs, live)
             replay(store, handler, until=target, batch_size=batch_size)
+            # As rebuild does: the merchants moved to another cell are not this one's.
+            moved_out.forget_moved_out(curs, tables=live.tables, schema=scratch_schema(name))
             return [
                 d
                 for d in (_compare(curs, t, scratch_schema(name)) for t in live.tables)

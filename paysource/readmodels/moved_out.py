@@ -92,6 +92,13 @@ def forget(
             )
 
 
+def forget_moved_out(curs: Cursor[Any], *, tables: Collection[str], schema: str) -> None:
+    """What a replay of this cell's log must drop to equal its read models: the rows of
+    the merchants moved out (their events stay in the log, their rows went at the move).
+    Rebuild applies it before its swap, verify before its comparison."""
+    forget(curs, moved_out(curs), tables=tables, schema=schema)
+
+
 def _forget_ledger(curs: Cursor[Any], ids: dict[str, Any], schema: str) -> None:
     """Take the merchants' share out of the platform's accounts (fees, cash), which
     their new cell counts now, then delete their entries, postings and accounts."""

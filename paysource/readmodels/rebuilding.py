@@ -296,8 +296,7 @@ def _swap_in(
                 head = store.head()
                 _replay(store, [target], until=head, batch_size=batch_size)
                 # Merchants moved to another cell: their events replayed, their rows go.
-                moved = moved_out.moved_out(curs)
-                moved_out.forget(curs, moved, tables=target.tables, schema=target.scratch)
+                moved_out.forget_moved_out(curs, tables=target.tables, schema=target.scratch)
                 tableswap.swap(curs, target.tables, target.scratch, target.retired, found)
                 _set_position(curs, target.name, head)
             target.hold_seconds = time.monotonic() - held
