@@ -218,7 +218,14 @@ def test_a_rebuild_process_that_fails_fails_the_rebuild_with_its_reason(
 def test_a_rebuild_process_that_dies_without_a_word_fails_the_rebuild(
     client: TestClient, container: Container, cell: Cell
 ) -> None:
-    trade(admin(client).merchant(), container)
+    merchant = admin(client).merchant()
+    trade(merchant, container)
+    # A longer log (about 1,100 events): replayed one event per batch it lasts several
+    # seconds. With trade's events alone (under a second) both processes could be done
+    # before the test saw them replaying, and it never killed one (a fresh clone's suite).
+    for n in range(250):
+        merchant.pay(2000 + n)
+    drain(container)
     outcome: list[BaseException | None] = []
 
     def rebuild() -> None:
