@@ -115,19 +115,25 @@ class View(PostgresTrackingRecorder):
         rebuild's swap, which takes this lock first too) take turns. A view that never
         ran has no row to lock: it is made at 0 first, so that a second runner waits for
         the first one's commit here and then sees it moved on, rather than writing the
-        same rows and failing on their keys."""
-        curs.execute(
-            f"INSERT INTO {TRACKING_TABLE} (application_name, notification_id)"  # noqa: S608
-            " VALUES (%s, 0) ON CONFLICT (application_name) DO NOTHING",
-            (self.name,),
-        )
-        row = curs.execute(
+        same rows and failing on their keys. (Only then: every batch of every view
+        comes through here.)"""
+        row = self._lock_tracking(curs)
+        if row is None:
+            curs.execute(
+                f"INSERT INTO {TRACKING_TABLE} (application_name, notification_id)"  # noqa: S608
+                " VALUES (%s, 0) ON CONFLICT (application_name) DO NOTHING",
+                (self.name,),
+            )
+            row = self._lock_tracking(curs)
+        if (int(row["notification_id"]) if row else 0) != expected:
+            raise ConcurrencyConflict
+
+    def _lock_tracking(self, curs: Cursor[DictRow]) -> DictRow | None:
+        return curs.execute(
             f"SELECT notification_id FROM {TRACKING_TABLE}"  # noqa: S608
             " WHERE application_name = %s FOR UPDATE",
             (self.name,),
         ).fetchone()
-        if (int(row["notification_id"]) if row else 0) != expected:
-            raise ConcurrencyConflict
 
     def advance(self, curs: Cursor[DictRow], *, expected: int, to: int) -> None:
         if expected == 0:
