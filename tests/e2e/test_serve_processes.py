@@ -87,8 +87,14 @@ def listening_sockets(port: int) -> set[int]:
 
 
 def sockets_held(pid: int) -> set[int]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    """The socket inodes the process holds; none once it has exited (the test kills
+    processes, and one can go between listing the children and reading its fds)."""
+    inodes: set[int] = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except FileNotFoundError:
+        return inodes
+    for fd in fds:
         with contextlib.suppress(OSError):
             target = os.readlink(fd)
             if target.startswith("socket:["):
