@@ -455,8 +455,10 @@ class Follower:
             return self._record_idle(max(head, scanned_to)), False
         last_id = batch[-1][0]
         batch = self._without_copied(batch, scanned_to, last_id)
-        if not batch:  # all copied from another cell: as "nothing of interest" above
-            return self._record_idle(last_id), True
+        if not batch:  # all copied from another cell: recorded at once, not as idle,
+            # since a move of that merchant onward waits for this follower to be past
+            # its events (cell_move._at_rest). A write only when a batch was all skipped.
+            return self._record(last_id), True
         try:
             events = [event for _, event in batch]
             self.handler.handle_batch(events, Tracking(self.handler.name, last_id))
@@ -490,6 +492,10 @@ class Follower:
             self._recorded = self.handler.position()
         if scanned_to - self._recorded < self.record_idle_every:
             return scanned_to
+        return self._record(scanned_to)
+
+    def _record(self, scanned_to: int) -> int:
+        """Record `scanned_to` as the handler's position, with no events."""
         try:
             self.handler.handle_batch([], Tracking(self.handler.name, scanned_to))
         except ConcurrencyConflict:  # another copy of this follower moved it: read anew
