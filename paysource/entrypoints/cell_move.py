@@ -14,7 +14,9 @@
    only ones left, so an erasure in the target is one everywhere).
 
 Any failure before the switch clears the mark: the merchant stays where it was, and
-the target holds nothing of it (the copy is one transaction).
+the target holds nothing of it (the copy is one transaction). A move into a cell the
+merchant left is refused before step 1: that cell keeps its events as history, so it
+cannot take them again (docs/operations.md: move it to a cell it has not been in).
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ def _cells(container: Container, merchant_id: UUID, target_name: str) -> tuple[C
     source = router.for_merchant(merchant_id)
     if source.name == target.name:
         raise MoveRefused(f"the merchant is in {target_name} already")
+    moves.refuse_return(target.database_url, target.name, merchant_id)
     return source, target
 
 

@@ -171,6 +171,7 @@ def cells_move(
     Retry-After for the few seconds of the move; its reads continue. Aborts (the
     merchant stays, nothing copied) if the source cell's worker does not finish the
     merchant's work in time or the target is unreachable. The worker must be running.
+    A merchant cannot move back into a cell it left (refused before anything starts).
 
     \b
     Examples:

@@ -626,3 +626,37 @@ def test_a_move_sends_no_webhook_for_events_from_before_an_endpoint_existed(
         assert after in objects
         ids = [r.event["id"] for r in receiver.delivered()]
         assert len(ids) == len(set(ids)), "a webhook was delivered twice"
+
+
+def test_a_merchant_moved_in_can_move_on_but_not_back_to_the_cell_it_left(
+    client: TestClient,
+    two_cells: Container,
+    worker: Worker,
+    database_url: str,
+    cell_1_url: str,
+) -> None:
+    """cell-0 → cell-1, then: cell-1's followers skipped the copied events yet are
+    recorded past them (what a move onward waits for: else it timed out, "behind"), and
+    a move back to cell-0, which keeps the merchant's events as history, is refused at
+    once, before its writes pause."""
+    a, a_id = merchant_in(client, "cell-0", "A")
+    merchant_a = decode(Kind.MERCHANT, a_id)
+    assert a.pay(1000).status_code in (201, 202)
+    wait_for(lambda: at_rest(database_url, a_id), "paid")
+    moved = move_merchant(two_cells, merchant_a, "cell-1", timeout_s=10)
+    cell_1 = two_cells.router.named("cell-1")
+    assert cell_1 is not None
+    # Nothing written in cell-1 since: the followers' positions are the skips' alone.
+    ids, last = cell_move._at_rest(two_cells, cell_1, merchant_a, time.monotonic() + 5, print)
+    assert (len(ids), last) == (moved.aggregates, moved.positions[1])
+
+    started = time.monotonic()
+    with pytest.raises(MoveRefused, match=r"left cell-0 .*move it to a cell it has not been in"):
+        move_merchant(two_cells, merchant_a, "cell-0", timeout_s=10)
+    assert time.monotonic() - started < 1.0  # before the mark and its wait
+    placed = "SELECT cell, moving_to FROM merchant_cells WHERE merchant_id = %s"
+    assert rows(database_url, placed, merchant_a) == [("cell-1", None)]
+    assert rows(cell_1_url, "SELECT * FROM moved_out_merchants") == []  # never fenced
+    paid = a.pay(1200)  # writes never paused
+    assert paid.status_code in (201, 202), paid.text
+    assert decode(Kind.PAYMENT, paid.json()["id"]) in payment_ids_in(cell_1_url)

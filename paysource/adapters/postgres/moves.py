@@ -146,6 +146,24 @@ def copied_into(url: str, merchant_id: UUID) -> bool:
     return bool(row and row[0])
 
 
+def refuse_return(url: str, cell: str, merchant_id: UUID) -> None:
+    """MoveRefused if the merchant moved out of this (target) cell before: the cell
+    keeps its events as history, its read-model rows and data keys are gone, so it
+    cannot take the merchant back. Asked before a move marks anything."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT target_cell, moved_at FROM moved_out_merchants"
+            " WHERE merchant_id = %s AND state = 'moved'",
+            (merchant_id,),
+        ).fetchone()
+    if row is not None:
+        raise MoveRefused(
+            f"the merchant left {cell} (for {row[0]}, {row[1]:%Y-%m-%d}), which keeps its"
+            " events as history: a cell cannot take back a merchant that left it; move it"
+            " to a cell it has not been in (`paysource cells add` prepares a new one)"
+        )
+
+
 def fence(url: str, merchant_id: UUID, target_cell: str) -> None:
     """From now on the source's sweeps (settlement schedule, hold and dispute expiry)
     leave the merchant alone: nothing of it is decided here once it is copied."""
