@@ -7,6 +7,7 @@ PAYSOURCE_DATABASE_URL, the others PAYSOURCE_CELLS ("cell-1=postgresql://…;…
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -85,48 +86,76 @@ def cells_add(settings: Settings, name: str, url: str) -> None:
 @with_settings
 def cells_status(settings: Settings) -> None:
     """Each cell and its standbys: up or down, primary or standby, the log's length,
-    merchants placed, and how far the standbys trail. Exits 1 when a cell is down.
+    merchants placed, and how far the standbys trail; then their databases (passwords
+    masked). Exits 1 when a cell is down.
 
     \b
     Example:
       paysource cells status
     """
     with resolved(settings) as ready:
-        rows, down = _status_rows(ready)
+        found, down = _statuses(ready)
         counts = _merchant_counts(ready) if "cell-0" not in down else {}
-    table = [(*row[:4], str(counts.get(row[0], "-")), row[4]) for row in rows]
-    headers = ("cell", "database", "state", "log head", "merchants", "replay lag")
+    # Short columns, then the long URLs a line each: the table fits 80 columns, where a
+    # database column squeezed every other one to "…".
+    table = [
+        (s.label, s.state, s.head, "-" if s.standby else str(counts.get(s.cell, "-")), s.lag)
+        for s in found
+    ]
+    headers = ("cell", "state", "log head", "merchants", "replay lag")
     console.stdout().print(console.table(headers, table))
-    for row in rows:
-        if row[5]:
-            click.echo(f"{row[0].strip()} {row[1]}: {row[5]}", err=True)
+    width = max(len(s.name) for s in found)
+    click.echo("\ndatabases:")
+    for status in found:
+        click.echo(f"  {status.name:<{width}}  {mask_url(status.url)}")
+    for status in found:
+        if status.error:
+            click.echo(f"{status.name} {mask_url(status.url)}: {status.error}", err=True)
     if down:
         raise click.ClickException(f"down: {', '.join(down)}")
 
 
-def _status_rows(settings: Settings) -> tuple[list[tuple[str, ...]], list[str]]:
-    """A row per cell and one per standby under it; and the cells that are down."""
+@dataclass(frozen=True, slots=True)
+class _Status:
+    cell: str
+    standby: int  # 0: the cell's primary; else the standby's place in its list, from 1
+    url: str
+    state: str  # primary, standby or DOWN
+    head: str
+    lag: str
+    error: str
+
+    @property
+    def label(self) -> str:  # the table's: standbys indented under their cell
+        return f"  standby-{self.standby}" if self.standby else self.cell
+
+    @property
+    def name(self) -> str:  # alone on a line
+        return f"{self.cell} standby-{self.standby}" if self.standby else self.cell
+
+
+def _statuses(settings: Settings) -> tuple[list[_Status], list[str]]:
+    """A status per cell and one per standby after it; and the cells that are down."""
     from paysource.adapters.postgres.probe import lag_bytes, probe  # noqa: PLC0415
 
     assert settings.database_url
-    rows, down = [], []
+    found, down = [], []
     for name, url in {"cell-0": settings.database_url, **settings.extra_cells()}.items():
         primary = probe(url)
-        rows.append(_status_row(name, url, primary, "-"))
+        found.append(_status(name, 0, url, primary, "-"))
         if not primary.up:
             down.append(name)
-        for standby_url in settings.replica_urls_for(name):
+        for number, standby_url in enumerate(settings.replica_urls_for(name), start=1):
             standby = probe(standby_url)
-            rows.append(
-                _status_row("  standby", standby_url, standby, _bytes(lag_bytes(primary, standby)))
-            )
-    return rows, down
+            lag = _bytes(lag_bytes(primary, standby))
+            found.append(_status(name, number, standby_url, standby, lag))
+    return found, down
 
 
-def _status_row(name: str, url: str, found: Probe, lag: str) -> tuple[str, ...]:
+def _status(cell: str, standby: int, url: str, found: Probe, lag: str) -> _Status:
     state = found.role if found.up else "DOWN"
     head = "-" if found.log_head is None else str(found.log_head)
-    return (name, mask_url(url), state, head, lag, found.error)
+    return _Status(cell, standby, url, state, head, lag, found.error)
 
 
 def _bytes(count: int | None) -> str:

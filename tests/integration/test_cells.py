@@ -176,14 +176,19 @@ def test_cells_status_shows_each_cell_and_fails_when_one_is_down(
 ) -> None:
     merchant_in(client, "cell-1", "B")
     dead = f"postgresql://app:hunter2@127.0.0.1:{free_port()}/nothing"
-    env = {**env_for(settings), "PAYSOURCE_CELLS": f"cell-1={cell_1_url}", "COLUMNS": "200"}
+    env = {**env_for(settings), "PAYSOURCE_CELLS": f"cell-1={cell_1_url}", "COLUMNS": "80"}
     up = paysource("cells", "status", env=env)
     assert up.returncode == 0, up.stderr
-    rows = {line.split()[0]: line.split() for line in up.stdout.splitlines() if "cell-" in line}
-    assert rows["cell-0"][2:3] == ["primary"], up.stdout
-    assert rows["cell-0"][4] == "0", up.stdout  # merchants placed, per cell
-    assert rows["cell-1"][2] == "primary", up.stdout
-    assert rows["cell-1"][4] == "1", up.stdout
+    # At 80 columns: nothing squeezed to "…", and the table fits (the URLs are below it).
+    assert "…" not in up.stdout, up.stdout
+    table, databases = up.stdout.split("\n\n", 1)
+    assert max(len(line) for line in table.splitlines()) <= 80, up.stdout
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
+    assert rows["cell-0"][1:2] == ["primary"], up.stdout
+    assert rows["cell-0"][3] == "0", up.stdout  # merchants placed, per cell
+    assert rows["cell-1"][1] == "primary", up.stdout
+    assert rows["cell-1"][3] == "1", up.stdout
+    assert f"  cell-1  {cell_1_url}" in databases.splitlines(), up.stdout
 
     env["PAYSOURCE_CELLS"] += f";cell-2={dead}"
     one_down = paysource("cells", "status", env=env)

@@ -152,10 +152,12 @@ def test_cells_status_shows_the_standby_under_its_cell(
     env = {
         **env_for(settings.model_copy(update={"database_url": primary.url})),
         "PAYSOURCE_READ_REPLICA_URLS": replayed.url,
-        "COLUMNS": "200",
+        "COLUMNS": "80",
     }
     shown = paysource("cells", "status", env=env)
     assert shown.returncode == 0, shown.stderr
-    lines = [line.split() for line in shown.stdout.splitlines()]
-    states = [(row[0], row[2]) for row in lines if row and row[0] in {"cell-0", "standby"}]
-    assert states == [("cell-0", "primary"), ("standby", "standby")], shown.stdout
+    table, databases = shown.stdout.split("\n\n", 1)
+    lines = [line.split() for line in table.splitlines()]
+    states = [(row[0], row[1]) for row in lines if row[0] in {"cell-0", "standby-1"}]
+    assert states == [("cell-0", "primary"), ("standby-1", "standby")], shown.stdout
+    assert "  cell-0 standby-1  postgresql://" in databases, shown.stdout
