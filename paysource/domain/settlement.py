@@ -1,6 +1,7 @@
 """Settlement: what a merchant is owed for one currency up to a cut-off, and its payout.
 
     open ──close──▶ closed ──payout accepted──▶ paid
+      │               │    ├─converted to a payout of 0──▶ paid, nothing sent
       │               │    └─rail refuses / times out──▶ failed (items released)
       │               └─net ≤ 0──▶ carried_forward (a debit for the next settlement)
       └─no rate for the merchant's settlement currency──▶ open, awaiting a rate
@@ -166,7 +167,7 @@ class Settlement(PaysourceAggregate):
         merchant_id: UUID
         currency: str
         amount_minor: int
-        payout_reference: str
+        payout_reference: str | None  # None: a payout of nothing, never sent to the bank
 
         def apply(self, aggregate: Settlement) -> None:
             aggregate.status = SettlementStatus.PAID
@@ -343,8 +344,16 @@ class Settlement(PaysourceAggregate):
             **conversion(rate, [item.net_minor for item in self.items], self.net_minor).fields(),
         )
 
-    def mark_paid(self, *, payout_reference: str, meta: Meta) -> None:
+    def mark_paid(self, *, payout_reference: str | None, meta: Meta) -> None:
+        """Paid out under the bank's `payout_reference`. A positive net can convert to a
+        payout of zero (half a yen is none): that one is paid with nothing sent, and no
+        reference; every other payout has one."""
         self.check_status(SettlementStatus.CLOSED, "pay")
+        if (payout_reference is None) != (self.payout_minor == 0):
+            raise IllegalTransition(
+                "only a payout of zero is paid without a bank reference",
+                code="settlement_payout_reference",
+            )
         self._record(
             self.Paid,
             meta,

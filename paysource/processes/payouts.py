@@ -1,8 +1,11 @@
 """Payouts: the saga step after a settlement closes.
 
 closed ─▶ payout at the bank rail ─▶ paid
-            └─ refused, or no answer past the retry budget ─▶ failed:
-               compensate by releasing every item for the next settlement
+   │        └─ refused, or no answer past the retry budget ─▶ failed:
+   │           compensate by releasing every item for the next settlement
+   ├─ converted to a payout of 0 ─▶ paid, nothing sent to the bank
+   └─ a payout that is not an amount (a conversion stored before they were checked)
+      ─▶ failed (`payout_out_of_range`), compensated as above
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from paysource.application.eventlog import Event, EventStore
 from paysource.application.ids import Kind, encode
 from paysource.application.ports import BankRail, BankTimeout, Clock, PayoutResult
 from paysource.domain.meta import Meta
-from paysource.domain.money import Money
+from paysource.domain.money import MAX_AMOUNT_MINOR, Money
 from paysource.domain.settlement import ItemClaim, Settlement, SettlementStatus
 from paysource.processes.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+PAYOUT_OUT_OF_RANGE = "payout_out_of_range"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,11 @@ class PayoutProcessor:
 
     def _pay(self, settlement: Settlement, uow: UnitOfWork) -> None:
         meta = Meta.system("payouts", at=self._clock.now())
+        if settlement.payout_minor == 0:
+            # A positive net converted to less than half a minor unit: a payout
+            # instruction of 0 has nothing to move (docs/settlement.md).
+            settlement.mark_paid(payout_reference=None, meta=meta)
+            return
         result = self._payout(settlement)
         if result.accepted:
             settlement.mark_paid(payout_reference=result.reference, meta=meta)
@@ -75,6 +85,8 @@ class PayoutProcessor:
 
     def _payout(self, settlement: Settlement) -> PayoutResult:
         key = f"{settlement.id}:payout"
+        if not 0 < settlement.payout_minor <= MAX_AMOUNT_MINOR:
+            return _out_of_range(settlement)
         # In the settlement currency when the settlement converted (else the items').
         amount = Money(settlement.payout_minor, settlement.payout_currency)
         for attempt in range(self._retry.attempts):
@@ -94,3 +106,17 @@ class PayoutProcessor:
         # not, the rail cancels the key so a late arrival can never pay twice.
         known = self._bank.settle_unknown(idempotency_key=key)
         return known or PayoutResult(accepted=False, reason="bank_timeout")
+
+
+def _out_of_range(settlement: Settlement) -> PayoutResult:
+    """A payout no rail can take, stored before conversions were checked (domain/fx.py):
+    raising would stop every merchant's payouts behind it for good, so it fails alone,
+    with a reason, and its items go back for the next settlement (checked this time)."""
+    log.error(
+        "payout of settlement %s is not an amount (%d minor units of %s): failed as %s",
+        encode(Kind.SETTLEMENT, settlement.id),
+        settlement.payout_minor,
+        settlement.payout_currency,
+        PAYOUT_OUT_OF_RANGE,
+    )
+    return PayoutResult(accepted=False, reason=PAYOUT_OUT_OF_RANGE)
