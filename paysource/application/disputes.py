@@ -3,7 +3,8 @@
 Every command is safe to retry. A dispute's id derives from its payment's (one dispute
 per payment), so a notice received twice opens it once; keyed requests go through
 `Claims` as every other command does (same key and body: the first answer; another
-body: 422).
+body: 422). An operator's key opening a dispute is claimed among operators' keys
+(`OPERATOR_KEYS`), never among the merchant's own, which it used to meet.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome, with_conflict_retries
 from paysource.domain.dispute import Dispute, DisputeReason, DisputeStatus, dispute_id
 from paysource.domain.errors import IllegalTransition
-from paysource.domain.idempotency import IdempotencyRecord
+from paysource.domain.idempotency import (
+    MERCHANT_KEYS,
+    OPERATOR_KEYS,
+    IdempotencyRecord,
+    KeyScope,
+    claim_id,
+)
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import Payment
@@ -27,6 +34,7 @@ from paysource.domain.payment import Payment
 # Where a dispute came from: the acquirer's notice, or an operator standing in for it.
 SOURCE_ACQUIRER = "acquirer"
 SOURCE_ADMIN = "admin"
+_OPEN = "open_dispute"  # the operation its idempotency records name
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,7 @@ class DisputeService:
         if payment is None:
             raise NotFound("no such payment")
         money = None if amount is None else Money(amount, payment.currency)
+        scope = self._operator_scope(payment.merchant_id, idempotency_key)
 
         def attempt() -> Outcome[Dispute]:
             existing = self._store.get(dispute_id(payment_id), Dispute)
@@ -85,7 +94,7 @@ class DisputeService:
                 request_hash=request_hash,
                 meta=meta,
             )
-            return self._save(dispute, idempotency_key, "open_dispute", request_hash, meta)
+            return self._save(dispute, idempotency_key, _OPEN, request_hash, meta, scope=scope)
 
         return self._claims.run(
             merchant_id=payment.merchant_id,
@@ -93,7 +102,18 @@ class DisputeService:
             request_hash=request_hash,
             kind=Dispute,
             attempt=attempt,
+            scope=scope,
         )
+
+    def _operator_scope(self, merchant_id: UUID, key: str | None) -> KeyScope:
+        """Operators' keys, unless this one opened a dispute before they had a scope:
+        its claim is then among the merchant's keys, and its retries answer from there as
+        they did (only an operator ever wrote an `open_dispute` claim)."""
+        if key is not None:
+            earlier = self._store.get(claim_id(merchant_id, key), IdempotencyRecord, version=1)
+            if earlier is not None and earlier.operation == _OPEN:
+                return MERCHANT_KEYS
+        return OPERATOR_KEYS
 
     def submit_evidence(
         self,
@@ -170,7 +190,14 @@ class DisputeService:
         return found
 
     def _save(
-        self, dispute: Dispute, key: str | None, operation: str, request_hash: str, meta: Meta
+        self,
+        dispute: Dispute,
+        key: str | None,
+        operation: str,
+        request_hash: str,
+        meta: Meta,
+        *,
+        scope: KeyScope = MERCHANT_KEYS,
     ) -> Outcome[Dispute]:
         record = None
         if key is not None:
@@ -181,6 +208,7 @@ class DisputeService:
                 request_hash=request_hash,
                 target=dispute,
                 meta=meta,
+                scope=scope,
             )
         self._store.save(dispute, record)
         return Outcome(dispute)

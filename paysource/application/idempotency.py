@@ -14,7 +14,7 @@ from uuid import UUID
 from paysource.application.errors import ConcurrentModification, IdempotencyKeyReused
 from paysource.application.eventlog import ConcurrencyConflict, EventStore
 from paysource.domain.aggregate import PaysourceAggregate
-from paysource.domain.idempotency import IdempotencyRecord, claim_id
+from paysource.domain.idempotency import MERCHANT_KEYS, IdempotencyRecord, KeyScope, claim_id
 
 T = TypeVar("T", bound=PaysourceAggregate)
 V = TypeVar("V")
@@ -68,9 +68,15 @@ class Claims:
         self._store = store
 
     def replay(
-        self, *, merchant_id: UUID, key: str, request_hash: str, kind: type[T]
+        self,
+        *,
+        merchant_id: UUID,
+        key: str,
+        request_hash: str,
+        kind: type[T],
+        scope: KeyScope = MERCHANT_KEYS,
     ) -> Outcome[T] | None:
-        claimed = self._store.get(claim_id(merchant_id, key), PaysourceAggregate, version=1)
+        claimed = self._store.get(claim_id(merchant_id, key, scope), PaysourceAggregate, version=1)
         if claimed is None:
             return None
         # The claim id is derived from (merchant, key), so only the request can differ.
@@ -95,6 +101,7 @@ class Claims:
         kind: type[T],
         attempt: Callable[[], Outcome[T]],
         look_first: bool = True,
+        scope: KeyScope = MERCHANT_KEYS,
     ) -> Outcome[T]:
         """Answer a keyed request once: replay the first answer, else run `attempt`.
 
@@ -109,7 +116,11 @@ class Claims:
         for number in range(CONFLICT_ATTEMPTS):
             if look_first or number > 0:
                 earlier = self.replay(
-                    merchant_id=merchant_id, key=key, request_hash=request_hash, kind=kind
+                    merchant_id=merchant_id,
+                    key=key,
+                    request_hash=request_hash,
+                    kind=kind,
+                    scope=scope,
                 )
                 if earlier is not None:
                     return earlier

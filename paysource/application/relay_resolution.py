@@ -30,7 +30,7 @@ from paysource.application.idempotency import Claims, Outcome
 from paysource.application.ports import Acquirer, AcquirerError, AcquirerRefused
 from paysource.application.results import PaymentState
 from paysource.domain.errors import IllegalTransition
-from paysource.domain.idempotency import IdempotencyRecord
+from paysource.domain.idempotency import MERCHANT_KEYS, IdempotencyRecord, KeyScope
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import Payment, RelayAction
@@ -38,8 +38,12 @@ from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement, S
 
 __all__ = ["RelayAction", "RelayResolutionService", "Resolution", "fast_path_scope"]
 
-# Idempotency keys of this command live apart from the merchant's own keys.
+# Idempotency keys of this command live apart from the merchant's own keys. Under a
+# prefix in the merchant's namespace, as they were first written (a retry of one must
+# find its claim): `claim_id` checks the operator's key, not the prefix, so the longest
+# key fits.
 _KEY_PREFIX = "resolve_relay:"
+_KEYS = KeyScope(MERCHANT_KEYS.namespace, _KEY_PREFIX)
 
 
 def fast_path_scope(payment_id: UUID) -> str:
@@ -89,21 +93,23 @@ class RelayResolutionService:
             if idempotency_key is not None:
                 record = IdempotencyRecord.record(
                     merchant_id=merchant_id,
-                    key=_KEY_PREFIX + idempotency_key,
+                    key=idempotency_key,
                     operation=f"resolve_relay_{resolution.action}",
                     request_hash=request_hash,
                     target=payment,
                     meta=meta,
+                    scope=_KEYS,
                 )
             self._store.save(payment, claim, record)
             return Outcome(payment)
 
         outcome = self._claims.run(
             merchant_id=merchant_id,
-            key=None if idempotency_key is None else _KEY_PREFIX + idempotency_key,
+            key=idempotency_key,
             request_hash=request_hash,
             kind=Payment,
             attempt=attempt,
+            scope=_KEYS,
         )
         return Outcome(PaymentState.of(outcome.value), outcome.replayed)
 

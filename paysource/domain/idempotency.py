@@ -7,6 +7,12 @@ gets a version conflict from the event store, never a second object. The request
 fingerprint stored in that first event tells a retry (same body) from a reused key
 (another body).
 
+Keys live in scopes (`KeyScope`): a merchant's own keys, and an operator's keys for
+commands it runs on a merchant's objects (opening a dispute), each in its own uuid5
+namespace, so the same key in two scopes names two claims. Only the client's key is
+checked against the length limit; a scope's prefix is ours, and the claim id a uuid
+whatever the length.
+
 A key is the client's identifier, checked by its shape only, never scanned for card
 numbers: scanning refused one ordinary key in ten (`order-42-<unix>.<micros>`) and
 still missed spellings. What could leak is kept out instead: events store the key's
@@ -17,15 +23,32 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from uuid import UUID, uuid5
 
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.errors import InvalidValue
 from paysource.domain.meta import KeyDigest, Meta
 
-# Fixed forever: changing it would orphan every stored claim.
+# Fixed forever: changing either would orphan every stored claim of its scope.
 _NAMESPACE = UUID("6f1b0c52-3e1e-4b8e-9a57-2f3c1d7e8a90")
+_OPERATOR_NAMESPACE = UUID("b3e8d2a4-5c17-4f6e-8a09-7d1c4e2b9f35")
 MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class KeyScope:
+    """Where a key names its claim: `uuid5(namespace, f"{merchant}:{prefix}{key}")`."""
+
+    namespace: UUID
+    # Only for claims written before scopes had namespaces (a prefix in the merchant's
+    # keys): kept so their retries still find them.
+    prefix: str = ""
+
+
+MERCHANT_KEYS = KeyScope(_NAMESPACE)
+# An operator's keys for commands on a merchant's objects: never the merchant's claims.
+OPERATOR_KEYS = KeyScope(_OPERATOR_NAMESPACE)
 
 
 def check_idempotency_key(key: str) -> str:
@@ -51,8 +74,10 @@ def key_digest(key: str, secret: bytes) -> KeyDigest:
     return KeyDigest(hmac.new(secret, key.encode(), hashlib.sha256).hexdigest())
 
 
-def claim_id(merchant_id: UUID, key: str) -> UUID:
-    return uuid5(_NAMESPACE, f"{merchant_id}:{check_idempotency_key(key)}")
+def claim_id(merchant_id: UUID, key: str, scope: KeyScope = MERCHANT_KEYS) -> UUID:
+    """The claim of `key` in `scope`: the client's key is checked, not the prefix, so the
+    longest key a client may send works in every scope."""
+    return uuid5(scope.namespace, f"{merchant_id}:{scope.prefix}{check_idempotency_key(key)}")
 
 
 class IdempotencyRecord(PaysourceAggregate):
@@ -96,10 +121,11 @@ class IdempotencyRecord(PaysourceAggregate):
         request_hash: str,
         target: PaysourceAggregate,
         meta: Meta,
+        scope: KeyScope = MERCHANT_KEYS,
     ) -> IdempotencyRecord:
         return cls._open(
             cls.Created,
-            aggregate_id=claim_id(merchant_id, key),
+            aggregate_id=claim_id(merchant_id, key, scope),
             meta=meta,
             merchant_id=merchant_id,
             operation=operation,
