@@ -9,12 +9,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
+import pytest
 from eventsourcing.utils import get_topic
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from paysource.adapters.clock import ManualClock
 from paysource.application.eventlog import EventStore, Follower, Wakeup, run_until_caught_up
 from paysource.application.ports import PayoutResult
 from paysource.domain import ledger
+from paysource.domain.errors import IllegalTransition
+from paysource.domain.fx import ConversionOutOfRange
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR, Money
 from paysource.domain.rates import Rate
@@ -44,8 +49,10 @@ def item(kind: ItemKind, amount: int, fee: int = 0) -> Item:
     return Item(kind, ref, ref, amount, fee)
 
 
-def closed(store: EventStore, items: list[Item], rate: Rate | None = None) -> Settlement:
-    settlement = Settlement.open(merchant_id=uuid4(), currency="KWD", cutoff=CUTOFF, meta=META)
+def closed(
+    store: EventStore, items: list[Item], rate: Rate | None = None, currency: str = "KWD"
+) -> Settlement:
+    settlement = Settlement.open(merchant_id=uuid4(), currency=currency, cutoff=CUTOFF, meta=META)
     settlement.close(items, META)
     if rate is not None:
         settlement.convert(rate, META)
@@ -114,6 +121,41 @@ def test_a_zero_payout_leaves_the_ledger_balanced_with_the_fils_on_the_platforms
     }
 
 
+@given(
+    pair=st.lists(st.sampled_from(["JPY", "USD", "KWD"]), min_size=2, max_size=2, unique=True),
+    rate=st.builds(lambda d, p: Decimal(d).scaleb(-p), st.integers(1, 10**6), st.integers(0, 6)),
+    nets=st.lists(st.integers(-20, 20), min_size=1, max_size=5),
+)
+@settings(max_examples=60, deadline=None)
+def test_a_converted_payout_sends_the_bank_only_amounts_and_the_merchant_nets_to_zero(
+    pair: list[str], rate: Decimal, nets: list[int]
+) -> None:
+    assume(sum(nets) > 0)  # only a positive net is paid out (and converted)
+    store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    items = [item(ItemKind.CAPTURE, n) if n >= 0 else item(ItemKind.REFUND, -n) for n in nets]
+    try:
+        settlement = closed(store, items, Rate(pair[0], pair[1], rate, CUTOFF), pair[0])
+    except ConversionOutOfRange:
+        return
+    bank = Bank()
+
+    pay_out(store, bank)
+
+    assert all(amount.amount_minor > 0 for _, amount in bank.paid)
+    assert len(bank.paid) == (1 if settlement.payout_minor else 0)
+    assert reloaded(store, settlement).status is SettlementStatus.PAID
+    balance = f"merchant_balance:{settlement.merchant_id}"
+    moved: dict[tuple[str, str, ledger.Phase], int] = defaultdict(int)
+    for entry in filter(None, (_entry(e) for e in store.history(settlement.id))):
+        for line in entry.lines:
+            signed = line.amount_minor if line.side is ledger.Side.DEBIT else -line.amount_minor
+            moved[(line.account.name, line.currency_in(entry), line.phase)] += signed
+    # In the payout currency the merchant is paid what it was owed, nothing left pending.
+    assert moved[(balance, pair[1], ledger.Phase.POSTED)] == 0
+    pending = moved[(balance, pair[1], ledger.Phase.PENDING)]
+    assert pending == moved[(balance, pair[1], ledger.Phase.RELEASE)]
+
+
 def _entry(event: object) -> ledger.Entry | None:
     if isinstance(event, Settlement.Closed) and event.net_minor > 0:
         return ledger.payout_pending(event.merchant_id, event.currency, event.net_minor)
@@ -174,3 +216,13 @@ def test_a_payout_stored_out_of_range_fails_its_settlement_and_others_are_paid(
     assert get_topic(Settlement.ConversionReversed) in {
         get_topic(type(e)) for e in store.history(stored.id)
     }
+
+
+def test_only_a_payout_of_zero_is_paid_without_a_bank_reference(store: EventStore) -> None:
+    owed = closed(store, [item(ItemKind.CAPTURE, 10_000)])
+    nothing = closed(store, [item(ItemKind.CAPTURE, 1)], KWD_JPY)
+
+    with pytest.raises(IllegalTransition):
+        owed.mark_paid(payout_reference=None, meta=META)
+    with pytest.raises(IllegalTransition):
+        nothing.mark_paid(payout_reference="po_1", meta=META)
