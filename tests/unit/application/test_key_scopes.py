@@ -10,6 +10,7 @@ import pytest
 
 from paysource.adapters.clock import ManualClock
 from paysource.application.disputes import SOURCE_ADMIN, DisputeService
+from paysource.application.errors import IdempotencyKeyReused
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import fingerprint
 from paysource.application.payments import PaymentService
@@ -154,5 +155,5 @@ def test_an_admin_key_claimed_before_scopes_existed_answers_as_it_did(
 
     again, replayed = open_as_admin(store, payment, "legacy-1")
     assert (again.id, replayed) == (dispute.id, True)
-    with pytest.raises(Exception, match="different request"):
+    with pytest.raises(IdempotencyKeyReused):
         open_as_admin(store, other, "legacy-1")  # reused for another payment: 422 as before
