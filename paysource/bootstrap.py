@@ -251,12 +251,13 @@ def build_cell(
     fees = MerchantFees(directory or store)
     rates = rates or RatesService(PostgresRates(primary))
     audit_log = AuditLogView(read.datastore)
+    disputes = DisputeService(store, vault, read.disputes)
     return Cell(
         name=name,
         database_url=database_url,
         store=store,
         read=read,
-        customers=CustomerService(store, vault),
+        customers=CustomerService(store, vault, disputes),
         payments=PaymentService(store, TestCardVault(), fees=fees),
         refunds=RefundService(store),
         settlements=SettlementService(
@@ -277,7 +278,7 @@ def build_cell(
             read.reconciliation,
             caught_up(store, primary, "ledger", timeout_s=settings.read_model_wait_s),
         ),
-        disputes=DisputeService(store),
+        disputes=disputes,
         rates=rates,
         replicas=replicas,
     )

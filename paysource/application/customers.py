@@ -1,7 +1,8 @@
 """Customer commands and reads (in the merchant's cell).
 
 Personal data is sealed in the log with the customer's key (see personal_data.py);
-erasing a customer destroys that key, then records `Customer.Erased`.
+erasing a customer destroys that key, then records `Customer.Erased`, then erases the
+evidence of the disputes of its payments (sealed under each dispute's key).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
+from paysource.application.disputes import DisputeService
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome, with_conflict_retries
@@ -43,10 +45,16 @@ class ProfileChanges:
 
 
 class CustomerService:
-    def __init__(self, store: EventStore, vault: PersonalDataVault | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        vault: PersonalDataVault | None = None,
+        disputes: DisputeService | None = None,
+    ) -> None:
         self._store = store
         self._claims = Claims(store)
         self._vault = vault
+        self._disputes = disputes
 
     def create_customer(
         self,
@@ -106,10 +114,12 @@ class CustomerService:
     def erase_customer(
         self, *, merchant_id: UUID | None, customer_id: UUID, meta: Meta
     ) -> CustomerState:
-        """Destroy the customer's key, then record the erasure (again: a no-op).
+        """Destroy the customer's key, then record the erasure (again: a no-op), then
+        erase its disputes' evidence (again: whatever evidence came since).
 
         The key goes first: if recording then fails, the data is already unreadable
-        and a retry records the event; the other order could leave it readable."""
+        and a retry records the event; the other order could leave it readable. The
+        evidence comes last: a dispute answered meanwhile sees the customer erased."""
         self.get_customer(merchant_id=merchant_id, customer_id=customer_id)  # yours, or 404
         if self._vault is not None:
             self._vault.destroy(customer_id)
@@ -120,7 +130,12 @@ class CustomerService:
             self._store.save(customer)
             return customer
 
-        return CustomerState.of(with_conflict_retries(attempt))
+        erased = with_conflict_retries(attempt)
+        if self._disputes is not None:
+            self._disputes.erase_customer_evidence(
+                merchant_id=erased.merchant_id, customer_id=customer_id, meta=meta
+            )
+        return CustomerState.of(erased)
 
     def get_customer(self, *, merchant_id: UUID | None, customer_id: UUID) -> Customer:
         """The customer, if `merchant_id` owns it (None: any merchant, for staff roles)."""

@@ -5,6 +5,9 @@ per payment), so a notice received twice opens it once; keyed requests go throug
 `Claims` as every other command does (same key and body: the first answer; another
 body: 422). An operator's key opening a dispute is claimed among operators' keys
 (`OPERATOR_KEYS`), never among the merchant's own, which it used to meet.
+
+The evidence's personal fields are sealed under the dispute's key (personal_data.py);
+erasing the payment's customer destroys it and records `Dispute.EvidenceErased`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from uuid import UUID
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome, with_conflict_retries
+from paysource.application.ports import CustomerDisputes, PersonalDataVault
+from paysource.domain.customer import Customer
 from paysource.domain.dispute import Dispute, DisputeReason, DisputeStatus, dispute_id
 from paysource.domain.errors import IllegalTransition
 from paysource.domain.idempotency import (
@@ -57,9 +62,16 @@ class DisputeNotices(Protocol):
 
 
 class DisputeService:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        vault: PersonalDataVault | None = None,
+        customer_disputes: CustomerDisputes | None = None,
+    ) -> None:
         self._store = store
         self._claims = Claims(store)
+        self._vault = vault
+        self._customer_disputes = customer_disputes
 
     def open_dispute(
         self,
@@ -129,6 +141,10 @@ class DisputeService:
 
         def attempt() -> Outcome[Dispute]:
             found = self.get(merchant_id=merchant_id, dispute=dispute)
+            if not found.evidence_erased and self._customer_erased(found):
+                # A chargeback after the customer's erasure: its evidence is erased
+                # before it is written, so none may name the customer.
+                self._erase(found, meta)
             found.submit_evidence(evidence, meta)
             return self._save(found, idempotency_key, "dispute_evidence", request_hash, meta)
 
@@ -181,6 +197,43 @@ class DisputeService:
                 continue  # evidence arrived, or it was decided, since the read model saw it
             expired.append(found)
         return expired
+
+    def erase_customer_evidence(
+        self, *, merchant_id: UUID, customer_id: UUID, meta: Meta
+    ) -> list[UUID]:
+        """Erase the evidence of every dispute of the customer's payments (idempotent);
+        their ids. Run after `Customer.Erased` is recorded: evidence written meanwhile
+        is then refused by `submit_evidence`, or erased here."""
+        if self._customer_disputes is None:
+            return []
+        found = self._customer_disputes.of_customer(
+            merchant_id=merchant_id, customer_id=customer_id
+        )
+        for dispute in found:
+            self.erase_evidence(dispute=dispute, meta=meta)
+        return found
+
+    def erase_evidence(self, *, dispute: UUID, meta: Meta) -> None:
+        """Erase the personal fields of the dispute's evidence for good (idempotent)."""
+        with_conflict_retries(
+            lambda: self._erase(self.get(merchant_id=None, dispute=dispute), meta)
+        )
+
+    def _erase(self, dispute: Dispute, meta: Meta) -> None:
+        """Destroy the dispute's key, then record the erasure (the order of
+        `CustomerService.erase_customer`, for the same reason); again: the key only."""
+        if self._vault is not None:
+            self._vault.destroy(dispute.id)
+        if not dispute.evidence_erased:
+            dispute.erase_evidence(meta)
+            self._store.save(dispute)
+
+    def _customer_erased(self, dispute: Dispute) -> bool:
+        payment = self._store.get(dispute.payment_id, Payment)
+        if payment is None or payment.customer_id is None:
+            return False
+        customer = self._store.get(payment.customer_id, Customer)
+        return customer is not None and customer.erased
 
     def get(self, *, merchant_id: UUID | None, dispute: UUID) -> Dispute:
         """The dispute, if `merchant_id` owns it (None: staff, any merchant)."""

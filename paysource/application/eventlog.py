@@ -45,14 +45,16 @@ from paysource.application.logtail import LogTail
 from paysource.application.personal_data import SealingMapper
 from paysource.application.ports import PersonalDataVault
 from paysource.application.tracing import span
+from paysource.domain import customer, dispute
 from paysource.domain.aggregate import PaysourceAggregate
-from paysource.domain.customer import PERSONAL
 
 log = logging.getLogger(__name__)
 
 A = TypeVar("A", bound=PaysourceAggregate)
 
 LOG_NAME = "paysource"
+# Every event class with personal fields (sealed by the mapper, docs/decisions.md).
+PERSONAL = {**customer.PERSONAL, **dispute.PERSONAL}
 
 
 class ConcurrencyConflict(Exception):  # a signal to retry, not a failure

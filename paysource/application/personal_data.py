@@ -23,9 +23,10 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from paysource.application.ports import PersonalDataVault
-from paysource.domain.personal import ERASED, PersonalFields, erase_metadata, is_personal_key
+from paysource.domain.personal import ERASED, PersonalFields
 
 SEALED = "_sealed"
+_MAPPING = "metadata"
 
 Event = DomainEventProtocol[UUID]
 Registry = Mapping[Any, PersonalFields]  # event class → its personal fields
@@ -45,6 +46,10 @@ class SealingMapper(Mapper[UUID]):
             return super().to_stored_event(domain_event)
         state = dict(vars(domain_event))
         secret = _take_personal(state, personal)
+        if _is_empty(secret):
+            # Nothing personal in this one (evidence of the merchant's policies only):
+            # no key is made, and it is taken even once the subject is erased.
+            return super().to_stored_event(domain_event)
         sealed = self._vault.seal(
             domain_event.originator_id, _dumps(secret), context=_context(domain_event)
         )
@@ -70,21 +75,24 @@ def _take_personal(state: dict[str, Any], personal: PersonalFields) -> dict[str,
     fields = {name: state[name] for name in personal.fields if state.get(name) is not None}
     state.update(dict.fromkeys(fields, ERASED))
     secret: dict[str, Any] = {"fields": fields}
-    if personal.metadata is not None:
-        metadata: dict[str, str] = state[personal.metadata]
-        secret["metadata"] = {
-            "field": personal.metadata,
-            "values": {k: v for k, v in metadata.items() if is_personal_key(k)},
-        }
-        state[personal.metadata] = erase_metadata(metadata)
+    if personal.mapping is not None:
+        mapping: dict[str, str] = state[personal.mapping]
+        values = {k: v for k, v in mapping.items() if personal.key(k)}
+        # Stored as "metadata" whatever the field: the name sealed blobs have always had.
+        secret[_MAPPING] = {"field": personal.mapping, "values": values}
+        state[personal.mapping] = {**mapping, **dict.fromkeys(values, ERASED)}
     return secret
+
+
+def _is_empty(secret: dict[str, Any]) -> bool:
+    return not secret["fields"] and not secret.get(_MAPPING, {}).get("values")
 
 
 def _restore(state: dict[str, Any], secret: dict[str, Any]) -> None:
     state.update(secret["fields"])
-    metadata = secret.get("metadata")
-    if metadata is not None:
-        state[metadata["field"]] = {**state[metadata["field"]], **metadata["values"]}
+    mapping = secret.get(_MAPPING)
+    if mapping is not None:
+        state[mapping["field"]] = {**state[mapping["field"]], **mapping["values"]}
 
 
 def _context(event: Event) -> bytes:

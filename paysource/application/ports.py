@@ -111,6 +111,12 @@ class Cache(Protocol):
         ...
 
 
+class CustomerDisputes(Protocol):
+    """The disputes of a customer's payments (the read models: its erasure finds them)."""
+
+    def of_customer(self, *, merchant_id: UUID, customer_id: UUID) -> list[UUID]: ...
+
+
 class RecentPayments(Protocol):
     """How many payments a customer made in [since, until) (for velocity rules)."""
 
@@ -246,9 +252,10 @@ Publish = Callable[[Sequence[tuple[str, bytes]]], Any]
 
 
 class PersonalDataVault(Protocol):
-    """Seals personal data with a key per data subject (a customer), kept wrapped by a
-    master key. Destroying the key erases everything sealed with it, in every copy of
-    every event, at once: the log stays append-only and still replays."""
+    """Seals personal data with a key per data subject (a customer; a dispute, for its
+    evidence), kept wrapped by a master key. Destroying the key erases everything sealed
+    with it, in every copy of every event, at once: the log stays append-only and still
+    replays."""
 
     def seal(self, subject_id: UUID, plaintext: bytes, *, context: bytes) -> bytes:
         """Encrypt under the subject's key (made on first use); `context` is bound to

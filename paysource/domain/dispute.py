@@ -5,6 +5,9 @@
           ├──acquirer decides (no evidence sent) ───────────────────────┤
           └──due date passed without evidence (`expire`) ──▶ lost ──────┘
 
+`EvidenceErased` (the customer was erased) changes no status: it erases the evidence's
+personal fields and refuses them in later evidence.
+
 Opening takes the disputed amount and the dispute fee from the merchant's balance at
 once (the ledger posts `dispute`); winning gives both back (`dispute_won`); losing
 leaves them taken. One dispute per payment: its id derives from the payment's, so two
@@ -18,12 +21,18 @@ from enum import StrEnum
 from uuid import UUID, uuid5
 
 from paysource.domain.aggregate import PaysourceAggregate
-from paysource.domain.dispute_evidence import check_evidence
+from paysource.domain.dispute_evidence import (
+    check_evidence,
+    check_impersonal,
+    erase_evidence,
+    is_personal_evidence,
+)
 from paysource.domain.dispute_fee import dispute_fee
 from paysource.domain.errors import AmountExceeded, IllegalTransition, InvalidAmount, InvalidValue
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import Payment, PaymentStatus
+from paysource.domain.personal import PersonalFields
 
 # Fixed forever: dispute ids derived from it name stored aggregates.
 _DISPUTE_NAMESPACE = UUID("5a3c9e17-2b84-4d6f-8e01-7c4b2a9d3f65")
@@ -106,6 +115,14 @@ class Dispute(PaysourceAggregate):
             aggregate.evidence = dict(self.evidence)
             aggregate.evidence_submitted_at = self.timestamp
 
+    class EvidenceErased(PaysourceAggregate.Event):
+        """The customer was erased: the evidence's personal fields read ERASED from here
+        on (the vault's key is destroyed too; this holds even where a key is cached)."""
+
+        def apply(self, aggregate: Dispute) -> None:
+            aggregate.evidence_erased = True
+            aggregate.evidence = erase_evidence(aggregate.evidence)
+
     # Won and Lost repeat the merchant and money so each is a complete fact for the
     # ledger and for auditors, as Settlement's events do.
     class Won(PaysourceAggregate.Event):
@@ -157,6 +174,7 @@ class Dispute(PaysourceAggregate):
         self.status = DisputeStatus.NEEDS_RESPONSE
         self.evidence: dict[str, str] = {}
         self.evidence_submitted_at: datetime | None = None
+        self.evidence_erased = False
         self.outcome_reason: str | None = None
         self.closed_at: datetime | None = None
 
@@ -209,7 +227,16 @@ class Dispute(PaysourceAggregate):
             )
         if meta.at > self.due_by:
             raise IllegalTransition("the dispute's due date has passed", code="dispute_past_due")
-        self._record(self.EvidenceSubmitted, meta, evidence=check_evidence(evidence))
+        checked = check_evidence(evidence)
+        if self.evidence_erased:
+            check_impersonal(checked)
+        self._record(self.EvidenceSubmitted, meta, evidence=checked)
+
+    def erase_evidence(self, meta: Meta) -> None:
+        """Record that the customer's data in the evidence is erased (at any status, with
+        or without evidence yet: later evidence may not name them); once."""
+        if not self.evidence_erased:
+            self._record(self.EvidenceErased, meta)
 
     def win(self, *, outcome_reason: str, meta: Meta) -> None:
         self.check_open()
@@ -232,3 +259,9 @@ class Dispute(PaysourceAggregate):
             "amount_minor": self.amount_minor,
             "fee_minor": self.fee_minor,
         }
+
+
+# The evidence's personal fields, sealed under the dispute's key (its originator id).
+PERSONAL: dict[type[PaysourceAggregate.Event], PersonalFields] = {
+    Dispute.EvidenceSubmitted: PersonalFields((), mapping="evidence", key=is_personal_evidence),
+}

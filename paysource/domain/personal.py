@@ -8,6 +8,7 @@ merchant's own bookkeeping (order numbers, plan names) and stays readable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # What a personal value reads as once its key is destroyed (and before a subject's
@@ -28,7 +29,9 @@ def erase_metadata(metadata: dict[str, str]) -> dict[str, str]:
 @dataclass(frozen=True, slots=True)
 class PersonalFields:
     """The personal fields of one event class: whole fields, and the personal values of
-    one metadata field."""
+    one dict field (`mapping`: a customer's metadata, a dispute's evidence), those whose
+    `key` says so."""
 
     fields: tuple[str, ...]
-    metadata: str | None = "metadata"
+    mapping: str | None = "metadata"
+    key: Callable[[str], bool] = is_personal_key

@@ -8,6 +8,11 @@ function of the log alone. Events copied in by a merchant's move are not followe
 (the job skips `moved_in_events`, see `processes.catalog`): the move copied their
 webhook events and deliveries, queued by the source as of their own positions.
 
+`Dispute.EvidenceErased` (its customer was erased) rewrites the bodies already made of
+that dispute with the evidence's personal fields erased, in the same transaction: in
+log order, so no body of a version before the erasure is made after it (later versions
+render erased already). Their ids derive from (object, version): no lookup by object.
+
 Rows and the tracking position commit in one transaction with compare-and-set
 (see `View.batch`): every state change is queued exactly once, even with two
 runners or a runner killed mid-batch. It is not a rebuildable read model: a
@@ -25,6 +30,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import CanMutateProtocol
 from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
 
 from paysource.application.eventlog import Event, EventStore
 from paysource.application.webhooks.catalog import (
@@ -34,6 +40,8 @@ from paysource.application.webhooks.catalog import (
     webhook_event_id,
 )
 from paysource.domain.aggregate import PaysourceAggregate
+from paysource.domain.dispute import Dispute
+from paysource.domain.dispute_evidence import erase_evidence
 from paysource.domain.webhook_endpoint import EndpointStatus, WebhookEndpoint, subscribes
 from paysource.readmodels.view import View
 
@@ -71,6 +79,7 @@ class WebhookOutboxView(View):
         self._deliveries: list[tuple[Any, ...]] = []
         self._reset_health: set[UUID] = set()
         self._cancel: set[UUID] = set()
+        self._erased_bodies: set[UUID] = set()
 
     def any_enabled_endpoint(self) -> bool:
         row = self.cursor.execute(
@@ -104,6 +113,13 @@ class WebhookOutboxView(View):
         self._events.append(event_row)
         self._deliveries.extend(deliveries)
 
+    def erase_evidence(self, event: Dispute.EvidenceErased) -> None:
+        """Erase the evidence in the dispute's bodies of the versions before `event`."""
+        self._erased_bodies.update(
+            webhook_event_id(event.originator_id, version)
+            for version in range(1, event.originator_version)
+        )
+
     def flush(self) -> None:
         self._flush_endpoints()
         self.cursor.executemany(
@@ -112,6 +128,7 @@ class WebhookOutboxView(View):
             " ON CONFLICT (id) DO NOTHING",
             self._events,
         )
+        self._flush_erased_bodies()  # after the insert: it may have made some of them
         # Executed in list order, so `seq` follows the log.
         self.cursor.executemany(
             "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, merchant_id,"
@@ -130,6 +147,18 @@ class WebhookOutboxView(View):
             f" VALUES ({', '.join(['%s'] * len(ENDPOINT_COLUMNS))})"
             f" ON CONFLICT (id) DO UPDATE SET {assignments}",
             [[self.endpoints[i][c] for c in ENDPOINT_COLUMNS] for i in sorted(self._dirty)],
+        )
+
+    def _flush_erased_bodies(self) -> None:
+        if not self._erased_bodies:
+            return
+        rows = self.cursor.execute(
+            "SELECT id, payload FROM webhook_events WHERE id = ANY(%s)",
+            (sorted(self._erased_bodies),),
+        ).fetchall()
+        self.cursor.executemany(
+            "UPDATE webhook_events SET payload = %s WHERE id = %s",
+            [(erased_body(row["payload"]), row["id"]) for row in rows],
         )
 
     def _flush_endpoint_effects(self) -> None:
@@ -163,7 +192,7 @@ class WebhookOutbox:
         self.view = view
         self.catalog = catalog
         self.name = view.name
-        self.topics = catalog.topics()
+        self.topics = (*catalog.topics(), get_topic(Dispute.EvidenceErased))
         self._committed: int | None = None
 
     def position(self) -> int:
@@ -181,6 +210,10 @@ class WebhookOutbox:
         self._committed = tracking.notification_id
 
     def _apply(self, events: Sequence[Event]) -> None:
+        for erased in events:
+            if isinstance(erased, Dispute.EvidenceErased):
+                # Whoever listens now: bodies were kept for endpoints since disabled too.
+                self.view.erase_evidence(erased)
         endpoint_events = [e for e in events if isinstance(e, WebhookEndpoint.Event)]
         if not endpoint_events and not self.view.any_enabled_endpoint():
             return  # nobody listens: skip loading objects (most batches of most cells)
@@ -247,7 +280,7 @@ class WebhookOutbox:
                 event_type,
                 event.originator_id,
                 event.originator_version,
-                json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+                _dumps(payload),
                 event.timestamp,
             ),
             [
@@ -263,6 +296,19 @@ class WebhookOutbox:
                 for row in endpoints
             ],
         )
+
+
+def erased_body(payload: str) -> str:
+    """A stored webhook body with its object's evidence erased (other bodies: as is)."""
+    body = json.loads(payload)
+    shown = body["data"]["object"]
+    if isinstance(shown.get("evidence"), dict):
+        shown["evidence"] = erase_evidence(shown["evidence"])
+    return _dumps(body)
+
+
+def _dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
 def apply_endpoint_event(view: WebhookOutboxView, event: WebhookEndpoint.Event) -> None:

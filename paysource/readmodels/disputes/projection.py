@@ -70,6 +70,10 @@ class DisputesProjection(Projection[DisputesView]):
         self._change(e, status=str(DisputeStatus.UNDER_REVIEW), evidence_submitted_at=e.timestamp)
 
     @process_event.register
+    def _evidence_erased(self, e: Dispute.EvidenceErased, _: Tracking) -> None:
+        self._change(e)  # no column holds evidence: its version moves, as the API's does
+
+    @process_event.register
     def _won(self, e: Dispute.Won, _: Tracking) -> None:
         self._change(e, status=str(DisputeStatus.WON), outcome_reason=e.outcome_reason)
 

@@ -51,6 +51,15 @@ def of_payments(payment_ids: Sequence[UUID]) -> Statement:
     )
 
 
+def of_customer(merchant_id: UUID, customer_id: UUID) -> Statement:
+    """The disputes of a customer's payments (for its erasure)."""
+    return Statement(
+        "SELECT d.id FROM disputes d JOIN payments p ON p.id = d.payment_id"
+        " WHERE p.merchant_id = %s AND p.customer_id = %s ORDER BY d.id",
+        (merchant_id, customer_id),
+    )
+
+
 def open_past_due(*, now: datetime, limit: int) -> Statement:
     """Disputes still waiting for evidence after their due date (to expire them)."""
     return Statement(
@@ -80,6 +89,11 @@ class DisputesQueries:
         payment_id: UUID | None = None,
     ) -> Page:
         return sql.run_page(self.lists(), page, scope, window, status=status, payment_id=payment_id)
+
+    def of_customer(self, *, merchant_id: UUID, customer_id: UUID) -> list[UUID]:
+        """The primary's rows (read-your-writes), not a standby's."""
+        rows = sql.run(self.datastore, of_customer(merchant_id, customer_id))
+        return [row["id"] for row in rows]
 
     def past_due(self, *, now: datetime, limit: int = 500) -> list[Row]:
         return sql.run(self.datastore, open_past_due(now=now, limit=limit))

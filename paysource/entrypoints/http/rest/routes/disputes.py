@@ -96,7 +96,8 @@ def submit_evidence(dispute_id: str, body: EvidenceIn, call: MerchantCallDep) ->
         )
         return Answer(200, rep.dispute(outcome.value), outcome.replayed)
 
-    return respond(call.answer(request_hash, command, key=key))
+    # The answer quotes the customer: never to Redis, where erasure could not reach it.
+    return respond(call.answer(request_hash, command, key=key, keep_body=False))
 
 
 @router.post(
