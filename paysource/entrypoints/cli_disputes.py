@@ -1,4 +1,5 @@
-"""Dispute commands for operators, standing in for the acquirer (docs/disputes.md)."""
+"""Dispute commands for operators, standing in for the acquirer (docs/disputes.md), and
+erasing one dispute's evidence (docs/audit.md, "Erasing personal data")."""
 
 from __future__ import annotations
 
@@ -90,6 +91,34 @@ def close_dispute(settings: Settings, dispute_id: str, outcome: str) -> None:
             meta=Meta(ActorKind.ADMIN, "cli"),
         )
     click.echo(json.dumps(rep.dispute(decided.value), indent=2))
+
+
+@disputes.command("erase-evidence")
+@click.argument("dispute_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (erasure is final).")
+@with_settings
+def erase_evidence(settings: Settings, dispute_id: str, yes: bool) -> None:
+    """Erase the personal fields of a dispute's evidence (the customer's name, e-mail,
+    messages, tracking number, free text): destroy the dispute's data key.
+
+    For a payment with no customer record (erasing a customer does this for each
+    dispute of its payments). Amounts, status and the merchant's own evidence stay;
+    later evidence for the dispute may not name the customer. Erasing again is harmless.
+
+    \b
+    Example:
+      paysource disputes erase-evidence dp_… --yes
+    """
+    from paysource.application.ids import Kind, decode  # noqa: PLC0415
+    from paysource.domain.meta import ActorKind, Meta  # noqa: PLC0415
+
+    uuid = decode(Kind.DISPUTE, dispute_id)
+    if not yes:
+        click.confirm(f"Erase the personal data in {dispute_id}'s evidence for good?", abort=True)
+    with _container(settings) as container:
+        cell = _write_cell(container, lambda c: c.disputes.get(merchant_id=None, dispute=uuid))
+        cell.disputes.erase_evidence(dispute=uuid, meta=Meta(ActorKind.ADMIN, "cli"))
+    click.echo(f"erased the evidence of {dispute_id}")
 
 
 COMMANDS = (disputes,)

@@ -247,7 +247,7 @@ def test_dispute_webhooks_are_in_the_catalog() -> None:
     )
 
 
-def test_operators_open_and_close_disputes_from_the_cli(
+def test_operators_open_close_and_erase_the_evidence_of_disputes_from_the_cli(
     merchant: Api, container: Container, settings: Settings
 ) -> None:
     payment = captured(merchant, container, 6_000)
@@ -267,6 +267,16 @@ def test_operators_open_and_close_disputes_from_the_cli(
         "disputes", "open", payment, "--amount", "2500", "--reason", "duplicate", env=env
     )
     assert json.loads(again.stdout)["id"] == dispute["id"]
+
+    # A payment with no customer: an operator erases one dispute's evidence.
+    answered = evidence(
+        merchant, dispute["id"], {"customer_name": "Ida Noone", "refund_policy": "30d"}
+    )
+    assert answered.status_code == 200, answered.text
+    erased = paysource("disputes", "erase-evidence", dispute["id"], "--yes", env=env)
+    assert erased.returncode == 0, erased.stderr
+    shown = merchant.get(f"/v1/disputes/{dispute['id']}").json()["evidence"]
+    assert shown == {"customer_name": "[erased]", "refund_policy": "30d"}
 
     closed = paysource("disputes", "close", dispute["id"], "--outcome", "lost", env=env)
     assert closed.returncode == 0, closed.stderr
