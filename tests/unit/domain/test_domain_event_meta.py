@@ -231,6 +231,7 @@ def dispute_aggregates() -> list[PaysourceAggregate]:
         )
     opened[0].submit_evidence({"uncategorized_text": "delivered"}, META)
     opened[0].win(outcome_reason="acquirer_decision", meta=META)
+    opened[0].erase_evidence(META)  # its customer was erased
     opened[1].lose(outcome_reason="acquirer_decision", meta=META)
     return opened
 
