@@ -13,6 +13,11 @@ from tests.graphql.helpers import Gql
 from tests.helpers import Api, admin
 
 PAN = "4111111111111111"
+SECRET = "sk_live_abc123"  # a GraphQL name, like a key pasted where a name goes
+UNKNOWN_FIELD = (
+    "Expected value of type 'CreatePaymentInput' not to include an unknown field; "
+    "its fields are amount, currency, source, customer, captureMethod, description, metadata"
+)
 CANCEL = 'mutation($k: String!) { cancelPayment(id: "pay_x", idempotencyKey: $k) { __typename } }'
 CREATE = (
     "mutation($input: CreatePaymentInput!) {"
@@ -111,7 +116,45 @@ def test_what_names_no_value_is_still_said(gql: Gql) -> None:
         "Variable '$input' has invalid value: "
         "Expected value of type 'CreatePaymentInput' to include required field 'source'."
     )
-    assert unknown == (
-        "Argument 'input' has invalid value: "
-        "Expected value of type 'CreatePaymentInput' not to include unknown field 'sourse'."
+    # Not the name sent (it may be anything): the names the type takes, which are ours.
+    assert unknown == f"Argument 'input' has invalid value: {UNKNOWN_FIELD}."
+
+
+def test_a_key_sent_as_an_input_field_name_is_not_echoed(
+    gql: Gql, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    literal = _refusal(gql, _create_literal(f'amount: "1", source: "t", {SECRET}: 1'))
+    variable = _refusal(
+        gql, CREATE, input={"amount": "1", "currency": "USD", "source": "t", SECRET: 1}
     )
+    assert literal == f"Argument 'input' has invalid value: {UNKNOWN_FIELD}."
+    assert variable == f"Variable '$input' has invalid value: {UNKNOWN_FIELD}."
+    assert SECRET not in caplog.text
+
+
+# Documents naming what the schema does not define, and what each is refused with.
+UNDEFINED_NAMES = [
+    (
+        f'mutation {{ cancelPayment(id: "pay_x", idempotencyKey: "k", {SECRET}: 1)'
+        " { __typename } }",
+        "Unknown argument on field 'Mutation.cancelPayment'.",
+    ),
+    (f"{{ viewer {{ {SECRET} }} }}", "Cannot query a field that type 'Viewer' does not define."),
+    (f"{{ viewer @{SECRET} {{ __typename }} }}", "Unknown directive."),
+    (f"{{ ...F }} fragment F on {SECRET} {{ __typename }}", "Unknown type."),
+    (f"{{ viewer {{ {PAN} }} }}", "Syntax Error: Expected Name, found Int."),
+    (f"{{ viewer }} {SECRET}", "Syntax Error: Unexpected Name."),
+]
+
+
+def test_a_name_the_schema_does_not_define_is_not_echoed(
+    gql: Gql, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for document, expected in UNDEFINED_NAMES:  # one merchant for all: a loop, not params
+        body = gql.raw(document).json()
+        assert body.get("data") is None, body
+        assert [error["message"] for error in body["errors"]] == [expected]
+    assert SECRET not in caplog.text
+    assert PAN not in caplog.text

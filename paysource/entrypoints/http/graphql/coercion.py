@@ -18,7 +18,9 @@ from typing import Any
 from graphql import (
     ArgumentNode,
     GraphQLError,
+    GraphQLInputObjectType,
     GraphQLInputType,
+    GraphQLSchema,
     ValidationContext,
     ValueNode,
     VariableDefinitionNode,
@@ -35,7 +37,6 @@ class ValueRefusal(ValueError):
 
 
 _TYPE = r"'[^']+'"  # a type as used: its name, maybe wrapped in [ ] and !
-_NAME = r"[_A-Za-z][_0-9A-Za-z]*"  # a GraphQL name
 # What graphql-core (and strawberry's scalars) say of a refused value, up to the value.
 _REASONS = [
     # "String cannot represent a non string value: <value>", "ID cannot represent value: …"
@@ -53,26 +54,23 @@ _REASONS = [
         ),
         r"\1",
     ),
-    # A field's name as the schema would have it; a key sent in variables may be anything.
-    (
-        re.compile(rf"(Expected value of type {_TYPE} not to include unknown field '{_NAME}')[.,]"),
-        r"\1",
-    ),
-    (
-        re.compile(rf"(Expected value of type {_TYPE} not to include) unknown field"),
-        r"\1 an unknown field",
-    ),
     (re.compile(r"(Expected variable '\$\w+' provided to [^.]*)\."), r"\1"),
     # ", found: <value>." or ", but encountered error '<the scalar's, maybe quoting it>'"
     (re.compile(rf"(Expected value of type {_TYPE})"), r"\1"),
 ]
+# An unknown field's name may be a key or a card number sent as a name: never quoted,
+# the type's own fields are said instead (ours; the caller sends this type already).
+_UNKNOWN_FIELD = re.compile(r"Expected value of type '(\w+)' not to include unknown field")
 _VARIABLE = re.compile(r"(Variable '\$\w+' has invalid (?:default )?value(?: at [\w.\[\]]+)?): ")
 
 
-def reason(error: GraphQLError) -> str:
+def reason(error: GraphQLError, schema: GraphQLSchema) -> str:
     """What was wrong with a value, as `error` said it, without the value."""
     if isinstance(error.original_error, ValueRefusal):
         return str(error.original_error)
+    unknown = _UNKNOWN_FIELD.match(error.message)
+    if unknown is not None:
+        return _unknown_field(schema, unknown[1])
     for pattern, template in _REASONS:
         found = pattern.match(error.message)
         if found is not None:
@@ -80,7 +78,15 @@ def reason(error: GraphQLError) -> str:
     return "not a valid value"
 
 
-def hide_variable_values(errors: list[GraphQLError]) -> None:
+def _unknown_field(schema: GraphQLSchema, type_name: str) -> str:
+    refused = f"Expected value of type '{type_name}' not to include an unknown field"
+    input_type = schema.get_type(type_name)
+    if not isinstance(input_type, GraphQLInputObjectType):  # graphql-core names no other
+        return refused
+    return f"{refused}; its fields are {', '.join(input_type.fields)}"
+
+
+def hide_variable_values(errors: list[GraphQLError], schema: GraphQLSchema) -> None:
     """Variables refused by graphql-core (before execution): their messages, without the
     value. The inner error graphql-core wrapped says what was wrong (`reason`)."""
     for error in errors:
@@ -90,7 +96,7 @@ def hide_variable_values(errors: list[GraphQLError]) -> None:
         inner = error.original_error
         if not isinstance(inner, GraphQLError):  # a default value: it has no inner error
             inner = GraphQLError(error.message[found.end() :])
-        error.message = f"{found[1]}: {reason(inner)}."
+        error.message = f"{found[1]}: {reason(inner, schema)}."
 
 
 class NamedValuesRule(ValuesOfCorrectTypeRule):
@@ -114,7 +120,8 @@ class NamedValuesRule(ValuesOfCorrectTypeRule):
             refused = self._refused
 
             def on_error(error: GraphQLError, path: list[str | int]) -> None:
-                message = f"{refused}{print_path_list(path)}: {reason(error)}."
+                why = reason(error, self.context.schema)
+                message = f"{refused}{print_path_list(path)}: {why}."
                 # The inner error kept: hide_variable_values sees every refusal, and
                 # finds the same reason again in a variable's refused default.
                 self.report_error(GraphQLError(message, error.nodes or node, original_error=error))

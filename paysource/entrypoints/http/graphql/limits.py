@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 
 from graphql import (
     ASTValidationRule,
@@ -25,6 +26,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
 )
+from graphql import GraphQLSchema as Schema
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -34,10 +36,12 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.schema import validate_document
 
 from paysource.adapters.postgres.datastore import DATABASE_DOWN
 from paysource.entrypoints.http.graphql.coercion import named_values
 from paysource.entrypoints.http.graphql.cost import MAX_COST, cost
+from paysource.entrypoints.http.graphql.names import unquoted
 from paysource.entrypoints.http.graphql.shape import MAX_NESTING, shape_of
 
 log = logging.getLogger(__name__)
@@ -194,6 +198,14 @@ class Parse(ParserCache):
         yield
 
 
+@lru_cache(maxsize=CACHE_SIZE)
+def _validated(
+    schema: Schema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+) -> list[GraphQLError]:
+    # Cached once unquoted (names.py): the cache holds no name the client made up.
+    return unquoted(validate_document(schema, document, rules))
+
+
 class Validate(ValidationCache):
     """The shape limits (shape_errors, before any rule recurses), the validation
     cache, then what validation rules cannot see (they get neither `operationName`
@@ -209,6 +221,7 @@ class Validate(ValidationCache):
 
     def __init__(self, *, development: bool) -> None:
         super().__init__(maxsize=CACHE_SIZE)
+        self.cached_validate_document = _validated
         self.development = development
 
     def on_validate(self) -> Iterator[None]:

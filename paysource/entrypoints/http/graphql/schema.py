@@ -18,6 +18,7 @@ from paysource.entrypoints.http.graphql.limits import (
     is_database_down,
 )
 from paysource.entrypoints.http.graphql.mutations import Mutation
+from paysource.entrypoints.http.graphql.names import hide_token_text
 from paysource.entrypoints.http.graphql.query import Query
 from paysource.entrypoints.http.graphql.scalars import MINOR_UNITS, MinorUnits
 from paysource.entrypoints.http.graphql.subscriptions import Subscription
@@ -37,9 +38,11 @@ class PaysourceSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Log bugs with their traceback; a refused document is the client's business.
-        Refused variables lose their values first: neither the log nor the client may
-        see a card number or key sent in the wrong variable (coercion.py)."""
-        hide_variable_values(errors)
+        Refused variables lose their values first, and syntax errors the text of the
+        token refused: neither the log nor the client may see a card number or key sent
+        in the wrong variable or in place of a name (coercion.py, names.py)."""
+        hide_variable_values(errors, self._schema)
+        hide_token_text(errors)
         for error in errors:
             if is_bug(error):
                 log.error("graphql: %s", error.message, exc_info=error.original_error)
