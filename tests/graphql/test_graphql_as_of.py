@@ -69,3 +69,34 @@ def test_as_of_shows_processing_held_captured_and_partly_refunded(
     assert at_capture["payment"]["events"][-1] == {"type": "Payment.Captured"}
     before = gql(AS_OF, id=payment, at=(created - timedelta(seconds=1)).isoformat())
     assert before["payment"] == {"__typename": "NotFoundError"}
+
+
+NO_ZONE = (
+    "Variable '$at' has invalid value: a moment is written in RFC 3339, e.g. 2026-01-31T12:00:00Z."
+)
+# Every DateTime a client sends (asOf on a payment, balances, customer totals; a range's
+# bounds), as a variable `$at`.
+AT_EVERY_DATETIME_INPUT = [
+    'query($at: DateTime) { payment(id: "pay_x", asOf: $at) { __typename } }',
+    "query($at: DateTime) { viewer { balances(asOf: $at) { currency } } }",
+    'query($at: DateTime) { customer(id: "cus_x") { ... on Customer { totals(asOf: $at)'
+    " { currency } } } }",
+    "query($at: DateTime) { viewer { disputes(first: 1, filter: {created: {gte: $at}})"
+    " { nodes { id } } } }",
+]
+
+
+def test_a_moment_without_a_zone_is_refused_as_rest_refuses_it(client: TestClient) -> None:
+    gql = Gql(client, admin(client).merchant().key)
+    for query in AT_EVERY_DATETIME_INPUT:
+        for at in ["2026-12-01T00:00:00", "2026-12-01", "1796083200"]:
+            body = gql.raw(query, at=at).json()
+            assert body.get("data") is None, (query, at, body)
+            [error] = body["errors"]
+            assert error["message"] == NO_ZONE, (query, at)
+            assert error["extensions"] == {"code": "invalid_argument"}
+        assert "errors" not in gql.raw(query, at="2026-12-01T00:00:00+01:00").json(), query
+    literal = gql.raw('{ payment(id: "pay_x", asOf: "2026-12-01T00:00:00") { __typename } }')
+    [error] = literal.json()["errors"]
+    assert error["message"] == NO_ZONE.replace("Variable '$at'", "Argument 'asOf'")
+    assert error["extensions"] == {"code": "invalid_argument"}

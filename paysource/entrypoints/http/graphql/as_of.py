@@ -1,10 +1,10 @@
 """Reads "as of a moment" beyond payments (see history.py for those): a customer's
-totals, rebuilt from its payments' events up to the moment. A moment without a zone
-is UTC (`aware`), for these totals as for `payment(asOf:)`."""
+totals, rebuilt from its payments' events up to the moment. A moment always has a
+zone: DateTime refuses a time without one (scalars.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,12 +16,6 @@ from paysource.entrypoints.http.graphql.reads import Reads
 from paysource.readmodels.payments.queries import customer_payment_ids
 
 MAX_PAYMENTS = 1_000
-
-
-def aware(moment: datetime) -> datetime:
-    """`asOf` as a moment in time: one without a zone is UTC. Event times have a zone,
-    and Python cannot compare them with a time that has none."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def customer_totals(
@@ -39,4 +33,4 @@ async def customer_totals(
         )
     store = reads.cell_of(merchant_id).store
     ids = [row["id"] for row in rows]
-    return await run_in_threadpool(payment_totals_as_of, store, ids, aware(moment))
+    return await run_in_threadpool(payment_totals_as_of, store, ids, moment)

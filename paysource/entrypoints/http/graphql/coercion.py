@@ -7,7 +7,8 @@ number or an API key typed in the wrong place would come back in the answer and 
 log. Only the parts of its messages known to name no value are kept (`reason`);
 anything else becomes a generic reason. Literals are refused by `NamedValuesRule` (in
 place of graphql-core's rule, so the validation cache holds no value either), variables
-by `hide_variable_values`, before the refusal is logged.
+by `hide_variable_values`, before the refusal is logged. Each refusal has
+`extensions.code: invalid_argument`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from graphql.language import SKIP
 from graphql.pyutils import print_path_list
 from graphql.utilities.validate_input_value import validate_input_literal
 from graphql.validation import ASTValidationRule, ValuesOfCorrectTypeRule
+
+# A refused value's `extensions.code`, as a negative `first` has: clients branch on it.
+INVALID_ARGUMENT = "invalid_argument"
 
 
 class ValueRefusal(ValueError):
@@ -97,6 +101,7 @@ def hide_variable_values(errors: list[GraphQLError], schema: GraphQLSchema) -> N
         if not isinstance(inner, GraphQLError):  # a default value: it has no inner error
             inner = GraphQLError(error.message[found.end() :])
         error.message = f"{found[1]}: {reason(inner, schema)}."
+        error.extensions = {"code": INVALID_ARGUMENT}
 
 
 class NamedValuesRule(ValuesOfCorrectTypeRule):
@@ -124,7 +129,14 @@ class NamedValuesRule(ValuesOfCorrectTypeRule):
                 message = f"{refused}{print_path_list(path)}: {why}."
                 # The inner error kept: hide_variable_values sees every refusal, and
                 # finds the same reason again in a variable's refused default.
-                self.report_error(GraphQLError(message, error.nodes or node, original_error=error))
+                self.report_error(
+                    GraphQLError(
+                        message,
+                        error.nodes or node,
+                        original_error=error,
+                        extensions={"code": INVALID_ARGUMENT},
+                    )
+                )
 
             validate_input_literal(
                 node, input_type, on_error, None, None, self.context.hide_suggestions

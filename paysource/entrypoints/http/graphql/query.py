@@ -12,7 +12,6 @@ from strawberry.dataloader import DataLoader
 from paysource.adapters.postgres.reads import Row
 from paysource.application.ids import Kind
 from paysource.entrypoints.http.graphql import fields, history, ids
-from paysource.entrypoints.http.graphql.as_of import aware
 from paysource.entrypoints.http.graphql.context import Context
 from paysource.entrypoints.http.graphql.errors import not_found
 from paysource.entrypoints.http.graphql.loaders import Loaders
@@ -39,7 +38,6 @@ async def find_payment(context: Context, payment_id: UUID) -> Payment | None:
 
 async def payment_as_of(context: Context, payment_id: UUID, moment: datetime) -> Payment | None:
     """Rebuilt from the event store; authorized by the same rule as read-model rows."""
-    moment = aware(moment)
     row = await history.payment_as_of(context.loaders.reads.cells, payment_id, moment)
     if row is None or not context.access.sees(Policy.PAYMENT, row):
         return None

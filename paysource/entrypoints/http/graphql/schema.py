@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
 import strawberry
@@ -20,7 +21,7 @@ from paysource.entrypoints.http.graphql.limits import (
 from paysource.entrypoints.http.graphql.mutations import Mutation
 from paysource.entrypoints.http.graphql.names import hide_token_text
 from paysource.entrypoints.http.graphql.query import Query
-from paysource.entrypoints.http.graphql.scalars import MINOR_UNITS, MinorUnits
+from paysource.entrypoints.http.graphql.scalars import DATE_TIME, MINOR_UNITS, MinorUnits
 from paysource.entrypoints.http.graphql.subscriptions import Subscription
 from paysource.entrypoints.http.graphql.types.customer import Customer
 from paysource.entrypoints.http.graphql.types.merchant import Merchant
@@ -63,7 +64,7 @@ def build_schema(*, development: bool) -> strawberry.Schema:
         types=[Payment, Customer, Refund, Merchant, Settlement],
         extensions=extensions(development=development),
         config=StrawberryConfig(
-            scalar_map={MinorUnits: MINOR_UNITS},
+            scalar_map={MinorUnits: MINOR_UNITS, datetime: DATE_TIME},
             disable_field_suggestions=not development,
             batching_config=None,
         ),

@@ -1,12 +1,12 @@
 """Moments in query strings (`as_of`, `since`, `until`): RFC 3339 with an offset.
 
 pydantic alone would also take a Unix timestamp or a time without a zone, which
-means a different moment on each server; a bad value is a 422 validation_error.
+means a different moment on each server; a bad value is a 422 validation_error
+(times.py, shared with GraphQL's DateTime).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, TypeVar
@@ -18,19 +18,9 @@ from pydantic import BeforeValidator
 from paysource.application.as_of import load_as_of
 from paysource.bootstrap import Cell
 from paysource.domain.aggregate import PaysourceAggregate
+from paysource.entrypoints.http.times import parse_moment
 
 A = TypeVar("A", bound=PaysourceAggregate)
-
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
-)
-
-
-def parse_moment(value: object) -> datetime:
-    if not isinstance(value, str) or not _RFC3339.match(value):
-        raise ValueError("a moment is written in RFC 3339, e.g. 2026-01-31T12:00:00Z")
-    return datetime.fromisoformat(value.upper())  # 3.11 reads "Z"
-
 
 Moment = Annotated[datetime, BeforeValidator(parse_moment)]
 AsOf = Annotated[

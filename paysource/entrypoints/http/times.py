@@ -1,0 +1,23 @@
+"""Moments as both APIs take them: RFC 3339 with an offset, nothing looser.
+
+A time without a zone (or a Unix timestamp, or a date alone) would mean a different
+moment on each server or client, so it is refused, by REST's query strings
+(rest/moments.py) and by GraphQL's DateTime (graphql/scalars.py) alike.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+REFUSED = "a moment is written in RFC 3339, e.g. 2026-01-31T12:00:00Z"
+
+
+def parse_moment(value: object) -> datetime:
+    """`value`, a string in RFC 3339, as an aware datetime; ValueError otherwise."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError(REFUSED)
+    return datetime.fromisoformat(value.upper())  # 3.11 reads "Z"
