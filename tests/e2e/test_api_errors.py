@@ -832,3 +832,41 @@ def test_a_gate_on_an_unreachable_database_stays_shut() -> None:
     gate.report()
     time.sleep(0.5)
     assert gate.down
+
+
+# HEAD ------------------------------------------------------------------------------
+
+# What a browser, a proxy or a monitor may ask with HEAD: every kind of GET we answer.
+GETS = [
+    "/",
+    "/healthz",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/console",
+    "/console/",  # a redirect
+    "/static/console/console.css",  # StaticFiles
+    "/v1/payments",
+    "/v1/balance",
+    f"/v1/payments/pay_{UNKNOWN_HEX}",  # a problem
+]
+
+
+def test_head_answers_as_get_without_a_body(client: TestClient, merchant: Api) -> None:
+    for path in GETS:
+        get = client.get(path, headers=bearer(merchant.key), follow_redirects=False)
+        head = client.head(path, headers=bearer(merchant.key), follow_redirects=False)
+        assert (head.status_code, head.content) == (get.status_code, b""), path
+        for header in ("content-type", "content-length", "location"):
+            assert head.headers.get(header) == get.headers.get(header), (path, header)
+
+
+def test_head_is_authenticated_and_only_where_get_is(client: TestClient) -> None:
+    anonymous = client.head("/v1/payments")
+    assert (anonymous.status_code, anonymous.content) == (401, b"")
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    post_only = client.head("/v1/tokens", headers=bearer(ADMIN_KEY))
+    assert (post_only.status_code, post_only.headers["allow"]) == (405, "POST")
+    # HEAD is GET's: the OpenAPI document lists no operation twice.
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [path for path, operations in paths.items() if "head" in operations]

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from paysource.bootstrap import Container
 from tests.conftest import ADMIN_KEY
-from tests.helpers import Api, admin, drain
+from tests.helpers import Api, admin, bearer, drain
 
 LIMIT = 3
 BURST = 12  # well within one second: one window
@@ -113,3 +113,13 @@ def test_payments_count_in_the_merchants_window_and_a_refused_key_stays_free(
     drain(container)
     listed = merchant.get("/v1/payments", limit=100).json()["data"]
     assert len(listed) == statuses.count(202) + 1  # the refused made nothing
+
+
+def test_a_head_counts_as_the_get_it_stands_for(client: TestClient, container: Container) -> None:
+    merchant = admin(client).merchant()
+    _default(container, LIMIT)
+    heads = [client.head("/v1/payments", headers=bearer(merchant.key)) for _ in range(BURST)]
+    statuses = [head.status_code for head in heads]
+    assert 1 <= statuses.count(200) <= LIMIT, statuses
+    assert statuses.count(429) >= BURST - LIMIT
+    assert merchant.get("/v1/payments").status_code == 429  # one limit for both

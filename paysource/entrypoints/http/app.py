@@ -11,6 +11,7 @@ from paysource.bootstrap import Container
 from paysource.domain.errors import PaysourceError
 from paysource.entrypoints.http import console_page, docs_pages, problems
 from paysource.entrypoints.http.graphql import mount_graphql
+from paysource.entrypoints.http.head import HeadAsGetMiddleware
 from paysource.entrypoints.http.middleware import (
     BodyLimitMiddleware,
     OutageMiddleware,
@@ -99,6 +100,8 @@ def create_app(container: Container) -> FastAPI:
     for kind in DATABASE_DOWN:
         app.add_exception_handler(kind, problems.on_database_down)
     app.add_exception_handler(Exception, problems.on_unexpected)
+    # Added first, so innermost: everything outside it sees the HEAD (head.py).
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if container.gate is not None:
         app.add_middleware(
