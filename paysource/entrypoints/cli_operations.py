@@ -445,7 +445,7 @@ def report_statement(
     callback=moment,
     metavar="DATETIME",
     required=True,
-    help="Cut-off, ISO 8601 (UTC if no offset).",
+    help="Cut-off, RFC 3339 with an offset, e.g. 2026-11-24T00:00:00Z.",
 )
 @with_settings
 def settle(settings: Settings, merchant: str, currency: str, until: datetime) -> None:

@@ -1,12 +1,12 @@
 """What the CLI's commands share: settings read at run time, and parameter types whose
-errors say what is expected (`--until garbage` → "a moment in ISO 8601, e.g. …")."""
+errors say what is expected (`--until garbage` → "a moment is written in RFC 3339, …")."""
 
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 import click
@@ -14,6 +14,7 @@ import click
 from paysource import logs
 from paysource.config import Settings
 from paysource.entrypoints.configuration import load_settings
+from paysource.entrypoints.times import parse_moment
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,16 +36,15 @@ def with_settings(command: Callable[Concatenate[Settings, P], R]) -> Callable[P,
 
 
 def moment(_: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """An ISO 8601 date-time; one without an offset is taken as UTC."""
+    """A moment as REST and GraphQL take it (entrypoints/times.py): RFC 3339 with an
+    offset. One without a zone is refused, never read as UTC: the operator may have meant
+    local time, and the same value sent to either API is refused."""
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            "expected a moment in ISO 8601, e.g. 2026-11-24T00:00:00Z", param=param
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_moment(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param=param) from None
 
 
 def day(_: click.Context, param: click.Parameter, value: str | None) -> date | None:

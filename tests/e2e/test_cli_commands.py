@@ -68,7 +68,7 @@ def test_a_bad_cut_off_says_what_a_date_looks_like() -> None:
     )  # fmt: skip
 
     assert result.returncode == 2
-    assert "Invalid value for '--until': expected a moment in ISO 8601" in result.stderr
+    assert "Invalid value for '--until': a moment is written in RFC 3339" in result.stderr
     assert "_aware" not in result.stderr
 
 

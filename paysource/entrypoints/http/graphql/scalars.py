@@ -13,7 +13,7 @@ from typing import NewType
 import strawberry
 
 from paysource.entrypoints.http.graphql.coercion import ValueRefusal
-from paysource.entrypoints.http.times import parse_moment
+from paysource.entrypoints.times import parse_moment
 
 _MAX_DIGITS = 19  # a Postgres bigint
 # ASCII digits, no leading zeros: str.isdigit() and int() also take other scripts' digits.
@@ -44,8 +44,8 @@ MINOR_UNITS = strawberry.scalar(
 
 
 def _parse_moment(value: object) -> datetime:
-    # As REST takes moments (times.py): a time without a zone is refused, never read
-    # as UTC. The refusal quotes no value (ValueRefusal).
+    # As REST and the CLI take moments (entrypoints/times.py): a time without a zone
+    # is refused, never read as UTC. The refusal quotes no value (ValueRefusal).
     try:
         return parse_moment(value)
     except ValueError as error:

@@ -2,7 +2,7 @@
 
 pydantic alone would also take a Unix timestamp or a time without a zone, which
 means a different moment on each server; a bad value is a 422 validation_error
-(times.py, shared with GraphQL's DateTime).
+(entrypoints/times.py, shared with GraphQL's DateTime and the CLI).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pydantic import BeforeValidator
 from paysource.application.as_of import load_as_of
 from paysource.bootstrap import Cell
 from paysource.domain.aggregate import PaysourceAggregate
-from paysource.entrypoints.http.times import parse_moment
+from paysource.entrypoints.times import parse_moment
 
 A = TypeVar("A", bound=PaysourceAggregate)
 

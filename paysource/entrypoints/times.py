@@ -1,8 +1,10 @@
-"""Moments as both APIs take them: RFC 3339 with an offset, nothing looser.
+"""Moments as every entrypoint takes them: RFC 3339 with an offset, nothing looser.
 
 A time without a zone (or a Unix timestamp, or a date alone) would mean a different
-moment on each server or client, so it is refused, by REST's query strings
-(rest/moments.py) and by GraphQL's DateTime (graphql/scalars.py) alike.
+moment on each server, client or operator's machine, so it is refused, by REST's query
+strings (http/rest/moments.py), GraphQL's DateTime (http/graphql/scalars.py) and the
+CLI's options (cli_params.py) alike. It sits beside `http`, not in it: the CLI imports
+nothing of HTTP's.
 """
 
 from __future__ import annotations
