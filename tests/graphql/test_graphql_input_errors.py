@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.graphql.helpers import Gql
-from tests.helpers import Api, admin
+from tests.helpers import Api, admin, bearer
 
 PAN = "4111111111111111"
 SECRET = "sk_live_abc123"  # a GraphQL name, like a key pasted where a name goes
@@ -158,3 +158,46 @@ def test_a_name_the_schema_does_not_define_is_not_echoed(
         assert [error["message"] for error in body["errors"]] == [expected]
     assert SECRET not in caplog.text
     assert PAN not in caplog.text
+
+
+# operationName travels beside the document, not in it: a key pasted there is a value,
+# not a name the client declared, so it is never quoted back.
+UNKNOWN_OPERATION = "Unknown operationName: no operation of the document has that name."
+
+
+def test_an_unknown_operation_name_is_refused_without_quoting_it(
+    client: TestClient, gql: Gql, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for document in (
+        "query A { viewer { role } } query B { viewer { role } }",
+        "{ viewer { role } }",
+    ):
+        response = client.post(
+            "/graphql",
+            json={"query": document, "operationName": SECRET},
+            headers=bearer(gql.credential),
+        )
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == UNKNOWN_OPERATION
+    assert SECRET not in caplog.text
+
+
+def test_an_unknown_operation_name_closes_a_websocket_without_quoting_it(
+    client: TestClient, gql: Gql, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    document = 'subscription S { paymentUpdated(id: "pay_x") { __typename } }'
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        init = {"Authorization": f"Bearer {gql.credential}"}
+        ws.send_json({"type": "connection_init", "payload": init})
+        assert ws.receive_json()["type"] == "connection_ack"
+        payload = {"query": document, "operationName": SECRET}
+        ws.send_json({"id": "1", "type": "subscribe", "payload": payload})
+        assert ws.receive() == {
+            "type": "websocket.close",
+            "code": 4400,
+            "reason": UNKNOWN_OPERATION,
+        }
+    assert SECRET not in caplog.text

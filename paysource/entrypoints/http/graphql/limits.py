@@ -41,7 +41,7 @@ from strawberry.schema.schema import validate_document
 from paysource.adapters.postgres.datastore import DATABASE_DOWN
 from paysource.entrypoints.http.graphql.coercion import named_values
 from paysource.entrypoints.http.graphql.cost import MAX_COST, cost
-from paysource.entrypoints.http.graphql.names import unquoted
+from paysource.entrypoints.http.graphql.names import OperationNamed, unquoted
 from paysource.entrypoints.http.graphql.shape import MAX_NESTING, shape_of
 
 log = logging.getLogger(__name__)
@@ -297,6 +297,7 @@ def extensions(*, development: bool) -> list[Callable[[], SchemaExtension]]:
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: AddValidationRules(rules),
         lambda: Parse(development=development),
+        OperationNamed,
         lambda: Validate(development=development),
     ]
     found.append(lambda: ShapeErrors(development=development))

@@ -7,13 +7,18 @@ graphql-core quotes the name it could not find ("Cannot query field 'sk_live_…
 answer and in our log. The refusal says where (its `locations`) and what our schema
 has there instead. Names the client declares and then uses (operations, variables,
 fragments, aliases) are still quoted: they point at the client's own mistake.
+`operationName` is not one of them: it travels beside the document, so an unknown
+one is a value, refused without quoting it (OperationNamed).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 _NAME = r"[_A-Za-z][_0-9A-Za-z]*"  # a GraphQL name: a token, never a space or quote
 # "Did you mean …?" (development only) offers names of the schema: kept.
@@ -54,3 +59,37 @@ def hide_token_text(errors: list[GraphQLError]) -> None:
     for error in errors:
         if error.message.startswith("Syntax Error:"):
             error.message = _TOKEN_TEXT.sub(r"\1", error.message)
+
+
+UNKNOWN_OPERATION = "Unknown operationName: no operation of the document has that name."
+
+
+class UnknownOperationName(CannotGetOperationTypeError):
+    """strawberry's own refusal, raised before strawberry's: so it stays a 400 problem
+    over HTTP and a 4400 close over a websocket, with a reason that quotes nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def as_http_error_reason(self) -> str:
+        return UNKNOWN_OPERATION
+
+
+class OperationNamed(SchemaExtension):
+    """Refuses an `operationName` the parsed document does not declare, where
+    strawberry would refuse it as `Unknown operation named "<what was sent>"`."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        document = context.graphql_document
+        name = context.operation_name  # the one sent, else the first operation's
+        if document is None or name is None:
+            return  # a syntax error, refused already; or nothing was sent
+        declared = (
+            d.name.value
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode) and d.name is not None
+        )
+        if name not in declared:
+            raise UnknownOperationName
