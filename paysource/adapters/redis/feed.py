@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
 from paysource.application.errors import TooManySubscriptions
+from paysource.application.owner_slots import OwnerSlots
 from paysource.processes.notifier import PaymentChanged, channel
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class PaymentFeed:
         self, redis_url: str | None, *, max_per_owner: int = MAX_SUBSCRIPTIONS_PER_OWNER
     ) -> None:
         self._url = redis_url
-        self.max_per_owner = max_per_owner
+        self._owners = OwnerSlots(max_per_owner)  # counted as open websockets are
         self._client: aioredis.Redis | None = None
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -55,15 +56,22 @@ class PaymentFeed:
         self._subscribers: dict[bytes, set[asyncio.Queue[PaymentChanged]]] = defaultdict(set)
         # Per channel, one waiter per SUBSCRIBE sent, confirmed in the order sent.
         self._confirmations: dict[bytes, deque[asyncio.Future[None]]] = defaultdict(deque)
-        self._owners: dict[str, int] = defaultdict(int)
 
     @property
     def live(self) -> bool:
         return self._url is not None
 
+    @property
+    def max_per_owner(self) -> int:
+        return self._owners.max_per_owner
+
+    @max_per_owner.setter
+    def max_per_owner(self, value: int) -> None:
+        self._owners.max_per_owner = value
+
     def count(self, owner: str) -> int:
         """Open subscriptions of `owner` in this process."""
-        return self._owners.get(owner, 0)
+        return self._owners.count(owner)
 
     def changes(
         self, payment_id: UUID, *, owner: str
@@ -80,18 +88,16 @@ class PaymentFeed:
         the owner's cap."""
         assert self._url is not None, "live updates need Redis (PAYSOURCE_REDIS_URL)"
         self._same_loop()
-        if self._owners[owner] >= self.max_per_owner:
+        slot = self._owners.claim(owner)
+        if slot is None:
             raise TooManySubscriptions(self.max_per_owner)
-        self._owners[owner] += 1
         queue: asyncio.Queue[PaymentChanged] = asyncio.Queue(maxsize=QUEUE_SIZE)
         name = channel_name.encode()
         try:
             await self._add(name, queue)
             yield _drain(queue)
         finally:
-            self._owners[owner] -= 1
-            if not self._owners[owner]:
-                del self._owners[owner]
+            slot.release()
             await self._remove(name, queue)
 
     async def _add(self, name: bytes, queue: asyncio.Queue[PaymentChanged]) -> None:
@@ -184,7 +190,8 @@ class PaymentFeed:
             self._lock = asyncio.Lock()
             self._subscribers.clear()
             self._confirmations.clear()
-            self._owners.clear()
+            # A new count: a slot of the old loop released late frees nothing here.
+            self._owners = OwnerSlots(self.max_per_owner)
 
     async def close(self) -> None:
         reader, pubsub, client = self._reader, self._pubsub, self._client

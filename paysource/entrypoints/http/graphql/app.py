@@ -19,10 +19,11 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
 from paysource.application.errors import Unauthenticated
+from paysource.application.owner_slots import OwnerSlots
 from paysource.bootstrap import Container
 from paysource.entrypoints.http import static
 from paysource.entrypoints.http.graphql.auth import authenticate
-from paysource.entrypoints.http.graphql.connections import OpenConnections
+from paysource.entrypoints.http.graphql.connections import claim_connection
 from paysource.entrypoints.http.graphql.context import Context, Services, get_context
 from paysource.entrypoints.http.graphql.schema import build_schema
 from paysource.entrypoints.http.graphql.subscriptions import owner
@@ -50,7 +51,7 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
     graphql_transport_ws_handler_class = TransportWS
     websocket_adapter_class = BoundedWebSocket
     max_message_bytes = 64 * 1024
-    connections: OpenConnections  # per app, so per process (mount_graphql)
+    connections: OwnerSlots  # per app, so per process (mount_graphql)
 
     async def run(self, *args: Any, **kwargs: Any) -> Any:
         """strawberry answers a request it cannot run (no query, a query that is not a
@@ -92,7 +93,7 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
             access = await authenticate(services.container, services.tokens, authorization)
         except (Unauthenticated, Problem):
             raise ConnectionRejectionError from None
-        context.slot = self.connections.claim(owner(access))  # TransportWS frees it
+        context.slot = claim_connection(self.connections, owner(access))  # TransportWS frees it
         context.grant(access)
         context.credential = authorization  # verified again for each operation
         return await super().on_ws_connect(context)
@@ -128,7 +129,7 @@ def mount_graphql(app: FastAPI, container: Container) -> None:
         include_in_schema=False,
     )
     router.max_message_bytes = container.settings.max_body_bytes
-    router.connections = OpenConnections(container.settings.max_websockets_per_owner)
+    router.connections = OwnerSlots(container.settings.max_websockets_per_owner)
     app.include_router(router)
     _close_with(app, services)
 

@@ -3,12 +3,13 @@
 An authenticated connection costs a watchdog task and memory while idle, and opening
 one counts once against the rate limit: without a cap a key could pile up idle
 connections. The owner is the subscription quota's (subscriptions.owner): a merchant
-with all its keys and tokens, or a staff key.
+with all its keys and tokens, or a staff key. Counted as the live subscriptions are
+(application/owner_slots.py), with this cap: PAYSOURCE_MAX_WEBSOCKETS_PER_OWNER.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from paysource.application.owner_slots import OwnerSlots, Slot
 
 
 class TooManyConnections(Exception):
@@ -19,38 +20,9 @@ class TooManyConnections(Exception):
         self.limit = limit
 
 
-class Slot:
-    """One open connection's place in its owner's count; released once."""
-
-    def __init__(self, connections: OpenConnections, owner: str) -> None:
-        self._connections = connections
-        self._owner: str | None = owner
-
-    def release(self) -> None:
-        owner, self._owner = self._owner, None
-        if owner is not None:
-            self._connections.release(owner)
-
-
-class OpenConnections:
-    """Counts on the event loop's thread only: no lock needed."""
-
-    def __init__(self, max_per_owner: int) -> None:  # PAYSOURCE_MAX_WEBSOCKETS_PER_OWNER
-        assert max_per_owner >= 1, "an owner may open a connection"
-        self.max_per_owner = max_per_owner
-        self._open: dict[str, int] = defaultdict(int)
-
-    def count(self, owner: str) -> int:
-        return self._open.get(owner, 0)
-
-    def claim(self, owner: str) -> Slot:
-        """A slot for one more connection of `owner`; TooManyConnections past the cap."""
-        if self.count(owner) >= self.max_per_owner:
-            raise TooManyConnections(self.max_per_owner)
-        self._open[owner] += 1
-        return Slot(self, owner)
-
-    def release(self, owner: str) -> None:
-        self._open[owner] -= 1
-        if self._open[owner] <= 0:
-            del self._open[owner]
+def claim_connection(connections: OwnerSlots, owner: str) -> Slot:
+    """A slot for one more connection of `owner`; TooManyConnections past the cap."""
+    slot = connections.claim(owner)
+    if slot is None:
+        raise TooManyConnections(connections.max_per_owner)
+    return slot

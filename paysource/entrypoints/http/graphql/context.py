@@ -23,12 +23,12 @@ from paysource.adapters.postgres.reads import ReadDb
 from paysource.adapters.redis.feed import PaymentFeed
 from paysource.application.fastpath import FastPath
 from paysource.application.ids import Kind, encode_optional
+from paysource.application.owner_slots import Slot
 from paysource.application.tokens import TokenIssuer
 from paysource.bootstrap import Container
 from paysource.domain.idempotency import key_digest
 from paysource.domain.meta import KeyDigest, Meta
 from paysource.entrypoints.http.graphql.auth import authenticate
-from paysource.entrypoints.http.graphql.connections import Slot
 from paysource.entrypoints.http.graphql.loaders import Loaders
 from paysource.entrypoints.http.graphql.policy import Access
 from paysource.entrypoints.http.graphql.reads import Reads
