@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from paysource.application.ids import Kind, decode
+from paysource.application.webhooks.catalog import webhook_event_id
 from paysource.bootstrap import Container
 from tests.helpers import Api, admin, drain, new_key
 
@@ -47,7 +51,7 @@ def test_a_merchant_sees_every_kind_of_its_own_objects_events_and_no_one_elses(
     assert {e["object_kind"] for e in events} == {
         "merchant", "payment", "customer", "webhook_endpoint", "refund",
     }  # fmt: skip
-    assert [e["position"] for e in events] == sorted({e["position"] for e in events})
+    assert len({e["id"] for e in events}) == len(events)
     created = next(e for e in events if e["object_id"] == ids["payment"])
     assert (created["type"], created["version"]) == ("Payment.Created", 1)
     assert created["actor"]["kind"] == "merchant"
@@ -71,7 +75,50 @@ def test_staff_see_every_merchant_and_filter_by_type_object_and_time(
     assert all(e["time"] >= moment for e in _feed(mine, since=moment, limit=100))
     assert all(e["time"] <= moment for e in _feed(mine, until=moment, limit=100))
     first = _feed(mine, limit=2)
-    assert _feed(mine, limit=1, starting_after=first[0]["position"]) == first[1:]
+    assert _feed(mine, limit=1, starting_after=first[0]["id"]) == first[1:]
+    # Auditors page by log position (docs/audit.md), or by an event's id alike.
+    assert all(isinstance(e["position"], int) for e in everything)
+    after = _feed(auditor, limit=1, starting_after=everything[0]["position"])
+    assert after == everything[1:2] == _feed(auditor, limit=1, starting_after=everything[0]["id"])
+
+
+def _problem(response: Any, status: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_merchants_feed_shows_no_log_position_and_pages_by_event_id(
+    client: TestClient, container: Container
+) -> None:
+    # Positions are the cell's notification ids: the gaps between a merchant's own
+    # would count every other merchant's events (their volume).
+    mine, theirs, ids = _world(client, container)
+    events = _feed(mine, limit=100)
+    assert not [e for e in events if "position" in e]
+    created = next(e for e in events if e["object_id"] == ids["payment"])
+    # The same id as the webhook of that state change (docs/webhooks.md).
+    assert created["id"] == f"evt_{webhook_event_id(decode(Kind.PAYMENT, ids['payment']), 1).hex}"
+
+    @settings(max_examples=6, deadline=None, derandomize=True)
+    @given(st.integers(1, len(events) + 1))
+    def every_event_once_in_order(size: int) -> None:
+        seen: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": size}
+        while True:
+            body = mine.get("/v1/events", **params).json()
+            seen.extend(body["data"])
+            if not body["has_more"]:
+                break
+            params["starting_after"] = body["data"][-1]["id"]
+        assert seen == events
+
+    every_event_once_in_order()
+    theirs_first = _feed(theirs, limit=1)[0]["id"]
+    for cursor in (theirs_first, "evt_" + "0" * 32, "evt_nope", "pay_1", "x" * 100):
+        _problem(mine.get("/v1/events", starting_after=cursor), 404)
+    # Any integer: else a merchant could binary-search its own events' positions.
+    for position in ("0", "1", "-1", str(2**63 - 1), str(2**70)):
+        _problem(mine.get("/v1/events", starting_after=position), 422)
 
 
 def test_every_object_has_its_history_and_another_merchants_is_not_found(
@@ -100,10 +147,17 @@ def test_bad_feed_parameters_are_problems_not_failures(
     staff = admin(client)
     merchant = staff.merchant()
     finance = Api(client, staff.post("/v1/api_keys", {"role": "finance"}).json()["api_key"])
+    auditor = Api(client, staff.post("/v1/api_keys", {"role": "auditor"}).json()["api_key"])
     for params in (
         {"starting_after": -1},
         {"starting_after": 2**63},
-        {"starting_after": "pay_1"},
+        {"starting_after": "1" * 101},
+    ):
+        response = auditor.get("/v1/events", **params)
+        assert response.status_code == 422, params
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert auditor.get("/v1/events", starting_after="pay_1").status_code == 404
+    for params in (
         {"limit": 101},
         {"since": "yesterday"},
         {"until": "1700000000"},
@@ -116,5 +170,5 @@ def test_bad_feed_parameters_are_problems_not_failures(
     for extreme in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
         assert merchant.get("/v1/events", since=extreme, until=extreme).status_code == 200
         assert merchant.get("/v1/balance", as_of=extreme).status_code == 200
-    assert merchant.get("/v1/events", starting_after=2**63 - 1).json()["data"] == []
+    assert auditor.get("/v1/events", starting_after=2**63 - 1).json()["data"] == []
     assert finance.get("/v1/events").status_code == 403

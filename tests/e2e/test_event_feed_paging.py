@@ -1,5 +1,6 @@
 """The feed pages through 10,000 events with no gap and no duplicate, and a merchant's
-pages (REST and GraphQL) hold every one of its events and none of another merchant's.
+pages (REST and GraphQL, by event id) hold every one of its events and none of another
+merchant's (staff page by position).
 
 The events are written in bulk (a few hundred new customers per transaction, two
 merchants interleaved), so page boundaries fall across both merchants' events."""
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.application.ids import Kind, decode
+from paysource.application.webhooks.catalog import webhook_event_id
 from paysource.bootstrap import Container
 from paysource.config import Settings
 from paysource.domain.customer import Customer
@@ -29,7 +31,7 @@ TOTAL = 10_000
 PER_SAVE = 500
 FEED = (
     "query($after: String) { viewer { events(first: 100, after: $after) {"
-    " nodes { position merchant } pageInfo { hasNextPage endCursor } } } }"
+    " nodes { id position merchant } pageInfo { hasNextPage endCursor } } } }"
 )
 
 
@@ -63,13 +65,14 @@ def write_customers(container: Container, merchants: list[UUID]) -> None:
 
 def rest_pages(api: Api) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
-    after = 0
+    params: dict[str, Any] = {"limit": 100}
     while True:
-        body = api.get("/v1/events", limit=100, starting_after=after).json()
+        body = api.get("/v1/events", **params).json()
         seen.extend(body["data"])
         if not body["has_more"]:
             return seen
-        after = body["data"][-1]["position"]
+        last = body["data"][-1]
+        params["starting_after"] = last.get("position", last["id"])
 
 
 def graphql_pages(gql: Gql) -> list[dict[str, Any]]:
@@ -83,14 +86,15 @@ def graphql_pages(gql: Gql) -> list[dict[str, Any]]:
         after = page["pageInfo"]["endCursor"]
 
 
-def truth(container: Container) -> dict[int, UUID]:
-    """Every event's position → its merchant, from the event store itself."""
+def truth(container: Container) -> dict[int, tuple[UUID, str]]:
+    """Every event's position → its merchant and id, from the event store itself."""
     cell = container.router.all()[0]
-    found: dict[int, UUID] = {}
+    found: dict[int, tuple[UUID, str]] = {}
     for position, event in cell.store.select(after=0, limit=TOTAL * 2):
         merchant = getattr(event, "merchant_id", None)
         if isinstance(event, Customer.Created) or type(event).__qualname__ == "Merchant.Registered":
-            found[position] = merchant or event.originator_id
+            event_id = webhook_event_id(event.originator_id, event.originator_version)
+            found[position] = (merchant or event.originator_id, f"evt_{event_id.hex}")
     return found
 
 
@@ -106,11 +110,14 @@ def test_the_feed_pages_through_ten_thousand_events_without_gap_duplicate_or_lea
     assert len(expected) >= TOTAL
 
     def check(pages: Callable[[], list[dict[str, Any]]], merchant: UUID | None) -> None:
-        got = [e["position"] for e in pages()]
+        events = pages()
+        got = [e["id"] for e in events]
         assert len(got) == len(set(got)), "a duplicate"
-        assert got == sorted(got)
-        wanted = sorted(p for p, m in expected.items() if merchant in (None, m))
-        assert got == wanted, "a gap, or another merchant's event"
+        in_order = [expected[p] for p in sorted(expected)]
+        wanted = [i for m, i in in_order if merchant in (None, m)]
+        assert got == wanted, "a gap, another merchant's event, or out of order"
+        shown = [e.get("position") for e in events]  # None: absent (REST) or null
+        assert shown == (sorted(expected) if merchant is None else [None] * len(events))
 
     for api, merchant in zip(apis, ids, strict=True):
         check(lambda api=api: rest_pages(api), merchant)

@@ -114,3 +114,46 @@ def test_customer_totals_and_a_payment_read_a_moment_in_any_zone_alike(
         status = gql(PAYMENT_AS_OF, id=payment, at=elsewhere)["payment"]["status"]
         spent = "3000" if status == "SUCCEEDED" else "0"
         assert [(t["paymentCount"], t["spent"]["amountMinor"]) for t in totals] == [(1, spent)]
+
+
+PAGE = (
+    "query($after: String, $first: Int!) { viewer { events(first: $first, after: $after) {"
+    " edges { cursor node { id position } } pageInfo { hasNextPage endCursor } } } }"
+)
+
+
+def _paged(gql: Gql, first: int) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = gql(PAGE, first=first, after=after)["viewer"]["events"]
+        seen.extend(page["edges"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen
+        after = page["pageInfo"]["endCursor"]
+
+
+def test_a_merchants_feed_has_no_positions_and_its_cursors_are_event_ids(
+    client: TestClient, container: Container
+) -> None:
+    # As REST's (tests/e2e/test_event_feed.py): a position would show other merchants'
+    # volume; staff keep theirs.
+    staff = admin(client)
+    mine, theirs = staff.merchant(), staff.merchant()
+    mine.pay(1200)
+    theirs.pay(800)
+    drain(container)
+    everything = _paged(Gql(client, mine.key), 100)
+    assert len(everything) > 2
+    assert all(e["node"]["position"] is None for e in everything)
+    assert all(e["cursor"] == e["node"]["id"] for e in everything)
+    assert _paged(Gql(client, mine.key), 2) == everything
+    rest = mine.get("/v1/events", limit=100).json()["data"]
+    assert [e["node"]["id"] for e in everything] == [e["id"] for e in rest]
+
+    of_staff = _paged(Gql(client, staff.key), 3)
+    assert all(isinstance(e["node"]["position"], int) for e in of_staff)
+    theirs_cursor = _paged(Gql(client, theirs.key), 100)[0]["cursor"]
+    for cursor in (of_staff[0]["cursor"], theirs_cursor):
+        bad = Gql(client, mine.key).raw(PAGE, first=1, after=cursor)
+        assert bad.json()["errors"][0]["extensions"]["code"] == "invalid_cursor", cursor
