@@ -24,6 +24,7 @@ class Kind(StrEnum):
     SETTLEMENT = "stl"
     WEBHOOK_ENDPOINT = "we"
     DISPUTE = "dp"
+    EVENT = "evt"
 
 
 _NOUN = {
@@ -35,6 +36,7 @@ _NOUN = {
     Kind.SETTLEMENT: "settlement",
     Kind.WEBHOOK_ENDPOINT: "webhook endpoint",
     Kind.DISPUTE: "dispute",
+    Kind.EVENT: "event",
 }
 
 

@@ -2,7 +2,9 @@
 
 The feed pages forward by position (`after`), not by time: positions are unique and
 only grow, so a page boundary can neither skip nor repeat an event, even when many
-events share a timestamp.
+events share a timestamp. A merchant never sees a position (it would count other
+merchants' events): it names the event it paged to by id, and `event_position` turns
+that id into the position, among that merchant's events only.
 """
 
 from __future__ import annotations
@@ -48,14 +50,27 @@ def feed_page(where: FeedFilter, *, limit: int) -> Statement:
     )
 
 
+def event_position(event_id: UUID, merchant_id: UUID | None) -> Statement:
+    """The position of an event, if it is the merchant's (None: anyone's, for staff)."""
+    clauses = Where().add("x.event_id = %s", event_id).equal("x.merchant_id", merchant_id)
+    return Statement(
+        f"SELECT x.position FROM {EVENT_INDEX.name} x WHERE {clauses.text}",  # noqa: S608
+        tuple(clauses.params),
+    )
+
+
 class EventsQueries:
-    """The statement above, run on a cell's synchronous pool."""
+    """The statements above, run on a cell's synchronous pool."""
 
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
 
     def page(self, where: FeedFilter, *, limit: int) -> Page:
         return Page.of(sql.run(self.datastore, feed_page(where, limit=limit)), limit)
+
+    def position_of(self, event_id: UUID, merchant_id: UUID | None) -> int | None:
+        rows = sql.run(self.datastore, event_position(event_id, merchant_id))
+        return int(rows[0]["position"]) if rows else None
 
 
 # The relay reads only what the events projection has committed (its tracking row), so

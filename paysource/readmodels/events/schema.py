@@ -1,4 +1,4 @@
-"""The table of the `events` read model (migration 012)."""
+"""The table of the `events` read model (migrations 012 and 026)."""
 
 from paysource.readmodels.sql import Table
 
@@ -16,6 +16,7 @@ EVENT_INDEX = Table(
         "actor_id",
         "request_id",
         "traceparent",
+        "event_id",
     ),
 )
 TABLES = (EVENT_INDEX,)

@@ -1,7 +1,10 @@
 """`viewer.events`: the event feed, as REST's `GET /v1/events`, in a connection.
 
-Cursors are log positions (opaque to clients). A merchant sees its own merchant's
-events; auditors and admins every merchant's; customer tokens and finance keys none.
+A merchant sees its own merchant's events; auditors and admins every merchant's;
+customer tokens and finance keys none. A merchant's cursors are its events' ids
+(`evt_…`, as REST's `starting_after`) and its nodes have no `position`: positions would
+count other merchants' events (application/feed.py). Staff cursors are log positions
+(opaque to clients); staff may also pass an event's id.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from graphql import GraphQLError
 
 from paysource.application.errors import NotFound
 from paysource.application.feed import object_id
+from paysource.application.ids import Kind, decode
 from paysource.domain.api_key import Role
 from paysource.entrypoints.http.graphql.pagination import page_size
 from paysource.entrypoints.http.graphql.policy import Access
@@ -25,7 +29,7 @@ from paysource.entrypoints.http.graphql.types.feed_event import (
     FeedEvent,
     FeedPageInfo,
 )
-from paysource.readmodels.events.queries import FeedFilter, feed_page
+from paysource.readmodels.events.queries import FeedFilter, event_position, feed_page
 
 _VERSION = "e1"
 _STAFF = (Role.AUDITOR, Role.ADMIN)
@@ -35,7 +39,14 @@ def encode_cursor(position: int) -> str:
     return base64.urlsafe_b64encode(f"{_VERSION}|{position}".encode()).decode().rstrip("=")
 
 
+def _invalid() -> GraphQLError:
+    return GraphQLError(
+        "`after` is not a cursor from this API", extensions={"code": "invalid_cursor"}
+    )
+
+
 def decode_cursor(cursor: str | None) -> int:
+    """A staff cursor's position."""
     if cursor is None:
         return 0
     try:
@@ -46,9 +57,25 @@ def decode_cursor(cursor: str | None) -> int:
             raise ValueError(raw)
         return int(position)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise GraphQLError(
-            "`after` is not a cursor from this API", extensions={"code": "invalid_cursor"}
-        ) from None
+        raise _invalid() from None
+
+
+async def start_after(reads: Reads, cursor: str | None) -> int:
+    """The position a page starts after. A merchant's cursor must be one of its own
+    events' ids: were a position read, it could binary-search its events' positions."""
+    merchant_id = reads.access.merchant_id
+    if cursor is None or not cursor.startswith(f"{Kind.EVENT}_"):
+        if merchant_id is not None and cursor is not None:
+            raise _invalid()
+        return decode_cursor(cursor)
+    try:
+        event_id = decode(Kind.EVENT, cursor)
+    except NotFound:
+        raise _invalid() from None
+    found = await reads.reader.everywhere(event_position(event_id, merchant_id))
+    if not found:
+        raise _invalid()  # unknown, or another merchant's: the same answer
+    return int(found[0]["position"])
 
 
 def sees_feed(access: Access) -> bool:
@@ -57,11 +84,13 @@ def sees_feed(access: Access) -> bool:
     return access.merchant_id is not None or access.principal.role in _STAFF
 
 
-def connection(rows: Sequence[dict[str, Any]], first: int) -> FeedConnection:
-    edges = [
-        FeedEdge(cursor=encode_cursor(row["position"]), node=FeedEvent.from_row(row))
-        for row in rows[:first]
-    ]
+def _edge(row: dict[str, Any], *, staff: bool) -> FeedEdge:
+    node = FeedEvent.from_row(row, with_position=staff)
+    return FeedEdge(cursor=encode_cursor(row["position"]) if staff else node.id, node=node)
+
+
+def connection(rows: Sequence[dict[str, Any]], first: int, *, staff: bool) -> FeedConnection:
+    edges = [_edge(row, staff=staff) for row in rows[:first]]
     end = edges[-1].cursor if edges else None
     return FeedConnection(
         edges=edges, page_info=FeedPageInfo(has_next_page=len(rows) > first, end_cursor=end)
@@ -76,13 +105,14 @@ async def events(
     types: list[str] | None,
     object: str | None,  # noqa: A002
 ) -> FeedConnection:
-    size, start = page_size(first), decode_cursor(after)
+    size, staff = page_size(first), reads.access.merchant_id is None
     if not sees_feed(reads.access):
-        return connection([], size)
+        return connection([], size, staff=staff)
+    start = await start_after(reads, after)
     try:
         wanted = None if object is None else object_id(object)
     except NotFound:
-        return connection([], size)  # an id we do not know has no events
+        return connection([], size, staff=staff)  # an id we do not know has no events
     where = FeedFilter(
         merchant_id=reads.access.merchant_id,
         after=start,
@@ -91,4 +121,4 @@ async def events(
     )
     # Positions are a cell's own; the caller's cells are one today (see rest/routes/events).
     rows = await reads.reader.everywhere(feed_page(where, limit=size))
-    return connection(sorted(rows, key=lambda row: row["position"]), size)
+    return connection(sorted(rows, key=lambda row: row["position"]), size, staff=staff)

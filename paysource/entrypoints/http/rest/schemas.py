@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 # Response shapes (for the OpenAPI document; bodies are built in `representations`) ---
 
@@ -123,7 +123,11 @@ class ActorOut(BaseModel):
 
 class FeedEventOut(BaseModel):
     object: Literal["event"]
-    position: int
+    id: str = Field(description="`evt_…`, as its webhook's; the merchant's cursor")
+    # Absent for merchant keys: the gaps between positions count other merchants' events.
+    position: int | None = Field(
+        None, description="In the cell's log; only in auditor and admin answers (absent)"
+    )
     type: str
     object_kind: str
     object_id: str

@@ -16,9 +16,13 @@ class Actor:
     id: str
 
 
-@strawberry.type(description="An immutable fact in the log, named by its position.")
+@strawberry.type(description="An immutable fact in the log, named by its id.")
 class FeedEvent:
-    position: int = strawberry.field(description="In the log; the feed's order.")
+    id: strawberry.ID = strawberry.field(description="`evt_…`, as its webhook's.")
+    position: int | None = strawberry.field(
+        description="In the log; the feed's order. Null for merchants: the gaps between"
+        " positions would count other merchants' events."
+    )
     type: str
     object_kind: str
     object_id: strawberry.ID
@@ -30,11 +34,12 @@ class FeedEvent:
     time: datetime
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> FeedEvent:
+    def from_row(cls, row: dict[str, Any], *, with_position: bool) -> FeedEvent:
         # The same shape as REST's, built by the same function.
         shown = feed_event(row)
         return cls(
-            position=shown["position"],
+            id=strawberry.ID(shown["id"]),
+            position=shown["position"] if with_position else None,
             type=shown["type"],
             object_kind=shown["object_kind"],
             object_id=strawberry.ID(shown["object_id"]),

@@ -1,7 +1,9 @@
 """The event feed, and every object's own history.
 
 `GET /v1/events` pages the `events` read model by log position: a merchant key sees
-its own merchant's events; auditor and admin keys see every merchant's. Each object
+its own merchant's events, named by id (`starting_after=evt_…`) and without their
+positions (application/feed.py says why); auditor and admin keys see every merchant's,
+and page by position or id. Each object
 kind has `GET /v1/{objects}/{id}/events`, read from the event store (read-your-writes)
 after `get_owned`'s rule: another merchant's object is not found.
 """
@@ -17,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from paysource.application import feed
 from paysource.application import representations as rep
+from paysource.application.errors import NotFound
 from paysource.application.fastpath import Answer
 from paysource.application.ids import Kind, decode
 from paysource.application.payments import MAX_HISTORY_EVENTS
@@ -37,9 +40,6 @@ from paysource.readmodels.reader import get_owned, merchant_of
 from paysource.readmodels.sql import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["events"])
-
-# Positions are Postgres bigints: a larger cursor is refused (422), never sent to SQL.
-MAX_POSITION = 2**63 - 1
 
 TypeParam = Annotated[
     list[str] | None,
@@ -73,25 +73,46 @@ def list_events(
     *,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
     starting_after: Annotated[
-        int, Query(ge=0, le=MAX_POSITION, description="a `position` from a page")
-    ] = 0,
+        str | None,
+        Query(
+            max_length=100,
+            description="the `id` of the last event of a page; auditor and admin keys"
+            " may pass its `position` instead",
+        ),
+    ] = None,
     types: TypeParam = None,
     object: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002  # the API name
     since: Annotated[Moment | None, Query(description="occurred at or after (RFC 3339)")] = None,
     until: Annotated[Moment | None, Query(description="occurred at or before (RFC 3339)")] = None,
 ) -> JSONResponse:
     merchant_id = feed_scope(call)
+    cell = feed_cell(call, merchant_id)
     where = FeedFilter(
         merchant_id=merchant_id,
-        after=starting_after,
+        after=_after(cell, merchant_id, starting_after),
         types=tuple(types or ()),
         object_id=None if object is None else feed.object_id(object),
         since=since,
         until=until,
     )
-    page = feed_cell(call, merchant_id).read.events.page(where, limit=limit)
+    page = cell.read.events.page(where, limit=limit)
     data = [feed.feed_event(row) for row in page.rows]
+    if merchant_id is not None:
+        data = [feed.merchant_view(event) for event in data]
     return respond(Answer(200, listing(data, has_more=page.has_more)))
+
+
+def _after(cell: Cell, merchant_id: UUID | None, starting_after: str | None) -> int:
+    """The position a page starts after; another merchant's event is not found."""
+    if starting_after is None:
+        return 0
+    cursor = feed.event_cursor(starting_after, staff=merchant_id is None)
+    if isinstance(cursor, int):
+        return cursor
+    position = cell.read.events.position_of(cursor, merchant_id)
+    if position is None:
+        raise NotFound("no such event")
+    return position
 
 
 def _history(
