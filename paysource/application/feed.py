@@ -68,12 +68,17 @@ def merchant_view(event: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in event.items() if key != "position"}
 
 
+def _event_id(row: dict[str, Any]) -> UUID:
+    # Stored since migration 026 (`migrate` fills older rows); computed for a row an
+    # older process wrote during an upgrade, which still has its id.
+    stored: UUID | None = row.get("event_id")
+    return stored or webhook_event_id(row["object_id"], row["version"])
+
+
 def feed_event(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "object": "event",
-        # From the object and version, not the stored `event_id`: a row indexed before
-        # migration 026 has none until a rebuild, and still has its id.
-        "id": encode(Kind.EVENT, webhook_event_id(row["object_id"], row["version"])),
+        "id": encode(Kind.EVENT, _event_id(row)),
         "position": row["position"],
         "type": row["type"],
         "object_kind": row["object_kind"],

@@ -38,6 +38,19 @@ def apply_migrations(settings: Settings, *, out: TextIO = sys.stderr) -> None:
         names = f" ({', '.join(applied)})" if applied else ""
         where = f" in {cell}" if len(cells) > 1 else ""
         print(f"migrations: {len(applied)} applied{where}{names}", file=out)
+        _fill_event_ids(url, where, out)
+
+
+def _fill_event_ids(url: str, where: str, out: TextIO) -> None:
+    """The feed's rows from before migration 026 get their event ids (backfill.py)."""
+    from paysource.readmodels.events.backfill import fill_event_ids  # noqa: PLC0415
+
+    def progress(count: int) -> None:
+        print(f"  feed event ids filled{where}: {count:,}", file=out, flush=True)
+
+    filled = fill_event_ids(url, say=progress)
+    if filled:
+        print(f"feed event ids: {filled:,} filled{where}", file=out)
 
 
 def cmd_migrate(settings: Settings) -> None:

@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+# Matched whole (`fullmatch`): `$` would also take a trailing newline.
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})"
 )
 REFUSED = "a moment is written in RFC 3339, e.g. 2026-01-31T12:00:00Z"
 
 
 def parse_moment(value: object) -> datetime:
     """`value`, a string in RFC 3339, as an aware datetime; ValueError otherwise."""
-    if not isinstance(value, str) or not _RFC3339.match(value):
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise ValueError(REFUSED)
     return datetime.fromisoformat(value.upper())  # 3.11 reads "Z"

@@ -59,3 +59,9 @@ def test_a_time_without_a_zone_is_refused_never_read_as_utc(naive: datetime) -> 
     for written in (naive.isoformat(), naive.isoformat(sep=" "), naive.date().isoformat()):
         with pytest.raises(ValueError, match="RFC 3339"):
             parse_moment(written)
+
+
+@pytest.mark.parametrize("tail", ["\n", " ", "x", "\r\n"])
+def test_a_moment_with_anything_after_it_is_refused_in_the_rules_words(tail: str) -> None:
+    with pytest.raises(ValueError, match="RFC 3339"):
+        parse_moment("2026-01-31T12:00:00Z" + tail)
