@@ -13,9 +13,7 @@ import re
 from datetime import datetime
 
 # Matched whole (`fullmatch`): `$` would also take a trailing newline.
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
 REFUSED = "a moment is written in RFC 3339, e.g. 2026-01-31T12:00:00Z"
 
 
