@@ -18,9 +18,13 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from eventsourcing.domain import DomainEventProtocol
+
+from paysource.application.as_of import load_as_of
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome, with_conflict_retries
+from paysource.application.payments import MAX_HISTORY_EVENTS
 from paysource.application.ports import CustomerDisputes, PersonalDataVault
 from paysource.domain.customer import Customer
 from paysource.domain.dispute import Dispute, DisputeReason, DisputeStatus, dispute_id
@@ -40,6 +44,8 @@ from paysource.domain.payment import Payment
 SOURCE_ACQUIRER = "acquirer"
 SOURCE_ADMIN = "admin"
 _OPEN = "open_dispute"  # the operation its idempotency records name
+
+Event = DomainEventProtocol[UUID]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +240,12 @@ class DisputeService:
             return False
         customer = self._store.get(payment.customer_id, Customer)
         return customer is not None and customer.erased
+
+    def history(self, *, dispute: UUID) -> list[Event]:
+        return self._store.history(dispute, limit=MAX_HISTORY_EVENTS)
+
+    def as_of(self, *, dispute: UUID, moment: datetime) -> Dispute:
+        return load_as_of(self._store, dispute, Dispute, moment)
 
     def get(self, *, merchant_id: UUID | None, dispute: UUID) -> Dispute:
         """The dispute, if `merchant_id` owns it (None: staff, any merchant)."""

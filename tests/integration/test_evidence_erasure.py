@@ -10,9 +10,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from paysource.adapters.postgres.datastore import eventsourcing_env
+from paysource.application import representations as rep
+from paysource.application.disputes import DisputeService
+from paysource.application.eventlog import EventStore
+from paysource.application.fastpath import Answer
+from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Cell, Container
+from paysource.domain.dispute import Dispute
+from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.personal import ERASED
+from paysource.entrypoints.http.dispute_inputs import EvidenceIn
+from paysource.entrypoints.http.rest.deps import digest_of
 from paysource.readmodels.catalog import PROJECTIONS
 from paysource.readmodels.maintenance import rebuild, verify
 from tests.helpers import Api, admin, bearer, drain, new_key
@@ -39,10 +49,8 @@ def cell(container: Container) -> Cell:
     return container.router.all()[0]
 
 
-def disputed_with_evidence(
-    client: TestClient, container: Container, merchant: Api
-) -> tuple[str, str]:
-    """A customer, a captured payment of theirs, its dispute answered with EVIDENCE."""
+def disputed(client: TestClient, container: Container, merchant: Api) -> tuple[str, str]:
+    """A customer and the dispute of a captured payment of theirs."""
     created = merchant.post("/v1/customers", {"name": "C"}, Idempotency_Key=new_key())
     customer = created.json()["id"]
     payment = merchant.pay(4_000, customer=customer).json()["id"]
@@ -51,7 +59,14 @@ def disputed_with_evidence(
         "/v1/disputes", {"payment": payment, "reason": "fraudulent"}, Idempotency_Key=new_key()
     )
     assert opened.status_code == 201, opened.text
-    dispute = opened.json()["id"]
+    return customer, opened.json()["id"]
+
+
+def disputed_with_evidence(
+    client: TestClient, container: Container, merchant: Api
+) -> tuple[str, str]:
+    """A customer, a captured payment of theirs, its dispute answered with EVIDENCE."""
+    customer, dispute = disputed(client, container, merchant)
     answered = merchant.post(
         f"/v1/disputes/{dispute}/evidence", EVIDENCE, Idempotency_Key=new_key()
     )
@@ -148,3 +163,60 @@ def test_evidence_on_an_erased_customers_payment_takes_no_personal_fields(
     assert taken.status_code == 200, taken.text
     assert taken.json()["evidence"] == {"refund_policy": POLICY}
     assert NAME.encode() not in stored_state(cell, dispute)
+
+
+def answered_before_sealing(container: Container, database_url: str, dispute: str, key: str) -> str:
+    """EVIDENCE sent with `key` as the version before sealing kept it: plain in its event
+    and, answer and body, in Redis. The time of the answer."""
+    path = f"/v1/disputes/{dispute}/evidence"
+    request_hash = fingerprint("POST", path, EvidenceIn(**EVIDENCE).fingerprint_body())
+    digest = digest_of(key, container)
+    legacy = EventStore(eventsourcing_env(database_url, pool_size=1, max_overflow=0))
+    try:
+        found = legacy.get(decode(Kind.DISPUTE, dispute), Dispute)
+        assert found is not None
+        answered = (
+            DisputeService(legacy)
+            .submit_evidence(
+                merchant_id=found.merchant_id,
+                dispute=found.id,
+                evidence=EVIDENCE,
+                idempotency_key=key,
+                request_hash=request_hash,
+                meta=Meta(ActorKind.MERCHANT, str(found.merchant_id), idempotency_key_hmac=digest),
+            )
+            .value
+        )
+    finally:
+        legacy.close()
+    assert digest is not None
+    body = rep.dispute(answered)
+    scope = str(found.merchant_id)
+    container.fast_path.remember(
+        scope=scope, key=digest, request_hash=request_hash, answer=Answer(200, body)
+    )
+    return rep.timestamp(answered.modified_on)
+
+
+def test_evidence_from_before_sealing_is_erased_from_its_past_and_its_retries(
+    client: TestClient, container: Container, database_url: str, redis_url: str
+) -> None:
+    """Its event keeps the plaintext (an append-only log), but no view of the dispute's
+    past shows it once erased: the history, an `as_of` read, a retry with its key."""
+    merchant = admin(client).merchant()
+    customer, dispute = disputed(client, container, merchant)
+    key = new_key()
+    answered_at = answered_before_sealing(container, database_url, dispute, key)
+    assert found_in(redis_contents(redis_url), NAME)  # as the earlier version left it
+
+    erased = client.delete(f"/v1/customers/{customer}", headers=bearer(merchant.key))
+    history = merchant.get(f"/v1/disputes/{dispute}/events").json()["data"]
+    then = merchant.get(f"/v1/disputes/{dispute}", as_of=answered_at)
+    retried = merchant.post(f"/v1/disputes/{dispute}/evidence", EVIDENCE, Idempotency_Key=key)
+
+    assert erased.status_code == 200, erased.text
+    shown = {**EVIDENCE, **dict.fromkeys(SECRET_FIELDS, ERASED)}
+    assert [e["data"]["evidence"] for e in history if "evidence" in e["data"]] == [shown]
+    assert (then.status_code, then.json()["evidence"]) == (200, shown)
+    assert (retried.status_code, retried.json()["evidence"]) == (200, shown)
+    assert [s for s in SECRETS if found_in(redis_contents(redis_url), s)] == []

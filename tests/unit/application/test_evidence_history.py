@@ -1,0 +1,78 @@
+"""Once a dispute's evidence is erased, no view of its past shows the personal values:
+not its `EvidenceSubmitted` event (`/events`), not an earlier version (`?as_of=`), not
+the replayed answer of a retried submission. Sealing alone does not ensure it: evidence
+stored before sealing existed is plain in its event, and another process may still hold
+the dispute's key for a minute (docs/audit.md, "Erasing personal data")."""
+
+from __future__ import annotations
+
+import string
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paysource.adapters.pii_crypto import MemoryPersonalDataVault
+from paysource.application.disputes import DisputeService
+from paysource.application.eventlog import EventStore
+from paysource.domain.dispute import Dispute, DisputeReason
+from paysource.domain.dispute_evidence import EVIDENCE_FIELDS, erase_evidence
+from tests.unit.domain.domain_builders import MERCHANT_ID, T0, captured_payment, merchant_meta
+
+VALUES = st.text(string.ascii_letters, min_size=16, max_size=40)
+EVIDENCE = st.dictionaries(st.sampled_from(EVIDENCE_FIELDS), VALUES, min_size=1)
+KEY = "evidence-1"
+MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
+
+
+def answered(store: EventStore, evidence: dict[str, str]) -> Dispute:
+    """A dispute answered with `evidence` under KEY; then erased by a service whose
+    vault is not the store's, so the store still opens the evidence: a process that
+    holds the key in its cache, or (no vault) evidence stored before sealing existed."""
+    opened = Dispute.open(
+        payment=captured_payment(),
+        amount=None,
+        reason=DisputeReason.FRAUDULENT,
+        source="admin",
+        request_hash="o",
+        meta=merchant_meta(),
+    )
+    store.save(opened)
+    submitted = submit(DisputeService(store), opened, evidence)
+    DisputeService(store).erase_evidence(dispute=opened.id, meta=merchant_meta(T0 + HOUR))
+    return submitted
+
+
+def submit(service: DisputeService, dispute: Dispute, evidence: dict[str, str]) -> Dispute:
+    return service.submit_evidence(
+        merchant_id=MERCHANT_ID,
+        dispute=dispute.id,
+        evidence=evidence,
+        idempotency_key=KEY,
+        request_hash="e",
+        meta=merchant_meta(T0 + MINUTE),
+    ).value
+
+
+@settings(max_examples=40, deadline=None)
+@given(evidence=EVIDENCE, sealed=st.booleans())
+def test_no_view_of_an_erased_disputes_past_shows_its_personal_evidence(
+    evidence: dict[str, str], sealed: bool
+) -> None:
+    store = EventStore(
+        {"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        vault=MemoryPersonalDataVault() if sealed else None,
+    )
+    first = answered(store, evidence)
+    service = DisputeService(store)
+    erased = erase_evidence(evidence)
+
+    history = service.history(dispute=first.id)
+    at_submission = service.as_of(dispute=first.id, moment=T0 + 2 * MINUTE)
+    retried = submit(service, first, evidence)
+
+    shown = [e.evidence for e in history if isinstance(e, Dispute.EvidenceSubmitted)]
+    assert shown == [erased]
+    assert (at_submission.version, at_submission.evidence) == (first.version, erased)
+    assert (retried.version, retried.evidence) == (first.version, erased)
+    assert service.get(merchant_id=None, dispute=first.id).evidence == erased
