@@ -225,8 +225,10 @@ def build_cell(
     name: str = "cell-0",
     directory: EventStore | None = None,
     rates: RatesService | None = None,
+    answers: FastPath | None = None,
 ) -> Cell:
-    """A cell; `directory` is the store of merchants and keys (None: this cell's own)."""
+    """A cell; `directory` is the store of merchants and keys (None: this cell's own);
+    `answers`: the idempotency fast path (Redis), whose answers erasure forgets."""
     # Customers' keys live beside their events, in the merchant's cell only: a move copies
     # them to the target and destroys the source's (moves.forget_merchant).
     vault = PostgresPersonalDataVault(
@@ -251,7 +253,7 @@ def build_cell(
     fees = MerchantFees(directory or store)
     rates = rates or RatesService(PostgresRates(primary))
     audit_log = AuditLogView(read.datastore)
-    disputes = DisputeService(store, vault, read.disputes)
+    disputes = DisputeService(store, vault, read.disputes, answers)
     return Cell(
         name=name,
         database_url=database_url,
@@ -319,13 +321,22 @@ def build_bank(settings: Settings, database_url: str) -> SimulatedBank:
     )
 
 
-def build_router(settings: Settings, database_url: str) -> CellRouter:
+def build_router(
+    settings: Settings, database_url: str, answers: FastPath | None = None
+) -> CellRouter:
     """The directory cell (`cell-0`, on the database URL) and any others (PAYSOURCE_CELLS),
     each keeping its own merchants' objects; merchants and keys live in the directory."""
-    directory = build_cell(settings, database_url)
+    directory = build_cell(settings, database_url, answers=answers)
     extra = settings.extra_cells()
     others = [
-        build_cell(settings, url, name=name, directory=directory.store, rates=directory.rates)
+        build_cell(
+            settings,
+            url,
+            name=name,
+            directory=directory.store,
+            rates=directory.rates,
+            answers=answers,
+        )
         for name, url in extra.items()
     ]
     if not others:
@@ -343,7 +354,13 @@ def build_container(
 ) -> Container:
     """Wire paysource for `settings`, whose database URL must be set by now."""
     assert settings.database_url, "the CLI resolves the database URL before building"
-    router = build_router(settings, settings.database_url)
+    cache = RedisCache(settings.redis_url) if settings.redis_url else None
+    fast_path = FastPath(
+        cache,
+        ttl_s=settings.idempotency_cache_ttl_s,
+        lock_ttl_s=settings.idempotency_lock_ttl_s,
+    )
+    router = build_router(settings, settings.database_url, fast_path)
     directory = router.directory.store
     authenticator = Authenticator(directory, admin_key=settings.admin_key.get_secret_value())
     if acquirer is None:
@@ -351,7 +368,6 @@ def build_container(
             PostgresLedger(settings.database_url),
             latency_s=settings.acquirer_latency_ms / 1000,
         )
-    cache = RedisCache(settings.redis_url) if settings.redis_url else None
     container = Container(
         settings=settings,
         router=router,
@@ -361,11 +377,7 @@ def build_container(
         bank=bank or build_bank(settings, settings.database_url),
         clock=clock or SystemClock(),
         cache=cache,
-        fast_path=FastPath(
-            cache,
-            ttl_s=settings.idempotency_cache_ttl_s,
-            lock_ttl_s=settings.idempotency_lock_ttl_s,
-        ),
+        fast_path=fast_path,
         tokens=issuer_for(settings),
         rate_limits=RateLimits(directory),
         gate=OutageGate(router.directory.database_url),

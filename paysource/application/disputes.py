@@ -20,9 +20,10 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
-from paysource.application.as_of import load_as_of
+from paysource.application.dispute_history import shown, up_to_moment, up_to_version, version_of
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
+from paysource.application.fastpath import FastPath
 from paysource.application.idempotency import Claims, Outcome, with_conflict_retries
 from paysource.application.payments import MAX_HISTORY_EVENTS
 from paysource.application.ports import CustomerDisputes, PersonalDataVault
@@ -73,11 +74,13 @@ class DisputeService:
         store: EventStore,
         vault: PersonalDataVault | None = None,
         customer_disputes: CustomerDisputes | None = None,
+        answers: FastPath | None = None,
     ) -> None:
         self._store = store
         self._claims = Claims(store)
         self._vault = vault
         self._customer_disputes = customer_disputes
+        self._answers = answers  # Redis's answers to keyed requests, to forget on erasure
 
     def open_dispute(
         self,
@@ -154,13 +157,22 @@ class DisputeService:
             found.submit_evidence(evidence, meta)
             return self._save(found, idempotency_key, "dispute_evidence", request_hash, meta)
 
-        return self._claims.run(
+        answer = self._claims.run(
             merchant_id=merchant_id,
             key=idempotency_key,
             request_hash=request_hash,
             kind=Dispute,
             attempt=attempt,
         )
+        return self._as_shown(answer)
+
+    def _as_shown(self, answer: Outcome[Dispute]) -> Outcome[Dispute]:
+        """A replayed answer is the dispute at an earlier version: as `history` shows it
+        (its evidence erased since, maybe)."""
+        if not answer.replayed:
+            return answer
+        events = self.history(dispute=answer.value.id)
+        return Outcome(version_of(events, up_to_version(answer.value.version)), replayed=True)
 
     def decide(
         self, *, dispute: UUID, won: bool, outcome_reason: str, meta: Meta
@@ -227,12 +239,26 @@ class DisputeService:
 
     def _erase(self, dispute: Dispute, meta: Meta) -> None:
         """Destroy the dispute's key, then record the erasure (the order of
-        `CustomerService.erase_customer`, for the same reason); again: the key only."""
+        `CustomerService.erase_customer`, for the same reason), then forget its cached
+        answers; again: the key and the answers only."""
         if self._vault is not None:
             self._vault.destroy(dispute.id)
         if not dispute.evidence_erased:
             dispute.erase_evidence(meta)
             self._store.save(dispute)
+        self._forget_answers(dispute)
+
+    def _forget_answers(self, dispute: Dispute) -> None:
+        """Delete the Redis answers to its evidence: versions before sealing kept them
+        with their body (for `idempotency_cache_ttl_s`), which a retry would replay,
+        beyond erasure's reach. Their key's digest is in the event's meta."""
+        if self._answers is None or dispute.evidence_submitted_at is None:
+            return
+        for event in self._store.history(dispute.id, limit=MAX_HISTORY_EVENTS):
+            if isinstance(event, Dispute.EvidenceSubmitted):
+                digest = event.meta.get("idempotency_key_hmac")
+                if digest is not None:
+                    self._answers.forget(scope=str(dispute.merchant_id), key=digest)
 
     def _customer_erased(self, dispute: Dispute) -> bool:
         payment = self._store.get(dispute.payment_id, Payment)
@@ -242,10 +268,14 @@ class DisputeService:
         return customer is not None and customer.erased
 
     def history(self, *, dispute: UUID) -> list[Event]:
-        return self._store.history(dispute, limit=MAX_HISTORY_EVENTS)
+        """The dispute's events, oldest first, as they may be shown now: with its
+        evidence erased once it is (dispute_history.py)."""
+        return shown(self._store.history(dispute, limit=MAX_HISTORY_EVENTS))
 
     def as_of(self, *, dispute: UUID, moment: datetime) -> Dispute:
-        return load_as_of(self._store, dispute, Dispute, moment)
+        """The dispute as it was at `moment`, as it may be shown now (`history`);
+        NotFound if it did not exist yet."""
+        return version_of(self.history(dispute=dispute), up_to_moment(moment))
 
     def get(self, *, merchant_id: UUID | None, dispute: UUID) -> Dispute:
         """The dispute, if `merchant_id` owns it (None: staff, any merchant)."""

@@ -115,6 +115,11 @@ class FastPath:
             stored["body"] = answer.body
         self._cache.set(slot, json.dumps(stored).encode(), ttl_s=self._ttl_s)
 
+    def forget(self, *, scope: str, key: str) -> None:
+        """Delete the answer to `key` (a retry then replays from Postgres)."""
+        if self._cache is not None:
+            self._cache.delete(self._slot(scope, key))
+
     @staticmethod
     def _slot(scope: str, key: str) -> str:
         return f"idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"

@@ -4,6 +4,7 @@ and decide them, standing in for the acquirer (docs/disputes.md)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -13,13 +14,13 @@ from paysource.application.disputes import SOURCE_ADMIN
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
-from paysource.application.payments import MAX_HISTORY_EVENTS
+from paysource.bootstrap import Cell
 from paysource.domain.api_key import Role
 from paysource.domain.dispute import Dispute, DisputeReason
 from paysource.entrypoints.http.dispute_inputs import DisputeIn, DisputeOutcomeIn, EvidenceIn
 from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep, required_key
 from paysource.entrypoints.http.rest.lists import Listed
-from paysource.entrypoints.http.rest.moments import AsOf, loader
+from paysource.entrypoints.http.rest.moments import AsOf
 from paysource.entrypoints.http.rest.routes.common import (
     listing,
     merchant_scope,
@@ -35,9 +36,12 @@ Status = Literal["needs_response", "under_review", "won", "lost"]
 
 def _owned(call: AnyCall, dispute_id: str, as_of: AsOf = None) -> Dispute:
     uuid = decode(Kind.DISPUTE, dispute_id)
-    load = loader(
-        as_of, Dispute, lambda cell, uuid: cell.disputes.get(merchant_id=None, dispute=uuid)
-    )
+
+    def load(cell: Cell, uuid: UUID) -> Dispute:
+        if as_of is None:
+            return cell.disputes.get(merchant_id=None, dispute=uuid)
+        return cell.disputes.as_of(dispute=uuid, moment=as_of)
+
     return owned(call, "dispute", uuid, load)
 
 
@@ -69,7 +73,7 @@ def get_dispute(dispute_id: str, call: AnyCall, as_of: AsOf = None) -> JSONRespo
 def dispute_events(dispute_id: str, call: AnyCall) -> JSONResponse:
     found = _owned(call, dispute_id)
     cell = call.container.router.for_merchant(found.merchant_id)
-    events = cell.store.history(found.id, limit=MAX_HISTORY_EVENTS)
+    events = cell.disputes.history(dispute=found.id)
     return respond(Answer(200, listing([rep.event(e) for e in events], has_more=False)))
 
 
