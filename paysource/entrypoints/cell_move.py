@@ -4,7 +4,8 @@
    cache) every API process answers the merchant's writes with 503 + Retry-After.
 2. Wait out requests already past routing (their database budget) and the source
    cell's work for the merchant: every follower past the merchant's last event that
-   it follows, and no webhook delivery of it in flight. Else abort, saying why.
+   it follows, the event relay (if the cell has one) past its indexed events, and no
+   webhook delivery of it in flight. Else abort, saying why.
 3. Copy its events, data keys and webhook queue into the target in one transaction
    (paysource.adapters.postgres.moves).
 4. Switch the directory entry (which clears the mark), then delete the merchant's
@@ -171,6 +172,7 @@ def _at_rest(
     """The merchant's aggregates and last position once the source's work for it is
     done; MoveRefused at `deadline`, naming what is still busy."""
     followers = source_followers(container, cell)
+    relays = container.settings.nats_url is not None
     found: set[UUID] = set()
     scanned = 0
     while True:
@@ -179,6 +181,10 @@ def _at_rest(
         )
         events = moves.last_positions(cell.database_url, found)
         behind = [f.name for f in followers if f.position() < _last_followed(events, f.topics)]
+        # After the events projection (among the followers): the index it wrote is what
+        # the relay publishes, and the switch deletes the merchant's rows from it.
+        if moves.relay_behind(cell.database_url, merchant_id, RELAY_NAME, configured=relays):
+            behind.append(RELAY_NAME)
         # After the followers (the outbox among them) are past the merchant's events, no
         # delivery of it can appear: hold them all, and wait for those in flight.
         in_flight = moves.hold_deliveries(cell.database_url, merchant_id)
@@ -200,8 +206,8 @@ def _last_followed(events: Sequence[tuple[int, str]], topics: Sequence[str]) -> 
 
 def source_followers(container: Container, cell: Cell) -> list[BatchHandler]:
     """The cell's log followers whose work must be done before a merchant leaves: the
-    process managers and the projections (not the audit log and the relay, which keep
-    the log's history, the copied events included)."""
+    process managers and the projections (not the audit log, which keeps the log's
+    history, the copied events included; `_at_rest` waits for the relay on its own)."""
     parts = process_parts(container, cell)
     jobs = process_jobs(container.settings, parts, groups=frozenset(Group))
     handlers: list[BatchHandler] = [

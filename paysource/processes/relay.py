@@ -79,6 +79,10 @@ class EventRelay:
             relayed = position_of(self.stream.last_msg_id(), self.cell)
         batch = [message(self.cell, row) for row in self.rows.after(relayed, limit=self.batch_size)]
         if not batch:
+            if self._relayed is None:
+                # Where the stream says, for `cells move` (which waits for the relay): a
+                # relay killed between an append and its note has no later batch to note.
+                self.rows.note_position(self.name, relayed)
             self._relayed = relayed
             return False
         self._relayed = None  # until the stream has acknowledged the whole batch

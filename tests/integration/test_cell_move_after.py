@@ -5,6 +5,7 @@ customers, and the old cell's read models still verify."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from paysource.application.errors import MerchantMoving
 from paysource.application.ids import Kind, decode
+from paysource.application.ports import RelayMessage
 from paysource.bootstrap import Container
 from paysource.config import Settings
 from paysource.domain.customer import Customer
@@ -19,7 +21,9 @@ from paysource.domain.meta import ActorKind, Meta
 from paysource.entrypoints.cell_move import move_merchant
 from paysource.entrypoints.cli_customers import _erase
 from paysource.entrypoints.worker import Worker
+from paysource.processes.relay import EventRelay
 from paysource.readmodels.catalog import PROJECTIONS
+from paysource.readmodels.events.queries import RelayQueries
 from paysource.readmodels.maintenance import verify
 from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import Api, new_key, wait_for
@@ -140,3 +144,75 @@ def test_verify_finds_nothing_amiss_in_the_source_after_a_move(
     for name in PROJECTIONS:
         found = verify(name, source.store, source.read.datastore)
         assert found == [], (name, [(d.table, d.only_live, d.only_rebuilt) for d in found])
+
+
+class Bus:
+    """A cell's stream in memory (the `EventStream` port), as strict as JetStream's."""
+
+    def __init__(self) -> None:
+        self.messages: list[RelayMessage] = []
+
+    def last_msg_id(self) -> str | None:
+        return self.messages[-1].msg_id if self.messages else None
+
+    def append(self, messages: list[RelayMessage], *, after: str | None) -> None:
+        assert after == self.last_msg_id()
+        self.messages.extend(messages)
+
+    def close(self) -> None:
+        pass
+
+    def of(self, merchant_id: str) -> list[tuple[str, int]]:
+        """(object, version) of the merchant's messages, in stream order."""
+        bodies = [json.loads(m.body) for m in self.messages]
+        return [(b["object_id"], b["version"]) for b in bodies if b["merchant"] == merchant_id]
+
+
+def _relay_all(two_cells: Container, cell: str, bus: Bus, *, batches: int = 1000) -> None:
+    found = two_cells.router.named(cell)
+    assert found is not None
+    relay = EventRelay(cell, RelayQueries(found.read.datastore), bus, batch_size=2)
+    while batches and relay.relay_next():
+        batches -= 1
+
+
+def test_a_moved_merchants_events_reach_the_streams_once_though_the_relay_was_behind(
+    client: TestClient, two_cells: Container, database_url: str
+) -> None:
+    """The source's relay publishes the merchant's events before the move forgets them,
+    and the target's relay leaves out the copies: every event once, in order."""
+    a, a_id = merchant_in(client, "cell-0", "A")
+    for name in ("Ada", "Al"):
+        made = a.post("/v1/customers", {"name": name}, Idempotency_Key=new_key())
+        assert made.status_code == 201, made.text
+    source, target = Bus(), Bus()
+    catching_up = threading.Event()
+    relaying = threading.Thread(
+        target=lambda: catching_up.wait(30) and _relay_all(two_cells, "cell-0", source)
+    )
+    worker = Worker(two_cells)
+    worker.start()
+    try:
+        indexed = "SELECT count(*) FROM event_index WHERE merchant_id = %s"
+        merchant = decode(Kind.MERCHANT, a_id)
+        wait_for(lambda: rows(database_url, indexed, merchant)[0][0] >= 3, "indexed")
+        _relay_all(two_cells, "cell-0", source, batches=1)  # the relay is behind
+        relaying.start()
+        say = lambda line: "event-relay" in line and catching_up.set()  # noqa: E731
+        move_merchant(two_cells, merchant, "cell-1", timeout_s=20, say=say)
+        catching_up.set()
+        relaying.join()
+        time.sleep(1.1)  # the API's placements cache
+        assert a.post("/v1/customers", {"name": "Bo"}, Idempotency_Key=new_key()).status_code == 201
+        time.sleep(1.5)  # the target's events projection
+    finally:
+        worker.stop()
+    _relay_all(two_cells, "cell-0", source)
+    _relay_all(two_cells, "cell-1", target)
+    before, after = source.of(a_id), target.of(a_id)
+    assert (len(before), len(after)) == (3, 1), (before, after)  # A, Ada, Al; then Bo
+    everything = before + after
+    assert len(set(everything)) == len(everything)
+    for object_id in {o for o, _ in everything}:
+        versions = [v for o, v in everything if o == object_id]
+        assert versions == list(range(1, len(versions) + 1))

@@ -23,6 +23,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 
 from paysource.readmodels import moved_out
+from paysource.readmodels.events.queries import NOT_COPIED
 
 # Parents first (foreign keys); identity columns are made anew in the target.
 _WEBHOOK_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -94,6 +95,27 @@ def last_positions(url: str, aggregate_ids: Iterable[UUID]) -> list[tuple[int, s
             (list(aggregate_ids),),
         ).fetchall()
     return [(int(n), str(t)) for n, t in rows]
+
+
+_RELAY_LAG = (
+    "SELECT (SELECT notification_id FROM projection_tracking WHERE application_name = %s),"  # noqa: S608  # fixed names
+    " (SELECT max(x.position) FROM event_index x"
+    f" WHERE x.merchant_id = %s AND {NOT_COPIED})"
+)
+
+
+def relay_behind(url: str, merchant_id: UUID, relay: str, *, configured: bool) -> bool:
+    """Whether the cell's event relay (tracking name `relay`) has yet to publish an
+    indexed event of the merchant. Asked once the events projection is past its events,
+    since `forget_merchant` then deletes their index rows, which the relay reads. A cell
+    whose relay never ran and is not `configured` here has none to wait for."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(_RELAY_LAG, (relay, merchant_id)).fetchone()
+    assert row is not None
+    relayed, last = row
+    if relayed is None and not configured:
+        return False
+    return int(relayed or 0) < int(last or 0)
 
 
 def tracking_positions(url: str) -> dict[str, int]:
