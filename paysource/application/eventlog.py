@@ -33,7 +33,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg.sql import SQL, Composable
 
-from paysource.application.errors import Unavailable
+from paysource.application.errors import MerchantMoving, Unavailable
 from paysource.application.event_rows import LogRow, fold, log_rows, stored_events
 from paysource.application.group_commit import (
     DEFAULT_MAX_BATCH,
@@ -42,6 +42,7 @@ from paysource.application.group_commit import (
     GroupCommitter,
 )
 from paysource.application.logtail import LogTail
+from paysource.application.move_fence import fence_ids, moved_out
 from paysource.application.personal_data import SealingMapper
 from paysource.application.ports import PersonalDataVault
 from paysource.application.tracing import span
@@ -202,28 +203,31 @@ class EventStore:
         if not events and tracking is None:
             return []
         attributes: dict[str, str | int | bool] = {"db.system": "postgresql", "events": len(events)}
+        fence = fence_ids(events)  # refused in the insert once a move sealed them
         if tracking is None and self._group is not None:
             with span("db append_events", attributes={**attributes, "group_commit": True}):
-                return self._save_grouped(events)
+                return self._save_grouped(events, fence)
         try:
             with span("db append_events", attributes=attributes):
-                return self._app.events.put(events, tracking=tracking)
+                return self._app.events.put(events, tracking=tracking, fence=fence)
         except IntegrityError:
             raise ConcurrencyConflict from None
         except PersistenceError as error:
-            raise _unavailable(error) from None
+            raise _failed(error) from None
 
-    def _save_grouped(self, events: list[DomainEventProtocol[UUID]]) -> list[Recording[UUID]]:
+    def _save_grouped(
+        self, events: list[DomainEventProtocol[UUID]], fence: list[UUID]
+    ) -> list[Recording[UUID]]:
         assert self._group is not None
         try:
             # Mapping (and any error in it) stays in the caller's thread, with its
             # request; it may read the personal-data vault, hence inside the try.
             stored = [self._app.mapper.to_stored_event(event) for event in events]
-            ids = self._group.save(stored)
+            ids = self._group.save(stored, fence)
         except IntegrityError:
             raise ConcurrencyConflict from None
         except PersistenceError as error:
-            raise _unavailable(error) from None
+            raise _failed(error) from None
         return [
             Recording(event, _notification(row, notification_id))
             for event, row, notification_id in zip(events, stored, ids, strict=True)
@@ -280,6 +284,15 @@ def _notification(row: StoredEvent, notification_id: int) -> Notification:
         state=row.state,
         id=notification_id,
     )
+
+
+def _failed(error: PersistenceError) -> Unavailable | MerchantMoving:
+    if moved_out(error):  # a write routed before the merchant's move, refused after it
+        return MerchantMoving(
+            "this merchant moved to another cell; retry (retries with the same"
+            " Idempotency-Key are safe)"
+        )
+    return _unavailable(error)
 
 
 def _unavailable(error: Exception) -> Unavailable:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -49,12 +49,15 @@ _CONNECTION_ERRORS = (InterfaceError, OperationalError)
 class Inserts(Protocol):
     """The part of eventsourcing's recorder that group commit drives."""
 
-    def insert_events(self, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None: ...
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None: ...
 
 
 @dataclass(slots=True)
 class _Save:
     events: Sequence[StoredEvent]
+    fence: Sequence[UUID] = ()  # ids the insert refuses if a merchant's move sealed them
     answer: Future[list[int]] = field(default_factory=Future)
 
     def keys(self) -> set[tuple[UUID | str, int]]:
@@ -97,11 +100,11 @@ class GroupCommitter:
                 self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
                 self._thread.start()
 
-    def save(self, events: Sequence[StoredEvent]) -> list[int]:
+    def save(self, events: Sequence[StoredEvent], fence: Sequence[UUID] = ()) -> list[int]:
         """Insert `events` atomically, in a batch with whatever else is being saved;
         their notification ids, or the error this save alone would have met."""
         self.start()
-        item = _Save(events)
+        item = _Save(events, fence)
         self._queue.put(item)
         # A request waits no longer than its database budget (the committer thread has
         # none of its own); past it the log decides: a retry replays what committed.
@@ -158,7 +161,10 @@ class GroupCommitter:
             observer(len(batch))
         runnable = _refuse_twins(batch)
         try:
-            ids = self._recorder.insert_events([e for item in runnable for e in item.events])
+            ids = self._recorder.insert_events(
+                [e for item in runnable for e in item.events],
+                fence=[i for item in runnable for i in item.fence],
+            )
         except _CONNECTION_ERRORS as error:
             for item in runnable:
                 item.answer.set_exception(error)
@@ -171,7 +177,7 @@ class GroupCommitter:
     def _one_by_one(self, batch: list[_Save]) -> None:
         for item in batch:
             try:
-                ids = self._recorder.insert_events(item.events)
+                ids = self._recorder.insert_events(item.events, fence=item.fence)
             except Exception as error:  # noqa: BLE001  # the caller raises it
                 item.answer.set_exception(error)
             else:

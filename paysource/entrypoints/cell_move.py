@@ -6,7 +6,9 @@
    cell's work for the merchant: every follower past the merchant's last event that
    it follows, the event relay (if the cell has one) past its indexed events, and no
    webhook delivery of it in flight. Else abort, saying why.
-3. Copy its events, data keys and webhook queue into the target in one transaction
+3. Seal the source against the merchant's writes (a write routed before the mark that
+   committed meanwhile sends the move back to step 2), then copy its events, data keys
+   and webhook queue into the target in one transaction
    (paysource.adapters.postgres.moves).
 4. Switch the directory entry (which clears the mark), then delete the merchant's
    read-model and webhook rows in the source, which keeps its events as history, and
@@ -81,7 +83,7 @@ def _move(
         # A sweep that read the merchant's rows just before the fence finishes its
         # work within this wait too, and `_at_rest` waits for what that work causes.
         time.sleep(placements.ttl_s + container.settings.db_request_budget_s)
-        ids, last = _at_rest(container, source, merchant_id, time.monotonic() + timeout_s, say)
+        ids, last = _sealed(container, source, merchant_id, time.monotonic() + timeout_s, say)
         positions = moves.copy_merchant(
             source.database_url,
             target.database_url,
@@ -90,6 +92,7 @@ def _move(
             source_cell=source.name,
         )
     except BaseException:
+        moves.unseal(source.database_url, merchant_id)
         moves.unfence(source.database_url, merchant_id)
         moves.release_deliveries(source.database_url, merchant_id)
         placements.clear_moving(merchant_id)
@@ -145,6 +148,7 @@ def recover_move(container: Container, merchant_id: UUID) -> str:
         last = events[-1][0] if events else 0
         _switch(container, merchant_id, source, target, aggregate_ids=sorted(found), last=last)
         return f"finished: its copy had committed; the merchant is in {target.name}"
+    moves.unseal(source.database_url, merchant_id)
     moves.unfence(source.database_url, merchant_id)
     moves.release_deliveries(source.database_url, merchant_id)
     placements.clear_moving(merchant_id)
@@ -166,15 +170,42 @@ def _cells(container: Container, merchant_id: UUID, target_name: str) -> tuple[C
     return source, target
 
 
-def _at_rest(
+def _sealed(
     container: Container, cell: Cell, merchant_id: UUID, deadline: float, say: Say
 ) -> tuple[list[UUID], int]:
-    """The merchant's aggregates and last position once the source's work for it is
-    done; MoveRefused at `deadline`, naming what is still busy."""
-    followers = source_followers(container, cell)
-    relays = container.settings.nats_url is not None
+    """The merchant's aggregates and last position, once the source's work for it is
+    done and the source is sealed against its writes (`moves.seal`). A write that
+    passed routing before the mark and committed since the last look (a slow request,
+    a queued group commit, a sweep or a CLI command that read the merchant before the
+    fence) is looked at again: its work, too, must be done."""
     found: set[UUID] = set()
     scanned = 0
+    while True:
+        scanned, last = _at_rest(
+            container, cell, merchant_id, found=found, scanned=scanned, deadline=deadline, say=say
+        )
+        if moves.seal(
+            cell.database_url, cell.store.decode, merchant_id, found, scanned=scanned, last=last
+        ):
+            return sorted(found), last
+        say("the merchant wrote since (a command routed before the mark): looking again")
+
+
+def _at_rest(
+    container: Container,
+    cell: Cell,
+    merchant_id: UUID,
+    *,
+    found: set[UUID],
+    scanned: int,
+    deadline: float,
+    say: Say,
+) -> tuple[int, int]:
+    """Add the merchant's aggregates to `found` and return the position scanned to and
+    its last position, once the source's work for it is done; MoveRefused at
+    `deadline`, naming what is still busy."""
+    followers = source_followers(container, cell)
+    relays = container.settings.nats_url is not None
     while True:
         scanned = moves.merchant_aggregates(
             cell.database_url, cell.store.decode, merchant_id, found, after=scanned
@@ -189,7 +220,7 @@ def _at_rest(
         # delivery of it can appear: hold them all, and wait for those in flight.
         in_flight = moves.hold_deliveries(cell.database_url, merchant_id)
         if not behind and not in_flight:
-            return sorted(found), (events[-1][0] if events else 0)
+            return scanned, (events[-1][0] if events else 0)
         if time.monotonic() > deadline:
             raise MoveRefused(
                 f"the source cell's work for the merchant is not done: behind: {behind or '-'};"

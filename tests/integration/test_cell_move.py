@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 import redis
+from eventsourcing.persistence import Tracking
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -24,7 +25,9 @@ from paysource.application.errors import MerchantMoving
 from paysource.application.ids import Kind, decode
 from paysource.bootstrap import Container, build_container
 from paysource.config import Settings
+from paysource.domain.customer import Customer
 from paysource.domain.errors import InvalidValue
+from paysource.domain.meta import ActorKind, Meta
 from paysource.entrypoints import cell_move
 from paysource.entrypoints.cell_move import move_merchant, recover_move
 from paysource.entrypoints.http.app import create_app
@@ -421,6 +424,59 @@ def test_the_source_sweeps_leave_a_moving_merchant_alone(
     moves.unfence(database_url, merchant_a)
     assert merchant_a in {m for m, _ in settlements.due(until=until)}
     assert decode(Kind.MERCHANT, b_id) not in {m for m, _ in settlements.due(until=until)}
+
+
+def test_a_write_that_passed_routing_before_the_mark_is_moved_along_or_refused(
+    client: TestClient,
+    two_cells: Container,
+    worker: Worker,
+    cell_1_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command routed before the mark (a slow request, a group commit still queued, a
+    sweep) commits in the source late: before the move's seal, the move takes it along;
+    after it, the source refuses it, whatever aggregate it writes."""
+    a, a_id = merchant_in(client, "cell-0", "A")
+    made = a.post("/v1/customers", {"name": "Ada"}, Idempotency_Key=new_key())
+    assert made.status_code == 201, made.text
+    merchant, ada = decode(Kind.MERCHANT, a_id), decode(Kind.CUSTOMER, made.json()["id"])
+    source = two_cells.router.named("cell-0")
+    assert source is not None
+    meta = Meta(ActorKind.MERCHANT, a_id)
+    new = lambda name: Customer.create(  # noqa: E731
+        customer_id=uuid4(),
+        merchant_id=merchant,
+        email=None,
+        name=name,
+        metadata={},
+        request_hash="h",
+        meta=meta,
+    )
+    late: list[UUID] = []
+    at_rest, copy = cell_move._at_rest, moves.copy_merchant
+
+    def at_rest_then_a_late_write(*args: Any, **kwargs: Any) -> Any:
+        found = at_rest(*args, **kwargs)
+        if not late:  # committed after the last look
+            late.append(source.store.save(new("Late"))[0].domain_event.originator_id)
+        return found
+
+    def late_writes_then_copy(*args: Any, **kwargs: Any) -> Any:
+        with pytest.raises(MerchantMoving):
+            source.store.save(new("Later"))
+        customer = source.store.get(ada, Customer)
+        assert customer is not None
+        customer.update(name="Ada L.", email=None, metadata={}, meta=meta)
+        with pytest.raises(MerchantMoving):  # as a worker saves: not group-committed
+            source.store.save(customer, tracking=Tracking("straggler", 1))
+        return copy(*args, **kwargs)
+
+    monkeypatch.setattr(cell_move, "_at_rest", at_rest_then_a_late_write)
+    monkeypatch.setattr(moves, "copy_merchant", late_writes_then_copy)
+    time.sleep(1.5)  # the worker catches up
+    move_merchant(two_cells, merchant, "cell-1", timeout_s=20)
+    copied = "SELECT count(*) FROM paysource_events WHERE originator_id = ANY(%s)"
+    assert rows(cell_1_url, copied, [late[0], ada]) == [(2,)]
 
 
 def test_while_a_move_is_marked_writes_get_503_and_reads_continue(

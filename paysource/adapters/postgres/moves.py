@@ -70,12 +70,23 @@ def merchant_aggregates(
     return the position read to. An aggregate is the merchant's when its first event
     names it, or (settlement item claims) names one of its settlements."""
     with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT originator_id, originator_version, topic, state, notification_id"
-            " FROM paysource_events WHERE originator_version = 1 AND notification_id > %s"
-            " ORDER BY notification_id",
-            (after,),
-        ).fetchall()
+        return _scan(conn, decode, merchant_id, found, after=after)
+
+
+def _scan(
+    conn: psycopg.Connection[Any],
+    decode: Decode,
+    merchant_id: UUID,
+    found: set[UUID],
+    *,
+    after: int,
+) -> int:
+    rows = conn.execute(
+        "SELECT originator_id, originator_version, topic, state, notification_id"
+        " FROM paysource_events WHERE originator_version = 1 AND notification_id > %s"
+        " ORDER BY notification_id",
+        (after,),
+    ).fetchall()
     for originator_id, version, topic, state, _ in rows:
         if any(part in topic for part in _DIRECTORY_TOPICS):
             continue
@@ -195,6 +206,39 @@ def fence(url: str, merchant_id: UUID, target_cell: str) -> None:
             " VALUES (%s, %s, 'moving')",
             (merchant_id, target_cell),
         )
+
+
+def seal(
+    url: str, decode: Decode, merchant_id: UUID, found: set[UUID], *, scanned: int, last: int
+) -> bool:
+    """Seal the merchant in the source if it wrote nothing since it was found at rest
+    (no event of its aggregates `found` after `last`, no new aggregate after `scanned`);
+    False (nothing sealed) if it did: look again. Under the events table's lock, which
+    every write of events takes, so no write is half-way: once this commits, the
+    source refuses every write of the merchant in the write's own transaction
+    (migration 026, adapters.postgres.recorder), however late it comes."""
+    with psycopg.connect(url) as conn, conn.transaction():
+        conn.execute("LOCK TABLE paysource_events IN EXCLUSIVE MODE")
+        row = conn.execute(
+            "SELECT max(notification_id) FROM paysource_events WHERE originator_id = ANY(%s)",
+            (list(found),),
+        ).fetchone()
+        newer = set(found)
+        _scan(conn, decode, merchant_id, newer, after=scanned)
+        if (row and int(row[0] or 0) > last) or newer != found:
+            return False
+        conn.execute(
+            "INSERT INTO moved_out_ids (id, merchant_id)"
+            " SELECT unnest(%s::uuid[]), %s ON CONFLICT (id) DO NOTHING",
+            ([merchant_id, *found], merchant_id),
+        )
+    return True
+
+
+def unseal(url: str, merchant_id: UUID) -> None:
+    """An aborted move: the source takes the merchant's writes again."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM moved_out_ids WHERE merchant_id = %s", (merchant_id,))
 
 
 def unfence(url: str, merchant_id: UUID) -> None:
