@@ -42,7 +42,7 @@ from paysource.application.group_commit import (
     GroupCommitter,
 )
 from paysource.application.logtail import LogTail
-from paysource.application.move_fence import fence_ids, moved_out
+from paysource.application.move_fence import moved_out, owners
 from paysource.application.personal_data import SealingMapper
 from paysource.application.ports import PersonalDataVault
 from paysource.application.tracing import span
@@ -193,17 +193,22 @@ class EventStore:
         for aggregate in aggregates:
             if aggregate is not None:
                 events.extend(aggregate.collect_events())
-        return self.append(events, tracking=tracking)
+        return self.append(events, written=aggregates, tracking=tracking)
 
     def append(
-        self, events: Sequence[DomainEventProtocol[UUID]], *, tracking: Tracking | None = None
+        self,
+        events: Sequence[DomainEventProtocol[UUID]],
+        *,
+        written: Iterable[PaysourceAggregate | None],
+        tracking: Tracking | None = None,
     ) -> list[Recording[UUID]]:
-        """Append `events` (collected from their aggregates) as `save` does."""
+        """Append `events`, collected from the aggregates `written`, as `save` does (the
+        insert refuses them if a merchant's move sealed their owners: `move_fence`)."""
         events = list(events)
         if not events and tracking is None:
             return []
         attributes: dict[str, str | int | bool] = {"db.system": "postgresql", "events": len(events)}
-        fence = fence_ids(events)  # refused in the insert once a move sealed them
+        fence = owners(events, written)
         if tracking is None and self._group is not None:
             with span("db append_events", attributes={**attributes, "group_commit": True}):
                 return self._save_grouped(events, fence)

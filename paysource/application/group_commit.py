@@ -57,7 +57,7 @@ class Inserts(Protocol):
 @dataclass(slots=True)
 class _Save:
     events: Sequence[StoredEvent]
-    fence: Sequence[UUID] = ()  # ids the insert refuses if a merchant's move sealed them
+    fence: Sequence[UUID] = ()  # owners the insert refuses if a merchant's move sealed them
     answer: Future[list[int]] = field(default_factory=Future)
 
     def keys(self) -> set[tuple[UUID | str, int]]:
@@ -163,7 +163,7 @@ class GroupCommitter:
         try:
             ids = self._recorder.insert_events(
                 [e for item in runnable for e in item.events],
-                fence=[i for item in runnable for i in item.fence],
+                fence=list(dict.fromkeys(i for item in runnable for i in item.fence)),
             )
         except _CONNECTION_ERRORS as error:
             for item in runnable:

@@ -1,9 +1,12 @@
 """What a merchant's move seals its old cell against (docs/operations.md, cells move).
 
-Each write of events names ids: each event's aggregate, and the merchant or settlement
-a creating event names. The store hands them to the insert, which refuses them in the
-same transaction when a move sealed any of them (adapters/postgres/recorder.py), so a
-command that passed routing before the move cannot commit in the old cell after it.
+Each write of events names its owners: the merchant of each aggregate it writes (the
+aggregate itself if it names none, as a settlement's item claims), and the merchant
+or settlement a creating event names. The store hands them to the insert, which
+refuses the write in its own transaction when a move sealed any of them
+(adapters/postgres/recorder.py), so a command that passed routing before the move
+cannot commit in the old cell after it. Owners, not aggregates: a batch of 64 saves
+asks about a few merchants, not a few hundred aggregates (bench/fence_cost.py).
 """
 
 from __future__ import annotations
@@ -13,27 +16,33 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
+from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.api_key import ApiKey
 from paysource.domain.merchant import Merchant
 
 # The insert's error (migration 026): the write's merchant moved out of this cell.
 MOVED_OUT_SQLSTATE = "PSM01"
 # Merchants and API keys stay in the directory cell whichever cell holds the merchant.
+_DIRECTORY = (Merchant, ApiKey)
 _DIRECTORY_EVENTS = (Merchant.Event, ApiKey.Event)
 
 
-def fence_ids(events: Iterable[DomainEventProtocol[UUID]]) -> list[UUID]:
-    ids: list[UUID] = []
+def owners(
+    events: Iterable[DomainEventProtocol[UUID]], written: Iterable[PaysourceAggregate | None]
+) -> list[UUID]:
+    """The owners of a write: of the aggregates `written` and the creating `events`."""
+    found: dict[UUID, None] = {}
+    for aggregate in written:
+        if aggregate is not None and not isinstance(aggregate, _DIRECTORY):
+            merchant = getattr(aggregate, "merchant_id", None)
+            found[merchant if isinstance(merchant, UUID) else aggregate.id] = None
     for event in events:
-        if isinstance(event, _DIRECTORY_EVENTS):
-            continue
-        ids.append(event.originator_id)
-        if event.originator_version == 1:
+        if event.originator_version == 1 and not isinstance(event, _DIRECTORY_EVENTS):
             for name in ("merchant_id", "settlement_id"):  # a claim names its settlement
                 owner = getattr(event, name, None)
                 if isinstance(owner, UUID):
-                    ids.append(owner)
-    return ids
+                    found[owner] = None
+    return list(found)
 
 
 def moved_out(error: BaseException) -> bool:

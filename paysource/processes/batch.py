@@ -79,8 +79,10 @@ def run_batch(
         done = [lane for lane in lanes if lane.error is None]
         failed = [lane for lane in lanes if lane.error is not None]
         try:
+            written = {i for lane in done for i in lane.aggregate_ids}
             store.append(
                 [event for lane in done for event in lane.recorded],
+                written=[a for a in uow.aggregates() if a.id in written],
                 tracking=None if failed else tracking,
             )
         except ConcurrencyConflict:

@@ -703,7 +703,11 @@ def test_a_merchant_moved_in_can_move_on_but_not_back_to_the_cell_it_left(
     cell_1 = two_cells.router.named("cell-1")
     assert cell_1 is not None
     # Nothing written in cell-1 since: the followers' positions are the skips' alone.
-    ids, last = cell_move._at_rest(two_cells, cell_1, merchant_a, time.monotonic() + 5, print)
+    ids: set[UUID] = set()
+    deadline = time.monotonic() + 5
+    _, last = cell_move._at_rest(
+        two_cells, cell_1, merchant_a, found=ids, scanned=0, deadline=deadline, say=print
+    )
     assert (len(ids), last) == (moved.aggregates, moved.positions[1])
 
     started = time.monotonic()
