@@ -473,7 +473,6 @@ def test_a_write_that_passed_routing_before_the_mark_is_moved_along_or_refused(
 
     monkeypatch.setattr(cell_move, "_at_rest", at_rest_then_a_late_write)
     monkeypatch.setattr(moves, "copy_merchant", late_writes_then_copy)
-    time.sleep(1.5)  # the worker catches up
     move_merchant(two_cells, merchant, "cell-1", timeout_s=20)
     copied = "SELECT count(*) FROM paysource_events WHERE originator_id = ANY(%s)"
     assert rows(cell_1_url, copied, [late[0], ada]) == [(2,)]

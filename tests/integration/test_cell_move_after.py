@@ -177,7 +177,7 @@ def _relay_all(two_cells: Container, cell: str, bus: Bus, *, batches: int = 1000
 
 
 def test_a_moved_merchants_events_reach_the_streams_once_though_the_relay_was_behind(
-    client: TestClient, two_cells: Container, database_url: str
+    client: TestClient, two_cells: Container, database_url: str, cell_1_url: str
 ) -> None:
     """The source's relay publishes the merchant's events before the move forgets them,
     and the target's relay leaves out the copies: every event once, in order."""
@@ -202,9 +202,11 @@ def test_a_moved_merchants_events_reach_the_streams_once_though_the_relay_was_be
         move_merchant(two_cells, merchant, "cell-1", timeout_s=20, say=say)
         catching_up.set()
         relaying.join()
-        time.sleep(1.1)  # the API's placements cache
+        placements = two_cells.router.placements
+        assert placements is not None
+        placements.forget(merchant)  # not the second-old placement: the new one
         assert a.post("/v1/customers", {"name": "Bo"}, Idempotency_Key=new_key()).status_code == 201
-        time.sleep(1.5)  # the target's events projection
+        wait_for(lambda: rows(cell_1_url, indexed, merchant)[0][0] >= 3, "indexed in cell-1")
     finally:
         worker.stop()
     _relay_all(two_cells, "cell-0", source)
