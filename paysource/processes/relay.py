@@ -67,9 +67,11 @@ class EventRelay:
         self.stream = stream
         self.batch_size = batch_size
         self._relayed: int | None = None  # None: ask the stream
+        self._noted: int | None = None  # the position noted last (None: not yet)
 
     def position(self) -> int:
-        """How far the stream has the log (what `paysource jobs` measures lag from)."""
+        """How far the relay has handled the index: each event up to here is on the
+        stream or left out (what `paysource jobs` measures lag from)."""
         return self.rows.position(self.name)
 
     def relay_next(self) -> bool:
@@ -77,19 +79,28 @@ class EventRelay:
         relayed = self._relayed
         if relayed is None:
             relayed = position_of(self.stream.last_msg_id(), self.cell)
-        batch = [message(self.cell, row) for row in self.rows.after(relayed, limit=self.batch_size)]
+        upto = self.rows.indexed_to()
+        rows = self.rows.after(relayed, limit=self.batch_size, upto=upto)
+        batch = [message(self.cell, row) for row in rows]
         if not batch:
-            if self._relayed is None:
-                # Where the stream says, for `cells move` (which waits for the relay): a
-                # relay killed between an append and its note has no later batch to note.
-                self.rows.note_position(self.name, relayed)
             self._relayed = relayed
+            self._note_idle(max(relayed, upto))
             return False
         self._relayed = None  # until the stream has acknowledged the whole batch
         self.stream.append(batch, after=msg_id(self.cell, relayed) if relayed else None)
         self._relayed = position_of(batch[-1].msg_id, self.cell)
         self.rows.note_position(self.name, self._relayed)
+        self._noted = self._relayed
         return True
+
+    def _note_idle(self, position: int) -> None:
+        """Note that everything indexed up to `position` is on the stream or left out
+        (copies a merchant's move made): `paysource jobs` then counts no lag for them,
+        and `cells move` (which waits for the relay) sees it past them, also after a
+        relay was killed between an append and its note."""
+        if self._noted is None or position > self._noted:
+            self.rows.note_position(self.name, position)
+            self._noted = position
 
 
 class RelayFollower(Follower):

@@ -11,6 +11,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from paysource.adapters.postgres import moves
 from paysource.application.errors import MerchantMoving
 from paysource.application.ids import Kind, decode
 from paysource.application.ports import RelayMessage
@@ -21,7 +22,7 @@ from paysource.domain.meta import ActorKind, Meta
 from paysource.entrypoints.cell_move import move_merchant
 from paysource.entrypoints.cli_customers import _erase
 from paysource.entrypoints.worker import Worker
-from paysource.processes.relay import EventRelay
+from paysource.processes.relay import RELAY_NAME, EventRelay
 from paysource.readmodels.catalog import PROJECTIONS
 from paysource.readmodels.events.queries import RelayQueries
 from paysource.readmodels.maintenance import verify
@@ -202,6 +203,10 @@ def test_a_moved_merchants_events_reach_the_streams_once_though_the_relay_was_be
         move_merchant(two_cells, merchant, "cell-1", timeout_s=20, say=say)
         catching_up.set()
         relaying.join()
+        wait_for(lambda: rows(cell_1_url, indexed, merchant)[0][0] >= 2, "copies indexed")
+        _relay_all(two_cells, "cell-1", target)  # nothing to publish: no lag either
+        copies = rows(cell_1_url, "SELECT max(position) FROM event_index")[0][0]
+        assert moves.tracking_positions(cell_1_url)[RELAY_NAME] >= copies
         placements = two_cells.router.placements
         assert placements is not None
         placements.forget(merchant)  # not the second-old placement: the new one

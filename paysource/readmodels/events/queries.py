@@ -81,10 +81,18 @@ NOT_COPIED = (
 )
 # The relay reads only what the events projection has committed (its tracking row), so
 # it sees a gap-free prefix of the log: rows commit in position order, batch by batch.
+_INDEXED_TO = (
+    "SELECT coalesce((SELECT notification_id FROM projection_tracking"
+    " WHERE application_name = 'events'), 0)"
+)
 _RELAY_PAGE = (
     f"SELECT {EVENT_INDEX.select('x')} FROM {EVENT_INDEX.name} x"  # noqa: S608  # fixed names
-    " WHERE x.position > %s AND x.position <= coalesce((SELECT notification_id"
-    f" FROM projection_tracking WHERE application_name = 'events'), 0) AND {NOT_COPIED}"
+    f" WHERE x.position > %s AND x.position <= ({_INDEXED_TO}) AND {NOT_COPIED}"
+    " ORDER BY x.position LIMIT %s"
+)
+_RELAY_PAGE_UPTO = (
+    f"SELECT {EVENT_INDEX.select('x')} FROM {EVENT_INDEX.name} x"  # noqa: S608  # fixed names
+    f" WHERE x.position > %s AND x.position <= %s AND {NOT_COPIED}"
     " ORDER BY x.position LIMIT %s"
 )
 _TRACK = (
@@ -100,8 +108,16 @@ class RelayQueries:
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
 
-    def after(self, position: int, *, limit: int) -> list[sql.Row]:
-        return sql.run(self.datastore, Statement(_RELAY_PAGE, (position, limit)))
+    def after(self, position: int, *, limit: int, upto: int | None = None) -> list[sql.Row]:
+        """Indexed events after `position`, up to `upto` (None: all the index holds)."""
+        if upto is None:
+            return sql.run(self.datastore, Statement(_RELAY_PAGE, (position, limit)))
+        return sql.run(self.datastore, Statement(_RELAY_PAGE_UPTO, (position, upto, limit)))
+
+    def indexed_to(self) -> int:
+        """How far the events projection has indexed the log."""
+        rows = sql.run(self.datastore, Statement(_INDEXED_TO + " AS upto", ()))
+        return int(rows[0]["upto"])
 
     def note_position(self, name: str, position: int) -> None:
         with self.datastore.transaction(commit=True) as curs:
