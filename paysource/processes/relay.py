@@ -58,6 +58,7 @@ class EventRelay:
     """Moves the cell's indexed events onto its stream, a batch at a time."""
 
     name = RELAY_NAME
+    topics: tuple[str, ...] = ()  # it reads the events index, not topics of the log
 
     def __init__(
         self, cell: str, rows: RelayQueries, stream: EventStream, *, batch_size: int
