@@ -188,6 +188,8 @@ def _sealed(
             cell.database_url, cell.store.decode, merchant_id, found, scanned=scanned, last=last
         ):
             return sorted(found), last
+        if time.monotonic() > deadline:
+            raise MoveRefused("the merchant's writes routed before the mark kept committing")
         say("the merchant wrote since (a command routed before the mark): looking again")
 
 
