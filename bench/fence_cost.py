@@ -1,4 +1,4 @@
-"""What the check of a merchant's move (application/move_fence.py, migration 026) costs
+"""What the check of a merchant's move (application/move_fence.py, migration 027) costs
 an insert of events: the same inserts with their owners to check and without.
 
     ./.venv/bin/python bench/fence_cost.py [--transactions 2000]

@@ -20,7 +20,7 @@ from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.api_key import ApiKey
 from paysource.domain.merchant import Merchant
 
-# The insert's error (migration 026): the write's merchant moved out of this cell.
+# The insert's error (migration 027): the write's merchant moved out of this cell.
 MOVED_OUT_SQLSTATE = "PSM01"
 # Merchants and API keys stay in the directory cell whichever cell holds the merchant.
 _DIRECTORY = (Merchant, ApiKey)

@@ -69,7 +69,7 @@ def eventsourcing_env(
         "CREATE_TABLE": "no",
         # Left off on purpose: with it, eventsourcing drops tracking rows.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
-        # Its inserts refuse the writes of a merchant a move sealed (migration 026).
+        # Its inserts refuse the writes of a merchant a move sealed (migration 027).
         "PROCESS_RECORDER_TOPIC": "paysource.adapters.postgres.recorder:FencedProcessRecorder",
     }
 

@@ -216,7 +216,7 @@ def seal(
     False (nothing sealed) if it did: look again. Under the events table's lock, which
     every write of events takes, so no write is half-way: once this commits, the
     source refuses every write of the merchant in the write's own transaction
-    (migration 026, adapters.postgres.recorder), however late it comes."""
+    (migration 027, adapters.postgres.recorder), however late it comes."""
     with psycopg.connect(url) as conn, conn.transaction():
         conn.execute("LOCK TABLE paysource_events IN EXCLUSIVE MODE")
         row = conn.execute(

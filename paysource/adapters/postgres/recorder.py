@@ -2,7 +2,7 @@
 
 Every insert of events asks Postgres, after the events table's lock and in the insert
 statement itself, whether a move sealed any of the write's owners
-(`application.move_fence`; `refuse_moved_out`, migration 026). The lock is what a
+(`application.move_fence`; `refuse_moved_out`, migration 027). The lock is what a
 move's seal takes too, so a seal is either committed before the check reads or waits
 for the write to commit (and then sees its events). In the insert, not a statement of
 its own: as many statements and round trips as before, and a one-time filter of the
