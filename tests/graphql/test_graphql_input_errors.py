@@ -201,3 +201,24 @@ def test_an_unknown_operation_name_closes_a_websocket_without_quoting_it(
             "reason": UNKNOWN_OPERATION,
         }
     assert SECRET not in caplog.text
+
+
+def test_a_name_sent_twice_or_in_a_conflict_is_not_echoed(
+    gql: Gql, caplog: pytest.LogCaptureFixture
+) -> None:
+    """graphql-core's uniqueness and field-merging rules quote the names they compare,
+    even names the schema does not define (a key pasted twice where a name goes)."""
+    caplog.set_level(logging.DEBUG)
+    documents = (
+        f"{{ viewer {{ payments(first: 1, {SECRET}: 1, {SECRET}: 2) {{ __typename }} }} }}",
+        f'mutation {{ cancelPayment(id: "pay_x", idempotencyKey: "k", {SECRET}: 1, {SECRET}: 2)'
+        " { __typename } }",
+        _create_literal(f'amount: "1", source: "t", {SECRET}: 1, {SECRET}: 2'),
+        f"{{ viewer {{ a: {SECRET} a: __typename }} }}",
+    )
+    for document in documents:
+        body = gql.raw(document).json()
+        assert body.get("data") is None, body
+        assert body["errors"], body
+        assert SECRET not in str(body), body
+    assert SECRET not in caplog.text

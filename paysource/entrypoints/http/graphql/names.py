@@ -34,6 +34,17 @@ _UNDEFINED = [
     ),
     (re.compile(rf"Unknown directive '@{_NAME}'\."), "Unknown directive."),
     (re.compile(rf"Unknown type '{_NAME}'\.{_SUGGESTION}"), r"Unknown type.\1"),
+    # The uniqueness rules quote the repeated name, defined or not.
+    (
+        re.compile(rf"There can be only one (argument|input field) named '{_NAME}'\."),
+        r"There can be only one \1 of each name.",
+    ),
+    # Field merging quotes the fields it compares, and their subfields (nested reasons).
+    (
+        re.compile(r"Fields '.*' conflict because .*", re.DOTALL),
+        "Two fields of one selection have one response name and conflict."
+        " Use different aliases on the fields to fetch both if this was intentional.",
+    ),
 ]
 # The parser describes the token it did not expect by its kind and its text.
 _TOKEN_TEXT = re.compile(r"\b(Name|Int|Float|String|BlockString) '.*'(?=\.$)", re.DOTALL)
