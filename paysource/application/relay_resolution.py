@@ -30,7 +30,13 @@ from paysource.application.idempotency import Claims, Outcome
 from paysource.application.ports import Acquirer, AcquirerError, AcquirerRefused
 from paysource.application.results import PaymentState
 from paysource.domain.errors import IllegalTransition
-from paysource.domain.idempotency import MERCHANT_KEYS, IdempotencyRecord, KeyScope
+from paysource.domain.idempotency import (
+    MERCHANT_KEYS,
+    OPERATOR_KEYS,
+    IdempotencyRecord,
+    KeyScope,
+    claim_id,
+)
 from paysource.domain.meta import Meta
 from paysource.domain.money import Money
 from paysource.domain.payment import Payment, RelayAction
@@ -38,12 +44,15 @@ from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement, S
 
 __all__ = ["RelayAction", "RelayResolutionService", "Resolution", "fast_path_scope"]
 
-# Idempotency keys of this command live apart from the merchant's own keys. Under a
-# prefix in the merchant's namespace, as they were first written (a retry of one must
-# find its claim): `claim_id` checks the operator's key, not the prefix, so the longest
-# key fits.
+# Idempotency keys of this command are operators' (as opening a dispute's are), apart
+# from the merchant's own keys: a merchant's key spelled `resolve_relay:K` named the
+# same claim as an operator's `K` while both lived in the merchant's namespace, where
+# keys claimed then still are (LEGACY_KEYS: a retry of one must find it). `claim_id`
+# checks the operator's key, not the prefix, so the longest key fits.
 _KEY_PREFIX = "resolve_relay:"
-_KEYS = KeyScope(MERCHANT_KEYS.namespace, _KEY_PREFIX)
+_KEYS = KeyScope(OPERATOR_KEYS.namespace, _KEY_PREFIX)
+LEGACY_KEYS = KeyScope(MERCHANT_KEYS.namespace, _KEY_PREFIX)
+_OPERATION = "resolve_relay_"  # + the action: what this command's claims name
 
 
 def fast_path_scope(payment_id: UUID) -> str:
@@ -85,6 +94,7 @@ class RelayResolutionService:
     ) -> Outcome[PaymentState]:
         """Retry or reverse the payment's refused capture; replays of a key answer alike."""
         merchant_id = self._payment(resolution.payment_id).merchant_id
+        scope = self._scope(merchant_id, idempotency_key)
 
         def attempt() -> Outcome[Payment]:
             payment = self._payment(resolution.payment_id)
@@ -94,11 +104,11 @@ class RelayResolutionService:
                 record = IdempotencyRecord.record(
                     merchant_id=merchant_id,
                     key=idempotency_key,
-                    operation=f"resolve_relay_{resolution.action}",
+                    operation=f"{_OPERATION}{resolution.action}",
                     request_hash=request_hash,
                     target=payment,
                     meta=meta,
-                    scope=_KEYS,
+                    scope=scope,
                 )
             self._store.save(payment, claim, record)
             return Outcome(payment)
@@ -109,9 +119,20 @@ class RelayResolutionService:
             request_hash=request_hash,
             kind=Payment,
             attempt=attempt,
-            scope=_KEYS,
+            scope=scope,
         )
         return Outcome(PaymentState.of(outcome.value), outcome.replayed)
+
+    def _scope(self, merchant_id: UUID, key: str | None) -> KeyScope:
+        """Operators' keys, unless this one resolved a capture before they had a scope:
+        its claim is then in the merchant's namespace, where its retries answer from."""
+        if key is not None:
+            earlier = self._store.get(
+                claim_id(merchant_id, key, LEGACY_KEYS), IdempotencyRecord, version=1
+            )
+            if earlier is not None and earlier.operation.startswith(_OPERATION):
+                return LEGACY_KEYS
+        return _KEYS
 
     def _payment(self, payment_id: UUID) -> Payment:
         payment = self._store.get(payment_id, Payment)

@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 
 from paysource.adapters.clock import ManualClock
+from paysource.application import relay_resolution
 from paysource.application.disputes import SOURCE_ADMIN, DisputeService
 from paysource.application.errors import IdempotencyKeyReused
 from paysource.application.eventlog import EventStore
@@ -82,23 +83,47 @@ def test_the_longest_key_resolves_a_held_capture_and_replays(
     assert resolve() is True
 
 
-def test_a_short_resolution_key_keeps_the_claim_it_always_had(
-    payments: PaymentService, store: EventStore, merchant_id: UUID
+def test_a_resolution_key_claimed_before_scopes_existed_replays_as_it_did(
+    payments: PaymentService, store: EventStore, merchant_id: UUID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payment = refused(payments, store, merchant_id)
     service = RelayResolutionService(store, RefusesCaptures({payment}))
 
-    service.resolve(
+    def resolve() -> bool:
+        outcome = service.resolve(
+            Resolution(payment, RelayAction.REVERSE, "ops"),
+            idempotency_key="ops-42",
+            request_hash="h",
+            meta=ADMIN,
+        )
+        return outcome.replayed
+
+    with monkeypatch.context() as old_code:  # as claims were written before
+        old_code.setattr(relay_resolution, "_KEYS", relay_resolution.LEGACY_KEYS)
+        assert resolve() is False
+    record = store.get(claim_id(merchant_id, "resolve_relay:ops-42"), IdempotencyRecord)
+    assert record is not None
+    assert record.operation == "resolve_relay_reverse"
+
+    assert resolve() is True  # found where it was written
+
+
+def test_a_merchants_key_spelled_with_the_prefix_does_not_meet_an_operators(
+    payments: PaymentService, store: EventStore, merchant_id: UUID
+) -> None:
+    create(payments, merchant_id, "resolve_relay:ops-42", capture_method=CaptureMethod.AUTOMATIC)
+    payment = refused(payments, store, merchant_id)
+    service = RelayResolutionService(store, RefusesCaptures({payment}))
+
+    outcome = service.resolve(
         Resolution(payment, RelayAction.REVERSE, "ops"),
         idempotency_key="ops-42",
         request_hash="h",
         meta=ADMIN,
     )
 
-    # Where claims of this command were written before: a retry of one still finds it.
-    record = store.get(claim_id(merchant_id, "resolve_relay:ops-42"), IdempotencyRecord)
-    assert record is not None
-    assert record.operation == "resolve_relay_reverse"
+    assert outcome.replayed is False
+    assert outcome.value.id == payment
 
 
 def test_the_longest_key_opens_a_dispute_as_admin_and_replays(
