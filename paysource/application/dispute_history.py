@@ -52,9 +52,12 @@ def up_to_version(version: int) -> Callable[[Event], bool]:
     return lambda event: event.originator_version <= version
 
 
-def up_to_moment(moment: datetime) -> Callable[[Event], bool]:
-    # A dispute's versions are in time order (as_of.py): its events up to the moment.
-    return lambda event: _time(event) <= moment
+def up_to_moment(events: Sequence[Event], moment: datetime) -> Callable[[Event], bool]:
+    """Its events up to the last one stamped at or before `moment`, as `load_as_of`
+    takes them: a prefix of versions, even if a later version carries an earlier time
+    (hosts' clocks differ, and a retried command keeps its request's time)."""
+    stamped = [e.originator_version for e in events if _time(e) <= moment]
+    return up_to_version(max(stamped, default=0))
 
 
 def _time(event: Event) -> datetime:

@@ -275,7 +275,8 @@ class DisputeService:
     def as_of(self, *, dispute: UUID, moment: datetime) -> Dispute:
         """The dispute as it was at `moment`, as it may be shown now (`history`);
         NotFound if it did not exist yet."""
-        return version_of(self.history(dispute=dispute), up_to_moment(moment))
+        events = self.history(dispute=dispute)
+        return version_of(events, up_to_moment(events, moment))
 
     def get(self, *, merchant_id: UUID | None, dispute: UUID) -> Dispute:
         """The dispute, if `merchant_id` owns it (None: staff, any merchant)."""

@@ -3,11 +3,8 @@
 -- position: positions are the cell's notification ids, so the gaps between one
 -- merchant's would count every other merchant's events (docs/decisions.md).
 -- `starting_after=evt_…` looks the id up here. Rows indexed before this migration
--- get theirs from `paysource migrate` right after it, in Python (uuid5 needs sha1,
--- which Postgres has only in an extension): readmodels/events/backfill.py, which finds
--- them by the partial index below (empty once they are filled, and new rows never
--- enter it), so a `migrate` with nothing to fill costs nothing.
+-- have none until `paysource projections rebuild events` (uuid5 needs sha1, which
+-- Postgres has only in an extension); until then such an id is not found.
 
 ALTER TABLE event_index ADD COLUMN event_id uuid;
 CREATE UNIQUE INDEX event_index_by_event_id ON event_index (event_id);
-CREATE INDEX event_index_without_event_id ON event_index (position) WHERE event_id IS NULL;

@@ -1,4 +1,5 @@
-"""Event ids for the feed's rows indexed before migration 026 (run by `migrate`).
+"""Event ids for the feed's rows indexed before migration 026 (run by `migrate`;
+migration 028 indexes them).
 
 Their id is a uuid5 of object id and version (the id their webhook carries), which
 Postgres cannot compute without an extension; so Python fills them in batches, each its
@@ -34,6 +35,10 @@ def fill_event_ids(
     the running count after each batch (a log of millions takes a while)."""
     filled = 0
     with psycopg.connect(database_url, autocommit=True) as conn:
+        # One filler at a time (`serve` on several hosts migrates at once): two would
+        # update the same rows in no agreed order, and could deadlock. The lock goes
+        # with the session.
+        conn.execute("SELECT pg_advisory_lock(hashtext('paysource:fill_event_ids'))")
         while rows := conn.execute(_TODO, (batch,)).fetchall():
             positions = [row[0] for row in rows]
             ids = [webhook_event_id(row[1], row[2]) for row in rows]

@@ -76,3 +76,28 @@ def test_no_view_of_an_erased_disputes_past_shows_its_personal_evidence(
     assert (at_submission.version, at_submission.evidence) == (first.version, erased)
     assert (retried.version, retried.evidence) == (first.version, erased)
     assert service.get(merchant_id=None, dispute=first.id).evidence == erased
+
+
+def test_a_later_version_stamped_earlier_gives_a_prefix_of_versions_as_of_a_moment() -> None:
+    """Hosts' clocks differ, and a retried command keeps its request's time: version 3
+    may carry an earlier time than version 2. A moment between them is the dispute up to
+    the last version stamped by then, 3 (with 2 in it), as `load_as_of` takes it for
+    every other object; never a fold of versions 1 and 3 alone, which fails."""
+    store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    opened = Dispute.open(
+        payment=captured_payment(),
+        amount=None,
+        reason=DisputeReason.FRAUDULENT,
+        source="admin",
+        request_hash="o",
+        meta=merchant_meta(),
+    )
+    store.save(opened)
+    service = DisputeService(store)
+    submitted = submit(service, opened, {"product_description": "a mug"})  # at T0 + 1 min
+    service.erase_evidence(dispute=opened.id, meta=merchant_meta(T0 + MINUTE / 2))
+
+    between = service.as_of(dispute=opened.id, moment=T0 + MINUTE * 3 / 4)
+
+    assert between.version == 3  # the erasure (v3) is stamped before the moment
+    assert submitted.version == 2
