@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
-from paysource.application.dispute_history import shown, up_to_moment, up_to_version, version_of
+from paysource.application.erased_history import shown, up_to_moment, up_to_version, version_of
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.fastpath import FastPath
@@ -172,7 +172,8 @@ class DisputeService:
         if not answer.replayed:
             return answer
         events = self.history(dispute=answer.value.id)
-        return Outcome(version_of(events, up_to_version(answer.value.version)), replayed=True)
+        shown_then = version_of(events, up_to_version(answer.value.version), Dispute)
+        return Outcome(shown_then, replayed=True)
 
     def decide(
         self, *, dispute: UUID, won: bool, outcome_reason: str, meta: Meta
@@ -269,14 +270,14 @@ class DisputeService:
 
     def history(self, *, dispute: UUID) -> list[Event]:
         """The dispute's events, oldest first, as they may be shown now: with its
-        evidence erased once it is (dispute_history.py)."""
+        evidence erased once it is (erased_history.py)."""
         return shown(self._store.history(dispute, limit=MAX_HISTORY_EVENTS))
 
     def as_of(self, *, dispute: UUID, moment: datetime) -> Dispute:
         """The dispute as it was at `moment`, as it may be shown now (`history`);
         NotFound if it did not exist yet."""
         events = self.history(dispute=dispute)
-        return version_of(events, up_to_moment(events, moment))
+        return version_of(events, up_to_moment(events, moment), Dispute)
 
     def get(self, *, merchant_id: UUID | None, dispute: UUID) -> Dispute:
         """The dispute, if `merchant_id` owns it (None: staff, any merchant)."""

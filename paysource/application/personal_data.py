@@ -70,6 +70,14 @@ class SealingMapper(Mapper[UUID]):
         return event
 
 
+def erased_form(event: Event, personal: PersonalFields) -> Event:
+    """`event` as it decodes once its key is destroyed: each personal value ERASED (the
+    form its stored event has; views of an erased subject's past show this one)."""
+    state = dict(vars(event))
+    _take_personal(state, personal)
+    return _with_state(event, state)
+
+
 def _take_personal(state: dict[str, Any], personal: PersonalFields) -> dict[str, Any]:
     """Move the personal values out of `state` (left with ERASED in their place)."""
     fields = {name: state[name] for name in personal.fields if state.get(name) is not None}
