@@ -2,7 +2,9 @@
 
 Every event carries its command's time, and an aggregate's versions are in time
 order, so the state "as of" a moment is a replay of the events up to it — exactly
-what loading that version does.
+what loading that version does. A single object is replayed from its events as they
+may be shown now (erased_history.py): an erased customer's or dispute's past versions
+show its personal data erased.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from paysource.application.errors import NotFound
+from paysource.application.erased_history import (
+    MAX_EVENTS,
+    shown,
+    up_to_moment,
+    version_of,
+)
 from paysource.application.eventlog import EventStore
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.payment import Payment
 
 A = TypeVar("A", bound=PaysourceAggregate)
-
-# Enough for any object's history (a payment's is the longest: tens of events).
-MAX_EVENTS = 10_000
 
 
 def version_at(store: EventStore, aggregate_id: UUID, moment: datetime) -> int | None:
@@ -34,12 +38,10 @@ def version_at(store: EventStore, aggregate_id: UUID, moment: datetime) -> int |
 
 
 def load_as_of(store: EventStore, aggregate_id: UUID, kind: type[A], moment: datetime) -> A:
-    """The aggregate at `moment`; NotFound when absent then (or of another kind)."""
-    version = version_at(store, aggregate_id, moment)
-    found = None if version is None else store.get(aggregate_id, kind, version=version)
-    if found is None:
-        raise NotFound(f"no such {kind.__name__.lower()}")
-    return found
+    """The aggregate at `moment`, as it may be shown now; NotFound when absent then (or
+    of another kind)."""
+    events = shown(store.history(aggregate_id, limit=MAX_EVENTS))
+    return version_of(events, up_to_moment(events, moment), kind)
 
 
 def payment_totals_as_of(

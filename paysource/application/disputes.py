@@ -20,7 +20,8 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
-from paysource.application.erased_history import shown, up_to_moment, up_to_version, version_of
+from paysource.application.as_of import load_as_of
+from paysource.application.erased_history import shown
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.fastpath import FastPath
@@ -157,23 +158,15 @@ class DisputeService:
             found.submit_evidence(evidence, meta)
             return self._save(found, idempotency_key, "dispute_evidence", request_hash, meta)
 
-        answer = self._claims.run(
+        # A replayed answer is the dispute at an earlier version, as `history` shows it
+        # (its evidence erased since, maybe): `Claims` loads it so (erased_history.py).
+        return self._claims.run(
             merchant_id=merchant_id,
             key=idempotency_key,
             request_hash=request_hash,
             kind=Dispute,
             attempt=attempt,
         )
-        return self._as_shown(answer)
-
-    def _as_shown(self, answer: Outcome[Dispute]) -> Outcome[Dispute]:
-        """A replayed answer is the dispute at an earlier version: as `history` shows it
-        (its evidence erased since, maybe)."""
-        if not answer.replayed:
-            return answer
-        events = self.history(dispute=answer.value.id)
-        shown_then = version_of(events, up_to_version(answer.value.version), Dispute)
-        return Outcome(shown_then, replayed=True)
 
     def decide(
         self, *, dispute: UUID, won: bool, outcome_reason: str, meta: Meta
@@ -276,8 +269,7 @@ class DisputeService:
     def as_of(self, *, dispute: UUID, moment: datetime) -> Dispute:
         """The dispute as it was at `moment`, as it may be shown now (`history`);
         NotFound if it did not exist yet."""
-        events = self.history(dispute=dispute)
-        return version_of(events, up_to_moment(events, moment), Dispute)
+        return load_as_of(self._store, dispute, Dispute, moment)
 
     def get(self, *, merchant_id: UUID | None, dispute: UUID) -> Dispute:
         """The dispute, if `merchant_id` owns it (None: staff, any merchant)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from paysource.application.erased_history import past_version
 from paysource.application.errors import ConcurrentModification, IdempotencyKeyReused
 from paysource.application.eventlog import ConcurrencyConflict, EventStore
 from paysource.domain.aggregate import PaysourceAggregate
@@ -76,7 +77,11 @@ class Claims:
         kind: type[T],
         scope: KeyScope = MERCHANT_KEYS,
     ) -> Outcome[T] | None:
-        claimed = self._store.get(claim_id(merchant_id, key, scope), PaysourceAggregate, version=1)
+        # Both loads are of past versions, shown as they may be now: a customer erased
+        # since answers erased, and its creation's digest (personal) no longer matches.
+        claimed = past_version(
+            self._store, claim_id(merchant_id, key, scope), PaysourceAggregate, version=1
+        )
         if claimed is None:
             return None
         # The claim id is derived from (merchant, key), so only the request can differ.
@@ -85,7 +90,7 @@ class Claims:
                 "this Idempotency-Key was used with a different request; use a new key"
             )
         if isinstance(claimed, IdempotencyRecord):
-            target = self._store.get(claimed.target_id, kind, version=claimed.target_version)
+            target = past_version(self._store, claimed.target_id, kind, claimed.target_version)
         else:
             target = claimed if isinstance(claimed, kind) else None
         if target is None:

@@ -19,7 +19,7 @@ from devtools.localservices import find_pg_bin
 from paysource.adapters.postgres.datastore import eventsourcing_env
 from paysource.application.customers import CustomerService
 from paysource.application.eventlog import EventStore, Follower, Wakeup, run_until_caught_up
-from paysource.application.ids import Kind, decode
+from paysource.application.ids import Kind, decode, encode
 from paysource.bootstrap import Cell, Container
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.personal import ERASED
@@ -177,6 +177,12 @@ def test_a_customer_created_before_sealing_is_erased_from_views_but_its_old_even
     dump = pg_dump(database_url)
     assert NAME not in dump  # the read model: erased
     assert NAME.encode().hex() in dump  # the pre-sealing event: still there
+    # ... which no view of the customer's past shows (application/erased_history.py).
+    path = f"/v1/customers/{encode(Kind.CUSTOMER, customer_id)}"
+    history = admin(client).get(f"{path}/events").json()["data"]
+    assert [(e["data"]["name"], e["data"]["email"]) for e in history[:1]] == [(ERASED, ERASED)]
+    first = admin(client).get(path, as_of=created.value.created_on.isoformat()).json()
+    assert (first["name"], first["email"], first["erased"]) == (ERASED, ERASED, False)
 
 
 def _merchant_id(client: TestClient) -> UUID:

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from paysource.application import feed
 from paysource.application import representations as rep
+from paysource.application.erased_history import shown
 from paysource.application.errors import NotFound
 from paysource.application.fastpath import Answer
 from paysource.application.ids import Kind, decode
@@ -127,7 +128,8 @@ def _history(
     lookups = [lookup_in(cell) for cell in call.cells]
     first = get_owned(noun, uuid, call.principal.merchant_id, lookups, owner=owner)
     cell = call.container.router.for_merchant(merchant_of(first, owner))
-    events = cell.store.history(uuid, limit=MAX_HISTORY_EVENTS)
+    # As it may be shown now: an erased customer's events show its personal data erased.
+    events = shown(cell.store.history(uuid, limit=MAX_HISTORY_EVENTS))
     return respond(Answer(200, listing([rep.event(e) for e in events], has_more=False)))
 
 
