@@ -34,9 +34,13 @@ from paysource.domain.dispute import Dispute
 A = TypeVar("A", bound=PaysourceAggregate)
 Event = DomainEventProtocol[UUID]
 
-# The events that erase their aggregate's personal data, past and present. An
-# aggregate kind added to the registry needs its erasure here too.
-ERASURES = (Customer.Erased, Dispute.EvidenceErased)
+# Each aggregate kind with personal data → the event that erases it, past and present.
+# A kind added to the registry needs its erasure here too.
+ERASURES: dict[type[PaysourceAggregate], type[PaysourceAggregate.Event]] = {
+    Customer: Customer.Erased,
+    Dispute: Dispute.EvidenceErased,
+}
+_ERASABLE, _ERASURE_EVENTS = tuple(ERASURES), tuple(ERASURES.values())
 # Enough for any object's history (a payment's is the longest: tens of events).
 MAX_EVENTS = 10_000
 
@@ -44,7 +48,7 @@ MAX_EVENTS = 10_000
 def shown(events: Sequence[Event], registry: Registry = PERSONAL) -> list[Event]:
     """One aggregate's events (all of them, oldest first) as they may be shown now:
     once its erasure is among them, every personal value in them ERASED."""
-    if not any(isinstance(e, ERASURES) for e in events):
+    if not any(isinstance(e, _ERASURE_EVENTS) for e in events):
         return list(events)
     return [_erased(e, registry) for e in events]
 
@@ -53,7 +57,7 @@ def past_version(store: EventStore, aggregate_id: UUID, kind: type[A], version: 
     """The aggregate at `version` as it may be shown now (None: absent, or another kind).
     Only an erasable one costs a second read, of its history."""
     found = store.get(aggregate_id, kind, version=version)
-    if not isinstance(found, Customer | Dispute):
+    if not isinstance(found, _ERASABLE):
         return found
     events = shown(store.history(aggregate_id, limit=MAX_EVENTS))
     return version_of(events, up_to_version(version), kind)

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from paysource.adapters.pii_crypto import MemoryPersonalDataVault
 from paysource.application.as_of import load_as_of
 from paysource.application.customers import CustomerService, ProfileChanges
-from paysource.application.erased_history import shown
+from paysource.application.erased_history import ERASURES, shown
 from paysource.application.errors import IdempotencyKeyReused
-from paysource.application.eventlog import EventStore
+from paysource.application.eventlog import PERSONAL, EventStore
 from paysource.application.idempotency import Outcome
 from paysource.application.results import CustomerState
 from paysource.domain.customer import Customer
@@ -106,3 +106,15 @@ def test_no_view_of_an_erased_customers_past_shows_its_personal_data(
     assert retried.value.metadata == erased[2]
     with pytest.raises(IdempotencyKeyReused):  # its request's digest was personal too
         create(service, name, email, metadata)
+
+
+def test_every_event_with_personal_fields_is_of_an_aggregate_that_has_an_erasure() -> None:
+    """A guard for the next kind: its past would show its personal data after erasure
+    unless `ERASURES` names it (and the event that erases it)."""
+    unerasable = [
+        event.__qualname__
+        for event in PERSONAL
+        if not any(issubclass(event, aggregate.Event) for aggregate in ERASURES)
+    ]
+
+    assert unerasable == []
