@@ -10,9 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID, uuid4
 
 import httpx
+import psycopg
 import pytest
 
 from paysource.adapters.postgres.datastore import eventsourcing_env
+from paysource.application.errors import MerchantMoving
 from paysource.application.eventlog import ConcurrencyConflict, EventStore, GroupCommitSettings
 from paysource.bootstrap import Container, build_container
 from paysource.config import Settings
@@ -175,3 +177,29 @@ def test_a_duplicate_key_a_bad_card_and_innocents_in_one_batch_each_get_their_an
     assert [r.status_code for r in innocent] == [202] * 4, [r.text for r in innocent]
     assert len({r.json()["id"] for r in innocent}) == 4
     drain(wide_container)
+
+
+def test_a_batch_with_a_sealed_merchants_save_commits_the_innocent_ones(
+    store: EventStore, database_url: str
+) -> None:
+    """A save routed before its merchant's move, refused by the seal (migration 027),
+    fails alone: the other merchants' saves of its batch commit."""
+    sealed = customer(name="Late")
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO moved_out_ids (id, merchant_id) VALUES (%s, %s)",
+            (sealed.merchant_id, sealed.merchant_id),
+        )
+    innocents = [customer(name=f"Innocent {n}") for n in range(4)]
+    sizes: list[int] = []
+    store.observe_group_commits(sizes.append)
+
+    answers = together(
+        [lambda: store.save(sealed), *[lambda c=c: store.save(c) for c in innocents]]
+    )
+
+    assert isinstance(answers[0], MerchantMoving), answers[0]
+    assert all(isinstance(a, list) for a in answers[1:]), answers[1:]
+    assert all(store.get(c.id, Customer) is not None for c in innocents)
+    assert store.get(sealed.id, Customer) is None
+    assert max(sizes) > 1, sizes  # they did share a batch
