@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from paysource.adapters.postgres import moves
-from paysource.adapters.postgres.moves import MoveRefused
+from paysource.adapters.postgres.moves import MoveRefused, Sealing
 from paysource.application.eventlog import BatchHandler
 from paysource.bootstrap import Cell, Container, process_parts
 from paysource.processes.audit_log import AUDIT_NAME
@@ -179,18 +179,35 @@ def _sealed(
     a queued group commit, a sweep or a CLI command that read the merchant before the
     fence) is looked at again: its work, too, must be done."""
     found: set[UUID] = set()
+    refused: set[UUID] = set()
     scanned = 0
     while True:
         scanned, last = _at_rest(
             container, cell, merchant_id, found=found, scanned=scanned, deadline=deadline, say=say
         )
-        if moves.seal(
+        moves.refuse_writes(cell.database_url, merchant_id, found - refused)
+        refused |= found
+        sealing = moves.seal(
             cell.database_url, cell.store.decode, merchant_id, found, scanned=scanned, last=last
-        ):
+        )
+        if sealing is Sealing.SEALED:
             return sorted(found), last
         if time.monotonic() > deadline:
-            raise MoveRefused("the merchant's writes routed before the mark kept committing")
-        say("the merchant wrote since (a command routed before the mark): looking again")
+            raise MoveRefused(_STUCK[sealing])
+        say(_AGAIN[sealing])
+
+
+_STUCK = {
+    Sealing.WROTE: "the merchant's writes routed before the mark kept committing",
+    Sealing.BUSY: "the source's events table stayed locked by other writes: retry when"
+    " the cell is quieter",
+}
+_AGAIN = {
+    Sealing.WROTE: "the merchant wrote since (a command routed before the mark): looking again",
+    Sealing.BUSY: "the source's events table was busy (the seal waits for its lock"
+    f" {moves.SEAL_LOCK_TIMEOUT_S:g} s at most, so as not to hold up other writers):"
+    " trying again",
+}
 
 
 def _at_rest(

@@ -12,8 +12,9 @@ lists, the merchant again, and destroys the source's copies of its customers' da
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -87,12 +88,8 @@ def _scan(
         " ORDER BY notification_id",
         (after,),
     ).fetchall()
-    for originator_id, version, topic, state, _ in rows:
-        if any(part in topic for part in _DIRECTORY_TOPICS):
-            continue
-        event = decode(StoredEvent(originator_id, version, topic, bytes(state)))
-        owner = getattr(event, "merchant_id", None)
-        if owner == merchant_id or getattr(event, "settlement_id", None) in found:
+    for originator_id, _, topic, state, _ in rows:
+        if _theirs(decode, merchant_id, found, (originator_id, topic, state)):
             found.add(originator_id)
     return int(rows[-1][4]) if rows else after
 
@@ -208,31 +205,114 @@ def fence(url: str, merchant_id: UUID, target_cell: str) -> None:
         )
 
 
-def seal(
-    url: str, decode: Decode, merchant_id: UUID, found: set[UUID], *, scanned: int, last: int
-) -> bool:
-    """Seal the merchant in the source if it wrote nothing since it was found at rest
-    (no event of its aggregates `found` after `last`, no new aggregate after `scanned`);
-    False (nothing sealed) if it did: look again. Under the events table's lock, which
-    every write of events takes, so no write is half-way: once this commits, the
-    source refuses every write of the merchant in the write's own transaction
-    (migration 027, adapters.postgres.recorder), however late it comes."""
+class Sealing(Enum):
+    """What a `seal` came to."""
+
+    SEALED = "sealed"
+    WROTE = "wrote"  # the merchant wrote since it was found at rest: look again
+    BUSY = "busy"  # the events table's lock was not had within the timeout: try again
+
+
+# Below the writers' own lock_timeout (5 s, datastore.py): a seal queued for the lock
+# delays the cell's other writers by at most this, never into their timeout.
+SEAL_LOCK_TIMEOUT_S = 2.0
+
+
+def refuse_writes(url: str, merchant_id: UUID, ids: Collection[UUID]) -> None:
+    """From its commit, the source refuses every write of the merchant and of these
+    aggregates (migration 027, adapters.postgres.recorder). Before the seal's lock and
+    in a transaction of its own, since it grows with the merchant (one row per
+    aggregate) and blocks no writer: the merchant's writes get 503 from routing
+    already, and an aborted move deletes the rows (`unseal`)."""
     with psycopg.connect(url) as conn, conn.transaction():
-        conn.execute("LOCK TABLE paysource_events IN EXCLUSIVE MODE")
-        row = conn.execute(
-            "SELECT max(notification_id) FROM paysource_events WHERE originator_id = ANY(%s)",
-            (list(found),),
-        ).fetchone()
-        newer = set(found)
-        _scan(conn, decode, merchant_id, newer, after=scanned)
-        if (row and int(row[0] or 0) > last) or newer != found:
-            return False
+        conn.execute("CREATE TEMPORARY TABLE sealing (id uuid NOT NULL) ON COMMIT DROP")
+        with conn.cursor().copy("COPY sealing (id) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["uuid"])
+            copy.write_row((merchant_id,))
+            for aggregate_id in ids:
+                copy.write_row((aggregate_id,))
         conn.execute(
-            "INSERT INTO moved_out_ids (id, merchant_id)"
-            " SELECT unnest(%s::uuid[]), %s ON CONFLICT (id) DO NOTHING",
-            ([merchant_id, *found], merchant_id),
+            "INSERT INTO moved_out_ids (id, merchant_id) SELECT id, %s FROM sealing"
+            " ON CONFLICT (id) DO NOTHING",
+            (merchant_id,),
         )
-    return True
+
+
+def seal(
+    url: str,
+    decode: Decode,
+    merchant_id: UUID,
+    found: set[UUID],
+    *,
+    scanned: int,
+    last: int,
+    lock_timeout_s: float = SEAL_LOCK_TIMEOUT_S,
+) -> Sealing:
+    """Seal the merchant in the source, its writes being refused already
+    (`refuse_writes`), if it wrote nothing since it was found at rest: no event of its
+    aggregates `found` after `last`, no new aggregate after `scanned`. Under the events
+    table's lock, which every write of events takes and holds to its commit: once it is
+    had, no write that missed the refusal is half-way, and what they wrote is seen.
+    Only what was written since the look is read then (an unlocked pass reads most of
+    it first), so the lock is held for a few rows whatever the merchant's size."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        scanned, wrote = _written_since(conn, decode, merchant_id, found, after=scanned, last=last)
+        if wrote:
+            return Sealing.WROTE
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(
+                        sql.Literal(f"{int(lock_timeout_s * 1000)}ms")
+                    )
+                )
+                conn.execute("LOCK TABLE paysource_events IN EXCLUSIVE MODE")
+                _, wrote = _written_since(
+                    conn, decode, merchant_id, found, after=scanned, last=last
+                )
+        except psycopg.errors.LockNotAvailable:
+            return Sealing.BUSY
+    return Sealing.WROTE if wrote else Sealing.SEALED
+
+
+def _written_since(
+    conn: psycopg.Connection[Any],
+    decode: Decode,
+    merchant_id: UUID,
+    found: set[UUID],
+    *,
+    after: int,
+    last: int,
+) -> tuple[int, bool]:
+    """The position read to, and whether the merchant wrote after its look: an event
+    of an aggregate `found` after `last`, or a first event of a new one of its after
+    `after` (by the log's index, so the rows written since, not the merchant's)."""
+    rows = conn.execute(
+        "SELECT originator_id, originator_version, topic,"
+        " CASE WHEN originator_version = 1 THEN state END, notification_id"
+        " FROM paysource_events WHERE notification_id > %s ORDER BY notification_id",
+        (after,),
+    ).fetchall()
+    for originator_id, version, topic, state, position in rows:
+        if originator_id in found:
+            if position > last:
+                return position, True
+        elif version == 1 and _theirs(decode, merchant_id, found, (originator_id, topic, state)):
+            return position, True
+    return (int(rows[-1][4]) if rows else after), False
+
+
+def _theirs(
+    decode: Decode, merchant_id: UUID, found: set[UUID], first: tuple[UUID, str, Any]
+) -> bool:
+    """Whether an aggregate's first event makes it the merchant's: it names the
+    merchant, or one of its settlements (a settlement item claim)."""
+    originator_id, topic, state = first
+    if any(part in topic for part in _DIRECTORY_TOPICS):
+        return False
+    event = decode(StoredEvent(originator_id, 1, topic, bytes(state)))
+    owner = getattr(event, "merchant_id", None)
+    return owner == merchant_id or getattr(event, "settlement_id", None) in found
 
 
 def unseal(url: str, merchant_id: UUID) -> None:
