@@ -17,7 +17,9 @@
    only ones left, so an erasure in the target is one everywhere).
 
 Any failure before the switch clears the mark: the merchant stays where it was, and
-the target holds nothing of it (the copy is one transaction). A move into a cell the
+the target holds nothing of it (the copy is one transaction). Unless the copy had
+committed (the answer to its COMMIT lost, or an interrupt just after): then the mark
+and the seal stay, and `--recover` finishes the move (`MoveUnfinished`). A move into a cell the
 merchant left is refused before step 1: that cell keeps its events as history, so it
 cannot take them again (docs/operations.md: move it to a cell it has not been in).
 """
@@ -29,6 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+import psycopg
+
 from paysource.adapters.postgres import moves
 from paysource.adapters.postgres.moves import MoveRefused, Sealing
 from paysource.application.eventlog import BatchHandler
@@ -38,9 +42,14 @@ from paysource.processes.catalog import Group, process_jobs
 from paysource.processes.relay import RELAY_NAME
 from paysource.readmodels.view import ProjectionHandler
 
-__all__ = ["MoveRefused", "Moved", "move_merchant", "recover_move"]
+__all__ = ["MoveRefused", "MoveUnfinished", "Moved", "move_merchant", "recover_move"]
 
 Say = Callable[[str], None]
+
+
+class MoveUnfinished(Exception):
+    """The move failed after its copy committed in the target (or may have): it is
+    kept, marked and sealed, for `cells move --recover` to finish."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +100,14 @@ def _move(
             aggregate_ids=ids,
             source_cell=source.name,
         )
-    except BaseException:
-        moves.unseal(source.database_url, merchant_id)
-        moves.unfence(source.database_url, merchant_id)
-        moves.release_deliveries(source.database_url, merchant_id)
-        placements.clear_moving(merchant_id)
+    except BaseException as error:
+        if _copy_may_stand(target, merchant_id, error):
+            raise MoveUnfinished(
+                f"the copy into {target.name} committed (or may have) before {error!r}:"
+                " the move is kept, its mark and seal stay (the merchant's writes get 503"
+                " until it is finished with `cells move --recover`)"
+            ) from error
+        _undo(container, source, merchant_id)
         raise
     say(f"copied {len(ids)} objects to {target.name} (positions {positions[0]}-{positions[1]})")
     _switch(container, merchant_id, source, target, aggregate_ids=ids, last=last)
@@ -148,11 +160,28 @@ def recover_move(container: Container, merchant_id: UUID) -> str:
         last = events[-1][0] if events else 0
         _switch(container, merchant_id, source, target, aggregate_ids=sorted(found), last=last)
         return f"finished: its copy had committed; the merchant is in {target.name}"
+    _undo(container, source, merchant_id)
+    return f"undone: nothing had been copied; the merchant stays in {source.name}"
+
+
+def _copy_may_stand(target: Cell, merchant_id: UUID, error: BaseException) -> bool:
+    """Whether the copy may have committed in the target before the move failed with
+    `error`: then undoing would let the source take the merchant's writes while the
+    target holds a copy, so only `--recover` (which looks again) may finish it."""
+    try:
+        return moves.copied_into(target.database_url, merchant_id)
+    except psycopg.Error:  # the target cannot be asked: only a commit sent may stand
+        return isinstance(error, moves.CommitUnknown)
+
+
+def _undo(container: Container, source: Cell, merchant_id: UUID) -> None:
+    """A move that copied nothing: the source takes the merchant again."""
+    placements = container.router.placements
+    assert placements is not None
     moves.unseal(source.database_url, merchant_id)
     moves.unfence(source.database_url, merchant_id)
     moves.release_deliveries(source.database_url, merchant_id)
     placements.clear_moving(merchant_id)
-    return f"undone: nothing had been copied; the merchant stays in {source.name}"
 
 
 def _cells(container: Container, merchant_id: UUID, target_name: str) -> tuple[Cell, Cell]:

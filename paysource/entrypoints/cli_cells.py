@@ -237,7 +237,11 @@ def _move(
     settings: Settings, merchant: str, merchant_id: UUID, target: str, timeout_s: float
 ) -> None:
     from paysource.bootstrap import build_container  # noqa: PLC0415
-    from paysource.entrypoints.cell_move import MoveRefused, move_merchant  # noqa: PLC0415
+    from paysource.entrypoints.cell_move import (  # noqa: PLC0415
+        MoveRefused,
+        MoveUnfinished,
+        move_merchant,
+    )
 
     with resolved(settings) as ready:
         container = build_container(ready)
@@ -247,6 +251,11 @@ def _move(
             )
         except MoveRefused as refused:
             raise click.ClickException(f"move aborted, the merchant stays: {refused}") from None
+        except MoveUnfinished as unfinished:
+            raise click.ClickException(
+                f"move interrupted after its copy: {unfinished}; run"
+                f" `paysource cells move {merchant} --recover` to finish it"
+            ) from None
         except psycopg.Error as error:
             raise click.ClickException(
                 f"move aborted, the merchant stays: a database failed: {error}"

@@ -622,6 +622,37 @@ def test_a_move_killed_before_its_switch_is_undone_or_finished_by_recover(
     assert admin(client).get(path).json()["name"] == "Ada King"
 
 
+def test_a_move_that_fails_after_its_copy_committed_is_kept_for_recover(
+    client: TestClient,
+    two_cells: Container,
+    worker: Worker,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answer to the copy's COMMIT lost (a dropped connection, Ctrl-C): undoing the
+    move would let the source take writes the target holds a copy of."""
+    a, a_id = merchant_in(client, "cell-0", "A")
+    made = a.post("/v1/customers", {"name": "Ada"}, Idempotency_Key=new_key())
+    assert made.status_code == 201, made.text  # something to copy
+    merchant = decode(Kind.MERCHANT, a_id)
+    copy = moves.copy_merchant
+
+    def copied_then_lost(*args: Any, **kwargs: Any) -> Any:
+        copy(*args, **kwargs)
+        raise psycopg.OperationalError("the connection dropped before the commit's answer")
+
+    monkeypatch.setattr(moves, "copy_merchant", copied_then_lost)
+    with pytest.raises(cell_move.MoveUnfinished, match="--recover"):
+        move_merchant(two_cells, merchant, "cell-1", timeout_s=20)
+    monkeypatch.undo()
+    placed = "SELECT cell, moving_to FROM merchant_cells WHERE merchant_id = %s"
+    assert rows(database_url, placed, merchant) == [("cell-0", "cell-1")]  # still marked
+    sealed = "SELECT count(*) FROM moved_out_ids WHERE id = %s"
+    assert rows(database_url, sealed, merchant) == [(1,)]
+    assert recover_move(two_cells, merchant).startswith("finished")
+    assert rows(database_url, placed, merchant) == [("cell-1", None)]
+
+
 def test_a_move_sends_no_webhook_for_events_from_before_an_endpoint_existed(
     client: TestClient, two_cells: Container, worker: Worker, database_url: str, cell_1_url: str
 ) -> None:

@@ -13,7 +13,7 @@ lists, the merchant again, and destroys the source's copies of its customers' da
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -383,7 +383,7 @@ def copy_merchant(
             (table, _rows(source, table, where, {"m": merchant_id}, skip))
             for table, where, skip in _WEBHOOK_TABLES
         ]
-    with psycopg.connect(target_url) as target, target.transaction():
+    with psycopg.connect(target_url) as target:
         # As eventsourcing does: commits in position order, which followers rely on.
         target.execute("LOCK TABLE paysource_events IN EXCLUSIVE MODE")
         _refuse_if_present(target, ids)
@@ -397,7 +397,33 @@ def copy_merchant(
                 " source_cell) VALUES (%s, %s, %s, %s)",
                 (*span, merchant_id, source_cell),
             )
+        _commit(target, target_url)
     return span or (0, 0)
+
+
+class CommitUnknown(Exception):
+    """The copy's COMMIT was sent, and its answer lost (a dropped connection, Ctrl-C):
+    it may have committed. Raised once the target's session is gone, if it could be
+    reached, so that `copied_into` then tells."""
+
+
+def _commit(conn: psycopg.Connection[Any], url: str) -> None:
+    pid = conn.info.backend_pid
+    try:
+        conn.commit()
+    except BaseException as error:
+        # A session still at its COMMIT (a slow disk, a synchronous standby) may make
+        # it visible after a look: end it first, so the look sees how it ended.
+        with suppress(psycopg.Error):
+            _end_session(url, pid)
+        raise CommitUnknown(f"the target's answer to the copy's commit was lost: {error!r}") from (
+            error
+        )
+
+
+def _end_session(url: str, pid: int) -> None:
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
 
 
 def _insert_events(
