@@ -2,9 +2,10 @@
 
 Every insert of events asks Postgres, after the events table's lock and in the insert
 statement itself, whether a move sealed any of the write's owners
-(`application.move_fence`; `refuse_moved_out`, migration 027). The lock is what a
-move's seal takes too, so a seal is either committed before the check reads or waits
-for the write to commit (and then sees its events). In the insert, not a statement of
+(`application.move_fence`; `refuse_moved_out`, migration 027). The seal's rows are
+committed before the seal takes this lock too, so a write either reads them after its
+lock, or had its lock first, and the seal waits for it to commit (and then sees its
+events). In the insert, not a statement of
 its own: as many statements and round trips as before, and a one-time filter of the
 insert's plan (bench/fence_cost.py measures what it costs).
 """
