@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import cast
 from uuid import UUID, uuid4
 
 import psycopg
@@ -15,8 +17,10 @@ from paysource.adapters.postgres import moves
 from paysource.adapters.postgres.datastore import eventsourcing_env
 from paysource.application.errors import MerchantMoving
 from paysource.application.eventlog import EventStore
+from paysource.bootstrap import Cell
 from paysource.domain.customer import Customer
 from paysource.domain.meta import ActorKind, Meta
+from paysource.entrypoints import cell_move
 
 META = Meta(actor=ActorKind.MERCHANT)
 
@@ -121,3 +125,40 @@ def test_the_merchant_is_refused_before_the_lock_which_the_seal_gives_up_in_time
         renamed(store, ada, "Ada L.")
     created(store, other)  # others write on
     assert look.seal() is moves.Sealing.SEALED
+
+
+def test_a_copy_whose_commit_answer_is_lost_is_reported_as_maybe_committed(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy's COMMIT reached the server, its answer did not: the copy must say so
+    (`CommitUnknown`), not a plain connection error, so that the move looks before it
+    undoes anything; and what it wrote is there to be found."""
+    commit = psycopg.Connection.commit
+
+    def committed_then_lost(self: psycopg.Connection[object]) -> None:
+        commit(self)
+        raise psycopg.OperationalError("the connection dropped before the commit's answer")
+
+    conn = psycopg.connect(database_url)
+    try:
+        conn.execute("CREATE TABLE copied (id int)")
+        conn.execute("INSERT INTO copied VALUES (1)")
+        monkeypatch.setattr(psycopg.Connection, "commit", committed_then_lost)
+        with pytest.raises(moves.CommitUnknown, match="lost"):
+            moves._commit(conn, database_url)  # the copy's last step
+    finally:
+        monkeypatch.undo()
+        conn.close()
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT id FROM copied").fetchall() == [(1,)]
+
+
+def test_a_move_whose_target_cannot_be_asked_stands_only_if_its_commit_was_sent() -> None:
+    """After a failure the move asks the target whether the copy is there; if the target
+    cannot answer, only a commit already sent may have made one."""
+    # Only its database is asked; port 1 refuses at once.
+    unreachable = cast(Cell, SimpleNamespace(database_url="postgresql://nobody@127.0.0.1:1/none"))
+    merchant = uuid4()
+    lost = moves.CommitUnknown("the answer was lost")
+    assert cell_move._copy_may_stand(unreachable, merchant, lost)
+    assert not cell_move._copy_may_stand(unreachable, merchant, OSError("refused"))
