@@ -55,12 +55,17 @@ def shown(events: Sequence[Event], registry: Registry = PERSONAL) -> list[Event]
 
 def past_version(store: EventStore, aggregate_id: UUID, kind: type[A], version: int) -> A | None:
     """The aggregate at `version` as it may be shown now (None: absent, or another kind).
-    Only an erasable one costs a second read, of its history."""
-    found = store.get(aggregate_id, kind, version=version)
-    if not isinstance(found, _ERASABLE):
-        return found
+    An erasable kind is read from its history alone; any other loads as it is, and
+    costs a second read only if it turns out erasable (a claim read as any aggregate)."""
+    if not issubclass(kind, _ERASABLE):
+        found = store.get(aggregate_id, kind, version=version)
+        if not isinstance(found, _ERASABLE):
+            return found
     events = shown(store.history(aggregate_id, limit=MAX_EVENTS))
-    return version_of(events, up_to_version(version), kind)
+    try:
+        return version_of(events, up_to_version(version), kind)
+    except NotFound:
+        return None
 
 
 def version_of(events: Sequence[Event], keep: Callable[[Event], bool], kind: type[A]) -> A:
