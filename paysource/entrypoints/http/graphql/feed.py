@@ -17,7 +17,7 @@ from typing import Any
 from graphql import GraphQLError
 
 from paysource.application.errors import NotFound
-from paysource.application.feed import object_id
+from paysource.application.feed import MAX_POSITION, object_id
 from paysource.application.ids import Kind, decode
 from paysource.domain.api_key import Role
 from paysource.entrypoints.http.graphql.pagination import page_size
@@ -53,7 +53,7 @@ def decode_cursor(cursor: str | None) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, position = raw.split("|")
         # Positions are Postgres bigints: a larger one would fail in SQL, not here.
-        if version != _VERSION or not position.isdigit() or int(position) >= 2**63:
+        if version != _VERSION or not position.isdigit() or int(position) > MAX_POSITION:
             raise ValueError(raw)
         return int(position)
     except (ValueError, binascii.Error, UnicodeDecodeError):

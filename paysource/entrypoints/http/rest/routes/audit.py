@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, Query
 from paysource.application.audit import AuditService
 from paysource.application.auth import Principal
 from paysource.application.errors import NotFound
+from paysource.application.feed import MAX_POSITION
 from paysource.domain.api_key import Role
 from paysource.entrypoints.http.rest.deps import ContainerDep, CurrentPrincipal
 from paysource.entrypoints.http.rest.routes.common import listing
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
-MAX_POSITION = 2**63 - 1
 Position = Annotated[int, Query(ge=1, le=MAX_POSITION)]
 CellParam = Annotated[str | None, Query(max_length=100, description="default: the first")]
 
