@@ -25,10 +25,7 @@ KEY = "evidence-1"
 MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
 
 
-def answered(store: EventStore, evidence: dict[str, str]) -> Dispute:
-    """A dispute answered with `evidence` under KEY; then erased by a service whose
-    vault is not the store's, so the store still opens the evidence: a process that
-    holds the key in its cache, or (no vault) evidence stored before sealing existed."""
+def opened_dispute(store: EventStore) -> Dispute:
     opened = Dispute.open(
         payment=captured_payment(),
         amount=None,
@@ -38,6 +35,14 @@ def answered(store: EventStore, evidence: dict[str, str]) -> Dispute:
         meta=merchant_meta(),
     )
     store.save(opened)
+    return opened
+
+
+def answered(store: EventStore, evidence: dict[str, str]) -> Dispute:
+    """A dispute answered with `evidence` under KEY; then erased by a service whose
+    vault is not the store's, so the store still opens the evidence: a process that
+    holds the key in its cache, or (no vault) evidence stored before sealing existed."""
+    opened = opened_dispute(store)
     submitted = submit(DisputeService(store), opened, evidence)
     DisputeService(store).erase_evidence(dispute=opened.id, meta=merchant_meta(T0 + HOUR))
     return submitted
@@ -84,15 +89,7 @@ def test_a_later_version_stamped_earlier_gives_a_prefix_of_versions_as_of_a_mome
     the last version stamped by then, 3 (with 2 in it), as `load_as_of` takes it for
     every other object; never a fold of versions 1 and 3 alone, which fails."""
     store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    opened = Dispute.open(
-        payment=captured_payment(),
-        amount=None,
-        reason=DisputeReason.FRAUDULENT,
-        source="admin",
-        request_hash="o",
-        meta=merchant_meta(),
-    )
-    store.save(opened)
+    opened = opened_dispute(store)
     service = DisputeService(store)
     submitted = submit(service, opened, {"product_description": "a mug"})  # at T0 + 1 min
     service.erase_evidence(dispute=opened.id, meta=merchant_meta(T0 + MINUTE / 2))
