@@ -28,6 +28,10 @@ def fault_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPo
             # a crash loses the last acknowledged commits; production keeps it on, and so
             # must a test that crashes Postgres and counts what was acknowledged.
             conn.execute("ALTER ROLE postgres SET synchronous_commit = on")
+            # A wait for a lock past deadlock_timeout (1 s) is logged with who holds it:
+            # a failing test shows it (Deployment.why).
+            conn.execute("ALTER SYSTEM SET log_lock_waits = on")
+            conn.execute("SELECT pg_reload_conf()")
             conn.execute(f"CREATE DATABASE {TEMPLATE}")
         migrate(_url(server, TEMPLATE), MIGRATIONS_DIR)
         yield server
@@ -51,12 +55,13 @@ def fault_database(fault_postgres: LocalPostgres) -> str:
 
 @pytest.fixture
 def deployment(
-    fault_database: str, fault_redis: LocalRedis, tmp_path: Path
+    fault_database: str, fault_postgres: LocalPostgres, fault_redis: LocalRedis, tmp_path: Path
 ) -> Iterator[Deployment]:
     if not fault_redis.is_running():
         fault_redis.restart()
     redis.Redis.from_url(fault_redis.url).flushall()
     running = Deployment(fault_database, fault_redis.url, tmp_path)
+    running.database_log = fault_postgres.log_path
     yield running
     running.stop()
 

@@ -45,6 +45,7 @@ class Deployment:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.logs = logs
+        self.database_log: Path | None = None  # Postgres's own, for `why`
         self.env = {
             **os.environ,
             **TEST_ENVIRONMENT,
@@ -89,6 +90,18 @@ class Deployment:
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
+    def why(self, failed: list[Answer]) -> str:
+        """What a failing assertion shows: the failures, and the ends of both logs."""
+        shown = "\n".join(f"{a.what} {a.status} {a.seconds:.2f} s: {a.problem}" for a in failed[:5])
+        logs = "".join(
+            f"\n--- {name}.log\n{self.log(name)[-3000:]}" for name in ("serve", "worker")
+        )
+        if self.database_log is not None:
+            lines = self.database_log.read_text(errors="replace").splitlines()
+            waits = [line for line in lines if "lock" in line.lower() or "DETAIL" in line]
+            logs += "\n--- Postgres, lock waits\n" + "\n".join(waits[-20:])
+        return shown + logs
+
     def stop(self) -> None:
         for process in (self.api, self.worker):
             if process.poll() is None:
@@ -115,6 +128,7 @@ class Answer:
     seconds: float
     at: float  # time.monotonic() when the answer came
     retry_after: str | None
+    problem: str = ""  # a failure's problem+json `type` and `detail`, to say why
 
 
 @dataclass
@@ -201,7 +215,9 @@ class Load:
         response = send()
         done = time.monotonic()
         retry_after = response.headers.get("retry-after")
-        self.answers.append(Answer(what, response.status_code, done - started, done, retry_after))
+        problem = "" if response.is_success else response.text[:300]
+        answer = Answer(what, response.status_code, done - started, done, retry_after, problem)
+        self.answers.append(answer)
         return response
 
     def summary(self) -> str:

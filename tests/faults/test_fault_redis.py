@@ -32,5 +32,6 @@ def test_redis_stop_hang_and_flush_under_load_lose_and_double_nothing(
     load.stop()
     print(f"redis stop/hang/flush: {load.summary()}")
 
-    assert not [a for a in load.answers if a.status >= 500], "Redis took the API down"
+    failed = [a for a in load.answers if a.status >= 500]
+    assert not failed, f"Redis took the API down:\n{deployment.why(failed)}"
     check_books(load, fault_database)

@@ -24,5 +24,6 @@ def test_worker_kill_9_under_load_loses_and_doubles_nothing(
     load.stop()
     print(f"worker kill -9 x3: {load.summary()}")
 
-    assert not [a for a in load.answers if a.status >= 500], "the API failed without Postgres down"
+    failed = [a for a in load.answers if a.status >= 500]
+    assert not failed, f"the API failed without Postgres down:\n{deployment.why(failed)}"
     check_books(load, fault_database)
