@@ -18,6 +18,7 @@ from paysource.entrypoints.http.middleware import (
     RequestIdMiddleware,
 )
 from paysource.entrypoints.http.observability import ObservabilityMiddleware
+from paysource.entrypoints.http.rest.direct import DirectPaymentCreation
 from paysource.entrypoints.http.rest.lists import reject_unknown
 from paysource.entrypoints.http.rest.routes import (
     audit,
@@ -60,8 +61,9 @@ currency. Authenticate with `Authorization: Bearer <key>`. Every POST honours
 """
 
 
-def create_app(container: Container) -> FastAPI:
-    """The API over an already-built container (see paysource.bootstrap)."""
+def create_app(container: Container, *, direct: bool = True) -> FastAPI:
+    """The API over an already-built container (see paysource.bootstrap). `direct=False`
+    leaves every request to FastAPI's routing (rest/direct.py; tests compare the two)."""
     settings = container.settings
     app = FastAPI(
         title="paysource",
@@ -100,7 +102,9 @@ def create_app(container: Container) -> FastAPI:
     for kind in DATABASE_DOWN:
         app.add_exception_handler(kind, problems.on_database_down)
     app.add_exception_handler(Exception, problems.on_unexpected)
-    # Added first, so innermost: everything outside it sees the HEAD (head.py).
+    if direct:  # innermost: POST /v1/payments past routing and dependency solving
+        app.add_middleware(DirectPaymentCreation, route=payments.creation_route(), fastapi=app)
+    # Everything outside it sees the HEAD (head.py).
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if container.gate is not None:
