@@ -4,6 +4,7 @@ a merchant sees its own events only; auditors and admins see every merchant's.""
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from paysource.application.ids import Kind, decode
 from paysource.application.webhooks.catalog import webhook_event_id
 from paysource.bootstrap import Container
 from paysource.entrypoints.serve import apply_migrations
+from paysource.readmodels.events.backfill import fill_event_ids
 from tests.helpers import Api, admin, drain, new_key
 
 
@@ -201,3 +203,26 @@ def test_migrate_gives_rows_from_before_event_ids_theirs_and_merchants_page_by_t
     again = io.StringIO()
     apply_migrations(container.settings, out=again)
     assert "feed event ids" not in again.getvalue()
+
+
+def test_a_second_filler_waits_for_the_first_and_then_finds_nothing_left(
+    client: TestClient, container: Container, database_url: str
+) -> None:
+    """Two `migrate` runs (hosts starting at once) fill one after the other: the second
+    waits for the first's lock, then finds every row filled. The test holds that lock
+    itself, standing in for the first."""
+    _world(client, container)
+    with psycopg.connect(database_url, autocommit=True) as first:
+        first.execute("UPDATE event_index SET event_id = NULL")
+        first.execute("SELECT pg_advisory_lock(hashtext('paysource:fill_event_ids'))")
+        filled: list[int] = []
+        second = threading.Thread(target=lambda: filled.append(fill_event_ids(database_url)))
+        second.start()
+        second.join(timeout=1.0)
+        assert second.is_alive(), "the second filler did not wait for the lock"
+        done = first.execute("SELECT count(*) FROM event_index WHERE event_id IS NOT NULL")
+        assert done.fetchone() == (0,)
+        first.execute("UPDATE event_index SET event_id = gen_random_uuid() WHERE position > 0")
+        first.execute("SELECT pg_advisory_unlock(hashtext('paysource:fill_event_ids'))")
+        second.join(timeout=30)
+    assert filled == [0]  # the "first" filled them all meanwhile
