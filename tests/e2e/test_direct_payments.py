@@ -67,7 +67,7 @@ def test_a_plain_payment_goes_direct_and_anything_else_through_fastapi(
     assert taken(headers={"Prefer": "wait=1"}) == 0  # waits: not CPU-bound
     assert taken(params={"x": "1"}) == 0  # FastAPI refuses the unknown parameter
     assert taken(json={**body, "amount": -1}) == 0
-    assert taken(headers={"Authorization": "Bearer psk_live_nope"}) == 0
+    assert taken(headers={"Authorization": "Bearer psk_live_nope"}) == 1  # its 401 too
     routed.post("/v1/payments", json=body, headers={**auth, "Idempotency-Key": new_key()})
     assert not hasattr(routed.app.state, "direct_payments")
 
@@ -128,19 +128,23 @@ def test_direct_and_routed_answer_every_request_alike(
     @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(
         body=st.one_of(BODIES, RAW),
-        auth=st.sampled_from(["merchant"] * 10 + ["admin", "unknown", "none", "basic", "two"]),
-        key=st.sampled_from(["fresh"] * 10 + ["none", "empty", "long", "two", "spaces"]),
+        auth=st.sampled_from(
+            ["merchant"] * 10 + ["admin", "unknown", "stranger", "wrong", "none", "basic", "two"]
+        ),
+        key=st.sampled_from(["fresh"] * 8 + ["again"] * 3 + ["none", "empty", "long", "two"]),
         tp=st.sampled_from([None, f"00-{'1' * 32}-{'2' * 16}-01", "junk"]),
         media=st.sampled_from(["application/json"] * 4 + ["Application/JSON; charset=utf-8", ""]),
     )
     def alike(body: Any, auth: str, key: str, tp: str | None, media: str) -> None:
         content = body if isinstance(body, bytes) else json.dumps(_resolved(body, keys)).encode()
-        answers = [  # headers for each: a fresh key of its own, so neither replays
-            client.post(
-                "/v1/payments", content=content, headers=_headers(media, auth, key, tp, keys)
-            )
-            for client in apps
-        ]
+        answers = []
+        for client in apps:  # headers for each: a key of its own, so neither replays the other
+            headers = _headers(media, auth, key, tp, keys)
+            if key == "again":  # the key used before: a replay, or 422 for another body
+                first = [(k, v) for k, v in headers if k.lower() != "authorization"]
+                first.append(("Authorization", f"Bearer {keys['merchant']}"))
+                assert client.post("/v1/payments", json=VALID, headers=first).status_code == 202
+            answers.append(client.post("/v1/payments", content=content, headers=headers))
         direct, routed = (_comparable(answer) for answer in answers)
         assert direct == routed
 
@@ -163,7 +167,15 @@ def _resolved(body: Any, keys: dict[str, str]) -> Any:
 
 def _headers(media: str, auth: str, key: str, traceparent: str | None, keys: dict[str, str]) -> Any:
     headers: list[tuple[str, str]] = [("Content-Type", media)] if media else []
-    bearer = {"merchant": keys["merchant"], "admin": ADMIN_KEY, "unknown": "psk_live_x" * 3}
+    merchant = keys["merchant"]
+    bearer = {
+        "merchant": merchant,
+        "admin": ADMIN_KEY,
+        "unknown": "psk_live_x" * 3,
+        # Well-formed: looked up in the store (no such key; the right id, a wrong secret).
+        "stranger": f"psk_{uuid.uuid4().hex}_{'a' * 64}",
+        "wrong": merchant[:-1] + ("0" if merchant[-1] != "0" else "1"),
+    }
     if auth in bearer:
         headers.append(("Authorization", f"Bearer {bearer[auth]}"))
     elif auth == "basic":
@@ -171,7 +183,7 @@ def _headers(media: str, auth: str, key: str, traceparent: str | None, keys: dic
     elif auth == "two":
         headers += [("Authorization", f"Bearer {keys['merchant']}")] * 2
     fresh = new_key()  # in every spelling: the two apps must not meet each other's keys
-    values = {"fresh": fresh, "empty": "", "long": fresh.ljust(256, "k"), "spaces": f"a {fresh}"}
+    values = {"fresh": fresh, "again": fresh, "empty": "", "long": fresh.ljust(256, "k")}
     if key in values:
         headers.append(("Idempotency-Key", values[key]))
     elif key == "two":

@@ -103,7 +103,9 @@ def create_app(container: Container, *, direct: bool = True) -> FastAPI:
         app.add_exception_handler(kind, problems.on_database_down)
     app.add_exception_handler(Exception, problems.on_unexpected)
     if direct:  # innermost: POST /v1/payments past routing and dependency solving
-        app.add_middleware(DirectPaymentCreation, route=payments.creation_route(), fastapi=app)
+        app.add_middleware(
+            DirectPaymentCreation, route=payments.creation_route(), fastapi=app, shared=strict
+        )
     # Everything outside it sees the HEAD (head.py).
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

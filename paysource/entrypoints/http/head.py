@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class HeadAsGetMiddleware:
-    """Innermost of ours: logs, metrics and traces still see the HEAD."""
+    """Inside our other middleware (all but rest/direct.py's, which takes no HEAD):
+    logs, metrics and traces still see the HEAD."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
