@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from paysource.application.errors import IdempotencyKeyReused, RequestInFlight
@@ -23,6 +23,16 @@ class Answer:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    # The body as JSON, when it was encoded already (for Redis): the response sends
+    # these bytes instead of encoding the body a second time.
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """JSON as Starlette's JSONResponse renders it, byte for byte."""
+    return json.dumps(
+        body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
 
 
 IN_FLIGHT = b"in-flight"
@@ -73,7 +83,7 @@ class FastPath:
             raise
         if claimed and 200 <= answer.status < 300:
             if not (hold_s and not answer.replayed):
-                self._store(slot, request_hash, answer, keep_body=keep_body)
+                answer = self._store(slot, request_hash, answer, keep_body=keep_body)
         elif claimed:
             self._cache.delete(slot)
         return answer
@@ -108,12 +118,19 @@ class FastPath:
 
     def _store(
         self, slot: str, request_hash: str, answer: Answer, *, keep_body: bool = True
-    ) -> None:
+    ) -> Answer:
+        """Keep the answer for retries; the answer with its body encoded, once for both
+        Redis and the response."""
         assert self._cache is not None
-        stored: dict[str, Any] = {"hash": request_hash, "status": answer.status}
-        if keep_body:
-            stored["body"] = answer.body
-        self._cache.set(slot, json.dumps(stored).encode(), ttl_s=self._ttl_s)
+        head = json.dumps({"hash": request_hash, "status": answer.status})
+        if not keep_body:
+            self._cache.set(slot, head.encode(), ttl_s=self._ttl_s)
+            return answer
+        body = answer.encoded or encode_body(answer.body)
+        # `{"hash":…,"status":…,"body":<the response's own bytes>}`: still one JSON value.
+        stored = head[:-1].encode() + b', "body": ' + body + b"}"
+        self._cache.set(slot, stored, ttl_s=self._ttl_s)
+        return replace(answer, encoded=body)
 
     def forget(self, *, scope: str, key: str) -> None:
         """Delete the answer to `key` (a retry then replays from Postgres)."""

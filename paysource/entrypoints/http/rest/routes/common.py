@@ -22,10 +22,19 @@ T = TypeVar("T")
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
+class _Encoded(JSONResponse):
+    """A JSONResponse of a body encoded already (`Answer.encoded`): sent as it is."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
+
+
 def respond(answer: Answer, *, headers: dict[str, str] | None = None) -> JSONResponse:
     all_headers = dict(headers or {})
     if answer.replayed:
         all_headers[REPLAYED_HEADER] = "true"
+    if answer.encoded is not None:  # encoded once already, for Redis: the same bytes
+        return _Encoded(answer.encoded, status_code=answer.status, headers=all_headers)
     return JSONResponse(answer.body, status_code=answer.status, headers=all_headers)
 
 
