@@ -16,7 +16,8 @@ from paysource.domain.card import contains_pan, luhn_valid, redact_pans
 from paysource.domain.idempotency import check_idempotency_key
 from paysource.entrypoints.http.middleware import is_safe_request_id
 
-MANY = settings(max_examples=3000, deadline=None)
+# 1,500 each: at 3,000 this file alone took 35 s, on a suite near its 15-minute budget.
+MANY = settings(max_examples=1500, deadline=None)
 
 
 def _check_digit(body: str) -> str:
