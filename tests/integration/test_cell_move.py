@@ -654,11 +654,24 @@ def test_a_move_that_fails_after_its_copy_committed_is_kept_for_recover(
 
 
 def test_a_move_sends_no_webhook_for_events_from_before_an_endpoint_existed(
-    client: TestClient, two_cells: Container, worker: Worker, database_url: str, cell_1_url: str
+    client: TestClient,
+    two_cells: Container,
+    worker: Worker,
+    database_url: str,
+    cell_1_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The copied webhook queue is the source's: the target's outbox queues nothing for
     copied events (not even to endpoints registered after them, which the source never
-    sent them to); only events written in the target after the move are fanned out."""
+    sent them to); only events written in the target after the move are fanned out.
+
+    It failed twice (CI at stop 26, a fresh clone at stop 28) finding deliveries for one
+    object more than the new payment, cause unseen. Two ways that happens without a bug
+    are now ruled out: the source's queue is read as the move copies it (an earlier
+    snapshot missed deliveries of any event the worker wrote in between, which the move
+    rightly copies), and the check is by event (a late event the worker writes in the
+    target after the move is fanned out there, rightly). Seen failing when the outbox
+    stops skipping copied events."""
     a, a_id = merchant_in(client, "cell-0", "A")
     merchant_a = decode(Kind.MERCHANT, a_id)
     deliveries = (
@@ -682,8 +695,14 @@ def test_a_move_sends_no_webhook_for_events_from_before_an_endpoint_existed(
         # would count as queued by the target).
         wait_for(lambda: outbox_done(database_url), "the source's outbox at rest")
         wait_for(all_delivered, "the source's webhooks delivered")
-        in_source = rows(database_url, deliveries, merchant_a)
+        in_source: list[Any] = []
+        copy = moves.copy_merchant
 
+        def copy_after_a_look(*args: Any, **kwargs: Any) -> Any:
+            in_source.extend(rows(database_url, deliveries, merchant_a))
+            return copy(*args, **kwargs)
+
+        monkeypatch.setattr(moves, "copy_merchant", copy_after_a_look)
         move_merchant(two_cells, merchant_a, "cell-1", timeout_s=20)
         # The outbox follows the log in order: once a payment made after the move is
         # queued in the target, every copied event before it has been handled.
@@ -698,12 +717,19 @@ def test_a_move_sends_no_webhook_for_events_from_before_an_endpoint_existed(
         copied = set(in_source)
         added = [r for r in in_target if r not in copied]
         assert copied <= set(in_target)
-        added_objects = rows(
+        # What the target's outbox queued: for events written in the target since the
+        # move (the new payment's, and any the worker wrote late), none it copied.
+        fanned_out = rows(
             cell_1_url,
-            "SELECT DISTINCT object_id FROM webhook_deliveries WHERE id = ANY(%s)",
+            "SELECT d.object_id, i.position, EXISTS (SELECT 1 FROM moved_in_events m"
+            "  WHERE i.position BETWEEN m.first_position AND m.last_position)"
+            " FROM webhook_deliveries d JOIN event_index i ON i.event_id = d.event_id"
+            " WHERE d.id = ANY(%s)",
             [r[0] for r in added],
         )
-        assert added_objects == [(decode(Kind.PAYMENT, after),)], added_objects
+        assert len(fanned_out) == len(added)
+        assert not [row for row in fanned_out if row[2]], fanned_out
+        assert decode(Kind.PAYMENT, after) in {row[0] for row in fanned_out}
         wait_for(lambda: len(receiver.delivered()) >= len(in_target), "delivered after")
         time.sleep(1.0)
         objects = [r.event["data"]["object"]["id"] for r in receiver.delivered()]
