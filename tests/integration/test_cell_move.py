@@ -39,6 +39,7 @@ from tests.e2e.test_cli import env_for, paysource
 from tests.helpers import Api, admin, drain, new_key, wait_for
 from tests.integration.test_cells import cell_1_url, merchant_in, payment_ids_in, second_cluster
 from tests.integration.test_job_sharing import caught_up
+from tests.integration.test_move_seal import created
 from tests.integration.test_webhook_delivery import Receiver, webhook_settings
 
 pytestmark = pytest.mark.slow
@@ -443,27 +444,18 @@ def test_a_write_that_passed_routing_before_the_mark_is_moved_along_or_refused(
     source = two_cells.router.named("cell-0")
     assert source is not None
     meta = Meta(ActorKind.MERCHANT, a_id)
-    new = lambda name: Customer.create(  # noqa: E731
-        customer_id=uuid4(),
-        merchant_id=merchant,
-        email=None,
-        name=name,
-        metadata={},
-        request_hash="h",
-        meta=meta,
-    )
     late: list[UUID] = []
     at_rest, copy = cell_move._at_rest, moves.copy_merchant
 
     def at_rest_then_a_late_write(*args: Any, **kwargs: Any) -> Any:
         found = at_rest(*args, **kwargs)
         if not late:  # committed after the last look
-            late.append(source.store.save(new("Late"))[0].domain_event.originator_id)
+            late.append(created(source.store, merchant, "Late").id)
         return found
 
     def late_writes_then_copy(*args: Any, **kwargs: Any) -> Any:
         with pytest.raises(MerchantMoving):
-            source.store.save(new("Later"))
+            created(source.store, merchant, "Later")
         customer = source.store.get(ada, Customer)
         assert customer is not None
         customer.update(name="Ada L.", email=None, metadata={}, meta=meta)

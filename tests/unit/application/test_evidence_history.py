@@ -15,9 +15,15 @@ from hypothesis import strategies as st
 from paysource.adapters.pii_crypto import MemoryPersonalDataVault
 from paysource.application.disputes import DisputeService
 from paysource.application.eventlog import EventStore
-from paysource.domain.dispute import Dispute, DisputeReason
+from paysource.domain.dispute import Dispute
 from paysource.domain.dispute_evidence import EVIDENCE_FIELDS, erase_evidence
-from tests.unit.domain.domain_builders import MERCHANT_ID, T0, captured_payment, merchant_meta
+from tests.unit.domain.domain_builders import (
+    MERCHANT_ID,
+    T0,
+    captured_payment,
+    dispute_of,
+    merchant_meta,
+)
 
 VALUES = st.text(string.ascii_letters, min_size=16, max_size=40)
 EVIDENCE = st.dictionaries(st.sampled_from(EVIDENCE_FIELDS), VALUES, min_size=1)
@@ -26,14 +32,7 @@ MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
 
 
 def opened_dispute(store: EventStore) -> Dispute:
-    opened = Dispute.open(
-        payment=captured_payment(),
-        amount=None,
-        reason=DisputeReason.FRAUDULENT,
-        source="admin",
-        request_hash="o",
-        meta=merchant_meta(),
-    )
+    opened = dispute_of(captured_payment())
     store.save(opened)
     return opened
 

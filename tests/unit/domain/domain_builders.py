@@ -15,6 +15,7 @@ from eventsourcing.application import Application
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.card import CardDetails
 from paysource.domain.currency import exponents
+from paysource.domain.dispute import Dispute, DisputeReason
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
 from paysource.domain.money import Money
@@ -74,6 +75,17 @@ def captured_payment(
     payment = authorized_payment(amount)
     payment.capture(captured, fees, merchant_meta())
     return payment
+
+
+def dispute_of(payment: Payment, amount: Money | None = None) -> Dispute:
+    return Dispute.open(
+        payment=payment,
+        amount=amount,
+        reason=DisputeReason.FRAUDULENT,
+        source="admin",
+        request_hash="h",
+        meta=merchant_meta(),
+    )
 
 
 def open_refund(payment: Payment, amount: Money | None = None) -> Refund:

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from domain_builders import T0, captured_payment, merchant_meta, open_refund, usd
+from domain_builders import T0, captured_payment, dispute_of, merchant_meta, open_refund, usd
 
 from paysource.domain import ledger
 from paysource.domain.dispute import (
     RESPONSE_WINDOW,
-    Dispute,
-    DisputeReason,
     DisputeStatus,
     dispute_id,
 )
@@ -25,19 +23,7 @@ from paysource.domain.errors import (
 )
 from paysource.domain.ledger import Phase, Side
 from paysource.domain.money import Money
-from paysource.domain.payment import Payment
 from paysource.domain.settlement import Item, ItemKind
-
-
-def dispute_of(payment: Payment, amount: Money | None = None) -> Dispute:
-    return Dispute.open(
-        payment=payment,
-        amount=amount,
-        reason=DisputeReason.FRAUDULENT,
-        source="admin",
-        request_hash="h",
-        meta=merchant_meta(),
-    )
 
 
 def test_a_dispute_takes_all_that_was_captured_and_not_refunded_by_default() -> None:
