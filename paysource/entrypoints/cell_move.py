@@ -210,9 +210,17 @@ def _sealed(
     found: set[UUID] = set()
     refused: set[UUID] = set()
     scanned = 0
+    followers = source_followers(container, cell)  # built once, not again per look
     while True:
         scanned, last = _at_rest(
-            container, cell, merchant_id, found=found, scanned=scanned, deadline=deadline, say=say
+            container,
+            cell,
+            merchant_id,
+            followers,
+            found=found,
+            scanned=scanned,
+            deadline=deadline,
+            say=say,
         )
         moves.refuse_writes(cell.database_url, merchant_id, found - refused)
         refused |= found
@@ -243,6 +251,7 @@ def _at_rest(
     container: Container,
     cell: Cell,
     merchant_id: UUID,
+    followers: Sequence[BatchHandler],
     *,
     found: set[UUID],
     scanned: int,
@@ -251,8 +260,7 @@ def _at_rest(
 ) -> tuple[int, int]:
     """Add the merchant's aggregates to `found` and return the position scanned to and
     its last position, once the source's work for it is done; MoveRefused at
-    `deadline`, naming what is still busy."""
-    followers = source_followers(container, cell)
+    `deadline`, naming what is still busy (`followers`: the source's, `source_followers`)."""
     relays = container.settings.nats_url is not None
     while True:
         scanned = moves.merchant_aggregates(

@@ -753,8 +753,9 @@ def test_a_merchant_moved_in_can_move_on_but_not_back_to_the_cell_it_left(
     # Nothing written in cell-1 since: the followers' positions are the skips' alone.
     ids: set[UUID] = set()
     deadline = time.monotonic() + 5
+    followers = cell_move.source_followers(two_cells, cell_1)
     _, last = cell_move._at_rest(
-        two_cells, cell_1, merchant_a, found=ids, scanned=0, deadline=deadline, say=print
+        two_cells, cell_1, merchant_a, followers, found=ids, scanned=0, deadline=deadline, say=print
     )
     assert (len(ids), last) == (moved.aggregates, moved.positions[1])
 

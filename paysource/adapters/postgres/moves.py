@@ -71,23 +71,12 @@ def merchant_aggregates(
     return the position read to. An aggregate is the merchant's when its first event
     names it, or (settlement item claims) names one of its settlements."""
     with psycopg.connect(url) as conn:
-        return _scan(conn, decode, merchant_id, found, after=after)
-
-
-def _scan(
-    conn: psycopg.Connection[Any],
-    decode: Decode,
-    merchant_id: UUID,
-    found: set[UUID],
-    *,
-    after: int,
-) -> int:
-    rows = conn.execute(
-        "SELECT originator_id, originator_version, topic, state, notification_id"
-        " FROM paysource_events WHERE originator_version = 1 AND notification_id > %s"
-        " ORDER BY notification_id",
-        (after,),
-    ).fetchall()
+        rows = conn.execute(
+            "SELECT originator_id, originator_version, topic, state, notification_id"
+            " FROM paysource_events WHERE originator_version = 1 AND notification_id > %s"
+            " ORDER BY notification_id",
+            (after,),
+        ).fetchall()
     for originator_id, _, topic, state, _ in rows:
         if _theirs(decode, merchant_id, found, (originator_id, topic, state)):
             found.add(originator_id)
