@@ -16,7 +16,7 @@ from uuid import UUID
 
 from paysource.application.erased_history import (
     MAX_EVENTS,
-    shown,
+    shown_history,
     up_to_moment,
     version_of,
 )
@@ -40,7 +40,7 @@ def version_at(store: EventStore, aggregate_id: UUID, moment: datetime) -> int |
 def load_as_of(store: EventStore, aggregate_id: UUID, kind: type[A], moment: datetime) -> A:
     """The aggregate at `moment`, as it may be shown now; NotFound when absent then (or
     of another kind)."""
-    events = shown(store.history(aggregate_id, limit=MAX_EVENTS))
+    events = shown_history(store, aggregate_id)
     return version_of(events, up_to_moment(events, moment), kind)
 
 

@@ -20,8 +20,7 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
-from paysource.application.as_of import load_as_of
-from paysource.application.erased_history import shown
+from paysource.application.erased_history import shown_history
 from paysource.application.errors import NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.fastpath import FastPath
@@ -264,12 +263,7 @@ class DisputeService:
     def history(self, *, dispute: UUID) -> list[Event]:
         """The dispute's events, oldest first, as they may be shown now: with its
         evidence erased once it is (erased_history.py)."""
-        return shown(self._store.history(dispute, limit=MAX_HISTORY_EVENTS))
-
-    def as_of(self, *, dispute: UUID, moment: datetime) -> Dispute:
-        """The dispute as it was at `moment`, as it may be shown now (`history`);
-        NotFound if it did not exist yet."""
-        return load_as_of(self._store, dispute, Dispute, moment)
+        return shown_history(self._store, dispute)
 
     def get(self, *, merchant_id: UUID | None, dispute: UUID) -> Dispute:
         """The dispute, if `merchant_id` owns it (None: staff, any merchant)."""

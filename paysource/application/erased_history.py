@@ -53,6 +53,11 @@ def shown(events: Sequence[Event], registry: Registry = PERSONAL) -> list[Event]
     return [_erased(e, registry) for e in events]
 
 
+def shown_history(store: EventStore, aggregate_id: UUID) -> list[Event]:
+    """The aggregate's whole history as it may be shown now (`shown`)."""
+    return shown(store.history(aggregate_id, limit=MAX_EVENTS))
+
+
 def past_version(store: EventStore, aggregate_id: UUID, kind: type[A], version: int) -> A | None:
     """The aggregate at `version` as it may be shown now (None: absent, or another kind).
     An erasable kind is read from its history alone; any other loads as it is, and
@@ -61,7 +66,7 @@ def past_version(store: EventStore, aggregate_id: UUID, kind: type[A], version: 
         found = store.get(aggregate_id, kind, version=version)
         if not isinstance(found, _ERASABLE):
             return found
-    events = shown(store.history(aggregate_id, limit=MAX_EVENTS))
+    events = shown_history(store, aggregate_id)
     try:
         return version_of(events, up_to_version(version), kind)
     except NotFound:

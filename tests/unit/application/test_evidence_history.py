@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paysource.adapters.pii_crypto import MemoryPersonalDataVault
+from paysource.application.as_of import load_as_of
 from paysource.application.disputes import DisputeService
 from paysource.application.eventlog import EventStore
 from paysource.domain.dispute import Dispute
@@ -72,7 +73,7 @@ def test_no_view_of_an_erased_disputes_past_shows_its_personal_evidence(
     erased = erase_evidence(evidence)
 
     history = service.history(dispute=first.id)
-    at_submission = service.as_of(dispute=first.id, moment=T0 + 2 * MINUTE)
+    at_submission = load_as_of(store, first.id, Dispute, T0 + 2 * MINUTE)
     retried = submit(service, first, evidence)
 
     shown = [e.evidence for e in history if isinstance(e, Dispute.EvidenceSubmitted)]
@@ -93,7 +94,7 @@ def test_a_later_version_stamped_earlier_gives_a_prefix_of_versions_as_of_a_mome
     submitted = submit(service, opened, {"product_description": "a mug"})  # at T0 + 1 min
     service.erase_evidence(dispute=opened.id, meta=merchant_meta(T0 + MINUTE / 2))
 
-    between = service.as_of(dispute=opened.id, moment=T0 + MINUTE * 3 / 4)
+    between = load_as_of(store, opened.id, Dispute, T0 + MINUTE * 3 / 4)
 
     assert between.version == 3  # the erasure (v3) is stamped before the moment
     assert submitted.version == 2

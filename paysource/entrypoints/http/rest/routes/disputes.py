@@ -4,7 +4,6 @@ and decide them, standing in for the acquirer (docs/disputes.md)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -14,13 +13,12 @@ from paysource.application.disputes import SOURCE_ADMIN
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
-from paysource.bootstrap import Cell
 from paysource.domain.api_key import Role
 from paysource.domain.dispute import Dispute, DisputeReason
 from paysource.entrypoints.http.dispute_inputs import DisputeIn, DisputeOutcomeIn, EvidenceIn
 from paysource.entrypoints.http.rest.deps import AnyCall, MerchantCallDep, required_key
 from paysource.entrypoints.http.rest.lists import Listed
-from paysource.entrypoints.http.rest.moments import AsOf
+from paysource.entrypoints.http.rest.moments import AsOf, loader
 from paysource.entrypoints.http.rest.routes.common import (
     listing,
     merchant_scope,
@@ -35,14 +33,9 @@ Status = Literal["needs_response", "under_review", "won", "lost"]
 
 
 def _owned(call: AnyCall, dispute_id: str, as_of: AsOf = None) -> Dispute:
-    uuid = decode(Kind.DISPUTE, dispute_id)
-
-    def load(cell: Cell, uuid: UUID) -> Dispute:
-        if as_of is None:
-            return cell.disputes.get(merchant_id=None, dispute=uuid)
-        return cell.disputes.as_of(dispute=uuid, moment=as_of)
-
-    return owned(call, "dispute", uuid, load)
+    latest = lambda cell, uuid: cell.disputes.get(merchant_id=None, dispute=uuid)  # noqa: E731
+    load = loader(as_of, Dispute, latest)
+    return owned(call, "dispute", decode(Kind.DISPUTE, dispute_id), load)
 
 
 @router.get("/disputes", summary="List disputes, newest first")

@@ -19,11 +19,10 @@ from fastapi.responses import JSONResponse
 
 from paysource.application import feed
 from paysource.application import representations as rep
-from paysource.application.erased_history import shown
+from paysource.application.erased_history import shown_history
 from paysource.application.errors import NotFound
 from paysource.application.fastpath import Answer
 from paysource.application.ids import Kind, decode
-from paysource.application.payments import MAX_HISTORY_EVENTS
 from paysource.bootstrap import Cell
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.api_key import Role
@@ -129,7 +128,7 @@ def _history(
     first = get_owned(noun, uuid, call.principal.merchant_id, lookups, owner=owner)
     cell = call.container.router.for_merchant(merchant_of(first, owner))
     # As it may be shown now: an erased customer's events show its personal data erased.
-    events = shown(cell.store.history(uuid, limit=MAX_HISTORY_EVENTS))
+    events = shown_history(cell.store, uuid)
     return respond(Answer(200, listing([rep.event(e) for e in events], has_more=False)))
 
 
