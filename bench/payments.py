@@ -257,15 +257,47 @@ def measure_framework(
 ) -> loadgen.Load:
     """(c), with --framework: the same load on FastAPI and uvicorn doing no work
     (bench/framework_app.py), as many processes as serve runs: the web layer's ceiling."""
+    return measure_yardstick_app(stack, work, args, "framework", {}, db_pid=None)
+
+
+def measure_floor(
+    stack: contextlib.ExitStack, work: Path, servers: Servers, args: argparse.Namespace
+) -> loadgen.Load:
+    """(d), with --floor: the same load on FastAPI doing only a payment's I/O, one Redis
+    script, one event row by group commit, one stored answer (bench/floor_app.py): the
+    least API CPU per payment on this stack."""
+    with psycopg.connect(servers.db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS floor_events (id bigserial PRIMARY KEY,"
+            " originator_id uuid NOT NULL, originator_version int NOT NULL,"
+            " topic text NOT NULL, state bytea NOT NULL,"
+            " UNIQUE (originator_id, originator_version))"
+        )
+    env = {"FLOOR_DATABASE_URL": servers.db_url, "FLOOR_REDIS_URL": servers.redis_url}
+    return measure_yardstick_app(stack, work, args, "floor", env, db_pid=servers.db_pid)
+
+
+def measure_yardstick_app(
+    stack: contextlib.ExitStack,
+    work: Path,
+    args: argparse.Namespace,
+    name: str,
+    env: dict[str, str],
+    *,
+    db_pid: int | None,
+) -> loadgen.Load:
+    """bench/<name>_app.py under uvicorn, as many processes as serve runs, given the
+    same load; its figures are `<name>_*`."""
     port = free_port()
     processes = args.api_processes or os.cpu_count() or 1
-    argv = [sys.executable, "-m", "uvicorn", "framework_app:app", "--port", str(port)]
+    argv = [sys.executable, "-m", "uvicorn", f"{name}_app:app", "--port", str(port)]
     argv += ["--workers", str(processes), "--no-access-log", "--log-level", "warning"]
-    log_path = work / "framework.log"
+    log_path = work / f"{name}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             argv,
             cwd=Path(__file__).resolve().parent,
+            env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -275,19 +307,22 @@ def measure_framework(
     base = f"http://127.0.0.1:{port}"
     wait_ready(proc, base, log_path)
     generate = loadgen.with_wrk if args.generator == "wrk" else loadgen.with_asyncio
-    generate(base, "psk_framework", PAYMENT_BODY, clients=args.clients, seconds=args.warmup)
-    with cpuuse.phase(proc.pid, None) as used:
+    generate(base, f"psk_{name}", PAYMENT_BODY, clients=args.clients, seconds=args.warmup)
+    with cpuuse.phase(proc.pid, db_pid) as used:
         load = generate(
-            base, "psk_framework", PAYMENT_BODY, clients=args.clients, seconds=args.seconds
+            base, f"psk_{name}", PAYMENT_BODY, clients=args.clients, seconds=args.seconds
         )
     use = used[0]
-    figure("framework_processes", processes)
-    figure("framework_per_s", f"{load.accepted_per_s:.0f}")
-    figure("framework_p50_ms", f"{load.p50_ms:.1f}")
-    figure("framework_p99_ms", f"{load.p99_ms:.1f}")
+    figure(f"{name}_processes", processes)
+    figure(f"{name}_per_s", f"{load.accepted_per_s:.0f}")
+    figure(f"{name}_p50_ms", f"{load.p50_ms:.1f}")
+    figure(f"{name}_p99_ms", f"{load.p99_ms:.1f}")
+    figure(f"{name}_errors", sum(load.errors.values()))
     if load.accepted:
-        figure("framework_cpu_ms_per_request", f"{1000 * use.api_s / load.accepted:.2f}")
-    warn_if_noisy("framework", use)
+        figure(f"{name}_cpu_ms_per_request", f"{1000 * use.api_s / load.accepted:.2f}")
+        if db_pid is not None:
+            figure(f"{name}_db_cpu_ms_per_request", f"{1000 * use.db_s / load.accepted:.2f}")
+    warn_if_noisy(name, use)
     return load
 
 
@@ -419,6 +454,9 @@ def measure(args: argparse.Namespace, work: Path) -> None:
         if args.framework:
             framework = measure_framework(stack, work, args)
             figure("framework_ratio", f"{framework.accepted_per_s / pgbench_tps:.3f}")
+        if args.floor:
+            floor = measure_floor(stack, work, servers, args)
+            figure("floor_ratio", f"{floor.accepted_per_s / pgbench_tps:.3f}")
     if pgbench_probe_ms and http_probe_ms:
         # The machine ran slower (a longer probe) during one phase than the other: the
         # ratio as both phases would have measured at the same speed.
@@ -449,6 +487,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also measure FastAPI and uvicorn doing no work (framework_*): the highest "
         "ratio reachable on this machine while the API stays on FastAPI",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure FastAPI doing only a payment's I/O (floor_*, bench/floor_app.py): "
+        "the least API CPU per payment on this stack",
     )
     parser.add_argument(
         "--no-locked",
