@@ -4,7 +4,7 @@ know how to write it.
 bench/payments.py `--floor` measures it beside paysource. It does what no payment can
 skip, and nothing else:
 - one Redis round trip that claims the idempotency key and counts the merchant's rate
-  window (a Lua script);
+  window (a Lua script), through redis.asyncio;
 - the payment's one event row (~650 bytes of JSON state) inserted into Postgres under
   the events table's EXCLUSIVE lock, by one committer thread that batches concurrent
   requests into one transaction (group commit, as paysource does), handed back to the
@@ -13,17 +13,20 @@ skip, and nothing else:
 - the answer, encoded once.
 
 No authentication lookup, no domain objects, no eventsourcing, no middleware, no
-tracing, no metrics, no logs. `floor_cpu_ms_per_request` is therefore the least API
-CPU per payment this stack (Python 3.11, uvicorn, FastAPI, redis-py, psycopg) spends
-on this machine, and `floor_ratio` (its rate over `pgbench_tps`) the highest ratio a
-paysource API on this stack could show here. Configured by `FLOOR_DATABASE_URL` and
-`FLOOR_REDIS_URL`; the table `floor_events` must exist (payments.py creates it).
+tracing, no metrics, no logs. `floor_cpu_ms_per_request` is therefore about the least
+API CPU per payment we know how to spend on this stack (Python 3.11, uvicorn, FastAPI,
+redis-py, psycopg) on this machine, and `floor_ratio` (its rate over `pgbench_tps`)
+about the highest ratio a paysource API on this stack could show here. Configured by
+`FLOOR_DATABASE_URL`, `FLOOR_REDIS_URL` and `FLOOR_MODE` (below); the table
+`floor_events` must exist (payments.py creates it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -31,14 +34,16 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import psycopg
 import redis
+import redis.asyncio as aioredis
 from fastapi import FastAPI, Header, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 WINDOW_S = 0.001
 MAX_BATCH = 64
@@ -67,24 +72,19 @@ class PaymentIn(BaseModel):
 
 class Committer:
     """One thread; each request's row waits at most WINDOW_S for others to share its
-    transaction; the event loop gets each row's id through its own future."""
+    transaction, and each caller gets its row's id through `done`."""
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._queue: queue.SimpleQueue[tuple[bytes, bytes, asyncio.Future[int]]] = (
+        self._queue: queue.SimpleQueue[tuple[bytes, bytes, Callable[[int], object]]] = (
             queue.SimpleQueue()
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def start(self) -> None:
         threading.Thread(target=self._run, daemon=True).start()
 
-    def save(self, originator: bytes, state: bytes) -> asyncio.Future[int]:
-        assert self._loop is not None
-        answer: asyncio.Future[int] = self._loop.create_future()
-        self._queue.put((originator, state, answer))
-        return answer
+    def save(self, originator: bytes, state: bytes, done: Callable[[int], object]) -> None:
+        self._queue.put((originator, state, done))
 
     def _run(self) -> None:
         conn = psycopg.connect(self._url)
@@ -104,20 +104,30 @@ class Committer:
                     binary=True,
                 )
                 ids = [row[0] for row in curs.fetchall()]
-            assert self._loop is not None
-            for (_, _, answer), event_id in zip(batch, ids, strict=True):
-                self._loop.call_soon_threadsafe(answer.set_result, event_id)
+            for (_, _, done), event_id in zip(batch, ids, strict=True):
+                done(event_id)
 
 
-_redis = redis.Redis.from_url(os.environ.get("FLOOR_REDIS_URL", "redis://127.0.0.1:6379"))
+_REDIS_URL = os.environ.get("FLOOR_REDIS_URL", "redis://127.0.0.1:6379")
+_redis = redis.Redis.from_url(_REDIS_URL)
 _claim = _redis.register_script(CLAIM)
 _committer = Committer(os.environ.get("FLOOR_DATABASE_URL", "postgresql:///postgres"))
+# FLOOR_MODE: `async-redis` (the floor: redis.asyncio, the commit awaited, nothing
+# blocks the loop), `loop` (sync redis-py called from the event loop) or `threaded`
+# (each request's work in a pool thread, waiting on the commit there, as paysource's
+# commands ran until 2026-12-07). The variants measure what each shape costs.
+MODE = os.environ.get("FLOOR_MODE", "async-redis")
+_aredis: aioredis.Redis | None = None
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
-    _committer.start(asyncio.get_running_loop())
+    global _aredis  # noqa: PLW0603  # bound to this process's event loop
+    _aredis = aioredis.Redis.from_url(_REDIS_URL)
+    await _aredis.script_load(CLAIM)  # evalsha needs it in Redis's script cache
+    _committer.start()
     yield
+    await _aredis.aclose()
 
 
 app = FastAPI(lifespan=_lifespan)
@@ -131,40 +141,89 @@ async def create_payment(
 ) -> Response:
     if not authorization.startswith("Bearer ") or not idempotency_key:
         raise HTTPException(status_code=401)
-    merchant = hashlib.sha256(authorization.encode()).hexdigest()[:16]
-    request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    claim_key = f"floor:claim:{merchant}:{idempotency_key}"
-    # Redis is called from the event loop: a localhost round trip costs less CPU than
-    # a thread hop, and this measures the least CPU, not the best latency.
-    claimed = _claim(
-        keys=[claim_key, f"floor:rate:{merchant}:{int(time.time())}"],
-        args=[request_hash, 1_000_000],
-    )
+    if MODE == "threaded":
+        return await run_in_threadpool(_pay_in_thread, body, authorization, idempotency_key)
+    step = _Step.of(body, authorization, idempotency_key)
+    if MODE == "async-redis":
+        assert _aredis is not None
+        claimed = await _aredis.evalsha(_claim.sha, 2, *step.claim_keys, *step.claim_args)
+    else:
+        # A localhost round trip from the loop costs less CPU than a thread hop.
+        claimed = _claim(keys=step.claim_keys, args=step.claim_args)
     if claimed != 1:
-        stored = _redis.get(f"{claim_key}:answer")
-        return Response(stored or b"{}", status_code=202, media_type="application/json")
-    payment_id = uuid.uuid5(uuid.NAMESPACE_URL, claim_key)
-    state: dict[str, Any] = {
-        "originator_id": str(payment_id),
-        "merchant_id": merchant,
-        "amount": {"minor": body.amount, "currency": body.currency},
-        "source": body.source[:4],
-        "capture_method": "automatic",
-        "request_hash": request_hash,
-        "timestamp": time.time_ns(),
-        "meta": {"request_id": uuid.uuid4().hex, "actor": merchant, "padding": "x" * 300},
-    }
-    await _committer.save(payment_id.bytes, json.dumps(state).encode())
-    answer = json.dumps(
-        {
+        return _stored(_redis.get(step.answer_key))
+    loop = asyncio.get_running_loop()
+    committed: asyncio.Future[int] = loop.create_future()
+    _committer.save(
+        step.payment_id.bytes,
+        step.state,
+        lambda event_id: loop.call_soon_threadsafe(committed.set_result, event_id),
+    )
+    await committed
+    if MODE == "async-redis":
+        assert _aredis is not None
+        await _aredis.set(step.answer_key, step.answer, ex=86400)
+    else:
+        _redis.set(step.answer_key, step.answer, ex=86400)
+    return Response(step.answer, status_code=202, media_type="application/json")
+
+
+def _pay_in_thread(body: PaymentIn, authorization: str, idempotency_key: str) -> Response:
+    step = _Step.of(body, authorization, idempotency_key)
+    if _claim(keys=step.claim_keys, args=step.claim_args) != 1:
+        return _stored(_redis.get(step.answer_key))
+    committed: concurrent.futures.Future[int] = concurrent.futures.Future()
+    _committer.save(step.payment_id.bytes, step.state, committed.set_result)
+    committed.result()
+    _redis.set(step.answer_key, step.answer, ex=86400)
+    return Response(step.answer, status_code=202, media_type="application/json")
+
+
+def _stored(answer: bytes | None) -> Response:
+    return Response(answer or b"{}", status_code=202, media_type="application/json")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Step:
+    """A request's Redis keys, its event and its answer."""
+
+    claim_keys: list[str]  # the claim, the rate window
+    claim_args: list[str | int]  # the request's hash, the window's limit
+    answer_key: str
+    payment_id: uuid.UUID
+    state: bytes
+    answer: bytes
+
+    @classmethod
+    def of(cls, body: PaymentIn, authorization: str, idempotency_key: str) -> _Step:
+        merchant = hashlib.sha256(authorization.encode()).hexdigest()[:16]
+        request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        claim_key = f"floor:claim:{merchant}:{idempotency_key}"
+        payment_id = uuid.uuid5(uuid.NAMESPACE_URL, claim_key)
+        state: dict[str, Any] = {
+            "originator_id": str(payment_id),
+            "merchant_id": merchant,
+            "amount": {"minor": body.amount, "currency": body.currency},
+            "source": body.source[:4],
+            "capture_method": "automatic",
+            "request_hash": request_hash,
+            "timestamp": time.time_ns(),
+            "meta": {"request_id": uuid.uuid4().hex, "actor": merchant, "padding": "x" * 300},
+        }
+        answer = {
             "id": f"pay_{payment_id.hex}",
             "status": "processing",
             "amount": body.amount,
             "currency": body.currency,
         }
-    ).encode()
-    _redis.set(f"{claim_key}:answer", answer, ex=86400)
-    return Response(answer, status_code=202, media_type="application/json")
+        return cls(
+            claim_keys=[claim_key, f"floor:rate:{merchant}:{int(time.time())}"],
+            claim_args=[request_hash, 1_000_000],
+            answer_key=f"{claim_key}:answer",
+            payment_id=payment_id,
+            state=json.dumps(state).encode(),
+            answer=json.dumps(answer).encode(),
+        )
 
 
 @app.get("/readyz")
