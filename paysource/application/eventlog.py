@@ -233,10 +233,36 @@ class EventStore:
             raise ConcurrencyConflict from None
         except PersistenceError as error:
             raise _failed(error) from None
-        return [
-            Recording(event, _notification(row, notification_id))
-            for event, row, notification_id in zip(events, stored, ids, strict=True)
-        ]
+        return _recordings(events, stored, ids)
+
+    @property
+    def commits_in_groups(self) -> bool:
+        """Whether `save_async` can be used (saves share group commits)."""
+        return self._group is not None
+
+    async def save_async(self, *aggregates: PaysourceAggregate) -> list[Recording[UUID]]:
+        """`save` for a caller on an event loop, through group commit, awaiting its batch
+        instead of holding a thread. Only for events whose mapping reads nothing (no
+        personal data to seal: the vault would be read on the loop)."""
+        assert self._group is not None, "no group commit: save in a thread"
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        attributes: dict[str, str | int | bool] = {
+            "db.system": "postgresql",
+            "events": len(events),
+            "group_commit": True,
+        }
+        with span("db append_events", attributes=attributes):
+            mapper = self._app.mapper
+            if isinstance(mapper, SealingMapper):  # the vault must not be read on the loop
+                assert not any(map(mapper.seals, events)), "personal data: save in a thread"
+            try:
+                stored = [mapper.to_stored_event(event) for event in events]
+                ids = await self._group.save_async(stored, owners(events, aggregates))
+            except IntegrityError:
+                raise ConcurrencyConflict from None
+            except PersistenceError as error:
+                raise _failed(error) from None
+        return _recordings(events, stored, ids)
 
     def observe_group_commits(self, observer: Callable[[int], None]) -> None:
         """Call `observer` with each group commit's size (no-op without group commit)."""
@@ -562,3 +588,12 @@ def run_until_caught_up(follower: Follower, *, timeout_s: float = 30.0) -> None:
         if not worked and scanned_to >= follower.store.head():
             return
     raise TimeoutError(f"{follower.handler.name} did not catch up in {timeout_s}s")
+
+
+def _recordings(
+    events: Sequence[DomainEventProtocol[UUID]], stored: Sequence[StoredEvent], ids: Sequence[int]
+) -> list[Recording[UUID]]:
+    return [
+        Recording(event, _notification(row, notification_id))
+        for event, row, notification_id in zip(events, stored, ids, strict=True)
+    ]

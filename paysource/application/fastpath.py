@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -88,6 +88,59 @@ class FastPath:
             self._cache.delete(slot)
         return answer
 
+    async def answer_async(
+        self,
+        *,
+        scope: str,
+        key: str | None,
+        request_hash: str,
+        command: Callable[[], Awaitable[Answer]],
+        counters: Sequence[str] = (),
+        admit: Callable[[Sequence[int | None]], Awaitable[None]] | None = None,
+    ) -> Answer:
+        """`answer` for a caller on the event loop, its command awaited: the same keys,
+        claim, counting and stored answer, without holding a thread. For the plain case:
+        a final answer (no `hold_s`) that may be kept whole (`keep_body`)."""
+        if key is None or self._cache is None:
+            return await command()
+        slot = self._slot(scope, key)
+        claimed = await self._claim_async(slot, counters, admit)
+        if claimed is False:
+            raw = await self._cache.get_async(slot)
+            earlier = _earlier_answer(raw, request_hash)
+            return earlier if earlier is not None else await command()
+        try:
+            answer = await command()
+        except BaseException:
+            if claimed:
+                await self._cache.delete_async(slot)  # nothing was stored: free again
+            raise
+        if claimed and 200 <= answer.status < 300:
+            stored, answer = _stored_form(request_hash, answer, keep_body=True)
+            await self._cache.set_async(slot, stored, ttl_s=self._ttl_s)
+        elif claimed:
+            await self._cache.delete_async(slot)
+        return answer
+
+    async def _claim_async(
+        self,
+        slot: str,
+        counters: Sequence[str],
+        admit: Callable[[Sequence[int | None]], Awaitable[None]] | None,
+    ) -> bool | None:
+        assert self._cache is not None
+        claimed, counts = await self._cache.add_counting_async(
+            slot, IN_FLIGHT, ttl_s=self._lock_ttl_s, counters=counters, window_s=1
+        )
+        try:
+            if admit is not None:
+                await admit(counts)
+        except BaseException:
+            if claimed:
+                await self._cache.delete_async(slot)  # refused before any work
+            raise
+        return claimed
+
     def _claim(
         self,
         slot: str,
@@ -122,15 +175,9 @@ class FastPath:
         """Keep the answer for retries; the answer with its body encoded, once for both
         Redis and the response."""
         assert self._cache is not None
-        head = json.dumps({"hash": request_hash, "status": answer.status})
-        if not keep_body:
-            self._cache.set(slot, head.encode(), ttl_s=self._ttl_s)
-            return answer
-        body = answer.encoded or encode_body(answer.body)
-        # `{"hash":…,"status":…,"body":<the response's own bytes>}`: still one JSON value.
-        stored = head[:-1].encode() + b', "body": ' + body + b"}"
+        stored, answer = _stored_form(request_hash, answer, keep_body=keep_body)
         self._cache.set(slot, stored, ttl_s=self._ttl_s)
-        return replace(answer, encoded=body)
+        return answer
 
     def forget(self, *, scope: str, key: str) -> None:
         """Delete the answer to `key` (a retry then replays from Postgres)."""
@@ -143,18 +190,37 @@ class FastPath:
 
     def _earlier(self, slot: str, request_hash: str, command: Callable[[], Answer]) -> Answer:
         assert self._cache is not None
-        raw = self._cache.get(slot)
-        if raw == IN_FLIGHT:
-            raise RequestInFlight(
-                "a request with this Idempotency-Key is still in progress; retry shortly"
-            )
-        if raw is None:  # expired meanwhile, or Redis went away: Postgres decides
-            return command()
-        stored = json.loads(raw)
-        if stored["hash"] != request_hash:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different request; use a new key"
-            )
-        if "body" not in stored:  # kept out of Redis (personal data): Postgres replays
-            return command()
-        return Answer(int(stored["status"]), stored["body"], replayed=True)
+        earlier = _earlier_answer(self._cache.get(slot), request_hash)
+        return earlier if earlier is not None else command()
+
+
+def _stored_form(request_hash: str, answer: Answer, *, keep_body: bool) -> tuple[bytes, Answer]:
+    """What Redis keeps of an answer for retries, and the answer with its body encoded,
+    once for both Redis and the response."""
+    head = json.dumps({"hash": request_hash, "status": answer.status})
+    if not keep_body:
+        return head.encode(), answer
+    body = answer.encoded or encode_body(answer.body)
+    # `{"hash":…,"status":…,"body":<the response's own bytes>}`: still one JSON value.
+    stored = head[:-1].encode() + b', "body": ' + body + b"}"
+    return stored, replace(answer, encoded=body)
+
+
+def _earlier_answer(raw: bytes | None, request_hash: str) -> Answer | None:
+    """The earlier request's answer as Redis keeps it; None when Postgres must decide
+    (expired, Redis away, or kept out of Redis); raises when the key is in flight or
+    was used for another request."""
+    if raw == IN_FLIGHT:
+        raise RequestInFlight(
+            "a request with this Idempotency-Key is still in progress; retry shortly"
+        )
+    if raw is None:  # expired meanwhile, or Redis went away: Postgres decides
+        return None
+    stored = json.loads(raw)
+    if stored["hash"] != request_hash:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with a different request; use a new key"
+        )
+    if "body" not in stored:  # kept out of Redis (personal data): Postgres replays
+        return None
+    return Answer(int(stored["status"]), stored["body"], replayed=True)

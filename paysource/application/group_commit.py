@@ -18,6 +18,7 @@ A batch never fails an innocent neighbour:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -103,16 +104,41 @@ class GroupCommitter:
     def save(self, events: Sequence[StoredEvent], fence: Sequence[UUID] = ()) -> list[int]:
         """Insert `events` atomically, in a batch with whatever else is being saved;
         their notification ids, or the error this save alone would have met."""
-        self.start()
-        item = _Save(events, fence)
-        self._queue.put(item)
+        answer = self.submit(events, fence)
         # A request waits no longer than its database budget (the committer thread has
         # none of its own); past it the log decides: a retry replays what committed.
         left = remaining_s()
         try:
-            return item.answer.result(timeout=None if left is None else max(0.0, left))
+            return answer.result(timeout=None if left is None else max(0.0, left))
         except FutureTimeout:
             raise spent() from None
+
+    async def save_async(
+        self, events: Sequence[StoredEvent], fence: Sequence[UUID] = ()
+    ) -> list[int]:
+        """`save` for a caller on an event loop: it awaits the batch's commit instead of
+        holding a thread, within the same budget."""
+        # Shielded: a request out of time stops waiting, but its save stays in the
+        # batch (as `save`'s does) and the committer can still hand out its answer,
+        # which nobody reads then (hence the callback: no "never retrieved" warning).
+        answer = asyncio.wrap_future(self.submit(events, fence))
+        answer.add_done_callback(_retrieved)
+        left = remaining_s()
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(answer), None if left is None else max(0.0, left)
+            )
+        except TimeoutError:
+            raise spent() from None
+
+    def submit(
+        self, events: Sequence[StoredEvent], fence: Sequence[UUID] = ()
+    ) -> Future[list[int]]:
+        """Queue `events` for the next batch; the future holds what `save` returns."""
+        self.start()
+        item = _Save(events, fence)
+        self._queue.put(item)
+        return item.answer
 
     def observe(self, observer: Callable[[int], None]) -> None:
         """Call `observer` with the size of every batch committed from now on (metrics)."""
@@ -182,6 +208,11 @@ class GroupCommitter:
                 item.answer.set_exception(error)
             else:
                 item.answer.set_result(list(ids or ()))
+
+
+def _retrieved(answer: asyncio.Future[list[int]]) -> None:
+    if not answer.cancelled():
+        answer.exception()
 
 
 def _refuse_twins(batch: list[_Save]) -> list[_Save]:

@@ -16,7 +16,7 @@ from paysource.application.ids import Kind, encode
 from paysource.application.merchants import MerchantFees
 from paysource.application.ports import CardVault, FeeLookup
 from paysource.application.results import PaymentState
-from paysource.application.tracing import traced
+from paysource.application.tracing import span, traced
 from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.errors import PaysourceError
@@ -105,6 +105,51 @@ class PaymentService:
             look_first=False,
         )
         return _result(self._as_answered(outcome))
+
+    async def create_payment_awaiting(
+        self,
+        *,
+        merchant_id: UUID,
+        idempotency_key: str,
+        request_hash: str,
+        amount: Money,
+        source: str,
+        customer_id: UUID | None,
+        capture_method: CaptureMethod,
+        description: str | None,
+        metadata: dict[str, str],
+        meta: Meta,
+    ) -> Outcome[PaymentState] | None:
+        """`create_payment` on the event loop, for the common case: a card the vault
+        knows, no customer (whose check reads Postgres), saves in group commits. It
+        awaits the commit rather than holding a thread (bench/README.md, "The floor").
+        None when it is not that case, or when the key's payment exists already: it then
+        wrote nothing, and `create_payment` (in a thread) does what the case needs."""
+        if customer_id is not None or not self._store.commits_in_groups:
+            return None
+        card = self._vault.describe(source)
+        if card is None:
+            return None  # maybe a retry of a payment whose single-use token is spent
+        with span("command create_payment"):
+            payment_id = claim_id(merchant_id, idempotency_key)
+            logs.bind(payment=encode(Kind.PAYMENT, payment_id))
+            payment = Payment.create(
+                payment_id=payment_id,
+                merchant_id=merchant_id,
+                customer_id=None,
+                amount=amount,
+                capture_method=capture_method,
+                card=card,
+                description=description,
+                metadata=metadata,
+                request_hash=request_hash,
+                meta=meta,
+            )
+            try:
+                await self._store.save_async(payment)
+            except ConcurrencyConflict:
+                return None  # the key's payment exists: a replay, or 422 for another body
+        return _result(Outcome(payment))
 
     def _as_answered(self, outcome: Outcome[Payment]) -> Outcome[Payment]:
         """A replay shows what the first answer showed: for a creation that waited

@@ -40,6 +40,11 @@ class SealingMapper(Mapper[UUID]):
         self._vault = vault
         self._registry = registry
 
+    def seals(self, domain_event: Event) -> bool:
+        """Whether storing `domain_event` may ask the vault (its class has personal
+        fields)."""
+        return type(domain_event) in self._registry
+
     def to_stored_event(self, domain_event: Event) -> StoredEvent:
         personal = self._registry.get(type(domain_event))
         if personal is None:

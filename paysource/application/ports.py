@@ -28,7 +28,9 @@ class Clock(Protocol):
 
 
 class CardVault(Protocol):
-    """Resolves a card token to what we may keep: brand, BIN, last 4."""
+    """Resolves a card token to what we may keep: brand, BIN, last 4. Called on the
+    API's event loop (`PaymentService.create_payment_awaiting`): it answers from
+    memory, never by waiting on a network."""
 
     def describe(self, token: str) -> CardDetails | None: ...
 
@@ -109,6 +111,18 @@ class Cache(Protocol):
         """`add`, and one hit in each fixed window of `counters` (their new counts), in
         one round trip; None for what is unknown."""
         ...
+
+    # The same, for callers on an event loop: nothing blocks the loop.
+
+    async def get_async(self, key: str) -> bytes | None: ...
+
+    async def set_async(self, key: str, value: bytes, *, ttl_s: int) -> None: ...
+
+    async def delete_async(self, key: str) -> None: ...
+
+    async def add_counting_async(
+        self, key: str, value: bytes, *, ttl_s: int, counters: Sequence[str], window_s: int
+    ) -> tuple[bool | None, list[int | None]]: ...
 
 
 class CustomerDisputes(Protocol):

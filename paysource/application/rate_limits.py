@@ -42,6 +42,16 @@ class RateLimits:
         own = self._own(merchant_id)
         return default if own is None else own
 
+    def known_per_second(self, merchant_id: UUID, *, default: int) -> int | None:
+        """`per_second` if it is known without asking the directory (None: not cached,
+        or cached too long ago), for a caller that must not wait on the database."""
+        now = self._clock()
+        with self._lock:
+            cached = self._cached.get(merchant_id)
+        if cached is None or cached[0] <= now:
+            return None
+        return default if cached[1] is None else cached[1]
+
     def set_limit(self, *, merchant_id: UUID, per_s: int | None, meta: Meta) -> Merchant:
         """Set the merchant's own limit (None: back to the default)."""
         merchant = self._directory.get(merchant_id, Merchant)

@@ -4,6 +4,7 @@ own answer)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,14 +15,18 @@ import psycopg
 import pytest
 
 from paysource.adapters.postgres.datastore import eventsourcing_env
+from paysource.application.deadlines import DatabaseBudgetSpent, database_budget
 from paysource.application.errors import MerchantMoving
 from paysource.application.eventlog import ConcurrencyConflict, EventStore, GroupCommitSettings
 from paysource.bootstrap import Container, build_container
 from paysource.config import Settings
+from paysource.domain.card import CardDetails
 from paysource.domain.customer import Customer
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.merchant import Merchant
 from paysource.domain.meta import ActorKind, Meta
+from paysource.domain.money import Money
+from paysource.domain.payment import CaptureMethod, Payment
 from tests.helpers import admin, drain, live_server, new_key
 
 # Wide enough that saves released together by a barrier land in one batch.
@@ -42,6 +47,21 @@ def customer(customer_id: UUID | None = None, name: str = "Ada") -> Customer:
         merchant_id=uuid4(),
         email=None,
         name=name,
+        metadata={},
+        request_hash="h",
+        meta=Meta(actor=ActorKind.MERCHANT),
+    )
+
+
+def payment(payment_id: UUID | None = None) -> Payment:
+    return Payment.create(
+        payment_id=payment_id or uuid4(),
+        merchant_id=uuid4(),
+        customer_id=None,
+        amount=Money(1000, "USD"),
+        capture_method=CaptureMethod.AUTOMATIC,
+        card=CardDetails(token="tok_visa", brand="visa", bin="424242", last4="4242"),
+        description=None,
         metadata={},
         request_hash="h",
         meta=Meta(actor=ActorKind.MERCHANT),
@@ -203,3 +223,45 @@ def test_a_batch_with_a_sealed_merchants_save_commits_the_innocent_ones(
     assert all(store.get(c.id, Customer) is not None for c in innocents)
     assert store.get(sealed.id, Customer) is None
     assert max(sizes) > 1, sizes  # they did share a batch
+
+
+def test_saves_awaited_on_an_event_loop_share_a_batch_and_get_their_own_answers(
+    store: EventStore,
+) -> None:
+    payments = [payment() for _ in range(6)]
+    twin = payments[0].id
+
+    async def save_all() -> list[object]:
+        saves = [store.save_async(p) for p in [*payments, payment(twin)]]
+        return await asyncio.gather(*saves, return_exceptions=True)
+
+    answers = asyncio.run(save_all())
+
+    assert [type(a) for a in answers] == [list] * 6 + [ConcurrencyConflict], answers
+    assert all(store.get(p.id, Payment) is not None for p in payments)
+    stats = store.group_commit_stats()
+    assert stats is not None
+    assert (stats.saves, stats.batches) == (7, 1)  # one transaction, not one each
+    ids = {a[0].notification.id for a in answers if isinstance(a, list)}
+    assert len(ids) == 6
+
+
+def test_a_save_awaited_past_its_budget_is_spent_but_stays_in_its_batch(
+    store: EventStore,
+) -> None:
+    late = payment()
+
+    async def save_late() -> BaseException | None:
+        try:
+            with database_budget(0.02):  # the batch waits WIDE's 0.25 s for others
+                await store.save_async(late)
+        except DatabaseBudgetSpent as error:
+            spent: BaseException | None = error
+        else:
+            spent = None
+        await asyncio.sleep(1)  # the loop lives on while the batch commits
+        return spent
+
+    assert isinstance(asyncio.run(save_late()), DatabaseBudgetSpent)
+    # Like a thread's save out of time: the log decides, and here it committed.
+    assert store.get(late.id, Payment) is not None

@@ -4,17 +4,27 @@ Every call fails soft: after a few consecutive Redis errors the breaker opens fo
 cool-down, during which calls return their default at once instead of waiting on
 timeouts. One slow answer on a saturated machine does not open it. Callers fall back
 to Postgres, which alone decides what happened to money.
+
+The `*_async` calls are the same calls for code on an event loop, through redis.asyncio:
+nothing waits on a thread, and a hung Redis holds up only the requests asking it (a
+sync call from the loop would stop every request of the process for its timeout). On
+the payment path they cost less CPU than the sync client from a thread (bench/README.md,
+"The floor"). Both share the breaker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -32,12 +42,18 @@ class RedisCache:
         cooldown_s: float = 2.0,
         failures_to_open: int = 3,
     ) -> None:
+        self._url, self._timeout_s = url, timeout_s
         self._client = redis.Redis.from_url(
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
             max_connections=64,
+        )
+        # redis.asyncio's connections belong to the loop that opened them: a client per
+        # loop (one per API process; tests start several), made on first use.
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+            weakref.WeakKeyDictionary()
         )
         self._cooldown_s = cooldown_s
         self._failures_to_open = failures_to_open
@@ -63,6 +79,37 @@ class RedisCache:
         self._failures = 0
         self.healthy = True
         return result
+
+    async def _call_async(
+        self, operation: Callable[[aioredis.Redis], Awaitable[T]], default: T
+    ) -> T:
+        if not self.available:
+            return default
+        try:
+            result = await operation(self._loop_client())
+        except (redis.RedisError, OSError) as error:
+            self._failed(error)
+            return default
+        self._failures = 0
+        self.healthy = True
+        return result
+
+    def _loop_client(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._loop_clients.get(loop)
+        if client is None:
+            # Blocking: past 64 requests in flight a call waits its turn (up to the
+            # timeout) rather than failing, which would count against the breaker.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._url,
+                socket_timeout=self._timeout_s,
+                socket_connect_timeout=self._timeout_s,
+                retry=AsyncRetry(NoBackoff(), 0),
+                max_connections=64,
+                timeout=self._timeout_s,
+            )
+            client = self._loop_clients[loop] = aioredis.Redis(connection_pool=pool)
+        return client
 
     def _failed(self, error: Exception) -> None:
         with self._lock:
@@ -131,16 +178,49 @@ class RedisCache:
 
         def both(client: redis.Redis) -> tuple[bool | None, list[int | None]]:
             pipe = client.pipeline(transaction=False)
-            for counter in counters:
-                pipe.incr(counter)
-                pipe.expire(counter, window_s, nx=True)
-            pipe.set(key, value, ex=ttl_s, nx=True)
-            answers = pipe.execute()
-            counts: list[int | None] = [int(n) for n in answers[0:-1:2]]
-            return bool(answers[-1]), counts
+            _claim_counting(pipe, key, value, ttl_s=ttl_s, counters=counters, window_s=window_s)
+            return _claimed_counts(pipe.execute())
 
         unknown: tuple[bool | None, list[int | None]] = (None, [None] * len(counters))
         return self._call(both, unknown)
 
+    async def add_counting_async(
+        self, key: str, value: bytes, *, ttl_s: int, counters: Sequence[str], window_s: int
+    ) -> tuple[bool | None, list[int | None]]:
+        """`add_counting` from an event loop."""
+
+        async def both(client: aioredis.Redis) -> tuple[bool | None, list[int | None]]:
+            pipe = client.pipeline(transaction=False)
+            _claim_counting(pipe, key, value, ttl_s=ttl_s, counters=counters, window_s=window_s)
+            return _claimed_counts(await pipe.execute())
+
+        unknown: tuple[bool | None, list[int | None]] = (None, [None] * len(counters))
+        return await self._call_async(both, unknown)
+
+    async def get_async(self, key: str) -> bytes | None:
+        value = await self._call_async(lambda client: client.get(key), None)
+        return value if isinstance(value, bytes) else None
+
+    async def set_async(self, key: str, value: bytes, *, ttl_s: int) -> None:
+        await self._call_async(lambda client: client.set(key, value, ex=ttl_s), None)
+
+    async def delete_async(self, key: str) -> None:
+        await self._call_async(lambda client: client.delete(key), None)
+
     def close(self) -> None:
         self._client.close()
+
+
+def _claim_counting(
+    pipe: Any, key: str, value: bytes, *, ttl_s: int, counters: Sequence[str], window_s: int
+) -> None:
+    """Queue a hit in each window of `counters`, then `SET NX` of the claim."""
+    for counter in counters:
+        pipe.incr(counter)
+        pipe.expire(counter, window_s, nx=True)
+    pipe.set(key, value, ex=ttl_s, nx=True)
+
+
+def _claimed_counts(answers: Sequence[Any]) -> tuple[bool | None, list[int | None]]:
+    counts: list[int | None] = [int(n) for n in answers[0:-1:2]]
+    return bool(answers[-1]), counts

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+from starlette.concurrency import run_in_threadpool
+
 from paysource.bootstrap import Container
 from paysource.entrypoints.http.problems import Problem
 
@@ -36,6 +38,23 @@ def refuse_over(
     limit = container.rate_limits.per_second(
         merchant_id, default=container.settings.rate_limit_per_s
     )
+    refuse_over_limit(counts, limit, merchant_id)
+
+
+async def refuse_over_async(
+    container: Container, counts: Sequence[int | None], merchant_id: UUID
+) -> None:
+    """`refuse_over` from the event loop: the merchant's limit from the process's cache,
+    else looked up in a thread (the directory is a database)."""
+    default = container.settings.rate_limit_per_s
+    limit = container.rate_limits.known_per_second(merchant_id, default=default)
+    if limit is None:
+        await run_in_threadpool(refuse_over, container, counts, merchant_id)
+    else:
+        refuse_over_limit(counts, limit, merchant_id)
+
+
+def refuse_over_limit(counts: Sequence[int | None], limit: int, merchant_id: UUID | None) -> None:
     if any(count is not None and count > limit for count in counts):
         whose = "merchant" if merchant_id is not None else "API key"
         raise Problem(

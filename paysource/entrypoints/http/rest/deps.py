@@ -9,7 +9,7 @@ FastAPI does not hand each of them to a thread.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
@@ -275,6 +275,33 @@ class MerchantCommand(MerchantCall):
             keep_body=keep_body,
             counters=[bucket],
             admit=lambda counts: rate_limit.refuse_over(self.container, counts, self.merchant_id),
+        )
+
+    async def answer_async(
+        self,
+        request_hash: str,
+        command: Callable[[], Answer],
+        awaiting: Callable[[], Awaitable[Answer]],
+        *,
+        key: str,
+    ) -> Answer:
+        """`answer` on the event loop: Redis awaited, the command `awaiting` (which may
+        itself hand over to a thread). Without Redis, `answer` with `command`, in a
+        thread: the rate limit and the claim are then Postgres's."""
+        digest = digest_of(key, self.container)
+        if digest is None or self.container.cache is None:
+            return await run_in_threadpool(self.answer, request_hash, command, key=key)
+
+        async def admit(counts: Sequence[int | None]) -> None:
+            await rate_limit.refuse_over_async(self.container, counts, self.merchant_id)
+
+        return await self.fast_path.answer_async(
+            scope=str(self.merchant_id),
+            key=digest,
+            request_hash=request_hash,
+            command=awaiting,
+            counters=[merchant_bucket(self.merchant_id)],
+            admit=admit,
         )
 
 
