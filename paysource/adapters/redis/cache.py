@@ -210,6 +210,12 @@ class RedisCache:
     def close(self) -> None:
         self._client.close()
 
+    async def close_async(self) -> None:
+        """Close the running loop's client, if it made one (before the loop ends)."""
+        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose(close_connection_pool=True)
+
 
 def _claim_counting(
     pipe: Any, key: str, value: bytes, *, ttl_s: int, counters: Sequence[str], window_s: int

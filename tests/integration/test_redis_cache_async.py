@@ -1,0 +1,79 @@
+"""The cache's event-loop calls (redis.asyncio): the same answers as its sync calls, one
+breaker for both, and connections that end with their loop's app."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis
+
+from devtools.localservices import LocalRedis
+from paysource.adapters.redis.cache import RedisCache
+
+
+def _connections(url: str) -> int:
+    with redis.Redis.from_url(url) as client:
+        return len(client.client_list()) - 1  # not this one
+
+
+def test_loop_calls_answer_as_sync_calls_do_and_close_with_the_loop(
+    redis_server: LocalRedis,
+) -> None:
+    cache = RedisCache(redis_server.url)
+
+    async def calls() -> list[object]:
+        first = await cache.add_counting_async(
+            "claim", b"in-flight", ttl_s=5, counters=["window"], window_s=1
+        )
+        again = await cache.add_counting_async(
+            "claim", b"in-flight", ttl_s=5, counters=["window"], window_s=1
+        )
+        await cache.set_async("claim", b"answer", ttl_s=5)
+        stored = await cache.get_async("claim")
+        await cache.delete_async("claim")
+        gone = await cache.get_async("claim")
+        open_before = _connections(redis_server.url)
+        await cache.close_async()
+        return [first, again, stored, gone, open_before, _connections(redis_server.url)]
+
+    first, again, stored, gone, open_before, open_after = asyncio.run(calls())
+
+    assert (first, again) == ((True, [1]), (False, [2]))
+    assert cache.add_counting("claim", b"x", ttl_s=5, counters=["window"], window_s=1) == (
+        True,
+        [3],
+    )
+    assert (stored, gone) == (b"answer", None)
+    assert open_before >= 1
+    assert open_after == 0
+    cache.close()
+
+
+def test_loop_calls_fail_soft_and_open_the_breaker_the_sync_calls_share(
+    redis_server: LocalRedis,
+) -> None:
+    cache = RedisCache(redis_server.url, cooldown_s=30.0, failures_to_open=3)
+    redis_server.stop()
+    try:
+
+        async def calls() -> list[object]:
+            answers: list[object] = [
+                await cache.add_counting_async("k", b"v", ttl_s=5, counters=["w"], window_s=1)
+                for _ in range(3)
+            ]
+            began = time.monotonic()
+            answers.append(await cache.get_async("k"))  # open: no wait on a timeout
+            answers.append(time.monotonic() - began)
+            return answers
+
+        *unknown, after_open, waited_s = asyncio.run(calls())
+    finally:
+        redis_server.restart()
+
+    assert unknown == [(None, [None])] * 3
+    assert after_open is None
+    assert waited_s < 0.05
+    assert not cache.available  # the sync calls see the same open breaker
+    assert cache.get("k") is None
+    cache.close()
