@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from uuid import UUID
@@ -123,8 +124,9 @@ class PaymentService:
         """`create_payment` on the event loop, for the common case: a card the vault
         knows, no customer (whose check reads Postgres), saves in group commits. It
         awaits the commit rather than holding a thread (bench/README.md, "The floor").
-        None when it is not that case, or when the key's payment exists already: it then
-        wrote nothing, and `create_payment` (in a thread) does what the case needs."""
+        None when it is not that case: it then wrote nothing, and `create_payment` (in a
+        thread) does what the case needs. A key whose payment exists is replayed (or
+        refused, 422) here, its earlier answer read in a thread."""
         if customer_id is not None or not self._store.commits_in_groups:
             return None
         card = self._vault.describe(source)
@@ -148,8 +150,20 @@ class PaymentService:
             try:
                 await self._store.save_async(payment)
             except ConcurrencyConflict:
-                return None  # the key's payment exists: a replay, or 422 for another body
+                # The key's payment exists: its replay, or 422 for another body. Read in
+                # a thread (Postgres), not inserted again as `create_payment` would.
+                return await asyncio.to_thread(
+                    self._replayed, merchant_id, idempotency_key, request_hash
+                )
         return _result(Outcome(payment))
+
+    def _replayed(
+        self, merchant_id: UUID, key: str, request_hash: str
+    ) -> Outcome[PaymentState] | None:
+        earlier = self._claims.replay(
+            merchant_id=merchant_id, key=key, request_hash=request_hash, kind=Payment
+        )
+        return None if earlier is None else _result(self._as_answered(earlier))
 
     def _as_answered(self, outcome: Outcome[Payment]) -> Outcome[Payment]:
         """A replay shows what the first answer showed: for a creation that waited

@@ -22,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import uvicorn
@@ -65,11 +65,7 @@ def create_process_app() -> FastAPI:
         unwatch()
         container.close()
 
-    async def close_async() -> None:
-        if container.cache is not None:
-            await container.cache.close_async()  # its event loop's connections
-
-    _close_with(app, close, close_async)
+    _close_with(app, close)
     freeze_startup_heap()
     return app
 
@@ -88,11 +84,8 @@ def _exit_with(supervisor: int) -> None:
     threading.Thread(target=run, name="supervisor-watch", daemon=True).start()
 
 
-def _close_with(
-    app: FastAPI, close: Callable[[], None], close_async: Callable[[], Awaitable[None]]
-) -> None:
-    """Run `close_async`, then `close`, after the app's own lifespan (GraphQL's pools)
-    has ended."""
+def _close_with(app: FastAPI, close: Callable[[], None]) -> None:
+    """Run `close` after the app's own lifespan (GraphQL's pools) has ended."""
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -101,10 +94,7 @@ def _close_with(
             async with inner(app_) as state:
                 yield state
         finally:
-            try:
-                await close_async()
-            finally:
-                close()
+            close()
 
     app.router.lifespan_context = lifespan
 

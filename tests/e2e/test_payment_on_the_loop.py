@@ -5,7 +5,6 @@ way answers as the other would."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -20,15 +19,23 @@ from tests.helpers import Api, admin, new_key
 
 
 @pytest.fixture
-def ways(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Which way each creation went: `loop` (made there), `loop-declined` (handed to
-    the threaded command) and `thread`."""
+def ways(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which way each creation went: on the loop (`loop`: made there; `loop-replayed`:
+    its key's payment replayed; `loop-refused`: an error such as 422; `loop-declined`:
+    handed to the threaded command) or `thread`."""
     taken: list[str] = []
     awaiting, threaded = PaymentService.create_payment_awaiting, PaymentService.create_payment
 
     async def on_loop(self: PaymentService, **fields: Any) -> Any:
-        outcome = await awaiting(self, **fields)
-        taken.append("loop" if outcome is not None else "loop-declined")
+        try:
+            outcome = await awaiting(self, **fields)
+        except Exception:
+            taken.append("loop-refused")
+            raise
+        if outcome is None:
+            taken.append("loop-declined")
+        else:
+            taken.append("loop-replayed" if outcome.replayed else "loop")
         return outcome
 
     def in_thread(self: PaymentService, **fields: Any) -> Any:
@@ -37,7 +44,7 @@ def ways(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(PaymentService, "create_payment_awaiting", on_loop)
     monkeypatch.setattr(PaymentService, "create_payment", in_thread)
-    yield taken
+    return taken
 
 
 def _forget_answers(settings: Settings, merchant_id: UUID) -> None:
@@ -64,15 +71,16 @@ def test_a_plain_payment_takes_no_thread_and_its_retries_answer_alike(
     assert ways == ["loop"]
 
     _forget_answers(settings, decode(Kind.MERCHANT, first.json()["merchant"]))
-    from_log = merchant.pay(1000, key=key)  # the loop finds the key's payment: a thread replays
+    from_log = merchant.pay(1000, key=key)  # the insert finds the key's payment: replayed
     assert (from_log.status_code, from_log.json()) == (202, first.json())
     assert from_log.headers["Idempotent-Replayed"] == "true"
-    assert ways == ["loop", "loop-declined", "thread"]
+    assert ways == ["loop", "loop-replayed"]
 
     _forget_answers(settings, decode(Kind.MERCHANT, first.json()["merchant"]))
     other = merchant.pay(2000, key=key)
     assert other.status_code == 422, other.text
     assert other.json()["type"].endswith("/idempotency_key_reused"), other.json()
+    assert ways == ["loop", "loop-replayed", "loop-refused"]
 
 
 def test_what_is_not_plain_goes_to_the_threaded_command(

@@ -37,6 +37,8 @@ def test_loop_calls_answer_as_sync_calls_do_and_close_with_the_loop(
         await cache.close_async()
         return [first, again, stored, gone, open_before, _connections(redis_server.url)]
 
+    # Other tests' clients may be open on this server: count against them.
+    others = _connections(redis_server.url)
     first, again, stored, gone, open_before, open_after = asyncio.run(calls())
 
     assert (first, again) == ((True, [1]), (False, [2]))
@@ -45,8 +47,8 @@ def test_loop_calls_answer_as_sync_calls_do_and_close_with_the_loop(
         [3],
     )
     assert (stored, gone) == (b"answer", None)
-    assert open_before >= 1
-    assert open_after == 0
+    assert open_before > others
+    assert open_after <= others
     cache.close()
 
 

@@ -86,8 +86,11 @@ class RedisCache:
         if not self.available:
             return default
         try:
-            result = await operation(self._loop_client())
-        except (redis.RedisError, OSError) as error:
+            # The whole call, a wait for a free connection included, within the
+            # timeout: a call from a thread never took longer.
+            async with asyncio.timeout(self._timeout_s):
+                result = await operation(self._loop_client())
+        except (redis.RedisError, OSError, TimeoutError) as error:
             self._failed(error)
             return default
         self._failures = 0
@@ -98,8 +101,9 @@ class RedisCache:
         loop = asyncio.get_running_loop()
         client = self._loop_clients.get(loop)
         if client is None:
-            # Blocking: past 64 requests in flight a call waits its turn (up to the
-            # timeout) rather than failing, which would count against the breaker.
+            # Blocking: past 64 calls in flight a call waits for a connection (within
+            # its timeout) rather than failing at once; the loop has no thread pool
+            # capping the requests in flight, as a call from a thread had.
             pool = aioredis.BlockingConnectionPool.from_url(
                 self._url,
                 socket_timeout=self._timeout_s,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -115,4 +119,22 @@ def create_app(container: Container, *, direct: bool = True) -> FastAPI:
         )
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
+    _close_loop_clients_with(app, container)
     return app
+
+
+def _close_loop_clients_with(app: FastAPI, container: Container) -> None:
+    """When the app stops, close the connections its event loop opened to Redis (the
+    cache's client of that loop), before the loop ends."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(app_) as state:
+                yield state
+        finally:
+            if container.cache is not None:
+                await container.cache.close_async()
+
+    app.router.lifespan_context = lifespan

@@ -46,6 +46,8 @@ async def refuse_over_async(
 ) -> None:
     """`refuse_over` from the event loop: the merchant's limit from the process's cache,
     else looked up in a thread (the directory is a database)."""
+    if all(count is None for count in counts):
+        return  # Redis away: nothing counted, nothing to refuse (fail open)
     default = container.settings.rate_limit_per_s
     limit = container.rate_limits.known_per_second(merchant_id, default=default)
     if limit is None:
