@@ -5,17 +5,23 @@ way answers as the other would."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from devtools.localservices import LocalRedis
 from paysource.application.ids import Kind, decode
 from paysource.application.payments import PaymentService
+from paysource.bootstrap import Container
 from paysource.config import Settings
-from tests.helpers import Api, admin, new_key
+from tests.helpers import Api, admin, drain, new_key
 
 
 @pytest.fixture
@@ -104,3 +110,80 @@ def test_what_is_not_plain_goes_to_the_threaded_command(
     assert waited.status_code in (200, 202), waited.text
 
     assert ways == ["loop-declined", "thread", "loop-declined", "thread", "thread"]
+
+
+def test_a_retry_while_the_first_is_on_the_loop_is_told_it_is_in_flight(
+    client: TestClient, ways: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merchant = admin(client).merchant("In flight")
+    entered, release = threading.Event(), threading.Event()
+    counted = PaymentService.create_payment_awaiting  # the `ways` fixture's
+
+    async def held(self: PaymentService, **fields: Any) -> Any:
+        entered.set()
+        await asyncio.to_thread(release.wait, 10)
+        return await counted(self, **fields)
+
+    monkeypatch.setattr(PaymentService, "create_payment_awaiting", held)
+    key = new_key()
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(merchant.pay, 1000, key=key)
+        assert entered.wait(10)
+        concurrent = merchant.pay(1000, key=key)
+        release.set()
+        answered = first.result(timeout=20)
+
+    assert concurrent.status_code == 409, concurrent.text
+    assert concurrent.json()["type"].endswith("/idempotency_request_in_flight")
+    assert "Retry-After" in concurrent.headers
+    assert answered.status_code == 202, answered.text
+    after = merchant.pay(1000, key=key)
+    assert (after.status_code, after.json()) == (202, answered.json())
+    assert ways == ["loop"]
+
+
+def test_with_redis_away_a_payment_is_made_once_and_its_retries_answer_from_the_log(
+    client: TestClient, container: Container, redis_server: LocalRedis, ways: list[str]
+) -> None:
+    merchant = admin(client).merchant("No Redis")
+    key = new_key()
+    redis_server.stop()
+    try:
+        first = merchant.pay(1000, key=key)
+        again = merchant.pay(1000, key=key)
+        other = merchant.pay(2000, key=key)
+    finally:
+        redis_server.restart()
+
+    assert first.status_code == 202, first.text
+    assert (again.status_code, again.json()) == (202, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 422, other.text
+    assert other.json()["type"].endswith("/idempotency_key_reused")
+    assert ways == ["loop", "loop-replayed", "loop-refused"]
+    drain(container)
+    listed = merchant.get("/v1/payments").json()["data"]
+    assert [payment["id"] for payment in listed] == [first.json()["id"]]
+
+
+def test_a_payment_past_its_database_budget_is_503_and_its_retry_finds_the_one_payment(
+    client: TestClient, container: Container, settings: Settings, ways: list[str]
+) -> None:
+    merchant = admin(client).merchant("Budget")
+    key = new_key()
+    with psycopg.connect(settings.database_url or "") as holder:
+        # A long write elsewhere: the group commit waits for the table past the budget.
+        holder.execute("LOCK TABLE paysource_events IN EXCLUSIVE MODE")
+        late = merchant.pay(1000, key=key)
+    # The lock is gone: the save the late request gave up on is free to commit.
+
+    assert late.status_code == 503, late.text
+    assert late.json()["type"].endswith("/service_unavailable")
+    retried = merchant.pay(1000, key=key)
+    assert retried.status_code == 202, retried.text
+    again = merchant.pay(1000, key=key)
+    assert (again.status_code, again.json()) == (202, retried.json())
+    drain(container)
+    listed = merchant.get("/v1/payments").json()["data"]
+    assert [payment["id"] for payment in listed] == [retried.json()["id"]]
+    assert ways[0] == "loop-refused"
