@@ -18,6 +18,7 @@ from paysource.application.erased_history import (
     MAX_EVENTS,
     shown_history,
     up_to_moment,
+    version_at_moment,
     version_of,
 )
 from paysource.application.eventlog import EventStore
@@ -29,12 +30,7 @@ A = TypeVar("A", bound=PaysourceAggregate)
 
 def version_at(store: EventStore, aggregate_id: UUID, moment: datetime) -> int | None:
     """The version the aggregate had at `moment` (None: it did not exist yet)."""
-    versions = [
-        e.originator_version
-        for e in store.history(aggregate_id, limit=MAX_EVENTS)
-        if e.timestamp <= moment  # type: ignore[attr-defined]  # every event has one
-    ]
-    return max(versions) if versions else None
+    return version_at_moment(store.history(aggregate_id, limit=MAX_EVENTS), moment)
 
 
 def load_as_of(store: EventStore, aggregate_id: UUID, kind: type[A], moment: datetime) -> A:

@@ -90,8 +90,13 @@ def up_to_moment(events: Sequence[Event], moment: datetime) -> Callable[[Event],
     """Its events up to the last one stamped at or before `moment`: a prefix of
     versions, even if a later version carries an earlier time (hosts' clocks differ,
     and a retried command keeps its request's time)."""
-    stamped = [e.originator_version for e in events if _time(e) <= moment]
-    return up_to_version(max(stamped, default=0))
+    return up_to_version(version_at_moment(events, moment) or 0)
+
+
+def version_at_moment(events: Sequence[Event], moment: datetime) -> int | None:
+    """The version an aggregate had at `moment`, from its events (None: it did not
+    exist yet): the last version stamped at or before it, as `up_to_moment` says."""
+    return max((e.originator_version for e in events if _time(e) <= moment), default=None)
 
 
 def _time(event: Event) -> datetime:

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from paysource.adapters.postgres.reads import Row
 from paysource.application import representations
+from paysource.application.as_of import version_at
 from paysource.application.payments import MAX_HISTORY_EVENTS
 from paysource.application.results import PaymentState, RefundState
 from paysource.bootstrap import Cell
@@ -29,8 +30,6 @@ from paysource.domain.payment import Payment
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import Item, ItemKind, Settlement
 from paysource.readmodels.reader import owns
-
-Events = list[DomainEventProtocol[UUID]]
 
 
 def _time(event: DomainEventProtocol[UUID]) -> datetime:
@@ -114,11 +113,6 @@ def event_row(event: DomainEventProtocol[UUID]) -> Row:
     return representations.event(event)
 
 
-def _version_at(events: Events, moment: datetime) -> int | None:
-    versions = [e.originator_version for e in events if _time(e) <= moment]
-    return max(versions) if versions else None
-
-
 def _payment(cells: Sequence[Cell], payment_id: UUID, version: int | None) -> Row | None:
     for cell in cells:
         payment = cell.store.get(payment_id, Payment, version=version)
@@ -129,7 +123,7 @@ def _payment(cells: Sequence[Cell], payment_id: UUID, version: int | None) -> Ro
 
 def _payment_as_of(cells: Sequence[Cell], payment_id: UUID, moment: datetime) -> Row | None:
     for cell in cells:
-        version = _version_at(cell.store.history(payment_id, limit=MAX_HISTORY_EVENTS), moment)
+        version = version_at(cell.store, payment_id, moment)
         payment = None if version is None else cell.store.get(payment_id, Payment, version=version)
         if payment is not None:
             return payment_row(payment)
@@ -139,7 +133,7 @@ def _payment_as_of(cells: Sequence[Cell], payment_id: UUID, moment: datetime) ->
 def _refunds_as_of(cell: Cell, rows: Sequence[Row], moment: datetime) -> list[Row]:
     found = []
     for row in rows:
-        version = _version_at(cell.store.history(row["id"], limit=MAX_HISTORY_EVENTS), moment)
+        version = version_at(cell.store, row["id"], moment)
         refund = None if version is None else cell.store.get(row["id"], Refund, version=version)
         if refund is not None:
             found.append(refund_row(refund, customer_id=row["customer_id"]))
