@@ -137,6 +137,8 @@ def _as_ascii(char: str) -> str:
 
 
 def _holds_pan(run: str) -> bool:
+    if len(run) < MIN_PAN_DIGITS:  # fewer characters than a PAN has digits: most runs
+        return False
     if _DATE_TIMES.fullmatch(run) or _CLOCK.fullmatch(run):
         return False
     groups = _GROUP.findall(run)
