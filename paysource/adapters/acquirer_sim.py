@@ -32,6 +32,7 @@ import dataclasses
 import secrets
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -89,8 +90,13 @@ class _Ledger(Protocol):
 
 
 class MemoryLedger:
+    """The ledger in one process's memory, indexed as the Postgres table is (a lookup
+    costs the same after a million operations as after ten)."""
+
     def __init__(self) -> None:
         self._by_key: dict[str, Operation] = {}
+        self._by_reference: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self._by_payment: dict[str, list[str]] = defaultdict(list)
         self._lock = threading.Lock()
 
     def once(self, operation: Operation) -> Operation:
@@ -98,6 +104,8 @@ class MemoryLedger:
             stored = self._by_key.get(operation.key)
             if stored is None:
                 self._by_key[operation.key] = operation
+                self._by_reference[operation.reference, operation.kind].append(operation.key)
+                self._by_payment[operation.payment_id].append(operation.key)
                 return operation
             replayed = dataclasses.replace(stored, requests=stored.requests + 1)
             self._by_key[operation.key] = replayed
@@ -105,16 +113,19 @@ class MemoryLedger:
 
     def find(self, *, reference: str, kind: str) -> list[Operation]:
         with self._lock:
-            return [o for o in self._by_key.values() if o.reference == reference and o.kind == kind]
+            return [self._by_key[key] for key in self._by_reference.get((reference, kind), ())]
 
     def of_payments(self, payment_ids: Sequence[str], kind: str) -> list[Operation]:
-        wanted = set(payment_ids)
         with self._lock:
-            return [o for o in self._by_key.values() if o.payment_id in wanted and o.kind == kind]
+            found = (self._by_key[key] for i in set(payment_ids) for key in self._keys_of(i))
+            return [operation for operation in found if operation.kind == kind]
 
     def operations(self, payment_id: str) -> list[Operation]:
         with self._lock:
-            return [o for o in self._by_key.values() if o.payment_id == payment_id]
+            return [self._by_key[key] for key in self._keys_of(payment_id)]
+
+    def _keys_of(self, payment_id: str) -> Sequence[str]:
+        return self._by_payment.get(payment_id, ())
 
 
 _SCHEMA = """
