@@ -41,6 +41,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
+from paysource.adapters.batching import Batched
 from paysource.adapters.postgres.datastore import ThreadConnections
 from paysource.application.disputes import DisputeNotice
 from paysource.application.ports import (
@@ -152,36 +153,45 @@ class PostgresLedger:
         self._connections = ThreadConnections(
             database_url, schema_sql=_SCHEMA, lock_name="acquirer_sim"
         )
+        # The processor's lanes call at once: their operations share one statement
+        # (bench/README.md, "The simulator's writes batched").
+        self._once = Batched(self._insert, key=lambda operation: operation.key)
 
     def _conn(self) -> psycopg.Connection[Any]:
         return self._connections.get()
 
     def once(self, operation: Operation) -> Operation:
-        row = (
+        return self._once(operation)
+
+    def _insert(self, operations: Sequence[Operation]) -> list[Operation]:
+        # Sorted by key, so two processes' statements take the rows' locks in one order.
+        ordered = sorted(operations, key=lambda operation: operation.key)
+        rows = (
             self._conn()
             .execute(
                 """
                 INSERT INTO acquirer_sim.operations
                     (key, kind, payment_id, reference, amount_minor, result, currency)
-                VALUES (%s, %s, %s, %s, %s, %s, %s)
+                SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],
+                    %s::bigint[], %s::jsonb[], %s::text[])
                 ON CONFLICT (key) DO UPDATE SET requests = operations.requests + 1
                 RETURNING key, kind, payment_id, reference, amount_minor, result, requests,
                     currency
                 """,
                 (
-                    operation.key,
-                    operation.kind,
-                    operation.payment_id,
-                    operation.reference,
-                    operation.amount_minor,
-                    Jsonb(operation.result),
-                    operation.currency,
+                    [op.key for op in ordered],
+                    [op.kind for op in ordered],
+                    [op.payment_id for op in ordered],
+                    [op.reference for op in ordered],
+                    [op.amount_minor for op in ordered],
+                    [Jsonb(op.result) for op in ordered],
+                    [op.currency for op in ordered],
                 ),
             )
-            .fetchone()
+            .fetchall()
         )
-        assert row is not None
-        return Operation(*row)
+        stored = {row[0]: Operation(*row) for row in rows}
+        return [stored[operation.key] for operation in operations]
 
     def find(self, *, reference: str, kind: str) -> list[Operation]:
         rows = (
