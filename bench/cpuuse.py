@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
@@ -103,3 +105,31 @@ def worker_child(pid: int) -> int | None:
                 if int(_stat(int(entry.name))[1]) == pid and b"worker" in argv:
                     return int(entry.name)
     return None
+
+
+# The application_name of the rails' stand-ins' connections (adapters' ThreadConnections).
+RAILS = ("acquirer_sim", "bank_sim")
+
+
+def rail_backends_cpu_s(db_url: str) -> dict[int, float]:
+    """CPU so far of each Postgres backend a simulated rail (acquirer, bank) is connected
+    through, by pid: work a real, remote rail would not put on our database. Only for a
+    Postgres on this machine (its backends' /proc)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        pids = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = ANY(%s)", (list(RAILS),)
+            )
+        ]
+    found: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError):
+            fields = _stat(pid)
+            found[pid] = (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+    return found
+
+
+def rail_cpu_s(before: dict[int, float], after: dict[int, float]) -> float:
+    """The rails' backends' CPU between two readings (a backend new since counts whole)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())

@@ -150,9 +150,7 @@ _COLUMNS = "key, kind, payment_id, reference, amount_minor, result, requests, cu
 
 class PostgresLedger:
     def __init__(self, database_url: str) -> None:
-        self._connections = ThreadConnections(
-            database_url, schema_sql=_SCHEMA, lock_name="acquirer_sim"
-        )
+        self._connections = ThreadConnections(database_url, schema_sql=_SCHEMA, name="acquirer_sim")
         # The processor's lanes call at once: their operations share one statement
         # (bench/README.md, "The simulator's writes batched").
         self._once = Batched(self._insert, key=lambda operation: operation.key)

@@ -47,9 +47,7 @@ class BankBehaviour:
 class SimulatedBank:
     def __init__(self, database_url: str, behaviour: BankBehaviour | None = None) -> None:
         self.behaviour = behaviour or BankBehaviour()
-        self._connections = ThreadConnections(
-            database_url, schema_sql=_SCHEMA, lock_name="bank_sim"
-        )
+        self._connections = ThreadConnections(database_url, schema_sql=_SCHEMA, name="bank_sim")
 
     def _conn(self) -> psycopg.Connection[Any]:
         return self._connections.get()

@@ -7,6 +7,8 @@ import random
 import threading
 from collections import Counter
 
+import psycopg
+
 from paysource.adapters.acquirer_sim import Operation, PostgresLedger
 
 
@@ -58,3 +60,17 @@ def test_concurrent_requests_store_each_key_once_and_count_every_request(
     for key in counted:
         (row,) = ledgers[0].operations(f"pay-{key}")
         assert row.requests == counted[key]
+
+
+def test_its_connections_are_named_so_its_database_cost_can_be_told_apart(
+    database_url: str,
+) -> None:
+    ledger = PostgresLedger(database_url)
+    ledger.once(_operation("named", 0))
+
+    with psycopg.connect(database_url) as conn:
+        names = conn.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = %s",
+            (ledger._conn().info.backend_pid,),
+        ).fetchall()
+    assert names == [("acquirer_sim",)]

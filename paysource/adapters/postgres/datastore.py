@@ -76,20 +76,26 @@ def eventsourcing_env(
 
 class ThreadConnections:
     """One autocommit connection per thread, for the simulators of external rails:
-    they stand in for another system, so they keep out of our pools and transactions."""
+    they stand in for another system, so they keep out of our pools and transactions.
+    Their backends carry the rail's `name` as application_name, so what the stand-in
+    costs the database can be told apart (bench/payments.py's `db_rail_cpu_…`)."""
 
-    def __init__(self, database_url: str, *, schema_sql: str, lock_name: str) -> None:
+    def __init__(self, database_url: str, *, schema_sql: str, name: str) -> None:
         self._url = database_url
+        self._name = name
         self._local = threading.local()
-        with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        with self._connect() as conn, conn.transaction():
             # Several processes start at once; DDL of the same objects would clash.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_name,))
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
             conn.execute(schema_sql.encode())
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self._url, autocommit=True, application_name=self._name)
 
     def get(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            conn = psycopg.connect(self._url, autocommit=True)
+            conn = self._connect()
             self._local.conn = conn
         return conn
 
