@@ -243,8 +243,6 @@ class SimulatedAcquirer:
         # so a capture, void or refund finds it here without a lookup in the ledger:
         # one round trip a payment fewer (bench/README.md, "The simulator's lookups").
         self._authorizations: dict[str, Operation] = {}
-        # The same, by payment: chargebacks are asked by payment, a batch at a time.
-        self._of_payment: dict[str, Operation] = {}
         self._authorizations_lock = threading.Lock()
 
     def authorize(
@@ -357,17 +355,10 @@ class SimulatedAcquirer:
 
     def dispute_notices(self, *, payment_ids: Sequence[UUID]) -> dict[UUID, DisputeNotice]:
         """The chargebacks of these payments (those paid with the disputing test card),
-        by payment; asked once their captures are recorded, a batch in one query at most."""
+        by payment; asked once their captures are recorded, a batch in one query."""
         if not payment_ids:
             return {}
-        with self._authorizations_lock:
-            kept = [self._of_payment.get(str(i)) for i in payment_ids]
-        found = [op for op in kept if op is not None]
-        # Only those authorized elsewhere (another worker process) are asked of the
-        # ledger: its query cost Postgres 2.7 ms a batch (bench/README.md).
-        others = [str(i) for i, op in zip(payment_ids, kept, strict=True) if op is None]
-        if others:
-            found += self.ledger.of_payments(others, "authorize")
+        found = self.ledger.of_payments([str(i) for i in payment_ids], "authorize")
         return {
             UUID(op.payment_id): DisputeNotice(DisputeReason.FRAUDULENT)
             for op in found
@@ -395,10 +386,8 @@ class SimulatedAcquirer:
             return  # a cancelled key has no authorization to capture
         with self._authorizations_lock:
             self._authorizations[authorization.reference] = authorization
-            self._of_payment[authorization.payment_id] = authorization
-            for kept in (self._authorizations, self._of_payment):
-                if len(kept) > AUTHORIZATIONS_KEPT:
-                    del kept[next(iter(kept))]  # the oldest
+            if len(self._authorizations) > AUTHORIZATIONS_KEPT:
+                del self._authorizations[next(iter(self._authorizations))]  # the oldest
 
     def _wait(self) -> None:
         if self.latency_s > 0:

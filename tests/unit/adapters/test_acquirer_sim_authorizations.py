@@ -3,18 +3,12 @@ needs no lookup in its ledger, and answers as one with the lookup would."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 
 from paysource.adapters import acquirer_sim
-from paysource.adapters.acquirer_sim import (
-    DISPUTED_TOKEN,
-    MemoryLedger,
-    Operation,
-    SimulatedAcquirer,
-)
+from paysource.adapters.acquirer_sim import MemoryLedger, Operation, SimulatedAcquirer
 from paysource.application.ports import AcquirerRefused
 from paysource.domain.card import CardDetails
 from paysource.domain.money import Money
@@ -27,20 +21,15 @@ class CountedLedger(MemoryLedger):
     def __init__(self) -> None:
         super().__init__()
         self.finds = 0
-        self.asked_of_payments: list[list[str]] = []
-
-    def of_payments(self, payment_ids: Sequence[str], kind: str) -> list[Operation]:
-        self.asked_of_payments.append(list(payment_ids))
-        return super().of_payments(payment_ids, kind)
 
     def find(self, *, reference: str, kind: str) -> list[Operation]:
         self.finds += 1 if kind == "authorize" else 0
         return super().find(reference=reference, kind=kind)
 
 
-def _authorized(acquirer: SimulatedAcquirer, card: CardDetails = VISA) -> str:
+def _authorized(acquirer: SimulatedAcquirer) -> str:
     result = acquirer.authorize(
-        idempotency_key=str(uuid4()), payment_id=uuid4(), amount=USD, card=card
+        idempotency_key=str(uuid4()), payment_id=uuid4(), amount=USD, card=VISA
     )
     assert result.approved
     assert result.reference
@@ -84,38 +73,3 @@ def test_it_keeps_only_the_newest_authorizations(monkeypatch: pytest.MonkeyPatch
     assert ledger.finds == 0
     acquirer.capture(idempotency_key="old:c", reference=oldest, amount=USD)
     assert ledger.finds == 1  # let go, found in the ledger again
-
-
-def _paid(acquirer: SimulatedAcquirer, token: str) -> UUID:
-    payment_id = uuid4()
-    card = CardDetails(token=token, brand="visa", bin="424242", last4="4242")
-    acquirer.authorize(idempotency_key=str(uuid4()), payment_id=payment_id, amount=USD, card=card)
-    return payment_id
-
-
-def test_chargebacks_of_its_own_authorizations_ask_no_ledger() -> None:
-    ledger = CountedLedger()
-    acquirer = SimulatedAcquirer(ledger)
-    disputed, plain = _paid(acquirer, DISPUTED_TOKEN), _paid(acquirer, "tok_visa")
-    elsewhere = _paid(SimulatedAcquirer(ledger), DISPUTED_TOKEN)  # another process's
-    unknown = uuid4()
-
-    notices = acquirer.dispute_notices(payment_ids=[disputed, plain, elsewhere, unknown])
-
-    assert set(notices) == {disputed, elsewhere}
-    # Only the payments it did not authorize itself, in one query.
-    assert [sorted(asked) for asked in ledger.asked_of_payments] == [
-        sorted([str(elsewhere), str(unknown)])
-    ]
-
-
-def test_it_keeps_only_the_newest_payments_authorizations(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(acquirer_sim, "AUTHORIZATIONS_KEPT", 2)
-    ledger = CountedLedger()
-    acquirer = SimulatedAcquirer(ledger)
-    oldest, *newest = [_paid(acquirer, DISPUTED_TOKEN) for _ in range(3)]
-
-    notices = acquirer.dispute_notices(payment_ids=[oldest, *newest])
-
-    assert set(notices) == {oldest, *newest}
-    assert ledger.asked_of_payments == [[str(oldest)]]  # let go, found in the ledger again
