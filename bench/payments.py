@@ -238,15 +238,17 @@ def measure_api(
         watch.start()
     worker_pid = cpuuse.worker_child(api_pid) if args.worker == "process" else None
     worker_before = cpuuse.tree_cpu_s(worker_pid)
-    rails_before = cpuuse.rail_backends_cpu_s(servers.db_url)
+    local_db = servers.db_pid is not None  # its backends' CPU is in this machine's /proc
+    rails_before = cpuuse.rail_backends_cpu_s(servers.db_url) if local_db else {}
     with cpuuse.phase(api_pid, servers.db_pid) as used, speedprobe.probe() as speed:
         load = generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.seconds)
     worker_s = cpuuse.tree_cpu_s(worker_pid) - worker_before
-    rails_s = cpuuse.rail_cpu_s(rails_before, cpuuse.rail_backends_cpu_s(servers.db_url))
+    rails_after = cpuuse.rail_backends_cpu_s(servers.db_url) if local_db else {}
     probe_ms = report_speed("http", speed)
-    report_api(load, used[0], measured_db=servers.db_pid is not None)
-    if servers.db_pid is not None and load.accepted:
+    report_api(load, used[0], measured_db=local_db)
+    if local_db and load.accepted:
         # Of db_cpu_ms_per_payment: the acquirer and bank simulators' own statements.
+        rails_s = cpuuse.rail_cpu_s(rails_before, rails_after)
         figure("db_rail_cpu_ms_per_payment", f"{1000 * rails_s / load.accepted:.2f}")
     report_processes(load, used[0], worker_s if worker_pid is not None else None)
     report_in_probe_units(load, used[0], speed)
