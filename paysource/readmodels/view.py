@@ -47,6 +47,7 @@ class View(PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
         self.schema = schema
         self._cursor: Cursor[DictRow] | None = None
+        self.batch_tracking: Tracking | None = None  # of the batch being applied
 
     # Transactions ---------------------------------------------------------------------
 
@@ -67,13 +68,14 @@ class View(PostgresTrackingRecorder):
         with self.transaction() as curs:
             self._claim(curs, expected)
             self._cursor = curs
+            self.batch_tracking = tracking
             try:
                 self.begin_batch()
                 yield
                 self.flush()
                 self.advance(curs, expected=expected, to=tracking.notification_id)
             finally:
-                self._cursor = None
+                self._cursor = self.batch_tracking = None
 
     @property
     def cursor(self) -> Cursor[DictRow]:
