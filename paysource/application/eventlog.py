@@ -342,23 +342,6 @@ def _unavailable(error: Exception) -> Unavailable:
 Event = DomainEventProtocol[UUID]
 
 
-@dataclass(frozen=True)
-class BatchTracking(Tracking):
-    """A batch's tracking record (its last position), with the position of each of its
-    events, in order: a read model that stores positions (the events index) takes them
-    from here rather than looking each one up in the log."""
-
-    positions: tuple[int, ...] = ()
-
-    @classmethod
-    def of(
-        cls, name: str, batch: Sequence[tuple[int, object]], *, last: int | None = None
-    ) -> BatchTracking:
-        """`batch`'s, recorded at `last` (default: its last event's position)."""
-        positions = tuple(position for position, _ in batch)
-        return cls(name, positions[-1] if last is None else last, positions)
-
-
 class BatchHandler(Protocol):
     @property
     def name(self) -> str: ...
@@ -524,9 +507,7 @@ class Follower:
             return self._record(last_id), True
         try:
             events = [event for _, event in batch]
-            # Recorded at the scan's end: events copied in past the batch's last are skipped.
-            tracking = BatchTracking.of(self.handler.name, batch, last=last_id)
-            self.handler.handle_batch(events, tracking)
+            self.handler.handle_batch(events, Tracking(self.handler.name, last_id))
         except ConcurrencyConflict:
             # Another writer changed an aggregate (or another copy of this follower
             # advanced): nothing was applied; re-read the position and try again.

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from paysource.application.eventlog import BatchTracking, EventStore
+from paysource.application.eventlog import EventStore
 from paysource.readmodels import moved_out
 from paysource.readmodels.catalog import PROJECTIONS, build_projection
 from paysource.readmodels.figures import count_after
@@ -129,7 +130,7 @@ def replay(
         batch = [(number, event) for number, event in batch if number <= until]
         if not batch:
             break
-        handler.handle_batch([e for _, e in batch], BatchTracking.of(handler.name, batch))
+        handler.handle_batch([e for _, e in batch], Tracking(handler.name, batch[-1][0]))
         scanned, applied = batch[-1][0], applied + len(batch)
         if progress is not None:
             elapsed = time.monotonic() - started

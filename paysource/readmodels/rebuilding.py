@@ -25,14 +25,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
 from psycopg.errors import LockNotAvailable
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from paysource.application.eventlog import BatchTracking, Event, EventStore
+from paysource.application.eventlog import Event, EventStore
 from paysource.readmodels import moved_out, tableswap
 from paysource.readmodels.catalog import build_projection
 from paysource.readmodels.scratchpool import exclusive, own_pool
@@ -87,7 +87,7 @@ class _Target:
             share = [(n, event) for n, event in share if n > done]
         if share:
             events = [event for _, event in share]
-            self.handler.handle_batch(events, BatchTracking.of(self.name, share))
+            self.handler.handle_batch(events, Tracking(self.name, share[-1][0]))
             self.events += len(share)
         self.scanned = max(done, last)
 

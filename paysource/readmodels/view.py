@@ -47,7 +47,6 @@ class View(PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
         self.schema = schema
         self._cursor: Cursor[DictRow] | None = None
-        self.batch_tracking: Tracking | None = None  # of the batch being applied
 
     # Transactions ---------------------------------------------------------------------
 
@@ -68,14 +67,13 @@ class View(PostgresTrackingRecorder):
         with self.transaction() as curs:
             self._claim(curs, expected)
             self._cursor = curs
-            self.batch_tracking = tracking
             try:
                 self.begin_batch()
                 yield
                 self.flush()
                 self.advance(curs, expected=expected, to=tracking.notification_id)
             finally:
-                self._cursor = self.batch_tracking = None
+                self._cursor = None
 
     @property
     def cursor(self) -> Cursor[DictRow]:

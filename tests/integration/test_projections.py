@@ -9,12 +9,10 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import Tracking
 from fastapi.testclient import TestClient
 
 from paysource.adapters import sim_files
 from paysource.application.eventlog import (
-    BatchTracking,
     ConcurrencyConflict,
     Follower,
     Wakeup,
@@ -203,6 +201,8 @@ def test_a_batch_from_a_stale_runner_is_rolled_back_not_applied_twice(
     run_until_caught_up(Follower(cell.store, first, wakeup=Wakeup()))
     batch = cell.store.select(after=0, limit=100, topics=stale.topics)
 
+    from eventsourcing.persistence import Tracking  # noqa: PLC0415
+
     with pytest.raises(ConcurrencyConflict):
         stale.handle_batch([e for _, e in batch], Tracking("payments", batch[-1][0]))
     assert len(merchant.get("/v1/payments").json()["data"]) == 2
@@ -214,6 +214,8 @@ def test_two_runners_of_a_view_that_never_ran_take_turns_on_its_first_batch(
 ) -> None:
     """The first batch has no tracking row to lock: the second runner must still wait
     and then stand down (a conflict), not write the same rows and hit their keys."""
+    from eventsourcing.persistence import Tracking  # noqa: PLC0415
+
     admin(client).merchant().pay(1000)  # in the log; no projection has run
     first = ProjectionHandler(build_projection("payments", cell.read.datastore))
     second = ProjectionHandler(build_projection("payments", cell.read.datastore))
@@ -350,52 +352,3 @@ def test_a_read_model_with_nothing_to_do_records_how_far_it_scanned_now_and_then
     recorded = ProjectionHandler(build_projection("disputes", cell.read.datastore)).position()
     assert recorded == (head if every <= head - start else start)
     assert {s.name: s.lag_events for s in status(cell.store, cell.read.datastore)}["disputes"] == 0
-
-
-def test_the_events_index_holds_each_events_log_position_however_it_was_applied(
-    client: TestClient, container: Container, cell: Cell
-) -> None:
-    """Batches carry their events' positions (`BatchTracking`), which the index stores
-    without a lookup; a batch handed over with its last position only still gets them
-    right, from the log. A position off by one would page the feed wrongly."""
-    trade(admin(client).merchant(), container, payments=3)  # the followers' batches
-    indexed, wrong = _misplaced(cell)
-    assert indexed > 20
-    assert wrong == 0
-
-    rebuild("events", cell.store, cell.read.datastore, batch_size=7)
-    assert _misplaced(cell) == (indexed, 0)
-
-    _forget_events_index(cell)  # applied anew, as one batch known by its last position
-    handler = ProjectionHandler(build_projection("events", cell.read.datastore))
-    batch = cell.store.select(after=0, limit=100_000, topics=handler.topics)
-    handler.handle_batch([e for _, e in batch], Tracking("events", batch[-1][0]))
-    assert _misplaced(cell) == (indexed, 0)
-
-    # The positions a batch carries are stored as given, not looked up: shifted here.
-    _forget_events_index(cell)
-    shifted = BatchTracking("events", batch[-1][0], tuple(n + 10**9 for n, _ in batch))
-    ProjectionHandler(build_projection("events", cell.read.datastore)).handle_batch(
-        [e for _, e in batch], shifted
-    )
-    assert _misplaced(cell) == (indexed, indexed)
-
-
-def _forget_events_index(cell: Cell) -> None:
-    with cell.read.datastore.transaction(commit=True) as curs:
-        curs.execute("DELETE FROM event_index")
-        curs.execute(
-            "UPDATE projection_tracking SET notification_id = 0 WHERE application_name = 'events'"
-        )
-
-
-def _misplaced(cell: Cell) -> tuple[int, int]:
-    """(rows of the events index, of them those whose position is not their event's)."""
-    with psycopg.connect(cell.database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE x.position <> e.notification_id)"
-            " FROM event_index x JOIN paysource_events e"
-            " ON e.originator_id = x.object_id AND e.originator_version = x.version"
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])

@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from paysource.application.eventlog import BatchTracking, Event
+from paysource.application.eventlog import Event
 from paysource.application.topics import event_topics
 from paysource.application.webhooks.catalog import webhook_event_id
 from paysource.domain.aggregate import PaysourceAggregate
@@ -44,19 +44,17 @@ OBJECT_KINDS: dict[type[PaysourceAggregate], str] = {
 _COLUMNS = ", ".join(EVENT_INDEX.columns)
 _INSERT = (
     f"INSERT INTO {EVENT_INDEX.name} ({_COLUMNS})"  # noqa: S608  # fixed names
-    # Each event's log position, as the batch's tracking gave it; else (a batch handed
-    # over without positions) a lookup of the log's primary key per row, which cost a
-    # rebuild ~9 µs a row (bench/README.md). As a join, the planner (which cannot see
+    # A lookup of the primary key per row: as a join, the planner (which cannot see
     # how long the arrays are) hashed the whole log for every batch of a rebuild.
-    " SELECT coalesce(v.position, (SELECT e.notification_id FROM paysource_events e"
-    " WHERE e.originator_id = v.object_id AND e.originator_version = v.version)),"
+    " SELECT (SELECT e.notification_id FROM paysource_events e"
+    " WHERE e.originator_id = v.object_id AND e.originator_version = v.version),"
     " v.merchant_id, v.object_kind, v.object_id, v.version,"
     " v.type, v.occurred_at, v.actor, v.actor_id, v.request_id, v.traceparent, v.event_id"
     # The arrays go in binary (%b): dumped as text they cost 19-21 µs of CPU per row,
     # in binary 4 (a rebuild writes a row per public event; bench/README.md).
-    " FROM unnest(%b::bigint[], %b::uuid[], %b::text[], %b::uuid[], %b::bigint[], %b::text[],"
+    " FROM unnest(%b::uuid[], %b::text[], %b::uuid[], %b::bigint[], %b::text[],"
     " %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::text[], %b::uuid[])"
-    " AS v(position, merchant_id, object_kind, object_id, version, type, occurred_at, actor,"
+    " AS v(merchant_id, object_kind, object_id, version, type, occurred_at, actor,"
     " actor_id, request_id, traceparent, event_id)"
 )
 
@@ -131,14 +129,7 @@ class EventsView(View):
     def flush(self) -> None:
         if self._rows:
             # One array per column: one statement per batch, however many events.
-            columns = [list(column) for column in zip(*self._rows, strict=True)]
-            self.execute(_INSERT, [self._positions(), *columns])
-
-    def _positions(self) -> list[int | None]:
-        """The rows' log positions: the batch's, as every event of it made one row."""
-        tracking = self.batch_tracking
-        given = tracking.positions if isinstance(tracking, BatchTracking) else ()
-        return list(given) if len(given) == len(self._rows) else [None] * len(self._rows)
+            self.execute(_INSERT, [list(column) for column in zip(*self._rows, strict=True)])
 
 
 class EventsProjection(Projection[EventsView]):
