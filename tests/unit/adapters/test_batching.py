@@ -104,9 +104,6 @@ def test_an_error_reaches_the_callers_of_its_call_only() -> None:
     run = Recorder(fail_on="bad")
     run.gate.clear()
     batched = Batched(run, key=lambda item: item)
-    first = threading.Thread(target=batched, args=("alone",))
-    first.start()
-    _until(lambda: bool(run.calls))
     answers: dict[str, object] = {}
 
     def call(item: str) -> None:
@@ -115,6 +112,9 @@ def test_an_error_reaches_the_callers_of_its_call_only() -> None:
         except RuntimeError as error:
             answers[item] = error
 
+    first = threading.Thread(target=call, args=("alone",))
+    first.start()
+    _until(lambda: bool(run.calls))
     second = [threading.Thread(target=call, args=(item,)) for item in ("bad", "good")]
     for thread in second:
         thread.start()
@@ -123,6 +123,7 @@ def test_an_error_reaches_the_callers_of_its_call_only() -> None:
     first.join(5)
     for thread in second:
         thread.join(5)
+    assert answers["alone"] == ("alone", 1)  # the call before it answered as usual
     assert isinstance(answers["bad"], RuntimeError)
     assert isinstance(answers["good"], RuntimeError)  # shared the refused call
 
