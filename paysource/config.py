@@ -172,8 +172,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # "auto": JSON lines in production, readable lines elsewhere (docs/observability.md).
     log_format: Literal["auto", "json", "text"] = "auto"
-    # Traces: spans are always made (every event gets a traceparent); exported over
-    # OTLP/HTTP only when an endpoint is set, to the console only when asked.
+    # Traces: exported over OTLP/HTTP when an endpoint is set, to the console only when
+    # asked; with neither no spans are made (every event still gets a traceparent).
     otlp_endpoint: str | None = None
     trace_console: bool = False
 

@@ -18,7 +18,7 @@ from paysource.adapters.postgres.datastore import NotificationListener
 from paysource.bootstrap import Container, build_container, process_parts
 from paysource.config import Settings
 from paysource.entrypoints.supervise import stop_on_signals
-from paysource.entrypoints.telemetry import install_tracing
+from paysource.entrypoints.telemetry import start_tracing
 from paysource.processes.catalog import webhook_jobs
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def run(container: Container, stop: threading.Event) -> None:
 def main() -> int:
     settings = Settings()
     logs.configure_for(settings)
-    install_tracing(settings)
+    start_tracing(settings)
     if not settings.database_url:
         print("webhook worker: set PAYSOURCE_DATABASE_URL", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from paysource.adapters.postgres.datastore import NotificationListener
 from paysource.adapters.postgres.leases import Leases, fair_share, holders
 from paysource.application.eventlog import Follower
 from paysource.bootstrap import Cell, Container, process_parts
-from paysource.entrypoints.telemetry import install_tracing
+from paysource.entrypoints.telemetry import start_tracing
 from paysource.processes.catalog import (
     CellProcessParts,
     Group,
@@ -100,7 +100,7 @@ class Worker:
     # Running ------------------------------------------------------------------------
 
     def start(self) -> None:
-        install_tracing(self._settings)  # its spans carry each payment's trace onwards
+        start_tracing(self._settings)  # exported, its spans carry each payment's trace on
         for cell in self._container.router.all():
             listener = NotificationListener(cell.database_url, self._container.wakeup)
             listener.start()

@@ -3,9 +3,11 @@ through the traceparent stored in every event's meta. (Issue 14, item 10.)"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from uuid import UUID
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import ReadableSpan
@@ -13,11 +15,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from devtools.localservices import free_port
 from paysource.bootstrap import Container
+from paysource.config import Settings
 from paysource.entrypoints.telemetry import install_tracing
+from tests.conftest import ADMIN_KEY
+from tests.e2e.test_serve_processes import serving_processes
 from tests.helpers import Api, admin, drain, new_key
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 @pytest.fixture
@@ -139,3 +146,37 @@ def test_no_span_carries_a_card_number_sent_in_the_path_or_query(
         assert PAN not in span.name
         for key, value in (span.attributes or {}).items():
             assert PAN not in str(value), f"{span.name}: {key}={value!r}"
+
+
+def test_a_server_with_nothing_to_export_makes_no_spans_yet_every_event_keeps_the_trace(
+    settings: Settings, container: Container
+) -> None:
+    """`paysource serve` with no exporter installs no SDK (entrypoints/telemetry.py): the
+    client's traceparent is stored as sent, with no server span between, and a request
+    without one still gets a fresh one. Run as its own process: tests in this one may
+    have installed an SDK for good."""
+    port = free_port()
+    sent = f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01"
+    with serving_processes(settings, port, 1):
+        base = f"http://127.0.0.1:{port}"
+        made = httpx.post(
+            f"{base}/v1/merchants",
+            json={"name": "Traces Ltd"},
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            timeout=30,
+        )
+        key = made.json()["api_key"]
+        paid = [
+            httpx.post(
+                f"{base}/v1/payments",
+                json={"amount": 1500, "currency": "USD", "source": "tok_visa"},
+                headers={"Authorization": f"Bearer {key}", "Idempotency-Key": new_key(), **extra},
+                timeout=30,
+            ).json()["id"]
+            for extra in ({"traceparent": sent}, {})
+        ]
+
+    continued, fresh = (stored_meta(container, payment)[0]["traceparent"] for payment in paid)
+    assert continued == sent
+    assert TRACEPARENT.fullmatch(fresh)
+    assert CLIENT_TRACE not in fresh

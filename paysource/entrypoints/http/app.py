@@ -40,7 +40,7 @@ from paysource.entrypoints.http.rest.routes import (
     webhooks,
 )
 from paysource.entrypoints.metrics import Metrics, gatherer
-from paysource.entrypoints.telemetry import install_tracing
+from paysource.entrypoints.telemetry import start_tracing
 
 REST_ROUTERS = (
     health.router,
@@ -88,7 +88,7 @@ def create_app(container: Container, *, direct: bool = True) -> FastAPI:
     app.state.metrics = Metrics(gatherer(container))
     for cell in container.router.all():
         cell.store.observe_group_commits(app.state.metrics.observe_group_commit)
-    install_tracing(settings)
+    start_tracing(settings)
     # REST refuses query parameters a route does not take (GraphQL is not REST: its
     # GraphiQL page keeps its own query string).
     strict = [Depends(reject_unknown)]
