@@ -46,6 +46,12 @@ def span(
     attributes: Mapping[str, AttributeValue | None] | None = None,
 ) -> Iterator[Span]:
     """A span under the current one, or under `traceparent` (a stored or received one)."""
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        # No SDK (nothing exports spans): the API's no-op span would still parse the
+        # traceparent and attach a context, ~5 µs a span, a few a payment. Callers that
+        # want the trace fall back to the traceparent they hold (current_traceparent).
+        yield trace.INVALID_SPAN
+        return
     context = _W3C.extract({"traceparent": traceparent}) if traceparent else None
     present = {key: value for key, value in (attributes or {}).items() if value is not None}
     with _tracer().start_as_current_span(name, context=context, kind=kind, attributes=present) as s:
