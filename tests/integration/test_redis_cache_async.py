@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devtools.localservices import LocalRedis
 from paysource.adapters.redis.cache import RedisCache
@@ -78,4 +81,56 @@ def test_loop_calls_fail_soft_and_open_the_breaker_the_sync_calls_share(
     assert waited_s < 0.05
     assert not cache.available  # the sync calls see the same open breaker
     assert cache.get("k") is None
+    cache.close()
+
+
+# A command's claim with its rate windows (CLAIM_COUNTING), against a model: each window
+# counts every call naming it, a claim is taken once until it is deleted, and every key
+# the script writes expires (a window after its length, a claim after its TTL).
+KEYS = st.sampled_from(["a", "b", "c"])
+WINDOWS = st.lists(st.sampled_from(["w1", "w2", "w3"]), unique=True, max_size=3)
+CALLS = st.lists(
+    st.tuples(st.sampled_from(["sync", "loop", "delete"]), KEYS, WINDOWS), min_size=1, max_size=25
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(calls=CALLS)
+def test_a_claim_and_its_windows_answer_as_the_model_and_every_key_expires(
+    redis_server: LocalRedis, calls: list[tuple[str, str, list[str]]]
+) -> None:
+    prefix = f"t{uuid.uuid4().hex}:"
+    cache = RedisCache(redis_server.url)
+    counts: dict[str, int] = {}
+    claimed: set[str] = set()
+
+    async def run() -> None:
+        for how, key, windows in calls:
+            slot, names = prefix + key, [prefix + w for w in windows]
+            if how == "delete":
+                await cache.delete_async(slot)
+                claimed.discard(key)
+                continue
+            for window in windows:
+                counts[window] = counts.get(window, 0) + 1
+            expected = (key not in claimed, [counts[w] for w in windows])
+            claimed.add(key)
+            if how == "sync":
+                answer = cache.add_counting(slot, b"v", ttl_s=30, counters=names, window_s=10)
+            else:
+                answer = await cache.add_counting_async(
+                    slot, b"v", ttl_s=30, counters=names, window_s=10
+                )
+            assert answer == expected
+        await cache.close_async()
+
+    asyncio.run(run())
+    with redis.Redis.from_url(redis_server.url) as client:
+        for window, count in counts.items():
+            assert 0 < client.ttl(prefix + window) <= 10
+            assert int(client.get(prefix + window)) == count
+        for key in claimed:
+            assert 0 < client.ttl(prefix + key) <= 30
     cache.close()

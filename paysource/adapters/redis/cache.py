@@ -20,17 +20,34 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# A command's claim and its rate windows as one script rather than a pipeline of INCR,
+# EXPIRE and SET: one command for redis-py to pack and one reply to parse. Client CPU
+# per claim with two windows, 16 calls in flight: ~85 µs against ~135 (bench/README.md).
+# KEYS: the windows' counters, then the claim. ARGV: the claim's value, its TTL, the
+# windows' length. Answers each window's count, then 1 if the claim was taken, else 0.
+CLAIM_COUNTING = """
+local windows = #KEYS - 1
+local answer = {}
+for i = 1, windows do
+  answer[i] = redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[3], 'NX')
+end
+answer[windows + 1] = redis.call('SET', KEYS[windows + 1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0
+return answer
+"""
 
 
 class RedisCache:
@@ -50,9 +67,10 @@ class RedisCache:
             retry=Retry(NoBackoff(), 0),
             max_connections=64,
         )
+        self._claim_counting = self._client.register_script(CLAIM_COUNTING)
         # redis.asyncio's connections belong to the loop that opened them: a client per
         # loop (one per API process; tests start several), made on first use.
-        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
         self._cooldown_s = cooldown_s
@@ -80,9 +98,7 @@ class RedisCache:
         self.healthy = True
         return result
 
-    async def _call_async(
-        self, operation: Callable[[aioredis.Redis], Awaitable[T]], default: T
-    ) -> T:
+    async def _call_async(self, operation: Callable[[_LoopClient], Awaitable[T]], default: T) -> T:
         if not self.available:
             return default
         try:
@@ -97,7 +113,7 @@ class RedisCache:
         self.healthy = True
         return result
 
-    def _loop_client(self) -> aioredis.Redis:
+    def _loop_client(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
         client = self._loop_clients.get(loop)
         if client is None:
@@ -112,7 +128,10 @@ class RedisCache:
                 max_connections=64,
                 timeout=self._timeout_s,
             )
-            client = self._loop_clients[loop] = aioredis.Redis(connection_pool=pool)
+            redis_client = aioredis.Redis(connection_pool=pool)
+            client = self._loop_clients[loop] = _LoopClient(
+                redis_client, redis_client.register_script(CLAIM_COUNTING)
+            )
         return client
 
     def _failed(self, error: Exception) -> None:
@@ -180,10 +199,9 @@ class RedisCache:
         """`add`, and a hit in each fixed window of `counters`, in one round trip (a
         command's idempotency claim and its rate limit). Unavailable: (None, [None…])."""
 
-        def both(client: redis.Redis) -> tuple[bool | None, list[int | None]]:
-            pipe = client.pipeline(transaction=False)
-            _claim_counting(pipe, key, value, ttl_s=ttl_s, counters=counters, window_s=window_s)
-            return _claimed_counts(pipe.execute())
+        def both(_client: redis.Redis) -> tuple[bool | None, list[int | None]]:
+            answers = self._claim_counting(keys=[*counters, key], args=[value, ttl_s, window_s])
+            return _claimed_counts(answers)
 
         unknown: tuple[bool | None, list[int | None]] = (None, [None] * len(counters))
         return self._call(both, unknown)
@@ -193,23 +211,24 @@ class RedisCache:
     ) -> tuple[bool | None, list[int | None]]:
         """`add_counting` from an event loop."""
 
-        async def both(client: aioredis.Redis) -> tuple[bool | None, list[int | None]]:
-            pipe = client.pipeline(transaction=False)
-            _claim_counting(pipe, key, value, ttl_s=ttl_s, counters=counters, window_s=window_s)
-            return _claimed_counts(await pipe.execute())
+        async def both(client: _LoopClient) -> tuple[bool | None, list[int | None]]:
+            answers = await client.claim_counting(
+                keys=[*counters, key], args=[value, ttl_s, window_s]
+            )
+            return _claimed_counts(answers)
 
         unknown: tuple[bool | None, list[int | None]] = (None, [None] * len(counters))
         return await self._call_async(both, unknown)
 
     async def get_async(self, key: str) -> bytes | None:
-        value = await self._call_async(lambda client: client.get(key), None)
+        value = await self._call_async(lambda client: client.redis.get(key), None)
         return value if isinstance(value, bytes) else None
 
     async def set_async(self, key: str, value: bytes, *, ttl_s: int) -> None:
-        await self._call_async(lambda client: client.set(key, value, ex=ttl_s), None)
+        await self._call_async(lambda client: client.redis.set(key, value, ex=ttl_s), None)
 
     async def delete_async(self, key: str) -> None:
-        await self._call_async(lambda client: client.delete(key), None)
+        await self._call_async(lambda client: client.redis.delete(key), None)
 
     def close(self) -> None:
         self._client.close()
@@ -218,19 +237,17 @@ class RedisCache:
         """Close the running loop's client, if it made one (before the loop ends)."""
         client = self._loop_clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
-            await client.aclose(close_connection_pool=True)
+            await client.redis.aclose(close_connection_pool=True)
 
 
-def _claim_counting(
-    pipe: Any, key: str, value: bytes, *, ttl_s: int, counters: Sequence[str], window_s: int
-) -> None:
-    """Queue a hit in each window of `counters`, then `SET NX` of the claim."""
-    for counter in counters:
-        pipe.incr(counter)
-        pipe.expire(counter, window_s, nx=True)
-    pipe.set(key, value, ex=ttl_s, nx=True)
+class _LoopClient(NamedTuple):
+    """A loop's client, and the claim script registered with it."""
+
+    redis: aioredis.Redis
+    claim_counting: AsyncScript
 
 
 def _claimed_counts(answers: Sequence[Any]) -> tuple[bool | None, list[int | None]]:
-    counts: list[int | None] = [int(n) for n in answers[0:-1:2]]
+    """CLAIM_COUNTING's answer: (claim taken, each window's count)."""
+    counts: list[int | None] = [int(n) for n in answers[:-1]]
     return bool(answers[-1]), counts
