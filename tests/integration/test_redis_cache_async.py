@@ -4,6 +4,7 @@ breaker for both, and connections that end with their loop's app."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 
@@ -134,3 +135,22 @@ def test_a_claim_and_its_windows_answer_as_the_model_and_every_key_expires(
         for key in claimed:
             assert 0 < client.ttl(prefix + key) <= 30
     cache.close()
+
+
+def test_a_loop_call_to_a_redis_that_never_answers_gives_up_within_its_timeout() -> None:
+    """The loop client has no socket timeouts of its own: the call's one timeout must
+    bound a write that is taken and never answered."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts (the kernel's backlog), never reads or writes
+        cache = RedisCache(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", timeout_s=0.2)
+
+        async def call() -> tuple[object, float]:
+            began = time.monotonic()
+            answer = await asyncio.wait_for(cache.get_async("k"), timeout=10)
+            return answer, time.monotonic() - began
+
+        answer, waited_s = asyncio.run(call())
+
+    assert answer is None
+    assert waited_s < 1.0
