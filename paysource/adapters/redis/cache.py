@@ -118,18 +118,15 @@ class RedisCache:
         client = self._loop_clients.get(loop)
         if client is None:
             # Blocking: past 64 calls in flight a call waits for a connection (within
-            # the call's timeout) rather than failing at once; the loop has no thread
-            # pool capping the requests in flight, as a call from a thread had.
-            # No socket or pool timeouts of its own: `_call_async`'s one timeout bounds
-            # the whole call, and a socket timeout made redis-py wrap each write in a
-            # task (asyncio.wait_for) and each read in a timer, ~5-10% of a call's CPU.
+            # its timeout) rather than failing at once; the loop has no thread pool
+            # capping the requests in flight, as a call from a thread had.
             pool = aioredis.BlockingConnectionPool.from_url(
                 self._url,
-                socket_timeout=None,
+                socket_timeout=self._timeout_s,
                 socket_connect_timeout=self._timeout_s,
                 retry=AsyncRetry(NoBackoff(), 0),
                 max_connections=64,
-                timeout=None,
+                timeout=self._timeout_s,
             )
             redis_client = aioredis.Redis(connection_pool=pool)
             client = self._loop_clients[loop] = _LoopClient(
