@@ -41,7 +41,7 @@ IN_FLIGHT = b"in-flight"
 class FastPath:
     """One Redis key per (merchant, Idempotency-Key): `SET NX` marks the request in
     flight (and says whether an earlier one exists), then the answer replaces the
-    marker. Two round trips on the happy path."""
+    marker: two round trips. `answer_async` keeps no answer: one round trip."""
 
     def __init__(self, cache: Cache | None, *, ttl_s: int, lock_ttl_s: int) -> None:
         self._cache = cache
@@ -95,42 +95,63 @@ class FastPath:
         key: str | None,
         request_hash: str,
         command: Callable[[], Awaitable[Answer]],
+        recorded: Callable[[], Awaitable[Answer | None]],
         counters: Sequence[str] = (),
         admit: Callable[[Sequence[int | None]], Awaitable[None]] | None = None,
     ) -> Answer:
-        """`answer` for a caller on the event loop, its command awaited: the same keys,
-        claim, counting and stored answer, without holding a thread. For the plain case:
-        a final answer (no `hold_s`) that may be kept whole (`keep_body`)."""
+        """`answer` for a caller on the event loop, its command awaited, for the plain
+        case: a final answer (no `hold_s`) that Postgres records with the object it
+        makes. One round trip to Redis, not two: the claim holds the request's hash for
+        `lock_ttl_s` and no answer is stored after the command. A retry meanwhile gets
+        `recorded()`, the first answer as Postgres holds it (422 for another body), or
+        409 while there is none yet; later retries claim again and the command replays
+        from Postgres. Retries are rare; every first request paid for the second round
+        trip (bench/README.md)."""
         if key is None or self._cache is None:
             return await command()
         slot = self._slot(scope, key)
-        claimed = await self._claim_async(slot, counters, admit)
+        claimed = await self._claim_async(slot, request_hash, counters, admit)
         if claimed is False:
-            raw = await self._cache.get_async(slot)
-            earlier = _earlier_answer(raw, request_hash)
-            return earlier if earlier is not None else await command()
+            return await self._earlier_async(slot, request_hash, command, recorded)
         try:
             answer = await command()
         except BaseException:
             if claimed:
-                await self._cache.delete_async(slot)  # nothing was stored: free again
+                await self._cache.delete_async(slot)  # nothing was recorded: free again
             raise
-        if claimed and 200 <= answer.status < 300:
-            stored, answer = _stored_form(request_hash, answer, keep_body=True)
-            await self._cache.set_async(slot, stored, ttl_s=self._ttl_s)
-        elif claimed:
+        if claimed and not 200 <= answer.status < 300:
             await self._cache.delete_async(slot)
         return answer
+
+    async def _earlier_async(
+        self,
+        slot: str,
+        request_hash: str,
+        command: Callable[[], Awaitable[Answer]],
+        recorded: Callable[[], Awaitable[Answer | None]],
+    ) -> Answer:
+        assert self._cache is not None
+        raw = await self._cache.get_async(slot)
+        earlier = _earlier_answer(raw, request_hash)  # 409 or 422 when Redis says so
+        if earlier is not None:
+            return earlier
+        if raw is None or not _claim_only(raw):
+            return await command()  # expired meanwhile, or kept out of Redis: Postgres
+        answered = await recorded()
+        if answered is None:
+            raise RequestInFlight(IN_FLIGHT_MESSAGE)
+        return answered
 
     async def _claim_async(
         self,
         slot: str,
+        request_hash: str,
         counters: Sequence[str],
         admit: Callable[[Sequence[int | None]], Awaitable[None]] | None,
     ) -> bool | None:
         assert self._cache is not None
         claimed, counts = await self._cache.add_counting_async(
-            slot, IN_FLIGHT, ttl_s=self._lock_ttl_s, counters=counters, window_s=1
+            slot, _claim(request_hash), ttl_s=self._lock_ttl_s, counters=counters, window_s=1
         )
         try:
             if admit is not None:
@@ -206,14 +227,24 @@ def _stored_form(request_hash: str, answer: Answer, *, keep_body: bool) -> tuple
     return stored, replace(answer, encoded=body)
 
 
+def _claim(request_hash: str) -> bytes:
+    """`answer_async`'s claim: the request's hash, and no status (no answer kept)."""
+    return json.dumps({"hash": request_hash}).encode()
+
+
+def _claim_only(raw: bytes) -> bool:
+    return raw != IN_FLIGHT and "status" not in json.loads(raw)
+
+
+IN_FLIGHT_MESSAGE = "a request with this Idempotency-Key is still in progress; retry shortly"
+
+
 def _earlier_answer(raw: bytes | None, request_hash: str) -> Answer | None:
     """The earlier request's answer as Redis keeps it; None when Postgres must decide
-    (expired, Redis away, or kept out of Redis); raises when the key is in flight or
-    was used for another request."""
+    (expired, Redis away, kept out of Redis, or only claimed by `answer_async`); raises
+    when the key is in flight or was used for another request."""
     if raw == IN_FLIGHT:
-        raise RequestInFlight(
-            "a request with this Idempotency-Key is still in progress; retry shortly"
-        )
+        raise RequestInFlight(IN_FLIGHT_MESSAGE)
     if raw is None:  # expired meanwhile, or Redis went away: Postgres decides
         return None
     stored = json.loads(raw)
@@ -221,6 +252,6 @@ def _earlier_answer(raw: bytes | None, request_hash: str) -> Answer | None:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was used with a different request; use a new key"
         )
-    if "body" not in stored:  # kept out of Redis (personal data): Postgres replays
+    if "body" not in stored:  # kept out of Redis (personal data), or a claim: Postgres
         return None
     return Answer(int(stored["status"]), stored["body"], replayed=True)

@@ -153,13 +153,15 @@ class PaymentService:
                 # The key's payment exists: its replay, or 422 for another body. Read in
                 # a thread (Postgres), not inserted again as `create_payment` would.
                 return await asyncio.to_thread(
-                    self._replayed, merchant_id, idempotency_key, request_hash
+                    self.replayed_creation, merchant_id, idempotency_key, request_hash
                 )
         return _result(Outcome(payment))
 
-    def _replayed(
+    def replayed_creation(
         self, merchant_id: UUID, key: str, request_hash: str
     ) -> Outcome[PaymentState] | None:
+        """The first answer to a creation with this key, as Postgres recorded it (422
+        for another body), or None when none is recorded."""
         earlier = self._claims.replay(
             merchant_id=merchant_id, key=key, request_hash=request_hash, kind=Payment
         )

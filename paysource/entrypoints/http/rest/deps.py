@@ -282,12 +282,14 @@ class MerchantCommand(MerchantCall):
         request_hash: str,
         command: Callable[[], Answer],
         awaiting: Callable[[], Awaitable[Answer]],
+        recorded: Callable[[], Awaitable[Answer | None]],
         *,
         key: str,
     ) -> Answer:
         """`answer` on the event loop: Redis awaited, the command `awaiting` (which may
-        itself hand over to a thread). Without Redis, `answer` with `command`, in a
-        thread: the rate limit and the claim are then Postgres's."""
+        itself hand over to a thread), a retry answered by `recorded` (Postgres; see
+        FastPath.answer_async). Without Redis, `answer` with `command`, in a thread: the
+        rate limit and the claim are then Postgres's."""
         digest = digest_of(key, self.container)
         if digest is None or self.container.cache is None:
             return await run_in_threadpool(self.answer, request_hash, command, key=key)
@@ -300,6 +302,7 @@ class MerchantCommand(MerchantCall):
             key=digest,
             request_hash=request_hash,
             command=awaiting,
+            recorded=recorded,
             counters=[merchant_bucket(self.merchant_id)],
             admit=admit,
         )

@@ -83,9 +83,16 @@ async def create_payment(body: PaymentIn, call: MerchantCommandDep) -> JSONRespo
             return await run_in_threadpool(command)
         return rep.payment_created(outcome.value, outcome.replayed)
 
+    async def recorded() -> Answer | None:
+        outcome = await run_in_threadpool(
+            call.cell.payments.replayed_creation, call.merchant_id, key, request_hash
+        )
+        return None if outcome is None else rep.payment_created(outcome.value, replayed=True)
+
     if wait_s == 0:
         # No thread for the common case (bench/README.md, "The floor").
-        return respond(await call.answer_async(request_hash, command, awaiting, key=key))
+        answer = await call.answer_async(request_hash, command, awaiting, recorded, key=key)
+        return respond(answer)
     answer = await run_in_threadpool(call.answer, request_hash, command, key=key, hold_s=wait_s)
     if answer.replayed:
         return respond(answer)
