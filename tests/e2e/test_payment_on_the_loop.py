@@ -71,7 +71,7 @@ def test_a_plain_payment_takes_no_thread_and_its_retries_answer_alike(
     assert first.status_code == 202, first.text
     assert ways == ["loop"]
 
-    replayed = merchant.pay(1000, key=key)  # answered by Redis: no command at all
+    replayed = merchant.pay(1000, key=key)  # the claim, then Postgres's record: no command
     assert (replayed.status_code, replayed.json()) == (202, first.json())
     assert replayed.headers["Idempotent-Replayed"] == "true"
     assert ways == ["loop"]
