@@ -37,6 +37,12 @@ def _tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
 
+def spans_made() -> bool:
+    """Whether an SDK makes spans (the entrypoints install one only to export them):
+    without one a span is a no-op, and finding its parent is wasted work."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 @contextmanager
 def span(
     name: str,
@@ -46,10 +52,10 @@ def span(
     attributes: Mapping[str, AttributeValue | None] | None = None,
 ) -> Iterator[Span]:
     """A span under the current one, or under `traceparent` (a stored or received one)."""
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        # No SDK (nothing exports spans): the API's no-op span would still parse the
-        # traceparent and attach a context, ~5 µs a span, a few a payment. Callers that
-        # want the trace fall back to the traceparent they hold (current_traceparent).
+    if not spans_made():
+        # The API's no-op span would still parse the traceparent and attach a context,
+        # ~5 µs a span, a few a payment. Callers that want the trace fall back to the
+        # traceparent they hold (current_traceparent).
         yield trace.INVALID_SPAN
         return
     context = _W3C.extract({"traceparent": traceparent}) if traceparent else None

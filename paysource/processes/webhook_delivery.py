@@ -86,7 +86,8 @@ class Deliverer:
             return result
 
     def _traceparent(self, claimed: Claimed) -> str | None:
-        if self.trace_of is None or claimed.object_id is None:
+        # The stored traceparent only parents the delivery's span: no read without one.
+        if self.trace_of is None or claimed.object_id is None or not tracing.spans_made():
             return None
         try:
             return self.trace_of(claimed.object_id, claimed.object_version)

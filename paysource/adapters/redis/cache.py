@@ -199,8 +199,10 @@ class RedisCache:
         """`add`, and a hit in each fixed window of `counters`, in one round trip (a
         command's idempotency claim and its rate limit). Unavailable: (None, [None…])."""
 
-        def both(_client: redis.Redis) -> tuple[bool | None, list[int | None]]:
-            answers = self._claim_counting(keys=[*counters, key], args=[value, ttl_s, window_s])
+        def both(client: redis.Redis) -> tuple[bool | None, list[int | None]]:
+            answers = self._claim_counting(
+                keys=[*counters, key], args=[value, ttl_s, window_s], client=client
+            )
             return _claimed_counts(answers)
 
         unknown: tuple[bool | None, list[int | None]] = (None, [None] * len(counters))
