@@ -390,8 +390,8 @@ class Wakeup:
             self._condition.wait_for(lambda: self._generation != seen, timeout=timeout_s)
 
 
-# A follower whose batches took it this far along the log (events of any topic) in the
-# last `BUSY_WINDOW_S` is under load: it lingers once woken. A script's commands a moment
+# A follower whose batches or scans took it this far along the log (events of any topic)
+# in the last `BUSY_WINDOW_S` is under load: it lingers once woken. A script's commands a moment
 # apart stay far below (a few events a second: its reads must not lag more); the bench's
 # 230-300 payments/s, each three or four events, far above.
 BUSY_WINDOW_S = 1.0
@@ -472,6 +472,10 @@ class Follower:
             if worked:
                 self._after_batch(max(0, scanned_to - before), stop)
                 continue
+            # The log passing by counts as load too: else a follower of rare topics (payouts,
+            # disputes) is woken and reads the tail at every commit, hundreds a second,
+            # and finds nothing (bench/README.md, "Idle followers linger too").
+            self.linger.handled(self._clock(), max(0, scanned_to - before))
             self.wakeup.wait(generation, self.poll_interval_s)
             if self.wakeup.generation != generation:
                 self._linger(stop)

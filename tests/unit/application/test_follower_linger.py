@@ -190,3 +190,38 @@ def test_a_full_batch_is_followed_at_once() -> None:
     follower.run(stop)
     assert handler.sizes == [200, 50]
     assert stop.waits == [LINGER_S]  # after the 50, not after the 200
+
+
+class Nothing(Batches):
+    """A handler of a topic no event has: a follower of rare events (payouts, disputes)."""
+
+    topics: Sequence[str] = ("tests:Nothing",)
+
+
+def test_a_follower_of_rare_events_lingers_while_the_log_is_busy() -> None:
+    """Woken at every commit, it would read the tail hundreds of times a second under
+    load and find nothing: the events it scanned past count as load, as handled ones do."""
+    store = EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    now = [1000.0]
+    stop = NotedStop()
+
+    def arrive(count: int, *, after_s: float) -> Callable[[], None]:
+        def step() -> None:
+            now[0] += after_s
+            for _ in range(count):
+                store.save(an_aggregate())
+
+        return step
+
+    steps = [
+        arrive(BUSY_EVENTS, after_s=0.01),  # scanned past: busy from here
+        arrive(1, after_s=0.01),  # woken: lingers
+        arrive(1, after_s=BUSY_WINDOW_S + 0.01),  # a quiet second later: at once
+    ]
+    handler = Nothing()
+    follower = Follower(
+        store, handler, wakeup=Script(steps, stop), linger_s=LINGER_S, clock=lambda: now[0]
+    )
+    follower.run(stop)
+    assert handler.sizes == []
+    assert stop.waits == [LINGER_S]
