@@ -21,7 +21,7 @@ from pathlib import Path
 import payments
 from payments import figure
 
-from paysource.adapters.redis.publisher import redis_publisher
+from paysource.adapters.redis.publisher import RedisChannels
 
 MESSAGE = b'{"payment": "' + b"0" * 32 + b'", "version": 1, "event": "Payment.Created"}'
 PER_PAYMENT = 5
@@ -30,8 +30,8 @@ PER_PAYMENT = 5
 def measure(args: argparse.Namespace, work: Path) -> None:
     with contextlib.ExitStack() as stack:
         servers = payments.services(stack, work, durable=False)
-        batched = redis_publisher(servers.redis_url)
-        single = redis_publisher(servers.redis_url)
+        batched = RedisChannels(servers.redis_url).publish
+        single = RedisChannels(servers.redis_url).publish
 
         def one_by_one(messages: Sequence[tuple[str, bytes]]) -> None:
             for message in messages:

@@ -33,7 +33,7 @@ from paysource.adapters.postgres.replicas import ReplicaLag, ReplicaRoute
 from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.adapters.redis.cache import RedisCache
 from paysource.adapters.redis.feed import PaymentFeed
-from paysource.adapters.redis.publisher import redis_publisher
+from paysource.adapters.redis.publisher import RedisChannels
 from paysource.adapters.vault import TestCardVault
 from paysource.adapters.webhook_http import HttpSender, Resolver, UrlGuard, system_resolver
 from paysource.application.audit import AuditService, Signer
@@ -407,6 +407,7 @@ def process_parts(
     """What `processes.catalog` builds one cell's process managers from."""
     webhooks = container.webhooks
     redis_url = container.settings.redis_url
+    channels = RedisChannels(redis_url) if redis_url else None
     return CellProcessParts(
         store=cell.store,
         payments=cell.read.payments,
@@ -421,7 +422,8 @@ def process_parts(
             cell.database_url, prefix="processor-", names=names
         ),
         pool=pool,
-        publish=redis_publisher(redis_url) if redis_url else None,
+        publish=None if channels is None else channels.publish,
+        listened=None if channels is None else channels.listened,
         webhook_outbox=None if webhooks is None else webhooks.outbox(cell),
         webhook_delivery=None if webhooks is None else webhooks.delivery_worker(cell),
         relay=event_relay(container.settings, cell),

@@ -5,7 +5,7 @@ Adapters live in `paysource.adapters`; fakes only stand in for external rails.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -260,6 +260,10 @@ class DeliveryQueue(Protocol):
 # A batch's (channel, message) pairs, published in order in one round trip: Redis pub/sub
 # in production (adapters.redis.publisher).
 Publish = Callable[[Sequence[tuple[str, bytes]]], Any]
+# Those of these channels with a subscriber now (Redis `PUBSUB NUMSUB`). A channel
+# subscribed later must take what came before from the log, as subscriptions do: they
+# subscribe, then read the payment.
+Listened = Callable[[Sequence[str]], Collection[str]]
 
 
 # Personal data (crypto-shredding) ----------------------------------------------

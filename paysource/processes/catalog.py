@@ -44,7 +44,7 @@ from paysource.application.eventlog import (
     Follower,
     Wakeup,
 )
-from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, Publish
+from paysource.application.ports import Acquirer, BankRail, Clock, FeeLookup, Listened, Publish
 from paysource.application.rates import UsdRates
 from paysource.application.settlements import SettlementService, WaitingItems
 from paysource.config import Settings
@@ -97,6 +97,7 @@ class CellProcessParts:
     seed_partitions: Callable[[list[str]], object]
     pool: ThreadPoolExecutor | None = None
     publish: Publish | None = None  # None: no notifier (subscriptions need Redis)
+    listened: Listened | None = None  # None: publish on every channel
     webhook_outbox: BatchHandler | None = None
     webhook_delivery: DeliveryWorker | None = None
     audit: AuditLog | None = None
@@ -197,7 +198,7 @@ def notifier_jobs(settings: Settings, parts: CellProcessParts) -> list[ProcessJo
     """Publishes payment changes for GraphQL subscriptions (any API process listens)."""
     if parts.publish is None:
         return []
-    notifier = PaymentNotifier(parts.store, parts.publish)
+    notifier = PaymentNotifier(parts.store, parts.publish, listened=parts.listened)
     return [follower_job(settings, parts, notifier, "payment-notifier", acts=True)]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
-from paysource.adapters.redis.publisher import redis_publisher
+from paysource.adapters.redis.publisher import RedisChannels
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.bootstrap import Container
 from paysource.processes.notifier import PaymentNotifier
@@ -20,7 +20,8 @@ CREATED = "subscription { paymentCreated { id status amount { amountMinor curren
 def _notify(container: Container) -> None:
     assert container.settings.redis_url
     for cell in container.router.all():
-        notifier = PaymentNotifier(cell.store, redis_publisher(container.settings.redis_url))
+        channels = RedisChannels(container.settings.redis_url)
+        notifier = PaymentNotifier(cell.store, channels.publish, listened=channels.listened)
         run_until_caught_up(Follower(cell.store, notifier, wakeup=Wakeup()))
 
 

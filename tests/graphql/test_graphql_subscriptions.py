@@ -8,16 +8,18 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from redis.client import PubSub
 from starlette.testclient import WebSocketTestSession
 
 from paysource.adapters.redis.feed import PaymentFeed
-from paysource.adapters.redis.publisher import redis_publisher
+from paysource.adapters.redis.publisher import RedisChannels
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.bootstrap import Container
 from paysource.entrypoints.http.graphql import websocket
@@ -41,7 +43,8 @@ def _notify(container: Container) -> None:
     """What the worker's notifier job does, run to the head of the log."""
     assert container.settings.redis_url
     for cell in container.router.all():
-        notifier = PaymentNotifier(cell.store, redis_publisher(container.settings.redis_url))
+        channels = RedisChannels(container.settings.redis_url)
+        notifier = PaymentNotifier(cell.store, channels.publish, listened=channels.listened)
         run_until_caught_up(Follower(cell.store, notifier, wakeup=Wakeup()))
 
 
@@ -125,6 +128,43 @@ def test_the_notifier_publishes_each_change_once_per_batch_and_keeps_its_positio
     assert notifier.position() == last
     run_until_caught_up(Follower(cell.store, notifier, wakeup=Wakeup()))
     assert len(published) == 5  # resumed from its position: nothing twice
+
+
+def test_the_notifier_publishes_only_where_someone_listens(
+    client: TestClient, container: Container, redis_url: str
+) -> None:
+    """Under load almost no channel has a subscriber: only the listened ones are encoded
+    and published, and a subscriber still hears every change of its payment."""
+    api = admin(client).merchant()
+    heard, unheard = (UUID(hex=api.pay(n).json()["id"].removeprefix("pay_")) for n in (1, 2))
+    drain(container)
+    with redis.Redis.from_url(redis_url).pubsub() as listener:
+        _notify_where_heard(container, listener, redis_url, heard, unheard)
+
+
+def _notify_where_heard(
+    container: Container, listener: PubSub, redis_url: str, heard: UUID, unheard: UUID
+) -> None:
+    listener.subscribe(channel(heard))
+    assert listener.get_message(timeout=5)["type"] == "subscribe"  # confirmed
+    channels = RedisChannels(redis_url)
+    assert channels.listened([channel(heard), channel(unheard)]) == {channel(heard)}
+    published: list[tuple[str, bytes]] = []
+
+    def publish(messages: Sequence[tuple[str, bytes]]) -> None:
+        published.extend(messages)
+        channels.publish(messages)
+
+    cell = container.router.all()[0]
+    notifier = PaymentNotifier(cell.store, publish, listened=channels.listened)
+    run_until_caught_up(Follower(cell.store, notifier, wakeup=Wakeup()))
+    events = ["Payment.Created", "Payment.Authorized", "Payment.Captured"]
+    assert {name for name, _ in published} == {channel(heard)}
+    assert [PaymentChanged.decode(m).event for _, m in published] == events
+    received = [listener.get_message(timeout=5) for _ in events]
+    assert [PaymentChanged.decode(m["data"]) for m in received if m] == [
+        PaymentChanged.decode(m) for _, m in published
+    ]
 
 
 def test_one_redis_connection_serves_every_subscription_of_a_process(redis_url: str) -> None:
