@@ -15,6 +15,7 @@ the payment path they cost less CPU than the sync client from a thread (bench/RE
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
@@ -26,8 +27,9 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.retry import Retry
+
+from paysource.adapters.redis.claims import ClaimBatches
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ end
 answer[windows + 1] = redis.call('SET', KEYS[windows + 1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0
 return answer
 """
+CLAIM_COUNTING_SHA = hashlib.sha1(CLAIM_COUNTING.encode()).hexdigest()  # noqa: S324  # Redis's name for it
 
 
 class RedisCache:
@@ -130,7 +133,7 @@ class RedisCache:
             )
             redis_client = aioredis.Redis(connection_pool=pool)
             client = self._loop_clients[loop] = _LoopClient(
-                redis_client, redis_client.register_script(CLAIM_COUNTING)
+                redis_client, ClaimBatches(redis_client, CLAIM_COUNTING, CLAIM_COUNTING_SHA)
             )
         return client
 
@@ -243,10 +246,10 @@ class RedisCache:
 
 
 class _LoopClient(NamedTuple):
-    """A loop's client, and the claim script registered with it."""
+    """A loop's client, and its claims' batches (claims.py)."""
 
     redis: aioredis.Redis
-    claim_counting: AsyncScript
+    claim_counting: ClaimBatches
 
 
 def _claimed_counts(answers: Sequence[Any]) -> tuple[bool | None, list[int | None]]:
