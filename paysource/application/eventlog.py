@@ -391,9 +391,9 @@ class Wakeup:
 
 
 # A follower whose batches or scans took it this far along the log (events of any topic)
-# in the last `BUSY_WINDOW_S` is under load: it lingers once woken. A script's commands a moment
-# apart stay far below (a few events a second: its reads must not lag more); the bench's
-# 230-300 payments/s, each three or four events, far above.
+# in the last `BUSY_WINDOW_S` is under load: it lingers once woken. A script's commands
+# a moment apart stay far below (a few events a second: its reads must not lag more);
+# the bench's 230-300 payments/s, each three or four events, far above.
 BUSY_WINDOW_S = 1.0
 BUSY_EVENTS = 100
 
