@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     # What `paysource serve` runs beside the API: the worker as a child process (its own
     # core and GIL: the default), in the API's process ("thread"), or nothing ("off").
     serve_worker: Literal["process", "thread", "off"] = "process"
+    # Worker processes `serve` runs as children ("process"); they share the jobs as
+    # `paysource worker`s do (unset: two, or one on a one-core machine). One process's
+    # threads share one GIL: under load one fell seconds behind where two kept the
+    # pipeline's lag under a second, at the same CPU a payment (bench/README.md).
+    serve_worker_processes: int | None = Field(default=None, ge=1, le=16)
     # API processes `paysource serve` runs behind its one port, each with its own pools
     # (unset: one per core, `os.cpu_count()`).
     processes: int | None = Field(default=None, ge=1, le=64)

@@ -37,6 +37,8 @@ TEST_ENVIRONMENT = {
     # One API process per `serve` the tests start (they count its children); the tests
     # of several processes ask for them (tests/e2e/test_serve_processes.py).
     "PAYSOURCE_PROCESSES": "1",
+    # One worker process per `serve`, likewise; a test of two asks for them.
+    "PAYSOURCE_SERVE_WORKER_PROCESSES": "1",
 }
 TEMPLATE = "paysource_template"
 _database_numbers = itertools.count()

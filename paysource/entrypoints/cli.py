@@ -63,13 +63,21 @@ def cli() -> None:
     help="API processes behind the one port, each with its own pools (default:"
     " PAYSOURCE_PROCESSES or one per core; --worker thread runs one).",
 )
+@click.option(
+    "--worker-processes",
+    type=click.IntRange(1, 16),
+    help="With --worker process: worker processes, sharing the jobs (default:"
+    " PAYSOURCE_SERVE_WORKER_PROCESSES, or 2; 1 on a one-core machine).",
+)
 @with_settings
 def serve(
     settings: Settings,
+    *,
     port: int | None,
     worker: str | None,
     no_worker: bool,
     processes: int | None,
+    worker_processes: int | None,
 ) -> None:
     """Run the API and a worker until Ctrl-C.
 
@@ -81,10 +89,13 @@ def serve(
       paysource serve
       paysource serve --port 8080 --worker thread
       paysource serve --processes 4   # four API processes on one port
+      paysource serve --worker-processes 2   # two workers sharing the jobs
       paysource serve --no-worker     # behind a load balancer, with `paysource worker`s
     """
     from paysource.entrypoints.serve import cmd_serve  # noqa: PLC0415  # keep --help fast
 
+    if worker_processes is not None:
+        settings = settings.model_copy(update={"serve_worker_processes": worker_processes})
     cmd_serve(settings, port=port, mode="off" if no_worker else worker, processes=processes)
 
 

@@ -26,6 +26,7 @@ from paysource.entrypoints.servers import (
 
 if TYPE_CHECKING:
     from paysource.bootstrap import Container
+    from paysource.entrypoints.supervise import WorkerProcess
 
 
 def apply_migrations(settings: Settings, *, out: TextIO = sys.stderr) -> None:
@@ -136,10 +137,13 @@ class _ServedWorker:
 
     mode: str
     stop: Callable[[], None] = lambda: None
-    pid: Callable[[], int | None] = lambda: None
+    pids: Callable[[], list[int]] = list
 
     def describe(self) -> str:
-        return f"process {self.pid()}" if self.mode == "process" else self.mode
+        if self.mode != "process":
+            return self.mode
+        pids = self.pids()
+        return f"process{'es' if len(pids) > 1 else ''} {', '.join(map(str, pids))}"
 
 
 def _serve_worker(mode: str, ready: Settings, container: Container | None) -> _ServedWorker:
@@ -155,17 +159,32 @@ def _serve_worker(mode: str, ready: Settings, container: Container | None) -> _S
 
         assert ready.database_url
         assert ready.redis_url
-        # The child uses the servers this process resolved (perhaps started) itself.
-        child = WorkerProcess(
-            {
-                **os.environ,
-                "PAYSOURCE_DATABASE_URL": ready.database_url,
-                "PAYSOURCE_REDIS_URL": ready.redis_url,
-            }
-        )
-        child.start()
-        return _ServedWorker(mode, stop=child.stop, pid=lambda: child.pid)
+        # The children use the servers this process resolved (perhaps started) itself.
+        env = {
+            **os.environ,
+            "PAYSOURCE_DATABASE_URL": ready.database_url,
+            "PAYSOURCE_REDIS_URL": ready.redis_url,
+        }
+        children = [WorkerProcess(env) for _ in range(worker_process_count(ready))]
+        for child in children:
+            child.start()
+        return _ServedWorker(mode, stop=lambda: _stop_all(children), pids=_pids(children))
     return _ServedWorker("off")
+
+
+def worker_process_count(settings: Settings) -> int:
+    """PAYSOURCE_SERVE_WORKER_PROCESSES (`--worker-processes`), else two, or one on a
+    one-core machine."""
+    return settings.serve_worker_processes or min(2, os.cpu_count() or 1)
+
+
+def _stop_all(children: list[WorkerProcess]) -> None:
+    for child in children:
+        child.stop()
+
+
+def _pids(children: list[WorkerProcess]) -> Callable[[], list[int]]:
+    return lambda: [pid for child in children if (pid := child.pid) is not None]
 
 
 def _banner(settings: Settings, port: int, worker: str) -> None:

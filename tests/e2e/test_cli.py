@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -173,6 +174,27 @@ def test_serve_takes_payments_with_its_worker_and_stops_everything_on_ctrl_c(
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     assert not port_accepts(port)
+    assert not any(alive(pid) for pid in workers)
+
+
+@pytest.mark.slow
+def test_serve_with_two_worker_processes_shares_the_jobs_and_stops_both(
+    settings: Settings,
+) -> None:
+    port = free_port()
+    env = env_for(settings, PAYSOURCE_SERVE_WORKER_PROCESSES="2")
+    with serving(env, port) as process:
+        workers = children(process.pid)
+        assert len(workers) == 2
+
+        def holders() -> set[int]:
+            listed = paysource("jobs", env=env).stdout
+            return {int(pid) for pid in re.findall(r":(\d+)\s", listed)}
+
+        eventually(lambda: holders() == set(workers), timeout_s=60)  # each holds jobs
+        assert pay_and_wait(f"http://127.0.0.1:{port}")["status"] == "succeeded"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
     assert not any(alive(pid) for pid in workers)
 
 
