@@ -96,15 +96,16 @@ def phase(api_pid: int | None, db_pid: int | None) -> Iterator[list[CpuUse]]:
     found.append(reading(api_pid, db_pid) - start)
 
 
-def worker_child(pid: int) -> int | None:
-    """The `paysource worker` child of `paysource serve` (pid `pid`), if it runs one."""
+def worker_children(pid: int) -> list[int]:
+    """The `paysource worker` children of `paysource serve` (pid `pid`)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError):
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
                 if int(_stat(int(entry.name))[1]) == pid and b"worker" in argv:
-                    return int(entry.name)
-    return None
+                    found.append(int(entry.name))
+    return found
 
 
 # The application_name of the rails' stand-ins' connections (adapters' ThreadConnections).

@@ -114,6 +114,7 @@ def start_api(
     *,
     worker: str,
     processes: int | None = None,
+    worker_processes: int | None = None,
 ) -> tuple[str, int]:
     """`paysource serve` in its own session, stopped on the way out; its URL and pid."""
     port = free_port()
@@ -129,6 +130,8 @@ def start_api(
     argv = [sys.executable, "-m", "paysource", "serve", "--port", str(port)]
     if processes:  # else serve's default: one API process per core
         argv += ["--processes", str(processes)]
+    if worker_processes:  # else serve's default
+        argv += ["--worker-processes", str(worker_processes)]
     log_path = work / "serve.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -224,25 +227,31 @@ def measure_api(
     """(b): a fresh merchant's payments through `paysource serve`, after a warm-up; and
     the probe's time for its unit meanwhile (None: no unit ran)."""
     base, api_pid = start_api(
-        stack, work, servers, worker=args.worker, processes=args.api_processes
+        stack,
+        work,
+        servers,
+        worker=args.worker,
+        processes=args.api_processes,
+        worker_processes=args.worker_processes,
     )
     api_key = create_merchant(base)
     watch = None if args.worker == "off" else pipelinewatch.Watch(servers.db_url, servers.redis_url)
     if watch is not None:  # the worker takes its jobs seconds after serve is ready
         stack.callback(watch.close)
         figure("worker_ready_s", f"{watch.wait_for_worker():.1f}")
+        figure("worker_jobs_settled_s", f"{watch.wait_for_jobs():.1f}")
     generate = loadgen.with_wrk if args.generator == "wrk" else loadgen.with_asyncio
     if args.warmup > 0:
         generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.warmup)
     if watch is not None:
         watch.start()
-    worker_pid = cpuuse.worker_child(api_pid) if args.worker == "process" else None
-    worker_before = cpuuse.tree_cpu_s(worker_pid)
+    worker_pids = cpuuse.worker_children(api_pid) if args.worker == "process" else []
+    worker_before = sum(cpuuse.tree_cpu_s(pid) for pid in worker_pids)
     local_db = servers.db_pid is not None  # its backends' CPU is in this machine's /proc
     rails_before = cpuuse.rail_backends_cpu_s(servers.db_url) if local_db else {}
     with cpuuse.phase(api_pid, servers.db_pid) as used, speedprobe.probe() as speed:
         load = generate(base, api_key, PAYMENT_BODY, clients=args.clients, seconds=args.seconds)
-    worker_s = cpuuse.tree_cpu_s(worker_pid) - worker_before
+    worker_s = sum(cpuuse.tree_cpu_s(pid) for pid in worker_pids) - worker_before
     rails_after = cpuuse.rail_backends_cpu_s(servers.db_url) if local_db else {}
     probe_ms = report_speed("http", speed)
     report_api(load, used[0], measured_db=local_db)
@@ -250,7 +259,7 @@ def measure_api(
         # Of db_cpu_ms_per_payment: the acquirer and bank simulators' own statements.
         rails_s = cpuuse.rail_cpu_s(rails_before, rails_after)
         figure("db_rail_cpu_ms_per_payment", f"{1000 * rails_s / load.accepted:.2f}")
-    report_processes(load, used[0], worker_s if worker_pid is not None else None)
+    report_processes(load, used[0], worker_s if worker_pids else None)
     report_in_probe_units(load, used[0], speed)
     report_audit_lag(servers.db_url)
     if watch is not None:
@@ -450,6 +459,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
         ("seconds", args.seconds),
         ("generator", args.generator),
         ("worker", args.worker),
+        ("worker_processes", args.worker_processes or "default"),
     ]:
         figure(name, value)
     with contextlib.ExitStack() as stack:
@@ -489,6 +499,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-worker", dest="worker", action="store_const", const="off", help="--worker off"
     )
     parser.add_argument("--api-processes", type=int, help="serve --processes (its default)")
+    parser.add_argument(
+        "--worker-processes", type=int, help="serve --worker-processes (its default)"
+    )
     parser.add_argument(
         "--framework",
         action="store_true",

@@ -30,9 +30,10 @@ from uuid import UUID
 import lagwatch
 from eventsourcing.utils import get_topic
 
-from paysource.bootstrap import Cell, build_cell
+from paysource.bootstrap import Cell, build_cell, build_container
 from paysource.config import Settings
 from paysource.domain.payment import Payment
+from paysource.entrypoints.worker import job_statuses
 
 SAMPLE_S = 0.25
 DRAIN_TIMEOUT_S = 120.0
@@ -85,6 +86,7 @@ class Watch:
             db_max_overflow=2,
             read_pool_size=2,
         )
+        self._settings = settings
         self.cell = build_cell(settings, db_url)
         self._sampler = _Sampler(self.cell)
         self._head_start = self._head_end = 0
@@ -98,6 +100,27 @@ class Watch:
         if waited is None:
             raise RuntimeError("the worker did not apply the log within 60 s")
         return waited
+
+    def wait_for_jobs(self, *, timeout_s: float = 60.0, still_s: float = 2.0) -> float:
+        """Seconds until every job is held and no job has changed hands for `still_s`:
+        with several worker processes the jobs move between them for a few seconds
+        after they start, and a job on the move lags meanwhile. The load is measured
+        after that, as a steady state."""
+        container = build_container(self._settings)
+        try:
+            began = time.monotonic()
+            seen: dict[str, str] = {}
+            since = began
+            while time.monotonic() - began < timeout_s:
+                now = {s.job: s.held_by for s in job_statuses(container)}
+                if now != seen or "-" in now.values():
+                    seen, since = now, time.monotonic()
+                elif time.monotonic() - since >= still_s:
+                    return time.monotonic() - began
+                time.sleep(0.5)
+        finally:
+            container.close()
+        raise RuntimeError(f"the worker processes did not settle their jobs in {timeout_s:.0f} s")
 
     def start(self) -> None:
         self._head_start = self.cell.store.head()
