@@ -79,7 +79,7 @@ def serve(
     processes: int | None,
     worker_processes: int | None,
 ) -> None:
-    """Run the API and a worker until Ctrl-C.
+    """Run the API and its workers until Ctrl-C.
 
     Without PAYSOURCE_DATABASE_URL / PAYSOURCE_REDIS_URL it starts local servers under
     .local/ and applies pending migrations first.

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -179,8 +180,12 @@ def worker_process_count(settings: Settings) -> int:
 
 
 def _stop_all(children: list[WorkerProcess]) -> None:
-    for child in children:
-        child.stop()
+    # Together: each finishes its batch (up to its stop timeout), not one after another.
+    stopping = [threading.Thread(target=child.stop) for child in children]
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
 
 
 def _pids(children: list[WorkerProcess]) -> Callable[[], list[int]]:
