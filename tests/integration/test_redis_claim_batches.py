@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from devtools.localservices import LocalRedis
 from paysource.adapters.redis.cache import RedisCache
-from paysource.adapters.redis.claims import ClaimBatches
 
 # Each caller: (its claim's key, its windows); all start in one loop turn.
 CALLERS = st.lists(
@@ -25,24 +24,18 @@ CALLERS = st.lists(
 )
 
 
-class Counted(ClaimBatches):
-    """Notes the size of every pipeline it sends."""
+def _pipeline_sizes(cache: RedisCache) -> list[int]:
+    """The size of each pipeline the running loop's claims go out in, from now on."""
+    batches = cache._loop_client().claim_counting  # the batches this test watches
+    sizes: list[int] = []
+    send = batches._evalsha
 
-    sizes: list[int]
+    async def counted(calls: list[Any]) -> list[Any]:
+        sizes.append(len(calls))
+        return await send(calls)
 
-    async def _evalsha(self, calls: list[Any]) -> list[Any]:
-        self.sizes.append(len(calls))
-        return await super()._evalsha(calls)
-
-
-def _counted(cache: RedisCache) -> Counted:
-    """The running loop's claim batches, made to count its pipelines."""
-    client = cache._loop_client()  # the batches this test watches
-    client.claim_counting.__class__ = Counted
-    batches = client.claim_counting
-    assert isinstance(batches, Counted)
-    batches.sizes = []
-    return batches
+    batches._evalsha = counted  # type: ignore[method-assign]
+    return sizes
 
 
 @settings(
@@ -58,7 +51,7 @@ def test_one_turns_claims_share_a_pipeline_and_each_is_answered_as_alone(
     async def run() -> tuple[list[tuple[bool | None, list[int | None]]], list[int]]:
         # Loaded first (a fresh Redis answers NOSCRIPT once), then counted.
         await cache.add_counting_async(prefix, b"v", ttl_s=30, counters=[], window_s=10)
-        batches = _counted(cache)
+        sizes = _pipeline_sizes(cache)
         answers = await asyncio.gather(
             *(
                 cache.add_counting_async(
@@ -68,7 +61,7 @@ def test_one_turns_claims_share_a_pipeline_and_each_is_answered_as_alone(
             )
         )
         await cache.close_async()
-        return answers, batches.sizes
+        return answers, sizes
 
     answers, sizes = asyncio.run(run())
     assert sizes == [len(callers)]  # one pipeline for the turn
