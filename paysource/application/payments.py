@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -40,6 +41,40 @@ def _result(outcome: Outcome[Payment]) -> Outcome[PaymentState]:
     return Outcome(PaymentState.of(outcome.value), outcome.replayed)
 
 
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    """A payment to create, as POST /v1/payments and the createPayment mutation ask."""
+
+    merchant_id: UUID
+    idempotency_key: str
+    request_hash: str
+    amount: Money
+    source: str  # a card token; the vault knows the card behind it
+    capture_method: CaptureMethod
+    meta: Meta
+    customer_id: UUID | None = None
+    description: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def payment_id(self) -> UUID:
+        return claim_id(self.merchant_id, self.idempotency_key)
+
+    def payment(self, card: CardDetails) -> Payment:
+        return Payment.create(
+            payment_id=self.payment_id,
+            merchant_id=self.merchant_id,
+            customer_id=self.customer_id,
+            amount=self.amount,
+            capture_method=self.capture_method,
+            card=card,
+            description=self.description,
+            metadata=dict(self.metadata),
+            request_hash=self.request_hash,
+            meta=self.meta,
+        )
+
+
 class PaymentService:
     def __init__(
         self, store: EventStore, vault: CardVault, *, fees: FeeLookup | None = None
@@ -50,110 +85,61 @@ class PaymentService:
         self._claims = Claims(store)
 
     @traced("command create_payment")
-    def create_payment(
-        self,
-        *,
-        merchant_id: UUID,
-        idempotency_key: str,
-        request_hash: str,
-        amount: Money,
-        source: str,
-        customer_id: UUID | None,
-        capture_method: CaptureMethod,
-        description: str | None,
-        metadata: dict[str, str],
-        meta: Meta,
-    ) -> Outcome[PaymentState]:
+    def create_payment(self, new: NewPayment) -> Outcome[PaymentState]:
         """Record the payment as `processing`; the worker authorizes it."""
-        logs.bind(payment=encode(Kind.PAYMENT, claim_id(merchant_id, idempotency_key)))
+        logs.bind(payment=encode(Kind.PAYMENT, new.payment_id))
 
         def attempt() -> Outcome[Payment]:
             try:
-                card = self._check_references(merchant_id, source, customer_id)
+                card = self._check_references(new.merchant_id, new.source, new.customer_id)
             except PaysourceError:
                 # Writing the claim is the usual check, but a retry of a payment made
                 # earlier may no longer validate (a single-use token, spent): replay it.
                 earlier = self._claims.replay(
-                    merchant_id=merchant_id,
-                    key=idempotency_key,
-                    request_hash=request_hash,
+                    merchant_id=new.merchant_id,
+                    key=new.idempotency_key,
+                    request_hash=new.request_hash,
                     kind=Payment,
                 )
                 if earlier is not None:
                     return earlier
                 raise
-            payment = Payment.create(
-                payment_id=claim_id(merchant_id, idempotency_key),
-                merchant_id=merchant_id,
-                customer_id=customer_id,
-                amount=amount,
-                capture_method=capture_method,
-                card=card,
-                description=description,
-                metadata=metadata,
-                request_hash=request_hash,
-                meta=meta,
-            )
+            payment = new.payment(card)
             self._store.save(payment)
             return Outcome(payment)
 
         outcome = self._claims.run(
-            merchant_id=merchant_id,
-            key=idempotency_key,
-            request_hash=request_hash,
+            merchant_id=new.merchant_id,
+            key=new.idempotency_key,
+            request_hash=new.request_hash,
             kind=Payment,
             attempt=attempt,
             look_first=False,
         )
         return _result(self._as_answered(outcome))
 
-    async def create_payment_awaiting(
-        self,
-        *,
-        merchant_id: UUID,
-        idempotency_key: str,
-        request_hash: str,
-        amount: Money,
-        source: str,
-        customer_id: UUID | None,
-        capture_method: CaptureMethod,
-        description: str | None,
-        metadata: dict[str, str],
-        meta: Meta,
-    ) -> Outcome[PaymentState] | None:
+    async def create_payment_awaiting(self, new: NewPayment) -> Outcome[PaymentState] | None:
         """`create_payment` on the event loop, for the common case: a card the vault
         knows, no customer (whose check reads Postgres), saves in group commits. It
         awaits the commit rather than holding a thread (bench/README.md, "The floor").
         None when it is not that case: it then wrote nothing, and `create_payment` (in a
         thread) does what the case needs. A key whose payment exists is replayed (or
         refused, 422) here, its earlier answer read in a thread."""
-        if customer_id is not None or not self._store.commits_in_groups:
+        if new.customer_id is not None or not self._store.commits_in_groups:
             return None
-        card = self._vault.describe(source)
+        card = self._vault.describe(new.source)
         if card is None:
             return None  # maybe a retry of a payment whose single-use token is spent
         with span("command create_payment"):
-            payment_id = claim_id(merchant_id, idempotency_key)
-            logs.bind(payment=encode(Kind.PAYMENT, payment_id))
-            payment = Payment.create(
-                payment_id=payment_id,
-                merchant_id=merchant_id,
-                customer_id=None,
-                amount=amount,
-                capture_method=capture_method,
-                card=card,
-                description=description,
-                metadata=metadata,
-                request_hash=request_hash,
-                meta=meta,
-            )
+            logs.bind(payment=encode(Kind.PAYMENT, new.payment_id))
+            payment = new.payment(card)
             try:
                 await self._store.save_async(payment)
             except ConcurrencyConflict:
                 # The key's payment exists: its replay, or 422 for another body. Read in
                 # a thread (Postgres), not inserted again as `create_payment` would.
                 return await asyncio.to_thread(
-                    self.replayed_creation, merchant_id, idempotency_key, request_hash
+                    self.replayed_creation, new.merchant_id, new.idempotency_key, new.request_hash
                 )
         return _result(Outcome(payment))
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from devtools.localservices import LocalRedis
 from paysource.application.ids import Kind, decode
-from paysource.application.payments import PaymentService
+from paysource.application.payments import NewPayment, PaymentService
 from paysource.bootstrap import Container
 from paysource.config import Settings
 from tests.helpers import Api, admin, drain, new_key
@@ -32,9 +32,9 @@ def ways(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     taken: list[str] = []
     awaiting, threaded = PaymentService.create_payment_awaiting, PaymentService.create_payment
 
-    async def on_loop(self: PaymentService, **fields: Any) -> Any:
+    async def on_loop(self: PaymentService, new: NewPayment) -> Any:
         try:
-            outcome = await awaiting(self, **fields)
+            outcome = await awaiting(self, new)
         except Exception:
             taken.append("loop-refused")
             raise
@@ -44,9 +44,9 @@ def ways(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             taken.append("loop-replayed" if outcome.replayed else "loop")
         return outcome
 
-    def in_thread(self: PaymentService, **fields: Any) -> Any:
+    def in_thread(self: PaymentService, new: NewPayment) -> Any:
         taken.append("thread")
-        return threaded(self, **fields)
+        return threaded(self, new)
 
     monkeypatch.setattr(PaymentService, "create_payment_awaiting", on_loop)
     monkeypatch.setattr(PaymentService, "create_payment", in_thread)
@@ -119,10 +119,10 @@ def test_a_retry_while_the_first_is_on_the_loop_is_told_it_is_in_flight(
     entered, release = threading.Event(), threading.Event()
     counted = PaymentService.create_payment_awaiting  # the `ways` fixture's
 
-    async def held(self: PaymentService, **fields: Any) -> Any:
+    async def held(self: PaymentService, new: NewPayment) -> Any:
         entered.set()
         await asyncio.to_thread(release.wait, 10)
-        return await counted(self, **fields)
+        return await counted(self, new)
 
     monkeypatch.setattr(PaymentService, "create_payment_awaiting", held)
     key = new_key()

@@ -14,6 +14,7 @@ from uuid import UUID
 import pytest
 
 from paysource.application.idempotency import fingerprint
+from paysource.application.payments import NewPayment
 from paysource.bootstrap import Cell, Container
 from paysource.config import Settings
 from paysource.domain.fees import FeeSchedule
@@ -58,16 +59,15 @@ def pid_of(holder: str) -> int:
 
 def pay(cell: Cell, merchant_id: UUID, number: int) -> UUID:
     return cell.payments.create_payment(
-        merchant_id=merchant_id,
-        idempotency_key=f"pay-{number}",
-        request_hash=fingerprint("POST", "/v1/payments", {"n": number}),
-        amount=Money(1000 + number, "USD"),
-        source="tok_visa",
-        customer_id=None,
-        capture_method=CaptureMethod.AUTOMATIC,
-        description=None,
-        metadata={},
-        meta=Meta(ActorKind.MERCHANT, str(merchant_id)),
+        NewPayment(
+            merchant_id=merchant_id,
+            idempotency_key=f"pay-{number}",
+            request_hash=fingerprint("POST", "/v1/payments", {"n": number}),
+            amount=Money(1000 + number, "USD"),
+            source="tok_visa",
+            capture_method=CaptureMethod.AUTOMATIC,
+            meta=Meta(ActorKind.MERCHANT, str(merchant_id)),
+        )
     ).value.id
 
 

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from paysource.application.errors import ApplicationError
+from paysource.application.payments import NewPayment
 from paysource.bootstrap import Container
 from paysource.config import Settings
 from paysource.domain.errors import DomainError
@@ -64,16 +65,15 @@ def test_killing_the_projection_process_30_times_loses_and_doubles_nothing(
         while not stop.is_set():
             number += 1
             payment = cell.payments.create_payment(
-                merchant_id=merchant,
-                idempotency_key=f"p{number}",
-                request_hash=str(number),
-                amount=Money(1000 + number, "USD"),
-                source="tok_refund_fail" if number % 9 == 0 else "tok_visa",
-                customer_id=None,
-                capture_method=CaptureMethod.AUTOMATIC,
-                description=None,
-                metadata={},
-                meta=meta,
+                NewPayment(
+                    merchant_id=merchant,
+                    idempotency_key=f"p{number}",
+                    request_hash=str(number),
+                    amount=Money(1000 + number, "USD"),
+                    source="tok_refund_fail" if number % 9 == 0 else "tok_visa",
+                    capture_method=CaptureMethod.AUTOMATIC,
+                    meta=meta,
+                )
             ).value
             if number > 5:
                 with contextlib.suppress(DomainError, ApplicationError):

@@ -14,6 +14,7 @@ from uuid import UUID
 import pytest
 
 from paysource.adapters.bank_sim import SimulatedBank
+from paysource.application.payments import NewPayment
 from paysource.bootstrap import Container
 from paysource.config import Settings
 from paysource.domain.fees import FeeSchedule
@@ -62,16 +63,15 @@ def test_killing_payout_workers_never_pays_a_settlement_twice(
     merchants = [register(container, n) for n in range(MERCHANTS)]
     payments = [
         cell.payments.create_payment(
-            merchant_id=merchant,
-            idempotency_key=f"{merchant}-{amount}",
-            request_hash="h",
-            amount=Money(amount, "USD"),
-            source="tok_visa",
-            customer_id=None,
-            capture_method=CaptureMethod.AUTOMATIC,
-            description=None,
-            metadata={},
-            meta=Meta(ActorKind.MERCHANT, str(merchant)),
+            NewPayment(
+                merchant_id=merchant,
+                idempotency_key=f"{merchant}-{amount}",
+                request_hash="h",
+                amount=Money(amount, "USD"),
+                source="tok_visa",
+                capture_method=CaptureMethod.AUTOMATIC,
+                meta=Meta(ActorKind.MERCHANT, str(merchant)),
+            )
         ).value.id
         for merchant in merchants
         for amount in (2_000, 3_500)

@@ -27,6 +27,7 @@ from paysource.adapters.postgres.webhook_queue import DeliveryQueue
 from paysource.application import representations as rep
 from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.application.idempotency import fingerprint
+from paysource.application.payments import NewPayment
 from paysource.application.webhooks.queue import Claimed
 from paysource.application.webhooks.settings import WebhookSettings
 from paysource.bootstrap import Container, Webhooks
@@ -234,16 +235,15 @@ class WebhookWorld:
         key = f"pay-{len(self.keys)}"
         self.keys.append(key)
         return self.cell.payments.create_payment(  # type: ignore[no-any-return]
-            merchant_id=self.merchant_id,
-            idempotency_key=key,
-            request_hash=fingerprint("POST", "/v1/payments", {"key": key}),
-            amount=Money(amount, "USD"),
-            source=token,
-            customer_id=None,
-            capture_method=CaptureMethod.MANUAL if manual else CaptureMethod.AUTOMATIC,
-            description=None,
-            metadata={},
-            meta=self.meta(),
+            NewPayment(
+                merchant_id=self.merchant_id,
+                idempotency_key=key,
+                request_hash=fingerprint("POST", "/v1/payments", {"key": key}),
+                amount=Money(amount, "USD"),
+                source=token,
+                capture_method=CaptureMethod.MANUAL if manual else CaptureMethod.AUTOMATIC,
+                meta=self.meta(),
+            )
         ).value.id
 
     def outbox(self) -> None:

@@ -23,6 +23,7 @@ import pytest
 from paysource.adapters.acquirer_sim import PostgresLedger, SimulatedAcquirer
 from paysource.application.errors import ConcurrentModification
 from paysource.application.idempotency import fingerprint
+from paysource.application.payments import NewPayment
 from paysource.bootstrap import Cell, Container
 from paysource.config import Settings
 from paysource.domain.errors import DomainError
@@ -130,16 +131,15 @@ def test_killing_workers_mid_stream_loses_and_doubles_nothing(
     def flow() -> None:
         for number in range(240):
             payment = cell.payments.create_payment(
-                merchant_id=merchant_id,
-                idempotency_key=f"pay-{number}",
-                request_hash=fingerprint("POST", "/v1/payments", {"n": number}),
-                amount=Money(1000 + number, "USD"),
-                source=TOKENS[number % len(TOKENS)],
-                customer_id=None,
-                capture_method=CaptureMethod.AUTOMATIC,
-                description=None,
-                metadata={},
-                meta=Meta(ActorKind.MERCHANT, str(merchant_id)),
+                NewPayment(
+                    merchant_id=merchant_id,
+                    idempotency_key=f"pay-{number}",
+                    request_hash=fingerprint("POST", "/v1/payments", {"n": number}),
+                    amount=Money(1000 + number, "USD"),
+                    source=TOKENS[number % len(TOKENS)],
+                    capture_method=CaptureMethod.AUTOMATIC,
+                    meta=Meta(ActorKind.MERCHANT, str(merchant_id)),
+                )
             ).value
             payment_ids.append(payment.id)
             refunds.extend(try_refund(cell, merchant_id, rng.choice(payment_ids), number))
@@ -227,16 +227,15 @@ def test_changing_the_partition_count_does_not_relay_history_again(
     cell = container.router.for_merchant(outcome.value.id)
     ids = [
         cell.payments.create_payment(
-            merchant_id=outcome.value.id,
-            idempotency_key=f"p{n}",
-            request_hash=str(n),
-            amount=Money(1000 + n, "USD"),
-            source="tok_visa",
-            customer_id=None,
-            capture_method=CaptureMethod.AUTOMATIC,
-            description=None,
-            metadata={},
-            meta=Meta(ActorKind.MERCHANT, "m"),
+            NewPayment(
+                merchant_id=outcome.value.id,
+                idempotency_key=f"p{n}",
+                request_hash=str(n),
+                amount=Money(1000 + n, "USD"),
+                source="tok_visa",
+                capture_method=CaptureMethod.AUTOMATIC,
+                meta=Meta(ActorKind.MERCHANT, "m"),
+            )
         ).value.id
         for n in range(6)
     ]

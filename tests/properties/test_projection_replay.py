@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from devtools.localservices import LocalPostgres
 from paysource.application.errors import ApplicationError
 from paysource.application.idempotency import fingerprint
+from paysource.application.payments import NewPayment
 from paysource.bootstrap import Container, build_container
 from paysource.config import Mode, Settings
 from paysource.domain.errors import DomainError
@@ -105,16 +106,15 @@ class Run:
         merchant = self.merchants[m]
         key = f"p{next(self.counter)}"
         payment = self.cell.payments.create_payment(
-            merchant_id=merchant,
-            idempotency_key=key,
-            request_hash=fingerprint("POST", "/v1/payments", {"k": key}),
-            amount=Money(amount, currency),
-            source=token,
-            customer_id=None,
-            capture_method=method,
-            description=None,
-            metadata={},
-            meta=self.meta(merchant),
+            NewPayment(
+                merchant_id=merchant,
+                idempotency_key=key,
+                request_hash=fingerprint("POST", "/v1/payments", {"k": key}),
+                amount=Money(amount, currency),
+                source=token,
+                capture_method=method,
+                meta=self.meta(merchant),
+            )
         ).value
         self.payments.append((merchant, payment.id))
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from paysource.application.ids import Kind, decode
+from paysource.application.payments import NewPayment
 from paysource.domain.card import contains_pan
-from paysource.domain.payment import MAX_PAYMENT_MINOR
+from paysource.domain.meta import Meta
+from paysource.domain.money import Money
+from paysource.domain.payment import MAX_PAYMENT_MINOR, CaptureMethod
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -150,6 +155,22 @@ class PaymentIn(Body):
     capture_method: Literal["automatic", "manual"] = "automatic"
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
     metadata: Metadata = Field(default_factory=dict, max_length=50)
+
+    def command(self, merchant_id: UUID, key: str, request_hash: str, meta: Meta) -> NewPayment:
+        """What this body asks for. Called inside the command, after the claim and the
+        rate limit, as every check is: a malformed customer id is refused there."""
+        return NewPayment(
+            merchant_id=merchant_id,
+            idempotency_key=key,
+            request_hash=request_hash,
+            amount=Money(self.amount, self.currency),
+            source=self.source,
+            capture_method=CaptureMethod(self.capture_method),
+            meta=meta,
+            customer_id=decode(Kind.CUSTOMER, self.customer) if self.customer else None,
+            description=self.description,
+            metadata=dict(self.metadata),
+        )
 
 
 class CaptureIn(Body):

@@ -9,7 +9,7 @@ import pytest
 from paysource.application.errors import IdempotencyKeyReused, InvalidSource, NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Outcome, fingerprint
-from paysource.application.payments import PaymentService
+from paysource.application.payments import NewPayment, PaymentService
 from paysource.application.refunds import RefundService
 from paysource.domain.errors import IllegalTransition
 from paysource.domain.money import Money
@@ -29,16 +29,15 @@ def create(
 ) -> Outcome[Payment]:
     body = {"amount": amount, "source": source, "capture": str(capture_method)}
     return payments.create_payment(
-        merchant_id=merchant_id,
-        idempotency_key=key,
-        request_hash=fingerprint("POST", "/v1/payments", body),
-        amount=Money(amount, "USD"),
-        source=source,
-        customer_id=None,
-        capture_method=capture_method,
-        description=None,
-        metadata={},
-        meta=merchant_meta(merchant_id, key),
+        NewPayment(
+            merchant_id=merchant_id,
+            idempotency_key=key,
+            request_hash=fingerprint("POST", "/v1/payments", body),
+            amount=Money(amount, "USD"),
+            source=source,
+            capture_method=capture_method,
+            meta=merchant_meta(merchant_id, key),
+        )
     )
 
 

@@ -23,8 +23,6 @@ from paysource.application.ids import Kind, decode
 from paysource.application.results import PaymentState, RefundState
 from paysource.domain.errors import PaysourceError
 from paysource.domain.idempotency import check_idempotency_key
-from paysource.domain.money import Money
-from paysource.domain.payment import CaptureMethod as DomainCaptureMethod
 from paysource.domain.refund import RefundReason as DomainRefundReason
 from paysource.entrypoints.http.graphql import errors, fields
 from paysource.entrypoints.http.graphql.commands import Command, check_writer
@@ -190,16 +188,7 @@ def _create_payment(c: Command, body: PaymentIn) -> Callable[[], Outcome[Payment
     def run() -> Outcome[PaymentState]:
         assert c.key is not None, "creating a payment needs a key"
         return c.cell.payments.create_payment(
-            merchant_id=c.merchant_id,
-            idempotency_key=c.key,
-            request_hash=c.request_hash,
-            amount=Money(body.amount, body.currency),
-            source=body.source,
-            customer_id=decode(Kind.CUSTOMER, body.customer) if body.customer else None,
-            capture_method=DomainCaptureMethod(body.capture_method),
-            description=body.description,
-            metadata=dict(body.metadata),
-            meta=c.meta(),
+            body.command(c.merchant_id, c.key, c.request_hash, c.meta())
         )
 
     return run

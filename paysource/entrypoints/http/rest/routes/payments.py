@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -16,12 +16,11 @@ from paysource.application.deadlines import extend_budget
 from paysource.application.fastpath import Answer
 from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
-from paysource.application.payments import MAX_HISTORY_EVENTS
+from paysource.application.payments import MAX_HISTORY_EVENTS, NewPayment
 from paysource.application.relay_resolution import Resolution, fast_path_scope
 from paysource.bootstrap import Cell
 from paysource.domain.api_key import Role
-from paysource.domain.money import Money
-from paysource.domain.payment import CaptureMethod, Payment, PaymentStatus, RelayAction
+from paysource.domain.payment import Payment, PaymentStatus, RelayAction
 from paysource.entrypoints.http.inputs import CancelIn, CaptureIn, PaymentIn, ResolveRelayIn
 from paysource.entrypoints.http.rest.deps import (
     AnyCall,
@@ -57,28 +56,16 @@ async def create_payment(body: PaymentIn, call: MerchantCommandDep) -> JSONRespo
     request_hash = fingerprint("POST", "/v1/payments", body.fingerprint_body())
     wait_s = call.context.prefer_wait_s
 
-    def creation() -> dict[str, Any]:
-        # Checked inside the command, after the claim and the rate limit, as always.
-        return {
-            "merchant_id": call.merchant_id,
-            "idempotency_key": key,
-            "request_hash": request_hash,
-            "amount": Money(body.amount, body.currency),
-            "source": body.source,
-            "customer_id": decode(Kind.CUSTOMER, body.customer) if body.customer else None,
-            "capture_method": CaptureMethod(body.capture_method),
-            "description": body.description,
-            "metadata": dict(body.metadata),
-            "meta": call.meta,
-        }
+    def creation() -> NewPayment:
+        return body.command(call.merchant_id, key, request_hash, call.meta)
 
     def command() -> Answer:
-        outcome = call.cell.payments.create_payment(**creation())
+        outcome = call.cell.payments.create_payment(creation())
         # A replay of a creation that waited shows what the wait saw (create_payment).
         return rep.payment_created(outcome.value, outcome.replayed)
 
     async def awaiting() -> Answer:
-        outcome = await call.cell.payments.create_payment_awaiting(**creation())
+        outcome = await call.cell.payments.create_payment_awaiting(creation())
         if outcome is None:  # not the plain case: the command, in a thread
             return await run_in_threadpool(command)
         return rep.payment_created(outcome.value, outcome.replayed)
