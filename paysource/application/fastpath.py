@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from paysource.application.errors import IdempotencyKeyReused, RequestInFlight
 from paysource.application.ports import Cache
@@ -131,11 +131,11 @@ class FastPath:
         recorded: Callable[[], Awaitable[Answer | None]],
     ) -> Answer:
         assert self._cache is not None
-        raw = await self._cache.get_async(slot)
-        earlier = _earlier_answer(raw, request_hash)  # 409 or 422 when Redis says so
+        stored = _stored(await self._cache.get_async(slot))
+        earlier = _earlier_answer(stored, request_hash)  # 409 or 422 when Redis says so
         if earlier is not None:
             return earlier
-        if raw is None or not _claim_only(raw):
+        if stored is None or "status" in stored:
             return await command()  # expired meanwhile, or kept out of Redis: Postgres
         answered = await recorded()
         if answered is None:
@@ -211,7 +211,7 @@ class FastPath:
 
     def _earlier(self, slot: str, request_hash: str, command: Callable[[], Answer]) -> Answer:
         assert self._cache is not None
-        earlier = _earlier_answer(self._cache.get(slot), request_hash)
+        earlier = _earlier_answer(_stored(self._cache.get(slot)), request_hash)
         return earlier if earlier is not None else command()
 
 
@@ -232,22 +232,23 @@ def _claim(request_hash: str) -> bytes:
     return json.dumps({"hash": request_hash}).encode()
 
 
-def _claim_only(raw: bytes) -> bool:
-    return raw != IN_FLIGHT and "status" not in json.loads(raw)
-
-
 IN_FLIGHT_MESSAGE = "a request with this Idempotency-Key is still in progress; retry shortly"
 
 
-def _earlier_answer(raw: bytes | None, request_hash: str) -> Answer | None:
-    """The earlier request's answer as Redis keeps it; None when Postgres must decide
-    (expired, Redis away, kept out of Redis, or only claimed by `answer_async`); raises
-    when the key is in flight or was used for another request."""
+def _stored(raw: bytes | None) -> dict[str, Any] | None:
+    """What Redis keeps for a key, parsed once; None when it keeps nothing (expired
+    meanwhile, or Redis went away: Postgres decides). Raises while the key is in flight."""
     if raw == IN_FLIGHT:
         raise RequestInFlight(IN_FLIGHT_MESSAGE)
-    if raw is None:  # expired meanwhile, or Redis went away: Postgres decides
+    return None if raw is None else cast(dict[str, Any], json.loads(raw))
+
+
+def _earlier_answer(stored: dict[str, Any] | None, request_hash: str) -> Answer | None:
+    """The earlier request's answer as Redis keeps it; None when Postgres must decide
+    (nothing kept, kept out of Redis, or only claimed by `answer_async`); raises when
+    the key was used for another request."""
+    if stored is None:
         return None
-    stored = json.loads(raw)
     if stored["hash"] != request_hash:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was used with a different request; use a new key"
