@@ -3,7 +3,6 @@ capture, `Prefer: wait`, and what each test card makes of a payment or refund.""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,56 +10,34 @@ from fractions import Fraction
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from devtools.localservices import LocalPostgres, LocalRedis
-from paysource.bootstrap import Container, build_container
-from paysource.config import Mode, Settings
+from paysource.bootstrap import Container
 from paysource.entrypoints.http.app import create_app
 from paysource.entrypoints.worker import Worker
-from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
+from tests.conftest import module_container
 from tests.helpers import Api, admin, bearer, drain, live_server, new_key
 
 REUSED = "https://paysource.dev/problems/idempotency_key_reused"
 
 
 @pytest.fixture(scope="module")
-def container(postgres: LocalPostgres, template_url: str, redis_url: str) -> Iterator[Container]:
+def container(
+    postgres: LocalPostgres, template_url: str, redis_server: LocalRedis
+) -> Iterator[Container]:
     """One wired app for the module; every test works with its own merchant, so tests
-    stay independent while sparing the per-test database set-up (see test_api_errors)."""
-    name = f"test_api_commands_{os.getpid()}"
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    settings = Settings(
-        env=Mode.TEST,
-        webhook=TEST_WEBHOOK,
-        admin_key=ADMIN_KEY,
-        database_url=postgres.url.rsplit("/", 1)[0] + f"/{name}",
-        redis_url=redis_url,
-        db_pool_size=4,
+    stay independent while sparing the per-test database set-up."""
+    with module_container(
+        postgres,
+        redis_server,
+        "test_api_commands",
         db_max_overflow=20,
-        read_pool_size=2,
         follower_poll_interval_s=0.05,
-        acquirer_retry_base_delay_s=0.01,
-        rate_limit_per_s=100_000,
-    )
-    built = build_container(settings)
-    try:
+    ) as built:
         yield built
-    finally:
-        built.close()
-        with psycopg.connect(postgres.url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@pytest.fixture(scope="module")
-def redis_url(redis_server: LocalRedis) -> str:
-    if not redis_server.is_running():
-        redis_server.restart()
-    return redis_server.url
 
 
 @pytest.fixture(scope="module")

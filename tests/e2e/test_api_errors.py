@@ -3,7 +3,6 @@ with a stable `type`, never a 500, and leaves the event store exactly as it was.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +18,9 @@ from devtools.localservices import LocalPostgres, LocalRedis
 from paysource.adapters.postgres.datastore import OutageGate
 from paysource.adapters.postgres.health import PoolHealth
 from paysource.bootstrap import Container, build_container
-from paysource.config import Mode, Settings
+from paysource.config import Settings
 from paysource.entrypoints.http.app import create_app
-from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
+from tests.conftest import ADMIN_KEY, module_container
 from tests.helpers import Api, admin, bearer, drain, new_key, probes_fail, wait_for
 
 PAN = "4242424242424242"
@@ -30,7 +29,9 @@ LIMIT = 64 * 1024  # the default max_body_bytes
 
 
 @pytest.fixture(scope="module")
-def container(postgres: LocalPostgres, template_url: str, redis_url: str) -> Iterator[Container]:
+def container(
+    postgres: LocalPostgres, template_url: str, redis_server: LocalRedis
+) -> Iterator[Container]:
     """One wired app for the whole module, over its own database.
 
     Rejected requests write nothing (each test checks), and every test makes its own
@@ -38,34 +39,8 @@ def container(postgres: LocalPostgres, template_url: str, redis_url: str) -> Ite
     ~0.3 s of database and pool set-up per test. The rate limit is raised because a
     hundred fast tests would otherwise share one second's budget of the admin key.
     """
-    name = f"test_api_errors_{os.getpid()}"
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    settings = Settings(
-        env=Mode.TEST,
-        webhook=TEST_WEBHOOK,
-        admin_key=ADMIN_KEY,
-        database_url=postgres.url.rsplit("/", 1)[0] + f"/{name}",
-        redis_url=redis_url,
-        db_pool_size=4,
-        read_pool_size=2,
-        acquirer_retry_base_delay_s=0.01,
-        rate_limit_per_s=100_000,
-    )
-    built = build_container(settings)
-    try:
+    with module_container(postgres, redis_server, "test_api_errors") as built:
         yield built
-    finally:
-        built.close()
-        with psycopg.connect(postgres.url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@pytest.fixture(scope="module")
-def redis_url(redis_server: LocalRedis) -> str:
-    if not redis_server.is_running():
-        redis_server.restart()
-    return redis_server.url
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,17 @@ unknown id gets; nothing of B leaks and nothing of B changes.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from devtools.localservices import LocalPostgres, LocalRedis
-from paysource.bootstrap import Container, build_container
-from paysource.config import Mode, Settings
-from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
+from paysource.bootstrap import Container
+from tests.conftest import module_container
 from tests.graphql.conftest import graphql_app
 from tests.graphql.helpers import Gql, Shop, open_shop, settle, token
 
@@ -85,36 +82,12 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def redis_url(redis_server: LocalRedis) -> str:
-    if not redis_server.is_running():
-        redis_server.restart()
-    return redis_server.url
-
-
-@pytest.fixture(scope="module")
-def container(postgres: LocalPostgres, template_url: str, redis_url: str) -> Iterator[Container]:
+def container(
+    postgres: LocalPostgres, template_url: str, redis_server: LocalRedis
+) -> Iterator[Container]:
     """One world for the module: every test checks that B is left untouched."""
-    name = f"test_graphql_isolation_{os.getpid()}"
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    settings = Settings(
-        env=Mode.TEST,
-        webhook=TEST_WEBHOOK,
-        admin_key=ADMIN_KEY,
-        database_url=postgres.url.rsplit("/", 1)[0] + f"/{name}",
-        redis_url=redis_url,
-        db_pool_size=4,
-        read_pool_size=2,
-        acquirer_retry_base_delay_s=0.01,
-        rate_limit_per_s=100_000,
-    )
-    built = build_container(settings)
-    try:
+    with module_container(postgres, redis_server, "test_graphql_isolation") as built:
         yield built
-    finally:
-        built.close()
-        with psycopg.connect(postgres.url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")

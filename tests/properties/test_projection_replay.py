@@ -28,7 +28,7 @@ from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment
 from paysource.readmodels.catalog import PROJECTIONS
 from paysource.readmodels.maintenance import verify
-from tests.conftest import ADMIN_KEY, TEMPLATE, TEST_WEBHOOK
+from tests.conftest import ADMIN_KEY, TEST_WEBHOOK, scratch_database
 from tests.helpers import drain
 
 _databases = itertools.count()
@@ -50,26 +50,22 @@ commands = st.lists(st.one_of(pay, pay, capture, cancel, refund, process), min_s
 
 @contextmanager
 def fresh_container(postgres: LocalPostgres, redis_url: str) -> Iterator[Container]:
-    name = f"prop_{next(_databases)}"
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    container = build_container(
-        Settings(
-            env=Mode.TEST,
-            webhook=TEST_WEBHOOK,
-            admin_key=ADMIN_KEY,
-            database_url=postgres.url.rsplit("/", 1)[0] + f"/{name}",
-            redis_url=redis_url,
-            db_pool_size=2,
-            read_pool_size=2,
+    with scratch_database(postgres, f"prop_{next(_databases)}") as url:
+        container = build_container(
+            Settings(
+                env=Mode.TEST,
+                webhook=TEST_WEBHOOK,
+                admin_key=ADMIN_KEY,
+                database_url=url,
+                redis_url=redis_url,
+                db_pool_size=2,
+                read_pool_size=2,
+            )
         )
-    )
-    try:
-        yield container
-    finally:
-        container.close()
-        with psycopg.connect(postgres.url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        try:
+            yield container
+        finally:
+            container.close()
 
 
 class Run:
