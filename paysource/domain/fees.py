@@ -10,15 +10,15 @@ part is exact, then rounded once, half-even, to the minor unit (`rounding`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from types import MappingProxyType
 
 from paysource.domain.errors import InvalidValue
 from paysource.domain.money import Money, check_currency
 from paysource.domain.reference_values import from_usd_minor
-from paysource.domain.rounding import round_half_even
+from paysource.domain.rounding import divide_half_even
 
 MAX_BASIS_POINTS = 10_000
 MAX_FIXED_FEE_MINOR = 100_000_000  # ample for IDR or LBP (USD 0.30 is about 2,685,000 LBP cents)
@@ -27,6 +27,7 @@ DEFAULT_BASIS_POINTS = 290
 DEFAULT_FIXED_USD_MINOR = 30
 
 
+@functools.lru_cache(maxsize=512)  # a pure function of the currency: one per capture
 def default_fixed_minor(currency: str) -> int:
     """The platform's fixed fee in `currency`: USD 0.30 at the reference value."""
     return from_usd_minor(DEFAULT_FIXED_USD_MINOR, currency)
@@ -67,7 +68,7 @@ class FeeSchedule:
     def fee_for(self, captured: Money) -> Money:
         """The fee on a capture: basis points rounded half-even, plus the fixed part of
         the capture's currency, never above the capture."""
-        proportional = round_half_even(Fraction(captured.amount_minor * self.basis_points, 10_000))
+        proportional = divide_half_even(captured.amount_minor * self.basis_points, 10_000)
         fee = min(proportional + self.fixed_minor(captured.currency), captured.amount_minor)
         return Money(fee, captured.currency)
 

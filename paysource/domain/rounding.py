@@ -20,7 +20,13 @@ def round_half_even(value: Fraction | int) -> int:
 
 
 def divide_half_even(numerator: int, denominator: int) -> int:
-    """`numerator / denominator` rounded half-even, in integers only."""
+    """`numerator / denominator` rounded half-even, in integers only: what
+    `round_half_even(Fraction(numerator, denominator))` gives, without building a
+    Fraction (its gcd and normalising were most of a capture's fee)."""
     if denominator <= 0:
         raise ValueError("the denominator is positive")
-    return round_half_even(Fraction(numerator, denominator))
+    quotient, remainder = divmod(numerator, denominator)  # floor: 0 <= remainder < denominator
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        return quotient + 1
+    return quotient

@@ -17,7 +17,7 @@ from paysource.domain.fees import FeeSchedule
 from paysource.domain.money import Money
 from paysource.domain.rates import Rate
 from paysource.domain.risk import RiskPolicy, assess
-from paysource.domain.rounding import round_half_even
+from paysource.domain.rounding import divide_half_even, round_half_even
 
 T = datetime(2026, 12, 1, tzinfo=UTC)
 CARD = CardDetails("tok_visa", "visa", "424242", "4242")
@@ -145,3 +145,24 @@ def test_ties_go_to_the_even_neighbour(whole: int) -> None:
 
     assert round_half_even(tie) % 2 == 0
     assert abs(round_half_even(tie) - tie) == Fraction(1, 2)
+
+
+@given(st.integers(-(10**15), 10**15), st.integers(1, 10**6))
+def test_integer_division_rounds_as_the_exact_fraction_does(
+    numerator: int, denominator: int
+) -> None:
+    exact = round_half_even(Fraction(numerator, denominator))
+
+    assert divide_half_even(numerator, denominator) == exact
+
+
+@given(st.integers(-(10**9), 10**9), st.integers(1, 10**6))
+def test_integer_division_sends_a_tie_to_the_even_neighbour(whole: int, half: int) -> None:
+    # numerator / denominator is exactly whole + 1/2: the case random pairs rarely hit.
+    denominator = 2 * half
+    numerator = whole * denominator + half
+
+    rounded = divide_half_even(numerator, denominator)
+
+    assert rounded % 2 == 0
+    assert rounded in (whole, whole + 1)
