@@ -55,10 +55,10 @@ class NewPayment:
     customer_id: UUID | None = None
     description: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    payment_id: UUID = field(init=False)  # the key's payment: a uuid5, computed once
 
-    @property
-    def payment_id(self) -> UUID:
-        return claim_id(self.merchant_id, self.idempotency_key)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "payment_id", claim_id(self.merchant_id, self.idempotency_key))
 
     def payment(self, card: CardDetails) -> Payment:
         return Payment.create(
