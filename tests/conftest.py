@@ -67,6 +67,28 @@ def template_url(postgres: LocalPostgres) -> str:
     return url
 
 
+# How the suite tunes the apps it builds: small pools, quick polls and retries.
+SUITE_TUNING: dict[str, Any] = {
+    "db_pool_size": 4,
+    "db_max_overflow": 20,
+    "read_pool_size": 4,
+    "follower_poll_interval_s": 0.05,
+    "acquirer_retry_base_delay_s": 0.01,
+}
+
+
+def app_settings(database_url: str, redis_url: str, **tuning: Any) -> Settings:
+    """An app's settings in `test` mode (limits as in production), with the suite's keys."""
+    return Settings(
+        env=Mode.TEST,
+        webhook=TEST_WEBHOOK,
+        admin_key=ADMIN_KEY,
+        database_url=database_url,
+        redis_url=redis_url,
+        **tuning,
+    )
+
+
 @contextmanager
 def scratch_database(postgres: LocalPostgres, name: str) -> Iterator[str]:
     """A database of its own, copied from the migrated template (needs the
@@ -97,16 +119,7 @@ def module_container(
             "acquirer_retry_base_delay_s": 0.01,
             "rate_limit_per_s": 100_000,
         }
-        built = build_container(
-            Settings(
-                env=Mode.TEST,
-                webhook=TEST_WEBHOOK,
-                admin_key=ADMIN_KEY,
-                database_url=url,
-                redis_url=redis_server.url,
-                **{**defaults, **settings},
-            )
-        )
+        built = build_container(app_settings(url, redis_server.url, **{**defaults, **settings}))
         try:
             yield built
         finally:
@@ -129,18 +142,7 @@ def redis_url(redis_server: LocalRedis) -> str:
 
 @pytest.fixture
 def settings(database_url: str, redis_url: str) -> Settings:
-    return Settings(
-        env=Mode.TEST,
-        webhook=TEST_WEBHOOK,
-        admin_key=ADMIN_KEY,
-        database_url=database_url,
-        redis_url=redis_url,
-        db_pool_size=4,
-        db_max_overflow=20,
-        read_pool_size=4,
-        follower_poll_interval_s=0.05,
-        acquirer_retry_base_delay_s=0.01,
-    )
+    return app_settings(database_url, redis_url, **SUITE_TUNING)
 
 
 @pytest.fixture

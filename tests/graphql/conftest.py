@@ -9,28 +9,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from paysource.bootstrap import Container
-from paysource.config import Mode, Settings
+from paysource.config import Settings
 from paysource.entrypoints.http.app import create_app
-from tests.conftest import ADMIN_KEY, TEST_WEBHOOK
+from tests.conftest import SUITE_TUNING, app_settings
 
 
 @pytest.fixture
 def settings(database_url: str, redis_url: str) -> Settings:
     """As the suite's, in `test` mode (limits as in production), without rate limits
     getting in the way of tests that send hundreds of requests a second."""
-    return Settings(
-        env=Mode.TEST,
-        webhook=TEST_WEBHOOK,
-        admin_key=ADMIN_KEY,
-        database_url=database_url,
-        redis_url=redis_url,
-        db_pool_size=4,
-        db_max_overflow=20,
-        read_pool_size=4,
-        follower_poll_interval_s=0.05,
-        acquirer_retry_base_delay_s=0.01,
-        rate_limit_per_s=100_000,
-    )
+    return app_settings(database_url, redis_url, **SUITE_TUNING, rate_limit_per_s=100_000)
 
 
 def graphql_app(container: Container) -> FastAPI:

@@ -20,7 +20,6 @@ from paysource.application.errors import ApplicationError
 from paysource.application.idempotency import fingerprint
 from paysource.application.payments import NewPayment
 from paysource.bootstrap import Container, build_container
-from paysource.config import Mode, Settings
 from paysource.domain.errors import DomainError
 from paysource.domain.fees import FeeSchedule
 from paysource.domain.meta import ActorKind, Meta
@@ -28,7 +27,7 @@ from paysource.domain.money import Money
 from paysource.domain.payment import CaptureMethod, Payment
 from paysource.readmodels.catalog import PROJECTIONS
 from paysource.readmodels.maintenance import verify
-from tests.conftest import ADMIN_KEY, TEST_WEBHOOK, scratch_database
+from tests.conftest import app_settings, scratch_database
 from tests.helpers import drain
 
 _databases = itertools.count()
@@ -51,17 +50,7 @@ commands = st.lists(st.one_of(pay, pay, capture, cancel, refund, process), min_s
 @contextmanager
 def fresh_container(postgres: LocalPostgres, redis_url: str) -> Iterator[Container]:
     with scratch_database(postgres, f"prop_{next(_databases)}") as url:
-        container = build_container(
-            Settings(
-                env=Mode.TEST,
-                webhook=TEST_WEBHOOK,
-                admin_key=ADMIN_KEY,
-                database_url=url,
-                redis_url=redis_url,
-                db_pool_size=2,
-                read_pool_size=2,
-            )
-        )
+        container = build_container(app_settings(url, redis_url, db_pool_size=2, read_pool_size=2))
         try:
             yield container
         finally:
