@@ -12,7 +12,10 @@ In one run on one machine it
      does; `--one-by-one`: each on its own) and prints the
      rates, their ratio to (2) and how long each swap held the live projection, then
      verifies some against a full replay;
-  4. runs the payment load of bench/payments.py against `paysource serve` (its embedded
+  4. copies the rebuilt rows into fresh tables inside Postgres alone, keys, indexes and
+     statistics as a rebuild makes them, and rolls that back: Postgres's floor under
+     any rebuild of these read models (`materialise_*`);
+  5. runs the payment load of bench/payments.py against `paysource serve` (its embedded
      worker, or `--worker separate`) on the same database, sampling every projection's
      lag, and the processor's, every 200 ms.
 
@@ -41,18 +44,21 @@ import lagwatch
 import loadgen
 import payments
 from eventsourcing.persistence import Tracking
+from psycopg import Cursor
+from psycopg.rows import DictRow
 
 from paysource.adapters.postgres.migrations import migrate
 from paysource.bootstrap import Cell, build_cell
 from paysource.config import MIGRATIONS_DIR, Settings
 from paysource.entrypoints.rebuild_processes import rebuild_in_processes
 from paysource.processes.payouts import PayoutProcessor
-from paysource.readmodels import maintenance, rebuilding
+from paysource.readmodels import maintenance, rebuilding, tableswap
 from paysource.readmodels.catalog import PROJECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 note, figure = payments.note, payments.figure
 SCAN_BATCH = 5000
+FLOOR_SCHEMA = "bench_floor"
 CATCH_UP_TIMEOUT_S = 120.0
 
 
@@ -194,7 +200,50 @@ def verify_some(cell: Cell, names: list[str]) -> None:
             note(f"verify {name}: the rebuilt read model equals a full replay ({seconds:.1f}s)")
 
 
-# --- (4) lag under the payment load ---------------------------------------------------
+# --- (4) Postgres's floor ------------------------------------------------------------
+
+
+def materialise(cell: Cell, servers: payments.Servers) -> None:
+    """Postgres's floor under a rebuild: the rebuilt read models' rows copied into fresh
+    tables by Postgres alone, as a rebuild makes them (keys and triggers first, rows,
+    then the other indexes and statistics), but with no client formatting, sending or
+    reading back. What a rebuild's Postgres CPU has above this is its protocol and
+    prefetch work; a rebuild's budget on this machine, less this and the log's decoding
+    (`raw_decode`), is what the read models' Python may spend (bench/README.md)."""
+    tables = [table for view, _ in PROJECTIONS.values() for table in view.tables]
+    with (
+        cpuuse.phase(None, servers.db_pid) as used,
+        cell.read.datastore.transaction(commit=False) as curs,
+    ):
+        curs.execute(f"CREATE SCHEMA {FLOOR_SCHEMA}")
+        found = tableswap.read_definitions(curs, tables)
+        tableswap.create_fresh(curs, tables, FLOOR_SCHEMA, found)
+        rows = 0
+        for table in tables:
+            columns = ", ".join(stored_columns(curs, table))
+            copied = curs.execute(
+                f"INSERT INTO {FLOOR_SCHEMA}.{table} ({columns})"  # names from our schema
+                f" SELECT {columns} FROM public.{table}"
+            )
+            rows += copied.rowcount
+        tableswap.build_indexes(curs, tables, FLOOR_SCHEMA, found)
+    # Rolled back: the schema and its copies go with the transaction.
+    figure("materialise_rows", rows)
+    figure("materialise_seconds", f"{used[0].wall_s:.2f}")
+    report_cpu("materialise", used[0], servers, cell.store.head())
+
+
+def stored_columns(curs: Cursor[DictRow], table: str) -> list[str]:
+    """`table`'s columns that a writer sets (not the generated ones Postgres computes)."""
+    found = curs.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0"
+        " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+        (f"public.{table}",),
+    ).fetchall()
+    return [row["attname"] for row in found]
+
+
+# --- (5) lag under the payment load ---------------------------------------------------
 
 
 def processor_names(settings: Settings) -> list[str]:
@@ -338,6 +387,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
         decode_rate = scan_rates(cell, servers)
         rebuild_all(cell, servers, args, decode_rate)
         verify_some(cell, args.verify)
+        materialise(cell, servers)
         if args.seconds > 0:
             measure_lag(stack, work, cell, servers, args)
 
