@@ -102,6 +102,19 @@ def test_created_takes_unix_seconds_and_refuses_a_time_without_offset(merchant: 
     assert naive.headers["content-type"] == "application/problem+json"
 
 
+def test_created_in_unix_seconds_means_seconds_however_large(
+    merchant: Api, container: Container
+) -> None:
+    (made,) = paid(merchant, container, 1)
+    after_2600 = {"created[gte]": "20000000001"}  # pydantic alone took it for milliseconds
+    assert ids(merchant.get("/v1/payments", **after_2600)) == []
+    assert ids(merchant.get("/v1/payments", **{"created[lt]": "20000000001"})) == [made]
+    assert ids(merchant.get("/v1/payments", **{"created[lt]": "1700000000.5"})) == []
+    beyond = merchant.get("/v1/payments", **{"created[gte]": "99999999999999"})
+    assert beyond.status_code == 422, beyond.text
+    assert beyond.json()["type"] == "https://paysource.dev/problems/validation_error"
+
+
 def test_metadata_filters_select_payments_and_customers(
     merchant: Api, container: Container
 ) -> None:

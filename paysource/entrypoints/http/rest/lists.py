@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from paysource.application.ids import Kind, decode
 from paysource.domain.card import contains_pan
@@ -26,8 +27,23 @@ METADATA_PARAMETER = re.compile(r"^metadata\[([A-Za-z0-9_.:-]{1,40})\]$")
 MAX_METADATA_FILTERS = 10
 _SHOWN_NAME_CHARS = 40
 
+_UNIX_SECONDS = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,9})?")
+
+
+def _unix_seconds(value: object) -> object:
+    """A number is Unix seconds, however large: pydantic alone reads one past 2e10 as
+    milliseconds, so `created[gte]=20000000001` (the year 2603) answered everything."""
+    if isinstance(value, str) and _UNIX_SECONDS.fullmatch(value):
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("Unix seconds out of range") from None
+    return value
+
+
 Time = Annotated[
     AwareDatetime | None,
+    BeforeValidator(_unix_seconds),
     Query(description="ISO 8601 with a UTC offset, or Unix seconds"),
 ]
 
