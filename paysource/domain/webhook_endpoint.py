@@ -63,10 +63,10 @@ def _url_problem(url: str) -> str | None:
 
 def _valid_port(parts: SplitResult) -> bool:
     try:
-        parts.port  # noqa: B018  # raises ValueError for a port out of range
+        port = parts.port  # raises ValueError for a port out of range
     except ValueError:
         return False
-    return True
+    return port != 0  # urlsplit takes it, and nothing can be delivered to it
 
 
 def subscribes(patterns: Iterable[str], event_type: str) -> bool:

@@ -52,7 +52,15 @@ def test_unknown_or_too_many_event_types_are_refused(events: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://x.example/", "https://", "https://u:p@x.example/", "https://x.example/#f"]
+    "url",
+    [
+        "ftp://x.example/",
+        "https://",
+        "https://u:p@x.example/",
+        "https://x.example/#f",
+        "https://x.example:0/",
+        "https://x.example:65536/",
+    ],
 )
 def test_a_url_that_is_not_plain_http_or_https_is_refused(url: str) -> None:
     with pytest.raises(InvalidValue, match="url"):
