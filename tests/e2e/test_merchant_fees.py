@@ -62,6 +62,17 @@ def test_a_merchants_own_fixed_fee_per_currency_applies_and_others_take_the_defa
     ]
 
 
+def test_one_currency_twice_in_letter_case_is_refused_not_merged(client: TestClient) -> None:
+    _, shown = register(client, fee_fixed={"USD": 30})
+    twice = {"fee_fixed": {"USD": 30, "usd": 31}}
+    for response in (
+        admin(client).post("/v1/merchants", {"name": "Shop", **twice}),
+        put(admin(client), f"/v1/merchants/{shown['id']}/fees", twice),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "fee_fixed"
+
+
 def test_the_older_single_fixed_fee_is_the_settlement_currencys(client: TestClient) -> None:
     _, shown = register(client, settlement_currency="EUR", fee_fixed_minor=20)
 

@@ -13,7 +13,14 @@ import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from paysource.application.ids import Kind, decode
@@ -33,7 +40,25 @@ Metadata = dict[
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 PaymentAmount = Annotated[int, Field(ge=1, le=MAX_PAYMENT_MINOR, strict=True)]
 FixedFeeMinor = Annotated[int, Field(ge=0, le=100_000_000, strict=True)]
-FixedFees = Annotated[dict[Currency, FixedFeeMinor], Field(max_length=200)]
+
+
+def _one_fee_per_currency(value: Any) -> Any:
+    """`{"USD": 30, "usd": 31}` names one currency twice (codes are upper-cased): refused,
+    where the dict's last entry would silently win."""
+    if isinstance(value, dict):
+        codes = [key.upper() for key in value if isinstance(key, str)]
+        if len(set(codes)) != len(codes):
+            raise PydanticCustomError(
+                "duplicate_currency", "a currency is listed twice (letter case aside)"
+            )
+    return value
+
+
+FixedFees = Annotated[
+    dict[Currency, FixedFeeMinor],
+    Field(max_length=200),
+    BeforeValidator(_one_fee_per_currency),
+]
 
 
 def _strings(value: Any) -> list[str]:
