@@ -696,6 +696,32 @@ def test_a_card_number_in_a_path_is_not_echoed_back(merchant: Api, path: str) ->
     assert "4242424242424242" not in response.text
 
 
+WEBHOOK_SECRET = "whsec_" + "9f" * 24  # over the 40 characters of a metadata key
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtZXJfMSJ9.c2lnbmF0dXJl"
+
+
+def test_a_credential_the_client_sent_is_never_echoed(client: TestClient, merchant: Api) -> None:
+    """An error may name the client's input (a metadata key in a field's path, an event
+    type, the path): an API key, a webhook secret or a token in it is redacted."""
+    other_key = admin(client).merchant("Other").key
+    answers = [
+        merchant.pay(metadata={other_key: "x"}),
+        merchant.pay(metadata={WEBHOOK_SECRET: "x"}),
+        merchant.post("/v1/webhook_endpoints", {"url": "https://1.1.1.1/x", "events": [TOKEN]}),
+        merchant.post(
+            "/v1/webhook_endpoints", {"url": "https://1.1.1.1/x", "events": [WEBHOOK_SECRET]}
+        ),
+        merchant.get(f"/v1/payments/{other_key}"),
+        merchant.get(f"/v1/payments/{TOKEN}"),
+    ]
+    for response in answers:
+        assert response.status_code in (404, 422), response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        for secret in (other_key, WEBHOOK_SECRET, TOKEN):
+            assert secret not in response.text
+    assert "[REDACTED]" in answers[0].json()["errors"][0]["field"]
+
+
 @pytest.mark.parametrize(
     "key",
     ["cvv", "CVC", "card_number", "pan", "security-code", "card_cvv", "cardCvv", "csc", "cvn"],

@@ -96,6 +96,14 @@ def test_inputs_are_refused_as_rest_refuses_them(client: TestClient) -> None:
     assert "an amount is an integer number of minor units" in body.json()["errors"][0]["message"]
 
 
+def test_a_credential_in_an_input_is_not_echoed_in_its_error(client: TestClient) -> None:
+    api, gql = _merchant(client)
+    refused = _create(gql, new_key(), metadata={api.key: "x"})  # a key over 40 characters
+    assert refused["__typename"] == "ValidationError", refused
+    assert api.key not in str(refused)
+    assert "[REDACTED]" in refused["fields"][0]["field"]
+
+
 def test_capture_cancel_and_refund_follow_the_payment_state(
     client: TestClient, container: Container
 ) -> None:

@@ -28,8 +28,8 @@ from paysource.application.errors import (
     Unavailable,
 )
 from paysource.application.ids import Kind, encode
+from paysource.application.redaction import redact
 from paysource.application.settlements import NothingToSettle, RateUnavailable
-from paysource.domain.card import contains_pan
 from paysource.domain.errors import (
     AmountExceeded,
     CurrencyMismatch,
@@ -99,19 +99,30 @@ def problem_response(
         "type": PROBLEM_BASE + code,
         "title": _TITLES.get(status, "Error"),
         "status": status,
-        "detail": detail,
+        "detail": redact(detail),
     }
     headers = dict(headers or {})
     if request is not None:
-        if not contains_pan(request.url.path):  # never echo what looks like a card number
+        if redact(request.url.path) == request.url.path:  # no card number, no credential
             body["instance"] = request.url.path
         request_id = getattr(request.state, "request_id", None)
         if request_id:
             body["request_id"] = request_id
             # Errors answered outside the request-id middleware (500s) carry it too.
             headers.setdefault("X-Request-Id", request_id)
-    body.update(extra)
+    body.update({name: _redacted(value) for name, value in extra.items()})
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def _redacted(value: Any) -> Any:
+    """`value` (an extra member: field errors, parameter names) with its text redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {name: _redacted(item) for name, item in value.items()}
+    return value
 
 
 def status_of(error: PaysourceError) -> int:

@@ -22,6 +22,7 @@ from paysource.application.errors import (
     RequestInFlight,
     Unavailable,
 )
+from paysource.application.redaction import redact
 from paysource.domain.errors import (
     AmountExceeded,
     CurrencyMismatch,
@@ -79,13 +80,22 @@ def not_found(what: str) -> NotFoundError:
 def from_exception(error: Exception) -> Error:
     """The typed error for an expected failure; anything else is a bug: re-raise it."""
     if isinstance(error, PydanticValidationError):
-        return _validation(error)
+        return _redacted(_validation(error))
     if not isinstance(error, PaysourceError):
         raise error
     for kinds, build in _TYPED:
         if isinstance(error, kinds):
-            return build(error)
+            return _redacted(build(error))
     raise error
+
+
+def _redacted(error: Error) -> Error:
+    """No card number or credential the client sent comes back (redaction.py)."""
+    error.message = redact(error.message)
+    if isinstance(error, ValidationError):
+        for item in error.fields:
+            item.field, item.message = redact(item.field), redact(item.message)
+    return error
 
 
 def _retryable(error: PaysourceError) -> Error:
@@ -119,7 +129,8 @@ def _validation(error: PydanticValidationError) -> ValidationError:
     kinds = {item.get("type") for item in error.errors()}
     fields = [
         FieldError(
-            field=".".join(_camel(str(part)) for part in item.get("loc", ())) or "input",
+            # Redacted before camelCasing, which would disguise a key's text, not hide it.
+            field=".".join(_camel(redact(str(part))) for part in item.get("loc", ())) or "input",
             message=str(item.get("msg")),
         )
         for item in error.errors()
