@@ -8,7 +8,7 @@ evidence of the disputes of its payments (sealed under each dispute's key).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from uuid import UUID, uuid4
 
 from paysource.application.disputes import DisputeService
@@ -154,4 +154,10 @@ class CustomerService:
             kind=Customer,
             attempt=attempt,
         )
-        return Outcome(CustomerState.of(outcome.value), outcome.replayed)
+        state = CustomerState.of(outcome.value)
+        if outcome.replayed and not state.erased:
+            # A replay shows the customer as its command left it, personal values as
+            # they may be shown now (erased since, if so): its flag says the same.
+            current = self._store.get(state.id, Customer)
+            state = replace(state, erased=current is not None and current.erased)
+        return Outcome(state, outcome.replayed)

@@ -70,6 +70,21 @@ def test_an_update_retried_with_its_key_is_answered_once(client: TestClient) -> 
     assert reused.headers["content-type"] == PROBLEM
 
 
+def test_an_update_replayed_after_erasure_says_erased(client: TestClient) -> None:
+    merchant = admin(client).merchant()
+    customer = new_customer(merchant)
+    key = new_key()
+    merchant.post(f"/v1/customers/{customer['id']}", {"name": "G. Hopper"}, Idempotency_Key=key)
+    delete(client, merchant, customer["id"])
+
+    again = merchant.post(
+        f"/v1/customers/{customer['id']}", {"name": "G. Hopper"}, Idempotency_Key=key
+    )
+
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert (again.json()["name"], again.json()["erased"]) == (ERASED, True)
+
+
 @pytest.mark.parametrize(
     "body",
     [
