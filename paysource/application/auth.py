@@ -94,9 +94,18 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def issue(
-        self, *, role: Role, merchant_id: UUID | None, label: str, meta: Meta
+        self,
+        *,
+        role: Role,
+        merchant_id: UUID | None,
+        label: str,
+        meta: Meta,
+        key_id: UUID | None = None,
+        request_hash: str | None = None,
     ) -> tuple[ApiKey, str]:
-        key_id = uuid4()
+        """A new key (its id `key_id`, else a random one) and its plaintext, which only
+        the caller ever sees: the aggregate records its digest."""
+        key_id = key_id or uuid4()
         plaintext = new_key(key_id)
         api_key = ApiKey.issue(
             key_id=key_id,
@@ -105,6 +114,7 @@ class Authenticator:
             key_digest=digest(plaintext),
             label=label,
             meta=meta,
+            request_hash=request_hash,
         )
         return api_key, plaintext
 

@@ -96,15 +96,48 @@ class MerchantService:
         return outcome, (minted[-1] if minted else None)
 
     def issue_api_key(
-        self, *, role: Role, merchant_id: UUID | None, label: str, meta: Meta
-    ) -> tuple[UUID, str]:
-        if merchant_id is not None:
-            self.get_merchant(merchant_id)
-        api_key, plaintext = self._auth.issue(
-            role=role, merchant_id=merchant_id, label=label, meta=meta
+        self,
+        *,
+        role: Role,
+        merchant_id: UUID | None,
+        label: str,
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> tuple[Outcome[ApiKey], str | None]:
+        """Mint an API key; return it and the key itself (in plaintext, this once).
+
+        Keyed like a merchant's registration: the key's id is the claim, so a retry
+        never mints a second live key. A replay returns the key without the plaintext:
+        we never stored it (only its digest), and a client whose first answer was lost
+        revokes that key by its id and mints another.
+        """
+        minted: list[str] = []
+
+        def attempt() -> Outcome[ApiKey]:
+            if merchant_id is not None:
+                self.get_merchant(merchant_id)
+            key_id = claim_id(PLATFORM_SCOPE, idempotency_key) if idempotency_key else None
+            api_key, plaintext = self._auth.issue(
+                role=role,
+                merchant_id=merchant_id,
+                label=label,
+                meta=meta,
+                key_id=key_id,
+                request_hash=request_hash,
+            )
+            self._store.save(api_key)
+            minted.append(plaintext)
+            return Outcome(api_key)
+
+        outcome = self._claims.run(
+            merchant_id=PLATFORM_SCOPE,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=ApiKey,
+            attempt=attempt,
         )
-        self._store.save(api_key)
-        return api_key.id, plaintext
+        return outcome, (minted[-1] if minted else None)
 
     def revoke_api_key(self, *, key_id: UUID, meta: Meta) -> ApiKey:
         """Revoke a key. Other API processes stop accepting it within the principal

@@ -27,16 +27,28 @@ class ApiKey(PaysourceAggregate):
         merchant_id: UUID | None
         key_digest: str
         label: str
+        # The fingerprint of the keyed request that minted it (docs/api.md, "Idempotency"):
+        # the key's id is then that key's claim. None: minted without one, or before.
+        request_hash: str | None = None
 
     class Revoked(PaysourceAggregate.Event):
         def apply(self, aggregate: ApiKey) -> None:
             aggregate.revoked = True
 
-    def __init__(self, *, role: str, merchant_id: UUID | None, key_digest: str, label: str) -> None:
+    def __init__(
+        self,
+        *,
+        role: str,
+        merchant_id: UUID | None,
+        key_digest: str,
+        label: str,
+        request_hash: str | None = None,
+    ) -> None:
         self.role = Role(role)
         self.merchant_id = merchant_id
         self.key_digest = key_digest
         self.label = label
+        self.request_hash = request_hash
         self.revoked = False
 
     @classmethod
@@ -49,6 +61,7 @@ class ApiKey(PaysourceAggregate):
         key_digest: str,
         label: str,
         meta: Meta,
+        request_hash: str | None = None,
     ) -> ApiKey:
         if (role is Role.MERCHANT) != (merchant_id is not None):
             raise InvalidValue("a merchant key needs a merchant; other roles have none")
@@ -60,6 +73,7 @@ class ApiKey(PaysourceAggregate):
             merchant_id=merchant_id,
             key_digest=key_digest,
             label=label,
+            request_hash=request_hash,
         )
 
     def revoke(self, meta: Meta) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.helpers import Api, admin
+from tests.helpers import Api, admin, new_key
 
 
 def test_a_revoked_key_is_refused_at_once_and_cannot_be_revoked_twice(client: TestClient) -> None:
@@ -37,3 +37,42 @@ def test_only_the_admin_revokes_keys(client: TestClient) -> None:
 
     assert response.status_code == 403
     assert Api(client, other["api_key"]).get("/v1/payments").status_code == 200
+
+
+def test_a_replayed_mint_answers_the_same_key_without_its_secret(client: TestClient) -> None:
+    staff = admin(client)
+    key = new_key()
+    body = {"role": "finance", "label": "reports"}
+
+    first = staff.post("/v1/api_keys", body, Idempotency_Key=key)
+    again = staff.post("/v1/api_keys", body, Idempotency_Key=key)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    # The same key, once: the replay cannot show it again (only its digest is stored).
+    assert again.json() == {**first.json(), "api_key": None}
+    assert Api(client, first.json()["api_key"]).get("/v1/payments").status_code == 200
+
+
+def test_a_mint_key_reused_for_another_body_is_refused_and_mints_nothing(
+    client: TestClient,
+) -> None:
+    staff = admin(client)
+    merchant = staff.post("/v1/merchants", {"name": "Acme"}).json()
+    key = new_key()
+
+    first = staff.post("/v1/api_keys", {"role": "auditor"}, Idempotency_Key=key)
+    other = staff.post(
+        "/v1/api_keys", {"role": "merchant", "merchant": merchant["id"]}, Idempotency_Key=key
+    )
+    # A key claimed by a merchant's registration is not a mint's either.
+    registered = new_key()
+    staff.post("/v1/merchants", {"name": "Beta"}, Idempotency_Key=registered)
+    crossed = staff.post("/v1/api_keys", {"role": "auditor"}, Idempotency_Key=registered)
+
+    assert first.status_code == 201
+    for refused in (other, crossed):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"].endswith("/idempotency_key_reused")
+        assert "api_key" not in refused.json()

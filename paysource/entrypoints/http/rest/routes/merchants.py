@@ -61,6 +61,9 @@ def create_merchant(
     status_code=201,
     response_model=ApiKeyOut,
     summary="Mint an API key: a merchant's, or a read-only finance or auditor key (admin)",
+    description="The key (`api_key`) is shown once. A replay with the same "
+    "Idempotency-Key returns the same key's object with `api_key: null`: only its "
+    "digest was stored. Another body with that key is 422 `idempotency_key_reused`.",
 )
 def create_api_key(
     body: ApiKeyIn, admin: AdminPrincipal, container: ContainerDep, context: Context
@@ -74,13 +77,17 @@ def create_api_key(
             errors=[{"field": "merchant", "message": "required exactly for role=merchant"}],
         )
     merchant_id = decode(Kind.MERCHANT, body.merchant) if body.merchant else None
-    key_id, api_key = container.merchants.issue_api_key(
+    outcome, secret = container.merchants.issue_api_key(
         role=role,
         merchant_id=merchant_id,
         label=body.label,
+        idempotency_key=context.idempotency_key,
+        request_hash=fingerprint("POST", "/v1/api_keys", body.fingerprint_body()),
         meta=context.meta(admin, container),
     )
-    return respond(Answer(201, rep.api_key(key_id, role, merchant_id, secret=api_key)))
+    key = outcome.value  # as the mint left it (a replay too, though revoked since)
+    shown = rep.api_key(key.id, key.role, key.merchant_id, secret=secret, revoked=key.revoked)
+    return respond(Answer(201, shown, outcome.replayed))
 
 
 @router.delete(
