@@ -16,6 +16,7 @@ from paysource.application.eventlog import Follower, Wakeup, run_until_caught_up
 from paysource.application.ids import decode_prefixed
 from paysource.bootstrap import Container, Webhooks
 from paysource.domain.meta import Meta
+from paysource.domain.webhook_endpoint import WebhookEndpoint
 from paysource.entrypoints.http.app import create_app
 from paysource.entrypoints.http.rest.routes.webhooks import ENDPOINT_PREFIX, install
 from paysource.webhook_signature import verify
@@ -70,6 +71,15 @@ def register(merchant: Api, url: str, events: list[str] | None = None) -> dict[s
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def generation(setup: Setup, endpoint: dict[str, Any]) -> int:
+    """The endpoint's secret generation as stored: how many secrets it has had."""
+    stored = setup.container.router.all()[0].store.get(
+        decode_prefixed(ENDPOINT_PREFIX, endpoint["id"], "endpoint"), WebhookEndpoint
+    )
+    assert stored is not None
+    return stored.secret_generation
 
 
 def test_registering_shows_the_secret_once_and_reads_never_do(setup: Setup) -> None:
@@ -254,6 +264,49 @@ def test_rotating_the_secret_signs_with_both_secrets_for_a_while(setup: Setup) -
     received = receiver.delivered()[0]
     for secret in (endpoint["secret"], rotated["secret"]):
         assert verify(received.body, received.headers["paysource-signature"], secret)
+
+
+def test_a_replayed_rotation_rotates_once_and_shows_that_rotations_secret(
+    setup: Setup,
+) -> None:
+    merchant = admin(setup.client).merchant()
+    endpoint = register(merchant, "http://127.0.0.1:9/hooks")
+    path = f"{ENDPOINTS}/{endpoint['id']}/rotate_secret"
+    key = new_key()
+
+    first = merchant.post(path, Idempotency_Key=key)
+    again = merchant.post(path, Idempotency_Key=key)
+    unkeyed = merchant.post(path)  # a new rotation: the replay above was not one
+    later = merchant.post(path, Idempotency_Key=key)
+
+    assert (first.status_code, again.status_code, later.status_code) == (200, 200, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert first.json()["secret"] != endpoint["secret"]
+    assert again.json() == first.json()
+    # Still that rotation's answer after another rotation, which the replays did not undo.
+    assert later.json() == first.json()
+    assert unkeyed.json()["secret"] not in (endpoint["secret"], first.json()["secret"])
+    assert generation(setup, endpoint) == 3  # created, the keyed rotation, the unkeyed one
+
+
+def test_a_rotation_key_reused_elsewhere_is_refused_and_rotates_nothing(setup: Setup) -> None:
+    merchant = admin(setup.client).merchant()
+    one = register(merchant, "http://127.0.0.1:9/one")
+    two = register(merchant, "http://127.0.0.1:9/two")
+    key = new_key()
+
+    first = merchant.post(f"{ENDPOINTS}/{one['id']}/rotate_secret", Idempotency_Key=key)
+    other = merchant.post(f"{ENDPOINTS}/{two['id']}/rotate_secret", Idempotency_Key=key)
+    created = merchant.post(
+        ENDPOINTS, {"url": "http://127.0.0.1:9/three", "events": ["*"]}, Idempotency_Key=key
+    )
+
+    assert first.status_code == 200
+    for refused in (other, created):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"].endswith("/idempotency_key_reused")
+    assert generation(setup, two) == 1
 
 
 def test_a_deleted_endpoint_is_gone(setup: Setup) -> None:

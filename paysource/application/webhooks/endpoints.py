@@ -22,7 +22,7 @@ from paysource.application.ids import encode
 from paysource.application.ports import UrlCheck
 from paysource.application.webhooks.catalog import WebhookCatalog
 from paysource.domain.errors import IllegalTransition
-from paysource.domain.idempotency import claim_id
+from paysource.domain.idempotency import IdempotencyRecord, claim_id
 from paysource.domain.meta import Meta
 from paysource.domain.webhook_endpoint import EndpointSlot, WebhookEndpoint, endpoint_slot_id
 
@@ -174,16 +174,42 @@ class WebhookEndpointService:
         return with_conflict_retries(attempt)
 
     def rotate_secret(
-        self, *, merchant_id: UUID, endpoint_id: UUID, meta: Meta
-    ) -> tuple[WebhookEndpoint, str]:
-        def attempt() -> WebhookEndpoint:
+        self,
+        *,
+        merchant_id: UUID,
+        endpoint_id: UUID,
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> tuple[Outcome[WebhookEndpoint], str]:
+        """Rotate the endpoint's signing secret; return it as the rotation left it, and
+        the new secret. A replay rotates nothing: it answers that rotation's endpoint
+        and secret (derived from the generation it recorded), as `register` does."""
+
+        def attempt() -> Outcome[WebhookEndpoint]:
             endpoint = self.get(merchant_id=merchant_id, endpoint_id=endpoint_id)
             endpoint.rotate_secret(meta)
-            self._store.save(endpoint)
-            return endpoint
+            record = None
+            if idempotency_key is not None:
+                record = IdempotencyRecord.record(
+                    merchant_id=merchant_id,
+                    key=idempotency_key,
+                    operation="rotate_webhook_secret",
+                    request_hash=request_hash,
+                    target=endpoint,
+                    meta=meta,
+                )
+            self._store.save(endpoint, record)
+            return Outcome(endpoint)
 
-        endpoint = with_conflict_retries(attempt)
-        return endpoint, self._keys.secret(endpoint)
+        outcome = self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=WebhookEndpoint,
+            attempt=attempt,
+        )
+        return outcome, self._keys.secret(outcome.value)
 
     def delete(self, *, merchant_id: UUID, endpoint_id: UUID, meta: Meta) -> WebhookEndpoint:
         def attempt() -> WebhookEndpoint:

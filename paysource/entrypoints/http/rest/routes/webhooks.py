@@ -305,15 +305,23 @@ def enable_webhook_endpoint(
     "/webhook_endpoints/{endpoint_id}/rotate_secret",
     response_model=WebhookEndpointOut,
     summary="Rotate the signing secret; the old one also signs for 24 hours",
+    description="The answer carries the new `secret`. A replay with the same "
+    "Idempotency-Key rotates nothing: it answers that rotation's endpoint and secret.",
 )
 def rotate_webhook_secret(
     endpoint_id: str, call: MerchantCallDep, webhooks: CellWebhooksDep
 ) -> JSONResponse:
     uuid = decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
-    endpoint, secret = webhooks.endpoints.rotate_secret(
-        merchant_id=call.merchant_id, endpoint_id=uuid, meta=call.meta
+    # Not through the Redis fast path: the answer holds a secret, kept out of Redis.
+    outcome, secret = webhooks.endpoints.rotate_secret(
+        merchant_id=call.merchant_id,
+        endpoint_id=uuid,
+        idempotency_key=call.context.idempotency_key,
+        # The path names the endpoint: the same key on another endpoint is another request.
+        request_hash=fingerprint("POST", f"/v1/webhook_endpoints/{uuid}/rotate_secret", None),
+        meta=call.meta,
     )
-    return respond(Answer(200, _show(webhooks, endpoint, secret)))
+    return respond(Answer(200, _show(webhooks, outcome.value, secret), outcome.replayed))
 
 
 # Deliveries ---------------------------------------------------------------------------
