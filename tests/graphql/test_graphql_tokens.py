@@ -24,7 +24,7 @@ from paysource.application.tokens import (
 from paysource.bootstrap import Container
 from paysource.domain.errors import InvalidValue
 from tests.graphql.helpers import Gql, token
-from tests.helpers import admin, bearer
+from tests.helpers import admin, bearer, new_key
 
 SECRET = derived_secret("an admin key of at least thirty-two characters")
 
@@ -49,6 +49,22 @@ def test_only_merchant_keys_mint_and_only_for_their_own_customers(client: TestCl
     a_token = token(a)
     assert client.post("/v1/tokens", json={}, headers=bearer(a_token)).status_code == 401
     assert a.post("/v1/tokens", {"ttl_s": 7200}).status_code == 422
+
+
+def test_minting_refuses_an_idempotency_key_rather_than_ignore_it(client: TestClient) -> None:
+    # A replay would have to store the bearer token; an ignored key would mint anew on
+    # each retry while docs/api.md promises a replay (docs/decisions.md).
+    api = admin(client).merchant()
+
+    refused = api.post("/v1/tokens", {"ttl_s": 120}, Idempotency_Key=new_key())
+
+    assert refused.status_code == 400, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert problem["type"].endswith("/idempotency_key_not_supported")
+    assert "token" not in problem
+    assert "expires" in problem["detail"]
+    assert api.post("/v1/tokens", {"ttl_s": 120}).status_code == 201
 
 
 def test_tampered_expired_or_foreign_tokens_are_refused(client: TestClient) -> None:

@@ -2,6 +2,10 @@
 
 Only an API key of the merchant role mints; a token cannot mint another. With
 `customer`, the token sees that one customer and changes nothing.
+
+Minting is not keyed: an `Idempotency-Key` is refused (400), not ignored. A replay
+would have to store the token, a bearer credential; each call mints a new one instead,
+which expires on its own (docs/decisions.md, "Minting a token refuses Idempotency-Key").
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from paysource.application.ids import Kind, decode, encode_optional
 from paysource.application.representations import timestamp
 from paysource.application.tokens import DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S
 from paysource.entrypoints.http.inputs import Body, ExternalId
+from paysource.entrypoints.http.problems import Problem
 from paysource.entrypoints.http.rest.deps import MerchantCallDep
 from paysource.entrypoints.http.rest.routes.common import respond
 
@@ -41,9 +46,19 @@ class TokenOut(BaseModel):
     response_model=TokenOut,
     summary="Mint a short-lived token for a frontend (GraphQL `Authorization: Bearer`)",
     description="HS256 JWT, valid `ttl_s` seconds (60 to 3600, default 900). With "
-    "`customer`, the token reads only that customer's objects and cannot change anything.",
+    "`customer`, the token reads only that customer's objects and cannot change anything. "
+    "Not keyed: an `Idempotency-Key` is 400 `idempotency_key_not_supported`; a retry "
+    "mints a new token, and a token whose answer was lost expires on its own.",
 )
 def create_token(body: TokenIn, call: MerchantCallDep) -> JSONResponse:
+    if call.context.idempotency_key is not None:
+        raise Problem(
+            400,
+            "idempotency_key_not_supported",
+            "minting a token is not keyed, so a replay cannot answer the same token (it is "
+            "never stored): send no Idempotency-Key; each call mints a new token, and one "
+            "whose answer was lost expires on its own after its ttl_s",
+        )
     customer_id = decode(Kind.CUSTOMER, body.customer) if body.customer else None
     if customer_id is not None:
         # Another merchant's customer is not found, exactly like an unknown one.
