@@ -66,7 +66,8 @@ def dispute_id(payment_id: UUID) -> UUID:
 
 def check_disputable(payment: Payment, amount: Money | None) -> int:
     """The disputed amount: at most what was captured and not refunded (nor reserved
-    for a refund in flight); all of that when `amount` is None."""
+    for a refund in flight); all of that when `amount` is None. Only a capture the
+    acquirer confirmed (or one from before confirmations) can be disputed."""
     if payment.status is not PaymentStatus.SUCCEEDED:
         raise IllegalTransition(
             f"cannot dispute a payment that is {payment.status}", code="payment_not_disputable"
@@ -77,6 +78,14 @@ def check_disputable(payment: Payment, amount: Money | None) -> int:
         raise IllegalTransition(
             "the payment's capture was refused by the acquirer; it cannot be disputed",
             code="payment_capture_refused",
+        )
+    if payment.awaits_capture_confirmation:
+        # A chargeback is of money the acquirer moved: until it confirms the capture it
+        # may still refuse it, and a dispute would then take what the merchant never had.
+        raise IllegalTransition(
+            "the acquirer has not confirmed the payment's capture yet; it cannot be "
+            "disputed until it does",
+            code="payment_capture_unconfirmed",
         )
     if amount is not None and amount.currency != payment.currency:
         raise InvalidValue(

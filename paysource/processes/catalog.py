@@ -13,7 +13,7 @@ resume from their tracking position, so a job may move between processes at any 
     webhook-delivery       the delivery lanes
     audit-log              appends every event to the Merkle tree, signs tree heads
     event-relay            indexed events onto NATS JetStream (when a NATS URL is set)
-    dispute-notices        asks the acquirer about each capture; opens its chargeback
+    dispute-notices        asks the acquirer about each confirmed capture; opens its chargeback
     dispute-expiry         loses disputes past their due date without evidence
 
 Events copied into a cell by a merchant's move (`paysource cells move`) are skipped

@@ -1,12 +1,18 @@
 """Disputes' process managers: the acquirer's chargeback notices, and their due dates.
 
-    Payment.Captured ─▶ ask the acquirer for a chargeback ─▶ Dispute opened
+    capture confirmed ─▶ ask the acquirer for a chargeback ─▶ Dispute opened
     every sweep: disputes past their due date without evidence ─▶ lost (`no_response`)
 
+A capture is asked about once the acquirer has confirmed it: its `CaptureConfirmed`,
+or a `Captured` that needs none (confirmed as it was recorded, or from before
+confirmations). A chargeback is of money the acquirer moved, so a capture it may still
+refuse cannot be disputed (`check_disputable`); its notice is asked for when the
+confirmation comes, and never if the capture is refused and reversed.
+
 A notice opens the dispute in the same transaction as the follower's tracking
-position, so each capture is asked about, and its dispute opened, exactly once; the
-dispute's id derives from the payment's, so a dispute an operator opened first is
-found and left alone.
+position, so each confirmed capture is asked about, and its dispute opened, exactly
+once; the dispute's id derives from the payment's, so a dispute an operator opened
+first is found and left alone.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ log = logging.getLogger(__name__)
 
 class DisputeNoticeProcessor:
     name = "dispute-notices"
-    topics = (get_topic(Payment.Captured),)
+    topics = (get_topic(Payment.Captured), get_topic(Payment.CaptureConfirmed))
 
     def __init__(self, store: EventStore, notices: DisputeNotices, clock: Clock) -> None:
         self._store = store
@@ -53,8 +59,8 @@ class DisputeNoticeProcessor:
     def handle_batch(self, events: Sequence[Event], tracking: Tracking) -> None:
         # Ask the acquirer about the whole batch first (one round trip): only the few
         # payments it disputes are then loaded, not every captured one.
-        captured = list(dict.fromkeys(event.originator_id for event in events))
-        notices = self._notices.dispute_notices(payment_ids=captured)
+        confirmed = list(dict.fromkeys(e.originator_id for e in events if _money_moved(e)))
+        notices = self._notices.dispute_notices(payment_ids=confirmed) if confirmed else {}
         uow = UnitOfWork(self._store)
         uow.preload([*notices, *(dispute_id(i) for i in notices)])
         opened = [
@@ -90,6 +96,15 @@ class DisputeNoticeProcessor:
         except DomainError as refused:  # refunded in full meanwhile: nothing to take back
             log.warning("chargeback of payment %s not opened: %s", payment.id, refused)
             return None
+
+
+def _money_moved(event: Event) -> bool:
+    """Whether the event says the acquirer has made the capture: a `CaptureConfirmed`,
+    or a `Captured` confirmed as it was recorded (or needing no confirmation). An
+    unconfirmed `Captured` waits for its `CaptureConfirmed`."""
+    if isinstance(event, Payment.Captured):
+        return event.confirmed or not event.confirmation_required
+    return isinstance(event, Payment.CaptureConfirmed)
 
 
 class PastDue(Protocol):

@@ -345,7 +345,7 @@ def test_a_resolution_is_sent_as_payment_relay_resolved_with_the_payment_as_it_l
         )
 
 
-def test_a_capture_disputed_before_the_acquirer_refused_it_is_not_reversed_twice(
+def test_a_capture_is_not_disputed_before_the_acquirer_confirms_it_so_a_refusal_charges_nothing(
     client: TestClient, container: Container
 ) -> None:
     merchant = admin(client).merchant()
@@ -353,23 +353,24 @@ def test_a_capture_disputed_before_the_acquirer_refused_it_is_not_reversed_twice
     payment_id = payment.json()["id"]
     drain(container)
     assert merchant.post(f"/v1/payments/{payment_id}/capture", {}, Idempotency_Key=new_key())
-    # Disputed while the acquirer has not answered the capture yet; then it refuses it.
+    # The acquirer has not answered the capture yet: there is no money to charge back.
     opened = admin(client).post(
         "/v1/disputes", {"payment": payment_id, "reason": "fraudulent"}, Idempotency_Key=new_key()
     )
-    assert opened.status_code == 201, opened.text
-    drain(container)
+    assert opened.status_code == 409, opened.text
+    assert opened.json()["type"].endswith("/payment_capture_unconfirmed")
+    drain(container)  # then it refuses it
     assert merchant.get(f"/v1/payments/{payment_id}").json()["settlement_hold"] == (
         "capture_refused"
     )
 
-    # The dispute took the amount and fee from the merchant: a reversal would again.
     answer = resolve(admin(client), payment_id, "reverse")
+    drain(container)
 
-    assert answer.status_code == 409, answer.text
-    assert answer.json()["type"].endswith("/payment_disputed")
-    after = merchant.get(f"/v1/payments/{payment_id}").json()
-    assert (after["settlement_hold"], after["relay_resolution"]) == ("capture_refused", None)
+    assert answer.status_code == 200, answer.text
+    assert merchant.get("/v1/disputes", payment=payment_id).json()["data"] == []
+    # Nothing was taken from the merchant, nor is anything owed to it.
+    assert balances(merchant) == {"available": 0, "pending": 0, "paid_out": 0}
 
 
 def test_an_operator_key_answers_per_merchant_whether_redis_or_postgres_answers(

@@ -107,7 +107,7 @@ class DisputeLedger(RuleBasedStateMachine):
         self.known[payment.id] = payment
         payment.assess_risk(RiskAssessment(RiskOutcome.NORMAL, 0), self.meta)
         payment.authorize(authorization_code="A", acquirer_reference="r", meta=self.meta)
-        payment.capture(None, FeeSchedule(fee_bps, {"USD": 30}), self.meta)
+        payment.capture(None, FeeSchedule(fee_bps, {"USD": 30}), self.meta, confirmed=True)
         self.post(payment)
         return payment
 

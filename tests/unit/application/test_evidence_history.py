@@ -33,7 +33,7 @@ MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
 
 
 def opened_dispute(store: EventStore) -> Dispute:
-    opened = dispute_of(captured_payment())
+    opened = dispute_of(captured_payment(confirmed=True))
     store.save(opened)
     return opened
 

@@ -36,7 +36,7 @@ def _overlap(values: list[str]) -> bool:
 
 def opened() -> Dispute:
     return Dispute.open(
-        payment=captured_payment(),
+        payment=captured_payment(confirmed=True),
         amount=None,
         reason=DisputeReason.FRAUDULENT,
         source="admin",

@@ -70,10 +70,15 @@ def authorized_payment(amount: Money | None = None, *, at: datetime = T0) -> Pay
 
 
 def captured_payment(
-    amount: Money | None = None, *, captured: Money | None = None, fees: FeeSchedule = NO_FEES
+    amount: Money | None = None,
+    *,
+    captured: Money | None = None,
+    fees: FeeSchedule = NO_FEES,
+    confirmed: bool = False,
 ) -> Payment:
+    """Captured; `confirmed`: the acquirer confirmed it too (as a disputable one is)."""
     payment = authorized_payment(amount)
-    payment.capture(captured, fees, merchant_meta())
+    payment.capture(captured, fees, merchant_meta(), confirmed=confirmed)
     return payment
 
 

@@ -27,7 +27,7 @@ from paysource.domain.settlement import Item, ItemKind
 
 
 def test_a_dispute_takes_all_that_was_captured_and_not_refunded_by_default() -> None:
-    payment = captured_payment(usd(10_000))
+    payment = captured_payment(usd(10_000), confirmed=True)
     refund = open_refund(payment, usd(2_500))
     refund.succeed(payment, acquirer_reference="r", meta=merchant_meta())
     dispute = dispute_of(payment)
@@ -39,7 +39,7 @@ def test_a_dispute_takes_all_that_was_captured_and_not_refunded_by_default() -> 
 
 
 def test_a_dispute_cannot_exceed_what_remains_captured() -> None:
-    payment = captured_payment(usd(10_000))
+    payment = captured_payment(usd(10_000), confirmed=True)
     with pytest.raises(AmountExceeded) as refused:
         dispute_of(payment, usd(10_001))
     assert refused.value.code == "dispute_exceeds_captured"
@@ -54,7 +54,7 @@ def test_an_uncaptured_payment_cannot_be_disputed() -> None:
 
 
 def test_evidence_moves_it_under_review_then_it_is_won() -> None:
-    dispute = dispute_of(captured_payment(usd(5_000)))
+    dispute = dispute_of(captured_payment(usd(5_000), confirmed=True))
     dispute.submit_evidence({"shipping_tracking": "1Z999"}, merchant_meta())
     assert dispute.status is DisputeStatus.UNDER_REVIEW
     dispute.win(outcome_reason="acquirer_decision", meta=merchant_meta())
@@ -64,7 +64,7 @@ def test_evidence_moves_it_under_review_then_it_is_won() -> None:
 
 
 def test_evidence_is_taken_once_and_not_after_the_due_date() -> None:
-    dispute = dispute_of(captured_payment(usd(5_000)))
+    dispute = dispute_of(captured_payment(usd(5_000), confirmed=True))
     late = merchant_meta(T0 + RESPONSE_WINDOW + timedelta(seconds=1))
     with pytest.raises(IllegalTransition) as refused:
         dispute.submit_evidence({"uncategorized_text": "x"}, late)
@@ -76,7 +76,7 @@ def test_evidence_is_taken_once_and_not_after_the_due_date() -> None:
 
 
 def test_a_dispute_without_evidence_past_its_due_date_expires_lost() -> None:
-    dispute = dispute_of(captured_payment(usd(5_000)))
+    dispute = dispute_of(captured_payment(usd(5_000), confirmed=True))
     with pytest.raises(IllegalTransition):
         dispute.expire(merchant_meta(T0 + timedelta(days=1)))
     dispute.expire(merchant_meta(T0 + RESPONSE_WINDOW + timedelta(seconds=1)))
@@ -111,7 +111,7 @@ def test_evidence_beyond_its_limits_is_refused(
     evidence: dict[str, str], error: type[Exception]
 ) -> None:
     assert 5 * MAX_FIELD_LENGTH > MAX_TOTAL_LENGTH  # the total limit case means something
-    dispute = dispute_of(captured_payment(usd(5_000)))
+    dispute = dispute_of(captured_payment(usd(5_000), confirmed=True))
     with pytest.raises(error):
         dispute.submit_evidence(evidence, merchant_meta())
     assert dispute.status is DisputeStatus.NEEDS_RESPONSE
@@ -125,7 +125,7 @@ def test_the_dispute_fee_is_fifteen_major_units_of_the_currency(currency: str, f
 
 
 def test_opening_takes_amount_and_fee_from_the_merchant_and_winning_gives_them_back() -> None:
-    dispute = dispute_of(captured_payment(usd(5_000)))
+    dispute = dispute_of(captured_payment(usd(5_000), confirmed=True))
     taken = ledger.dispute_opened(dispute.merchant_id, "USD", 5_000, 1_500)
     back = ledger.dispute_won(dispute.merchant_id, "USD", 5_000, 1_500)
     assert taken is not None

@@ -217,7 +217,7 @@ def dispute_aggregates() -> list[PaysourceAggregate]:
     for disputed in (won, lost):
         disputed.assess_risk(NORMAL_RISK, META)
         disputed.authorize(authorization_code="A", acquirer_reference="r", meta=META)
-        disputed.capture(None, FeeSchedule(), META)
+        disputed.capture(None, FeeSchedule(), META, confirmed=True)
         disputed.collect_events()  # the payments' events are recorded above
         opened.append(
             Dispute.open(
