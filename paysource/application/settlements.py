@@ -27,6 +27,7 @@ from paysource.application.errors import ApplicationError, NotFound
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Outcome, with_conflict_retries
 from paysource.application.settlement_waits import Waits
+from paysource.domain.dispute import Dispute
 from paysource.domain.errors import InvalidValue
 from paysource.domain.fx import ConversionOutOfRange, conversion
 from paysource.domain.meta import Meta
@@ -81,6 +82,19 @@ def _payable(gross_minor: int, rate: Rate | None) -> bool:
     if gross_minor > MAX_AMOUNT_MINOR:
         return False
     return rate is None or rate.convert(gross_minor) <= MAX_AMOUNT_MINOR
+
+
+# The items settled only once their payment's capture moved money at the acquirer.
+_OF_A_PAYMENT = frozenset({ItemKind.CAPTURE, ItemKind.REFUND, ItemKind.DISPUTE})
+
+
+def _unmoved(payment: Payment) -> bool:
+    """Whether the acquirer has not (or not yet) made the payment's capture: refused
+    and unresolved, or not confirmed. A reversed capture is out of the books for good:
+    what remains of it (a dispute won before the reversal, docs/disputes.md) settles."""
+    if payment.settlement_hold is not None:
+        return True
+    return payment.awaits_capture_confirmation and not payment.amount_reversed
 
 
 class WaitingItems(Protocol):
@@ -248,9 +262,9 @@ class SettlementService:
         waiting = self._items.waiting_items(
             merchant_id=merchant_id, currency=currency, until=until, limit=MAX_ITEMS_PER_SETTLEMENT
         )
-        held = self._held_payments(waiting)
+        held = self._held_items(waiting)
         for item in waiting:
-            if item.payment_id in held and item.kind in (ItemKind.CAPTURE, ItemKind.REFUND):
+            if item.claim_id in held:
                 continue  # the acquirer has not (or not yet) moved it: docs/settlement.md
             if item.kind is ItemKind.CAPTURE:
                 gross += item.amount_minor
@@ -267,18 +281,28 @@ class SettlementService:
             claims.append(claim)
         return items, claims
 
-    def _held_payments(self, items: list[Item]) -> set[UUID]:
-        """The items' payments on a settlement hold or whose capture the acquirer has not
-        confirmed, asked of the event store in one query (not of the read model, which
-        may not have seen a refusal yet)."""
-        ids = [i.payment_id for i in items if i.payment_id and i.kind is not ItemKind.CORRECTION]
-        found = self._store.get_many(ids)
-        return {
+    def _held_items(self, items: list[Item]) -> set[UUID]:
+        """The claim ids of the captures, refunds and disputes' items (the debit and the
+        return) whose payment's money the acquirer has not moved: on a settlement hold,
+        or its capture not yet confirmed (and not reversed). Asked of the event store,
+        not of the read model, which may not have seen a refusal yet: one query, and one
+        more for the payments of won disputes, whose items do not name them."""
+        won = self._store.get_many(i.ref_id for i in items if i.kind is ItemKind.DISPUTE_WON)
+        payment_of: dict[UUID, UUID] = {}
+        for item in items:
+            if item.kind in _OF_A_PAYMENT and item.payment_id is not None:
+                payment_of[item.claim_id] = item.payment_id
+            elif item.kind is ItemKind.DISPUTE_WON and isinstance(
+                dispute := won.get(item.ref_id), Dispute
+            ):
+                payment_of[item.claim_id] = dispute.payment_id
+        found = self._store.get_many(payment_of.values())
+        held = {
             payment_id
             for payment_id, payment in found.items()
-            if isinstance(payment, Payment)
-            and (payment.settlement_hold is not None or payment.awaits_capture_confirmation)
+            if isinstance(payment, Payment) and _unmoved(payment)
         }
+        return {claim for claim, payment_id in payment_of.items() if payment_id in held}
 
     def get(self, *, merchant_id: UUID | None, settlement: UUID) -> Settlement:
         found = self._store.get(settlement, Settlement)
