@@ -78,10 +78,19 @@ def check_cutoff(until: datetime, now: datetime) -> datetime:
 
 def _payable(gross_minor: int, rate: Rate | None) -> bool:
     """Whether a payout of `gross_minor`, converted at `rate` if any, is an amount (a
-    first capture is claimed whatever it converts to: the conversion check says why)."""
+    first item is claimed whatever it converts to: the conversion check says why)."""
     if gross_minor > MAX_AMOUNT_MINOR:
         return False
     return rate is None or rate.convert(gross_minor) <= MAX_AMOUNT_MINOR
+
+
+def _credit_minor(item: Item) -> int:
+    """What `item` adds to a settlement's net at most: a capture's amount (its fee comes
+    off later), a won dispute's amount and fee; debits add nothing. Their sum bounds the
+    net from above, so keeping it an amount keeps the payout one."""
+    if item.kind is ItemKind.CAPTURE:
+        return item.amount_minor
+    return max(item.net_minor, 0)
 
 
 # The items settled only once their payment's capture moved money at the acquirer.
@@ -253,12 +262,13 @@ class SettlementService:
 
         The read model nominates; the claims decide: an item another settlement holds
         (the read model lagging) is left out, and a concurrent claim conflicts on save.
-        Captures are claimed while their gross, converted at `rate` if any, stays an
-        amount; the rest waits for the next settlement.
+        Items are claimed in the read model's order while their credits (captures' gross,
+        won disputes' amount and fee), converted at `rate` if any, stay an amount; from
+        the first past it, the rest waits for the next settlement.
         """
         items: list[Item] = []
         claims: list[ItemClaim] = []
-        gross = 0
+        credited = 0
         waiting = self._items.waiting_items(
             merchant_id=merchant_id, currency=currency, until=until, limit=MAX_ITEMS_PER_SETTLEMENT
         )
@@ -266,17 +276,18 @@ class SettlementService:
         for item in waiting:
             if item.claim_id in held:
                 continue  # the acquirer has not (or not yet) moved it: docs/settlement.md
-            if item.kind is ItemKind.CAPTURE:
-                gross += item.amount_minor
-                if items and not _payable(gross, rate):
-                    break  # the rest waits for the next settlement: a payout stays Money
             claim = self._store.get(item.claim_id, ItemClaim)
+            if claim is not None and claim.settlement_id is not None:
+                continue  # another settlement (or a reversal) holds it
+            credit = _credit_minor(item)
+            if credit:
+                credited += credit
+                if items and not _payable(credited, rate):
+                    break  # the rest waits for the next settlement: a payout stays Money
             if claim is None:
                 claim = ItemClaim.first_claim(item, settlement, meta)
-            elif claim.settlement_id is None:
-                claim.claim(settlement, meta)
             else:
-                continue
+                claim.claim(settlement, meta)
             items.append(item)
             claims.append(claim)
         return items, claims
