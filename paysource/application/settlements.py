@@ -18,7 +18,7 @@ wait and its reason, until a rate that converts it is loaded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -68,9 +68,16 @@ class SettlementRates(Protocol):
 
 
 def check_cutoff(until: datetime, now: datetime) -> datetime:
-    """A cut-off must be a moment that has passed: items after it are not known yet."""
+    """A cut-off must be a moment that has passed (items after it are not known yet),
+    and one that is a moment in UTC too: the settlement's id is made of that."""
     if until.tzinfo is None:
         raise InvalidValue("the cut-off must have a time zone", field="until")
+    try:
+        until.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00, before year 1 in UTC
+        raise InvalidValue(
+            "the cut-off is out of range: it must be in years 1 to 9999 in UTC", field="until"
+        ) from None
     if until > now:
         raise InvalidValue("the cut-off is in the future", field="until")
     return until

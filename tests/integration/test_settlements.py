@@ -334,6 +334,25 @@ def test_settlements_are_merchant_scoped_and_closed_only_by_staff(
     assert other.get("/v1/settlements", merchant=body["merchant"]).status_code == 404
 
 
+def test_a_cut_off_before_year_one_in_utc_is_an_invalid_value_not_a_crash(
+    client: TestClient, container: Container
+) -> None:
+    acme = admin(client).merchant("Acme")
+    merchant = acme.get("/v1/balance").json()["merchant"]
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    answer = client.post(
+        "/v1/settlements",
+        json={"merchant": merchant, "currency": "USD", "until": "0001-01-01T00:00:00+14:00"},
+        headers=headers,
+    )
+
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert problem["type"].endswith("/invalid_value")
+    assert [e["field"] for e in problem["errors"]] == ["until"]
+
+
 def test_a_cut_off_in_the_future_is_refused_and_one_instant_is_one_settlement(
     client: TestClient, container: Container, cell: Cell
 ) -> None:
