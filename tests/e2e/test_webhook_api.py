@@ -341,6 +341,65 @@ def test_a_disabled_endpoint_shows_why_and_can_be_enabled(setup: Setup) -> None:
     assert merchant.post(f"{ENDPOINTS}/{endpoint['id']}/enable").status_code == 409
 
 
+def disable(setup: Setup, endpoint: dict[str, Any]) -> None:
+    """As the delivery workers do when every attempt fails for too long."""
+    cell = setup.container.router.all()[0]
+    endpoint_id = decode_prefixed(ENDPOINT_PREFIX, endpoint["id"], "endpoint")
+    setup.webhooks.for_cell(cell).endpoints.disable(
+        endpoint_id, reason="down", meta=Meta.system("delivery")
+    )
+
+
+def stored_status(setup: Setup, endpoint: dict[str, Any]) -> str:
+    stored = setup.container.router.all()[0].store.get(
+        decode_prefixed(ENDPOINT_PREFIX, endpoint["id"], "endpoint"), WebhookEndpoint
+    )
+    assert stored is not None
+    return str(stored.status)
+
+
+def test_a_replayed_enable_answers_the_first_enable_and_enables_nothing(setup: Setup) -> None:
+    merchant = admin(setup.client).merchant()
+    endpoint = register(merchant, "http://127.0.0.1:9/hooks")
+    path = f"{ENDPOINTS}/{endpoint['id']}/enable"
+    key = new_key()
+    disable(setup, endpoint)
+
+    first = merchant.post(path, Idempotency_Key=key)
+    again = merchant.post(path, Idempotency_Key=key)  # was 409: enabled already
+    disable(setup, endpoint)
+    later = merchant.post(path, Idempotency_Key=key)
+
+    assert (first.status_code, again.status_code, later.status_code) == (200, 200, 200)
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert first.json()["status"] == "enabled"
+    assert again.json() == first.json()
+    # Still that request's answer; the replay did not enable the endpoint again.
+    assert later.json() == first.json()
+    assert stored_status(setup, endpoint) == "disabled"
+
+
+def test_an_enable_key_reused_elsewhere_is_refused_and_enables_nothing(setup: Setup) -> None:
+    merchant = admin(setup.client).merchant()
+    one = register(merchant, "http://127.0.0.1:9/one")
+    two = register(merchant, "http://127.0.0.1:9/two")
+    disable(setup, one)
+    disable(setup, two)
+    key = new_key()
+
+    first = merchant.post(f"{ENDPOINTS}/{one['id']}/enable", Idempotency_Key=key)
+    other = merchant.post(f"{ENDPOINTS}/{two['id']}/enable", Idempotency_Key=key)
+    rotated = merchant.post(f"{ENDPOINTS}/{one['id']}/rotate_secret", Idempotency_Key=key)
+
+    assert first.status_code == 200, first.text
+    for refused in (other, rotated):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"].endswith("/idempotency_key_reused")
+    assert stored_status(setup, two) == "disabled"
+    assert generation(setup, one) == 1
+
+
 def test_a_merchant_cannot_see_or_touch_another_merchants_webhooks(setup: Setup) -> None:
     staff = admin(setup.client)
     a, b = staff.merchant("A"), staff.merchant("B")

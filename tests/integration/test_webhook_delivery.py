@@ -484,7 +484,13 @@ def test_an_endpoint_failing_for_long_is_disabled_reported_and_can_be_enabled_ag
         assert any("disabled" in r.getMessage() for r in caplog.records)
 
         receiver.decide = lambda h, b: 200
-        service.enable(merchant_id=world.merchant_id, endpoint_id=endpoint_id, meta=world.meta())
+        service.enable(
+            merchant_id=world.merchant_id,
+            endpoint_id=endpoint_id,
+            idempotency_key=None,
+            request_hash="",
+            meta=world.meta(),
+        )
         world.outbox()
         world.deliver_until(lambda: len(receiver.delivered()) == 1)
 

@@ -152,7 +152,13 @@ def test_a_disabled_endpoint_is_queued_nothing_until_enabled_again(world: Webhoo
     world.process()
     assert world.deliveries() == []
 
-    service.enable(merchant_id=world.merchant_id, endpoint_id=endpoint_id, meta=world.meta())
+    service.enable(
+        merchant_id=world.merchant_id,
+        endpoint_id=endpoint_id,
+        idempotency_key=None,
+        request_hash="",
+        meta=world.meta(),
+    )
     world.pay()
     world.process()
 

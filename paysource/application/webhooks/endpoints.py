@@ -163,15 +163,43 @@ class WebhookEndpointService:
             raise NotFound("no such webhook endpoint")
         return endpoint
 
-    def enable(self, *, merchant_id: UUID, endpoint_id: UUID, meta: Meta) -> WebhookEndpoint:
-        def attempt() -> WebhookEndpoint:
+    def enable(
+        self,
+        *,
+        merchant_id: UUID,
+        endpoint_id: UUID,
+        idempotency_key: str | None,
+        request_hash: str,
+        meta: Meta,
+    ) -> Outcome[WebhookEndpoint]:
+        """Enable a disabled endpoint; return it as enabling left it. A replay enables
+        nothing (a retry would otherwise be 409, the endpoint being enabled already):
+        it answers the endpoint at the version that enabling left it."""
+
+        def attempt() -> Outcome[WebhookEndpoint]:
             endpoint = self.get(merchant_id=merchant_id, endpoint_id=endpoint_id)
             self._guard.check(endpoint.url)
             endpoint.enable(meta)
-            self._store.save(endpoint)
-            return endpoint
+            record = None
+            if idempotency_key is not None:
+                record = IdempotencyRecord.record(
+                    merchant_id=merchant_id,
+                    key=idempotency_key,
+                    operation="enable_webhook_endpoint",
+                    request_hash=request_hash,
+                    target=endpoint,
+                    meta=meta,
+                )
+            self._store.save(endpoint, record)
+            return Outcome(endpoint)
 
-        return with_conflict_retries(attempt)
+        return self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=WebhookEndpoint,
+            attempt=attempt,
+        )
 
     def rotate_secret(
         self,

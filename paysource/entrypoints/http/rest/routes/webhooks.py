@@ -290,15 +290,23 @@ def delete_webhook_endpoint(
     "/webhook_endpoints/{endpoint_id}/enable",
     response_model=WebhookEndpointOut,
     summary="Enable a disabled webhook endpoint; its pending deliveries resume",
+    description="409 `webhook_endpoint_not_disabled` on an enabled endpoint. A replay "
+    "with the same Idempotency-Key enables nothing: it answers the endpoint as that "
+    "request left it, not 409.",
 )
 def enable_webhook_endpoint(
     endpoint_id: str, call: MerchantCallDep, webhooks: CellWebhooksDep
 ) -> JSONResponse:
     uuid = decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
-    endpoint = webhooks.endpoints.enable(
-        merchant_id=call.merchant_id, endpoint_id=uuid, meta=call.meta
+    outcome = webhooks.endpoints.enable(
+        merchant_id=call.merchant_id,
+        endpoint_id=uuid,
+        idempotency_key=call.context.idempotency_key,
+        # The path names the endpoint: the same key on another endpoint is another request.
+        request_hash=fingerprint("POST", f"/v1/webhook_endpoints/{uuid}/enable", None),
+        meta=call.meta,
     )
-    return respond(Answer(200, _show(webhooks, endpoint)))
+    return respond(Answer(200, _show(webhooks, outcome.value), outcome.replayed))
 
 
 @router.post(
