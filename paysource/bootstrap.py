@@ -516,7 +516,7 @@ class Webhooks:
             disable=self.settings.disable_policy,
             trace_of=stored_traceparent(cell.store),
         )
-        deliveries = WebhookDeliveryService(endpoints, queue)
+        deliveries = WebhookDeliveryService(endpoints, queue, cell.store)
         return CellWebhooks(cell, queue, endpoints, deliverer, deliveries)
 
     def for_cell(self, cell: Cell) -> CellWebhooks:

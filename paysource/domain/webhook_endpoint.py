@@ -9,18 +9,22 @@ log never holds a secret and rotating it is one event.
 
 EndpointSlot: a merchant's places for endpoints (the cap), taken by a registration and
 freed by a deletion in the same write as the endpoint's own event.
+
+DeliveryResend: the claim of a keyed resend, with the answer it gave.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 from uuid import UUID, uuid5
 
 from paysource.domain.aggregate import PaysourceAggregate
 from paysource.domain.errors import IllegalTransition, InvalidValue
+from paysource.domain.idempotency import claim_id
 from paysource.domain.meta import Meta
 from paysource.domain.profile import check_text
 
@@ -262,3 +266,64 @@ class EndpointSlot(PaysourceAggregate):
         if self.endpoint_id != endpoint_id:
             raise IllegalTransition("the place is not this endpoint's", code="slot_not_held")
         self._record(self.Freed, meta, endpoint_id=endpoint_id)
+
+
+class DeliveryResend(PaysourceAggregate):
+    """A resend of a delivery asked for with an Idempotency-Key, and the answer it gave:
+    the key's claim (its id is `claim_id(merchant, key)`), written once.
+
+    Deliveries are rows of the delivery queue, not aggregates, so no past version can
+    show one as a resend left it: the claim keeps the delivery and its attempts as they
+    were answered (ids, times, statuses and our summaries of receivers' answers; never
+    a payload or a secret). A replay answers them again and queues nothing.
+    """
+
+    class Created(PaysourceAggregate.Created):
+        merchant_id: UUID
+        request_hash: str
+        endpoint_id: UUID
+        delivery_id: UUID
+        delivery: dict[str, Any]
+        attempts: list[dict[str, Any]]
+
+    def __init__(
+        self,
+        *,
+        merchant_id: UUID,
+        request_hash: str,
+        endpoint_id: UUID,
+        delivery_id: UUID,
+        delivery: dict[str, Any],
+        attempts: list[dict[str, Any]],
+    ) -> None:
+        self.merchant_id = merchant_id
+        self.request_hash = request_hash
+        self.endpoint_id = endpoint_id
+        self.delivery_id = delivery_id
+        self.delivery = delivery
+        self.attempts = attempts
+
+    @classmethod
+    def answered(
+        cls,
+        *,
+        merchant_id: UUID,
+        key: str,
+        request_hash: str,
+        endpoint_id: UUID,
+        delivery_id: UUID,
+        delivery: Mapping[str, Any],
+        attempts: Sequence[Mapping[str, Any]],
+        meta: Meta,
+    ) -> DeliveryResend:
+        return cls._open(
+            cls.Created,
+            aggregate_id=claim_id(merchant_id, key),
+            meta=meta,
+            merchant_id=merchant_id,
+            request_hash=request_hash,
+            endpoint_id=endpoint_id,
+            delivery_id=delivery_id,
+            delivery=dict(delivery),
+            attempts=[dict(a) for a in attempts],
+        )

@@ -232,6 +232,60 @@ def test_a_resend_to_a_receiver_that_never_answers_returns_at_once(setup: Setup)
         assert setup.client.get("/healthz").status_code == 200
 
 
+def test_a_replayed_resend_answers_the_first_resend_and_sends_nothing_again(
+    setup: Setup,
+) -> None:
+    merchant = admin(setup.client).merchant()
+    cell = setup.container.router.all()[0]
+    with Receiver(lambda headers, body: 500) as receiver:
+        endpoint = register(merchant, receiver.url, ["payment.succeeded"])
+        merchant.pay()
+        setup.process()
+        setup.deliver_until(lambda: len(receiver.requests) == 1)
+        [delivery] = merchant.get(f"{ENDPOINTS}/{endpoint['id']}/deliveries").json()["data"]
+        path = f"{ENDPOINTS}/{endpoint['id']}/deliveries/{delivery['id']}"
+        receiver.decide = lambda headers, body: 204
+        key = new_key()
+
+        first = merchant.post(f"{path}/resend", Idempotency_Key=key)
+        setup.deliver_until(lambda: len(receiver.delivered()) == 1)
+        # After the resend's attempt: a retry used to queue another one.
+        again = merchant.post(f"{path}/resend", Idempotency_Key=key)
+
+        assert (first.status_code, again.status_code) == (202, 202), again.text
+        assert "Idempotent-Replayed" not in first.headers
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert first.json()["resend_requested"] is not None
+        assert again.json() == first.json(), "the delivery as the first resend showed it"
+        assert setup.webhooks.delivery_worker(cell).step("lane") == 0, "nothing more is due"
+
+    assert len(receiver.requests) == 2, "one automatic attempt, one resend"
+    now = merchant.get(path).json()
+    assert (now["status"], now["attempt_count"], now["resend_requested"]) == ("succeeded", 2, None)
+    assert [a["trigger"] for a in now["attempts"]] == ["manual", "automatic"]
+
+
+def test_a_resend_key_reused_elsewhere_is_refused_and_queues_nothing(setup: Setup) -> None:
+    merchant = admin(setup.client).merchant()
+    endpoint = register(merchant, "http://127.0.0.1:9/hooks", ["payment.created"])
+    merchant.pay()
+    merchant.pay()
+    setup.process()
+    deliveries = f"{ENDPOINTS}/{endpoint['id']}/deliveries"
+    one, two = merchant.get(deliveries).json()["data"]
+    key = new_key()
+
+    first = merchant.post(f"{deliveries}/{one['id']}/resend", Idempotency_Key=key)
+    other = merchant.post(f"{deliveries}/{two['id']}/resend", Idempotency_Key=key)
+    enabled = merchant.post(f"{ENDPOINTS}/{endpoint['id']}/enable", Idempotency_Key=key)
+
+    assert first.status_code == 202, first.text
+    for refused in (other, enabled):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"].endswith("/idempotency_key_reused")
+    assert merchant.get(f"{deliveries}/{two['id']}").json()["resend_requested"] is None
+
+
 def test_delivery_lists_page_newest_first_and_filter_by_status(setup: Setup) -> None:
     merchant = admin(setup.client).merchant()
     endpoint = register(merchant, "http://127.0.0.1:9/closed", ["payment.created"])

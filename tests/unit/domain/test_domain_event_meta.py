@@ -34,7 +34,7 @@ from paysource.domain.reconciliation import (
 from paysource.domain.refund import Refund
 from paysource.domain.settlement import Item, ItemClaim, ItemKind, Settlement
 from paysource.domain.settlement_waits import SettlementWaits
-from paysource.domain.webhook_endpoint import EndpointSlot, WebhookEndpoint
+from paysource.domain.webhook_endpoint import DeliveryResend, EndpointSlot, WebhookEndpoint
 
 AT = T0 + timedelta(hours=1, microseconds=7)
 META = Meta(
@@ -190,7 +190,17 @@ def endpoint_aggregates() -> list[PaysourceAggregate]:
     )
     slot.free(endpoint.id, META)
     slot.take(uuid4(), META)
-    return [endpoint, slot]
+    resend = DeliveryResend.answered(
+        merchant_id=MERCHANT_ID,
+        key="resend-k",  # "k" is the capture's claim above
+        request_hash="h",
+        endpoint_id=endpoint.id,
+        delivery_id=uuid4(),
+        delivery={"status": "failed", "attempts": 1},
+        attempts=[{"trigger": "automatic", "succeeded": False}],
+        meta=META,
+    )
+    return [endpoint, slot, resend]
 
 
 def reconciliation_aggregates() -> list[PaysourceAggregate]:

@@ -388,14 +388,25 @@ def get_webhook_delivery(
     "receivers drop stale versions by `object_version`. The answer is 202 with the "
     "delivery (`resend_requested` set); the delivery workers make the attempt within "
     "moments, and it shows in `attempts` with `trigger: manual`. Resends asked for "
-    "before that attempt are one resend.",
+    "before that attempt are one resend. A replay with the same Idempotency-Key queues "
+    "nothing: it answers the delivery as that resend showed it.",
 )
 def resend_webhook_delivery(
     endpoint_id: str, delivery_id: str, call: MerchantCallDep, webhooks: CellWebhooksDep
 ) -> JSONResponse:
-    found = webhooks.deliveries.resend(
+    endpoint_uuid = decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint")
+    delivery_uuid = decode_prefixed(DELIVERY_ID_PREFIX, delivery_id, "webhook delivery")
+    outcome = webhooks.deliveries.resend(
         merchant_id=call.merchant_id,
-        endpoint_id=decode_prefixed(ENDPOINT_PREFIX, endpoint_id, "webhook endpoint"),
-        delivery_id=decode_prefixed(DELIVERY_ID_PREFIX, delivery_id, "webhook delivery"),
+        endpoint_id=endpoint_uuid,
+        delivery_id=delivery_uuid,
+        idempotency_key=call.context.idempotency_key,
+        # The path names the delivery: the same key on another one is another request.
+        request_hash=fingerprint(
+            "POST",
+            f"/v1/webhook_endpoints/{endpoint_uuid}/deliveries/{delivery_uuid}/resend",
+            None,
+        ),
+        meta=call.meta,
     )
-    return respond(Answer(202, delivery_body(found)))
+    return respond(Answer(202, delivery_body(outcome.value), outcome.replayed))
