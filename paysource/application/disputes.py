@@ -3,8 +3,8 @@
 Every command is safe to retry. A dispute's id derives from its payment's (one dispute
 per payment), so a notice received twice opens it once; keyed requests go through
 `Claims` as every other command does (same key and body: the first answer; another
-body: 422). An operator's key opening a dispute is claimed among operators' keys
-(`OPERATOR_KEYS`), never among the merchant's own, which it used to meet.
+body: 422). An operator's key opening or deciding a dispute is claimed among operators'
+keys (`OPERATOR_KEYS`), never among the merchant's own, which opening used to meet.
 
 The evidence's personal fields are sealed under the dispute's key (personal_data.py);
 erasing the payment's customer destroys it and records `Dispute.EvidenceErased`.
@@ -44,7 +44,8 @@ from paysource.domain.payment import Payment
 # Where a dispute came from: the acquirer's notice, or an operator standing in for it.
 SOURCE_ACQUIRER = "acquirer"
 SOURCE_ADMIN = "admin"
-_OPEN = "open_dispute"  # the operation its idempotency records name
+_OPEN = "open_dispute"  # the operations its idempotency records name
+_DECIDE = "decide_dispute"
 
 Event = DomainEventProtocol[UUID]
 
@@ -168,22 +169,50 @@ class DisputeService:
         )
 
     def decide(
-        self, *, dispute: UUID, won: bool, outcome_reason: str, meta: Meta
+        self,
+        *,
+        dispute: UUID,
+        won: bool,
+        outcome_reason: str,
+        meta: Meta,
+        idempotency_key: str | None = None,
+        request_hash: str = "",
     ) -> Outcome[Dispute]:
         """The acquirer's decision (or an operator's in its stead). Asking again for the
-        decision already taken answers it again; the other decision is a conflict."""
+        decision already taken answers it again; the other decision is a conflict.
+
+        A keyed request is claimed among operators' keys (as opening is): its replay
+        answers the dispute as that decision left it, deciding nothing; the same key
+        with the other outcome, or on another dispute, is `idempotency_key_reused`.
+        Without a key (the CLI), a retry answers the dispute as it is now."""
         wanted = DisputeStatus.WON if won else DisputeStatus.LOST
+        merchant_id = self.get(merchant_id=None, dispute=dispute).merchant_id
 
         def attempt() -> Outcome[Dispute]:
             found = self.get(merchant_id=None, dispute=dispute)
             if found.status is wanted:
+                # Decided so already (by an unkeyed retry, the acquirer): the key now
+                # names this answer, so its replays give it, and another body is refused.
+                if idempotency_key is not None:
+                    record = self._record(
+                        found, idempotency_key, _DECIDE, request_hash, meta, scope=OPERATOR_KEYS
+                    )
+                    self._store.save(record)
                 return Outcome(found, replayed=True)
             decision = found.win if won else found.lose
             decision(outcome_reason=outcome_reason, meta=meta)
-            self._store.save(found)
-            return Outcome(found)
+            return self._save(
+                found, idempotency_key, _DECIDE, request_hash, meta, scope=OPERATOR_KEYS
+            )
 
-        return with_conflict_retries(attempt)
+        return self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Dispute,
+            attempt=attempt,
+            scope=OPERATOR_KEYS,
+        )
 
     def expire(self, *, dispute: UUID, meta: Meta) -> Outcome[Dispute]:
         """Lose a dispute whose due date passed without evidence (idempotent)."""
@@ -284,17 +313,30 @@ class DisputeService:
     ) -> Outcome[Dispute]:
         record = None
         if key is not None:
-            record = IdempotencyRecord.record(
-                merchant_id=dispute.merchant_id,
-                key=key,
-                operation=operation,
-                request_hash=request_hash,
-                target=dispute,
-                meta=meta,
-                scope=scope,
-            )
+            record = self._record(dispute, key, operation, request_hash, meta, scope=scope)
         self._store.save(dispute, record)
         return Outcome(dispute)
+
+    @staticmethod
+    def _record(
+        dispute: Dispute,
+        key: str,
+        operation: str,
+        request_hash: str,
+        meta: Meta,
+        *,
+        scope: KeyScope,
+    ) -> IdempotencyRecord:
+        """The claim of `key`, pointing at `dispute` at the version the command left."""
+        return IdempotencyRecord.record(
+            merchant_id=dispute.merchant_id,
+            key=key,
+            operation=operation,
+            request_hash=request_hash,
+            target=dispute,
+            meta=meta,
+            scope=scope,
+        )
 
 
 def _already_open(existing: Dispute, request_hash: str) -> Outcome[Dispute]:

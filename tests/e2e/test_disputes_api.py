@@ -221,6 +221,33 @@ def test_admins_open_one_dispute_per_payment_within_what_was_captured(
     assert staff.post("/v1/disputes", {"payment": "pay_" + "0" * 32}).status_code == 404
 
 
+def test_closing_honours_the_idempotency_key_deciding_once(
+    client: TestClient, merchant: Api, container: Container
+) -> None:
+    staff = admin(client)
+    dispute = open_dispute(client, captured(merchant, container))["id"]
+    other = open_dispute(client, captured(merchant, container))["id"]
+    key = new_key()
+    path = f"/v1/disputes/{dispute}/close"
+
+    first = staff.post(path, {"outcome": "won"}, Idempotency_Key=key)
+    again = staff.post(path, {"outcome": "won"}, Idempotency_Key=key)
+    other_outcome = staff.post(path, {"outcome": "lost"}, Idempotency_Key=key)
+    other_dispute = staff.post(
+        f"/v1/disputes/{other}/close", {"outcome": "won"}, Idempotency_Key=key
+    )
+
+    assert (first.status_code, first.json()["status"]) == (200, "won"), first.text
+    assert (again.status_code, again.headers.get("Idempotent-Replayed")) == (200, "true")
+    assert again.json() == first.json()
+    for reused in (other_outcome, other_dispute):
+        assert reused.status_code == 422, reused.text
+        assert reused.json()["type"].endswith("/idempotency_key_reused")
+    events = merchant.get(f"/v1/disputes/{dispute}/events").json()["data"]
+    assert [e["type"] for e in events] == ["Dispute.Opened", "Dispute.Won"]  # decided once
+    assert merchant.get(f"/v1/disputes/{other}").json()["status"] == "needs_response"
+
+
 def test_a_tok_disputed_payment_is_disputed_by_the_acquirer_after_capture(
     merchant: Api, container: Container
 ) -> None:

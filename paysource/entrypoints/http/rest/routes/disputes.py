@@ -130,6 +130,10 @@ def open_dispute(body: DisputeIn, call: AnyCall) -> JSONResponse:
 @router.post(
     "/disputes/{dispute_id}/close",
     summary="Decide a dispute, won or lost (admin, standing in for the acquirer)",
+    description="The same decision again answers the dispute (200, `Idempotent-Replayed`); "
+    "the other one is 409 `dispute_closed`. A replay with the same Idempotency-Key answers "
+    "the dispute as that decision left it; that key with the other outcome, or on another "
+    "dispute, is 422 `idempotency_key_reused`.",
 )
 def close_dispute(dispute_id: str, body: DisputeOutcomeIn, call: AnyCall) -> JSONResponse:
     call.principal.require(Role.ADMIN)
@@ -140,5 +144,8 @@ def close_dispute(dispute_id: str, body: DisputeOutcomeIn, call: AnyCall) -> JSO
         won=body.outcome == "won",
         outcome_reason="acquirer_decision",
         meta=call.meta,
+        idempotency_key=call.context.idempotency_key,
+        # The path names the dispute: the same key on another dispute is another request.
+        request_hash=fingerprint("POST", f"/v1/disputes/{found.id}/close", body.fingerprint_body()),
     )
     return respond(Answer(200, rep.dispute(outcome.value), outcome.replayed))
