@@ -18,6 +18,7 @@ wait and its reason, until a rate that converts it is loaded.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
@@ -25,11 +26,12 @@ from uuid import UUID
 from paysource.application.caught_up import once
 from paysource.application.errors import ApplicationError, NotFound
 from paysource.application.eventlog import EventStore
-from paysource.application.idempotency import Outcome, with_conflict_retries
+from paysource.application.idempotency import Claims, Outcome
 from paysource.application.settlement_waits import Waits
 from paysource.domain.dispute import Dispute
 from paysource.domain.errors import InvalidValue
 from paysource.domain.fx import ConversionOutOfRange, conversion
+from paysource.domain.idempotency import OPERATOR_KEYS, IdempotencyRecord, claim_id
 from paysource.domain.meta import Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR
 from paysource.domain.payment import Payment
@@ -45,6 +47,21 @@ from paysource.domain.settlement import (
 )
 
 MAX_ITEMS_PER_SETTLEMENT = 10_000
+# What a keyed close's claim says it answered: the settlement it closed (201), or one
+# closed before it (200).
+_CLOSED = "close_settlement"
+_FOUND = "close_settlement_found"
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """What a close answers: the settlement as the close left it (or found it); whether
+    this answer was given before (a keyed replay, or a settlement closed already); and
+    whether the close, this one or the keyed one it replays, closed it (REST's 201)."""
+
+    value: Settlement
+    replayed: bool
+    closed: bool
 
 
 class NothingToSettle(ApplicationError):
@@ -136,6 +153,7 @@ class SettlementService:
         caught_up: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._claims = Claims(store)
         self._items = items
         # The waiting items are the settlements view's: it must have seen the captures
         # committed before the close (application/caught_up.py).
@@ -158,22 +176,36 @@ class SettlementService:
         until: datetime,
         meta: Meta,
         caught_up: bool = False,
-    ) -> Outcome[Settlement]:
+        idempotency_key: str | None = None,
+        request_hash: str = "",
+    ) -> Closing:
         """Close the settlement of `merchant_id` in `currency` at cut-off `until`.
 
         Idempotent: the settlement's id derives from the cut-off, so a retry (or a
         concurrent run) finds the same settlement instead of making another.
         `caught_up`: the caller called `catch_up` just before, for a run of closes (the
         schedule's): each close would otherwise wait for the last one's settlement.
+
+        A keyed request (an operator's, among operators' keys: docs/api.md) is answered
+        once: its claim points at the settlement as the close left it, or found it, and a
+        replay answers that again, with the first answer's status, though the settlement
+        was paid out since; the same key with another body is `idempotency_key_reused`.
         """
 
         wait = _no_wait if caught_up else once(self._caught_up)
+
+        def found(existing: Settlement) -> Outcome[Settlement]:
+            """A settlement closed before this request: the key now names this answer."""
+            record = self._record(existing, idempotency_key, _FOUND, request_hash, meta)
+            if record is not None:
+                self._store.save(record)
+            return Outcome(existing, replayed=True)
 
         def attempt() -> Outcome[Settlement]:
             existing = self._store.get(settlement_id(merchant_id, currency, until), Settlement)
             # Saved open only while it waits for a rate: then this close resumes it.
             if existing is not None and existing.status is not SettlementStatus.OPEN:
-                return Outcome(existing, replayed=True)
+                return found(existing)
             wait()  # a replay above needs no read model
             settlement = existing or Settlement.open(
                 merchant_id=merchant_id, currency=currency, cutoff=until, meta=meta
@@ -186,7 +218,7 @@ class SettlementService:
                 # A concurrent run of this very request may have claimed them meanwhile.
                 existing = self._store.get(settlement.id, Settlement)
                 if existing is not None:
-                    return Outcome(existing, replayed=True)
+                    return found(existing)
                 raise NothingToSettle("no captures or refunds wait for settlement up to then")
             if rate is not None:
                 self._check_conversion(settlement, rate, items, meta)
@@ -194,10 +226,46 @@ class SettlementService:
             if rate is not None and settlement.status is SettlementStatus.CLOSED:
                 settlement.convert(rate, meta)  # a carried-forward debit stays as it is
             # Earlier settlements still waiting for a rate end here, in the same save.
-            self._store.save(settlement, *claims, *self._waits.closing(settlement, meta))
+            self._store.save(
+                settlement,
+                *claims,
+                *self._waits.closing(settlement, meta),
+                self._record(settlement, idempotency_key, _CLOSED, request_hash, meta),
+            )
             return Outcome(settlement)
 
-        return with_conflict_retries(attempt)
+        outcome = self._claims.run(
+            merchant_id=merchant_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            kind=Settlement,
+            attempt=attempt,
+            scope=OPERATOR_KEYS,
+        )
+        closed = not outcome.replayed
+        if outcome.replayed and idempotency_key is not None:
+            claim = self._store.get(
+                claim_id(merchant_id, idempotency_key, OPERATOR_KEYS), IdempotencyRecord
+            )
+            closed = claim is not None and claim.operation == _CLOSED
+        return Closing(outcome.value, outcome.replayed, closed)
+
+    @staticmethod
+    def _record(
+        settlement: Settlement, key: str | None, operation: str, request_hash: str, meta: Meta
+    ) -> IdempotencyRecord | None:
+        """The claim of a keyed close, pointing at `settlement` as it answered it."""
+        if key is None:
+            return None
+        return IdempotencyRecord.record(
+            merchant_id=settlement.merchant_id,
+            key=key,
+            operation=operation,
+            request_hash=request_hash,
+            target=settlement,
+            meta=meta,
+            scope=OPERATOR_KEYS,
+        )
 
     def _conversion_rate(self, settlement: Settlement, meta: Meta) -> Rate | None:
         """The rate converting `settlement` into the merchant's settlement currency at

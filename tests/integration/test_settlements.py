@@ -334,6 +334,47 @@ def test_settlements_are_merchant_scoped_and_closed_only_by_staff(
     assert other.get("/v1/settlements", merchant=body["merchant"]).status_code == 404
 
 
+def test_a_keyed_close_answers_its_first_answer_again_and_refuses_another_body(
+    client: TestClient, container: Container, cell: Cell
+) -> None:
+    staff = admin(client)
+    acme = staff.merchant("Acme")
+    acme.pay(1_000)
+    drain(container)
+    body = {
+        "merchant": acme.get("/v1/balance").json()["merchant"],
+        "currency": "USD",
+        "until": datetime.now(UTC).isoformat(),
+    }
+    key = new_key()
+
+    first = staff.post("/v1/settlements", body, Idempotency_Key=key)
+    pay_out(container, cell)  # the settlement moves on: a replay still shows it closed
+    again = staff.post("/v1/settlements", body, Idempotency_Key=key)
+    acme.pay(2_000)
+    drain(container)
+    later_body = {**body, "until": datetime.now(UTC).isoformat()}
+    reused = staff.post("/v1/settlements", later_body, Idempotency_Key=key)
+
+    assert (first.status_code, first.json()["status"]) == (201, "closed"), first.text
+    assert (again.status_code, again.headers.get("Idempotent-Replayed")) == (201, "true")
+    assert again.json() == first.json()
+    assert reused.status_code == 422, reused.text
+    assert reused.json()["type"].endswith("/idempotency_key_reused")
+    assert [s["id"] for s in acme.get("/v1/settlements").json()["data"]] == [first.json()["id"]]
+
+    # A keyed close that finds the cut-off's settlement closed already answers 200, as
+    # do its replays; the key is then taken by that request.
+    found_key = new_key()
+    found = staff.post("/v1/settlements", body, Idempotency_Key=found_key)
+    found_again = staff.post("/v1/settlements", body, Idempotency_Key=found_key)
+    other = staff.post("/v1/settlements", later_body, Idempotency_Key=found_key)
+    assert (found.status_code, found.headers.get("Idempotent-Replayed")) == (200, "true")
+    assert (found_again.status_code, found_again.json()) == (200, found.json())
+    assert found.json()["status"] == "paid"
+    assert other.status_code == 422, other.text
+
+
 def test_a_cut_off_before_year_one_in_utc_is_an_invalid_value_not_a_crash(
     client: TestClient, container: Container
 ) -> None:

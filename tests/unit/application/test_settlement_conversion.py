@@ -12,8 +12,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from paysource.application.eventlog import EventStore
-from paysource.application.idempotency import Outcome
 from paysource.application.settlements import (
+    Closing,
     NothingToSettle,
     RateUnavailable,
     SettlementService,
@@ -55,7 +55,7 @@ def service(store: EventStore, items: Items, rates: Rates) -> SettlementService:
     return SettlementService(store, items, rates=rates, settlement_currency=lambda _: "EUR")
 
 
-def close(settlements: SettlementService) -> Outcome[Settlement]:
+def close(settlements: SettlementService) -> Closing:
     return settlements.close(merchant_id=MERCHANT, currency="USD", until=CUTOFF, meta=META)
 
 

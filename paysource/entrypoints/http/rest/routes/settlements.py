@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field
 
 from paysource.application import representations as rep
 from paysource.application.fastpath import Answer
+from paysource.application.idempotency import fingerprint
 from paysource.application.ids import Kind, decode
 from paysource.application.settlements import check_cutoff
 from paysource.domain.api_key import Role
@@ -46,7 +47,9 @@ class SettlementIn(Body):
     summary="Close a settlement now (admin, finance)",
     description="Settles the merchant's captures and refunds in `currency` up to `until` "
     "(an ISO 8601 time with a zone). One settlement per merchant, currency and cut-off: "
-    "asking again for the same cut-off returns it (200). The worker pays it out.",
+    "asking again for the same cut-off returns it (200). The worker pays it out. A replay "
+    "with the same Idempotency-Key answers as the first request did (its status, and the "
+    "settlement as it left it); that key with another body is 422 `idempotency_key_reused`.",
 )
 def close_settlement(body: SettlementIn, call: AnyCall) -> JSONResponse:
     call.principal.require(Role.ADMIN, Role.FINANCE)
@@ -55,9 +58,14 @@ def close_settlement(body: SettlementIn, call: AnyCall) -> JSONResponse:
     cell = call.container.router.for_write(merchant_id)
     until = check_cutoff(body.until, call.container.clock.now())
     outcome = cell.settlements.close(
-        merchant_id=merchant_id, currency=body.currency, until=until, meta=call.meta
+        merchant_id=merchant_id,
+        currency=body.currency,
+        until=until,
+        meta=call.meta,
+        idempotency_key=call.context.idempotency_key,
+        request_hash=fingerprint("POST", "/v1/settlements", body.fingerprint_body()),
     )
-    status = 200 if outcome.replayed else 201
+    status = 201 if outcome.closed else 200
     return respond(Answer(status, rep.settlement(outcome.value), outcome.replayed))
 
 
