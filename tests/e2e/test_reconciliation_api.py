@@ -23,7 +23,7 @@ from paysource.readmodels.reconciliation import queries
 from paysource.readmodels.reports import ReportTooLarge
 from tests.e2e.test_cli import env_for, paysource
 from tests.e2e.test_metrics_endpoint import labels, scrape
-from tests.helpers import Api, admin, bearer, drain
+from tests.helpers import Api, admin, bearer, drain, new_key
 from tests.integration.test_reconciliation import GROSS, NET, a_day_of_activity
 
 CSV = {"Content-Type": "text/csv"}
@@ -78,6 +78,37 @@ def test_finance_imports_the_rails_files_and_a_replay_changes_nothing(
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert (bank.status_code, bank.json()["breaks"]) == (201, [])
+
+
+def test_a_keyed_import_answers_its_first_answer_again_and_refuses_another_file(
+    client: TestClient, container: Container, finance: dict[str, str], database_url: str
+) -> None:
+    a_day_of_activity(client, container, container.router.directory)
+    day = datetime.now(UTC).date()
+    text = sim_files.acquirer_file(database_url, day)
+    keyed = {**finance, "Idempotency-Key": new_key()}
+    store = container.router.directory.store
+
+    first = post_file(client, keyed, "acquirer", text)
+    head = store.head()
+    again = post_file(client, keyed, "acquirer", text)
+    replayed_head = store.head()
+    other_file = post_file(client, keyed, "acquirer", doctored(text))
+    other_date = client.post(
+        f"/v1/reconciliation/imports?source=acquirer&date={day}",  # the file's own
+        content=text,
+        headers={**keyed, **CSV},
+    )
+
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.headers.get("Idempotent-Replayed")) == (201, "true")
+    assert again.json() == first.json()
+    assert replayed_head == head  # imported once: the replay wrote nothing
+    for reused in (other_file, other_date):
+        assert reused.status_code == 422, reused.text
+        assert reused.json()["type"].endswith("/idempotency_key_reused")
+    assert store.head() == head
+    assert client.get("/v1/reconciliation/breaks", headers=finance).json()["data"] == []
 
 
 def test_a_doctored_file_shows_three_breaks_in_the_list_and_the_metric(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from paysource.application import reconciliation_shapes as shapes
 from paysource.application.fastpath import Answer
+from paysource.application.idempotency import fingerprint
 from paysource.application.statements import MalformedStatement
 from paysource.domain.api_key import Role
 from paysource.domain.reconciliation import Source
@@ -34,6 +36,9 @@ CSV_BODY = {
     description="The body is the CSV file (`Content-Type: text/csv`; formats in "
     "docs/reconciliation.md). Matched acquirer lines clear `acquirer_receivable`; every "
     "break is recorded. The same file again changes nothing (200, `Idempotent-Replayed`); "
+    "a replay with the same Idempotency-Key answers as the first request did (201 if it "
+    "imported the file), and that key with another file, source or date is 422 "
+    "`idempotency_key_reused`; "
     "a malformed file is refused whole (422 `malformed_statement`, with its line), as is "
     "one with a card number in any cell (422 `card_number_refused`).",
     openapi_extra=CSV_BODY,
@@ -50,10 +55,21 @@ def import_statement(
     except UnicodeDecodeError:
         raise MalformedStatement(1, "the file is not UTF-8 text") from None
     cell = call.container.router.directory
+    # The file is the body: the request's fingerprint covers its every byte.
+    request = {
+        "source": source,
+        "date": None if date is None else date.isoformat(),
+        "file_sha256": hashlib.sha256(body).hexdigest(),
+    }
     result = cell.reconciliation.import_file(
-        source=Source(source), text=text, meta=call.meta, day=date
+        source=Source(source),
+        text=text,
+        meta=call.meta,
+        day=date,
+        idempotency_key=call.context.idempotency_key,
+        request_hash=fingerprint("POST", "/v1/reconciliation/imports", request),
     )
-    status = 200 if result.replayed else 201
+    status = 201 if result.imported else 200
     return respond(Answer(status, shapes.import_result(result), result.replayed))
 
 
