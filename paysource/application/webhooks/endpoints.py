@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import logging
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID, uuid4
 
@@ -92,6 +94,16 @@ def _limit_reached() -> IllegalTransition:
         f"a merchant may have at most {MAX_ENDPOINTS_PER_MERCHANT} endpoints",
         code="webhook_endpoint_limit",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Keyed:
+    """What a keyed change of an endpoint claims: its operation, key, fingerprint, meta."""
+
+    operation: str
+    key: str | None
+    request_hash: str
+    meta: Meta
 
 
 class WebhookEndpointService:
@@ -176,30 +188,12 @@ class WebhookEndpointService:
         nothing (a retry would otherwise be 409, the endpoint being enabled already):
         it answers the endpoint at the version that enabling left it."""
 
-        def attempt() -> Outcome[WebhookEndpoint]:
-            endpoint = self.get(merchant_id=merchant_id, endpoint_id=endpoint_id)
+        def enable(endpoint: WebhookEndpoint) -> None:
             self._guard.check(endpoint.url)
             endpoint.enable(meta)
-            record = None
-            if idempotency_key is not None:
-                record = IdempotencyRecord.record(
-                    merchant_id=merchant_id,
-                    key=idempotency_key,
-                    operation="enable_webhook_endpoint",
-                    request_hash=request_hash,
-                    target=endpoint,
-                    meta=meta,
-                )
-            self._store.save(endpoint, record)
-            return Outcome(endpoint)
 
-        return self._claims.run(
-            merchant_id=merchant_id,
-            key=idempotency_key,
-            request_hash=request_hash,
-            kind=WebhookEndpoint,
-            attempt=attempt,
-        )
+        keyed = _Keyed("enable_webhook_endpoint", idempotency_key, request_hash, meta)
+        return self._change_once(merchant_id, endpoint_id, enable, keyed)
 
     def rotate_secret(
         self,
@@ -213,31 +207,45 @@ class WebhookEndpointService:
         """Rotate the endpoint's signing secret; return it as the rotation left it, and
         the new secret. A replay rotates nothing: it answers that rotation's endpoint
         and secret (derived from the generation it recorded), as `register` does."""
+        keyed = _Keyed("rotate_webhook_secret", idempotency_key, request_hash, meta)
+        outcome = self._change_once(
+            merchant_id, endpoint_id, lambda endpoint: endpoint.rotate_secret(meta), keyed
+        )
+        return outcome, self._keys.secret(outcome.value)
+
+    def _change_once(
+        self,
+        merchant_id: UUID,
+        endpoint_id: UUID,
+        change: Callable[[WebhookEndpoint], None],
+        keyed: _Keyed,
+    ) -> Outcome[WebhookEndpoint]:
+        """`change` the merchant's endpoint, once per key: the key's record points at
+        the endpoint as the change left it, saved with it; a replay answers that."""
 
         def attempt() -> Outcome[WebhookEndpoint]:
             endpoint = self.get(merchant_id=merchant_id, endpoint_id=endpoint_id)
-            endpoint.rotate_secret(meta)
+            change(endpoint)
             record = None
-            if idempotency_key is not None:
+            if keyed.key is not None:
                 record = IdempotencyRecord.record(
                     merchant_id=merchant_id,
-                    key=idempotency_key,
-                    operation="rotate_webhook_secret",
-                    request_hash=request_hash,
+                    key=keyed.key,
+                    operation=keyed.operation,
+                    request_hash=keyed.request_hash,
                     target=endpoint,
-                    meta=meta,
+                    meta=keyed.meta,
                 )
             self._store.save(endpoint, record)
             return Outcome(endpoint)
 
-        outcome = self._claims.run(
+        return self._claims.run(
             merchant_id=merchant_id,
-            key=idempotency_key,
-            request_hash=request_hash,
+            key=keyed.key,
+            request_hash=keyed.request_hash,
             kind=WebhookEndpoint,
             attempt=attempt,
         )
-        return outcome, self._keys.secret(outcome.value)
 
     def delete(self, *, merchant_id: UUID, endpoint_id: UUID, meta: Meta) -> WebhookEndpoint:
         def attempt() -> WebhookEndpoint:
