@@ -4,6 +4,7 @@ messages."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -148,3 +149,41 @@ def test_a_message_larger_than_the_body_limit_closes_the_connection(
             "code": 1009,
             "reason": "Message too big",
         }
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        5,
+        [],
+        "x",
+        None,
+        {"type": 5},
+        {"type": "subscribe", "id": "1", "payload": "x"},
+        {"type": "subscribe", "id": {}, "payload": {"query": SUBSCRIPTION}},
+        {"type": "subscribe", "id": "1", "payload": {"query": 5}},
+        {"type": "subscribe", "id": "1", "payload": {"query": SUBSCRIPTION, "variables": 5}},
+        {"type": "complete", "id": {}},
+        {"type": "ping", "payload": []},
+    ],
+)
+def test_a_malformed_message_closes_the_connection_as_the_protocol_says(
+    client: TestClient, message: object
+) -> None:
+    api = admin(client).merchant()
+    with client.websocket_connect("/graphql", subprotocols=PROTOCOL) as ws:
+        _init(ws, api.key)
+        ws.send_json(message)
+        closed = ws.receive()
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4400), closed
+
+
+@pytest.mark.parametrize("authorization", [5, ["x"], "Bearer \udcff", {"Bearer": "x"}])
+def test_a_credential_that_is_not_text_is_forbidden(
+    client: TestClient, authorization: object
+) -> None:
+    with client.websocket_connect("/graphql", subprotocols=PROTOCOL) as ws:
+        # As text: a lone surrogate is valid JSON, but send_json could not encode it.
+        init = {"type": "connection_init", "payload": {"Authorization": authorization}}
+        ws.send_text(json.dumps(init))
+        assert ws.receive() == FORBIDDEN

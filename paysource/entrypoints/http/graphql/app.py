@@ -88,6 +88,8 @@ class PaysourceGraphQLRouter(GraphQLRouter[Context, None]):
         authorization = params.get("Authorization") or params.get("authorization")
         if authorization is None and context.request is not None:
             authorization = context.request.headers.get("authorization")
+        if authorization is not None and not _credential_text(authorization):
+            raise ConnectionRejectionError  # a number, a list, a lone surrogate: no credential
         services = context.services
         try:
             access = await authenticate(services.container, services.tokens, authorization)
@@ -148,3 +150,9 @@ def _close_with(app: FastAPI, services: Services) -> None:
                 await services.feed.close()
 
     app.router.lifespan_context = lifespan
+
+
+def _credential_text(value: object) -> bool:
+    """Credentials are ASCII text (`psk_…` keys, JWTs): anything else is refused as a
+    bad credential, before it reaches code that reads it as text."""
+    return isinstance(value, str) and value.isascii()

@@ -57,6 +57,16 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws: each `subscribe` authenticated, rate-limited and capped;
     the connection ends when its credential does."""
 
+    async def handle_message(self, message: Any) -> None:
+        # strawberry reads the fields as the protocol shapes them and catches only a
+        # missing one: `5`, `{"id": {}}` or a string payload raised past it (a traceback
+        # per message, the socket dropped without a close code). The protocol's answer
+        # to a malformed message is 4400.
+        if not well_formed(message):
+            await self.handle_invalid_message("Invalid message received")
+            return
+        await super().handle_message(message)
+
     recheck_s = RECHECK_S
     watchdog: asyncio.Task[None] | None = None
 
@@ -143,6 +153,35 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await watchdog
         await super().shutdown()
+
+
+_OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "variables": (dict, type(None)),
+    "operationName": (str, type(None)),
+    "extensions": (dict, type(None)),
+}
+
+
+def well_formed(message: object) -> bool:
+    """Whether `message` has the graphql-transport-ws shape its type calls for: an
+    object with a string `type`; a string `id` where there is one (`subscribe` and
+    `complete` need it); an object as payload, and a `subscribe`'s with a string
+    `query` and, if present, object `variables` and `extensions`, string name."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return False
+    kind, payload = message["type"], message.get("payload")
+    needs_id = "id" in message or kind in ("subscribe", "complete")
+    if needs_id and not isinstance(message.get("id"), str):
+        return False
+    if payload is not None and not isinstance(payload, dict):
+        return False
+    if kind != "subscribe":
+        return True
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and all(isinstance(payload.get(name), kinds) for name, kinds in _OPTIONAL_FIELDS.items())
+    )
 
 
 class BoundedWebSocket(ASGIWebSocketAdapter):
