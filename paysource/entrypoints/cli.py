@@ -12,6 +12,7 @@ import sys
 
 import click
 import psycopg
+from eventsourcing.persistence import OperationalError as StoreUnavailable
 
 from devtools.localservices import LocalServiceError
 from paysource import __version__
@@ -162,6 +163,7 @@ KNOWN_ERRORS = (
     StartupError,
     psycopg.OperationalError,
     psycopg.errors.UndefinedTable,
+    StoreUnavailable,  # eventsourcing's wrap of a connection that could not be had
     PaysourceError,
 )
 
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tune_gc()
     try:
+        _refuse_undecodable(sys.argv[1:] if argv is None else argv)
         code = cli.main(args=argv, prog_name="paysource", standalone_mode=False)
     except click.exceptions.Exit as done:
         return done.exit_code
@@ -203,12 +206,22 @@ def _explain(error: Exception) -> int:
             f"database: {str(error).strip().splitlines()[0]}",
             "its tables are missing: run `paysource migrate` first",
         )
-    elif isinstance(error, psycopg.OperationalError):
+    elif isinstance(error, psycopg.OperationalError | StoreUnavailable):
         # A database lost after the start-up check: one line, not a traceback.
         _fail(f"database: {str(error).strip().splitlines()[0]}")
     else:
         _fail(str(error))
     return 1
+
+
+def _refuse_undecodable(args: list[str]) -> None:
+    """A usage error for an argument that is not UTF-8 text: Python keeps its bytes as
+    surrogates, which would fail later, deep inside a command, as a traceback."""
+    for position, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.UsageError(f"argument {position} is not UTF-8 text") from None
 
 
 def _fail(first: str, *more: str) -> None:

@@ -82,7 +82,10 @@ def audit_export_head(settings: Settings, file: Path) -> None:
         head = container.router.directory.audit.store.head(None)
     if head is None:
         raise click.ClickException("no tree head is signed yet; is a worker running?")
-    file.write_text(json.dumps(head.to_json(), indent=2) + "\n", encoding="utf-8")
+    try:
+        file.write_text(json.dumps(head.to_json(), indent=2) + "\n", encoding="utf-8")
+    except OSError as error:  # a missing directory, no permission, a full disk
+        raise click.ClickException(f"cannot write {file}: {error.strerror}") from None
     click.echo(f"tree head of size {head.tree_size} written to {file}")
 
 

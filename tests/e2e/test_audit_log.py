@@ -211,6 +211,20 @@ def test_a_tree_head_signed_by_another_key_is_refused(
     assert "not signed by this log's key" in bad.stderr
 
 
+def test_export_head_to_a_place_it_cannot_write_is_one_line(
+    client: TestClient, container: Container, cell: Cell, settings: Settings, tmp_path: Path
+) -> None:
+    trade(client, container)
+    audit(container, cell)
+    nowhere = tmp_path / "no_such_directory" / "head.json"
+
+    result = paysource("audit", "export-head", str(nowhere), env=env_for(settings))
+
+    assert result.returncode == 1
+    assert f"cannot write {nowhere}: No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("query", "status", "code"),
     [

@@ -179,3 +179,25 @@ def test_a_second_serve_names_the_running_one_instead_of_starting(
             )
             assert "kill -INT" not in second.stderr
         assert first.poll() is None
+
+
+def test_an_argument_that_is_not_utf8_is_a_usage_error_not_a_traceback() -> None:
+    # b"Acme\xff" on the command line reaches Python as "Acme\udcff" (surrogateescape).
+    result = paysource("merchants", "create", "--name", "Acme\udcff", env=env_for(None))
+
+    assert result.returncode == 2
+    assert "argument 4 is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_cell_move_with_the_database_down_is_one_line(settings: Settings) -> None:
+    url = f"postgresql://app:{SECRET}@127.0.0.1:{free_port()}/paysource"
+    env = env_for(settings, PAYSOURCE_DATABASE_URL=url)
+
+    result = paysource("cells", "move", "mer_" + "0" * 32, "--to", "cell-1", env=env)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("paysource: database: couldn't get a connection"), result.stderr
+    assert SECRET not in result.stderr
