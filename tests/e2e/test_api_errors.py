@@ -853,6 +853,14 @@ GETS = [
 ]
 
 
+def test_the_console_page_is_served_only_with_its_headers(client: TestClient) -> None:
+    assert client.get("/console").headers["content-security-policy"]
+    response = client.get("/static/console/index.html")  # the same page, none of them
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert client.get("/static/console/console.css").status_code == 200
+
+
 def test_head_answers_as_get_without_a_body(client: TestClient, merchant: Api) -> None:
     for path in GETS:
         get = client.get(path, headers=bearer(merchant.key), follow_redirects=False)

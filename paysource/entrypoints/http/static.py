@@ -11,6 +11,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
 URL_PREFIX = "/static"
 DIRECTORY = Path(__file__).with_name("static")
@@ -51,5 +54,16 @@ def localized(html: str) -> str:
     return html
 
 
+class _Assets(StaticFiles):
+    """The files pages load, never a page: the console's HTML is served at `/console`
+    only, with its headers (CSP, `frame-ancestors 'none'`, `no-store`); here it would be
+    the same working page with none of them, open to framing and caching."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path.lower().endswith((".html", ".htm")):
+            raise HTTPException(404)
+        return await super().get_response(path, scope)
+
+
 def mount(app: FastAPI) -> None:
-    app.mount(URL_PREFIX, StaticFiles(directory=DIRECTORY), name="static")
+    app.mount(URL_PREFIX, _Assets(directory=DIRECTORY), name="static")
