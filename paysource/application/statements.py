@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -94,6 +95,7 @@ def digest(text: str) -> str:
 
 def parse(source: Source, text: str, *, day: date | None = None) -> Statement:
     """Read a whole file; `day` is its date, required only when it has no line."""
+    text = text.removeprefix("\ufeff")  # the byte-order mark spreadsheets write
     if "\x00" in text:
         raise MalformedStatement(1, "the file holds a NUL character")
     reader = csv.reader(io.StringIO(text))
@@ -112,7 +114,12 @@ def parse(source: Source, text: str, *, day: date | None = None) -> Statement:
         for number, row in enumerate(rows[1:], start=2)
         if row  # a blank line is no line
     )
-    return Statement(source, digest(text), _days(lines, day), lines)
+    days = _days(lines, day)
+    # A file is named by its bytes, but every file without a line (a day without
+    # payouts) has the same ones: its day names it too, or each later day would answer
+    # as the first one's import and never be reconciled.
+    named = text if lines else f"{text}\n{min(days).isoformat()}"
+    return Statement(source, digest(named), days, lines)
 
 
 def _days(lines: tuple[StatementLine, ...], day: date | None) -> frozenset[date]:
@@ -191,8 +198,13 @@ def _bank_line(cells: dict[str, str], number: int) -> StatementLine:
     )  # fmt: skip
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _day(cells: dict[str, str], number: int) -> date:
     try:
+        if not _DAY.fullmatch(cells["date"]):  # fromisoformat takes 20261208, 2026-W49-5
+            raise ValueError(cells["date"])
         return date.fromisoformat(cells["date"])
     except ValueError:
         raise MalformedStatement(number, "date must be YYYY-MM-DD", field="date") from None

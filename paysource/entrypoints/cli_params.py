@@ -13,6 +13,7 @@ import click
 
 from paysource import logs
 from paysource.config import Settings
+from paysource.domain.currency import exponent
 from paysource.entrypoints.configuration import load_settings
 from paysource.entrypoints.times import parse_moment
 
@@ -62,7 +63,7 @@ def day(_: click.Context, param: click.Parameter, value: str | None) -> date | N
 def currency(_: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    if not re.fullmatch(r"[A-Za-z]{3}", value):
+    if not re.fullmatch(r"[A-Za-z]{3}", value) or exponent(value.upper()) is None:
         raise click.BadParameter("a currency is a three-letter ISO 4217 code", param=param)
     return value.upper()
 

@@ -340,6 +340,7 @@ ONE_DAY = ("--from", "2026-11-24", "--to", "2026-11-24")
             2,
             "three-letter",
         ),
+        (["daily-volume", *ONE_DAY, "--currency", "ZZZ"], 2, "ISO 4217"),
         (
             ["statement", "--merchant", UNKNOWN_MERCHANT, *ONE_DAY],
             1,

@@ -257,6 +257,35 @@ def test_an_amount_with_two_minus_signs_is_a_malformed_statement_not_a_500(
     assert refused.json()["detail"] == "line 2: net_minor must be an integer (minor units)"
 
 
+def test_an_empty_file_of_each_day_is_an_import_of_that_day(
+    client: TestClient, finance: dict[str, str]
+) -> None:
+    # A day without payouts has a header only, the same bytes every day.
+    header = ",".join(statements.BANK_COLUMNS) + "\n"
+    answers = [
+        client.post(
+            f"/v1/reconciliation/imports?source=bank&date={day}",
+            content=header,
+            headers={**finance, **CSV},
+        )
+        for day in ("2026-11-02", "2026-11-03")
+    ]
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert answers[1].json()["id"] != answers[0].json()["id"]
+
+
+@pytest.mark.parametrize("day", ["2026-11-02T00:00:00", "20261102", "1795478400"])
+def test_a_day_is_written_one_way(client: TestClient, finance: dict[str, str], day: str) -> None:
+    header = ",".join(statements.BANK_COLUMNS) + "\n"
+    imported = client.post(
+        f"/v1/reconciliation/imports?source=bank&date={day}",
+        content=header,
+        headers={**finance, **CSV},
+    )
+    listed = client.get("/v1/reconciliation/breaks", params={"date": day}, headers=finance)
+    assert (imported.status_code, listed.status_code) == (422, 422), imported.text
+
+
 def test_merchants_may_neither_import_nor_read_breaks(client: TestClient) -> None:
     merchant: Api = admin(client).merchant()
     own = bearer(merchant.key)

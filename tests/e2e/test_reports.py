@@ -157,6 +157,14 @@ def test_report_ranges_are_checked(merchant: Api, params: dict[str, str]) -> Non
     assert response.json()["type"].endswith("/validation_error")
 
 
+def test_an_unknown_currency_is_refused_not_answered_empty(merchant: Api) -> None:
+    # An empty report for ZZZ read as "no volume".
+    response = merchant.get("/v1/reports/daily-volume", currency="ZZZ", **RANGE)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "query.currency"
+    assert merchant.get("/v1/reports/daily-volume", currency="usd", **RANGE).status_code == 200
+
+
 @pytest.mark.parametrize(
     "day",
     ["2026-11-24T00:00:00+14:00", "1795478400", "1795478400.0", "20261124", "2026-11-24 "],

@@ -54,6 +54,8 @@ def test_the_simulators_lines_read_back_as_written() -> None:
         (f"2026-12-04,capture,{PAY},,,r,USD,100,1,100", "net_minor must be gross - fee"),
         (f"2026-12-04,refund,,re_{'b' * 32},,r,USD,100,0,100", "net_minor must be -(gross + fee)"),
         (f"04/12/2026,capture,{PAY},,,r,USD,100,0,100", "date must be YYYY-MM-DD"),
+        (f"20261204,capture,{PAY},,,r,USD,100,0,100", "date must be YYYY-MM-DD"),
+        (f"2026-W49-5,capture,{PAY},,,r,USD,100,0,100", "date must be YYYY-MM-DD"),
         (
             f"2026-12-05,capture,{PAY},,,r,USD,100,0,100",
             "date 2026-12-05: the file is of 2026-12-04",
@@ -83,6 +85,24 @@ def test_a_wrong_header_or_an_empty_file_without_its_date_is_refused_at_line_1()
     with pytest.raises(MalformedStatement, match="line 1: a file with no line needs its date"):
         parse(Source.ACQUIRER, f"{HEADER}\n")
     assert parse(Source.ACQUIRER, f"{HEADER}\n", day=DAY).days == frozenset([DAY])
+
+
+def test_files_without_a_line_are_named_by_their_day_too() -> None:
+    # Their bytes are the same every day: by them alone, each later day's empty file
+    # was the first one's import again, and never reconciled.
+    first = parse(Source.ACQUIRER, f"{HEADER}\n", day=DAY)
+    again = parse(Source.ACQUIRER, f"{HEADER}\n", day=DAY)
+    next_day = parse(Source.ACQUIRER, f"{HEADER}\n", day=date(2026, 12, 5))
+    assert first.digest == again.digest != next_day.digest
+    line = f"2026-12-04,capture,{PAY},,,r,USD,100,0,100"
+    with_line = parse(Source.ACQUIRER, f"{HEADER}\n{line}\n")
+    assert with_line.digest == statements.digest(f"{HEADER}\n{line}\n")  # as it always was
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header() -> None:
+    line = f"2026-12-04,capture,{PAY},,,r,USD,100,0,100"
+    marked = parse(Source.ACQUIRER, f"\ufeff{HEADER}\n{line}\n")
+    assert marked == parse(Source.ACQUIRER, f"{HEADER}\n{line}\n")
 
 
 def test_a_field_too_large_for_csv_is_a_malformed_line_not_a_crash() -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 
 from paysource.application import reconciliation_shapes as shapes
 from paysource.application.fastpath import Answer
@@ -17,8 +18,19 @@ from paysource.domain.api_key import Role
 from paysource.domain.reconciliation import Source
 from paysource.entrypoints.http.rest.deps import AnyCall
 from paysource.entrypoints.http.rest.routes.common import listing, respond
+from paysource.readmodels.reports import parse_day
 
 router = APIRouter(prefix="/v1", tags=["reconciliation"])
+
+
+def _day(value: object) -> object:
+    # pydantic alone also takes 2026-12-08T00:00:00 or a Unix timestamp for a date.
+    if not isinstance(value, str):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return parse_day(value)
+
+
+Day = Annotated[dt.date, BeforeValidator(_day)]
 
 SourceName = Literal["acquirer", "bank"]
 CSV_BODY = {
@@ -47,7 +59,7 @@ def import_statement(
     call: AnyCall,
     source: SourceName,
     body: Annotated[bytes, Body(media_type="text/csv")] = b"",
-    date: dt.date | None = None,
+    date: Day | None = None,
 ) -> JSONResponse:
     call.principal.require(Role.ADMIN, Role.FINANCE)
     try:
@@ -83,7 +95,7 @@ def import_statement(
 )
 def list_breaks(
     call: AnyCall,
-    date: dt.date | None = None,
+    date: Day | None = None,
     status: Literal["open", "resolved", "all"] = "open",
     source: SourceName | None = None,
 ) -> JSONResponse:
