@@ -97,6 +97,14 @@ class Claims:
             raise IdempotencyKeyReused("this Idempotency-Key was used for another operation")
         return Outcome(target, replayed=True)
 
+    def recorded(
+        self, *, merchant_id: UUID, key: str, operation: str, scope: KeyScope = MERCHANT_KEYS
+    ) -> bool:
+        """Whether `key` is claimed by a record of `operation`: which of a command's
+        first answers (made something, or found it made) a replay gives back."""
+        record = self._store.get(claim_id(merchant_id, key, scope), IdempotencyRecord)
+        return record is not None and record.operation == operation
+
     def run(
         self,
         *,

@@ -22,7 +22,7 @@ from paysource.application.caught_up import once
 from paysource.application.eventlog import EventStore
 from paysource.application.idempotency import Claims, Outcome
 from paysource.application.merchants import PLATFORM_SCOPE
-from paysource.domain.idempotency import IdempotencyRecord, claim_id
+from paysource.domain.idempotency import IdempotencyRecord
 from paysource.domain.meta import Meta
 from paysource.domain.reconciliation import (
     Break,
@@ -140,10 +140,12 @@ class ReconciliationService:
             kind=ReconciliationImport,
             attempt=attempt,
         )
-        imported = not outcome.replayed
-        if outcome.replayed and idempotency_key is not None:
-            claim = self._store.get(claim_id(PLATFORM_SCOPE, idempotency_key), IdempotencyRecord)
-            imported = claim is not None and claim.operation == _IMPORTED
+        imported = not outcome.replayed or (
+            idempotency_key is not None
+            and self._claims.recorded(
+                merchant_id=PLATFORM_SCOPE, key=idempotency_key, operation=_IMPORTED
+            )
+        )
         return ImportResult.of(outcome.value, replayed=outcome.replayed, imported=imported)
 
     @staticmethod

@@ -31,7 +31,7 @@ from paysource.application.settlement_waits import Waits
 from paysource.domain.dispute import Dispute
 from paysource.domain.errors import InvalidValue
 from paysource.domain.fx import ConversionOutOfRange, conversion
-from paysource.domain.idempotency import OPERATOR_KEYS, IdempotencyRecord, claim_id
+from paysource.domain.idempotency import OPERATOR_KEYS, IdempotencyRecord
 from paysource.domain.meta import Meta
 from paysource.domain.money import MAX_AMOUNT_MINOR
 from paysource.domain.payment import Payment
@@ -242,12 +242,12 @@ class SettlementService:
             attempt=attempt,
             scope=OPERATOR_KEYS,
         )
-        closed = not outcome.replayed
-        if outcome.replayed and idempotency_key is not None:
-            claim = self._store.get(
-                claim_id(merchant_id, idempotency_key, OPERATOR_KEYS), IdempotencyRecord
+        closed = not outcome.replayed or (
+            idempotency_key is not None
+            and self._claims.recorded(
+                merchant_id=merchant_id, key=idempotency_key, operation=_CLOSED, scope=OPERATOR_KEYS
             )
-            closed = claim is not None and claim.operation == _CLOSED
+        )
         return Closing(outcome.value, outcome.replayed, closed)
 
     @staticmethod
